@@ -1,0 +1,32 @@
+// Helpers shared by the `ssd` subcommands: parsing list flags and printing.
+#ifndef SSD_COMMON_CLI_CLI_UTIL_H_
+#define SSD_COMMON_CLI_CLI_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ssd {
+
+// Parses "5,17,300" into ids, each in [0, limit). The error names the flag,
+// the offending element and its position.
+absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text,
+                                                 int64_t limit);
+
+// Prints `status` as "ssd <command>: <message>" to stderr and returns the
+// process exit code (0 for OK, 1 otherwise; 2 for InvalidArgument, the
+// user's input being wrong).
+int ReportStatus(absl::string_view command, const absl::Status& status);
+
+// "[1,2,3]"
+std::string JsonIntArray(const std::vector<int64_t>& values);
+// "[0.123456791,-1.5]" with 9 significant digits, enough to round-trip float32.
+std::string JsonFloatArray(const float* values, size_t n);
+
+}  // namespace ssd
+
+#endif  // SSD_COMMON_CLI_CLI_UTIL_H_

@@ -1,0 +1,26 @@
+// The `ssd` executable: parses the command line and runs one subcommand.
+// All logic lives in the libraries; see each *_commands.h.
+#include <glog/logging.h>
+
+#include <functional>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "common/cli/model_commands.h"
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  CLI::App app{"ssd: Simple Self-Distillation for code models"};
+  app.require_subcommand(1);
+  std::function<int()> run;
+  ssd::RegisterModelCommands(app, &run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return run ? run() : 0;
+}

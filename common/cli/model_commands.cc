@@ -1,0 +1,238 @@
+#include "common/cli/model_commands.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/cli/cli_util.h"
+#include "common/model/checkpoint.h"
+#include "common/model/checkpoint_files.h"
+#include "common/model/decoder.h"
+#include "common/model/generate.h"
+#include "common/model/model_config.h"
+#include "common/util/status_macros.h"
+
+namespace ssd {
+namespace {
+
+struct InitFlags {
+  std::string arch = "qwen3";
+  std::string out;
+  int64_t vocab = 256, hidden = 64, layers = 2, heads = 4, kv_heads = 2, head_dim = 16;
+  int64_t intermediate = 128, max_pos = 4096, original_max_pos = 8192;
+  double rope_theta = 10000.0, init_std = 0.02;
+  uint64_t seed = 0;
+  std::string tie = "auto";
+  bool attention_bias = false;
+  std::string dtype = "f32";
+  int64_t max_shard_bytes = 0;
+  std::vector<int64_t> eos_ids;
+};
+
+struct RunFlags {
+  std::string model;
+  std::string ids;
+  int64_t max_new_tokens = 16;
+  bool ignore_eos = false;
+  bool json = false;
+};
+
+int Threads(int requested) {
+  if (requested > 0) return requested;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+absl::StatusOr<DType> ParseSaveDtype(const std::string& s) {
+  if (s == "f32" || s == "float32") return DType::kF32;
+  if (s == "bf16" || s == "bfloat16") return DType::kBF16;
+  if (s == "f16" || s == "float16") return DType::kF16;
+  return absl::InvalidArgumentError(absl::StrCat("--dtype: \"", s, "\" is not one of f32, bf16, f16"));
+}
+
+absl::Status RunInit(const InitFlags& f) {
+  ModelConfig c;
+  if (f.arch == "qwen3") {
+    c.arch = ModelArch::kQwen3;
+  } else if (f.arch == "qwen2") {
+    c.arch = ModelArch::kQwen2;
+  } else if (f.arch == "llama3") {
+    c.arch = ModelArch::kLlama;
+    c.rope_scaling.type = RopeScaling::Type::kLlama3;
+    c.rope_scaling.original_max_position_embeddings = f.original_max_pos;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--arch: \"", f.arch, "\" is not one of qwen3, qwen2, llama3"));
+  }
+  c.vocab_size = f.vocab;
+  c.hidden_size = f.hidden;
+  c.num_hidden_layers = f.layers;
+  c.num_attention_heads = f.heads;
+  c.num_key_value_heads = f.kv_heads;
+  c.head_dim = f.head_dim;
+  c.intermediate_size = f.intermediate;
+  c.max_position_embeddings = f.max_pos;
+  c.rope_theta = f.rope_theta;
+  c.attention_bias = f.attention_bias;
+  c.rms_norm_eps = c.arch == ModelArch::kLlama ? 1e-5 : 1e-6;
+  if (f.tie == "auto") {
+    c.tie_word_embeddings = c.arch == ModelArch::kQwen3;
+  } else if (f.tie == "true" || f.tie == "false") {
+    c.tie_word_embeddings = f.tie == "true";
+  } else {
+    return absl::InvalidArgumentError("--tie: must be auto, true or false");
+  }
+  c.eos_token_ids = f.eos_ids;
+  RETURN_IF_ERROR(c.Validate());
+  ASSIGN_OR_RETURN(DType dtype, ParseSaveDtype(f.dtype));
+  if (f.max_shard_bytes < 0) return absl::InvalidArgumentError("--max-shard-bytes: must be >= 0");
+  ASSIGN_OR_RETURN(auto model, Decoder::RandomInit(c, f.seed, f.init_std));
+  SaveOptions save;
+  save.dtype = dtype;
+  save.max_shard_bytes = static_cast<uint64_t>(f.max_shard_bytes);
+  RETURN_IF_ERROR(SaveHfCheckpoint(f.out, c, model->HfNamedTensors(), save));
+  std::cout << f.out << std::endl;
+  return absl::OkStatus();
+}
+
+absl::Status RunLogits(const RunFlags& f) {
+  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model));
+  ASSIGN_OR_RETURN(std::vector<int64_t> ids, ParseIdList("--ids", f.ids, model->config().vocab_size));
+  at::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(ids.size());
+  at::Tensor hidden = model->ForwardHidden(at::tensor(ids, at::kLong).view({1, n}));
+  at::Tensor logits = model->Logits(hidden[0][n - 1]).contiguous();
+  std::cout << JsonFloatArray(logits.data_ptr<float>(), static_cast<size_t>(logits.numel())) << std::endl;
+  return absl::OkStatus();
+}
+
+absl::Status RunGenerate(const RunFlags& f) {
+  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model));
+  ASSIGN_OR_RETURN(std::vector<int64_t> ids, ParseIdList("--ids", f.ids, model->config().vocab_size));
+  if (f.max_new_tokens < 0) return absl::InvalidArgumentError("--max-new-tokens: must be >= 0");
+  GreedyOptions opts;
+  opts.max_new_tokens = f.max_new_tokens;
+  if (!f.ignore_eos) opts.stop_token_ids = model->config().eos_token_ids;
+  std::cout << JsonIntArray(GreedyGenerate(*model, ids, opts)) << std::endl;
+  return absl::OkStatus();
+}
+
+absl::Status RunInfo(const RunFlags& f) {
+  ASSIGN_OR_RETURN(ModelConfig c, LoadModelConfig(f.model));
+  ASSIGN_OR_RETURN(CheckpointFiles files, CheckpointFiles::Open(f.model));
+  std::map<std::string, int64_t> dtype_bytes;
+  int64_t stored = 0;
+  for (const auto& file : files.files()) {
+    for (const TensorInfo& t : file->tensors()) {
+      dtype_bytes[std::string(DTypeName(t.dtype))] += static_cast<int64_t>(t.num_bytes());
+      stored += t.num_elements();
+    }
+  }
+  std::string dtypes;
+  for (const auto& [name, bytes] : dtype_bytes) absl::StrAppend(&dtypes, dtypes.empty() ? "" : ",", name);
+  const int64_t params = c.NumParameters();
+  std::string rope = c.rope_scaling.type == RopeScaling::Type::kLlama3
+                         ? absl::StrFormat("llama3(factor=%g, original_max=%d)", c.rope_scaling.factor,
+                                           c.rope_scaling.original_max_position_embeddings)
+                         : std::string("none");
+  if (f.json) {
+    std::cout << absl::StrFormat(
+                     "{\"model_type\":\"%s\",\"parameters\":%d,\"dtype\":\"%s\",\"layers\":%d,"
+                     "\"hidden_size\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,"
+                     "\"intermediate_size\":%d,\"vocab_size\":%d,\"tie_word_embeddings\":%s,"
+                     "\"weight_files\":%d}",
+                     ModelTypeName(c.arch), params, dtypes, c.num_hidden_layers, c.hidden_size,
+                     c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size,
+                     c.vocab_size, c.tie_word_embeddings ? "true" : "false", files.files().size())
+              << std::endl;
+    return absl::OkStatus();
+  }
+  std::cout << absl::StrFormat(
+      "architecture:  %s (%d layers, hidden %d, %d heads / %d kv heads x %d, mlp %d, vocab %d)\n"
+      "parameters:    %d (%.2fM)%s\n"
+      "dtype:         %s on disk (config torch_dtype %s)\n"
+      "rope:          theta %g, scaling %s\n"
+      "weight files:  %d%s\n",
+      ModelTypeName(c.arch), c.num_hidden_layers, c.hidden_size, c.num_attention_heads,
+      c.num_key_value_heads, c.head_dim, c.intermediate_size, c.vocab_size, params, params / 1e6,
+      c.tie_word_embeddings ? ", tied embeddings" : "", dtypes, c.torch_dtype, c.rope_theta, rope,
+      files.files().size(), files.sharded() ? " (sharded index)" : "");
+  return absl::OkStatus();
+}
+
+// Runs `fn` with libtorch's intra-op threads set, turning a stray c10::Error
+// into a reported failure instead of an abort.
+template <typename Fn>
+int RunCommand(absl::string_view name, int threads, Fn fn) {
+  at::set_num_threads(Threads(threads));
+  try {
+    return ReportStatus(name, fn());
+  } catch (const c10::Error& e) {
+    return ReportStatus(name, absl::InternalError(e.what_without_backtrace()));
+  }
+}
+
+}  // namespace
+
+void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
+  CLI::App* model = app.add_subcommand("model", "Create, inspect and run decoder models");
+  model->require_subcommand(1);
+  auto threads = std::make_shared<int>(0);
+  model->add_option("--threads", *threads, "libtorch intra-op threads (default: all cores)");
+
+  auto init = std::make_shared<InitFlags>();
+  CLI::App* ci = model->add_subcommand("init", "Write a randomly initialised model as a Hugging Face folder");
+  ci->add_option("--arch", init->arch, "qwen3, qwen2 or llama3")->capture_default_str();
+  ci->add_option("--out", init->out, "output folder")->required();
+  ci->add_option("--vocab", init->vocab)->capture_default_str();
+  ci->add_option("--hidden", init->hidden)->capture_default_str();
+  ci->add_option("--layers", init->layers)->capture_default_str();
+  ci->add_option("--heads", init->heads)->capture_default_str();
+  ci->add_option("--kv-heads", init->kv_heads)->capture_default_str();
+  ci->add_option("--head-dim", init->head_dim)->capture_default_str();
+  ci->add_option("--intermediate", init->intermediate)->capture_default_str();
+  ci->add_option("--max-position-embeddings", init->max_pos)->capture_default_str();
+  ci->add_option("--original-max-position-embeddings", init->original_max_pos,
+                 "llama3 rope_scaling original context")->capture_default_str();
+  ci->add_option("--rope-theta", init->rope_theta)->capture_default_str();
+  ci->add_option("--seed", init->seed)->capture_default_str();
+  ci->add_option("--init-std", init->init_std, "std of the random matrices")->capture_default_str();
+  ci->add_option("--tie", init->tie, "tie embeddings: auto (qwen3 yes), true, false")->capture_default_str();
+  ci->add_flag("--attention-bias", init->attention_bias, "q/k/v/o biases (qwen3, llama3)");
+  ci->add_option("--eos-id", init->eos_ids, "eos token id (repeatable)");
+  ci->add_option("--dtype", init->dtype, "f32, bf16 or f16")->capture_default_str();
+  ci->add_option("--max-shard-bytes", init->max_shard_bytes, "0: one file; else shard size")->capture_default_str();
+  ci->callback([init, threads, run] {
+    *run = [init, threads] { return RunCommand("model init", *threads, [&] { return RunInit(*init); }); };
+  });
+
+  auto rf = std::make_shared<RunFlags>();
+  CLI::App* cl = model->add_subcommand("logits", "Print the float32 logits of the last position as JSON");
+  cl->add_option("--model", rf->model, "Hugging Face model folder")->required();
+  cl->add_option("--ids", rf->ids, "comma-separated token ids")->required();
+  cl->callback([rf, threads, run] {
+    *run = [rf, threads] { return RunCommand("model logits", *threads, [&] { return RunLogits(*rf); }); };
+  });
+
+  CLI::App* cg = model->add_subcommand("generate", "Greedy generation with the KV cache; prints the new ids");
+  cg->add_option("--model", rf->model, "Hugging Face model folder")->required();
+  cg->add_option("--ids", rf->ids, "comma-separated prompt ids")->required();
+  cg->add_option("--max-new-tokens", rf->max_new_tokens)->capture_default_str();
+  cg->add_flag("--ignore-eos", rf->ignore_eos, "do not stop at the config's eos_token_id");
+  cg->callback([rf, threads, run] {
+    *run = [rf, threads] { return RunCommand("model generate", *threads, [&] { return RunGenerate(*rf); }); };
+  });
+
+  CLI::App* cinfo = model->add_subcommand("info", "Print architecture, parameter count and dtype");
+  cinfo->add_option("--model", rf->model, "Hugging Face model folder")->required();
+  cinfo->add_flag("--json", rf->json, "one JSON object");
+  cinfo->callback([rf, threads, run] {
+    *run = [rf, threads] { return RunCommand("model info", *threads, [&] { return RunInfo(*rf); }); };
+  });
+}
+
+}  // namespace ssd

@@ -1,0 +1,151 @@
+#include "common/model/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <glog/logging.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/model/checkpoint_files.h"
+#include "common/model/weight_layout.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+const char* TorchDtypeName(DType d) {
+  switch (d) {
+    case DType::kBF16: return "bfloat16";
+    case DType::kF16: return "float16";
+    default: return "float32";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<at::ScalarType> ToScalarType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return at::kFloat;
+    case DType::kBF16: return at::kBFloat16;
+    case DType::kF16: return at::kHalf;
+    case DType::kF64: return at::kDouble;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("dtype ", DTypeName(dtype), " is not a floating type usable for weights"));
+  }
+}
+
+absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::string& model_dir,
+                                                                const ModelConfig& config,
+                                                                at::ScalarType dtype,
+                                                                at::Device device) {
+  ASSIGN_OR_RETURN(CheckpointFiles files, CheckpointFiles::Open(model_dir));
+  const std::vector<WeightSpec> expected = ExpectedWeights(config);
+
+  // Validate everything first, so a bad checkpoint fails before any copy.
+  std::vector<CheckpointFiles::Located> located;
+  located.reserve(expected.size());
+  for (const WeightSpec& spec : expected) {
+    CheckpointFiles::Located loc = files.Find(spec.name);
+    if (loc.file == nullptr) {
+      return absl::NotFoundError(absl::StrCat(model_dir, ": missing tensor \"", spec.name,
+                                              "\" (expected shape ", ShapeToString(spec.shape),
+                                              " for model_type ", ModelTypeName(config.arch), ")"));
+    }
+    if (loc.info->shape != spec.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          loc.file->path(), ": tensor \"", spec.name, "\" has shape ", ShapeToString(loc.info->shape),
+          " but config.json implies ", ShapeToString(spec.shape)));
+    }
+    DType d = loc.info->dtype;
+    if (d != DType::kF32 && d != DType::kBF16 && d != DType::kF16) {
+      return absl::InvalidArgumentError(absl::StrCat(loc.file->path(), ": tensor \"", spec.name,
+                                                     "\" has dtype ", DTypeName(d),
+                                                     "; weights must be F32, BF16 or F16"));
+    }
+    located.push_back(loc);
+  }
+  std::map<std::string, bool> wanted;
+  for (const WeightSpec& spec : expected) wanted[spec.name] = true;
+  for (const std::string& name : files.TensorNames()) {
+    if (!wanted.count(name) && !IsIgnorableExtraWeight(config, name)) {
+      LOG(WARNING) << model_dir << ": ignoring unexpected tensor \"" << name << "\"";
+    }
+  }
+
+  std::map<std::string, at::Tensor> out;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const TensorInfo& info = *located[i].info;
+    ASSIGN_OR_RETURN(at::ScalarType src_type, ToScalarType(info.dtype));
+    const uint8_t* src = located[i].file->Data(info);
+    at::Tensor t;
+    if (reinterpret_cast<uintptr_t>(src) % DTypeSize(info.dtype) == 0) {
+      // from_blob never writes: the const_cast only satisfies its signature.
+      t = at::from_blob(const_cast<uint8_t*>(src), info.shape, at::TensorOptions().dtype(src_type))
+              .to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+    } else {
+      // A misaligned tensor (legal in the format) is first copied to aligned memory.
+      at::Tensor aligned = at::empty(info.shape, at::TensorOptions().dtype(src_type));
+      std::memcpy(aligned.data_ptr(), src, info.num_bytes());
+      t = aligned.to(device, dtype, false, true);
+    }
+    out.emplace(expected[i].name, std::move(t));
+  }
+  return out;
+}
+
+absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config,
+                              const NamedTensors& tensors, const SaveOptions& options) {
+  ASSIGN_OR_RETURN(at::ScalarType save_type, ToScalarType(options.dtype));
+  if (options.dtype == DType::kF64) {
+    return absl::InvalidArgumentError("SaveHfCheckpoint: dtype must be F32, BF16 or F16");
+  }
+  RETURN_IF_ERROR(MakeDirs(dir));
+  ModelConfig saved = config;
+  saved.torch_dtype = TorchDtypeName(options.dtype);
+
+  // Group tensors into shards, in order.
+  std::vector<std::vector<size_t>> shards(1);
+  uint64_t shard_bytes = 0, total_bytes = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& t = tensors[i].second;
+    uint64_t bytes = static_cast<uint64_t>(t.numel()) * DTypeSize(options.dtype);
+    if (options.max_shard_bytes > 0 && !shards.back().empty() &&
+        shard_bytes + bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().push_back(i);
+    shard_bytes += bytes;
+    total_bytes += bytes;
+  }
+  const bool sharded = options.max_shard_bytes > 0;
+  nlohmann::json weight_map = nlohmann::json::object();
+  for (size_t s = 0; s < shards.size(); ++s) {
+    std::string file = sharded ? absl::StrFormat("model-%05d-of-%05d.safetensors", s + 1, shards.size())
+                               : std::string(kSingleWeightsFile);
+    std::vector<at::Tensor> keep_alive;
+    std::vector<TensorToWrite> to_write;
+    for (size_t i : shards[s]) {
+      at::Tensor t = tensors[i].second.detach().to(at::kCPU, save_type).contiguous();
+      to_write.push_back({tensors[i].first, options.dtype,
+                          std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
+      keep_alive.push_back(std::move(t));
+      weight_map[tensors[i].first] = file;
+    }
+    RETURN_IF_ERROR(WriteSafetensors(JoinPath(dir, file), to_write, {{"format", "pt"}}));
+  }
+  if (sharded) {
+    nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
+    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(dir, kWeightsIndexFile), index.dump(2) + "\n"));
+    std::remove(JoinPath(dir, kSingleWeightsFile).c_str());
+  } else {
+    std::remove(JoinPath(dir, kWeightsIndexFile).c_str());
+  }
+  return WriteFileAtomically(JoinPath(dir, "config.json"), ModelConfigToJson(saved));
+}
+
+}  // namespace ssd

@@ -1,0 +1,97 @@
+#include "common/model/checkpoint_files.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+using json = nlohmann::json;
+
+// Shard names come from a file we do not trust: refuse anything that could
+// point outside the model folder.
+bool IsSafeShardName(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != ".." &&
+         name.find('\0') == std::string::npos;
+}
+
+}  // namespace
+
+absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_dir) {
+  CheckpointFiles out;
+  const std::string index_path = JoinPath(model_dir, kWeightsIndexFile);
+  const std::string single_path = JoinPath(model_dir, kSingleWeightsFile);
+  if (!PathExists(index_path)) {
+    if (!PathExists(single_path)) {
+      return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kSingleWeightsFile, " and no ",
+                                              kWeightsIndexFile, " (is this a Hugging Face model folder?)"));
+    }
+    ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(single_path));
+    out.files_.push_back(std::make_unique<SafetensorsFile>(std::move(f)));
+    for (const TensorInfo& t : out.files_[0]->tensors()) {
+      out.where_[t.name] = {out.files_[0].get(), &t};
+    }
+    return out;
+  }
+
+  out.sharded_ = true;
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(index_path, size_t{64} << 20));
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(index_path, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(index_path, ": expected an object with a \"weight_map\" object"));
+  }
+  std::map<std::string, size_t> file_index;
+  std::map<std::string, std::string> tensor_to_file;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it.value().is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map[\"", it.key(),
+                                                     "\"] must be a file name string"));
+    }
+    std::string shard = it.value().get<std::string>();
+    if (!IsSafeShardName(shard)) {
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map[\"", it.key(),
+                                                     "\"] = \"", shard,
+                                                     "\" is not a plain file name inside the model folder"));
+    }
+    tensor_to_file[it.key()] = shard;
+    if (!file_index.count(shard)) {
+      ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(JoinPath(model_dir, shard)));
+      file_index[shard] = out.files_.size();
+      out.files_.push_back(std::make_unique<SafetensorsFile>(std::move(f)));
+    }
+  }
+  for (const auto& [name, shard] : tensor_to_file) {
+    const SafetensorsFile* f = out.files_[file_index[shard]].get();
+    const TensorInfo* info = f->Find(name);
+    if (info == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": tensor \"", name, "\" is mapped to ",
+                                                     shard, " but that file does not contain it"));
+    }
+    out.where_[name] = {f, info};
+  }
+  return out;
+}
+
+CheckpointFiles::Located CheckpointFiles::Find(const std::string& name) const {
+  auto it = where_.find(name);
+  return it == where_.end() ? Located{} : it->second;
+}
+
+std::vector<std::string> CheckpointFiles::TensorNames() const {
+  std::vector<std::string> names;
+  names.reserve(where_.size());
+  for (const auto& [name, loc] : where_) names.push_back(name);
+  return names;
+}
+
+}  // namespace ssd

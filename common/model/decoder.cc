@@ -1,0 +1,385 @@
+#include "common/model/decoder.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/rope.h"
+#include "common/model/weight_layout.h"
+#include "common/util/status_macros.h"
+
+namespace ssd {
+namespace {
+
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  // Normalise in fp32 whatever the storage dtype, as transformers does.
+  if (x.scalar_type() == at::kFloat) {
+    return weight * (x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps));
+  }
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return weight * y.to(x.scalar_type());
+}
+
+// y = x W^T + b. With a single input row on CPU a matrix-vector product
+// (sgemv) is 1.6-2x faster than the one-row sgemm `linear` would run.
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  const int64_t in = x.size(-1);
+  if (x.numel() == in && x.device().is_cpu()) {
+    at::Tensor y = at::mv(w, x.reshape({in}));
+    if (b.defined()) y.add_(b);
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = w.size(0);
+    return y.view(shape);
+  }
+  return at::linear(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
+}
+
+at::Tensor RotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// Attention of q_BNTD over k_BKSD / v_BKSD where allowed_BTS says which keys
+// each query sees. Returns [B, T, N*D].
+at::Tensor Attend(const at::Tensor& q_BNTD, const at::Tensor& k_BKSD, const at::Tensor& v_BKSD,
+                  const at::Tensor& allowed_BTS) {
+  const int64_t B = q_BNTD.size(0), N = q_BNTD.size(1), T = q_BNTD.size(2), D = q_BNTD.size(3);
+  const int64_t K = k_BKSD.size(1), S = k_BKSD.size(2);
+  const int64_t rep = N / K;
+  // Query heads n = kv * rep + r share kv head `kv`: fold r into the query
+  // axis so one batched matmul per kv head serves all of its query heads.
+  at::Tensor q = (q_BNTD * (1.0 / std::sqrt(static_cast<double>(D)))).reshape({B, K, rep * T, D});
+  at::Tensor scores = at::matmul(q, k_BKSD.transpose(-1, -2)).view({B, K, rep, T, S});
+  // A finite "minus infinity": a row with no visible key (a padded query)
+  // becomes uniform instead of NaN; real rows always see themselves.
+  scores.masked_fill_(allowed_BTS.logical_not().view({B, 1, 1, T, S}),
+                      std::numeric_limits<float>::lowest());
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(v_BKSD.scalar_type());
+  at::Tensor out = at::matmul(probs.view({B, K, rep * T, S}), v_BKSD);  // [B, K, rep*T, D]
+  return out.view({B, N, T, D}).transpose(1, 2).reshape({B, T, N * D});
+}
+
+struct QKV {
+  at::Tensor q_BNTD, k_BKTD, v_BKTD;
+};
+
+QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH,
+               const at::Tensor& cos_BT1D, const at::Tensor& sin_BT1D) {
+  const int64_t B = h_BTH.size(0), T = h_BTH.size(1);
+  const int64_t N = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
+  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias);
+  at::Tensor q = qkv.narrow(-1, 0, N * D).view({B, T, N, D});
+  at::Tensor k = qkv.narrow(-1, N * D, K * D).view({B, T, K, D});
+  at::Tensor v = qkv.narrow(-1, (N + K) * D, K * D).view({B, T, K, D});
+  if (c.qk_norm()) {
+    q = RmsNorm(q, w.q_norm, c.rms_norm_eps);
+    k = RmsNorm(k, w.k_norm, c.rms_norm_eps);
+  }
+  q = q * cos_BT1D + RotateHalf(q) * sin_BT1D;
+  k = k * cos_BT1D + RotateHalf(k) * sin_BT1D;
+  return {q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous(),
+          v.transpose(1, 2).contiguous()};
+}
+
+at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
+  at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
+  at::Tensor gu = Linear(h, w.gate_up_weight, at::Tensor());
+  const int64_t I = c.intermediate_size;
+  at::Tensor act = at::silu(gu.narrow(-1, 0, I)) * gu.narrow(-1, I, I);
+  return Linear(act, w.down_weight, at::Tensor());
+}
+
+}  // namespace
+
+AttentionLayout AttentionLayout::RightPadded(const std::vector<int64_t>& lengths, int64_t T) {
+  const int64_t B = static_cast<int64_t>(lengths.size());
+  at::Tensor t = at::arange(T, at::kLong).unsqueeze(0).expand({B, T});
+  at::Tensor len = at::tensor(lengths, at::kLong).unsqueeze(1);
+  AttentionLayout layout;
+  layout.position_ids_BT = t.contiguous();
+  layout.segment_ids_BT = at::where(t < len, at::zeros({}, at::kLong), at::full({}, -1, at::kLong));
+  return layout;
+}
+
+AttentionLayout AttentionLayout::Packed(const std::vector<std::vector<int64_t>>& doc_lengths,
+                                        int64_t T) {
+  const int64_t B = static_cast<int64_t>(doc_lengths.size());
+  std::vector<int64_t> pos(static_cast<size_t>(B * T), 0), seg(static_cast<size_t>(B * T), -1);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t t = 0;
+    for (size_t d = 0; d < doc_lengths[static_cast<size_t>(b)].size(); ++d) {
+      for (int64_t i = 0; i < doc_lengths[static_cast<size_t>(b)][d] && t < T; ++i, ++t) {
+        pos[static_cast<size_t>(b * T + t)] = i;
+        seg[static_cast<size_t>(b * T + t)] = static_cast<int64_t>(d);
+      }
+    }
+    // Padding: distinct negative segment, positions counting on (unused).
+    for (int64_t i = 0; t < T; ++t, ++i) pos[static_cast<size_t>(b * T + t)] = i;
+  }
+  AttentionLayout layout;
+  layout.position_ids_BT = at::tensor(pos, at::kLong).view({B, T});
+  layout.segment_ids_BT = at::tensor(seg, at::kLong).view({B, T});
+  return layout;
+}
+
+Decoder::Decoder(ModelConfig config, DecoderOptions options)
+    : config_(std::move(config)), options_(options) {
+  std::vector<float> inv = RopeInverseFrequencies(config_);
+  inv_freq_ = at::tensor(inv, at::kFloat).to(options_.device);
+}
+
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const std::string& model_dir,
+                                                       const DecoderOptions& options) {
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
+  try {
+    ASSIGN_OR_RETURN(auto weights, LoadHfWeights(model_dir, config, options.dtype, options.device));
+    return FromHfWeights(config, weights, options);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat(model_dir, ": loading weights failed: ", e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
+    const ModelConfig& config, const std::map<std::string, at::Tensor>& weights,
+    const DecoderOptions& options) {
+  RETURN_IF_ERROR(config.Validate());
+  for (const WeightSpec& spec : ExpectedWeights(config)) {
+    auto it = weights.find(spec.name);
+    if (it == weights.end()) {
+      return absl::NotFoundError(absl::StrCat("missing tensor \"", spec.name, "\""));
+    }
+    if (it->second.sizes().vec() != spec.shape) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor \"", spec.name, "\" has shape ",
+                                                     ShapeToString(it->second.sizes().vec()),
+                                                     ", expected ", ShapeToString(spec.shape)));
+    }
+  }
+  std::unique_ptr<Decoder> d(new Decoder(config, options));
+  auto get = [&](const std::string& name) {
+    return weights.at(name).to(options.device, options.dtype).contiguous();
+  };
+  auto maybe = [&](const std::string& name) {
+    auto it = weights.find(name);
+    return it == weights.end() ? at::Tensor() : it->second.to(options.device, options.dtype).contiguous();
+  };
+  d->embed_ = get("model.embed_tokens.weight");
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    auto n = [&](const char* suffix) { return LayerWeightName(l, suffix); };
+    DecoderLayerWeights w;
+    w.input_norm = get(n("input_layernorm.weight"));
+    w.qkv_weight = at::cat({get(n("self_attn.q_proj.weight")), get(n("self_attn.k_proj.weight")),
+                            get(n("self_attn.v_proj.weight"))}, 0);
+    if (config.qkv_bias()) {
+      w.qkv_bias = at::cat({get(n("self_attn.q_proj.bias")), get(n("self_attn.k_proj.bias")),
+                            get(n("self_attn.v_proj.bias"))}, 0);
+    }
+    w.o_weight = get(n("self_attn.o_proj.weight"));
+    if (config.o_bias()) w.o_bias = get(n("self_attn.o_proj.bias"));
+    if (config.qk_norm()) {
+      w.q_norm = get(n("self_attn.q_norm.weight"));
+      w.k_norm = get(n("self_attn.k_norm.weight"));
+    }
+    w.post_norm = get(n("post_attention_layernorm.weight"));
+    w.gate_up_weight = at::cat({get(n("mlp.gate_proj.weight")), get(n("mlp.up_proj.weight"))}, 0);
+    w.down_weight = get(n("mlp.down_proj.weight"));
+    d->layers_.push_back(std::move(w));
+  }
+  d->final_norm_ = get("model.norm.weight");
+  d->lm_head_ = config.tie_word_embeddings ? d->embed_ : maybe("lm_head.weight");
+  return d;
+}
+
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::RandomInit(const ModelConfig& config,
+                                                             uint64_t seed, double init_std,
+                                                             const DecoderOptions& options) {
+  RETURN_IF_ERROR(config.Validate());
+  if (!(init_std > 0) || !std::isfinite(init_std)) {
+    return absl::InvalidArgumentError(absl::StrCat("init_std must be positive, got ", init_std));
+  }
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::map<std::string, at::Tensor> weights;
+  for (const WeightSpec& spec : ExpectedWeights(config)) {
+    at::Tensor t = at::randn(spec.shape, gen, at::TensorOptions().dtype(at::kFloat));
+    const bool is_norm = spec.name.find("norm") != std::string::npos;
+    weights[spec.name] = is_norm ? 1.0 + 0.1 * t : init_std * t;
+  }
+  return FromHfWeights(config, weights, options);
+}
+
+at::Tensor Decoder::Embed(const at::Tensor& ids_BT) const {
+  return at::embedding(embed_, ids_BT.to(options_.device));
+}
+
+at::Tensor Decoder::RopeCos(const at::Tensor& position_ids_BT, at::Tensor* sin_out) const {
+  // Angles in fp32 as transformers computes them, then cast to the model dtype.
+  at::Tensor angles = position_ids_BT.to(options_.device, at::kFloat).unsqueeze(-1) * inv_freq_;
+  at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(2);  // [B, T, 1, D]
+  *sin_out = emb.sin().to(options_.dtype);
+  return emb.cos().to(options_.dtype);
+}
+
+at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
+  CHECK_EQ(ids_BT.dim(), 2) << "ids must be [B, T]";
+  const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
+  at::Tensor pos = layout.position_ids_BT.defined()
+                       ? layout.position_ids_BT.to(options_.device)
+                       : at::arange(T, long_opts).unsqueeze(0).expand({B, T});
+  at::Tensor seg = layout.segment_ids_BT.defined() ? layout.segment_ids_BT.to(options_.device)
+                                                   : at::zeros({B, T}, long_opts);
+  at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
+  at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
+
+  at::Tensor sin;
+  at::Tensor cos = RopeCos(pos, &sin);
+  at::Tensor x = Embed(ids_BT);
+  for (const DecoderLayerWeights& w : layers_) {
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), cos, sin);
+    at::Tensor attn = Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS);
+    x = x + Linear(attn, w.o_weight, w.o_bias);
+    x = x + Mlp(config_, w, x);
+  }
+  return RmsNorm(x, final_norm_, config_.rms_norm_eps);
+}
+
+at::Tensor Decoder::Logits(const at::Tensor& hidden) const {
+  return Linear(hidden, lm_head_, at::Tensor()).to(at::kFloat);
+}
+
+at::Tensor Decoder::Forward(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
+  return Logits(ForwardHidden(ids_BT, layout));
+}
+
+std::unique_ptr<KVCache> Decoder::NewCache(int64_t slots, int64_t initial_capacity) const {
+  return std::make_unique<KVCache>(config_, slots, initial_capacity, options_.dtype, options_.device);
+}
+
+at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
+                           const std::vector<int64_t>& num_new) const {
+  CHECK_EQ(ids_BT.dim(), 2);
+  const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
+  CHECK_EQ(B, cache.slots());
+  CHECK_EQ(static_cast<int64_t>(num_new.size()), B);
+  int64_t S = 0;
+  std::vector<int64_t> starts = cache.lengths();
+  std::vector<int64_t> write_b, write_pos, write_flat;
+  for (int64_t b = 0; b < B; ++b) {
+    CHECK(num_new[b] >= 0 && num_new[b] <= T) << "num_new[" << b << "] = " << num_new[b];
+    S = std::max(S, starts[b] + num_new[b]);
+    for (int64_t t = 0; t < num_new[b]; ++t) {
+      write_b.push_back(b);
+      write_pos.push_back(starts[b] + t);
+      write_flat.push_back(b * T + t);
+    }
+  }
+  S = std::max<int64_t>(S, 1);
+  cache.EnsureCapacity(S);
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
+  at::Tensor start_B = at::tensor(starts, at::kLong).to(options_.device);
+  at::Tensor count_B = at::tensor(num_new, at::kLong).to(options_.device);
+  at::Tensor t_T = at::arange(T, long_opts);
+  at::Tensor pos_BT = start_B.unsqueeze(1) + t_T.unsqueeze(0);
+  at::Tensor j_S = at::arange(S, long_opts);
+  // Query t of row b sees key j iff j <= start + t and j < start + num_new.
+  at::Tensor allowed_BTS = (j_S.view({1, 1, S}) <= pos_BT.unsqueeze(2)) &
+                           (j_S.view({1, 1, S}) < (start_B + count_B).view({B, 1, 1}));
+  const bool all_rows_full = static_cast<int64_t>(write_flat.size()) == B * T;
+  at::Tensor b_idx = at::tensor(write_b, at::kLong).to(options_.device);
+  at::Tensor p_idx = at::tensor(write_pos, at::kLong).to(options_.device);
+  at::Tensor flat_idx = at::tensor(write_flat, at::kLong).to(options_.device);
+
+  at::Tensor sin;
+  at::Tensor cos = RopeCos(pos_BT, &sin);
+  at::Tensor x = Embed(ids_BT);
+  const int64_t K = config_.num_key_value_heads, D = config_.head_dim;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayerWeights& w = layers_[l];
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), cos, sin);
+    // Scatter the valid new keys/values into the cache: [B*T, K, D] rows.
+    at::Tensor k_rows = qkv.k_BKTD.transpose(1, 2).reshape({B * T, K, D});
+    at::Tensor v_rows = qkv.v_BKTD.transpose(1, 2).reshape({B * T, K, D});
+    if (!all_rows_full) {
+      k_rows = k_rows.index_select(0, flat_idx);
+      v_rows = v_rows.index_select(0, flat_idx);
+    }
+    if (!write_b.empty()) {
+      c10::List<c10::optional<at::Tensor>> index{b_idx, c10::nullopt, p_idx};
+      cache.keys(l).index_put_(index, k_rows);
+      cache.values(l).index_put_(index, v_rows);
+    }
+    at::Tensor attn = Attend(qkv.q_BNTD, cache.keys(l).narrow(2, 0, S),
+                             cache.values(l).narrow(2, 0, S), allowed_BTS);
+    x = x + Linear(attn, w.o_weight, w.o_bias);
+    x = x + Mlp(config_, w, x);
+  }
+  cache.Advance(num_new);
+  // Only the last new token of each row needs logits.
+  std::vector<int64_t> last(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) last[b] = std::max<int64_t>(num_new[b] - 1, 0);
+  at::Tensor last_idx = at::tensor(last, at::kLong).to(options_.device);
+  at::Tensor h_BH = x.index({at::arange(B, long_opts), last_idx});
+  return Logits(RmsNorm(h_BH, final_norm_, config_.rms_norm_eps));
+}
+
+NamedTensors Decoder::HfNamedTensors() const {
+  const ModelConfig& c = config_;
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate_size;
+  NamedTensors out;
+  out.emplace_back("model.embed_tokens.weight", embed_);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const DecoderLayerWeights& w = layers_[static_cast<size_t>(l)];
+    auto n = [&](const char* suffix) { return LayerWeightName(l, suffix); };
+    out.emplace_back(n("input_layernorm.weight"), w.input_norm);
+    out.emplace_back(n("self_attn.q_proj.weight"), w.qkv_weight.narrow(0, 0, qd));
+    out.emplace_back(n("self_attn.k_proj.weight"), w.qkv_weight.narrow(0, qd, kvd));
+    out.emplace_back(n("self_attn.v_proj.weight"), w.qkv_weight.narrow(0, qd + kvd, kvd));
+    if (c.qkv_bias()) {
+      out.emplace_back(n("self_attn.q_proj.bias"), w.qkv_bias.narrow(0, 0, qd));
+      out.emplace_back(n("self_attn.k_proj.bias"), w.qkv_bias.narrow(0, qd, kvd));
+      out.emplace_back(n("self_attn.v_proj.bias"), w.qkv_bias.narrow(0, qd + kvd, kvd));
+    }
+    out.emplace_back(n("self_attn.o_proj.weight"), w.o_weight);
+    if (c.o_bias()) out.emplace_back(n("self_attn.o_proj.bias"), w.o_bias);
+    if (c.qk_norm()) {
+      out.emplace_back(n("self_attn.q_norm.weight"), w.q_norm);
+      out.emplace_back(n("self_attn.k_norm.weight"), w.k_norm);
+    }
+    out.emplace_back(n("post_attention_layernorm.weight"), w.post_norm);
+    out.emplace_back(n("mlp.gate_proj.weight"), w.gate_up_weight.narrow(0, 0, I));
+    out.emplace_back(n("mlp.up_proj.weight"), w.gate_up_weight.narrow(0, I, I));
+    out.emplace_back(n("mlp.down_proj.weight"), w.down_weight);
+  }
+  out.emplace_back("model.norm.weight", final_norm_);
+  if (!c.tie_word_embeddings) out.emplace_back("lm_head.weight", lm_head_);
+  return out;
+}
+
+NamedTensors Decoder::Parameters() const {
+  NamedTensors out;
+  out.emplace_back("embed_tokens", embed_);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayerWeights& w = layers_[l];
+    auto n = [&](const char* s) { return absl::StrCat("layers.", l, ".", s); };
+    out.emplace_back(n("input_norm"), w.input_norm);
+    out.emplace_back(n("qkv_weight"), w.qkv_weight);
+    if (w.qkv_bias.defined()) out.emplace_back(n("qkv_bias"), w.qkv_bias);
+    out.emplace_back(n("o_weight"), w.o_weight);
+    if (w.o_bias.defined()) out.emplace_back(n("o_bias"), w.o_bias);
+    if (w.q_norm.defined()) out.emplace_back(n("q_norm"), w.q_norm);
+    if (w.k_norm.defined()) out.emplace_back(n("k_norm"), w.k_norm);
+    out.emplace_back(n("post_norm"), w.post_norm);
+    out.emplace_back(n("gate_up_weight"), w.gate_up_weight);
+    out.emplace_back(n("down_weight"), w.down_weight);
+  }
+  out.emplace_back("final_norm", final_norm_);
+  if (!config_.tie_word_embeddings) out.emplace_back("lm_head", lm_head_);
+  return out;
+}
+
+}  // namespace ssd

@@ -1,0 +1,137 @@
+// Decoder: the Qwen3 / Qwen2 / Llama-3 causal language model in libtorch.
+//
+// Shape legend (suffixes on tensor names):
+//   B batch, T new tokens, S key positions, H hidden_size, V vocab_size,
+//   N attention heads, K key/value heads, D head_dim, I intermediate_size.
+//
+// Block (pre-norm):
+//   x += o_proj(attention(rope(qk_norm(q)), rope(qk_norm(k)), v))   [qk_norm: qwen3]
+//   x += down(silu(gate(rms(x))) * up(rms(x)))
+// GQA: query head n uses kv head n / (N / K), as transformers' repeat_kv.
+//
+// Parameters are stored fused (q|k|v rows in one matrix, gate|up in another)
+// so a step runs one matmul where transformers runs three; HfNamedTensors()
+// exposes Hugging Face names as views into them, so gradients and saves see
+// the HF layout.
+//
+// Numerics: fp32 on CPU; on CUDA the weights may be bf16 and softmax and norms
+// run in fp32. Logits are returned as float32.
+//
+// Thread-safety: const methods may run concurrently; SetWeights-style mutation
+// (Parameters() used by an optimizer) needs external synchronisation.
+#ifndef SSD_COMMON_MODEL_DECODER_H_
+#define SSD_COMMON_MODEL_DECODER_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model/checkpoint.h"
+#include "common/model/kv_cache.h"
+#include "common/model/model_config.h"
+
+namespace ssd {
+
+struct DecoderOptions {
+  at::ScalarType dtype = at::kFloat;  // kFloat on CPU, kBFloat16 on CUDA
+  at::Device device = at::kCPU;
+};
+
+// Which keys each query may see in Forward().
+//   position_ids_BT: RoPE positions; default 0..T-1 in every row.
+//   segment_ids_BT:  query i sees key j iff j <= i and seg[i] == seg[j].
+//                    Default: all zeros (plain causal). Packed sequences give
+//                    each document its own id (and positions restarting at 0);
+//                    right-padding gives pads a negative id.
+struct AttentionLayout {
+  at::Tensor position_ids_BT;
+  at::Tensor segment_ids_BT;
+
+  // Right-padded rows: row b holds lengths[b] real tokens followed by pads.
+  static AttentionLayout RightPadded(const std::vector<int64_t>& lengths, int64_t T);
+  // Packed rows: doc_lengths[b] lists the documents of row b in order; the
+  // rest of the row is padding. Positions restart at 0 for every document.
+  static AttentionLayout Packed(const std::vector<std::vector<int64_t>>& doc_lengths, int64_t T);
+};
+
+struct DecoderLayerWeights {
+  at::Tensor input_norm;      // [H]
+  at::Tensor qkv_weight;      // [(N + 2K) * D, H], rows q | k | v
+  at::Tensor qkv_bias;        // [(N + 2K) * D] or undefined
+  at::Tensor o_weight;        // [H, N * D]
+  at::Tensor o_bias;          // [H] or undefined
+  at::Tensor q_norm;          // [D] (qwen3) or undefined
+  at::Tensor k_norm;          // [D] (qwen3) or undefined
+  at::Tensor post_norm;       // [H]
+  at::Tensor gate_up_weight;  // [2I, H], rows gate | up
+  at::Tensor down_weight;     // [H, I]
+};
+
+class Decoder {
+ public:
+  // Reads config.json and the safetensors weights of a Hugging Face folder.
+  static absl::StatusOr<std::unique_ptr<Decoder>> Load(const std::string& model_dir,
+                                                       const DecoderOptions& options = {});
+  // Builds from HF-named tensors (as LoadHfWeights returns them).
+  static absl::StatusOr<std::unique_ptr<Decoder>> FromHfWeights(
+      const ModelConfig& config, const std::map<std::string, at::Tensor>& weights,
+      const DecoderOptions& options = {});
+  // Random weights: matrices ~ N(0, init_std^2), norm weights ~ 1 + N(0, 0.1^2)
+  // and biases ~ N(0, init_std^2), drawn from a CPU generator seeded by `seed`
+  // in ExpectedWeights() order, so the same seed gives the same model anywhere.
+  static absl::StatusOr<std::unique_ptr<Decoder>> RandomInit(const ModelConfig& config,
+                                                             uint64_t seed, double init_std = 0.02,
+                                                             const DecoderOptions& options = {});
+
+  const ModelConfig& config() const { return config_; }
+  const DecoderOptions& options() const { return options_; }
+
+  // Full forward over ids_BT (int64). Returns float32 logits_BTV.
+  at::Tensor Forward(const at::Tensor& ids_BT, const AttentionLayout& layout = {}) const;
+  // The final-normed hidden states [B, T, H], for callers that compute the
+  // loss in chunks without materialising all logits.
+  at::Tensor ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout = {}) const;
+  // lm_head over hidden [..., H] -> float32 logits [..., V].
+  at::Tensor Logits(const at::Tensor& hidden) const;
+
+  // Incremental decoding. Appends the first num_new[b] tokens of row b of
+  // ids_BT (B == cache.slots(), right-padded) to slot b of the cache, at
+  // positions cache.length(b) onwards, and returns float32 logits [B, V] of
+  // each row's last new token (rows with num_new[b] == 0 return finite
+  // values that mean nothing). Prefill is a call on empty slots; a decode
+  // step is a call with T == 1.
+  at::Tensor Extend(KVCache& cache, const at::Tensor& ids_BT,
+                    const std::vector<int64_t>& num_new) const;
+
+  // A KV cache shaped for this model.
+  std::unique_ptr<KVCache> NewCache(int64_t slots, int64_t initial_capacity) const;
+
+  // Hugging Face names and tensors in ExpectedWeights() order; q/k/v and
+  // gate/up are views into the fused parameters. Tied lm_head is omitted.
+  NamedTensors HfNamedTensors() const;
+  // The leaf parameters an optimizer updates, with stable names.
+  NamedTensors Parameters() const;
+
+ private:
+  Decoder(ModelConfig config, DecoderOptions options);
+  at::Tensor Embed(const at::Tensor& ids_BT) const;
+  at::Tensor RopeCos(const at::Tensor& position_ids_BT, at::Tensor* sin_out) const;
+
+  const ModelConfig config_;
+  const DecoderOptions options_;
+  at::Tensor inv_freq_;  // [D/2] float32
+  at::Tensor embed_;     // [V, H]
+  std::vector<DecoderLayerWeights> layers_;
+  at::Tensor final_norm_;  // [H]
+  at::Tensor lm_head_;     // [V, H]; aliases embed_ when tied
+};
+
+}  // namespace ssd
+
+#endif  // SSD_COMMON_MODEL_DECODER_H_

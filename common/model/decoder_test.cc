@@ -1,0 +1,156 @@
+#include "common/model/decoder.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "common/model/generate.h"
+#include "common/model/test_models.h"
+
+namespace ssd {
+namespace {
+
+class DecoderTest : public ::testing::TestWithParam<ModelArch> {
+ protected:
+  void SetUp() override {
+    at::manual_seed(0);
+    auto m = Decoder::RandomInit(TinyConfig(GetParam()), /*seed=*/7, /*init_std=*/0.3);
+    ASSERT_TRUE(m.ok()) << m.status();
+    model_ = std::move(*m);
+  }
+  at::Tensor RandomIds(int64_t B, int64_t T) {
+    return at::randint(model_->config().vocab_size, {B, T}, at::kLong);
+  }
+  std::unique_ptr<Decoder> model_;
+  at::NoGradGuard no_grad_;
+};
+
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+TEST_P(DecoderTest, LogitsAreLargeEnoughForToleranceChecksToMean) {
+  at::Tensor logits = model_->Forward(RandomIds(1, 8));
+  EXPECT_GT(logits.std().item<double>(), 0.1);
+}
+
+TEST_P(DecoderTest, KvCacheDecodeMatchesFullRecomputeAtEveryStep) {
+  const int64_t T = 40;  // past llama3's original context of 16
+  at::Tensor ids = RandomIds(1, T);
+  at::Tensor full = model_->Forward(ids);  // [1, T, V]
+  auto cache = model_->NewCache(1, 4);     // forces capacity growth
+  at::Tensor prefill = model_->Extend(*cache, ids.narrow(1, 0, 5), {5});
+  EXPECT_LT(MaxAbsDiff(prefill[0], full[0][4]), 1e-5);
+  for (int64_t t = 5; t < T; ++t) {
+    at::Tensor step = model_->Extend(*cache, ids.narrow(1, t, 1), {1});
+    ASSERT_LT(MaxAbsDiff(step[0], full[0][t]), 1e-5) << "step " << t;
+  }
+  EXPECT_EQ(cache->length(0), T);
+}
+
+TEST_P(DecoderTest, BatchedCacheWithDifferentLengthsMatchesEachSequenceAlone) {
+  std::vector<int64_t> lens = {3, 9, 1};
+  const int64_t T = 9;
+  at::Tensor ids = RandomIds(3, T + 4);
+  auto cache = model_->NewCache(3, 8);
+  at::Tensor first = model_->Extend(*cache, ids.narrow(1, 0, T), lens);
+  for (int64_t b = 0; b < 3; ++b) {
+    at::Tensor alone = model_->Forward(ids[b].narrow(0, 0, lens[b]).unsqueeze(0));
+    EXPECT_LT(MaxAbsDiff(first[b], alone[0][lens[b] - 1]), 1e-5) << "row " << b;
+  }
+  // Decode 4 more tokens in lockstep; row b continues from its own length.
+  for (int64_t s = 0; s < 4; ++s) {
+    at::Tensor next = at::stack({ids[0][lens[0] + s], ids[1][lens[1] + s], ids[2][lens[2] + s]}).view({3, 1});
+    at::Tensor step = model_->Extend(*cache, next, {1, 1, 1});
+    for (int64_t b = 0; b < 3; ++b) {
+      const int64_t n = lens[b] + s + 1;
+      at::Tensor alone = model_->Forward(ids[b].narrow(0, 0, n).unsqueeze(0));
+      ASSERT_LT(MaxAbsDiff(step[b], alone[0][n - 1]), 1e-5) << "row " << b << " step " << s;
+    }
+  }
+}
+
+TEST_P(DecoderTest, IdleSlotsAreLeftUntouchedByOtherRowsSteps) {
+  at::Tensor ids = RandomIds(2, 6);
+  auto cache = model_->NewCache(2, 8);
+  model_->Extend(*cache, ids, {6, 6});
+  // Only row 1 advances; row 0's length and next result must not change.
+  model_->Extend(*cache, ids.narrow(1, 0, 1), {0, 1});
+  EXPECT_EQ(cache->length(0), 6);
+  EXPECT_EQ(cache->length(1), 7);
+  at::Tensor step = model_->Extend(*cache, ids.narrow(1, 0, 1), {1, 0});
+  at::Tensor seq0 = at::cat({ids[0], ids[0].narrow(0, 0, 1)}).unsqueeze(0);
+  EXPECT_LT(MaxAbsDiff(step[0], model_->Forward(seq0)[0][6]), 1e-5);
+}
+
+TEST_P(DecoderTest, ChunkedPrefillEqualsOneShotPrefill) {
+  at::Tensor ids = RandomIds(1, 20);
+  auto a = model_->NewCache(1, 32);
+  at::Tensor one = model_->Extend(*a, ids, {20});
+  auto b = model_->NewCache(1, 32);
+  model_->Extend(*b, ids.narrow(1, 0, 7), {7});
+  at::Tensor two = model_->Extend(*b, ids.narrow(1, 7, 13), {13});
+  EXPECT_LT(MaxAbsDiff(one, two), 1e-5);
+}
+
+TEST_P(DecoderTest, RightPaddingDoesNotChangeRealPositions) {
+  const int64_t T = 12;
+  std::vector<int64_t> lens = {12, 5};
+  at::Tensor ids = RandomIds(2, T);
+  at::Tensor padded = model_->Forward(ids, AttentionLayout::RightPadded(lens, T));
+  for (int64_t b = 0; b < 2; ++b) {
+    at::Tensor alone = model_->Forward(ids[b].narrow(0, 0, lens[b]).unsqueeze(0));
+    EXPECT_LT(MaxAbsDiff(padded[b].narrow(0, 0, lens[b]), alone[0]), 1e-5) << "row " << b;
+  }
+  EXPECT_TRUE(padded.isfinite().all().item<bool>()) << "padding produced NaN/Inf";
+}
+
+TEST_P(DecoderTest, PackedDocumentsMatchSeparateForwards) {
+  // One row holding documents of 7, 3 and 6 tokens, then 4 pads.
+  const int64_t T = 20;
+  std::vector<int64_t> docs = {7, 3, 6};
+  at::Tensor ids = RandomIds(1, T);
+  at::Tensor packed = model_->Forward(ids, AttentionLayout::Packed({docs}, T));
+  int64_t off = 0;
+  for (int64_t len : docs) {
+    at::Tensor alone = model_->Forward(ids[0].narrow(0, off, len).unsqueeze(0));
+    EXPECT_LT(MaxAbsDiff(packed[0].narrow(0, off, len), alone[0]), 1e-5) << "doc at " << off;
+    off += len;
+  }
+  EXPECT_TRUE(packed.isfinite().all().item<bool>());
+}
+
+TEST_P(DecoderTest, GreedyWithCacheEqualsGreedyByRecompute) {
+  std::vector<int64_t> prompt = {5, 17, 3, 60, 2, 9, 11, 4, 1, 33, 20, 19, 8, 7, 6, 5, 4, 3};
+  GreedyOptions opts;
+  opts.max_new_tokens = 24;
+  EXPECT_EQ(GreedyGenerate(*model_, prompt, opts), GreedyGenerateByRecompute(*model_, prompt, opts));
+}
+
+TEST_P(DecoderTest, HfNamedTensorsAreViewsOfTheParameters) {
+  NamedTensors hf = model_->HfNamedTensors();
+  auto it = std::find_if(hf.begin(), hf.end(), [](const auto& p) {
+    return p.first == "model.layers.0.self_attn.k_proj.weight";
+  });
+  ASSERT_NE(it, hf.end());
+  NamedTensors params = model_->Parameters();
+  auto qkv = std::find_if(params.begin(), params.end(),
+                          [](const auto& p) { return p.first == "layers.0.qkv_weight"; });
+  ASSERT_NE(qkv, params.end());
+  EXPECT_TRUE(it->second.is_alias_of(qkv->second));
+}
+
+TEST_P(DecoderTest, SameSeedGivesTheSameModel) {
+  auto again = Decoder::RandomInit(TinyConfig(GetParam()), 7, 0.3);
+  ASSERT_TRUE(again.ok());
+  at::Tensor ids = RandomIds(1, 6);
+  EXPECT_TRUE(at::equal(model_->Forward(ids), (*again)->Forward(ids)));
+  auto other = Decoder::RandomInit(TinyConfig(GetParam()), 8, 0.3);
+  EXPECT_FALSE(at::equal(model_->Forward(ids), (*other)->Forward(ids)));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllArchitectures, DecoderTest,
+                         ::testing::Values(ModelArch::kQwen3, ModelArch::kQwen2, ModelArch::kLlama),
+                         [](const auto& info) { return std::string(ModelTypeName(info.param)); });
+
+}  // namespace
+}  // namespace ssd

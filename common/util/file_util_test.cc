@@ -1,0 +1,77 @@
+#include "common/util/file_util.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/util/mapped_file.h"
+
+namespace ssd {
+namespace {
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/ssd_file_util_test.XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+TEST(FileUtilTest, AtomicWriteThenReadRoundTrips) {
+  std::string dir = TempDir();
+  std::string path = JoinPath(dir, "a.txt");
+  ASSERT_TRUE(WriteFileAtomically(path, "hello").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "world!").ok());
+  auto text = ReadFileToString(path);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "world!");
+  auto mapped = MappedFile::Open(path);
+  ASSERT_TRUE(mapped.ok());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(mapped->data()), mapped->size()), "world!");
+  system(("rm -rf " + dir).c_str());
+}
+
+TEST(FileUtilTest, AbandonedWriterLeavesNoFileBehind) {
+  std::string dir = TempDir();
+  std::string path = JoinPath(dir, "b.bin");
+  {
+    auto w = AtomicFileWriter::Open(path);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Append("partial").ok());
+  }  // destroyed without Commit
+  EXPECT_FALSE(PathExists(path));
+  EXPECT_EQ(system(("test -z \"$(ls -A " + dir + ")\"").c_str()), 0) << "temp file left behind";
+  system(("rm -rf " + dir).c_str());
+}
+
+TEST(FileUtilTest, MissingFileIsNotFoundAndNamesThePath) {
+  auto r = ReadFileToString("/nonexistent/ssd/file");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("/nonexistent/ssd/file"), std::string::npos);
+}
+
+TEST(FileUtilTest, ReadRefusesFilesOverTheLimit) {
+  std::string dir = TempDir();
+  std::string path = JoinPath(dir, "big");
+  ASSERT_TRUE(WriteFileAtomically(path, std::string(100, 'x')).ok());
+  EXPECT_FALSE(ReadFileToString(path, 99).ok());
+  EXPECT_TRUE(ReadFileToString(path, 100).ok());
+  system(("rm -rf " + dir).c_str());
+}
+
+TEST(FileUtilTest, MakeDirsCreatesParentsAndIsIdempotent) {
+  std::string dir = TempDir();
+  std::string deep = JoinPath(dir, "x/y/z");
+  ASSERT_TRUE(MakeDirs(deep).ok());
+  ASSERT_TRUE(MakeDirs(deep).ok());
+  EXPECT_TRUE(PathExists(deep));
+  system(("rm -rf " + dir).c_str());
+}
+
+TEST(FileUtilTest, JoinPathUsesExactlyOneSlash) {
+  EXPECT_EQ(JoinPath("a", "b"), "a/b");
+  EXPECT_EQ(JoinPath("a/", "b"), "a/b");
+  EXPECT_EQ(JoinPath("a/", "/b"), "a/b");
+  EXPECT_EQ(JoinPath("", "b"), "b");
+}
+
+}  // namespace
+}  // namespace ssd

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing and running ssd needs.
+# Idempotent: when everything is already installed it changes nothing and
+# does not touch the network.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # model runtime: Debian's CPU libtorch, Gloo headers for c10d, and the
+  # OpenMP flavour of OpenBLAS (the reference BLAS is ~18x slower and the
+  # pthread flavour fights libtorch's OpenMP threads).
+  libtorch-dev libgloo-dev libopenblas0-openmp
+  # RPC and the control plane
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libgoogle-glog-dev libgflags-dev libssl-dev
+  # parsing and storage
+  libpcre2-dev librocksdb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  # tests
+  libgtest-dev libgmock-dev
+  # the independent Python reference (/usr/bin/python3 with Debian's torch)
+  python3-torch python3-numpy
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# libtorch links libblas.so.3 through Debian's alternatives; make sure the
+# OpenMP OpenBLAS is the one selected.
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+want="/usr/lib/${arch}/openblas-openmp/libblas.so.3"
+if [[ -e $want ]]; then
+  cur=$(readlink -f "/etc/alternatives/libblas.so.3-${arch}" 2>/dev/null || true)
+  if [[ $cur != "$(readlink -f "$want")" ]]; then
+    SUDO=""; if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    $SUDO update-alternatives --set "libblas.so.3-${arch}" "$want"
+    lap="/usr/lib/${arch}/openblas-openmp/liblapack.so.3"
+    [[ -e $lap ]] && $SUDO update-alternatives --set "liblapack.so.3-${arch}" "$lap" || true
+  fi
+fi
+echo "install-deps: all dependencies present"
