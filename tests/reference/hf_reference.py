@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""Independent reference implementation of the Qwen3 / Qwen2 / Llama-3 decoders.
+
+Written from the transformers modelling semantics in plain PyTorch, sharing no
+code with ssd: its own safetensors reader and writer, unfused q/k/v and
+gate/up projections, repeat_interleave for GQA and transformers' own way of
+computing the llama3 RoPE frequencies. Tests compare `ssd model ...` against
+it; tests/bench/model_bench uses it as the speed baseline.
+
+Run with /usr/bin/python3 (Debian's python3-torch).
+
+  hf_reference.py logits   --model DIR --ids 5,17,300
+  hf_reference.py generate --model DIR --ids 5,17 --max-new-tokens N [--ignore-eos]
+  hf_reference.py init     --arch qwen3|qwen2|llama3 --out DIR [--dtype bf16] [--shards 2] ...
+  hf_reference.py bench    --model DIR --threads N [--batch 8 --seq 256 ...]
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import torch
+
+DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        dtype = DTYPES[info["dtype"]]
+        if end > begin:
+            t = torch.frombuffer(bytearray(data[base + begin:base + end]), dtype=dtype)
+        else:
+            t = torch.empty(0, dtype=dtype)
+        out[name] = t.reshape(info["shape"])
+    return out
+
+
+def write_safetensors(path, tensors, dtype):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().to(dtype).contiguous()
+        raw = t.view(torch.int16).numpy().tobytes() if t.element_size() == 2 else t.numpy().tobytes()
+        header[name] = {"dtype": DTYPE_NAMES[dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def load_model_dir(d):
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    index = os.path.join(d, "model.safetensors.index.json")
+    weights = {}
+    if os.path.exists(index):
+        with open(index) as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        for s in shards:
+            weights.update(read_safetensors(os.path.join(d, s)))
+    else:
+        weights = read_safetensors(os.path.join(d, "model.safetensors"))
+    return cfg, {k: v.float() for k, v in weights.items()}
+
+
+def rope_inv_freq(cfg, head_dim):
+    base = float(cfg.get("rope_theta", 10000.0))
+    inv = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+    rs = cfg.get("rope_scaling")
+    if rs and rs.get("rope_type", rs.get("type")) == "llama3":
+        factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        low_wavelen, high_wavelen = old / lo, old / hi
+        wavelen = 2 * math.pi / inv
+        scaled = torch.where(wavelen > low_wavelen, inv / factor, inv)
+        smooth = (old / wavelen - lo) / (hi - lo)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+        inv = torch.where(medium, smoothed, scaled)
+    return inv
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+class Reference:
+    def __init__(self, cfg, w):
+        self.cfg, self.w = cfg, w
+        self.mt = cfg["model_type"]
+        self.H = cfg["hidden_size"]
+        self.N = cfg["num_attention_heads"]
+        self.K = cfg.get("num_key_value_heads", self.N)
+        self.D = cfg.get("head_dim") or self.H // self.N
+        self.L = cfg["num_hidden_layers"]
+        self.eps = cfg.get("rms_norm_eps", 1e-6)
+        self.inv_freq = rope_inv_freq(cfg, self.D)
+        self.lm_head = w["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else w["lm_head.weight"]
+
+    def rms(self, x, weight):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return weight * (x * torch.rsqrt(var + self.eps))
+
+    def proj(self, x, name):
+        b = self.w.get(name + ".bias")
+        y = x @ self.w[name + ".weight"].T
+        return y + b if b is not None else y
+
+    def layer(self, i, x, pos, cache=None):
+        """x: [B, T, H]; pos: [T] absolute positions; cache: dict with k, v [B, K, S, D] or None."""
+        p = f"model.layers.{i}."
+        B, T, _ = x.shape
+        h = self.rms(x, self.w[p + "input_layernorm.weight"])
+        q = self.proj(h, p + "self_attn.q_proj").view(B, T, self.N, self.D).transpose(1, 2)
+        k = self.proj(h, p + "self_attn.k_proj").view(B, T, self.K, self.D).transpose(1, 2)
+        v = self.proj(h, p + "self_attn.v_proj").view(B, T, self.K, self.D).transpose(1, 2)
+        if self.mt == "qwen3":
+            q = self.rms(q, self.w[p + "self_attn.q_norm.weight"])
+            k = self.rms(k, self.w[p + "self_attn.k_norm.weight"])
+        freqs = pos.float()[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        rep = self.N // self.K
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+        S = k.shape[2]
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.D)
+        # query t (absolute S - T + t) sees keys j <= S - T + t
+        mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        attn = torch.softmax(scores, dim=-1) @ v
+        attn = attn.transpose(1, 2).reshape(B, T, self.N * self.D)
+        x = x + self.proj(attn, p + "self_attn.o_proj")
+        h = self.rms(x, self.w[p + "post_attention_layernorm.weight"])
+        gate = h @ self.w[p + "mlp.gate_proj.weight"].T
+        up = h @ self.w[p + "mlp.up_proj.weight"].T
+        return x + (torch.nn.functional.silu(gate) * up) @ self.w[p + "mlp.down_proj.weight"].T
+
+    def forward(self, ids, caches=None, start=0):
+        """ids: [B, T] long. Returns logits [B, T, V]."""
+        x = self.w["model.embed_tokens.weight"][ids]
+        pos = torch.arange(start, start + ids.shape[1])
+        for i in range(self.L):
+            x = self.layer(i, x, pos, None if caches is None else caches[i])
+        return self.rms(x, self.w["model.norm.weight"]) @ self.lm_head.T
+
+
+def eos_ids(cfg):
+    e = cfg.get("eos_token_id")
+    return [] if e is None else (e if isinstance(e, list) else [e])
+
+
+def cmd_logits(a):
+    ref = Reference(*load_model_dir(a.model))
+    ids = torch.tensor([[int(s) for s in a.ids.split(",")]])
+    with torch.no_grad():
+        logits = ref.forward(ids)[0, -1]
+    print(json.dumps([float(v) for v in logits]))
+
+
+def cmd_generate(a):
+    cfg, w = load_model_dir(a.model)
+    ref = Reference(cfg, w)
+    seq = [int(s) for s in a.ids.split(",")]
+    stops = [] if a.ignore_eos else eos_ids(cfg)
+    out = []
+    with torch.no_grad():
+        while len(out) < a.max_new_tokens:  # full recompute, no cache
+            nxt = int(ref.forward(torch.tensor([seq]))[0, -1].argmax())
+            out.append(nxt)
+            seq.append(nxt)
+            if nxt in stops:
+                break
+    print(json.dumps(out))
+
+
+def cmd_init(a):
+    g = torch.Generator().manual_seed(a.seed)
+    N, K, D, H, I, V = a.heads, a.kv_heads, a.head_dim, a.hidden, a.intermediate, a.vocab
+    mt = "llama" if a.arch == "llama3" else a.arch
+    tie = a.arch == "qwen3"
+    cfg = {"architectures": [{"qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                              "llama": "LlamaForCausalLM"}[mt]],
+           "model_type": mt, "vocab_size": V, "hidden_size": H, "intermediate_size": I,
+           "num_hidden_layers": a.layers, "num_attention_heads": N, "num_key_value_heads": K,
+           "head_dim": D, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
+           "tie_word_embeddings": tie, "max_position_embeddings": 4096,
+           "torch_dtype": {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}[a.dtype],
+           "transformers_version": "4.51.0", "use_cache": True, "initializer_range": 0.02}
+    if mt == "llama":
+        cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                               "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
+    if mt == "qwen3":
+        cfg["sliding_window"] = None
+        cfg["use_sliding_window"] = False
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g) * a.init_std
+
+    w = {"model.embed_tokens.weight": rnd(V, H)}
+    for i in range(a.layers):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
+        w[p + "self_attn.q_proj.weight"] = rnd(N * D, H)
+        w[p + "self_attn.k_proj.weight"] = rnd(K * D, H)
+        w[p + "self_attn.v_proj.weight"] = rnd(K * D, H)
+        if mt == "qwen2":
+            w[p + "self_attn.q_proj.bias"] = rnd(N * D)
+            w[p + "self_attn.k_proj.bias"] = rnd(K * D)
+            w[p + "self_attn.v_proj.bias"] = rnd(K * D)
+        w[p + "self_attn.o_proj.weight"] = rnd(H, N * D)
+        if mt == "qwen3":
+            w[p + "self_attn.q_norm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+            w[p + "self_attn.k_norm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+        w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
+        w[p + "mlp.gate_proj.weight"] = rnd(I, H)
+        w[p + "mlp.up_proj.weight"] = rnd(I, H)
+        w[p + "mlp.down_proj.weight"] = rnd(H, I)
+    w["model.norm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
+    if not tie:
+        w["lm_head.weight"] = rnd(V, H)
+
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    dtype = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[a.dtype]
+    names = list(w)
+    if a.shards <= 1:
+        write_safetensors(os.path.join(a.out, "model.safetensors"), w, dtype)
+    else:
+        per = math.ceil(len(names) / a.shards)
+        weight_map = {}
+        for s in range(a.shards):
+            fname = f"model-{s + 1:05d}-of-{a.shards:05d}.safetensors"
+            part = {n: w[n] for n in names[s * per:(s + 1) * per]}
+            write_safetensors(os.path.join(a.out, fname), part, dtype)
+            weight_map.update({n: fname for n in part})
+        with open(os.path.join(a.out, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
+    print(a.out)
+
+
+def median_rate(fn, tokens, repeats):
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        rates.append(tokens / (time.perf_counter() - t0))
+    rates.sort()
+    return rates[len(rates) // 2]
+
+
+def cmd_bench(a):
+    torch.set_num_threads(a.threads)
+    ref = Reference(*load_model_dir(a.model))
+    V = ref.cfg["vocab_size"]
+    g = torch.Generator().manual_seed(0)
+    result = {}
+    with torch.no_grad():
+        ids = torch.randint(V, (a.batch, a.seq), generator=g)
+        ref.forward(ids[:, :16])  # warm-up
+        result["forward_tokens_per_s"] = median_rate(lambda: ref.forward(ids), a.batch * a.seq, a.repeats)
+        for b in a.decode_batches:
+            prompt = torch.randint(V, (b, a.prompt), generator=g)
+
+            def decode():
+                caches = [dict() for _ in range(ref.L)]
+                logits = ref.forward(prompt, caches, 0)
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                for s in range(a.steps):
+                    logits = ref.forward(nxt, caches, a.prompt + s)
+                    nxt = logits[:, -1].argmax(-1, keepdim=True)
+
+            def prefill_only():
+                ref.forward(prompt, [dict() for _ in range(ref.L)], 0)
+
+            # Decode rate excludes the prefill, measured separately.
+            t_pre = 1.0 / median_rate(prefill_only, 1, a.repeats)
+            t_all = 1.0 / median_rate(decode, 1, a.repeats)
+            result[f"decode_b{b}_tokens_per_s"] = b * a.steps / max(t_all - t_pre, 1e-9)
+    print(json.dumps(result))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("logits")
+    p.add_argument("--model", required=True)
+    p.add_argument("--ids", required=True)
+    p = sub.add_parser("generate")
+    p.add_argument("--model", required=True)
+    p.add_argument("--ids", required=True)
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--ignore-eos", action="store_true")
+    p = sub.add_parser("init")
+    p.add_argument("--arch", choices=["qwen3", "qwen2", "llama3"], required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--vocab", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--kv-heads", type=int, default=2)
+    p.add_argument("--head-dim", type=int, default=16)
+    p.add_argument("--intermediate", type=int, default=128)
+    p.add_argument("--init-std", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["f32", "bf16", "f16"], default="f32")
+    p.add_argument("--shards", type=int, default=1)
+    p = sub.add_parser("bench")
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--prompt", type=int, default=32)
+    p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--decode-batches", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--repeats", type=int, default=5)
+    a = ap.parse_args()
+    {"logits": cmd_logits, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
