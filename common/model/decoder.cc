@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/cpu_kernels.h"
 #include "common/model/rope.h"
 #include "common/model/weight_layout.h"
 #include "common/util/status_macros.h"
@@ -16,7 +18,19 @@
 namespace ssd {
 namespace {
 
+// The fused CPU kernels serve inference only: autograd needs the ATen graph.
+bool UseCpuKernels(const at::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && !at::GradMode::is_enabled();
+}
+
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (UseCpuKernels(x) && x.is_contiguous()) {
+    at::Tensor out = at::empty_like(x);
+    const int64_t dim = x.size(-1);
+    cpu::RmsNorm(x.data_ptr<float>(), weight.data_ptr<float>(), out.data_ptr<float>(),
+                 x.numel() / dim, dim, static_cast<float>(eps));
+    return out;
+  }
   // Normalise in fp32 whatever the storage dtype, as transformers does.
   if (x.scalar_type() == at::kFloat) {
     return weight * (x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps));
@@ -27,15 +41,28 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 }
 
 // y = x W^T + b. With a single input row on CPU a matrix-vector product
-// (sgemv) is 1.6-2x faster than the one-row sgemm `linear` would run.
+// (sgemv) is 1.6-2x faster than the one-row sgemm `linear` would run; with a
+// few rows the skinny kernel beats sgemm's per-call packing of W.
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   const int64_t in = x.size(-1);
   if (x.numel() == in && x.device().is_cpu()) {
-    at::Tensor y = at::mv(w, x.reshape({in}));
-    if (b.defined()) y.add_(b);
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = w.size(0);
+    at::Tensor y = at::mv(w, x.reshape({in}));
+    if (b.defined()) y.add_(b);
     return y.view(shape);
+  }
+  const int64_t rows = x.numel() / std::max<int64_t>(in, 1);
+  if (rows <= 32 && UseCpuKernels(x) && x.is_contiguous()) {
+    // Few rows (a decode batch): sgemm would re-pack all of W per call.
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = w.size(0);
+    at::Tensor y = at::empty(shape, x.options());
+    if (cpu::SkinnyMatmul(x.data_ptr<float>(), w.data_ptr<float>(),
+                          b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), rows,
+                          in, w.size(0))) {
+      return y;
+    }
   }
   return at::linear(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
 }
@@ -69,29 +96,81 @@ struct QKV {
   at::Tensor q_BNTD, k_BKTD, v_BKTD;
 };
 
+// Positions for RoPE. The ATen path uses precomputed cos/sin [B, T, 1, D];
+// the CPU kernels compute them from pos_BT (int64, contiguous) on the fly.
+struct RopeTables {
+  at::Tensor pos_BT;
+  at::Tensor cos_BT1D, sin_BT1D;
+  const float* inv_freq = nullptr;
+};
+
+// q/k/v projection with q/k norm and RoPE applied, as one fused matrix
+// [B, T, (N + 2K) * D]. Kernel path only.
+at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
+                           const at::Tensor& h_BTH, const RopeTables& rope) {
+  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias).contiguous();
+  cpu::QkNormRope(qkv.data_ptr<float>(), h_BTH.size(0) * h_BTH.size(1), c.num_attention_heads,
+                  c.num_key_value_heads, c.head_dim,
+                  c.qk_norm() ? w.q_norm.data_ptr<float>() : nullptr,
+                  c.qk_norm() ? w.k_norm.data_ptr<float>() : nullptr,
+                  static_cast<float>(c.rms_norm_eps), rope.pos_BT.data_ptr<int64_t>(), rope.inv_freq);
+  return qkv;
+}
+
 QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH,
-               const at::Tensor& cos_BT1D, const at::Tensor& sin_BT1D) {
+               const RopeTables& rope) {
   const int64_t B = h_BTH.size(0), T = h_BTH.size(1);
   const int64_t N = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
-  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias);
-  at::Tensor q = qkv.narrow(-1, 0, N * D).view({B, T, N, D});
-  at::Tensor k = qkv.narrow(-1, N * D, K * D).view({B, T, K, D});
-  at::Tensor v = qkv.narrow(-1, (N + K) * D, K * D).view({B, T, K, D});
-  if (c.qk_norm()) {
-    q = RmsNorm(q, w.q_norm, c.rms_norm_eps);
-    k = RmsNorm(k, w.k_norm, c.rms_norm_eps);
+  at::Tensor q, k, v;
+  if (!rope.cos_BT1D.defined()) {
+    at::Tensor qkv = ProjectFusedQKV(c, w, h_BTH, rope);
+    q = qkv.narrow(-1, 0, N * D).view({B, T, N, D});
+    k = qkv.narrow(-1, N * D, K * D).view({B, T, K, D});
+    v = qkv.narrow(-1, (N + K) * D, K * D).view({B, T, K, D});
+  } else {
+    at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias);
+    q = qkv.narrow(-1, 0, N * D).view({B, T, N, D});
+    k = qkv.narrow(-1, N * D, K * D).view({B, T, K, D});
+    v = qkv.narrow(-1, (N + K) * D, K * D).view({B, T, K, D});
+    if (c.qk_norm()) {
+      q = RmsNorm(q, w.q_norm, c.rms_norm_eps);
+      k = RmsNorm(k, w.k_norm, c.rms_norm_eps);
+    }
+    q = q * rope.cos_BT1D + RotateHalf(q) * rope.sin_BT1D;
+    k = k * rope.cos_BT1D + RotateHalf(k) * rope.sin_BT1D;
   }
-  q = q * cos_BT1D + RotateHalf(q) * sin_BT1D;
-  k = k * cos_BT1D + RotateHalf(k) * sin_BT1D;
   return {q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous(),
           v.transpose(1, 2).contiguous()};
+}
+
+RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::ScalarType dtype,
+                    bool kernels) {
+  RopeTables rope;
+  rope.pos_BT = pos_BT.to(at::kLong).contiguous();
+  rope.inv_freq = inv_freq.data_ptr<float>();
+  if (!kernels) {
+    // Angles in fp32 as transformers computes them, then cast to the model dtype.
+    at::Tensor angles = rope.pos_BT.to(at::kFloat).unsqueeze(-1) * inv_freq;
+    at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(2);  // [B, T, 1, D]
+    rope.cos_BT1D = emb.cos().to(dtype);
+    rope.sin_BT1D = emb.sin().to(dtype);
+  }
+  return rope;
 }
 
 at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
   at::Tensor gu = Linear(h, w.gate_up_weight, at::Tensor());
   const int64_t I = c.intermediate_size;
-  at::Tensor act = at::silu(gu.narrow(-1, 0, I)) * gu.narrow(-1, I, I);
+  at::Tensor act;
+  if (UseCpuKernels(gu) && gu.is_contiguous()) {
+    std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
+    shape.back() = I;
+    act = at::empty(shape, gu.options());
+    cpu::SiluGate(gu.data_ptr<float>(), act.data_ptr<float>(), gu.numel() / (2 * I), I);
+  } else {
+    act = at::silu(gu.narrow(-1, 0, I)) * gu.narrow(-1, I, I);
+  }
   return Linear(act, w.down_weight, at::Tensor());
 }
 
@@ -216,14 +295,6 @@ at::Tensor Decoder::Embed(const at::Tensor& ids_BT) const {
   return at::embedding(embed_, ids_BT.to(options_.device));
 }
 
-at::Tensor Decoder::RopeCos(const at::Tensor& position_ids_BT, at::Tensor* sin_out) const {
-  // Angles in fp32 as transformers computes them, then cast to the model dtype.
-  at::Tensor angles = position_ids_BT.to(options_.device, at::kFloat).unsqueeze(-1) * inv_freq_;
-  at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(2);  // [B, T, 1, D]
-  *sin_out = emb.sin().to(options_.dtype);
-  return emb.cos().to(options_.dtype);
-}
-
 at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
   CHECK_EQ(ids_BT.dim(), 2) << "ids must be [B, T]";
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
@@ -236,11 +307,10 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
   at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
 
-  at::Tensor sin;
-  at::Tensor cos = RopeCos(pos, &sin);
   at::Tensor x = Embed(ids_BT);
+  const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, UseCpuKernels(x));
   for (const DecoderLayerWeights& w : layers_) {
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), cos, sin);
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     at::Tensor attn = Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS);
     x = x + Linear(attn, w.o_weight, w.o_bias);
     x = x + Mlp(config_, w, x);
@@ -294,13 +364,14 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
   at::Tensor p_idx = at::tensor(write_pos, at::kLong).to(options_.device);
   at::Tensor flat_idx = at::tensor(write_flat, at::kLong).to(options_.device);
 
-  at::Tensor sin;
-  at::Tensor cos = RopeCos(pos_BT, &sin);
   at::Tensor x = Embed(ids_BT);
+  const bool kernels = UseCpuKernels(x);
+  if (kernels && T == 1 && all_rows_full) return DecodeStepKernels(cache, x, starts);
+  const RopeTables rope = MakeRope(pos_BT, inv_freq_, options_.dtype, kernels);
   const int64_t K = config_.num_key_value_heads, D = config_.head_dim;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), cos, sin);
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     // Scatter the valid new keys/values into the cache: [B*T, K, D] rows.
     at::Tensor k_rows = qkv.k_BKTD.transpose(1, 2).reshape({B * T, K, D});
     at::Tensor v_rows = qkv.v_BKTD.transpose(1, 2).reshape({B * T, K, D});
@@ -325,6 +396,40 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
   at::Tensor last_idx = at::tensor(last, at::kLong).to(options_.device);
   at::Tensor h_BH = x.index({at::arange(B, long_opts), last_idx});
   return Logits(RmsNorm(h_BH, final_norm_, config_.rms_norm_eps));
+}
+
+at::Tensor Decoder::DecodeStepKernels(KVCache& cache, at::Tensor x,
+                                      const std::vector<int64_t>& starts) const {
+  // One new token per slot on CPU fp32: everything but the matmuls runs in the
+  // fused kernels, and keys/values are copied straight into the cache.
+  const int64_t B = x.size(0);
+  const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
+  const int64_t width = (N + 2 * K) * D, cap = cache.capacity();
+  RopeTables rope;
+  rope.pos_BT = at::tensor(starts, at::kLong).view({B, 1});
+  rope.inv_freq = inv_freq_.data_ptr<float>();
+  std::vector<int64_t> visible(starts);
+  for (int64_t& v : visible) ++v;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayerWeights& w = layers_[l];
+    at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
+    const float* src = qkv.data_ptr<float>();
+    float* kc = cache.keys(static_cast<int64_t>(l)).data_ptr<float>();
+    float* vc = cache.values(static_cast<int64_t>(l)).data_ptr<float>();
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t kv = 0; kv < K; ++kv) {
+        const int64_t dst = ((b * K + kv) * cap + starts[b]) * D;
+        std::memcpy(kc + dst, src + b * width + (N + kv) * D, sizeof(float) * D);
+        std::memcpy(vc + dst, src + b * width + (N + K + kv) * D, sizeof(float) * D);
+      }
+    }
+    at::Tensor attn = at::empty({B, 1, N * D}, x.options());
+    cpu::DecodeAttention(src, width, kc, vc, visible.data(), attn.data_ptr<float>(), B, N, K, D, cap);
+    x = x + Linear(attn, w.o_weight, w.o_bias);
+    x = x + Mlp(config_, w, x);
+  }
+  cache.Advance(std::vector<int64_t>(static_cast<size_t>(B), 1));
+  return Logits(RmsNorm(x.view({B, -1}), final_norm_, config_.rms_norm_eps));
 }
 
 NamedTensors Decoder::HfNamedTensors() const {

@@ -121,7 +121,8 @@ class Decoder {
  private:
   Decoder(ModelConfig config, DecoderOptions options);
   at::Tensor Embed(const at::Tensor& ids_BT) const;
-  at::Tensor RopeCos(const at::Tensor& position_ids_BT, at::Tensor* sin_out) const;
+  // Extend() for one token per slot on CPU fp32 without autograd.
+  at::Tensor DecodeStepKernels(KVCache& cache, at::Tensor x_B1H, const std::vector<int64_t>& starts) const;
 
   const ModelConfig config_;
   const DecoderOptions options_;

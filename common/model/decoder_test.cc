@@ -28,6 +28,10 @@ double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
 
+// Paths that only reorder float sums (sgemm vs the skinny kernel, batched vs
+// single) agree to a few float32 ulps of the largest logit.
+double Tol(const at::Tensor& ref) { return 1e-6 + 3e-6 * ref.abs().max().item<double>(); }
+
 TEST_P(DecoderTest, LogitsAreLargeEnoughForToleranceChecksToMean) {
   at::Tensor logits = model_->Forward(RandomIds(1, 8));
   EXPECT_GT(logits.std().item<double>(), 0.1);
@@ -39,10 +43,10 @@ TEST_P(DecoderTest, KvCacheDecodeMatchesFullRecomputeAtEveryStep) {
   at::Tensor full = model_->Forward(ids);  // [1, T, V]
   auto cache = model_->NewCache(1, 4);     // forces capacity growth
   at::Tensor prefill = model_->Extend(*cache, ids.narrow(1, 0, 5), {5});
-  EXPECT_LT(MaxAbsDiff(prefill[0], full[0][4]), 1e-5);
+  EXPECT_LT(MaxAbsDiff(prefill[0], full[0][4]), Tol(full[0][4]));
   for (int64_t t = 5; t < T; ++t) {
     at::Tensor step = model_->Extend(*cache, ids.narrow(1, t, 1), {1});
-    ASSERT_LT(MaxAbsDiff(step[0], full[0][t]), 1e-5) << "step " << t;
+    ASSERT_LT(MaxAbsDiff(step[0], full[0][t]), Tol(full[0][t])) << "step " << t;
   }
   EXPECT_EQ(cache->length(0), T);
 }
@@ -55,7 +59,7 @@ TEST_P(DecoderTest, BatchedCacheWithDifferentLengthsMatchesEachSequenceAlone) {
   at::Tensor first = model_->Extend(*cache, ids.narrow(1, 0, T), lens);
   for (int64_t b = 0; b < 3; ++b) {
     at::Tensor alone = model_->Forward(ids[b].narrow(0, 0, lens[b]).unsqueeze(0));
-    EXPECT_LT(MaxAbsDiff(first[b], alone[0][lens[b] - 1]), 1e-5) << "row " << b;
+    EXPECT_LT(MaxAbsDiff(first[b], alone[0][lens[b] - 1]), Tol(alone[0][lens[b] - 1])) << "row " << b;
   }
   // Decode 4 more tokens in lockstep; row b continues from its own length.
   for (int64_t s = 0; s < 4; ++s) {
@@ -64,7 +68,7 @@ TEST_P(DecoderTest, BatchedCacheWithDifferentLengthsMatchesEachSequenceAlone) {
     for (int64_t b = 0; b < 3; ++b) {
       const int64_t n = lens[b] + s + 1;
       at::Tensor alone = model_->Forward(ids[b].narrow(0, 0, n).unsqueeze(0));
-      ASSERT_LT(MaxAbsDiff(step[b], alone[0][n - 1]), 1e-5) << "row " << b << " step " << s;
+      ASSERT_LT(MaxAbsDiff(step[b], alone[0][n - 1]), Tol(alone[0][n - 1])) << "row " << b << " step " << s;
     }
   }
 }
@@ -79,7 +83,7 @@ TEST_P(DecoderTest, IdleSlotsAreLeftUntouchedByOtherRowsSteps) {
   EXPECT_EQ(cache->length(1), 7);
   at::Tensor step = model_->Extend(*cache, ids.narrow(1, 0, 1), {1, 0});
   at::Tensor seq0 = at::cat({ids[0], ids[0].narrow(0, 0, 1)}).unsqueeze(0);
-  EXPECT_LT(MaxAbsDiff(step[0], model_->Forward(seq0)[0][6]), 1e-5);
+  EXPECT_LT(MaxAbsDiff(step[0], model_->Forward(seq0)[0][6]), Tol(model_->Forward(seq0)[0][6]));
 }
 
 TEST_P(DecoderTest, ChunkedPrefillEqualsOneShotPrefill) {
@@ -89,7 +93,7 @@ TEST_P(DecoderTest, ChunkedPrefillEqualsOneShotPrefill) {
   auto b = model_->NewCache(1, 32);
   model_->Extend(*b, ids.narrow(1, 0, 7), {7});
   at::Tensor two = model_->Extend(*b, ids.narrow(1, 7, 13), {13});
-  EXPECT_LT(MaxAbsDiff(one, two), 1e-5);
+  EXPECT_LT(MaxAbsDiff(one, two), Tol(two));
 }
 
 TEST_P(DecoderTest, RightPaddingDoesNotChangeRealPositions) {
@@ -99,7 +103,7 @@ TEST_P(DecoderTest, RightPaddingDoesNotChangeRealPositions) {
   at::Tensor padded = model_->Forward(ids, AttentionLayout::RightPadded(lens, T));
   for (int64_t b = 0; b < 2; ++b) {
     at::Tensor alone = model_->Forward(ids[b].narrow(0, 0, lens[b]).unsqueeze(0));
-    EXPECT_LT(MaxAbsDiff(padded[b].narrow(0, 0, lens[b]), alone[0]), 1e-5) << "row " << b;
+    EXPECT_LT(MaxAbsDiff(padded[b].narrow(0, 0, lens[b]), alone[0]), Tol(alone[0])) << "row " << b;
   }
   EXPECT_TRUE(padded.isfinite().all().item<bool>()) << "padding produced NaN/Inf";
 }
@@ -113,10 +117,40 @@ TEST_P(DecoderTest, PackedDocumentsMatchSeparateForwards) {
   int64_t off = 0;
   for (int64_t len : docs) {
     at::Tensor alone = model_->Forward(ids[0].narrow(0, off, len).unsqueeze(0));
-    EXPECT_LT(MaxAbsDiff(packed[0].narrow(0, off, len), alone[0]), 1e-5) << "doc at " << off;
+    EXPECT_LT(MaxAbsDiff(packed[0].narrow(0, off, len), alone[0]), Tol(alone[0])) << "doc at " << off;
     off += len;
   }
   EXPECT_TRUE(packed.isfinite().all().item<bool>());
+}
+
+TEST_P(DecoderTest, FusedCpuKernelsMatchTheAtenPath) {
+  // Without gradients the CPU fp32 path runs the fused kernels; with
+  // gradients enabled every op is ATen. Both must compute the same model.
+  at::Tensor ids = RandomIds(3, 24);
+  at::Tensor kernels = model_->Forward(ids, AttentionLayout::RightPadded({24, 10, 17}, 24));
+  at::Tensor aten;
+  {
+    at::AutoGradMode grad(true);
+    aten = model_->Forward(ids, AttentionLayout::RightPadded({24, 10, 17}, 24));
+  }
+  EXPECT_LT(MaxAbsDiff(kernels, aten), Tol(aten));
+
+  auto fast = model_->NewCache(3, 32);
+  auto slow = model_->NewCache(3, 32);
+  model_->Extend(*fast, ids.narrow(1, 0, 8), {8, 3, 5});
+  {
+    at::AutoGradMode grad(true);
+    model_->Extend(*slow, ids.narrow(1, 0, 8), {8, 3, 5});
+  }
+  for (int64_t s = 8; s < 16; ++s) {
+    at::Tensor a = model_->Extend(*fast, ids.narrow(1, s, 1), {1, 1, 1});
+    at::Tensor b;
+    {
+      at::AutoGradMode grad(true);
+      b = model_->Extend(*slow, ids.narrow(1, s, 1), {1, 1, 1});
+    }
+    ASSERT_LT(MaxAbsDiff(a, b), Tol(b)) << "decode step " << s;
+  }
 }
 
 TEST_P(DecoderTest, GreedyWithCacheEqualsGreedyByRecompute) {
