@@ -55,7 +55,7 @@ void QkNormRope(float* qkv, int64_t rows, int64_t N, int64_t K, int64_t D, const
                 const float* k_norm, float eps, const int64_t* pos, const float* inv_freq) {
   const int64_t width = (N + 2 * K) * D;
   const int64_t half = D / 2;
-  at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
     std::vector<float> cos_h(static_cast<size_t>(half)), sin_h(static_cast<size_t>(half));
     for (int64_t r = begin; r < end; ++r) {
       // Angles in fp32, as transformers computes them.
@@ -158,38 +158,125 @@ bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int6
   return true;
 }
 
-void DecodeAttention(const float* q, int64_t q_stride, const float* k_cache,
-                     const float* v_cache, const int64_t* len, float* out, int64_t B, int64_t N,
-                     int64_t K, int64_t D, int64_t cap) {
+namespace {
+
+// exp(x) for 8 floats, Cephes-style: x = n ln2 + r with |r| <= ln2/2, exp(r)
+// by a degree-7 polynomial, 2^n through the exponent bits. Relative error is
+// about 1 ulp over the range used here (x <= 0); inputs below -87.3 flush
+// to ~0, as the softmax wants.
+__attribute__((target("avx2,fma"))) inline __m256 Exp8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+constexpr int64_t kMaxAvxHeadDim = 256;
+
+// One (batch, head, query) row: scores, then exp in blocks of 8, then the
+// weighted sum of values; D is a multiple of 8 and at most kMaxAvxHeadDim.
+__attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const float* kb,
+                                                       int64_t k_pos, const float* vb,
+                                                       int64_t v_pos, int64_t lo, int64_t hi,
+                                                       int64_t D, float scale, float* scores,
+                                                       float* o) {
+  const int64_t chunks = D / 8;
+  __m256 q[kMaxAvxHeadDim / 8];
+  for (int64_t c = 0; c < chunks; ++c) q[c] = _mm256_mul_ps(_mm256_loadu_ps(qv + 8 * c), _mm256_set1_ps(scale));
+  const int64_t S = hi - lo;
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < S; ++j) {
+    const float* kj = kb + (lo + j) * k_pos;
+    __m256 acc = _mm256_mul_ps(q[0], _mm256_loadu_ps(kj));
+    for (int64_t c = 1; c < chunks; ++c) acc = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(kj + 8 * c), acc);
+    scores[j] = HorizontalSum(acc);
+    mx = std::max(mx, scores[j]);
+  }
+  const __m256 vmx = _mm256_set1_ps(mx);
+  __m256 vsum = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= S; j += 8) {
+    const __m256 e = Exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmx));
+    _mm256_storeu_ps(scores + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = HorizontalSum(vsum);
+  if (j < S) {  // tail: pad to 8 with -inf-like values that exp to 0
+    float tail[8];
+    for (int t = 0; t < 8; ++t) tail[t] = j + t < S ? scores[j + t] - mx : -100.0f;
+    float et[8];
+    _mm256_storeu_ps(et, Exp8(_mm256_loadu_ps(tail)));
+    for (int t = 0; j + t < S; ++t) {
+      scores[j + t] = et[t];
+      sum += et[t];
+    }
+  }
+  __m256 acc[kMaxAvxHeadDim / 8];
+  for (int64_t c = 0; c < chunks; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < S; ++t) {
+    const __m256 p = _mm256_set1_ps(scores[t]);
+    const float* vj = vb + (lo + t) * v_pos;
+    for (int64_t c = 0; c < chunks; ++c) acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), acc[c]);
+  }
+  const __m256 inv = _mm256_set1_ps(S > 0 ? 1.0f / sum : 0.0f);
+  for (int64_t c = 0; c < chunks; ++c) _mm256_storeu_ps(o + 8 * c, _mm256_mul_ps(acc[c], inv));
+}
+
+}  // namespace
+
+void RangeAttention(HeadsView q, HeadsView k, HeadsView v, const int64_t* key_begin,
+                    const int64_t* key_end, float* out, int64_t B, int64_t T, int64_t N,
+                    int64_t K, int64_t D) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool vector_path = avx2 && D % 8 == 0 && D <= kMaxAvxHeadDim;
   const int64_t rep = N / K;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  at::parallel_for(0, B * N, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores;
-    for (int64_t bn = begin; bn < end; ++bn) {
-      const int64_t b = bn / N, n = bn % N, kv = n / rep;
-      const int64_t S = len[b];
-      const float* qv = q + b * q_stride + n * D;
-      const float* kb = k_cache + (b * K + kv) * cap * D;
-      const float* vb = v_cache + (b * K + kv) * cap * D;
-      float* o = out + bn * D;
-      scores.resize(static_cast<size_t>(S));
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < S; ++j) {
-        scores[j] = Dot(qv, kb + j * D, D) * scale;
-        mx = std::max(mx, scores[j]);
+  at::parallel_for(0, B * N * T, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> acc(static_cast<size_t>(D)), scores;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / (N * T), n = (task / T) % N, i = task % T;
+      const int64_t kv = n / rep;
+      const float* qv = q.data + b * q.batch + n * q.head + i * q.pos;
+      const float* kb = k.data + b * k.batch + kv * k.head;
+      const float* vb = v.data + b * v.batch + kv * v.head;
+      float* o = out + ((b * T + i) * N + n) * D;
+      const int64_t lo = key_begin[b * T + i], hi = key_end[b * T + i];
+      if (vector_path) {
+        scores.resize(static_cast<size_t>(std::max<int64_t>(hi - lo, 1)));
+        AttendRowAvx2(qv, kb, k.pos, vb, v.pos, lo, hi, D, scale, scores.data(), o);
+        continue;
       }
-      float sum = 0;
-      for (int64_t j = 0; j < S; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
+      // Portable path: one pass with a running maximum.
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      float m = -INFINITY, l = 0.0f;
+      for (int64_t j = lo; j < hi; ++j) {
+        const float s = Dot(qv, kb + j * k.pos, D) * scale;
+        const float* vj = vb + j * v.pos;
+        if (s > m) {
+          // New running maximum: rescale what has been accumulated so far.
+          const float c = std::exp(m - s);
+          l = l * c + 1.0f;
+          for (int64_t d = 0; d < D; ++d) acc[d] = acc[d] * c + vj[d];
+          m = s;
+        } else {
+          const float p = std::exp(s - m);
+          l += p;
+          for (int64_t d = 0; d < D; ++d) acc[d] += p * vj[d];
+        }
       }
-      const float inv = 1.0f / sum;
-      std::fill(o, o + D, 0.0f);
-      for (int64_t j = 0; j < S; ++j) {
-        const float p = scores[j] * inv;
-        const float* vj = vb + j * D;
-        for (int64_t d = 0; d < D; ++d) o[d] += p * vj[d];
-      }
+      const float inv = l > 0 ? 1.0f / l : 0.0f;
+      for (int64_t d = 0; d < D; ++d) o[d] = acc[d] * inv;
     }
   });
 }

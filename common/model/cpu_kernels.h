@@ -39,13 +39,22 @@ void SiluGate(const float* gu, float* out, int64_t rows, int64_t I);
 bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
                   int64_t in, int64_t out);
 
-// One query per sequence. q holds B rows of N * D floats, `q_stride` floats
-// apart (so it can point into fused qkv rows); k_cache/v_cache[B, K, cap, D]; sequence
-// b attends to keys [0, len[b]). Query head n reads kv head n / (N / K).
-// out[B, N * D].
-void DecodeAttention(const float* q, int64_t q_stride, const float* k_cache,
-                     const float* v_cache, const int64_t* len, float* out, int64_t B, int64_t N,
-                     int64_t K, int64_t D, int64_t cap);
+// Strided view of a [B, heads, positions, D] float tensor whose last dim is
+// contiguous: element (b, h, j, d) is at data[b*batch + h*head + j*pos + d].
+struct HeadsView {
+  const float* data = nullptr;
+  int64_t batch = 0, head = 0, pos = 0;
+};
+
+// Multi-query attention for T queries per sequence with per-query key
+// ranges: query (b, i) of head n sees keys [key_begin[b*T+i],
+// key_end[b*T+i]) of kv head n / (N / K) (an empty range yields zeros). Keys
+// and values may live in fused qkv rows or in a KV cache, as described by
+// the views. out[B, T, N * D]. Softmax is computed exactly in one pass with a
+// running maximum (no [T, S] score matrix, no mask tensor).
+void RangeAttention(HeadsView q, HeadsView k, HeadsView v, const int64_t* key_begin,
+                    const int64_t* key_end, float* out, int64_t B, int64_t T, int64_t N,
+                    int64_t K, int64_t D);
 
 }  // namespace cpu
 }  // namespace ssd

@@ -76,25 +76,46 @@ TEST_F(CpuKernelsTest, SkinnyMatmulMatchesLinearForOddShapes) {
   }
 }
 
-TEST_F(CpuKernelsTest, DecodeAttentionMatchesSoftmaxAttentionWithGqa) {
-  const int64_t B = 3, N = 4, K = 2, D = 8, cap = 16;
-  at::Tensor q = at::randn({B, N * D + 5});  // rows with padding: q_stride > N*D
+class RangeAttentionTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  at::NoGradGuard no_grad_;
+};
+
+// D = 32 takes the AVX2 path (where the CPU has it), D = 12 the portable one.
+TEST_P(RangeAttentionTest, MatchesSoftmaxAttentionWithGqa) {
+  at::manual_seed(2);
+  const int64_t B = 2, T = 3, N = 4, K = 2, D = GetParam(), cap = 40;
+  // Queries with padding between rows (a stride larger than N * D), keys and
+  // values in a cache layout [B, K, cap, D].
+  at::Tensor q = at::randn({B, T, N * D + 5});
   at::Tensor kc = at::randn({B, K, cap, D}), vc = at::randn({B, K, cap, D});
-  std::vector<int64_t> len = {1, 9, 16};
-  at::Tensor out = at::empty({B, N * D});
-  cpu::DecodeAttention(q.data_ptr<float>(), N * D + 5, kc.data_ptr<float>(), vc.data_ptr<float>(),
-                       len.data(), out.data_ptr<float>(), B, N, K, D, cap);
+  std::vector<int64_t> begin = {0, 0, 4, 0, 0, 7};
+  std::vector<int64_t> end = {1, 9, 37, 0, 3, 8};  // row (1, 0) sees nothing
+  at::Tensor out = at::full({B, T, N * D}, NAN);
+  const int64_t qs = N * D + 5;
+  cpu::RangeAttention({q.data_ptr<float>(), T * qs, D, qs}, {kc.data_ptr<float>(), K * cap * D, cap * D, D},
+                      {vc.data_ptr<float>(), K * cap * D, cap * D, D}, begin.data(), end.data(),
+                      out.data_ptr<float>(), B, T, N, K, D);
   for (int64_t b = 0; b < B; ++b) {
-    for (int64_t n = 0; n < N; ++n) {
-      at::Tensor qv = q[b].narrow(0, n * D, D);
-      at::Tensor k = kc[b][n / (N / K)].narrow(0, 0, len[b]);
-      at::Tensor v = vc[b][n / (N / K)].narrow(0, 0, len[b]);
-      at::Tensor p = at::softmax(at::mv(k, qv) / std::sqrt(static_cast<double>(D)), 0);
-      at::Tensor ref = at::mv(v.t(), p);
-      EXPECT_LT(MaxAbsDiff(out[b].narrow(0, n * D, D), ref), 1e-5) << "b=" << b << " n=" << n;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t n = 0; n < N; ++n) {
+        at::Tensor got = out[b][t].narrow(0, n * D, D);
+        const int64_t lo = begin[b * T + t], hi = end[b * T + t];
+        if (hi == lo) {
+          EXPECT_TRUE(at::equal(got, at::zeros({D}))) << "empty range must give zeros";
+          continue;
+        }
+        at::Tensor qv = q[b][t].narrow(0, n * D, D);
+        at::Tensor k = kc[b][n / (N / K)].narrow(0, lo, hi - lo);
+        at::Tensor v = vc[b][n / (N / K)].narrow(0, lo, hi - lo);
+        at::Tensor p = at::softmax(at::mv(k, qv) / std::sqrt(static_cast<double>(D)), 0);
+        EXPECT_LT(MaxAbsDiff(got, at::mv(v.t(), p)), 1e-5) << "b=" << b << " t=" << t << " n=" << n;
+      }
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(HeadDims, RangeAttentionTest, ::testing::Values(32, 12));
 
 }  // namespace
 }  // namespace ssd

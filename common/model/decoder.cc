@@ -143,6 +143,33 @@ QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
           v.transpose(1, 2).contiguous()};
 }
 
+// The kernel attention needs each query's visible keys as one range: true
+// when every segment id forms a single contiguous run in its row (packing and
+// right-padding both do), giving [run start, i + 1) per query.
+bool KeyRangesFromSegments(const at::Tensor& seg_BT, std::vector<int64_t>* begin,
+                           std::vector<int64_t>* end) {
+  at::Tensor seg = seg_BT.to(at::kCPU, at::kLong).contiguous();
+  const int64_t B = seg.size(0), T = seg.size(1);
+  const int64_t* s = seg.data_ptr<int64_t>();
+  begin->resize(static_cast<size_t>(B * T));
+  end->resize(static_cast<size_t>(B * T));
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int64_t> seen;
+    int64_t run = 0;
+    for (int64_t i = 0; i < T; ++i) {
+      const int64_t id = s[b * T + i];
+      if (i > 0 && id != s[b * T + i - 1]) {
+        if (std::find(seen.begin(), seen.end(), id) != seen.end()) return false;
+        run = i;
+      }
+      if (i == run) seen.push_back(id);
+      (*begin)[b * T + i] = run;
+      (*end)[b * T + i] = i + 1;
+    }
+  }
+  return true;
+}
+
 RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::ScalarType dtype,
                     bool kernels) {
   RopeTables rope;
@@ -308,7 +335,23 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
 
   at::Tensor x = Embed(ids_BT);
-  const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, UseCpuKernels(x));
+  const bool kernels = UseCpuKernels(x);
+  const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
+  std::vector<int64_t> key_begin, key_end;
+  if (kernels && KeyRangesFromSegments(seg, &key_begin, &key_end)) {
+    const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads;
+    const int64_t D = config_.head_dim, W = (N + 2 * K) * D;
+    for (const DecoderLayerWeights& w : layers_) {
+      at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
+      const float* p = qkv.data_ptr<float>();
+      at::Tensor attn = at::empty({B, T, N * D}, x.options());
+      cpu::RangeAttention({p, T * W, D, W}, {p + N * D, T * W, D, W}, {p + (N + K) * D, T * W, D, W},
+                          key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
+      x = x + Linear(attn, w.o_weight, w.o_bias);
+      x = x + Mlp(config_, w, x);
+    }
+    return RmsNorm(x, final_norm_, config_.rms_norm_eps);
+  }
   for (const DecoderLayerWeights& w : layers_) {
     QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     at::Tensor attn = Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS);
@@ -366,7 +409,7 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
 
   at::Tensor x = Embed(ids_BT);
   const bool kernels = UseCpuKernels(x);
-  if (kernels && T == 1 && all_rows_full) return DecodeStepKernels(cache, x, starts);
+  if (kernels) return ExtendKernels(cache, x, starts, num_new);
   const RopeTables rope = MakeRope(pos_BT, inv_freq_, options_.dtype, kernels);
   const int64_t K = config_.num_key_value_heads, D = config_.head_dim;
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -398,18 +441,25 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
   return Logits(RmsNorm(h_BH, final_norm_, config_.rms_norm_eps));
 }
 
-at::Tensor Decoder::DecodeStepKernels(KVCache& cache, at::Tensor x,
-                                      const std::vector<int64_t>& starts) const {
-  // One new token per slot on CPU fp32: everything but the matmuls runs in the
-  // fused kernels, and keys/values are copied straight into the cache.
-  const int64_t B = x.size(0);
+at::Tensor Decoder::ExtendKernels(KVCache& cache, at::Tensor x, const std::vector<int64_t>& starts,
+                                  const std::vector<int64_t>& num_new) const {
+  // CPU fp32 without autograd: everything but the matmuls runs in the fused
+  // kernels, new keys/values are copied straight into the cache, and
+  // attention reads the cache in place.
+  const int64_t B = x.size(0), T = x.size(1);
   const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
-  const int64_t width = (N + 2 * K) * D, cap = cache.capacity();
+  const int64_t W = (N + 2 * K) * D, cap = cache.capacity();
   RopeTables rope;
-  rope.pos_BT = at::tensor(starts, at::kLong).view({B, 1});
+  std::vector<int64_t> pos(static_cast<size_t>(B * T)), key_begin(pos.size(), 0), key_end(pos.size());
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t t = 0; t < T; ++t) {
+      pos[b * T + t] = starts[b] + t;
+      // Padded queries (t >= num_new) see the real keys; their output is unused.
+      key_end[b * T + t] = starts[b] + std::min(t + 1, num_new[b]);
+    }
+  }
+  rope.pos_BT = at::tensor(pos, at::kLong).view({B, T});
   rope.inv_freq = inv_freq_.data_ptr<float>();
-  std::vector<int64_t> visible(starts);
-  for (int64_t& v : visible) ++v;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];
     at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
@@ -417,19 +467,26 @@ at::Tensor Decoder::DecodeStepKernels(KVCache& cache, at::Tensor x,
     float* kc = cache.keys(static_cast<int64_t>(l)).data_ptr<float>();
     float* vc = cache.values(static_cast<int64_t>(l)).data_ptr<float>();
     for (int64_t b = 0; b < B; ++b) {
-      for (int64_t kv = 0; kv < K; ++kv) {
-        const int64_t dst = ((b * K + kv) * cap + starts[b]) * D;
-        std::memcpy(kc + dst, src + b * width + (N + kv) * D, sizeof(float) * D);
-        std::memcpy(vc + dst, src + b * width + (N + K + kv) * D, sizeof(float) * D);
+      for (int64_t t = 0; t < num_new[b]; ++t) {
+        const float* row = src + (b * T + t) * W;
+        for (int64_t kv = 0; kv < K; ++kv) {
+          const int64_t dst = ((b * K + kv) * cap + starts[b] + t) * D;
+          std::memcpy(kc + dst, row + (N + kv) * D, sizeof(float) * D);
+          std::memcpy(vc + dst, row + (N + K + kv) * D, sizeof(float) * D);
+        }
       }
     }
-    at::Tensor attn = at::empty({B, 1, N * D}, x.options());
-    cpu::DecodeAttention(src, width, kc, vc, visible.data(), attn.data_ptr<float>(), B, N, K, D, cap);
+    at::Tensor attn = at::empty({B, T, N * D}, x.options());
+    cpu::RangeAttention({src, T * W, D, W}, {kc, K * cap * D, cap * D, D}, {vc, K * cap * D, cap * D, D},
+                        key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
     x = x + Linear(attn, w.o_weight, w.o_bias);
     x = x + Mlp(config_, w, x);
   }
-  cache.Advance(std::vector<int64_t>(static_cast<size_t>(B), 1));
-  return Logits(RmsNorm(x.view({B, -1}), final_norm_, config_.rms_norm_eps));
+  cache.Advance(num_new);
+  std::vector<int64_t> last(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) last[b] = b * T + std::max<int64_t>(num_new[b] - 1, 0);
+  at::Tensor h_BH = x.view({B * T, -1}).index_select(0, at::tensor(last, at::kLong)).contiguous();
+  return Logits(RmsNorm(h_BH, final_norm_, config_.rms_norm_eps));
 }
 
 NamedTensors Decoder::HfNamedTensors() const {

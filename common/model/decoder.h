@@ -121,8 +121,9 @@ class Decoder {
  private:
   Decoder(ModelConfig config, DecoderOptions options);
   at::Tensor Embed(const at::Tensor& ids_BT) const;
-  // Extend() for one token per slot on CPU fp32 without autograd.
-  at::Tensor DecodeStepKernels(KVCache& cache, at::Tensor x_B1H, const std::vector<int64_t>& starts) const;
+  // Extend() on CPU fp32 without autograd.
+  at::Tensor ExtendKernels(KVCache& cache, at::Tensor x_BTH, const std::vector<int64_t>& starts,
+                           const std::vector<int64_t>& num_new) const;
 
   const ModelConfig config_;
   const DecoderOptions options_;
