@@ -14,6 +14,7 @@
 #include "common/model/checkpoint.h"
 #include "common/model/checkpoint_files.h"
 #include "common/model/decoder.h"
+#include "common/model/device.h"
 #include "common/model/generate.h"
 #include "common/model/model_config.h"
 #include "common/util/status_macros.h"
@@ -41,6 +42,7 @@ struct RunFlags {
   int64_t max_new_tokens = 16;
   bool ignore_eos = false;
   bool json = false;
+  std::string device = "cpu";
 };
 
 int Threads(int requested) {
@@ -100,18 +102,20 @@ absl::Status RunInit(const InitFlags& f) {
 }
 
 absl::Status RunLogits(const RunFlags& f) {
-  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model));
+  ASSIGN_OR_RETURN(DecoderOptions device, ResolveDevice(f.device));
+  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model, device));
   ASSIGN_OR_RETURN(std::vector<int64_t> ids, ParseIdList("--ids", f.ids, model->config().vocab_size));
   at::NoGradGuard no_grad;
   const int64_t n = static_cast<int64_t>(ids.size());
   at::Tensor hidden = model->ForwardHidden(at::tensor(ids, at::kLong).view({1, n}));
-  at::Tensor logits = model->Logits(hidden[0][n - 1]).contiguous();
+  at::Tensor logits = model->Logits(hidden[0][n - 1]).to(at::kCPU).contiguous();
   std::cout << JsonFloatArray(logits.data_ptr<float>(), static_cast<size_t>(logits.numel())) << std::endl;
   return absl::OkStatus();
 }
 
 absl::Status RunGenerate(const RunFlags& f) {
-  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model));
+  ASSIGN_OR_RETURN(DecoderOptions device, ResolveDevice(f.device));
+  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model, device));
   ASSIGN_OR_RETURN(std::vector<int64_t> ids, ParseIdList("--ids", f.ids, model->config().vocab_size));
   if (f.max_new_tokens < 0) return absl::InvalidArgumentError("--max-new-tokens: must be >= 0");
   GreedyOptions opts;
@@ -179,6 +183,18 @@ int RunCommand(absl::string_view name, int threads, Fn fn) {
 }  // namespace
 
 void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
+  auto env_threads = std::make_shared<int>(0);
+  CLI::App* env = app.add_subcommand("env", "Describe libtorch, BLAS threads, CPU kernels and CUDA/NCCL");
+  env->add_option("--threads", *env_threads, "libtorch intra-op threads (default: all cores)");
+  env->callback([env_threads, run] {
+    *run = [env_threads] {
+      return RunCommand("env", *env_threads, [] {
+        std::cout << DescribeComputeEnvironment();
+        return absl::OkStatus();
+      });
+    };
+  });
+
   CLI::App* model = app.add_subcommand("model", "Create, inspect and run decoder models");
   model->require_subcommand(1);
   auto threads = std::make_shared<int>(0);
@@ -214,6 +230,7 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   CLI::App* cl = model->add_subcommand("logits", "Print the float32 logits of the last position as JSON");
   cl->add_option("--model", rf->model, "Hugging Face model folder")->required();
   cl->add_option("--ids", rf->ids, "comma-separated token ids")->required();
+  cl->add_option("--device", rf->device, "cpu (fp32) or cuda[:N] (bf16)")->capture_default_str();
   cl->callback([rf, threads, run] {
     *run = [rf, threads] { return RunCommand("model logits", *threads, [&] { return RunLogits(*rf); }); };
   });
@@ -223,6 +240,7 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   cg->add_option("--ids", rf->ids, "comma-separated prompt ids")->required();
   cg->add_option("--max-new-tokens", rf->max_new_tokens)->capture_default_str();
   cg->add_flag("--ignore-eos", rf->ignore_eos, "do not stop at the config's eos_token_id");
+  cg->add_option("--device", rf->device, "cpu (fp32) or cuda[:N] (bf16)")->capture_default_str();
   cg->callback([rf, threads, run] {
     *run = [rf, threads] { return RunCommand("model generate", *threads, [&] { return RunGenerate(*rf); }); };
   });
