@@ -97,6 +97,19 @@ TEST_F(ModelParityTest, Qwen3WithAttentionBiasMatchesReference) {
   EXPECT_LT(LogitsDiff(m, Ids(40)), 1e-4);
 }
 
+// Qwen3-4B's head_dim (128) is not hidden / heads (80): q_dim != hidden.
+TEST_F(ModelParityTest, HeadDimIndependentOfHiddenAndFullMhaMatchReference) {
+  std::string m = SsdInit("qwen3", {"--head-dim", "24", "--kv-heads", "4"});
+  EXPECT_LT(LogitsDiff(m, Ids(40)), 1e-4);
+  std::string l = SsdInit("llama3", {"--heads", "8", "--kv-heads", "1", "--head-dim", "8"});
+  EXPECT_LT(LogitsDiff(l, Ids(40)), 1e-4);
+}
+
+TEST_F(ModelParityTest, SsdWrittenF16CheckpointLoadsInReference) {
+  std::string m = SsdInit("llama3", {"--dtype", "f16"});
+  EXPECT_LT(LogitsDiff(m, Ids(40)), 1e-4);
+}
+
 TEST_F(ModelParityTest, GreedyKvCacheGenerationEqualsReferenceFullRecompute) {
   for (const char* arch : {"qwen3", "qwen2", "llama3"}) {
     std::string m = SsdInit(arch);

@@ -202,6 +202,8 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
 
   auto init = std::make_shared<InitFlags>();
   CLI::App* ci = model->add_subcommand("init", "Write a randomly initialised model as a Hugging Face folder");
+  // A repeated size flag overrides the earlier one, so scripts can append.
+  ci->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   ci->add_option("--arch", init->arch, "qwen3, qwen2 or llama3")->capture_default_str();
   ci->add_option("--out", init->out, "output folder")->required();
   ci->add_option("--vocab", init->vocab)->capture_default_str();
@@ -219,7 +221,8 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   ci->add_option("--init-std", init->init_std, "std of the random matrices")->capture_default_str();
   ci->add_option("--tie", init->tie, "tie embeddings: auto (qwen3 yes), true, false")->capture_default_str();
   ci->add_flag("--attention-bias", init->attention_bias, "q/k/v/o biases (qwen3, llama3)");
-  ci->add_option("--eos-id", init->eos_ids, "eos token id (repeatable)");
+  ci->add_option("--eos-id", init->eos_ids, "eos token id (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   ci->add_option("--dtype", init->dtype, "f32, bf16 or f16")->capture_default_str();
   ci->add_option("--max-shard-bytes", init->max_shard_bytes, "0: one file; else shard size")->capture_default_str();
   ci->callback([init, threads, run] {

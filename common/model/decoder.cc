@@ -331,9 +331,6 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
                        : at::arange(T, long_opts).unsqueeze(0).expand({B, T});
   at::Tensor seg = layout.segment_ids_BT.defined() ? layout.segment_ids_BT.to(options_.device)
                                                    : at::zeros({B, T}, long_opts);
-  at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
-  at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
-
   at::Tensor x = Embed(ids_BT);
   const bool kernels = UseCpuKernels(x);
   const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
@@ -352,6 +349,9 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
     }
     return RmsNorm(x, final_norm_, config_.rms_norm_eps);
   }
+  // ATen path: an explicit [B, T, T] visibility mask.
+  at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
+  at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
   for (const DecoderLayerWeights& w : layers_) {
     QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     at::Tensor attn = Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS);
@@ -393,6 +393,9 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
   }
   S = std::max<int64_t>(S, 1);
   cache.EnsureCapacity(S);
+  at::Tensor x = Embed(ids_BT);
+  if (UseCpuKernels(x)) return ExtendKernels(cache, x, starts, num_new);
+
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
   at::Tensor start_B = at::tensor(starts, at::kLong).to(options_.device);
   at::Tensor count_B = at::tensor(num_new, at::kLong).to(options_.device);
@@ -406,11 +409,7 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
   at::Tensor b_idx = at::tensor(write_b, at::kLong).to(options_.device);
   at::Tensor p_idx = at::tensor(write_pos, at::kLong).to(options_.device);
   at::Tensor flat_idx = at::tensor(write_flat, at::kLong).to(options_.device);
-
-  at::Tensor x = Embed(ids_BT);
-  const bool kernels = UseCpuKernels(x);
-  if (kernels) return ExtendKernels(cache, x, starts, num_new);
-  const RopeTables rope = MakeRope(pos_BT, inv_freq_, options_.dtype, kernels);
+  const RopeTables rope = MakeRope(pos_BT, inv_freq_, options_.dtype, /*kernels=*/false);
   const int64_t K = config_.num_key_value_heads, D = config_.head_dim;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];

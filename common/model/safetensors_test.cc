@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <random>
 
 #include "common/util/file_util.h"
 
@@ -174,6 +175,39 @@ TEST_F(SafetensorsTest, EveryTruncationOfAValidFileIsRejectedNotCrashed) {
     std::ofstream(cut, std::ios::binary | std::ios::trunc) << full->substr(0, n);
     EXPECT_FALSE(SafetensorsFile::Open(cut).ok()) << "truncated to " << n << " bytes was accepted";
   }
+}
+
+TEST_F(SafetensorsTest, RandomlyCorruptedHeadersNeverCrashAndNeverOverrunTheFile) {
+  std::vector<float> a(64, 1.0f);
+  std::string path = JoinPath(dir_, "base.safetensors");
+  ASSERT_TRUE(WriteSafetensors(path, {{"layer.weight", DType::kF32, {8, 8}, a.data()},
+                                      {"layer.bias", DType::kBF16, {4}, a.data()}}).ok());
+  auto full = ReadFileToString(path);
+  ASSERT_TRUE(full.ok());
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>((*full)[i]);
+  std::mt19937 rng(42);
+  int accepted = 0;
+  for (int iter = 0; iter < 2000; ++iter) {
+    std::string mutated = *full;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) {
+      // Mostly the JSON header, sometimes the length prefix.
+      size_t pos = rng() % 5 == 0 ? rng() % 8 : 8 + rng() % header_len;
+      mutated[pos] = static_cast<char>(rng() % 3 == 0 ? "0123456789[]{},:\""[rng() % 17] : rng());
+    }
+    std::string cut = JoinPath(dir_, "fuzz.safetensors");
+    std::ofstream(cut, std::ios::binary | std::ios::trunc) << mutated;
+    auto f = SafetensorsFile::Open(cut);
+    if (!f.ok()) continue;
+    ++accepted;
+    // Whatever was accepted must lie inside the file.
+    for (const TensorInfo& t : f->tensors()) {
+      ASSERT_LE(8 + header_len + t.data_end, mutated.size()) << t.name;
+      ASSERT_EQ(t.num_bytes(), static_cast<uint64_t>(t.num_elements()) * DTypeSize(t.dtype)) << t.name;
+    }
+  }
+  EXPECT_LT(accepted, 2000) << "no mutation was ever rejected";
 }
 
 }  // namespace
