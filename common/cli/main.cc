@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/cli/model_commands.h"
+#include "common/cli/tokenizer_commands.h"
 
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> run;
   ssd::RegisterModelCommands(app, &run);
+  ssd::RegisterTokenizerCommands(app, &run);
 
   try {
     app.parse(argc, argv);

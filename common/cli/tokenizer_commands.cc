@@ -1,0 +1,61 @@
+#include "common/cli/tokenizer_commands.h"
+
+#include <iostream>
+#include <iterator>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "common/cli/cli_util.h"
+#include "common/tokenizer/tokenizer.h"
+#include "common/util/status_macros.h"
+
+namespace ssd {
+namespace {
+
+struct TokenizeFlags {
+  std::string tokenizer;
+  std::string text;
+  bool has_text = false;
+  bool special = false;
+  std::string ids;
+  bool skip_special = false;
+};
+
+absl::Status RunTokenize(const TokenizeFlags& f) {
+  ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(f.tokenizer));
+  std::string text = f.text;
+  if (!f.has_text) text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  EncodeOptions opts;
+  opts.allow_special = f.special;
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(text, opts));
+  std::cout << JsonIntArray(std::vector<int64_t>(ids.begin(), ids.end())) << std::endl;
+  return absl::OkStatus();
+}
+
+absl::Status RunDetokenize(const TokenizeFlags& f) {
+  ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(f.tokenizer));
+  ASSIGN_OR_RETURN(std::vector<int64_t> ids64, ParseIdList("--ids", f.ids, tok->vocab_size()));
+  ASSIGN_OR_RETURN(std::string text, tok->Decode(std::vector<int32_t>(ids64.begin(), ids64.end()), f.skip_special));
+  std::cout << text;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
+  auto f = std::make_shared<TokenizeFlags>();
+  CLI::App* t = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
+  t->add_option("--tokenizer", f->tokenizer, "tokenizer.json or a model folder")->required();
+  t->add_option("--text", f->text, "the text (default: all of stdin)")
+      ->each([f](const std::string&) { f->has_text = true; });
+  t->add_flag("--special", f->special, "recognize special tokens such as <|im_start|> in the text");
+  t->callback([f, run] { *run = [f] { return ReportStatus("tokenize", RunTokenize(*f)); }; });
+
+  CLI::App* d = app.add_subcommand("detokenize", "Print the text of comma-separated token ids");
+  d->add_option("--tokenizer", f->tokenizer, "tokenizer.json or a model folder")->required();
+  d->add_option("--ids", f->ids, "comma-separated ids")->required();
+  d->add_flag("--skip-special", f->skip_special, "leave special tokens out");
+  d->callback([f, run] { *run = [f] { return ReportStatus("detokenize", RunDetokenize(*f)); }; });
+}
+
+}  // namespace ssd

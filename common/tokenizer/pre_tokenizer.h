@@ -1,0 +1,31 @@
+// Hugging Face pre-tokenizers: Split (regex or literal, "Isolated"),
+// ByteLevel and Sequence. A pre-tokenizer turns normalized text into the
+// pieces BPE encodes independently. Unsupported types or behaviours are
+// refused at load time with a message naming them.
+#ifndef SSD_COMMON_TOKENIZER_PRE_TOKENIZER_H_
+#define SSD_COMMON_TOKENIZER_PRE_TOKENIZER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
+
+namespace ssd {
+
+class PreTokenizer {
+ public:
+  virtual ~PreTokenizer() = default;
+  // Splits every piece of `pieces` further, in place. Pieces are valid UTF-8
+  // (before ByteLevel) or byte-level strings (after it).
+  virtual absl::Status Split(std::vector<std::string>* pieces) const = 0;
+};
+
+// `spec` is the "pre_tokenizer" value of tokenizer.json (null gives nullptr).
+absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const nlohmann::json& spec,
+                                                                   const std::string& where);
+
+}  // namespace ssd
+
+#endif  // SSD_COMMON_TOKENIZER_PRE_TOKENIZER_H_
