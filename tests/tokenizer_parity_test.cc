@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/tokenizer/tokenizer.h"
@@ -38,6 +39,60 @@ std::vector<std::string> TrickyTexts() {
   };
 }
 
+// Deterministic corpus of `n` strings mixing the categories a code model's
+// tokenizer meets: Python, C++ and JSON code, CJK, emoji with ZWJ sequences,
+// combining marks, RTL scripts, whitespace runs, CRLF, digit runs,
+// contractions in every case, special tokens inside text, and "" (first).
+// Fragments are NFC-stable, so decode(encode(x)) == x holds under NFC too.
+std::vector<std::string> DiverseCorpus(size_t n) {
+  const std::vector<std::string> fragments = {
+      "def fib(n: int) -> int:\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n",
+      "@dataclass\nclass Point:\n    x: float = 0.0\n    y: float = 0.0\n\n    def norm(self):\n        return (self.x**2 + self.y**2) ** 0.5",
+      "print(f\"{name!r:>10} = {value:.3f}\")  # formatted",
+      "    \"\"\"Docstring with 'quotes' and \\backslashes\\.\"\"\"\n",
+      "lambda xs: [x for x in xs if x % 2 == 0 and x != 0]",
+      "#include <iostream>\n#include <vector>\n\nint main() {\n  std::vector<int> v{1, 2, 3};\n  for (auto& x : v) std::cout << x << '\\n';\n}\n",
+      "template <typename T>\nT max(T a, T b) { return a > b ? a : b; }",
+      "if (p->next != nullptr && i <= n) { ++i; p = p->next; } // walk",
+      "auto f = [&](const std::string& s) -> size_t { return s.size(); };",
+      "{\"key\": [1, 2.5, -3e10, true, false, null], \"nested\": {\"a\": \"b\\n\", \"u\": \"\\u00e9\"}}",
+      "[{\"id\":1,\"tags\":[\"x\",\"y\"]},{\"id\":2,\"tags\":[]}]",
+      "\u4f60\u597d\uff0c\u4e16\u754c\uff01\u8fd9\u662f\u4e00\u4e2a\u6d4b\u8bd5\u3002",
+      "\u3053\u3093\u306b\u3061\u306f\u3001\u30ab\u30bf\u30ab\u30ca\u3068\u6f22\u5b57\u3002",
+      "\ud55c\uad6d\uc5b4 \ud14d\uc2a4\ud2b8",
+      "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466 family",
+      "\U0001F3F3\uFE0F\u200D\U0001F308 \U0001F469\U0001F3FD\u200D\U0001F4BB \U0001F1EF\U0001F1F5",
+      "\U0001F600\U0001F602\U0001F914 ok \u2764\uFE0F",
+      "a\u0332b\u0332 q\u0307 \u05e9\u05b8\u05dc\u05d5\u05b9\u05dd",
+      "\u0915\u094d\u0937\u093f \u0e01\u0e33 Ti\u1ebfng Vi\u1ec7t",
+      "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645",
+      "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd",
+      "        ", "\t\t\t", "\n\n\n\n", "\r\n", "\r\n\r\n  \r\n", " \t \n \t\n",
+      "12345678901234567890123", "3.14159265358979323846", "0xDEADBEEF 1e-9 -42",
+      "'s 'S 't 'T 're 'RE 'Re 'rE 've 'VE 'Ve 'm 'M 'll 'LL 'Ll 'lL 'd 'D",
+      "don't DON'T Don'T it's IT'S It'S we'll WE'LL they've THEY'VE I'm I'M",
+      "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>",
+      "<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>assistant<|end_header_id|>",
+      "!@#$%^&*()_+-=[]{}|;':\",./<>?`~", "\u2192 \u2264 \u2265 \u2211 \u222b \u221a \u221e",
+      "na\u00efve caf\u00e9 r\u00e9sum\u00e9 \u00c5ngstr\u00f6m",
+      "The quick brown fox jumps over the lazy dog.", "HELLO world MiXeD cAsE",
+  };
+  const std::vector<std::string> seps = {"", " ", "\n", "\t", "  ", "\r\n"};
+  std::mt19937 rng(1234);
+  std::vector<std::string> out = {""};
+  for (const std::string& f : fragments) out.push_back(f);
+  while (out.size() < n) {
+    std::string s;
+    const int parts = 1 + static_cast<int>(rng() % 6);
+    for (int p = 0; p < parts; ++p) {
+      if (p) s += seps[rng() % seps.size()];
+      s += fragments[rng() % fragments.size()];
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 class TokenizerParityTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
@@ -54,7 +109,10 @@ TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
 
   const std::string tmp = MakeTempDir("ssd_tok_parity");
   const std::string texts_path = tmp + "/texts.json";
-  std::ofstream(texts_path) << nlohmann::json(TrickyTexts()).dump();
+  std::vector<std::string> texts = TrickyTexts();
+  const size_t tricky = texts.size();
+  for (std::string& t : DiverseCorpus(2000)) texts.push_back(std::move(t));
+  std::ofstream(texts_path) << nlohmann::json(texts).dump();
   // shared/ sits beside the checkout (in CI too); HumanEval is optional there.
   const std::string human_eval = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
   ProcessResult r = RunProcess({"node", js + "/encode_corpus.mjs", dir, texts_path, human_eval}, 600);
@@ -81,10 +139,13 @@ TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     EXPECT_EQ(clean_up ? CleanUpTokenizationSpaces(*decoded) : *decoded, j["decoded"].get<std::string>())
         << "ids of " << nlohmann::json(text).dump();
+    // Past the hand-picked strings (one of which is deliberately not NFC),
+    // every text must come back byte for byte.
+    if (lines > tricky) EXPECT_EQ(*decoded, text) << "decode(encode(x)) != x";
   }
-  EXPECT_GE(lines, TrickyTexts().size());
+  EXPECT_GE(lines, tricky + 2000);
   if (PathExists(human_eval)) {
-    EXPECT_GE(lines, TrickyTexts().size() + 2 * 164);
+    EXPECT_GE(lines, tricky + 2000 + 2 * 164);
   }
 }
 
