@@ -96,7 +96,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::jso
 }
 
 std::optional<int32_t> BpeModel::TokenToId(absl::string_view token) const {
-  auto it = vocab_.find(std::string(token));
+  auto it = vocab_.find(token);
   if (it == vocab_.end()) return std::nullopt;
   return it->second;
 }
@@ -109,7 +109,7 @@ const std::string* BpeModel::IdToToken(int32_t id) const {
 void BpeModel::Encode(absl::string_view piece, std::vector<int32_t>* ids) const {
   if (piece.empty()) return;
   if (ignore_merges_) {
-    auto it = vocab_.find(std::string(piece));
+    auto it = vocab_.find(piece);
     if (it != vocab_.end()) {
       ids->push_back(it->second);
       return;
@@ -117,8 +117,8 @@ void BpeModel::Encode(absl::string_view piece, std::vector<int32_t>* ids) const 
   }
   const bool cacheable = piece.size() <= kMaxCachedWordBytes;
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    auto it = cache_.find(std::string(piece));
+    absl::ReaderMutexLock lock(&cache_mu_);
+    auto it = cache_.find(piece);
     if (it != cache_.end()) {
       ids->insert(ids->end(), it->second.begin(), it->second.end());
       return;
@@ -128,7 +128,7 @@ void BpeModel::Encode(absl::string_view piece, std::vector<int32_t>* ids) const 
   EncodeUncached(piece, &word);
   ids->insert(ids->end(), word.begin(), word.end());
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
+    absl::MutexLock lock(&cache_mu_);
     if (cache_.size() >= kMaxCachedWords) cache_.clear();
     cache_.emplace(std::string(piece), std::move(word));
   }
@@ -144,11 +144,10 @@ void BpeModel::EncodeUncached(absl::string_view piece, std::vector<int32_t>* ids
   };
   std::vector<Symbol> syms;
   size_t i = 0;
-  std::string ch;
   while (i < piece.size()) {
     const size_t start = i;
     NextCodePoint(piece, &i);
-    ch.assign(piece.data() + start, i - start);
+    const absl::string_view ch = piece.substr(start, i - start);
     auto it = vocab_.find(ch);
     if (it != vocab_.end()) {
       syms.push_back({it->second, 0, 0, true});

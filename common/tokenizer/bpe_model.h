@@ -14,13 +14,15 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json_fwd.hpp"
 
@@ -43,20 +45,20 @@ class BpeModel {
   BpeModel() = default;
   void EncodeUncached(absl::string_view piece, std::vector<int32_t>* ids) const;
 
-  std::unordered_map<std::string, int32_t> vocab_;
+  absl::flat_hash_map<std::string, int32_t> vocab_;  // looked up by string_view
   std::vector<std::string> id_to_token_;  // dense up to the largest id
   struct Merge {
     int32_t rank;
     int32_t result;
   };
-  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id)
+  absl::flat_hash_map<uint64_t, Merge> merges_;  // (left id << 32 | right id)
   std::optional<int32_t> unk_id_;
   bool ignore_merges_ = false;
   bool byte_fallback_ = false;
   int32_t byte_ids_[256];  // <0xXX> tokens when byte_fallback, else -1
 
-  mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;  // guarded by cache_mu_
+  mutable absl::Mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string, std::vector<int32_t>> cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace ssd

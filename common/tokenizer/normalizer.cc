@@ -15,23 +15,42 @@ namespace {
 class NfcNormalizer : public Normalizer {
  public:
   std::string Normalize(absl::string_view text) const override {
-    // Pure ASCII is already NFC; skip the allocation in the common case.
-    bool ascii = true;
-    for (char c : text) {
-      if (static_cast<unsigned char>(c) >= 0x80) {
-        ascii = false;
+    // ASCII neither decomposes nor composes with what precedes it, so only
+    // the non-ASCII runs (with the one character before each, which a
+    // combining mark may compose with) go through utf8proc.
+    std::string out;
+    out.reserve(text.size());
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t run = i;
+      while (run < text.size() && static_cast<unsigned char>(text[run]) < 0x80) ++run;
+      if (run == text.size()) {
+        out.append(text.data() + i, run - i);
         break;
       }
+      // text[run] starts a non-ASCII run; keep the ASCII char before it with it.
+      const size_t chunk_begin = run > i ? run - 1 : run;
+      out.append(text.data() + i, chunk_begin - i);
+      size_t end = run;
+      while (end < text.size() && static_cast<unsigned char>(text[end]) >= 0x80) ++end;
+      AppendNfc(text.substr(chunk_begin, end - chunk_begin), &out);
+      i = end;
     }
-    if (ascii) return std::string(text);
-    utf8proc_uint8_t* out = nullptr;
-    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                      static_cast<utf8proc_ssize_t>(text.size()), &out,
+    return out;
+  }
+
+ private:
+  static void AppendNfc(absl::string_view chunk, std::string* out) {
+    utf8proc_uint8_t* mapped = nullptr;
+    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(chunk.data()),
+                                      static_cast<utf8proc_ssize_t>(chunk.size()), &mapped,
                                       static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-    if (n < 0) return std::string(text);  // input was validated; cannot happen
-    std::string result(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-    std::free(out);
-    return result;
+    if (n < 0) {  // input was validated; cannot happen
+      out->append(chunk.data(), chunk.size());
+      return;
+    }
+    out->append(reinterpret_cast<char*>(mapped), static_cast<size_t>(n));
+    std::free(mapped);
   }
 };
 

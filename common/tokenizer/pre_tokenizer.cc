@@ -14,27 +14,26 @@ constexpr char kGpt2Pattern[] =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // Isolated split: every match and every gap between matches is a piece.
-absl::Status SplitIsolated(const Regex& re, std::vector<std::string>* pieces) {
-  std::vector<std::string> out;
+absl::Status SplitIsolated(const Regex& re, absl::string_view text,
+                           absl::FunctionRef<void(absl::string_view)> emit) {
   std::vector<std::pair<size_t, size_t>> matches;
-  for (const std::string& p : *pieces) {
-    RETURN_IF_ERROR(re.FindAll(p, &matches));
-    size_t last = 0;
-    for (const auto& [b, e] : matches) {
-      if (b > last) out.push_back(p.substr(last, b - last));
-      out.push_back(p.substr(b, e - b));
-      last = e;
-    }
-    if (last < p.size()) out.push_back(p.substr(last));
+  RETURN_IF_ERROR(re.FindAll(text, &matches));
+  size_t last = 0;
+  for (const auto& [b, e] : matches) {
+    if (b > last) emit(text.substr(last, b - last));
+    emit(text.substr(b, e - b));
+    last = e;
   }
-  *pieces = std::move(out);
+  if (last < text.size()) emit(text.substr(last));
   return absl::OkStatus();
 }
 
 class SplitPreTokenizer : public PreTokenizer {
  public:
   explicit SplitPreTokenizer(std::unique_ptr<Regex> re) : re_(std::move(re)) {}
-  absl::Status Split(std::vector<std::string>* pieces) const override { return SplitIsolated(*re_, pieces); }
+  absl::Status Split(absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) const override {
+    return SplitIsolated(*re_, text, emit);
+  }
 
  private:
   std::unique_ptr<Regex> re_;
@@ -44,19 +43,21 @@ class ByteLevelPreTokenizer : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, std::unique_ptr<Regex> re)
       : add_prefix_space_(add_prefix_space), re_(std::move(re)) {}
-  absl::Status Split(std::vector<std::string>* pieces) const override {
+  absl::Status Split(absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) const override {
     // As in Hugging Face, every incoming piece gets the prefix space.
-    if (add_prefix_space_) {
-      for (std::string& p : *pieces) {
-        if (!p.empty() && p[0] != ' ') p.insert(0, 1, ' ');
-      }
+    std::string prefixed;
+    if (add_prefix_space_ && !text.empty() && text[0] != ' ') {
+      prefixed = absl::StrCat(" ", text);
+      text = prefixed;
     }
-    if (re_) RETURN_IF_ERROR(SplitIsolated(*re_, pieces));
-    for (std::string& p : *pieces) {
-      std::string mapped;
-      BytesToByteLevel(p, &mapped);
-      p = std::move(mapped);
-    }
+    std::string mapped;
+    auto map_and_emit = [&](absl::string_view piece) {
+      mapped.clear();
+      BytesToByteLevel(piece, &mapped);
+      emit(mapped);
+    };
+    if (re_) return SplitIsolated(*re_, text, map_and_emit);
+    map_and_emit(text);
     return absl::OkStatus();
   }
 
@@ -68,12 +69,24 @@ class ByteLevelPreTokenizer : public PreTokenizer {
 class SequencePreTokenizer : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
-  absl::Status Split(std::vector<std::string>* pieces) const override {
-    for (const auto& s : steps_) RETURN_IF_ERROR(s->Split(pieces));
-    return absl::OkStatus();
+  absl::Status Split(absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) const override {
+    return Run(0, text, emit);
   }
 
  private:
+  // Feeds every piece of step `i` through the remaining steps.
+  absl::Status Run(size_t i, absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) const {
+    if (i == steps_.size()) {
+      emit(text);
+      return absl::OkStatus();
+    }
+    absl::Status inner;
+    absl::Status outer = steps_[i]->Split(text, [&](absl::string_view piece) {
+      if (inner.ok()) inner = Run(i + 1, piece, emit);
+    });
+    return outer.ok() ? inner : outer;
+  }
+
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 

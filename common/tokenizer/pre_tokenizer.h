@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace ssd {
@@ -17,9 +19,12 @@ namespace ssd {
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Splits every piece of `pieces` further, in place. Pieces are valid UTF-8
-  // (before ByteLevel) or byte-level strings (after it).
-  virtual absl::Status Split(std::vector<std::string>* pieces) const = 0;
+  // Splits `text` and hands each piece, in order, to `emit`. The view is
+  // valid only during the call. Pieces are valid UTF-8 (before ByteLevel) or
+  // byte-level strings (after it). Streaming, so encoding a long text
+  // allocates no per-piece strings.
+  virtual absl::Status Split(absl::string_view text,
+                             absl::FunctionRef<void(absl::string_view)> emit) const = 0;
 };
 
 // `spec` is the "pre_tokenizer" value of tokenizer.json (null gives nullptr).

@@ -88,16 +88,24 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(absl::string_view text, c
     return absl::InvalidArgumentError(absl::StrCat("text is not valid UTF-8 at byte ", bad));
   }
   std::vector<int32_t> ids;
-  std::vector<std::string> pieces;
+  ids.reserve(text.size() / 3);
+  std::string normalized;
   for (const AddedVocabulary::Segment& seg : added_.Split(text, options.allow_special)) {
     if (seg.token_id >= 0) {
       ids.push_back(seg.token_id);
       continue;
     }
-    pieces.clear();
-    pieces.push_back(normalizer_ ? normalizer_->Normalize(seg.text) : std::string(seg.text));
-    if (pre_tokenizer_) RETURN_IF_ERROR(pre_tokenizer_->Split(&pieces));
-    for (const std::string& p : pieces) model_->Encode(p, &ids);
+    absl::string_view plain = seg.text;
+    if (normalizer_) {
+      normalized = normalizer_->Normalize(seg.text);
+      plain = normalized;
+    }
+    auto encode_piece = [&](absl::string_view piece) { model_->Encode(piece, &ids); };
+    if (pre_tokenizer_) {
+      RETURN_IF_ERROR(pre_tokenizer_->Split(plain, encode_piece));
+    } else {
+      encode_piece(plain);
+    }
   }
   return ids;
 }
