@@ -1,5 +1,6 @@
 #include "common/tokenizer/bpe_model.h"
 
+#include <atomic>
 #include <cstdio>
 #include <queue>
 
@@ -12,6 +13,22 @@ namespace {
 
 constexpr size_t kMaxCachedWords = 200000;
 constexpr size_t kMaxCachedWordBytes = 256;
+
+struct ThreadWordCache {
+  uint64_t owner = 0;
+  absl::flat_hash_map<std::string, std::vector<int32_t>> words;
+};
+
+ThreadWordCache& CacheFor(uint64_t owner) {
+  thread_local ThreadWordCache cache;
+  if (cache.owner != owner) {
+    cache.words.clear();
+    cache.owner = owner;
+  }
+  return cache;
+}
+
+std::atomic<uint64_t> next_model_id{1};
 
 uint64_t PairKey(int32_t a, int32_t b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -39,6 +56,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::jso
     return absl::UnimplementedError(absl::StrCat(where, ": BPE dropout is not supported"));
   }
   std::unique_ptr<BpeModel> bpe(new BpeModel());
+  bpe->cache_owner_id_ = next_model_id.fetch_add(1);
   auto vocab = m.find("vocab");
   if (vocab == m.end() || !vocab->is_object()) return bad("vocab must be an object of token -> id");
   int32_t max_id = -1;
@@ -115,23 +133,21 @@ void BpeModel::Encode(absl::string_view piece, std::vector<int32_t>* ids) const 
       return;
     }
   }
-  const bool cacheable = piece.size() <= kMaxCachedWordBytes;
-  if (cacheable) {
-    absl::ReaderMutexLock lock(&cache_mu_);
-    auto it = cache_.find(piece);
-    if (it != cache_.end()) {
-      ids->insert(ids->end(), it->second.begin(), it->second.end());
-      return;
-    }
+  if (piece.size() > kMaxCachedWordBytes) {
+    EncodeUncached(piece, ids);
+    return;
+  }
+  ThreadWordCache& cache = CacheFor(cache_owner_id_);
+  auto it = cache.words.find(piece);
+  if (it != cache.words.end()) {
+    ids->insert(ids->end(), it->second.begin(), it->second.end());
+    return;
   }
   std::vector<int32_t> word;
   EncodeUncached(piece, &word);
   ids->insert(ids->end(), word.begin(), word.end());
-  if (cacheable) {
-    absl::MutexLock lock(&cache_mu_);
-    if (cache_.size() >= kMaxCachedWords) cache_.clear();
-    cache_.emplace(std::string(piece), std::move(word));
-  }
+  if (cache.words.size() >= kMaxCachedWords) cache.words.clear();
+  cache.words.emplace(std::string(piece), std::move(word));
 }
 
 void BpeModel::EncodeUncached(absl::string_view piece, std::vector<int32_t>* ids) const {

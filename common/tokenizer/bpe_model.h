@@ -8,7 +8,8 @@
 // unk token, or are dropped, in that order of preference, as the reference
 // does. Merges are read in either format ("a b" strings or ["a", "b"]).
 //
-// Thread-safe: the word cache is guarded by a mutex.
+// Thread-safe: each thread keeps its own cache of encoded words (no lock on
+// the hot path); a thread that alternates between models rebuilds it.
 #ifndef SSD_COMMON_TOKENIZER_BPE_MODEL_H_
 #define SSD_COMMON_TOKENIZER_BPE_MODEL_H_
 
@@ -19,10 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json_fwd.hpp"
 
@@ -57,8 +56,7 @@ class BpeModel {
   bool byte_fallback_ = false;
   int32_t byte_ids_[256];  // <0xXX> tokens when byte_fallback, else -1
 
-  mutable absl::Mutex cache_mu_;
-  mutable absl::flat_hash_map<std::string, std::vector<int32_t>> cache_ ABSL_GUARDED_BY(cache_mu_);
+  uint64_t cache_owner_id_ = 0;  // distinguishes this model in thread caches
 };
 
 }  // namespace ssd

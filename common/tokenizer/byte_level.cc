@@ -31,7 +31,17 @@ const Tables& GetTables() {
 
 void BytesToByteLevel(absl::string_view bytes, std::string* out) {
   const Tables& t = GetTables();
-  for (char c : bytes) out->append(t.to_unicode[static_cast<unsigned char>(c)]);
+  // Every mapped code point is 1 or 2 UTF-8 bytes: size once, write directly.
+  const size_t old = out->size();
+  out->resize(old + 2 * bytes.size());
+  char* dst = &(*out)[old];
+  for (char c : bytes) {
+    const std::string& m = t.to_unicode[static_cast<unsigned char>(c)];
+    dst[0] = m[0];
+    if (m.size() == 2) dst[1] = m[1];
+    dst += m.size();
+  }
+  out->resize(static_cast<size_t>(dst - out->data()));
 }
 
 void ByteLevelToBytes(absl::string_view s, std::string* out) {
