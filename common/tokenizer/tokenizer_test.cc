@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "common/tokenizer/byte_level.h"
+#include "common/tokenizer/streaming_detokenizer.h"
 #include "common/tokenizer/utf8.h"
 #include "nlohmann/json.hpp"
 
@@ -189,8 +192,52 @@ TEST(TokenizerTest, BrokenFilesGetClearErrors) {
   ExpectLoadError(j, "does not compile");
 }
 
+TEST(StreamingDetokenizerTest, ConcatenationEqualsWholeDecodeForRandomIds) {
+  auto t = Make(TinyTokenizerJson());
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 500; ++trial) {
+    // Single bytes (ids < 256) split characters everywhere, and random bytes
+    // make plenty of ill-formed UTF-8.
+    std::vector<int32_t> ids;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>(rng() % 260));
+    StreamingDetokenizer stream(*t);
+    std::string streamed;
+    for (int32_t id : ids) {
+      auto piece = stream.Add(id);
+      ASSERT_TRUE(piece.ok());
+      EXPECT_EQ(FindInvalidUtf8(*piece), kValidUtf8) << "emitted text must be valid UTF-8";
+      streamed += *piece;
+    }
+    streamed += stream.Finish();
+    EXPECT_EQ(streamed, *t->Decode(ids)) << "trial " << trial;
+    EXPECT_EQ(stream.text(), streamed);
+  }
+}
+
+TEST(StreamingDetokenizerTest, HoldsBackSplitCharacterUntilComplete) {
+  auto t = Make(TinyTokenizerJson());
+  // "é" is C3 A9; the byte-level tokens for the two bytes have ids 0xC3, 0xA9
+  // only if the alphabet is in byte order, so look them up.
+  std::string c3, a9;
+  BytesToByteLevel("\xC3", &c3);
+  BytesToByteLevel("\xA9", &a9);
+  StreamingDetokenizer stream(*t);
+  EXPECT_EQ(*stream.Add(*t->TokenToId(c3)), "");
+  EXPECT_EQ(*stream.Add(*t->TokenToId(a9)), "\xC3\xA9");
+  EXPECT_FALSE(stream.Add(123456).ok());
+  EXPECT_EQ(stream.Finish(), "");
+}
+
 TEST(Utf8Test, LossyRepairMatchesRustSemantics) {
   EXPECT_EQ(Utf8Lossy("a\xC3"), "a\xEF\xBF\xBD");
+  // Maximal subparts: FF is replaced alone, then the stray 80 separately;
+  // E6 97 (a valid prefix) is one replacement before "A".
+  EXPECT_EQ(Utf8Lossy("\xFF\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(Utf8Lossy("\xE6\x97" "A"), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(IncompleteUtf8Tail("ab\xE6\x97"), 2u);
+  EXPECT_EQ(IncompleteUtf8Tail("ab\xFF"), 0u);
+  EXPECT_EQ(IncompleteUtf8Tail("\xC3\xA9"), 0u);
   EXPECT_EQ(Utf8Lossy("\xE6\x97\xA5"), "\xE6\x97\xA5");
   EXPECT_EQ(FindInvalidUtf8("\xED\xA0\x80"), 0u);  // surrogate
   EXPECT_EQ(FindInvalidUtf8("ab\xC0\x80"), 2u);    // overlong NUL

@@ -76,30 +76,80 @@ void AppendUtf8(char32_t cp, std::string* out) {
   }
 }
 
+namespace {
+
+// For a lead byte, the sequence length and the allowed range of the second
+// byte (later bytes are always 80..BF); length 0 for bytes that never start a
+// sequence (80..C1, F5..FF).
+struct Lead {
+  int length;
+  unsigned char lo, hi;
+};
+
+Lead LeadOf(unsigned char c) {
+  if (c < 0x80) return {1, 0, 0};
+  if (c >= 0xC2 && c <= 0xDF) return {2, 0x80, 0xBF};
+  if (c == 0xE0) return {3, 0xA0, 0xBF};
+  if (c == 0xED) return {3, 0x80, 0x9F};
+  if (c >= 0xE1 && c <= 0xEF) return {3, 0x80, 0xBF};
+  if (c == 0xF0) return {4, 0x90, 0xBF};
+  if (c >= 0xF1 && c <= 0xF3) return {4, 0x80, 0xBF};
+  if (c == 0xF4) return {4, 0x80, 0x8F};
+  return {0, 0, 0};
+}
+
+// Bytes of the maximal well-formed prefix of a sequence starting at s[i]
+// (at least 1), and whether it is a complete character.
+size_t MaximalSubpart(absl::string_view s, size_t i, bool* complete) {
+  const Lead lead = LeadOf(static_cast<unsigned char>(s[i]));
+  if (lead.length <= 1) {
+    *complete = lead.length == 1;
+    return 1;
+  }
+  size_t k = 1;
+  while (k < static_cast<size_t>(lead.length) && i + k < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i + k]);
+    const unsigned char lo = k == 1 ? lead.lo : 0x80, hi = k == 1 ? lead.hi : 0xBF;
+    if (c < lo || c > hi) break;
+    ++k;
+  }
+  *complete = k == static_cast<size_t>(lead.length);
+  return k;
+}
+
+}  // namespace
+
 std::string Utf8Lossy(absl::string_view bytes) {
+  // Each maximal subpart of an ill-formed sequence becomes one U+FFFD, the
+  // Unicode-recommended practice that Rust's from_utf8_lossy and WHATWG's
+  // TextDecoder follow.
   std::string out;
   out.reserve(bytes.size());
   size_t i = 0;
   while (i < bytes.size()) {
-    const size_t n = SequenceLength(bytes, i);
-    if (n > 0) {
+    bool complete = false;
+    const size_t n = MaximalSubpart(bytes, i, &complete);
+    if (complete) {
       out.append(bytes.data() + i, n);
-      i += n;
-      continue;
+    } else {
+      out.append("\xEF\xBF\xBD");
     }
-    // One U+FFFD per maximal invalid prefix: skip the lead byte and any
-    // continuation bytes that could have belonged to it.
-    out.append("\xEF\xBF\xBD");
-    const unsigned char c = static_cast<unsigned char>(bytes[i]);
-    size_t expect = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    size_t k = 1;
-    while (k < expect && i + k < bytes.size() &&
-           (static_cast<unsigned char>(bytes[i + k]) & 0xC0) == 0x80) {
-      ++k;
-    }
-    i += k;
+    i += n;
   }
   return out;
+}
+
+size_t IncompleteUtf8Tail(absl::string_view bytes) {
+  // A tail can be at most 3 bytes: look for the last lead byte among them.
+  for (size_t back = 1; back <= 3 && back <= bytes.size(); ++back) {
+    const size_t i = bytes.size() - back;
+    const unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking
+    bool complete = false;
+    const size_t n = MaximalSubpart(bytes, i, &complete);
+    return !complete && n == back && LeadOf(c).length > 1 ? back : 0;
+  }
+  return 0;
 }
 
 bool IsUnicodeWhitespace(char32_t c) {

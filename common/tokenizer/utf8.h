@@ -23,9 +23,13 @@ char32_t NextCodePoint(absl::string_view s, size_t* i);
 // Appends the UTF-8 encoding of cp.
 void AppendUtf8(char32_t cp, std::string* out);
 
-// Replaces every malformed sequence of `bytes` with U+FFFD, as Rust's
-// String::from_utf8_lossy (and so Hugging Face decode) does.
+// Replaces each maximal ill-formed subpart of `bytes` with one U+FFFD, as
+// Rust's String::from_utf8_lossy (and so Hugging Face decode) does.
 std::string Utf8Lossy(absl::string_view bytes);
+
+// Length (0-3) of the suffix of `bytes` that is a well-formed but incomplete
+// character: bytes a streaming decoder must hold back until more arrive.
+size_t IncompleteUtf8Tail(absl::string_view bytes);
 
 // Unicode White_Space, as Rust's char::is_whitespace.
 bool IsUnicodeWhitespace(char32_t cp);
