@@ -274,6 +274,86 @@ TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndToken
   }
 }
 
+TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDeterministic) {
+  const std::string tmp = MakeTempDir("ssd_tok_train");
+  std::string corpus;
+  for (const std::string& t : DiverseCorpus(600)) corpus += t + "\n";
+  std::ofstream(tmp + "/corpus.txt") << corpus;
+  for (const char* out : {"/a", "/b"}) {
+    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/corpus.txt",
+                                  "--vocab-size", "1200", "--out", tmp + out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto a = ReadFileToString(tmp + "/a/tokenizer.json");
+  auto b = ReadFileToString(tmp + "/b/tokenizer.json");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b) << "training is not deterministic";
+  const nlohmann::json j = nlohmann::json::parse(*a);
+  // Training stops at the vocabulary size or when no pair repeats; this
+  // small, repetitive corpus runs out of repeated pairs first.
+  EXPECT_LE(j["model"]["vocab"].size() + j["added_tokens"].size(), 1200u);
+  EXPECT_GT(j["model"]["merges"].size(), 500u);
+  EXPECT_EQ(j["model"]["vocab"].size(), 256 + j["model"]["merges"].size());
+  EXPECT_EQ(j["added_tokens"].size(), 3u);
+
+  auto tok = Tokenizer::Load(tmp + "/a");
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  // Held-out strings (a different seed range of the generator) plus the
+  // hand-picked ones.
+  std::vector<std::string> texts = TrickyTexts();
+  std::vector<std::string> more = DiverseCorpus(900);
+  texts.insert(texts.end(), more.begin() + 600, more.end());
+  std::ofstream(tmp + "/texts.json") << nlohmann::json(texts).dump();
+  const std::string js = SourceDir() + "/tests/reference/js";
+  ProcessResult r = RunProcess({"node", js + "/encode_corpus.mjs", tmp + "/a", tmp + "/texts.json", ""});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t lines = 0, start = 0;
+  while (start < r.out.size()) {
+    size_t end = r.out.find('\n', start);
+    if (end == std::string::npos) end = r.out.size();
+    const std::string line = r.out.substr(start, end - start);
+    start = end + 1;
+    if (line.empty()) continue;
+    const nlohmann::json row = nlohmann::json::parse(line);
+    EncodeOptions opts;
+    opts.allow_special = true;
+    auto ids = (*tok)->Encode(row["text"].get<std::string>(), opts);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(*ids, row["ids"].get<std::vector<int32_t>>()) << row["text"].dump();
+    EXPECT_EQ(*(*tok)->Decode(*ids), row["decoded"].get<std::string>());
+    ++lines;
+  }
+  EXPECT_EQ(lines, texts.size());
+
+  // The ChatML template it writes renders as @huggingface/jinja renders it.
+  auto chat = ChatTemplate::Load(tmp + "/a");
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  const nlohmann::ordered_json cases = ChatCases();
+  std::ofstream(tmp + "/cases.json") << cases.dump();
+  ProcessResult rc = RunProcess({"node", js + "/render_chat.mjs", tmp + "/a/tokenizer_config.json", tmp + "/cases.json"});
+  ASSERT_EQ(rc.exit_code, 0) << rc.err;
+  const nlohmann::json want = nlohmann::json::parse(rc.out);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ChatOptions opts;
+    opts.add_generation_prompt = cases[i]["add_generation_prompt"].get<bool>();
+    EXPECT_EQ(*(*chat)->Render(cases[i]["messages"], opts), want[i].get<std::string>()) << "case " << i;
+  }
+  RemoveTree(tmp);
+}
+
+TEST(TrainedTokenizerTest, BadTrainingInputIsRefusedClearly) {
+  const std::string tmp = MakeTempDir("ssd_tok_train_bad");
+  std::ofstream(tmp + "/bad.txt", std::ios::binary) << std::string("ok\xff", 3);
+  ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/bad.txt", "--out", tmp + "/o"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("byte 2"), std::string::npos) << r.err;
+  std::ofstream(tmp + "/ok.txt") << "hello";
+  r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/ok.txt", "--vocab-size", "100", "--out", tmp + "/o"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--vocab-size 100"), std::string::npos) << r.err;
+  RemoveTree(tmp);
+}
+
 INSTANTIATE_TEST_SUITE_P(RealTokenizers, TokenizerParityTest, ::testing::Values("qwen3", "llama3"));
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/cli/cli_util.h"
+#include "common/tokenizer/bpe_trainer.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/util/file_util.h"
 #include "common/tokenizer/tokenizer.h"
@@ -25,6 +26,8 @@ struct TokenizeFlags {
   std::string messages;
   bool add_generation_prompt = false;
   std::string enable_thinking;  // "", "true" or "false"
+  std::string corpus, out;
+  BpeTrainerOptions train;
 };
 
 absl::Status RunTokenize(const TokenizeFlags& f) {
@@ -72,6 +75,14 @@ absl::Status RunChatTemplate(const TokenizeFlags& f) {
   return absl::OkStatus();
 }
 
+absl::Status RunTrain(const TokenizeFlags& f) {
+  ASSIGN_OR_RETURN(std::string corpus, ReadFileToString(f.corpus, size_t{4} << 30));
+  auto st = TrainBpeTokenizer(corpus, f.train, f.out);
+  if (!st.ok()) return absl::Status(st.code(), absl::StrCat(f.corpus, ": ", st.message()));
+  std::cout << f.out << std::endl;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
@@ -95,6 +106,18 @@ void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
   c->add_flag("--add-generation-prompt", f->add_generation_prompt, "end with the assistant header");
   c->add_option("--enable-thinking", f->enable_thinking, "Qwen3: true or false (default: template's)");
   c->callback([f, run] { *run = [f] { return ReportStatus("chat-template", RunChatTemplate(*f)); }; });
+
+  CLI::App* tok = app.add_subcommand("tokenizer", "Tokenizer utilities");
+  tok->require_subcommand(1);
+  CLI::App* tr = tok->add_subcommand("train", "Train a byte-level BPE; writes tokenizer.json and tokenizer_config.json");
+  tr->add_option("--corpus", f->corpus, "UTF-8 text file")->required();
+  tr->add_option("--vocab-size", f->train.vocab_size, "including bytes and special tokens")->capture_default_str();
+  tr->add_option("--min-frequency", f->train.min_frequency, "stop when no pair occurs this often")
+      ->capture_default_str();
+  tr->add_option("--special-tokens", f->train.special_tokens, "special tokens (default ChatML markers)")
+      ->delimiter(',');
+  tr->add_option("--out", f->out, "output folder")->required();
+  tr->callback([f, run] { *run = [f] { return ReportStatus("tokenizer train", RunTrain(*f)); }; });
 }
 
 }  // namespace ssd
