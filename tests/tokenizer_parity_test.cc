@@ -274,6 +274,46 @@ TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndToken
   }
 }
 
+TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
+  auto source = ReadFileToString(SourceDir() + "/tests/fixtures/templates/qwen2.5-instruct.jinja");
+  ASSERT_TRUE(source.ok()) << source.status();
+  const std::string tmp = MakeTempDir("ssd_qwen25_chat");
+  nlohmann::ordered_json config = {{"chat_template", *source}, {"eos_token", "<|im_end|>"},
+                                   {"pad_token", "<|endoftext|>"}, {"bos_token", nullptr}};
+  std::ofstream(tmp + "/tokenizer_config.json") << config.dump();
+  auto chat = ChatTemplate::Load(tmp);
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  nlohmann::ordered_json cases = ChatCases();
+  // Tool definitions, an assistant tool call and tool responses exercise the
+  // remaining branches (tojson, attribute tests, look-behind on messages).
+  using J = nlohmann::ordered_json;
+  const J tools = J::array({J{{"type", "function"},
+                              {"function", {{"name", "run_tests"},
+                                            {"description", "Run the unit tests"},
+                                            {"parameters", {{"type", "object"}, {"properties", J::object()}}}}}}});
+  const J call = {{"role", "assistant"}, {"content", ""},
+                  {"tool_calls", J::array({J{{"function", {{"name", "run_tests"}, {"arguments", {{"k", 1}}}}}}})}};
+  const J conv = J::array({J{{"role", "user"}, {"content", "test it"}}, call,
+                           J{{"role", "tool"}, {"content", "3 passed"}}, J{{"role", "tool"}, {"content", "0 failed"}}});
+  cases.push_back({{"messages", conv}, {"add_generation_prompt", true}, {"extra", {{"tools", tools}}}});
+  cases.push_back({{"messages", conv}, {"add_generation_prompt", false}});
+  std::ofstream(tmp + "/cases.json") << cases.dump();
+  ProcessResult r = RunProcess({"node", SourceDir() + "/tests/reference/js/render_chat.mjs",
+                                tmp + "/tokenizer_config.json", tmp + "/cases.json"});
+  RemoveTree(tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json want = nlohmann::json::parse(r.out);
+  ASSERT_EQ(want.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ChatOptions opts;
+    opts.add_generation_prompt = cases[i]["add_generation_prompt"].get<bool>();
+    if (cases[i].contains("extra")) opts.extra = cases[i]["extra"];
+    auto got = (*chat)->Render(cases[i]["messages"], opts);
+    ASSERT_TRUE(got.ok()) << "case " << i << ": " << got.status();
+    EXPECT_EQ(*got, want[i].get<std::string>()) << "case " << i;
+  }
+}
+
 TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDeterministic) {
   const std::string tmp = MakeTempDir("ssd_tok_train");
   std::string corpus;
