@@ -79,6 +79,9 @@ absl::StatusOr<std::string> ChatTemplate::Render(const Json& messages, const Cha
     }
   }
   Json context = special_tokens_;
+  // transformers passes these even when absent, as None.
+  context["tools"] = nullptr;
+  context["documents"] = nullptr;
   for (auto it = options.extra.begin(); it != options.extra.end(); ++it) context[it.key()] = it.value();
   context["messages"] = messages;
   context["add_generation_prompt"] = options.add_generation_prompt;

@@ -2,7 +2,8 @@
 // for a list of messages, as transformers' apply_chat_template does.
 //
 // The context has `messages`, `add_generation_prompt`, the special tokens the
-// config names (`bos_token`, `eos_token`, `pad_token`, `unk_token`) and any
+// config names (`bos_token`, `eos_token`, `pad_token`, `unk_token`), `tools`
+// and `documents` (None unless given, as transformers passes them) and any
 // extra variables the caller passes (Qwen3's `enable_thinking`, `tools`).
 // Thread-safe after Load: rendering does not mutate the template.
 #ifndef SSD_COMMON_TOKENIZER_CHAT_TEMPLATE_H_
