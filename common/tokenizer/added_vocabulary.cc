@@ -63,6 +63,8 @@ absl::StatusOr<AddedVocabulary> AddedVocabulary::FromJson(const nlohmann::json& 
   }
   for (size_t i = 0; i < v.tokens_.size(); ++i) {
     v.by_first_byte_[static_cast<unsigned char>(v.tokens_[i].content[0])].push_back(static_cast<int>(i));
+    v.by_id_.emplace(v.tokens_[i].id, i);
+    v.by_content_.emplace(v.tokens_[i].content, i);
   }
   for (auto& list : v.by_first_byte_) {
     std::stable_sort(list.begin(), list.end(), [&](int a, int b) {
@@ -73,17 +75,13 @@ absl::StatusOr<AddedVocabulary> AddedVocabulary::FromJson(const nlohmann::json& 
 }
 
 const AddedToken* AddedVocabulary::Find(int32_t id) const {
-  for (const AddedToken& t : tokens_) {
-    if (t.id == id) return &t;
-  }
-  return nullptr;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &tokens_[it->second];
 }
 
 const AddedToken* AddedVocabulary::FindContent(absl::string_view content) const {
-  for (const AddedToken& t : tokens_) {
-    if (t.content == content) return &t;
-  }
-  return nullptr;
+  auto it = by_content_.find(content);
+  return it == by_content_.end() ? nullptr : &tokens_[it->second];
 }
 
 std::vector<AddedVocabulary::Segment> AddedVocabulary::Split(absl::string_view text, bool allow_special) const {

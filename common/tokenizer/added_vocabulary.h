@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json_fwd.hpp"
@@ -47,6 +48,8 @@ class AddedVocabulary {
  private:
   std::vector<AddedToken> tokens_;
   std::vector<std::vector<int>> by_first_byte_;  // token indices, longest first
+  absl::flat_hash_map<int32_t, size_t> by_id_;           // id -> index in tokens_
+  absl::flat_hash_map<std::string, size_t> by_content_;  // content -> index
 };
 
 }  // namespace ssd
