@@ -21,6 +21,8 @@ PACKAGES=(
   # the independent Python reference (/usr/bin/python3 with Debian's torch),
   # and Node.js for the JS tokenizer reference
   python3-torch python3-numpy nodejs
+  # the evaluation sandbox and the libraries LiveCodeBench solutions import
+  bubblewrap python3-pandas
 )
 
 # nodesource's nodejs (preinstalled on these machines) bundles npm and
