@@ -96,6 +96,17 @@ __attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The end of one dot product: the vector accumulator's lanes, the scalar
+// tail past in8, then the bias.
+__attribute__((target("avx2,fma"))) inline float FinishDot(__m256 acc, const float* xr,
+                                                           const float* wr, int64_t in8,
+                                                           int64_t in, const float* b,
+                                                           int64_t o) {
+  float sum = HorizontalSum(acc);
+  for (int64_t i = in8; i < in; ++i) sum += xr[i] * wr[i];
+  return sum + (b != nullptr ? b[o] : 0.0f);
+}
+
 // Output rows [o_begin, o_end) for all M inputs. Tiles of 3 weight rows x 4
 // input rows: 12 accumulators plus 4 loaded vectors fit the 16 ymm
 // registers, giving 12 FMAs per 7 loads; the 3 weight rows stay in L1 while
@@ -108,10 +119,13 @@ __attribute__((target("avx2,fma"))) void SkinnyMatmulRange(const float* x, const
   int64_t o = o_begin;
   for (; o + 3 <= o_end; o += 3) {
     const float* w[3] = {W + o * in, W + (o + 1) * in, W + (o + 2) * in};
-    for (int64_t m = 0; m < M; m += 4) {
-      // Rows past M repeat the last row; their results are not stored.
+    // Every (row, output) dot product accumulates the same way whether its
+    // row is in a tile of 4 or in the tail, so each output row's value does
+    // not depend on M or on the other rows (batch invariance).
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
       const float* xr[4];
-      for (int j = 0; j < 4; ++j) xr[j] = x + std::min(m + j, M - 1) * in;
+      for (int j = 0; j < 4; ++j) xr[j] = x + (m + j) * in;
       __m256 acc[3][4];
       for (int r = 0; r < 3; ++r) {
         for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
@@ -127,13 +141,21 @@ __attribute__((target("avx2,fma"))) void SkinnyMatmulRange(const float* x, const
         }
       }
       for (int r = 0; r < 3; ++r) {
-        const float bias = b != nullptr ? b[o + r] : 0.0f;
-        for (int j = 0; j < 4 && m + j < M; ++j) {
-          float sum = HorizontalSum(acc[r][j]);
-          for (int64_t i = in8; i < in; ++i) sum += xr[j][i] * w[r][i];
-          y[(m + j) * out + o + r] = sum + bias;
+        for (int j = 0; j < 4; ++j) {
+          y[(m + j) * out + o + r] = FinishDot(acc[r][j], xr[j], w[r], in8, in, b, o + r);
         }
       }
+    }
+    for (; m < M; ++m) {
+      const float* xr = x + m * in;
+      __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t i = 0; i < in8; i += 8) {
+        const __m256 v = _mm256_loadu_ps(xr + i);
+        acc[0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w[0] + i), acc[0]);
+        acc[1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w[1] + i), acc[1]);
+        acc[2] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w[2] + i), acc[2]);
+      }
+      for (int r = 0; r < 3; ++r) y[m * out + o + r] = FinishDot(acc[r], xr, w[r], in8, in, b, o + r);
     }
   }
   for (; o < o_end; ++o) {  // leftover rows
@@ -186,18 +208,17 @@ constexpr int64_t kMaxAvxHeadDim = 256;
 
 // One (batch, head, query) row: scores, then exp in blocks of 8, then the
 // weighted sum of values; D is a multiple of 8 and at most kMaxAvxHeadDim.
-__attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const float* kb,
-                                                       int64_t k_pos, const float* vb,
-                                                       int64_t v_pos, int64_t lo, int64_t hi,
-                                                       int64_t D, float scale, float* scores,
-                                                       float* o) {
+__attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const HeadsView& k,
+                                                       const HeadsView& v, int64_t b, int64_t kv,
+                                                       int64_t lo, int64_t hi, int64_t D,
+                                                       float scale, float* scores, float* o) {
   const int64_t chunks = D / 8;
   __m256 q[kMaxAvxHeadDim / 8];
   for (int64_t c = 0; c < chunks; ++c) q[c] = _mm256_mul_ps(_mm256_loadu_ps(qv + 8 * c), _mm256_set1_ps(scale));
   const int64_t S = hi - lo;
   float mx = -INFINITY;
   for (int64_t j = 0; j < S; ++j) {
-    const float* kj = kb + (lo + j) * k_pos;
+    const float* kj = k.Row(b, kv, lo + j);
     __m256 acc = _mm256_mul_ps(q[0], _mm256_loadu_ps(kj));
     for (int64_t c = 1; c < chunks; ++c) acc = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(kj + 8 * c), acc);
     scores[j] = HorizontalSum(acc);
@@ -226,7 +247,7 @@ __attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const fl
   for (int64_t c = 0; c < chunks; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t t = 0; t < S; ++t) {
     const __m256 p = _mm256_set1_ps(scores[t]);
-    const float* vj = vb + (lo + t) * v_pos;
+    const float* vj = v.Row(b, kv, lo + t);
     for (int64_t c = 0; c < chunks; ++c) acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), acc[c]);
   }
   const __m256 inv = _mm256_set1_ps(S > 0 ? 1.0f / sum : 0.0f);
@@ -248,21 +269,19 @@ void RangeAttention(HeadsView q, HeadsView k, HeadsView v, const int64_t* key_be
       const int64_t b = task / (N * T), n = (task / T) % N, i = task % T;
       const int64_t kv = n / rep;
       const float* qv = q.data + b * q.batch + n * q.head + i * q.pos;
-      const float* kb = k.data + b * k.batch + kv * k.head;
-      const float* vb = v.data + b * v.batch + kv * v.head;
       float* o = out + ((b * T + i) * N + n) * D;
       const int64_t lo = key_begin[b * T + i], hi = key_end[b * T + i];
       if (vector_path) {
         scores.resize(static_cast<size_t>(std::max<int64_t>(hi - lo, 1)));
-        AttendRowAvx2(qv, kb, k.pos, vb, v.pos, lo, hi, D, scale, scores.data(), o);
+        AttendRowAvx2(qv, k, v, b, kv, lo, hi, D, scale, scores.data(), o);
         continue;
       }
       // Portable path: one pass with a running maximum.
       std::fill(acc.begin(), acc.end(), 0.0f);
       float m = -INFINITY, l = 0.0f;
       for (int64_t j = lo; j < hi; ++j) {
-        const float s = Dot(qv, kb + j * k.pos, D) * scale;
-        const float* vj = vb + j * v.pos;
+        const float s = Dot(qv, k.Row(b, kv, j), D) * scale;
+        const float* vj = v.Row(b, kv, j);
         if (s > m) {
           // New running maximum: rescale what has been accumulated so far.
           const float c = std::exp(m - s);

@@ -41,9 +41,20 @@ bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int6
 
 // Strided view of a [B, heads, positions, D] float tensor whose last dim is
 // contiguous: element (b, h, j, d) is at data[b*batch + h*head + j*pos + d].
+// Paged (blocks != nullptr): positions live in blocks of block_size, and
+// element (b, h, j, d) is at data[blk*batch + h*head + (j % block_size)*pos
+// + d] with blk = blocks[b*blocks_stride + j / block_size].
 struct HeadsView {
   const float* data = nullptr;
   int64_t batch = 0, head = 0, pos = 0;
+  const int32_t* blocks = nullptr;
+  int64_t blocks_stride = 0, block_size = 0;
+
+  const float* Row(int64_t b, int64_t h, int64_t j) const {
+    if (blocks == nullptr) return data + b * batch + h * head + j * pos;
+    const int64_t blk = blocks[b * blocks_stride + j / block_size];
+    return data + blk * batch + h * head + (j % block_size) * pos;
+  }
 };
 
 // Multi-query attention for T queries per sequence with per-query key

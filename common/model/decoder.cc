@@ -43,8 +43,31 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 // y = x W^T + b. With a single input row on CPU a matrix-vector product
 // (sgemv) is 1.6-2x faster than the one-row sgemm `linear` would run; with a
 // few rows the skinny kernel beats sgemm's per-call packing of W.
-at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+//
+// batch_invariant: on the CPU kernel path, every row goes through the skinny
+// kernel, whose per-row arithmetic does not depend on the other rows (sgemm
+// and sgemv round differently for different row counts), so a sequence's
+// logits are bitwise the same in any batch.
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                  bool batch_invariant = false) {
   const int64_t in = x.size(-1);
+  if (batch_invariant && UseCpuKernels(x) && x.is_contiguous()) {
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = w.size(0);
+    at::Tensor y = at::empty(shape, x.options());
+    const int64_t rows = x.numel() / std::max<int64_t>(in, 1), out = w.size(0);
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    // Chunks of rows keep the inputs in cache while W streams past them.
+    constexpr int64_t kChunkRows = 64;
+    bool ok = true;
+    for (int64_t r = 0; r < rows && ok; r += kChunkRows) {
+      ok = cpu::SkinnyMatmul(xp + r * in, w.data_ptr<float>(),
+                             b.defined() ? b.data_ptr<float>() : nullptr, yp + r * out,
+                             std::min(kChunkRows, rows - r), in, out);
+    }
+    if (ok) return y;
+  }
   if (x.numel() == in && x.device().is_cpu()) {
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = w.size(0);
@@ -107,8 +130,8 @@ struct RopeTables {
 // q/k/v projection with q/k norm and RoPE applied, as one fused matrix
 // [B, T, (N + 2K) * D]. Kernel path only.
 at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
-                           const at::Tensor& h_BTH, const RopeTables& rope) {
-  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias).contiguous();
+                           const at::Tensor& h_BTH, const RopeTables& rope, bool inv) {
+  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias, inv).contiguous();
   cpu::QkNormRope(qkv.data_ptr<float>(), h_BTH.size(0) * h_BTH.size(1), c.num_attention_heads,
                   c.num_key_value_heads, c.head_dim,
                   c.qk_norm() ? w.q_norm.data_ptr<float>() : nullptr,
@@ -118,12 +141,12 @@ at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
 }
 
 QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH,
-               const RopeTables& rope) {
+               const RopeTables& rope, bool inv) {
   const int64_t B = h_BTH.size(0), T = h_BTH.size(1);
   const int64_t N = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
   at::Tensor q, k, v;
   if (!rope.cos_BT1D.defined()) {
-    at::Tensor qkv = ProjectFusedQKV(c, w, h_BTH, rope);
+    at::Tensor qkv = ProjectFusedQKV(c, w, h_BTH, rope, inv);
     q = qkv.narrow(-1, 0, N * D).view({B, T, N, D});
     k = qkv.narrow(-1, N * D, K * D).view({B, T, K, D});
     v = qkv.narrow(-1, (N + K) * D, K * D).view({B, T, K, D});
@@ -185,9 +208,9 @@ RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::Sc
   return rope;
 }
 
-at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
+at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, bool inv) {
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
-  at::Tensor gu = Linear(h, w.gate_up_weight, at::Tensor());
+  at::Tensor gu = Linear(h, w.gate_up_weight, at::Tensor(), inv);
   const int64_t I = c.intermediate_size;
   at::Tensor act;
   if (UseCpuKernels(gu) && gu.is_contiguous()) {
@@ -198,7 +221,7 @@ at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
   } else {
     act = at::silu(gu.narrow(-1, 0, I)) * gu.narrow(-1, I, I);
   }
-  return Linear(act, w.down_weight, at::Tensor());
+  return Linear(act, w.down_weight, at::Tensor(), inv);
 }
 
 }  // namespace
@@ -333,19 +356,20 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
                                                    : at::zeros({B, T}, long_opts);
   at::Tensor x = Embed(ids_BT);
   const bool kernels = UseCpuKernels(x);
+  const bool inv = options_.batch_invariant;
   const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
   std::vector<int64_t> key_begin, key_end;
   if (kernels && KeyRangesFromSegments(seg, &key_begin, &key_end)) {
     const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads;
     const int64_t D = config_.head_dim, W = (N + 2 * K) * D;
     for (const DecoderLayerWeights& w : layers_) {
-      at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
+      at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
       const float* p = qkv.data_ptr<float>();
       at::Tensor attn = at::empty({B, T, N * D}, x.options());
       cpu::RangeAttention({p, T * W, D, W}, {p + N * D, T * W, D, W}, {p + (N + K) * D, T * W, D, W},
                           key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
-      x = x + Linear(attn, w.o_weight, w.o_bias);
-      x = x + Mlp(config_, w, x);
+      x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+      x = x + Mlp(config_, w, x, inv);
     }
     return RmsNorm(x, final_norm_, config_.rms_norm_eps);
   }
@@ -353,16 +377,16 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
   at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
   for (const DecoderLayerWeights& w : layers_) {
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
     at::Tensor attn = Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS);
-    x = x + Linear(attn, w.o_weight, w.o_bias);
-    x = x + Mlp(config_, w, x);
+    x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+    x = x + Mlp(config_, w, x, inv);
   }
   return RmsNorm(x, final_norm_, config_.rms_norm_eps);
 }
 
 at::Tensor Decoder::Logits(const at::Tensor& hidden) const {
-  return Linear(hidden, lm_head_, at::Tensor()).to(at::kFloat);
+  return Linear(hidden, lm_head_, at::Tensor(), options_.batch_invariant).to(at::kFloat);
 }
 
 at::Tensor Decoder::Forward(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
@@ -370,84 +394,132 @@ at::Tensor Decoder::Forward(const at::Tensor& ids_BT, const AttentionLayout& lay
 }
 
 std::unique_ptr<KVCache> Decoder::NewCache(int64_t slots, int64_t initial_capacity) const {
-  return std::make_unique<KVCache>(config_, slots, initial_capacity, options_.dtype, options_.device);
+  KVCacheOptions o;
+  o.max_seqs = slots;
+  o.num_blocks = slots * std::max<int64_t>((initial_capacity + o.block_size - 1) / o.block_size, 1);
+  return NewCache(o);
+}
+
+std::unique_ptr<KVCache> Decoder::NewCache(const KVCacheOptions& options) const {
+  return std::make_unique<KVCache>(config_, options, options_.dtype, options_.device);
 }
 
 at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
                            const std::vector<int64_t>& num_new) const {
   CHECK_EQ(ids_BT.dim(), 2);
+  const int64_t B = ids_BT.size(0);
+  CHECK_EQ(B, cache.max_seqs());
+  std::vector<int64_t> seqs(static_cast<size_t>(B));
+  int64_t blocks_needed = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    seqs[b] = b;
+    blocks_needed += std::max<int64_t>(
+        cache.BlocksFor(cache.length(b) + num_new[b]) - static_cast<int64_t>(cache.block_table(b).size()), 0);
+  }
+  if (blocks_needed > cache.free_blocks()) {
+    cache.GrowPool(std::max(cache.num_blocks() * 2, cache.used_blocks() + blocks_needed));
+  }
+  for (int64_t b = 0; b < B; ++b) CHECK(cache.Reserve(b, cache.length(b) + num_new[b]));
+  return Extend(cache, seqs, ids_BT, num_new);
+}
+
+at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
+                           const at::Tensor& ids_BT, const std::vector<int64_t>& num_new) const {
+  CHECK_EQ(ids_BT.dim(), 2);
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
-  CHECK_EQ(B, cache.slots());
+  CHECK_EQ(static_cast<int64_t>(seqs.size()), B);
   CHECK_EQ(static_cast<int64_t>(num_new.size()), B);
-  int64_t S = 0;
-  std::vector<int64_t> starts = cache.lengths();
-  std::vector<int64_t> write_b, write_pos, write_flat;
+  const int64_t bs = cache.block_size();
+  int64_t S = 1, max_blocks = 1;
+  std::vector<int64_t> starts(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     CHECK(num_new[b] >= 0 && num_new[b] <= T) << "num_new[" << b << "] = " << num_new[b];
+    starts[b] = cache.length(seqs[b]);
+    CHECK_LE(starts[b] + num_new[b], cache.reserved(seqs[b]))
+        << "sequence " << seqs[b] << " has not reserved room for " << num_new[b] << " tokens";
     S = std::max(S, starts[b] + num_new[b]);
+    max_blocks = std::max<int64_t>(max_blocks, static_cast<int64_t>(cache.block_table(seqs[b]).size()));
+  }
+  // Block tables as one [B, max_blocks] array (unused entries point at block
+  // 0; the key ranges never reach them).
+  std::vector<int32_t> tables(static_cast<size_t>(B * max_blocks), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const std::vector<int32_t>& t = cache.block_table(seqs[b]);
+    std::copy(t.begin(), t.end(), tables.begin() + b * max_blocks);
+  }
+  at::Tensor x = Embed(ids_BT);
+  if (UseCpuKernels(x)) return ExtendKernels(cache, seqs, x, starts, num_new, tables, max_blocks);
+
+  // ATen path (CUDA, bf16): scatter new keys/values into their blocks, then
+  // gather each row's blocks into a contiguous [B, K, S, D] view.
+  std::vector<int64_t> write_block, write_offset, write_flat;
+  for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < num_new[b]; ++t) {
-      write_b.push_back(b);
-      write_pos.push_back(starts[b] + t);
+      const int64_t pos = starts[b] + t;
+      write_block.push_back(tables[b * max_blocks + pos / bs]);
+      write_offset.push_back(pos % bs);
       write_flat.push_back(b * T + t);
     }
   }
-  S = std::max<int64_t>(S, 1);
-  cache.EnsureCapacity(S);
-  at::Tensor x = Embed(ids_BT);
-  if (UseCpuKernels(x)) return ExtendKernels(cache, x, starts, num_new);
-
-  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
-  at::Tensor start_B = at::tensor(starts, at::kLong).to(options_.device);
-  at::Tensor count_B = at::tensor(num_new, at::kLong).to(options_.device);
-  at::Tensor t_T = at::arange(T, long_opts);
-  at::Tensor pos_BT = start_B.unsqueeze(1) + t_T.unsqueeze(0);
+  const auto dev = options_.device;
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(dev);
+  at::Tensor start_B = at::tensor(starts, at::kLong).to(dev);
+  at::Tensor count_B = at::tensor(num_new, at::kLong).to(dev);
+  at::Tensor pos_BT = start_B.unsqueeze(1) + at::arange(T, long_opts).unsqueeze(0);
   at::Tensor j_S = at::arange(S, long_opts);
   // Query t of row b sees key j iff j <= start + t and j < start + num_new.
   at::Tensor allowed_BTS = (j_S.view({1, 1, S}) <= pos_BT.unsqueeze(2)) &
                            (j_S.view({1, 1, S}) < (start_B + count_B).view({B, 1, 1}));
-  const bool all_rows_full = static_cast<int64_t>(write_flat.size()) == B * T;
-  at::Tensor b_idx = at::tensor(write_b, at::kLong).to(options_.device);
-  at::Tensor p_idx = at::tensor(write_pos, at::kLong).to(options_.device);
-  at::Tensor flat_idx = at::tensor(write_flat, at::kLong).to(options_.device);
+  at::Tensor blk_idx = at::tensor(write_block, at::kLong).to(dev);
+  at::Tensor off_idx = at::tensor(write_offset, at::kLong).to(dev);
+  at::Tensor flat_idx = at::tensor(write_flat, at::kLong).to(dev);
+  at::Tensor table_idx = at::tensor(tables, at::kInt).to(at::kLong).to(dev);
   const RopeTables rope = MakeRope(pos_BT, inv_freq_, options_.dtype, /*kernels=*/false);
   const int64_t K = config_.num_key_value_heads, D = config_.head_dim;
+  const bool inv = options_.batch_invariant;
+  auto gather = [&](const at::Tensor& pool) {
+    // [B * max_blocks, K, bs, D] -> [B, K, max_blocks * bs, D] -> first S.
+    return pool.index_select(0, table_idx)
+        .view({B, max_blocks, K, bs, D})
+        .permute({0, 2, 1, 3, 4})
+        .reshape({B, K, max_blocks * bs, D})
+        .narrow(2, 0, S);
+  };
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
-    // Scatter the valid new keys/values into the cache: [B*T, K, D] rows.
-    at::Tensor k_rows = qkv.k_BKTD.transpose(1, 2).reshape({B * T, K, D});
-    at::Tensor v_rows = qkv.v_BKTD.transpose(1, 2).reshape({B * T, K, D});
-    if (!all_rows_full) {
-      k_rows = k_rows.index_select(0, flat_idx);
-      v_rows = v_rows.index_select(0, flat_idx);
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
+    if (!write_flat.empty()) {
+      at::Tensor k_rows = qkv.k_BKTD.transpose(1, 2).reshape({B * T, K, D}).index_select(0, flat_idx);
+      at::Tensor v_rows = qkv.v_BKTD.transpose(1, 2).reshape({B * T, K, D}).index_select(0, flat_idx);
+      c10::List<c10::optional<at::Tensor>> index{blk_idx, c10::nullopt, off_idx};
+      cache.keys(static_cast<int64_t>(l)).index_put_(index, k_rows);
+      cache.values(static_cast<int64_t>(l)).index_put_(index, v_rows);
     }
-    if (!write_b.empty()) {
-      c10::List<c10::optional<at::Tensor>> index{b_idx, c10::nullopt, p_idx};
-      cache.keys(l).index_put_(index, k_rows);
-      cache.values(l).index_put_(index, v_rows);
-    }
-    at::Tensor attn = Attend(qkv.q_BNTD, cache.keys(l).narrow(2, 0, S),
-                             cache.values(l).narrow(2, 0, S), allowed_BTS);
-    x = x + Linear(attn, w.o_weight, w.o_bias);
-    x = x + Mlp(config_, w, x);
+    at::Tensor attn = Attend(qkv.q_BNTD, gather(cache.keys(static_cast<int64_t>(l))),
+                             gather(cache.values(static_cast<int64_t>(l))), allowed_BTS);
+    x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+    x = x + Mlp(config_, w, x, inv);
   }
-  cache.Advance(num_new);
+  cache.Advance(seqs, num_new);
   // Only the last new token of each row needs logits.
   std::vector<int64_t> last(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) last[b] = std::max<int64_t>(num_new[b] - 1, 0);
-  at::Tensor last_idx = at::tensor(last, at::kLong).to(options_.device);
+  at::Tensor last_idx = at::tensor(last, at::kLong).to(dev);
   at::Tensor h_BH = x.index({at::arange(B, long_opts), last_idx});
   return Logits(RmsNorm(h_BH, final_norm_, config_.rms_norm_eps));
 }
 
-at::Tensor Decoder::ExtendKernels(KVCache& cache, at::Tensor x, const std::vector<int64_t>& starts,
-                                  const std::vector<int64_t>& num_new) const {
+at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& seqs, at::Tensor x,
+                                  const std::vector<int64_t>& starts,
+                                  const std::vector<int64_t>& num_new,
+                                  const std::vector<int32_t>& tables, int64_t max_blocks) const {
   // CPU fp32 without autograd: everything but the matmuls runs in the fused
-  // kernels, new keys/values are copied straight into the cache, and
-  // attention reads the cache in place.
+  // kernels, new keys/values are copied straight into their blocks, and
+  // attention reads the blocks in place.
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
-  const int64_t W = (N + 2 * K) * D, cap = cache.capacity();
+  const int64_t W = (N + 2 * K) * D, bs = cache.block_size();
+  const bool inv = options_.batch_invariant;
   RopeTables rope;
   std::vector<int64_t> pos(static_cast<size_t>(B * T)), key_begin(pos.size(), 0), key_end(pos.size());
   for (int64_t b = 0; b < B; ++b) {
@@ -461,27 +533,33 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, at::Tensor x, const std::vecto
   rope.inv_freq = inv_freq_.data_ptr<float>();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];
-    at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
+    at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
     const float* src = qkv.data_ptr<float>();
     float* kc = cache.keys(static_cast<int64_t>(l)).data_ptr<float>();
     float* vc = cache.values(static_cast<int64_t>(l)).data_ptr<float>();
+    // Pool layout [blocks, K, bs, D]: a block is K*bs*D floats.
+    cpu::HeadsView kv_view{nullptr, K * bs * D, bs * D, D, tables.data(), max_blocks, bs};
+    cpu::HeadsView k_view = kv_view, v_view = kv_view;
+    k_view.data = kc;
+    v_view.data = vc;
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t t = 0; t < num_new[b]; ++t) {
         const float* row = src + (b * T + t) * W;
         for (int64_t kv = 0; kv < K; ++kv) {
-          const int64_t dst = ((b * K + kv) * cap + starts[b] + t) * D;
-          std::memcpy(kc + dst, row + (N + kv) * D, sizeof(float) * D);
-          std::memcpy(vc + dst, row + (N + K + kv) * D, sizeof(float) * D);
+          std::memcpy(const_cast<float*>(k_view.Row(b, kv, starts[b] + t)), row + (N + kv) * D,
+                      sizeof(float) * D);
+          std::memcpy(const_cast<float*>(v_view.Row(b, kv, starts[b] + t)), row + (N + K + kv) * D,
+                      sizeof(float) * D);
         }
       }
     }
     at::Tensor attn = at::empty({B, T, N * D}, x.options());
-    cpu::RangeAttention({src, T * W, D, W}, {kc, K * cap * D, cap * D, D}, {vc, K * cap * D, cap * D, D},
-                        key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
-    x = x + Linear(attn, w.o_weight, w.o_bias);
-    x = x + Mlp(config_, w, x);
+    cpu::RangeAttention({src, T * W, D, W}, k_view, v_view, key_begin.data(), key_end.data(),
+                        attn.data_ptr<float>(), B, T, N, K, D);
+    x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+    x = x + Mlp(config_, w, x, inv);
   }
-  cache.Advance(num_new);
+  cache.Advance(seqs, num_new);
   std::vector<int64_t> last(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) last[b] = b * T + std::max<int64_t>(num_new[b] - 1, 0);
   at::Tensor h_BH = x.view({B * T, -1}).index_select(0, at::tensor(last, at::kLong)).contiguous();

@@ -41,6 +41,11 @@ namespace ssd {
 struct DecoderOptions {
   at::ScalarType dtype = at::kFloat;  // kFloat on CPU, kBFloat16 on CUDA
   at::Device device = at::kCPU;
+  // CPU fp32 inference only: compute every matmul row by row in the same
+  // order whatever the batch, so a sequence's logits (and so its sampled
+  // tokens) are bitwise identical alone or in any batch. Costs some prefill
+  // speed against sgemm; the sampling engine turns it on.
+  bool batch_invariant = false;
 };
 
 // Which keys each query may see in Forward().
@@ -100,16 +105,24 @@ class Decoder {
   // lm_head over hidden [..., H] -> float32 logits [..., V].
   at::Tensor Logits(const at::Tensor& hidden) const;
 
-  // Incremental decoding. Appends the first num_new[b] tokens of row b of
-  // ids_BT (B == cache.slots(), right-padded) to slot b of the cache, at
-  // positions cache.length(b) onwards, and returns float32 logits [B, V] of
-  // each row's last new token (rows with num_new[b] == 0 return finite
-  // values that mean nothing). Prefill is a call on empty slots; a decode
-  // step is a call with T == 1.
+  // Incremental decoding over a paged cache. Row i of ids_BT (right-padded)
+  // appends its first num_new[i] tokens to sequence seqs[i] of the cache, at
+  // positions cache.length(seqs[i]) onwards; each sequence must already have
+  // reserved room for them (KVCache::Reserve). Returns float32 logits [B, V]
+  // of each row's last new token (rows with num_new[i] == 0 return finite
+  // values that mean nothing). Prefill is a call on empty sequences; a
+  // decode step is a call with T == 1.
+  at::Tensor Extend(KVCache& cache, const std::vector<int64_t>& seqs, const at::Tensor& ids_BT,
+                    const std::vector<int64_t>& num_new) const;
+  // Convenience for a cache without a budget: row b extends sequence b
+  // (B == cache.max_seqs()), reserving blocks and growing the pool as needed.
   at::Tensor Extend(KVCache& cache, const at::Tensor& ids_BT,
                     const std::vector<int64_t>& num_new) const;
 
-  // A KV cache shaped for this model.
+  // A paged KV cache shaped for this model.
+  std::unique_ptr<KVCache> NewCache(const KVCacheOptions& options) const;
+  // `slots` sequences with room for `initial_capacity` positions each (the
+  // convenience Extend grows it).
   std::unique_ptr<KVCache> NewCache(int64_t slots, int64_t initial_capacity) const;
 
   // Hugging Face names and tensors in ExpectedWeights() order; q/k/v and
@@ -122,8 +135,9 @@ class Decoder {
   Decoder(ModelConfig config, DecoderOptions options);
   at::Tensor Embed(const at::Tensor& ids_BT) const;
   // Extend() on CPU fp32 without autograd.
-  at::Tensor ExtendKernels(KVCache& cache, at::Tensor x_BTH, const std::vector<int64_t>& starts,
-                           const std::vector<int64_t>& num_new) const;
+  at::Tensor ExtendKernels(KVCache& cache, const std::vector<int64_t>& seqs, at::Tensor x_BTH,
+                           const std::vector<int64_t>& starts, const std::vector<int64_t>& num_new,
+                           const std::vector<int32_t>& tables, int64_t max_blocks) const;
 
   const ModelConfig config_;
   const DecoderOptions options_;
