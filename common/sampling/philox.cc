@@ -1,0 +1,37 @@
+#include "common/sampling/philox.h"
+
+namespace ssd {
+
+std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
+  // Round multipliers and Weyl key increments from the Philox paper.
+  constexpr uint64_t kM0 = 0xD2511F53, kM1 = 0xCD9E8D57;
+  constexpr uint32_t kW0 = 0x9E3779B9, kW1 = 0xBB67AE85;
+  for (int round = 0; round < 10; ++round) {
+    const uint64_t p0 = kM0 * c[0], p1 = kM1 * c[2];
+    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
+    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+    c = {hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0};
+    k[0] += kW0;
+    k[1] += kW1;
+  }
+  return c;
+}
+
+uint64_t PromptKey(std::string_view prompt_id) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char ch : prompt_id) {
+    h ^= ch;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+double SampleUniform(uint64_t seed, uint64_t prompt_key, uint32_t sample_index, uint32_t step) {
+  const std::array<uint32_t, 4> r = Philox4x32(
+      {static_cast<uint32_t>(prompt_key), static_cast<uint32_t>(prompt_key >> 32), sample_index, step},
+      {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  const uint64_t bits = (static_cast<uint64_t>(r[0]) << 21) ^ (r[1] >> 11);  // 53 bits
+  return static_cast<double>(bits & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace ssd

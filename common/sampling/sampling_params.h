@@ -1,0 +1,37 @@
+// SamplingParams: how one request's tokens are drawn, with vLLM's meanings.
+#ifndef SSD_COMMON_SAMPLING_SAMPLING_PARAMS_H_
+#define SSD_COMMON_SAMPLING_SAMPLING_PARAMS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace ssd {
+
+struct SamplingParams {
+  int64_t n = 1;                   // samples per prompt
+  double temperature = 1.0;        // 0 means greedy (argmax)
+  int64_t top_k = 0;               // <= 0 (or >= vocab): off
+  double top_p = 1.0;              // in (0, 1]; 1 is off
+  double min_p = 0.0;              // in [0, 1]; 0 is off
+  double repetition_penalty = 1.0; // > 0; 1 is off
+  int64_t max_tokens = 16;         // generated tokens, > 0
+  // Finish with reason "stop" after one of these ids (kept in the ids,
+  // left out of the text). Empty: the engine's default stop ids.
+  std::vector<int64_t> stop_token_ids;
+  // Finish with reason "stop" when the decoded text contains one of these;
+  // the text is cut before it (vLLM's default).
+  std::vector<std::string> stop;
+  uint64_t seed = 0;
+
+  // Checks every field against its range and the model's vocabulary; the
+  // error names the field and the bad value.
+  absl::Status Validate(int64_t vocab_size) const;
+  bool greedy() const { return temperature == 0.0; }
+};
+
+}  // namespace ssd
+
+#endif  // SSD_COMMON_SAMPLING_SAMPLING_PARAMS_H_
