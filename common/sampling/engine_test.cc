@@ -1,0 +1,343 @@
+#include "common/sampling/engine.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include "common/model/generate.h"
+#include "common/model/test_models.h"
+#include "common/tokenizer/bpe_trainer.h"
+#include "common/util/file_util.h"
+
+namespace ssd {
+namespace {
+
+using Results = std::map<std::pair<std::string, int64_t>, SampleResult>;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // A small real byte-level BPE tokenizer, so text and stop strings work.
+    std::string corpus;
+    for (int i = 0; i < 50; ++i) {
+      corpus += "def f(x):\n    return x * 2 + 1\nprint(f(3))\nfor i in range(10):\n    total += i\n";
+    }
+    dir_ = new std::string("/tmp/ssd_engine_test_tok_" + std::to_string(::getpid()));
+    BpeTrainerOptions o;
+    o.vocab_size = 300;
+    ASSERT_TRUE(TrainBpeTokenizer(corpus, o, *dir_).ok());
+    auto t = Tokenizer::Load(JoinPath(*dir_, "tokenizer.json"));
+    ASSERT_TRUE(t.ok()) << t.status();
+    tokenizer_ = t->release();
+  }
+  static void TearDownTestSuite() {
+    delete tokenizer_;
+    std::system(("rm -rf " + *dir_).c_str());
+    delete dir_;
+  }
+
+  static std::shared_ptr<const Decoder> Model(uint64_t seed = 7, bool invariant = true) {
+    ModelConfig c = TinyConfig(ModelArch::kQwen3);
+    c.vocab_size = tokenizer_->vocab_size();
+    DecoderOptions o;
+    o.batch_invariant = invariant;
+    auto m = Decoder::RandomInit(c, seed, 0.3, o);
+    CHECK(m.ok());
+    return std::shared_ptr<const Decoder>(std::move(*m));
+  }
+
+  static std::unique_ptr<Engine> MakeEngine(std::shared_ptr<const Decoder> model, EngineOptions o = {}) {
+    if (o.kv_cache_mb == EngineOptions().kv_cache_mb) o.kv_cache_mb = 16;
+    auto e = Engine::Create(std::move(model), tokenizer_, o);
+    CHECK(e.ok()) << e.status();
+    return std::move(*e);
+  }
+
+  static GenerationRequest Request(const std::string& id, int64_t n, int64_t max_tokens, int prompt_len = 9) {
+    GenerationRequest r;
+    r.id = id;
+    std::mt19937 gen(static_cast<uint32_t>(std::hash<std::string>()(id)));
+    for (int i = 0; i < prompt_len; ++i) r.prompt_ids.push_back(gen() % tokenizer_->vocab_size());
+    r.params.n = n;
+    r.params.temperature = 1.5;
+    r.params.top_k = 20;
+    r.params.top_p = 0.8;
+    r.params.max_tokens = max_tokens;
+    r.params.seed = 42;
+    return r;
+  }
+
+  static Results Collect(Engine& e) {
+    Results out;
+    e.RunUntilDone([&](SampleResult r) { out[{r.prompt_id, r.sample_index}] = std::move(r); });
+    return out;
+  }
+
+  static void ExpectSameSample(const SampleResult& a, const SampleResult& b, const std::string& what) {
+    EXPECT_EQ(a.ids, b.ids) << what;
+    EXPECT_EQ(a.text, b.text) << what;
+    EXPECT_EQ(a.finish_reason, b.finish_reason) << what;
+    EXPECT_EQ(a.cumulative_logprob, b.cumulative_logprob) << what;
+  }
+
+  static std::string* dir_;
+  static Tokenizer* tokenizer_;
+  at::NoGradGuard no_grad_;
+};
+std::string* EngineTest::dir_ = nullptr;
+Tokenizer* EngineTest::tokenizer_ = nullptr;
+
+TEST_F(EngineTest, GreedyOutputEqualsGreedyGenerate) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  GenerationRequest r = Request("greedy", 2, 30);
+  r.params.temperature = 0;
+  ASSERT_TRUE(e->Submit(r).ok());
+  Results got = Collect(*e);
+  GreedyOptions g;
+  g.max_new_tokens = 30;
+  const std::vector<int64_t> want = GreedyGenerate(*model, r.prompt_ids, g);
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& [key, res] : got) {
+    EXPECT_EQ(res.ids, want) << "sample " << key.second;
+    EXPECT_EQ(res.finish_reason, "length");
+    EXPECT_EQ(res.num_tokens, 30);
+  }
+}
+
+TEST_F(EngineTest, SampleIsIdenticalAloneInABatchOf32AndInterleaved) {
+  auto model = Model();
+  const GenerationRequest target = Request("target", 4, 40);
+  auto alone_engine = MakeEngine(model);
+  ASSERT_TRUE(alone_engine->Submit(target).ok());
+  Results alone = Collect(*alone_engine);
+  ASSERT_EQ(alone.size(), 4u);
+
+  // A batch of 32 sequences: the target among 28 other samples.
+  EngineOptions wide;
+  wide.max_seqs = 32;
+  auto batch_engine = MakeEngine(model, wide);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(batch_engine->Submit(Request("other" + std::to_string(i), 4, 30 + i, 5 + i)).ok());
+  ASSERT_TRUE(batch_engine->Submit(target).ok());
+  int64_t max_running = 0;
+  Results batched;
+  while (batch_engine->Step([&](SampleResult r) { batched[{r.prompt_id, r.sample_index}] = std::move(r); })) {
+    max_running = std::max(max_running, batch_engine->stats().running);
+  }
+  EXPECT_EQ(max_running, 32);
+
+  // Interleaved: few slots, the target arrives mid-run among other prompts.
+  EngineOptions narrow;
+  narrow.max_seqs = 3;
+  auto mixed_engine = MakeEngine(model, narrow);
+  Results mixed;
+  auto sink = [&](SampleResult r) { mixed[{r.prompt_id, r.sample_index}] = std::move(r); };
+  ASSERT_TRUE(mixed_engine->Submit(Request("early", 2, 25, 14)).ok());
+  for (int i = 0; i < 5; ++i) mixed_engine->Step(sink);
+  ASSERT_TRUE(mixed_engine->Submit(target).ok());
+  for (int i = 0; i < 3; ++i) mixed_engine->Step(sink);
+  ASSERT_TRUE(mixed_engine->Submit(Request("late", 3, 20, 3)).ok());
+  mixed_engine->RunUntilDone(sink);
+
+  for (int64_t s = 0; s < 4; ++s) {
+    const SampleResult& a = alone.at({"target", s});
+    EXPECT_EQ(a.num_tokens, static_cast<int64_t>(a.ids.size()));
+    ExpectSameSample(a, batched.at({"target", s}), "batch of 32, sample " + std::to_string(s));
+    ExpectSameSample(a, mixed.at({"target", s}), "interleaved, sample " + std::to_string(s));
+  }
+  // Different samples of one prompt differ (they have their own streams).
+  EXPECT_NE(alone.at({"target", 0}).ids, alone.at({"target", 1}).ids);
+}
+
+TEST_F(EngineTest, SamplesOfOnePromptSharePrefillAndMatchSamplesRequestedSingly) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  ASSERT_TRUE(e->Submit(Request("p", 8, 20, 40)).ok());
+  Results all = Collect(*e);
+  EXPECT_EQ(e->stats().prompts_prefilled, 1);
+  EXPECT_EQ(e->stats().prefill_tokens, 40);
+  auto single = MakeEngine(model);
+  GenerationRequest r = Request("p", 8, 20, 40);
+  r.sample_indices = {5};
+  ASSERT_TRUE(single->Submit(r).ok());
+  Results five = Collect(*single);
+  ASSERT_EQ(five.size(), 1u);
+  ExpectSameSample(all.at({"p", 5}), five.at({"p", 5}), "sample 5");
+}
+
+TEST_F(EngineTest, SmallKvBudgetCompletesMixedShortAndLongGenerationsWithinBudget) {
+  auto model = Model();
+  auto workload = [&](Engine& e) {
+    for (int i = 0; i < 3; ++i) {
+      GenerationRequest r = Request("long" + std::to_string(i), 1, 4096, 20);
+      // No stop ids (the engine has no defaults here): runs to 4096 tokens.
+      ASSERT_TRUE(e.Submit(r).ok());
+    }
+    for (int i = 0; i < 12; ++i) ASSERT_TRUE(e.Submit(Request("short" + std::to_string(i), 2, 8, 6)).ok());
+  };
+  EngineOptions roomy;
+  roomy.kv_cache_mb = 64;
+  auto big = MakeEngine(model, roomy);
+  workload(*big);
+  Results want = Collect(*big);
+  EXPECT_EQ(big->stats().preemptions, 0);
+
+  EngineOptions tight;
+  tight.kv_cache_mb = 2;  // 512 blocks of 16: two 4k sequences at most
+  tight.max_seqs = 8;
+  auto small = MakeEngine(model, tight);
+  workload(*small);
+  Results got = Collect(*small);
+  const EngineStats st = small->stats();
+  EXPECT_LE(st.peak_kv_blocks, st.kv_blocks);
+  EXPECT_GT(st.preemptions, 0) << "the budget was meant to force preemption";
+  RecordProperty("peak_kv_bytes", std::to_string(st.peak_kv_blocks * st.kv_block_bytes));
+  ASSERT_EQ(got.size(), want.size());
+  int64_t long_tokens = 0;
+  for (const auto& [key, res] : want) {
+    ExpectSameSample(res, got.at(key), key.first + "/" + std::to_string(key.second));
+    if (key.first.rfind("long", 0) == 0) long_tokens = std::max(long_tokens, res.num_tokens);
+  }
+  EXPECT_EQ(long_tokens, 4096) << "the long generations should really be long";
+}
+
+TEST_F(EngineTest, BadRequestsGetErrorsNamingTheParameterAndDoNotDisturbOthers) {
+  auto e = MakeEngine(Model());
+  ASSERT_TRUE(e->Submit(Request("good1", 1, 5)).ok());
+  auto expect_error = [&](GenerationRequest r, const std::string& field) {
+    absl::Status s = e->Submit(std::move(r));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_NE(s.message().find(field), std::string::npos) << s.message();
+  };
+  GenerationRequest r = Request("bad", 1, 5);
+  r.params.temperature = -0.5;
+  expect_error(r, "temperature");
+  r = Request("bad", 1, 5);
+  r.params.top_p = 0;
+  expect_error(r, "top_p");
+  r.params.top_p = 1.5;
+  expect_error(r, "top_p");
+  r = Request("bad", 1, 5);
+  r.params.stop_token_ids = {100000};
+  expect_error(r, "stop_token_ids");
+  r = Request("bad", 1, 5);
+  r.params.max_tokens = 0;
+  expect_error(r, "max_tokens");
+  r = Request("bad", 1, 5, 33000);  // TinyConfig context is 32768
+  expect_error(r, "max_position_embeddings");
+  r = Request("bad", 1, 5);
+  r.prompt_ids[2] = -3;
+  expect_error(r, "prompt token 2");
+  r = Request("bad", 1, 5);
+  r.sample_indices = {1, 1};
+  expect_error(r, "sample index 1");
+  ASSERT_TRUE(e->Submit(Request("good2", 2, 5)).ok());
+  Results got = Collect(*e);
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_TRUE(got.count({"good1", 0}) && got.count({"good2", 1}));
+}
+
+TEST_F(EngineTest, StopTokenAndStopStringEndTheSampleWithReasonStop) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  GenerationRequest r = Request("s", 1, 40);
+  r.params.temperature = 0.8;
+  r.params.top_k = 0;
+  r.params.top_p = 1.0;
+  ASSERT_TRUE(e->Submit(r).ok());
+  const SampleResult free_run = Collect(*e).at({"s", 0});
+  ASSERT_EQ(free_run.num_tokens, 40);
+  ASSERT_GT(free_run.text.size(), 12u);
+
+  // A stop id: the sample ends at its first occurrence, kept in the ids.
+  const int64_t stop_id = free_run.ids[10];
+  const size_t first = std::find(free_run.ids.begin(), free_run.ids.end(), stop_id) - free_run.ids.begin();
+  GenerationRequest with_id = r;
+  with_id.params.stop_token_ids = {stop_id};
+  auto e2 = MakeEngine(model);
+  ASSERT_TRUE(e2->Submit(with_id).ok());
+  const SampleResult by_id = Collect(*e2).at({"s", 0});
+  EXPECT_EQ(by_id.finish_reason, "stop");
+  EXPECT_EQ(by_id.ids, std::vector<int64_t>(free_run.ids.begin(), free_run.ids.begin() + first + 1));
+
+  // A stop string from the middle of the text: the text ends before it.
+  const std::string stop = free_run.text.substr(free_run.text.size() / 2, 3);
+  const size_t cut = free_run.text.find(stop);
+  GenerationRequest with_str = r;
+  with_str.params.stop = {stop};
+  auto e3 = MakeEngine(model);
+  ASSERT_TRUE(e3->Submit(with_str).ok());
+  const SampleResult by_str = Collect(*e3).at({"s", 0});
+  EXPECT_EQ(by_str.finish_reason, "stop");
+  EXPECT_EQ(by_str.text, free_run.text.substr(0, cut));
+  EXPECT_LT(by_str.num_tokens, 40);
+}
+
+TEST_F(EngineTest, RestartPolicySwapRegeneratesInFlightSamplesWithTheNewWeights) {
+  auto old_model = Model(7), new_model = Model(8);
+  auto reference = MakeEngine(new_model);
+  ASSERT_TRUE(reference->Submit(Request("w", 3, 30)).ok());
+  Results want = Collect(*reference);
+
+  auto e = MakeEngine(old_model);
+  ASSERT_TRUE(e->Submit(Request("w", 3, 30)).ok());
+  Results got;
+  auto sink = [&](SampleResult r) { got[{r.prompt_id, r.sample_index}] = std::move(r); };
+  for (int i = 0; i < 10; ++i) e->Step(sink);
+  ASSERT_TRUE(got.empty());
+  ASSERT_TRUE(e->SwapWeights(new_model, 2).ok());
+  e->RunUntilDone(sink);
+  EXPECT_EQ(e->stats().restarts_after_swap, 3);
+  for (const auto& [key, res] : want) {
+    ExpectSameSample(res, got.at(key), "sample " + std::to_string(key.second));
+    EXPECT_EQ(got.at(key).weights_version, 2);
+  }
+}
+
+TEST_F(EngineTest, ContinuePolicySwapKeepsTokensDrawnBeforeTheSwap) {
+  auto old_model = Model(7), new_model = Model(8);
+  auto reference = MakeEngine(old_model);
+  ASSERT_TRUE(reference->Submit(Request("w", 1, 30)).ok());
+  const SampleResult old_run = Collect(*reference).at({"w", 0});
+
+  EngineOptions o;
+  o.swap_policy = SwapPolicy::kContinue;
+  auto e = MakeEngine(old_model, o);
+  ASSERT_TRUE(e->Submit(Request("w", 1, 30)).ok());
+  Results got;
+  auto sink = [&](SampleResult r) { got[{r.prompt_id, r.sample_index}] = std::move(r); };
+  for (int i = 0; i < 10; ++i) e->Step(sink);  // 1 + 9 decode steps: 11 tokens drawn
+  ASSERT_TRUE(e->SwapWeights(new_model, 5).ok());
+  e->RunUntilDone(sink);
+  const SampleResult& res = got.at({"w", 0});
+  EXPECT_EQ(res.weights_version, 5);
+  EXPECT_EQ(std::vector<int64_t>(res.ids.begin(), res.ids.begin() + 11),
+            std::vector<int64_t>(old_run.ids.begin(), old_run.ids.begin() + 11));
+  EXPECT_NE(res.ids, old_run.ids);
+  EXPECT_EQ(e->stats().restarts_after_swap, 0);
+}
+
+TEST_F(EngineTest, SwapToAnotherArchitectureIsRefused) {
+  auto e = MakeEngine(Model());
+  ModelConfig c = TinyConfig(ModelArch::kQwen3);
+  c.vocab_size = tokenizer_->vocab_size();
+  c.num_hidden_layers = 3;
+  auto other = Decoder::RandomInit(c, 1);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(e->SwapWeights(std::shared_ptr<const Decoder>(std::move(*other)), 2).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, OptionsValidationNamesTheField) {
+  EngineOptions o;
+  o.max_seqs = 0;
+  EXPECT_NE(Engine::Create(Model(), tokenizer_, o).status().message().find("max_seqs"), std::string::npos);
+  o = EngineOptions();
+  o.kv_cache_mb = 0;
+  EXPECT_NE(Engine::Create(Model(), tokenizer_, o).status().message().find("kv_cache_mb"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ssd
