@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/cli/model_commands.h"
+#include "common/cli/sample_commands.h"
 #include "common/cli/tokenizer_commands.h"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   ssd::RegisterModelCommands(app, &run);
   ssd::RegisterTokenizerCommands(app, &run);
+  ssd::RegisterSampleCommands(app, &run);
 
   try {
     app.parse(argc, argv);

@@ -115,6 +115,8 @@ absl::Status RunLogits(const RunFlags& f) {
 
 absl::Status RunGenerate(const RunFlags& f) {
   ASSIGN_OR_RETURN(DecoderOptions device, ResolveDevice(f.device));
+  // The same arithmetic as `ssd sample`, so greedy outputs agree exactly.
+  device.batch_invariant = true;
   ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model, device));
   ASSIGN_OR_RETURN(std::vector<int64_t> ids, ParseIdList("--ids", f.ids, model->config().vocab_size));
   if (f.max_new_tokens < 0) return absl::InvalidArgumentError("--max-new-tokens: must be >= 0");

@@ -45,6 +45,12 @@ int32_t KVCache::TakeBlock() {
   const int32_t b = free_.back();
   free_.pop_back();
   refcount_[static_cast<size_t>(b)] = 1;
+  // Fresh blocks are zeroed: the ATen attention path reads whole blocks and
+  // multiplies masked positions by 0, which garbage (NaN) would poison.
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l][b].zero_();
+    v_[l][b].zero_();
+  }
   peak_used_ = std::max(peak_used_, used_blocks());
   return b;
 }
@@ -101,8 +107,10 @@ void KVCache::GrowPool(int64_t num_blocks) {
   if (num_blocks <= old) return;
   auto opts = at::TensorOptions().dtype(dtype_).device(device_);
   for (size_t l = 0; l < k_.size(); ++l) {
-    at::Tensor nk = at::zeros({num_blocks, kv_heads_, block_size_, head_dim_}, opts);
-    at::Tensor nv = at::zeros({num_blocks, kv_heads_, block_size_, head_dim_}, opts);
+    // Uninitialised (TakeBlock zeroes a block when it is handed out), so the
+    // untouched pages of a large budget never become resident.
+    at::Tensor nk = at::empty({num_blocks, kv_heads_, block_size_, head_dim_}, opts);
+    at::Tensor nv = at::empty({num_blocks, kv_heads_, block_size_, head_dim_}, opts);
     if (old > 0) {
       nk.narrow(0, 0, old).copy_(k_[l]);
       nv.narrow(0, 0, old).copy_(v_[l]);

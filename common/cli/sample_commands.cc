@@ -1,0 +1,200 @@
+#include "common/cli/sample_commands.h"
+
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/cli/cli_util.h"
+#include "common/model/device.h"
+#include "common/sampling/engine.h"
+#include "common/sampling/prompt_file.h"
+#include "common/sampling/sample_file.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+
+namespace ssd {
+namespace {
+
+struct SampleFlags {
+  std::string model, prompts, out, prompt_templates, device = "cpu";
+  SamplingParams params;
+  std::vector<std::string> stop_tokens;
+  EngineOptions engine;
+  int threads = 0;
+  bool resume = false;
+  bool ignore_eos = false;
+  bool quiet = false;
+};
+
+// The stop ids a model ends its turn with: config.json's eos_token_id plus
+// the chat end-of-turn tokens the tokenizer declares.
+std::vector<int64_t> DefaultStopIds(const ModelConfig& config, const Tokenizer& tok) {
+  std::vector<int64_t> ids = config.eos_token_ids;
+  for (const char* name : {"<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>"}) {
+    if (auto id = tok.TokenToId(name); id.has_value()) ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+// A one-line progress display on stderr: redrawn in place on a terminal,
+// printed every few seconds otherwise.
+class Progress {
+ public:
+  Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(2) != 0) {}
+  void Update(int64_t done, int64_t tokens, bool force = false) {
+    const auto now = std::chrono::steady_clock::now();
+    const double since = std::chrono::duration<double>(now - last_).count();
+    if (quiet_ || (!force && since < (tty_ ? 0.25 : 5.0))) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double tps = elapsed > 0 ? tokens / elapsed : 0;
+    const double eta = done > 0 ? elapsed * (total_ - done) / done : 0;
+    const int width = 24;
+    const int filled = total_ > 0 ? static_cast<int>(width * done / total_) : width;
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.resize(width, '-');
+    std::fprintf(stderr, "%s[%s] %lld/%lld samples  %.0f tok/s  ETA %dm%02ds%s", tty_ ? "\r" : "", bar.c_str(),
+                 static_cast<long long>(done), static_cast<long long>(total_), tps, static_cast<int>(eta) / 60,
+                 static_cast<int>(eta) % 60, tty_ ? "" : "\n");
+    std::fflush(stderr);
+  }
+  void End() {
+    if (!quiet_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  const int64_t total_;
+  const bool quiet_, tty_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+absl::Status RunSample(SampleFlags f) {
+  at::set_num_threads(f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
+  // Samples must not depend on which batch they ran in.
+  dopts.batch_invariant = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<Decoder> loaded, Decoder::Load(f.model, dopts));
+  std::shared_ptr<const Decoder> model(std::move(loaded));
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Load(f.model));
+  std::unique_ptr<ChatTemplate> chat;
+  if (PathExists(JoinPath(f.model, "tokenizer_config.json"))) {
+    absl::StatusOr<std::unique_ptr<ChatTemplate>> c = ChatTemplate::Load(f.model);
+    if (c.ok()) chat = std::move(*c);  // a folder without a chat_template is fine for raw prompts
+  }
+  PromptTemplates templates = DefaultSsdPrompts();
+  if (!f.prompt_templates.empty()) {
+    ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
+  }
+  for (const std::string& name : f.stop_tokens) {
+    std::optional<int32_t> id = tok->TokenToId(name);
+    if (!id.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("--stop-token: \"", name, "\" is not a token of ", f.model));
+    }
+    f.params.stop_token_ids.push_back(*id);
+  }
+  RETURN_IF_ERROR(f.params.Validate(model->config().vocab_size));
+  if (!f.ignore_eos) f.engine.default_stop_ids = DefaultStopIds(model->config(), *tok);
+  ASSIGN_OR_RETURN(PromptFile prompts, LoadPromptFile(f.prompts, *tok, chat.get(), templates));
+  for (const std::string& e : prompts.errors) std::cerr << "skipped " << e << "\n";
+
+  std::set<std::pair<std::string, int64_t>> done;
+  if (f.resume) {
+    ASSIGN_OR_RETURN(done, ReadDoneSamples(f.out));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(model, tok.get(), f.engine));
+  int64_t total = 0, rejected = 0;
+  for (const PromptEntry& p : prompts.prompts) {
+    GenerationRequest r;
+    r.id = p.id;
+    r.prompt_ids = p.ids;
+    r.params = f.params;
+    for (int64_t s = 0; s < f.params.n; ++s) {
+      if (!done.count({p.id, s})) r.sample_indices.push_back(s);
+    }
+    if (r.sample_indices.empty()) continue;
+    const int64_t wanted = static_cast<int64_t>(r.sample_indices.size());
+    if (absl::Status s = engine->Submit(std::move(r)); !s.ok()) {
+      std::cerr << "skipped " << f.prompts << ":" << p.line << ": " << s.message() << "\n";
+      ++rejected;
+      continue;
+    }
+    total += wanted;
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<SampleWriter> writer, SampleWriter::Open(f.out, f.resume));
+  Progress progress(total, f.quiet);
+  int64_t finished = 0, tokens = 0;
+  absl::Status write_status;
+  const auto t0 = std::chrono::steady_clock::now();
+  engine->RunUntilDone([&](SampleResult r) {
+    ++finished;
+    tokens += r.num_tokens;
+    if (write_status.ok()) write_status = writer->Write(r);
+    progress.Update(finished, tokens);
+  });
+  progress.Update(finished, tokens, /*force=*/true);
+  progress.End();
+  RETURN_IF_ERROR(write_status);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const EngineStats st = engine->stats();
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  std::cerr << absl::StrFormat(
+      "sampled %d samples (%d skipped as already done), %d tokens in %.2f s (%.0f tok/s); "
+      "KV peak %.1f MiB of %d MiB, %d preemptions; peak RSS %.0f MiB\n",
+      finished, static_cast<int64_t>(done.size()), st.generated_tokens, secs,
+      secs > 0 ? st.generated_tokens / secs : 0.0,
+      st.peak_kv_blocks * st.kv_block_bytes / 1048576.0, f.engine.kv_cache_mb, st.preemptions,
+      ru.ru_maxrss / 1024.0);
+  if (!prompts.errors.empty() || rejected > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(prompts.errors.size() + rejected,
+                                                   " prompt line(s) were skipped; see the messages above"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
+  auto f = std::make_shared<SampleFlags>();
+  CLI::App* c = app.add_subcommand("sample", "Generate samples for a prompt file with the batched engine");
+  c->add_option("--model", f->model, "Hugging Face model folder (config, safetensors, tokenizer)")->required();
+  c->add_option("--prompts", f->prompts, "JSONL prompts: {id, prompt} | {id, messages} | LiveCodeBench problems")
+      ->required();
+  c->add_option("--out", f->out, "samples JSONL to write")->required();
+  c->add_option("--n", f->params.n, "samples per prompt")->capture_default_str();
+  c->add_option("--temperature", f->params.temperature, "0 is greedy")->capture_default_str();
+  c->add_option("--top-k", f->params.top_k, "<= 0 is off")->capture_default_str();
+  c->add_option("--top-p", f->params.top_p, "in (0, 1]")->capture_default_str();
+  c->add_option("--min-p", f->params.min_p, "in [0, 1]")->capture_default_str();
+  c->add_option("--repetition-penalty", f->params.repetition_penalty, "1 is off")->capture_default_str();
+  c->add_option("--max-tokens", f->params.max_tokens, "generated tokens per sample")->capture_default_str();
+  c->add_option("--seed", f->params.seed, "keys every sample's random stream")->capture_default_str();
+  c->add_option("--stop", f->params.stop, "stop string (repeatable)");
+  c->add_option("--stop-token", f->stop_tokens,
+                "stop token by name, e.g. <|im_end|> (repeatable; default: the model's EOS and end-of-turn tokens)");
+  c->add_option("--max-seqs", f->engine.max_seqs, "sequences decoded together")->capture_default_str();
+  c->add_option("--kv-cache-mb", f->engine.kv_cache_mb, "KV cache budget")->capture_default_str();
+  c->add_option("--block-size", f->engine.block_size, "KV block size in positions")->capture_default_str();
+  c->add_option("--max-prefill-tokens", f->engine.max_prefill_tokens, "prompt tokens prefilled per step")
+      ->capture_default_str();
+  c->add_option("--prompt-templates", f->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");
+  c->add_option("--threads", f->threads, "CPU threads (default: all cores)");
+  c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_flag("--resume", f->resume, "keep --out and generate only the samples it lacks");
+  c->add_flag("--ignore-eos", f->ignore_eos, "no default stop tokens (explicit --stop-token still applies)");
+  c->add_flag("--quiet", f->quiet, "no progress bar");
+  c->callback([f, run] { *run = [f] { return ReportStatus("sample", RunSample(*f)); }; });
+}
+
+}  // namespace ssd

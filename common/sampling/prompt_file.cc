@@ -1,0 +1,123 @@
+#include "common/sampling/prompt_file.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+absl::StatusOr<std::string> IdOf(const Json& j, const char* field) {
+  auto it = j.find(field);
+  if (it == j.end()) return absl::InvalidArgumentError(absl::StrCat("missing \"", field, "\""));
+  if (it->is_string()) {
+    if (it->get<std::string>().empty()) return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" is empty"));
+    return it->get<std::string>();
+  }
+  if (it->is_number_integer()) return it->dump();
+  return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" must be a string or an integer"));
+}
+
+absl::StatusOr<std::string> StringField(const Json& j, const char* field, bool required) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) {
+    if (required) return absl::InvalidArgumentError(absl::StrCat("missing \"", field, "\""));
+    return std::string();
+  }
+  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat("\"", field, "\" must be a string"));
+  return it->get<std::string>();
+}
+
+absl::StatusOr<std::string> RenderChat(const ChatTemplate* chat, const Json& messages) {
+  if (chat == nullptr) {
+    return absl::InvalidArgumentError("\"messages\" needs a chat template, and the model folder has none");
+  }
+  ChatOptions o;
+  o.add_generation_prompt = true;
+  return chat->Render(messages, o);
+}
+
+// The prompt text of one parsed line, and its id.
+absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemplates& templates,
+                       std::string* id, std::string* text) {
+  if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
+  if (j.contains("question_content")) {
+    ASSIGN_OR_RETURN(*id, IdOf(j, "question_id"));
+    ASSIGN_OR_RETURN(std::string content, StringField(j, "question_content", true));
+    ASSIGN_OR_RETURN(std::string starter, StringField(j, "starter_code", false));
+    ASSIGN_OR_RETURN(std::string prompt, FormatSsdPrompt(templates, content, starter));
+    if (chat == nullptr) {
+      *text = std::move(prompt);
+      return absl::OkStatus();
+    }
+    Json messages = Json::array({Json{{"role", "user"}, {"content", prompt}}});
+    ASSIGN_OR_RETURN(*text, RenderChat(chat, messages));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(*id, IdOf(j, "id"));
+  const bool has_prompt = j.contains("prompt"), has_messages = j.contains("messages");
+  if (has_prompt == has_messages) {
+    return absl::InvalidArgumentError("needs exactly one of \"prompt\" or \"messages\" (or a LiveCodeBench problem)");
+  }
+  if (has_prompt) {
+    ASSIGN_OR_RETURN(*text, StringField(j, "prompt", true));
+    return absl::OkStatus();
+  }
+  const Json& messages = j["messages"];
+  if (!messages.is_array() || messages.empty()) return absl::InvalidArgumentError("\"messages\" must be a non-empty array");
+  ASSIGN_OR_RETURN(*text, RenderChat(chat, messages));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokenizer& tokenizer,
+                                          const ChatTemplate* chat, const PromptTemplates& templates) {
+  ASSIGN_OR_RETURN(std::string data, ReadFileToString(path));
+  PromptFile out;
+  std::set<std::string> ids;
+  int64_t line_no = 0;
+  for (absl::string_view line : absl::StrSplit(data, '\n')) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+    auto fail = [&](absl::string_view why) { out.errors.push_back(absl::StrCat(path, ":", line_no, ": ", why)); };
+    Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      fail("not valid JSON");
+      continue;
+    }
+    PromptEntry e;
+    e.line = line_no;
+    std::string text;
+    if (absl::Status s = ParseLine(j, chat, templates, &e.id, &text); !s.ok()) {
+      fail(s.message());
+      continue;
+    }
+    if (!ids.insert(e.id).second) {
+      fail(absl::StrCat("id \"", e.id, "\" appears on an earlier line"));
+      continue;
+    }
+    EncodeOptions eo;
+    eo.allow_special = true;
+    absl::StatusOr<std::vector<int32_t>> tokens = tokenizer.Encode(text, eo);
+    if (!tokens.ok()) {
+      fail(tokens.status().message());
+      continue;
+    }
+    if (tokens->empty()) {
+      fail("the prompt is empty");
+      continue;
+    }
+    e.ids.assign(tokens->begin(), tokens->end());
+    out.prompts.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace ssd

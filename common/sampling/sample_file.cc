@@ -1,0 +1,76 @@
+#include "common/sampling/sample_file.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+
+std::string SampleToJsonLine(const SampleResult& r) {
+  nlohmann::ordered_json j;
+  j["prompt_id"] = r.prompt_id;
+  j["sample_index"] = r.sample_index;
+  j["text"] = r.text;
+  j["ids"] = r.ids;
+  j["finish_reason"] = r.finish_reason;
+  j["num_tokens"] = r.num_tokens;
+  j["cumulative_logprob"] = r.cumulative_logprob;
+  // Model text may hold invalid UTF-8 only through U+FFFD repair, which is
+  // valid; replace anything else rather than throw.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+absl::StatusOr<std::set<std::pair<std::string, int64_t>>> ReadDoneSamples(const std::string& path) {
+  std::set<std::pair<std::string, int64_t>> done;
+  if (!PathExists(path)) return done;
+  ASSIGN_OR_RETURN(std::string data, ReadFileToString(path));
+  size_t pos = 0;
+  int64_t line_no = 0;
+  while (pos < data.size()) {
+    const size_t nl = data.find('\n', pos);
+    ++line_no;
+    if (nl == std::string::npos) {
+      // Torn write from a killed run: drop the partial line.
+      if (::truncate(path.c_str(), static_cast<off_t>(pos)) != 0) {
+        return absl::InternalError(absl::StrCat(path, ": cannot cut the torn last line: ", std::strerror(errno)));
+      }
+      break;
+    }
+    const std::string line = data.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("prompt_id") || !j["prompt_id"].is_string() ||
+        !j.contains("sample_index") || !j["sample_index"].is_number_integer()) {
+      return absl::DataLossError(absl::StrCat(path, ":", line_no,
+                                              ": not a sample line (prompt_id, sample_index); "
+                                              "fix or move the file before --resume"));
+    }
+    done.insert({j["prompt_id"].get<std::string>(), j["sample_index"].get<int64_t>()});
+  }
+  return done;
+}
+
+absl::StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Open(const std::string& path, bool append) {
+  std::FILE* f = std::fopen(path.c_str(), append ? "ab" : "wb");
+  if (f == nullptr) return absl::NotFoundError(absl::StrCat(path, ": cannot open for writing: ", std::strerror(errno)));
+  return std::unique_ptr<SampleWriter>(new SampleWriter(f, path));
+}
+
+SampleWriter::~SampleWriter() { std::fclose(f_); }
+
+absl::Status SampleWriter::Write(const SampleResult& r) {
+  const std::string line = SampleToJsonLine(r);
+  if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0) {
+    return absl::DataLossError(absl::StrCat(path_, ": write failed: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ssd

@@ -1,0 +1,165 @@
+// `ssd sample` end to end: a tiny model with a real BPE tokenizer, the three
+// prompt shapes, bad lines, bad flags, greedy parity with `ssd model
+// generate`, and --resume after a torn write.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tests/subprocess.h"
+
+namespace ssd {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<nlohmann::json> Lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  for (absl::string_view line : absl::StrSplit(Slurp(path), '\n', absl::SkipEmpty())) {
+    out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+class SampleCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("ssd_sample_cli"));
+    std::string corpus;
+    for (int i = 0; i < 80; ++i) corpus += "def solve(n):\n    return sum(range(n)) + " + std::to_string(i) + "\nprint(solve(int(input())))\n";
+    std::ofstream(*dir_ + "/corpus.txt") << corpus;
+    const std::string m = *dir_ + "/model";
+    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", *dir_ + "/corpus.txt",
+                                  "--vocab-size", "320", "--out", m});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
+                    "--init-std", "0.2", "--out", m});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::ofstream p(*dir_ + "/prompts.jsonl");
+    p << R"({"id": "raw", "prompt": "def solve(n):"})" << "\n"
+      << R"({"id": 7, "messages": [{"role": "user", "content": "print the sum"}]})" << "\n"
+      << "\n"
+      << R"({"question_id": "lcb1", "question_content": "Read n; print n+1.", "starter_code": ""})" << "\n";
+  }
+  static void TearDownTestSuite() {
+    RemoveTree(*dir_);
+    delete dir_;
+  }
+  static ProcessResult Sample(std::vector<std::string> extra) {
+    std::vector<std::string> argv = {SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts",
+                                     *dir_ + "/prompts.jsonl", "--threads", "1", "--quiet"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunProcess(argv);
+  }
+  static std::string* dir_;
+};
+std::string* SampleCliTest::dir_ = nullptr;
+
+TEST_F(SampleCliTest, WritesEverySampleOfEveryPromptShape) {
+  const std::string out = *dir_ + "/all.jsonl";
+  ProcessResult r = Sample({"--n", "3", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8",
+                            "--max-tokens", "24", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> per_prompt;
+  for (const auto& j : Lines(out)) {
+    for (const char* k : {"prompt_id", "sample_index", "text", "ids", "finish_reason", "num_tokens",
+                          "cumulative_logprob"}) {
+      ASSERT_TRUE(j.contains(k)) << k << " in " << j.dump();
+    }
+    EXPECT_EQ(j["num_tokens"].get<size_t>(), j["ids"].size());
+    EXPECT_TRUE(j["finish_reason"] == "stop" || j["finish_reason"] == "length");
+    ++per_prompt[j["prompt_id"].get<std::string>()];
+  }
+  EXPECT_EQ(per_prompt, (std::map<std::string, int>{{"raw", 3}, {"7", 3}, {"lcb1", 3}}));
+  EXPECT_NE(r.err.find("peak RSS"), std::string::npos) << r.err;
+}
+
+TEST_F(SampleCliTest, GreedyIdsEqualModelGenerate) {
+  const std::string out = *dir_ + "/greedy.jsonl";
+  ProcessResult r = Sample({"--temperature", "0", "--max-tokens", "20", "--ignore-eos", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ProcessResult ids = RunProcess({SsdBinary(), "tokenize", "--tokenizer", *dir_ + "/model", "--text", "def solve(n):"});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  nlohmann::json prompt = nlohmann::json::parse(ids.out);
+  std::string csv;
+  for (const auto& v : prompt) csv += (csv.empty() ? "" : ",") + std::to_string(v.get<int64_t>());
+  ProcessResult gen = RunProcess({SsdBinary(), "model", "generate", "--model", *dir_ + "/model", "--ids", csv,
+                                  "--max-new-tokens", "20", "--ignore-eos"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  for (const auto& j : Lines(out)) {
+    if (j["prompt_id"] == "raw") EXPECT_EQ(j["ids"], nlohmann::json::parse(gen.out));
+  }
+}
+
+TEST_F(SampleCliTest, ResumeAfterATornWriteCompletesWithIdenticalSamples) {
+  const std::string full = *dir_ + "/full.jsonl", part = *dir_ + "/part.jsonl";
+  std::vector<std::string> args = {"--n", "4", "--temperature", "1.0", "--max-tokens", "16", "--seed", "5"};
+  auto with_out = [&](const std::string& out, bool resume) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), {"--out", out});
+    if (resume) a.push_back("--resume");
+    return Sample(a);
+  };
+  ASSERT_EQ(with_out(full, false).exit_code, 0);
+  // A run killed after 5 samples, in the middle of writing the sixth.
+  std::vector<std::string> lines = absl::StrSplit(Slurp(full), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 12u);
+  {
+    std::ofstream torn(part);
+    for (int i = 0; i < 5; ++i) torn << lines[i] << "\n";
+    torn << lines[5].substr(0, lines[5].size() / 2);
+  }
+  ProcessResult r = with_out(part, true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("5 skipped as already done"), std::string::npos) << r.err;
+  std::map<std::pair<std::string, int>, std::string> a, b;
+  for (const auto& j : Lines(full)) a[{j["prompt_id"], j["sample_index"]}] = j.dump();
+  for (const auto& j : Lines(part)) {
+    auto key = std::make_pair(j["prompt_id"].get<std::string>(), j["sample_index"].get<int>());
+    EXPECT_FALSE(b.count(key)) << "duplicate " << key.first << "/" << key.second;
+    b[key] = j.dump();
+  }
+  EXPECT_EQ(a, b);
+}
+
+TEST_F(SampleCliTest, BadLinesAreReportedWithLineNumbersAndTheRestIsSampled) {
+  std::ofstream(*dir_ + "/bad.jsonl") << R"({"id": "ok", "prompt": "x = 1"})" << "\n{not json\n"
+                                      << R"({"id": "ok", "prompt": "dup"})" << "\n"
+                                      << R"({"id": "m", "messages": "nope"})" << "\n"
+                                      << R"({"question_id": "q"})" << "\n";
+  const std::string out = *dir_ + "/bad_out.jsonl";
+  ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts", *dir_ + "/bad.jsonl",
+                                "--max-tokens", "4", "--out", out, "--quiet"});
+  EXPECT_NE(r.exit_code, 0);
+  for (const char* want : {"bad.jsonl:2: not valid JSON", "bad.jsonl:3: id \"ok\" appears on an earlier line",
+                           "bad.jsonl:4: \"messages\" must be a non-empty array", "bad.jsonl:5:"}) {
+    EXPECT_NE(r.err.find(want), std::string::npos) << want << "\n" << r.err;
+  }
+  EXPECT_EQ(Lines(out).size(), 1u);
+}
+
+TEST_F(SampleCliTest, BadParametersAreRefusedNamingTheParameter) {
+  const std::string out = *dir_ + "/never.jsonl";
+  for (auto [flag, value, name] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--temperature", "-1", "temperature"},
+           {"--top-p", "1.5", "top_p"},
+           {"--top-p", "0", "top_p"},
+           {"--max-tokens", "0", "max_tokens"},
+           {"--min-p", "2", "min_p"},
+           {"--stop-token", "<|no_such_token|>", "<|no_such_token|>"}}) {
+    ProcessResult r = Sample({flag, value, "--out", out});
+    EXPECT_EQ(r.exit_code, 2) << flag << " " << value << "\n" << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace ssd
