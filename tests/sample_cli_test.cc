@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 
@@ -41,7 +42,7 @@ class SampleCliTest : public ::testing::Test {
                                   "--vocab-size", "320", "--out", m});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     r = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
-                    "--init-std", "0.2", "--out", m});
+                    "--init-std", "0.2", "--max-position-embeddings", "8192", "--out", m});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::ofstream p(*dir_ + "/prompts.jsonl");
     p << R"({"id": "raw", "prompt": "def solve(n):"})" << "\n"
@@ -144,6 +145,31 @@ TEST_F(SampleCliTest, BadLinesAreReportedWithLineNumbersAndTheRestIsSampled) {
     EXPECT_NE(r.err.find(want), std::string::npos) << want << "\n" << r.err;
   }
   EXPECT_EQ(Lines(out).size(), 1u);
+}
+
+TEST_F(SampleCliTest, SmallKvBudgetRunsMixedShortAndLongGenerationsWithinIt) {
+  // 3 MiB holds 384 blocks of 16 positions: 6144 positions, not enough for
+  // both 4096-token generations at once, so the engine must wait or preempt.
+  {
+    std::ofstream p(*dir_ + "/mixed.jsonl");
+    for (int i = 0; i < 2; ++i) p << R"({"id": "long)" << i << R"(", "prompt": "def solve(n):", "max_tokens": 4096})" << "\n";
+    for (int i = 0; i < 10; ++i) p << R"({"id": "short)" << i << R"(", "prompt": "print(", "max_tokens": 8})" << "\n";
+  }
+  const std::string out = *dir_ + "/mixed_out.jsonl";
+  ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts", *dir_ + "/mixed.jsonl",
+                                "--kv-cache-mb", "3", "--max-seqs", "6", "--ignore-eos", "--out", out, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int64_t> tokens;
+  for (const auto& j : Lines(out)) tokens[j["prompt_id"]] = j["num_tokens"];
+  ASSERT_EQ(tokens.size(), 12u);
+  EXPECT_EQ(tokens["long0"], 4096);
+  EXPECT_EQ(tokens["long1"], 4096);
+  EXPECT_EQ(tokens["short3"], 8);
+  // "KV peak X MiB of 3 MiB": the peak stays within the budget.
+  const size_t at = r.err.find("KV peak ");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_LE(std::stod(r.err.substr(at + 8)), 3.0) << r.err;
+  std::cout << r.err;  // the summary line, with peak RSS, for the log
 }
 
 TEST_F(SampleCliTest, BadParametersAreRefusedNamingTheParameter) {

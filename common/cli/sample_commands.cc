@@ -119,6 +119,7 @@ absl::Status RunSample(SampleFlags f) {
     r.id = p.id;
     r.prompt_ids = p.ids;
     r.params = f.params;
+    if (p.max_tokens > 0) r.params.max_tokens = p.max_tokens;
     for (int64_t s = 0; s < f.params.n; ++s) {
       if (!done.count({p.id, s})) r.sample_indices.push_back(s);
     }

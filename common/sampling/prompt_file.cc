@@ -99,6 +99,13 @@ absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokeniz
       fail(s.message());
       continue;
     }
+    if (auto mt = j.find("max_tokens"); mt != j.end()) {
+      if (!mt->is_number_integer() || mt->get<int64_t>() <= 0) {
+        fail("\"max_tokens\" must be a positive integer");
+        continue;
+      }
+      e.max_tokens = mt->get<int64_t>();
+    }
     if (!ids.insert(e.id).second) {
       fail(absl::StrCat("id \"", e.id, "\" appears on an earlier line"));
       continue;

@@ -11,7 +11,9 @@
 //                                            templates and sent as one user
 //                                            message through the chat template
 //                                            (raw when the model has none)
-// Ids may be strings or integers and must be unique. Like transformers and
+// Any line may also set "max_tokens" (a positive integer) to override the
+// run's value for that prompt. Ids may be strings or integers and must be
+// unique. Like transformers and
 // vLLM, encoding recognises special tokens in the text (the chat template
 // needs its markers to be special).
 #ifndef SSD_COMMON_SAMPLING_PROMPT_FILE_H_
@@ -32,6 +34,7 @@ struct PromptEntry {
   std::string id;
   std::vector<int64_t> ids;
   int64_t line = 0;  // 1-based line in the file
+  int64_t max_tokens = 0;  // the line's override; 0: none
 };
 
 struct PromptFile {

@@ -21,6 +21,7 @@
 #include "common/model/checkpoint.h"
 #include "common/model/decoder.h"
 #include "nlohmann/json.hpp"
+#include "tests/bench/bench_util.h"
 #include "tests/subprocess.h"
 
 namespace ssd {
@@ -34,43 +35,6 @@ struct BenchOptions {
   ModelConfig config;
 };
 
-double Seconds(const std::function<void()>& fn) {
-  auto t0 = std::chrono::steady_clock::now();
-  fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double MedianSeconds(const std::function<void()>& fn, int repeats) {
-  std::vector<double> s;
-  for (int i = 0; i < repeats; ++i) s.push_back(Seconds(fn));
-  std::sort(s.begin(), s.end());
-  return s[s.size() / 2];
-}
-
-// Peak fp32 GEMM rate: the best square matmul size among a few.
-double PeakMatmulFlops(int repeats) {
-  double best = 0;
-  for (int64_t n : {512, 1024, 2048}) {
-    at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
-    at::mm(a, b);
-    double t = MedianSeconds([&] { at::mm(a, b); }, repeats);
-    best = std::max(best, 2.0 * n * n * n / t);
-  }
-  return best;
-}
-
-// Matmul FLOPs per token of the linear layers (+ lm_head).
-double LinearFlopsPerToken(const ModelConfig& c) {
-  const double h = c.hidden_size;
-  double per_layer = h * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * h + 3 * h * c.intermediate_size;
-  return 2.0 * (c.num_hidden_layers * per_layer + c.vocab_size * h);
-}
-
-// Attention FLOPs (QK^T and PV) for one token attending to `ctx` keys.
-double AttentionFlops(const ModelConfig& c, double ctx) {
-  return 4.0 * c.num_hidden_layers * c.num_attention_heads * c.head_dim * ctx;
-}
-
 struct Row {
   std::string name;
   double ours, ref;
@@ -81,15 +45,7 @@ struct Row {
 int Main(int argc, char** argv) {
   BenchOptions o;
   ModelConfig& c = o.config;
-  c.arch = ModelArch::kQwen3;
-  c.vocab_size = 32000;
-  c.hidden_size = 256;
-  c.intermediate_size = 768;
-  c.num_hidden_layers = 6;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 4;
-  c.head_dim = 32;
-  c.tie_word_embeddings = true;
+  c = BenchModelConfig(false);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
@@ -99,8 +55,7 @@ int Main(int argc, char** argv) {
     } else if (a == "--smoke") {  // seconds-long run for CI: tiny model, 1 repeat
       o.repeats = 1;
       o.batch = 2, o.seq = 16, o.prompt = 4, o.steps = 4;
-      c.vocab_size = 256, c.hidden_size = 32, c.intermediate_size = 64, c.num_hidden_layers = 1;
-      c.num_attention_heads = 2, c.num_key_value_heads = 1, c.head_dim = 16;
+      c = BenchModelConfig(true);
     } else {
       std::fprintf(stderr, "usage: model_bench [--threads N] [--repeats N] [--smoke]\n");
       return 2;
@@ -124,21 +79,12 @@ int Main(int argc, char** argv) {
 
   // The Python reference runs before and after ssd and its two results are
   // averaged, so a drift in machine load during the run biases neither side.
-  std::vector<std::string> py = {"/usr/bin/python3", SourceDir() + "/tests/reference/hf_reference.py",
-                                 "bench", "--model", dir, "--threads", std::to_string(o.threads),
+  std::vector<std::string> py = {"bench", "--model", dir, "--threads", std::to_string(o.threads),
                                  "--batch", std::to_string(o.batch), "--seq", std::to_string(o.seq),
                                  "--prompt", std::to_string(o.prompt), "--steps", std::to_string(o.steps),
                                  "--repeats", std::to_string(o.repeats), "--decode-batches"};
   for (int b : o.decode_batches) py.push_back(std::to_string(b));
-  auto run_reference = [&](nlohmann::json* out) {
-    ProcessResult pr = RunProcess(py, 1800);
-    if (pr.exit_code != 0) {
-      std::fprintf(stderr, "python reference failed (%d): %s\n", pr.exit_code, pr.err.c_str());
-      return false;
-    }
-    *out = nlohmann::json::parse(pr.out);
-    return true;
-  };
+  auto run_reference = [&](nlohmann::json* out) { return RunPythonReference(py, out); };
   nlohmann::json ref_before, ref_after;
   if (!run_reference(&ref_before)) {
     RemoveTree(dir);

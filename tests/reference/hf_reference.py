@@ -13,6 +13,7 @@ Run with /usr/bin/python3 (Debian's python3-torch).
   hf_reference.py generate --model DIR --ids 5,17 --max-new-tokens N [--ignore-eos]
   hf_reference.py init     --arch qwen3|qwen2|llama3 --out DIR [--dtype bf16] [--shards 2] ...
   hf_reference.py bench    --model DIR --threads N [--batch 8 --seq 256 ...]
+  hf_reference.py sample-bench --model DIR --threads N --concurrency 1 8 32 [--steps 128 ...]
 """
 import argparse
 import json
@@ -306,6 +307,43 @@ def cmd_bench(a):
     print(json.dumps(result))
 
 
+def sample_next(logits, temperature, top_k, top_p, gen):
+    """vLLM's order: temperature, top-k, top-p over what remains, then the
+    exponential race (argmax of p / Exp(1)), which is how vLLM draws."""
+    vals, idx = (logits / temperature).topk(top_k, dim=-1)  # sorted descending
+    probs = vals.softmax(-1)
+    keep = (probs.cumsum(-1) - probs) < top_p
+    probs = probs * keep
+    q = torch.empty_like(probs).exponential_(generator=gen)
+    return idx.gather(-1, (probs / q).argmax(-1, keepdim=True))
+
+
+def cmd_sample_bench(a):
+    """Generation throughput of a plain KV-cache sampling loop: c prompts
+    decoded together for --steps tokens each (no early stop), prefill
+    included, as tokens generated per second."""
+    torch.set_num_threads(a.threads)
+    ref = Reference(*load_model_dir(a.model))
+    V = ref.cfg["vocab_size"]
+    g = torch.Generator().manual_seed(0)
+    result = {}
+    with torch.no_grad():
+        for c in a.concurrency:
+            prompt = torch.randint(V, (c, a.prompt), generator=g)
+
+            def generate():
+                caches = [dict() for _ in range(ref.L)]
+                logits = ref.forward(prompt, caches, 0)[:, -1]
+                for s in range(a.steps):
+                    nxt = sample_next(logits, a.temperature, a.top_k, a.top_p, g)
+                    if s + 1 < a.steps:
+                        logits = ref.forward(nxt, caches, a.prompt + s)[:, -1]
+
+            generate()  # warm-up
+            result[f"c{c}_tokens_per_s"] = median_rate(generate, c * a.steps, a.repeats)
+    print(json.dumps(result))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -340,8 +378,19 @@ def main():
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--decode-batches", type=int, nargs="+", default=[1, 16])
     p.add_argument("--repeats", type=int, default=5)
+    p = sub.add_parser("sample-bench")
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--prompt", type=int, default=32)
+    p.add_argument("--steps", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=1.5)
+    p.add_argument("--top-k", type=int, default=20)
+    p.add_argument("--top-p", type=float, default=0.8)
+    p.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    {"logits": cmd_logits, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench}[a.cmd](a)
+    {"logits": cmd_logits, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench,
+     "sample-bench": cmd_sample_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":
