@@ -1,10 +1,13 @@
 #include "common/eval/sandbox.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,17 +21,45 @@ namespace {
 // the init process of the PID namespace.
 constexpr int kBwrapProcesses = 2;
 
-int CountProcessesOfUid(uid_t uid) {
-  int n = 0;
+struct UidProcesses {
+  int live = 0;
+  int zombies = 0;
+};
+
+// The processes owned by `uid`; live ones get SIGKILL when `kill_live`.
+UidProcesses ScanUid(uid_t uid, bool kill_live = false) {
+  UidProcesses n;
   DIR* d = opendir("/proc");
-  if (d == nullptr) return 0;
+  if (d == nullptr) return n;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    const std::string dir = absl::StrCat("/proc/", e->d_name);
     struct stat st;
-    if (stat(absl::StrCat("/proc/", e->d_name).c_str(), &st) == 0 && st.st_uid == uid) ++n;
+    if (stat(dir.c_str(), &st) != 0 || st.st_uid != uid) continue;
+    // The state is the field after the parenthesized command name.
+    char buf[512];
+    const int fd = open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    const ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (len <= 0) continue;
+    buf[len] = '\0';
+    const char* paren = strrchr(buf, ')');
+    if (paren != nullptr && paren[1] == ' ' && paren[2] == 'Z') {
+      ++n.zombies;
+    } else {
+      ++n.live;
+      if (kill_live) kill(static_cast<pid_t>(std::atoi(e->d_name)), SIGKILL);
+    }
   }
   closedir(d);
   return n;
+}
+
+// The slot's uid belongs to the sandbox alone, so whatever still runs under
+// it after a run is a leftover of that run: finish it off before the slot is
+// reused.
+void KillLeftovers(uid_t uid) {
+  for (int i = 0; i < 200 && ScanUid(uid, /*kill_live=*/true).live > 0; ++i) usleep(5000);
 }
 
 ProcessSpec SpecFor(const SandboxCommand& c) {
@@ -172,11 +203,16 @@ absl::StatusOr<ProcessResult> BwrapSandbox::Run(const SandboxCommand& command) {
   int64_t nproc = command.limits.max_processes + kBwrapProcesses;
   if (is_root_) {
     spec.run_as_uid = static_cast<uid_t>(options_.uid_base + slot);
+    // The PID namespace's init outlives the run as a zombie until the
+    // system's init reaps it, and zombies count against RLIMIT_NPROC.
+    nproc += ScanUid(*spec.run_as_uid).zombies;
   } else {
-    nproc += CountProcessesOfUid(geteuid());
+    const UidProcesses mine = ScanUid(geteuid());
+    nproc += mine.live + mine.zombies;
   }
   spec.limits.max_processes = nproc;
   auto r = RunLimitedProcess(spec);
+  if (is_root_) KillLeftovers(*spec.run_as_uid);
   ReleaseSlot(slot);
   return r;
 }
