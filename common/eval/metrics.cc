@@ -42,7 +42,11 @@ uint64_t Fnv1a(uint64_t seed, absl::string_view s) {
   uint64_t h = 14695981039346656037ull;
   for (int i = 0; i < 8; ++i) h = (h ^ ((seed >> (8 * i)) & 0xff)) * 1099511628211ull;
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
+  // FNV's high bits barely depend on the last bytes ("q1" vs "q2"): mix them
+  // with splitmix64's finalizer.
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
 }
 
 }  // namespace
