@@ -14,10 +14,10 @@ namespace ssd {
 
 class FakeSandbox : public Sandbox {
  public:
-  using Script = std::function<absl::StatusOr<ProcessResult>(const SandboxCommand&)>;
+  using Script = std::function<absl::StatusOr<ProcessRunResult>(const SandboxCommand&)>;
   explicit FakeSandbox(Script script, int max_parallel = 1) : script_(std::move(script)), max_parallel_(max_parallel) {}
 
-  absl::StatusOr<ProcessResult> Run(const SandboxCommand& command) override {
+  absl::StatusOr<ProcessRunResult> Run(const SandboxCommand& command) override {
     {
       absl::MutexLock lock(&mu_);
       commands_.push_back(command);

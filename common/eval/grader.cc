@@ -76,7 +76,7 @@ absl::Status GradeOptions::Validate() const {
   return absl::OkStatus();
 }
 
-std::vector<TestResult> ParseHarnessReport(const ProcessResult& run, int num_tests, bool stop_at_first_failure) {
+std::vector<TestResult> ParseHarnessReport(const ProcessRunResult& run, int num_tests, bool stop_at_first_failure) {
   std::vector<TestResult> tests(static_cast<size_t>(num_tests));
   std::vector<bool> seen(tests.size(), false);
   bool done = false, failed = false;

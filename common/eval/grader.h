@@ -82,7 +82,7 @@ std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std
 
 // Exposed for tests: turns the harness's output lines into per-test results
 // for a problem with `num_tests` tests.
-std::vector<TestResult> ParseHarnessReport(const ProcessResult& run, int num_tests, bool stop_at_first_failure);
+std::vector<TestResult> ParseHarnessReport(const ProcessRunResult& run, int num_tests, bool stop_at_first_failure);
 
 }  // namespace ssd
 

@@ -223,15 +223,15 @@ TEST_F(SandboxedGraderTest, AllHumanEvalCanonicalSolutionsPass) {
 
 // --- Grader logic with a fake sandbox: no Python, no bubblewrap. ---
 
-ProcessResult HarnessOutput(std::string out) {
-  ProcessResult r;
+ProcessRunResult HarnessOutput(std::string out) {
+  ProcessRunResult r;
   r.exit_code = 0;
   r.out = std::move(out);
   return r;
 }
 
 TEST(GraderTest, HarnessDeathBlamesTheRunningTestAndSkipsTheRest) {
-  ProcessResult r = HarnessOutput(R"({"test": 0, "verdict": "pass", "time_s": 0.1, "detail": ""})"
+  ProcessRunResult r = HarnessOutput(R"({"test": 0, "verdict": "pass", "time_s": 0.1, "detail": ""})"
                                   "\n");
   r.exit_code = -1;
   r.signal = 9;
@@ -244,7 +244,7 @@ TEST(GraderTest, HarnessDeathBlamesTheRunningTestAndSkipsTheRest) {
 }
 
 TEST(GraderTest, TheSandboxWallClockKillIsATimeout) {
-  ProcessResult r = HarnessOutput("");
+  ProcessRunResult r = HarnessOutput("");
   r.wall_timeout = true;
   const std::vector<TestResult> t = ParseHarnessReport(r, 2, false);
   EXPECT_EQ(t[0].verdict, Verdict::kTimeout);
@@ -252,7 +252,7 @@ TEST(GraderTest, TheSandboxWallClockKillIsATimeout) {
 }
 
 TEST(GraderTest, ForgedOrGarbledReportLinesAreIgnored) {
-  const ProcessResult r = HarnessOutput(
+  const ProcessRunResult r = HarnessOutput(
       "garbage\n{\"test\": 7, \"verdict\": \"pass\"}\n{\"test\": 0, \"verdict\": \"great\"}\n"
       "{\"test\": 0, \"verdict\": \"wrong_answer\"}\n{\"test\": 0, \"verdict\": \"pass\"}\n{\"done\": true}\n");
   const std::vector<TestResult> t = ParseHarnessReport(r, 1, true);
@@ -260,7 +260,7 @@ TEST(GraderTest, ForgedOrGarbledReportLinesAreIgnored) {
 }
 
 TEST(GraderTest, EmptyCodeIsRecordedAsNoCodeWithoutRunningAnything) {
-  FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessResult> { return HarnessOutput(""); });
+  FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessRunResult> { return HarnessOutput(""); });
   const SolutionResult r = GradeSolution(StdinProblem({{"1", "1"}, {"2", "2"}}), " \n\t", sb, GradeOptions{});
   EXPECT_EQ(r.verdict, Verdict::kNoCode);
   EXPECT_FALSE(r.passed);
@@ -270,7 +270,7 @@ TEST(GraderTest, EmptyCodeIsRecordedAsNoCodeWithoutRunningAnything) {
 }
 
 TEST(GraderTest, SandboxFailureAndUnknownIdsAreRecordedNotFatal) {
-  FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessResult> {
+  FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessRunResult> {
     return absl::ResourceExhaustedError("fork: out of processes");
   });
   Benchmark b;
@@ -284,7 +284,7 @@ TEST(GraderTest, SandboxFailureAndUnknownIdsAreRecordedNotFatal) {
 }
 
 TEST(GraderTest, TheHarnessGetsTheJobOnStdinAndLimitsScaleWithTheTests) {
-  FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessResult> {
+  FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessRunResult> {
     return HarnessOutput("{\"test\": 0, \"verdict\": \"pass\"}\n{\"test\": 1, \"verdict\": \"pass\"}\n"
                          "{\"done\": true}\n");
   });

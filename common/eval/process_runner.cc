@@ -65,7 +65,7 @@ double Now() {
 
 }  // namespace
 
-absl::StatusOr<ProcessResult> RunLimitedProcess(const ProcessSpec& spec) {
+absl::StatusOr<ProcessRunResult> RunLimitedProcess(const ProcessSpec& spec) {
   static std::once_flag ignore_sigpipe;
   // A child that exits without reading its stdin must not kill us.
   std::call_once(ignore_sigpipe, [] { signal(SIGPIPE, SIG_IGN); });
@@ -102,7 +102,7 @@ absl::StatusOr<ProcessResult> RunLimitedProcess(const ProcessSpec& spec) {
   close(err_pipe[1]);
   fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
 
-  ProcessResult r;
+  ProcessRunResult r;
   int in_fd = in_pipe[1];
   size_t written = 0;
   if (spec.stdin_data.empty()) {

@@ -37,7 +37,7 @@ struct ProcessSpec {
   size_t max_output_bytes = size_t{64} << 20;  // per stream; the rest is dropped
 };
 
-struct ProcessResult {
+struct ProcessRunResult {
   int exit_code = -1;  // valid when signal == 0 and !wall_timeout
   int signal = 0;      // the terminating signal, 0 if it exited
   bool wall_timeout = false;
@@ -51,7 +51,7 @@ struct ProcessResult {
 // SIGKILL at the wall-clock limit (and after the child exits, so stray
 // members of the group die too). The child also gets SIGKILL if this
 // thread dies. Thread-safe. Fails only when the process cannot be started.
-absl::StatusOr<ProcessResult> RunLimitedProcess(const ProcessSpec& spec);
+absl::StatusOr<ProcessRunResult> RunLimitedProcess(const ProcessSpec& spec);
 
 }  // namespace ssd
 

@@ -1,8 +1,10 @@
 #include "common/eval/sandbox.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,9 +98,13 @@ absl::Status BwrapSandboxOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("bwrap_path: \"", bwrap_path, "\" must be an absolute path"));
   }
   if (max_parallel < 1) return absl::InvalidArgumentError("max_parallel: must be at least 1");
-  if (uid_base < 1000 || uid_base + max_parallel > 65534) {
+  if (uid_range < max_parallel) return absl::InvalidArgumentError("uid_range: must be at least max_parallel");
+  if (uid_base < 1000 || uid_base + uid_range > 65534) {
     return absl::InvalidArgumentError(
-        absl::StrCat("uid_base: ", uid_base, " + max_parallel must lie in [1000, 65534)"));
+        absl::StrCat("uid_base: ", uid_base, " + uid_range must lie in [1000, 65534)"));
+  }
+  if (uid_lock_dir.empty() || uid_lock_dir[0] != '/') {
+    return absl::InvalidArgumentError("uid_lock_dir: must be an absolute path");
   }
   for (const std::string& p : read_only_paths) {
     if (p.empty() || p[0] != '/' || absl::StrContains(p, "..")) {
@@ -121,10 +127,11 @@ absl::StatusOr<std::unique_ptr<BwrapSandbox>> BwrapSandbox::Create(const BwrapSa
         "without isolation)"));
   }
   std::unique_ptr<BwrapSandbox> sb(new BwrapSandbox(options));
+  if (sb->is_root_) RETURN_IF_ERROR(sb->ClaimUids());
   SandboxCommand probe;
   probe.argv = {"/usr/bin/true"};
   probe.limits.wall_s = 30;
-  ASSIGN_OR_RETURN(ProcessResult r, sb->Run(probe));
+  ASSIGN_OR_RETURN(ProcessRunResult r, sb->Run(probe));
   if (r.wall_timeout || r.signal != 0 || r.exit_code != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "bubblewrap cannot create its sandbox here (exit ", r.exit_code, ", signal ", r.signal,
@@ -170,6 +177,38 @@ std::vector<std::string> BwrapSandbox::BwrapArgv(const SandboxCommand& c) const 
   return a;
 }
 
+BwrapSandbox::~BwrapSandbox() {
+  for (int fd : lock_fds_) close(fd);  // releases the flocks
+}
+
+absl::Status BwrapSandbox::ClaimUids() {
+  if (mkdir(options_.uid_lock_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sandbox: cannot create ", options_.uid_lock_dir, ": ", strerror(errno)));
+  }
+  for (int uid = options_.uid_base;
+       uid < options_.uid_base + options_.uid_range && static_cast<int>(slot_uids_.size()) < options_.max_parallel;
+       ++uid) {
+    const std::string path = absl::StrCat(options_.uid_lock_dir, "/", uid, ".lock");
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      close(fd);
+      continue;
+    }
+    lock_fds_.push_back(fd);
+    slot_uids_.push_back(static_cast<uid_t>(uid));
+  }
+  if (static_cast<int>(slot_uids_.size()) < options_.max_parallel) {
+    return absl::ResourceExhaustedError(absl::StrCat("sandbox: only ", slot_uids_.size(), " of ",
+                                                     options_.max_parallel, " sandbox uids in [", options_.uid_base,
+                                                     ", ", options_.uid_base + options_.uid_range,
+                                                     ") are free; other ssd processes hold the rest (see ",
+                                                     options_.uid_lock_dir, ")"));
+  }
+  return absl::OkStatus();
+}
+
 int BwrapSandbox::AcquireSlot() {
   absl::MutexLock lock(&mu_);
   auto has_free = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -193,7 +232,7 @@ void BwrapSandbox::ReleaseSlot(int slot) {
   slot_busy_[slot] = false;
 }
 
-absl::StatusOr<ProcessResult> BwrapSandbox::Run(const SandboxCommand& command) {
+absl::StatusOr<ProcessRunResult> BwrapSandbox::Run(const SandboxCommand& command) {
   RETURN_IF_ERROR(command.limits.Validate());
   if (command.argv.empty()) return absl::InvalidArgumentError("sandbox: empty argv");
   const int slot = AcquireSlot();
@@ -202,7 +241,7 @@ absl::StatusOr<ProcessResult> BwrapSandbox::Run(const SandboxCommand& command) {
   spec.env = {"PATH=/usr/bin:/bin"};  // for bwrap itself; the program gets command.env
   int64_t nproc = command.limits.max_processes + kBwrapProcesses;
   if (is_root_) {
-    spec.run_as_uid = static_cast<uid_t>(options_.uid_base + slot);
+    spec.run_as_uid = slot_uids_[slot];
     // The PID namespace's init outlives the run as a zombie until the
     // system's init reaps it, and zombies count against RLIMIT_NPROC.
     nproc += ScanUid(*spec.run_as_uid).zombies;
@@ -219,7 +258,7 @@ absl::StatusOr<ProcessResult> BwrapSandbox::Run(const SandboxCommand& command) {
 
 UnsafeSandbox::UnsafeSandbox(int max_parallel) : max_parallel_(std::max(1, max_parallel)) {}
 
-absl::StatusOr<ProcessResult> UnsafeSandbox::Run(const SandboxCommand& command) {
+absl::StatusOr<ProcessRunResult> UnsafeSandbox::Run(const SandboxCommand& command) {
   RETURN_IF_ERROR(command.limits.Validate());
   if (command.argv.empty()) return absl::InvalidArgumentError("sandbox: empty argv");
   {

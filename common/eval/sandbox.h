@@ -18,7 +18,7 @@
 //
 // Process limits: RLIMIT_NPROC is not enforced for root, so when run as root
 // BwrapSandbox starts each concurrent run as its own unprivileged uid
-// (uid_base + slot); the process count is then per run, and a fork bomb in
+// (see BwrapSandboxOptions::uid_base); the process count is then per run, and a fork bomb in
 // one run cannot starve another. Run as another user, the count covers all
 // of that user's processes, so the limit is raised by the number the user
 // already has.
@@ -62,7 +62,7 @@ class Sandbox {
   // Runs the command to completion (or to its wall-clock limit). Blocks while
   // max_parallel() runs are already in flight. Thread-safe. An error means
   // the sandbox itself failed, not the program.
-  virtual absl::StatusOr<ProcessResult> Run(const SandboxCommand& command) = 0;
+  virtual absl::StatusOr<ProcessRunResult> Run(const SandboxCommand& command) = 0;
   virtual absl::string_view name() const = 0;
   virtual int max_parallel() const = 0;
 };
@@ -76,8 +76,13 @@ struct BwrapSandboxOptions {
                                               "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
                                               "/etc/python3",    "/etc/python3.11"};
   int max_parallel = 2;
-  // Root only: run i of the max_parallel concurrent ones runs as uid_base + i.
+  // Root only: each concurrent run gets its own uid from [uid_base,
+  // uid_base + uid_range). Uids are claimed with a lock file in
+  // uid_lock_dir for the sandbox's lifetime, so several processes (parallel
+  // tests, two `ssd eval-code` runs) never share one.
   int uid_base = 61000;
+  int uid_range = 1000;
+  std::string uid_lock_dir = "/tmp/ssd-sandbox-uids";
   absl::Status Validate() const;
 };
 
@@ -86,8 +91,9 @@ class BwrapSandbox : public Sandbox {
   // Checks that bubblewrap can create its namespaces here by running
   // /bin/true inside it; the error says why not and what to do.
   static absl::StatusOr<std::unique_ptr<BwrapSandbox>> Create(const BwrapSandboxOptions& options);
+  ~BwrapSandbox() override;
 
-  absl::StatusOr<ProcessResult> Run(const SandboxCommand& command) override;
+  absl::StatusOr<ProcessRunResult> Run(const SandboxCommand& command) override;
   absl::string_view name() const override { return "bwrap"; }
   int max_parallel() const override { return options_.max_parallel; }
 
@@ -96,12 +102,15 @@ class BwrapSandbox : public Sandbox {
 
  private:
   explicit BwrapSandbox(BwrapSandboxOptions options);
+  absl::Status ClaimUids();
   int AcquireSlot();
   void ReleaseSlot(int slot);
 
   // Constant after construction.
   const BwrapSandboxOptions options_;
   const bool is_root_;
+  std::vector<uid_t> slot_uids_;  // root only; set by ClaimUids
+  std::vector<int> lock_fds_;
 
   absl::Mutex mu_;
   std::vector<bool> slot_busy_ ABSL_GUARDED_BY(mu_);
@@ -110,7 +119,7 @@ class BwrapSandbox : public Sandbox {
 class UnsafeSandbox : public Sandbox {
  public:
   explicit UnsafeSandbox(int max_parallel = 2);
-  absl::StatusOr<ProcessResult> Run(const SandboxCommand& command) override;
+  absl::StatusOr<ProcessRunResult> Run(const SandboxCommand& command) override;
   absl::string_view name() const override { return "unsafe-no-sandbox"; }
   int max_parallel() const override { return max_parallel_; }
 

@@ -38,14 +38,14 @@ class SandboxTest : public testing::Test {
     sandbox_ = std::move(*sb);
   }
 
-  static ProcessResult RunPython(Sandbox& sb, const std::string& code, SandboxLimits limits = {}) {
+  static ProcessRunResult RunPython(Sandbox& sb, const std::string& code, SandboxLimits limits = {}) {
     SandboxCommand c;
     c.argv = {kPython, "-I", "-c", code};
     c.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
     c.limits = limits;
     auto r = sb.Run(c);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : ProcessResult{};
+    return r.ok() ? *r : ProcessRunResult{};
   }
 
   std::unique_ptr<BwrapSandbox> sandbox_;
@@ -82,7 +82,7 @@ std::vector<pid_t> FindProcesses(const std::string& marker) {
 }
 
 TEST_F(SandboxTest, RunsAProgramAndCapturesItsOutput) {
-  ProcessResult r = RunPython(*sandbox_, "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)");
+  ProcessRunResult r = RunPython(*sandbox_, "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)");
   EXPECT_EQ(r.out, "out\n");
   EXPECT_EQ(r.err, "err\n");
   EXPECT_EQ(r.exit_code, 3);
@@ -105,7 +105,7 @@ TEST_F(SandboxTest, GeneratedCodeCannotOpenANetworkConnection) {
       "except OSError as e:\n"
       "    print('blocked', e)\n");
   EXPECT_EQ(RunPython(unsafe_, probe).out, "connected\n");  // the probe works
-  const ProcessResult r = RunPython(*sandbox_, probe);
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
   EXPECT_EQ(r.out.rfind("blocked", 0), 0u) << r.out << r.err;
   close(listener);
 }
@@ -123,7 +123,7 @@ TEST_F(SandboxTest, GeneratedCodeCannotLeaveAFileBehind) {
       "        print('wrote', p)\n"
       "    except OSError as e:\n"
       "        print('refused', p)\n");
-  const ProcessResult r = RunPython(*sandbox_, probe);
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
   EXPECT_EQ(r.out.find("wrote"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(Exists(escaped));
@@ -149,10 +149,10 @@ TEST_F(SandboxTest, GeneratedCodeCannotReadFilesOutsideTheAllowedSet) {
       "        print('read', p)\n"
       "    except OSError:\n"
       "        pass\n");
-  const ProcessResult r = RunPython(*sandbox_, probe);
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "") << r.out;
-  const ProcessResult u = RunPython(unsafe_, probe);
+  const ProcessRunResult u = RunPython(unsafe_, probe);
   EXPECT_NE(u.out.find("read " + secret), std::string::npos) << u.out;
   RemoveDir(dir);
 }
@@ -187,7 +187,7 @@ TEST_F(SandboxTest, GeneratedCodeCannotForkBombTheMachine) {
   bomb.max_processes = 16;
   bomb.wall_s = 3;
   const auto start = std::chrono::steady_clock::now();
-  const ProcessResult r = RunPython(*sandbox_,
+  const ProcessRunResult r = RunPython(*sandbox_,
                                     "import os\n"
                                     "marker = 'ssd-fork-bomb-marker'\n"
                                     "while True:\n"
@@ -231,7 +231,7 @@ TEST_F(SandboxTest, GeneratedCodeCannotOutliveItsTimeout) {
   SandboxLimits limits;
   limits.wall_s = 2;
   const auto start = std::chrono::steady_clock::now();
-  const ProcessResult r = RunPython(*sandbox_, probe, limits);
+  const ProcessRunResult r = RunPython(*sandbox_, probe, limits);
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(r.wall_timeout);
   EXPECT_LT(took, 6);
@@ -259,7 +259,7 @@ TEST_F(SandboxTest, GeneratedCodeCannotKillProcessesOutside) {
       "    print('killed')\n"
       "except OSError as e:\n"
       "    print('refused', type(e).__name__)\n");
-  const ProcessResult r = RunPython(*sandbox_, probe);
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
   EXPECT_EQ(r.out.rfind("refused", 0), 0u) << r.out << r.err;
   int status = 0;
   EXPECT_EQ(waitpid(victim, &status, WNOHANG), 0) << "the victim died";
@@ -273,7 +273,7 @@ TEST_F(SandboxTest, CpuTimeIsLimitedPerProcess) {
   SandboxLimits limits;
   limits.cpu_s = 1;
   limits.wall_s = 20;
-  const ProcessResult r = RunPython(*sandbox_, "while True: pass", limits);
+  const ProcessRunResult r = RunPython(*sandbox_, "while True: pass", limits);
   EXPECT_FALSE(r.wall_timeout);
   // At the hard limit the kernel sends SIGKILL; bwrap reports a child's
   // death by signal as exit status 128 + signal.
@@ -284,7 +284,7 @@ TEST_F(SandboxTest, CpuTimeIsLimitedPerProcess) {
 TEST_F(SandboxTest, FileSizeIsLimited) {
   SandboxLimits limits;
   limits.file_size_bytes = 1 << 20;
-  const ProcessResult r = RunPython(*sandbox_,
+  const ProcessRunResult r = RunPython(*sandbox_,
                                     "try:\n"
                                     "    open('/tmp/big', 'wb').write(b'x' * (4 << 20))\n"
                                     "    print('wrote')\n"
