@@ -15,7 +15,7 @@ std::string FixtureDir() { return SourceDir() + "/tests/fixtures/eval"; }
 
 TEST(EvalCliTest, GradesTheFixtureAndPrintsOneJsonObject) {
   ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", FixtureDir() + "/lcb_mini.jsonl",
-                                "--solutions", FixtureDir() + "/lcb_mini_solutions.jsonl", "--timeout-s", "2",
+                                "--solutions", FixtureDir() + "/lcb_mini_solutions.jsonl", "--timeout-s", "4",
                                 "--memory-mb", "1024", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
@@ -43,7 +43,7 @@ TEST(EvalCliTest, PrintsAVerdictPerProblemAndThePassRate) {
                                   << R"j({"question_id": "fx_echo", "output": "```python\nprint(input())\n```"})j"
                                   << "\n";
   ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", FixtureDir() + "/lcb_mini.jsonl",
-                                "--solutions", dir + "/s.jsonl", "--timeout-s", "2"});
+                                "--solutions", dir + "/s.jsonl", "--timeout-s", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("fx_sum"), std::string::npos);
   EXPECT_NE(r.out.find("wrong_answer"), std::string::npos) << r.out;
