@@ -27,13 +27,12 @@ double Now() {
 // Only async-signal-safe calls from here to execve: the parent may have
 // other threads.
 [[noreturn]] void ExecChild(const ProcessSpec& spec, char* const* argv, char* const* envp, int in_fd, int out_fd,
-                            int err_fd) {
+                            int err_fd, pid_t parent) {
   dup2(in_fd, 0);
   dup2(out_fd, 1);
   dup2(err_fd, 2);
   syscall(SYS_close_range, 3u, ~0u, 0u);
   setpgid(0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (chdir("/") != 0) _exit(126);
   auto limit = [](int resource, int64_t value) {
     if (value <= 0) return true;
@@ -57,6 +56,10 @@ double Now() {
       _exit(126);
     }
   }
+  // After the uid switch: changing credentials clears the parent-death
+  // signal.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(126);  // the parent already died
   execve(argv[0], argv, envp);
   static const char kMsg[] = "process_runner: execve failed\n";
   (void)!write(2, kMsg, sizeof(kMsg) - 1);
@@ -89,12 +92,13 @@ absl::StatusOr<ProcessRunResult> RunLimitedProcess(const ProcessSpec& spec) {
     return absl::InternalError(absl::StrCat("pipe2: ", strerror(errno)));
   }
   const double start = Now();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
     return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(errno)));
   }
-  if (pid == 0) ExecChild(spec, argv.data(), envp.data(), in_pipe[0], out_pipe[1], err_pipe[1]);
+  if (pid == 0) ExecChild(spec, argv.data(), envp.data(), in_pipe[0], out_pipe[1], err_pipe[1], parent);
   // Also from the parent, so a kill right after fork finds the group.
   setpgid(pid, pid);
   close(in_pipe[0]);

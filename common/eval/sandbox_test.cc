@@ -19,6 +19,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -292,6 +293,45 @@ TEST_F(SandboxTest, FileSizeIsLimited) {
                                     "    print('refused')\n",
                                     limits);
   EXPECT_EQ(r.out, "refused\n") << r.err;
+}
+
+TEST_F(SandboxTest, RunsAtMostMaxParallelProgramsAtOnce) {
+  // Four half-second programs through a two-wide sandbox take two rounds.
+  std::vector<std::thread> threads;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([this] { RunPython(*sandbox_, "import time; time.sleep(0.5)"); });
+  }
+  for (auto& t : threads) t.join();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(sandbox_->max_parallel(), 2);
+  EXPECT_GE(took, 1.0);
+}
+
+TEST(BwrapSandboxCreateTest, ConcurrentSandboxesNeverShareAUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "uids are per run only when running as root";
+  // A uid range of its own, so other tests' sandboxes do not interfere.
+  BwrapSandboxOptions narrow;
+  narrow.uid_base = 62000;
+  narrow.uid_range = 4;
+  auto a = BwrapSandbox::Create(narrow);
+  if (!a.ok()) GTEST_SKIP() << a.status();
+  auto b = BwrapSandbox::Create(narrow);  // gets the other two
+  ASSERT_TRUE(b.ok()) << b.status();
+  // Both still run programs...
+  for (Sandbox* sb : {static_cast<Sandbox*>(a->get()), static_cast<Sandbox*>(b->get())}) {
+    SandboxCommand cmd;
+    cmd.argv = {"/usr/bin/true"};
+    auto r = sb->Run(cmd);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 0);
+  }
+  // ...and hold all four uids between them, so a third finds none free.
+  auto c = BwrapSandbox::Create(narrow);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted) << c.status();
+  a->reset();  // releases its two
+  EXPECT_TRUE(BwrapSandbox::Create(narrow).ok());
 }
 
 TEST(BwrapSandboxCreateTest, RefusesWithAClearErrorWhenBubblewrapIsMissing) {
