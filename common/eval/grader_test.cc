@@ -179,6 +179,15 @@ TEST_F(SandboxedGraderTest, EachTestStartsFromFreshState) {
   EXPECT_TRUE(r.passed) << r.tests[1].detail;
 }
 
+TEST_F(SandboxedGraderTest, NumpyAndPandasImportInsideTheSandbox) {
+  // They need /usr plus /etc/alternatives (the BLAS link) in the sandbox.
+  const Problem p = StdinProblem({{"1 2 3\n", "6\n"}});
+  const SolutionResult r = GradeSolution(
+      p, "import numpy as np, pandas as pd\nprint(int(pd.Series(np.array(input().split(), dtype=int)).sum()))",
+      *sandbox_, FastOptions());
+  EXPECT_TRUE(r.passed) << r.tests[0].detail;
+}
+
 TEST_F(SandboxedGraderTest, AllHumanEvalCanonicalSolutionsPass) {
   const std::string path = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
   std::ifstream probe(path);
