@@ -23,6 +23,8 @@ PACKAGES=(
   python3-torch python3-numpy nodejs
   # the evaluation sandbox and the libraries LiveCodeBench solutions import
   bubblewrap python3-pandas
+  # LiveCodeBench's compressed private tests and .jsonl.gz benchmarks
+  zlib1g-dev
 )
 
 # nodesource's nodejs (preinstalled on these machines) bundles npm and

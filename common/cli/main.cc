@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "common/cli/eval_commands.h"
 #include "common/cli/model_commands.h"
 #include "common/cli/sample_commands.h"
 #include "common/cli/tokenizer_commands.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   ssd::RegisterModelCommands(app, &run);
   ssd::RegisterTokenizerCommands(app, &run);
   ssd::RegisterSampleCommands(app, &run);
+  ssd::RegisterEvalCommands(app, &run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,193 @@
+#include "common/eval/grader.h"
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/eval/harness_script.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+constexpr std::pair<Verdict, const char*> kVerdictNames[] = {
+    {Verdict::kPass, "pass"},
+    {Verdict::kWrongAnswer, "wrong_answer"},
+    {Verdict::kRuntimeError, "runtime_error"},
+    {Verdict::kTimeout, "timeout"},
+    {Verdict::kMemoryLimit, "memory_limit"},
+    {Verdict::kCompileError, "compile_error"},
+    {Verdict::kNoCode, "no_code"},
+    {Verdict::kNotRun, "not_run"},
+};
+
+// Python start-up and the prelude imports, before the first test.
+constexpr double kStartupBudgetS = 15;
+
+std::string HarnessJob(const Problem& p, absl::string_view code, const GradeOptions& o) {
+  nlohmann::json job;
+  job["mode"] = std::string(TestTypeName(p.test_type));
+  job["code"] = std::string(code);
+  job["func_name"] = p.func_name;
+  job["test_code"] = p.humaneval_test;
+  job["entry_point"] = p.entry_point;
+  job["timeout_s"] = o.timeout_s;
+  job["stop_at_first_failure"] = o.stop_at_first_failure;
+  nlohmann::json tests = nlohmann::json::array();
+  for (const TestCase& t : p.tests) tests.push_back({{"input", t.input}, {"output", t.output}});
+  job["tests"] = std::move(tests);
+  // Test data comes from files we do not control; never let a stray invalid
+  // byte abort the job.
+  return job.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string Tail(const std::string& s, size_t n) { return s.size() <= n ? s : "..." + s.substr(s.size() - n); }
+
+}  // namespace
+
+absl::string_view VerdictName(Verdict v) {
+  for (const auto& [verdict, name] : kVerdictNames) {
+    if (verdict == v) return name;
+  }
+  return "?";
+}
+
+absl::StatusOr<Verdict> ParseVerdict(absl::string_view name) {
+  for (const auto& [verdict, n] : kVerdictNames) {
+    if (name == n) return verdict;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown verdict \"", name, "\""));
+}
+
+absl::Status GradeOptions::Validate() const {
+  if (!(timeout_s > 0) || timeout_s > 3600) return absl::InvalidArgumentError("timeout_s: must be in (0, 3600]");
+  if (python_path.empty() || python_path[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("python_path: \"", python_path, "\" must be an absolute path"));
+  }
+  if (address_space_bytes < (int64_t{128} << 20)) {
+    return absl::InvalidArgumentError("address_space_bytes: must be at least 128 MiB (Python needs it to start)");
+  }
+  if (max_processes < 2) return absl::InvalidArgumentError("max_processes: must be at least 2 (harness and test)");
+  if (file_size_bytes <= 0) return absl::InvalidArgumentError("file_size_bytes: must be positive");
+  return absl::OkStatus();
+}
+
+std::vector<TestResult> ParseHarnessReport(const ProcessRunResult& run, int num_tests, bool stop_at_first_failure) {
+  std::vector<TestResult> tests(static_cast<size_t>(num_tests));
+  std::vector<bool> seen(tests.size(), false);
+  bool done = false, failed = false;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n', absl::SkipWhitespace())) {
+    nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) continue;
+    if (j.value("done", false)) {
+      done = true;
+      continue;
+    }
+    const int i = j.value("test", -1);
+    auto v = ParseVerdict(j.value("verdict", std::string()));
+    if (i < 0 || i >= num_tests || !v.ok() || seen[i]) continue;
+    seen[i] = true;
+    tests[i].verdict = *v;
+    tests[i].time_s = j.value("time_s", 0.0);
+    tests[i].detail = j.value("detail", std::string());
+    if (*v != Verdict::kPass) failed = true;
+  }
+  // The first test without a report is the one the harness died in, unless
+  // it stopped on purpose after a failure.
+  bool blamed = false;
+  for (size_t i = 0; i < tests.size(); ++i) {
+    if (seen[i]) continue;
+    if (blamed || (done && (failed && stop_at_first_failure))) {
+      tests[i].verdict = Verdict::kNotRun;
+      continue;
+    }
+    blamed = true;
+    if (run.wall_timeout) {
+      tests[i].verdict = Verdict::kTimeout;
+      tests[i].detail = "the sandbox's wall-clock limit killed the run";
+    } else {
+      tests[i].verdict = Verdict::kRuntimeError;
+      tests[i].detail = absl::StrCat("the harness ended without a verdict (exit ", run.exit_code, ", signal ",
+                                     run.signal, "): ", Tail(run.err, 300));
+    }
+  }
+  return tests;
+}
+
+SolutionResult GradeSolution(const Problem& problem, absl::string_view code, Sandbox& sandbox,
+                             const GradeOptions& options) {
+  SolutionResult result;
+  result.question_id = problem.question_id;
+  const int n = static_cast<int>(problem.tests.size());
+  if (auto st = options.Validate(); !st.ok()) {
+    result.error = std::string(st.message());
+    return result;
+  }
+  if (absl::StripAsciiWhitespace(code).empty()) {
+    result.verdict = Verdict::kNoCode;
+    result.tests.assign(n, TestResult{Verdict::kNoCode, 0, "no code"});
+    return result;
+  }
+  std::string program(code);
+  if (problem.test_type == TestType::kHumanEval &&
+      !absl::StrContains(program, absl::StrCat("def ", problem.entry_point, "("))) {
+    program = absl::StrCat(problem.starter_code, program);  // a completion of the prompt
+  }
+  SandboxCommand cmd;
+  cmd.argv = {options.python_path, "-I", "-c", std::string(HarnessScript())};
+  cmd.env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "PYTHONUTF8=1",
+             "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
+             "MKL_NUM_THREADS=1"};
+  cmd.stdin_data = HarnessJob(problem, program, options);
+  const double budget_s = kStartupBudgetS + n * (options.timeout_s + 1.0);
+  cmd.limits.wall_s = budget_s;
+  cmd.limits.cpu_s = static_cast<int64_t>(std::ceil(budget_s));
+  cmd.limits.address_space_bytes = options.address_space_bytes;
+  cmd.limits.max_processes = options.max_processes;
+  cmd.limits.file_size_bytes = options.file_size_bytes;
+  auto run = sandbox.Run(cmd);
+  if (!run.ok()) {
+    result.error = absl::StrCat("sandbox (", sandbox.name(), "): ", run.status().message());
+    result.verdict = Verdict::kRuntimeError;
+    return result;
+  }
+  result.tests = ParseHarnessReport(*run, n, options.stop_at_first_failure);
+  result.passed = n > 0;
+  result.verdict = Verdict::kPass;
+  for (const TestResult& t : result.tests) {
+    if (t.verdict != Verdict::kPass && t.verdict != Verdict::kNotRun) {
+      result.passed = false;
+      result.verdict = t.verdict;
+      break;
+    }
+  }
+  return result;
+}
+
+std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,
+                                           Sandbox& sandbox, const GradeOptions& options) {
+  std::vector<SolutionResult> results(solutions.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < solutions.size(); i = next++) {
+      const Problem* p = benchmark.Find(solutions[i].question_id);
+      if (p == nullptr) {
+        results[i].question_id = solutions[i].question_id;
+        results[i].error = absl::StrCat("question_id \"", solutions[i].question_id, "\" is not in the benchmark");
+        continue;
+      }
+      results[i] = GradeSolution(*p, solutions[i].code, sandbox, options);
+    }
+  };
+  const int threads = std::max(1, std::min<int>(sandbox.max_parallel(), static_cast<int>(solutions.size())));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  for (std::thread& t : pool) t.join();
+  return results;
+}
+
+}  // namespace ssd

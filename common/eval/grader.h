@@ -1,0 +1,89 @@
+// Grading: runs solutions against a problem's tests in a Sandbox, with
+// LiveCodeBench's semantics (see harness.py), and records a verdict per test.
+//
+//   GradeSolution    one program, one problem, one sandbox run: all of the
+//                    problem's tests run in one harness process that forks a
+//                    fresh child per test, each with its own timeout.
+//   GradeSolutions   many, in parallel up to the sandbox's limit; results in
+//                    input order.
+//
+// A solution passes when every test passes. Its verdict is the first
+// non-passing test's, "no_code" when there is no code to run. As in
+// LiveCodeBench, grading stops at the first failing test by default; the
+// tests after it are "not_run".
+#ifndef SSD_COMMON_EVAL_GRADER_H_
+#define SSD_COMMON_EVAL_GRADER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/eval/benchmark.h"
+#include "common/eval/sandbox.h"
+
+namespace ssd {
+
+enum class Verdict {
+  kPass,
+  kWrongAnswer,
+  kRuntimeError,
+  kTimeout,
+  kMemoryLimit,
+  kCompileError,
+  kNoCode,  // nothing to run: empty code, or no fenced block in the output
+  kNotRun,  // an earlier test failed
+};
+absl::string_view VerdictName(Verdict v);
+absl::StatusOr<Verdict> ParseVerdict(absl::string_view name);
+
+struct TestResult {
+  Verdict verdict = Verdict::kNotRun;
+  double time_s = 0;
+  std::string detail;  // why it failed, for people
+};
+
+struct Solution {
+  std::string question_id;
+  std::string code;
+};
+
+struct SolutionResult {
+  std::string question_id;
+  bool passed = false;
+  Verdict verdict = Verdict::kNoCode;
+  std::vector<TestResult> tests;  // one per test of the problem
+  // Set when the solution could not be graded at all (unknown question_id,
+  // the sandbox failed); such results count as not passed.
+  std::string error;
+};
+
+struct GradeOptions {
+  double timeout_s = 6;  // per test, wall clock, as LiveCodeBench
+  bool stop_at_first_failure = true;
+  std::string python_path = "/usr/bin/python3";
+  int64_t address_space_bytes = int64_t{4} << 30;  // per process
+  int max_processes = 64;
+  int64_t file_size_bytes = int64_t{256} << 20;  // caps what a program can print, too
+  absl::Status Validate() const;
+};
+
+// Grades `code` on `problem`. For HumanEval-style problems a completion that
+// does not define the entry point is appended to the prompt. Never fails:
+// problems with the sandbox land in SolutionResult::error.
+SolutionResult GradeSolution(const Problem& problem, absl::string_view code, Sandbox& sandbox,
+                             const GradeOptions& options);
+
+// Grades each solution against its problem in `benchmark`, running up to
+// sandbox.max_parallel() at once.
+std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,
+                                           Sandbox& sandbox, const GradeOptions& options);
+
+// Exposed for tests: turns the harness's output lines into per-test results
+// for a problem with `num_tests` tests.
+std::vector<TestResult> ParseHarnessReport(const ProcessRunResult& run, int num_tests, bool stop_at_first_failure);
+
+}  // namespace ssd
+
+#endif  // SSD_COMMON_EVAL_GRADER_H_

@@ -1,0 +1,359 @@
+// The sandbox as a security boundary. Each probe is untrusted Python that
+// tries one escape; the test asserts the bubblewrap sandbox stops it, and,
+// where that is safe to do, that the same probe succeeds without the
+// sandbox (UnsafeSandbox), so no test passes just because the probe is
+// broken.
+#include "common/eval/sandbox.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+
+namespace ssd {
+namespace {
+
+constexpr char kPython[] = "/usr/bin/python3";
+
+class SandboxTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    auto sb = BwrapSandbox::Create(BwrapSandboxOptions{});
+    if (!sb.ok()) GTEST_SKIP() << "bubblewrap unavailable here: " << sb.status();
+    sandbox_ = std::move(*sb);
+  }
+
+  static ProcessRunResult RunPython(Sandbox& sb, const std::string& code, SandboxLimits limits = {}) {
+    SandboxCommand c;
+    c.argv = {kPython, "-I", "-c", code};
+    c.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
+    c.limits = limits;
+    auto r = sb.Run(c);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ProcessRunResult{};
+  }
+
+  std::unique_ptr<BwrapSandbox> sandbox_;
+  UnsafeSandbox unsafe_{1};
+};
+
+std::string MakeDir(const std::string& parent) {
+  std::string tmpl = parent + "/ssd_sandbox_test_XXXXXX";
+  char* d = mkdtemp(tmpl.data());
+  EXPECT_NE(d, nullptr);
+  return tmpl;
+}
+
+void RemoveDir(const std::string& dir) { std::system(("rm -rf '" + dir + "'").c_str()); }
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+// Pids of processes whose command line contains `marker`.
+std::vector<pid_t> FindProcesses(const std::string& marker) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream f(absl::StrCat("/proc/", e->d_name, "/cmdline"));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (ss.str().find(marker) != std::string::npos) out.push_back(std::atoi(e->d_name));
+  }
+  closedir(d);
+  return out;
+}
+
+TEST_F(SandboxTest, RunsAProgramAndCapturesItsOutput) {
+  ProcessRunResult r = RunPython(*sandbox_, "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)");
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  EXPECT_EQ(r.exit_code, 3);
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotOpenANetworkConnection) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string probe = absl::StrCat(
+      "import socket\n"
+      "try:\n"
+      "    socket.create_connection(('127.0.0.1', ", ntohs(addr.sin_port), "), timeout=3)\n"
+      "    print('connected')\n"
+      "except OSError as e:\n"
+      "    print('blocked', e)\n");
+  EXPECT_EQ(RunPython(unsafe_, probe).out, "connected\n");  // the probe works
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
+  EXPECT_EQ(r.out.rfind("blocked", 0), 0u) << r.out << r.err;
+  close(listener);
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotLeaveAFileBehind) {
+  const std::string dir = MakeDir("/var/tmp");
+  chmod(dir.c_str(), 0777);  // so only the sandbox, not permissions, stands in the way
+  const std::string escaped = dir + "/escaped.txt";
+  const std::string probe = absl::StrCat(
+      "import os\n"
+      "open('/tmp/inside.txt', 'w').write('x')\n"  // the private tmpfs is writable
+      "for p in ['", escaped, "', '/usr/escaped.txt', '/var/tmp/escaped_", getpid(), "']:\n"
+      "    try:\n"
+      "        open(p, 'w').write('x')\n"
+      "        print('wrote', p)\n"
+      "    except OSError as e:\n"
+      "        print('refused', p)\n");
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
+  EXPECT_EQ(r.out.find("wrote"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(Exists(escaped));
+  EXPECT_FALSE(Exists(absl::StrCat("/var/tmp/escaped_", getpid())));
+  // Without the sandbox the same write lands on the host.
+  RunPython(unsafe_, absl::StrCat("open('", escaped, "', 'w').write('x')"));
+  EXPECT_TRUE(Exists(escaped));
+  RemoveDir(dir);
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotReadFilesOutsideTheAllowedSet) {
+  const std::string dir = MakeDir("/var/tmp");  // a stand-in for a data dir
+  chmod(dir.c_str(), 0755);
+  const std::string secret = dir + "/secret.txt";
+  std::ofstream(secret) << "s3cret";
+  chmod(secret.c_str(), 0644);
+  const char* src = std::getenv("SSD_SOURCE_DIR");
+  const std::string source_file = src ? std::string(src) + "/CMakeLists.txt" : "/work/eval-wt/CMakeLists.txt";
+  const std::string probe = absl::StrCat(
+      "for p in ['", secret, "', '", source_file, "', '/etc/shadow', '/root/.bash_history']:\n"
+      "    try:\n"
+      "        open(p).read(1)\n"
+      "        print('read', p)\n"
+      "    except OSError:\n"
+      "        pass\n");
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "") << r.out;
+  const ProcessRunResult u = RunPython(unsafe_, probe);
+  EXPECT_NE(u.out.find("read " + secret), std::string::npos) << u.out;
+  RemoveDir(dir);
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotForkBombTheMachine) {
+  // A counting probe first: the same code forks far more with a higher
+  // limit, so the limit is what stops it.
+  const std::string probe =
+      "import os, time\n"
+      "n = 0\n"
+      "for i in range(100):\n"
+      "    try:\n"
+      "        if os.fork() == 0:\n"
+      "            time.sleep(30)\n"
+      "            os._exit(0)\n"
+      "        n += 1\n"
+      "    except OSError:\n"
+      "        break\n"
+      "print(n)\n";
+  SandboxLimits tight;
+  tight.max_processes = 10;
+  SandboxLimits loose;
+  loose.max_processes = 200;
+  const int tight_n = std::atoi(RunPython(*sandbox_, probe, tight).out.c_str());
+  const int loose_n = std::atoi(RunPython(*sandbox_, probe, loose).out.c_str());
+  EXPECT_LT(tight_n, 10);
+  EXPECT_EQ(loose_n, 100);
+
+  // The real thing: every process forks forever. It ends at the wall clock
+  // and leaves nothing behind.
+  SandboxLimits bomb;
+  bomb.max_processes = 8;
+  bomb.wall_s = 2;
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessRunResult r = RunPython(*sandbox_,
+                                    "import os\n"
+                                    "marker = 'ssd-fork-bomb-marker'\n"
+                                    "while True:\n"
+                                    "    try:\n"
+                                    "        os.fork()\n"
+                                    "    except OSError:\n"
+                                    "        pass\n",
+                                    bomb);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(r.wall_timeout);
+  EXPECT_LT(took, 10);
+  usleep(200 * 1000);
+  EXPECT_TRUE(FindProcesses("ssd-fork-bomb-marker").empty());
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotExhaustMemory) {
+  const std::string probe =
+      "try:\n"
+      "    b = bytearray(1 << 30)\n"
+      "    print('allocated')\n"
+      "except MemoryError:\n"
+      "    print('MemoryError')\n";
+  SandboxLimits small;
+  small.address_space_bytes = int64_t{512} << 20;
+  SandboxLimits big;
+  big.address_space_bytes = int64_t{3} << 30;
+  EXPECT_EQ(RunPython(*sandbox_, probe, small).out, "MemoryError\n");
+  EXPECT_EQ(RunPython(*sandbox_, probe, big).out, "allocated\n");
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotOutliveItsTimeout) {
+  // The probe daemonizes a grandchild (new session, so it leaves the process
+  // group) and then hangs. A unique sleep length marks the grandchild.
+  const std::string marker = absl::StrCat("987.", getpid() % 1000);
+  const std::string probe = absl::StrCat(
+      "import os, time\n"
+      "if os.fork() == 0:\n"
+      "    os.setsid()\n"
+      "    os.execv('/usr/bin/sleep', ['sleep', '", marker, "'])\n"
+      "time.sleep(100)\n");
+  SandboxLimits limits;
+  limits.wall_s = 2;
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessRunResult r = RunPython(*sandbox_, probe, limits);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(r.wall_timeout);
+  EXPECT_LT(took, 6);
+  usleep(200 * 1000);
+  EXPECT_TRUE(FindProcesses(marker).empty());
+
+  // Without the sandbox the daemon survives the run (and is cleaned up here).
+  RunPython(unsafe_, probe, limits);
+  usleep(200 * 1000);
+  const std::vector<pid_t> survivors = FindProcesses(marker);
+  EXPECT_FALSE(survivors.empty());
+  for (pid_t p : survivors) kill(p, SIGKILL);
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotKillProcessesOutside) {
+  const pid_t victim = fork();
+  if (victim == 0) {
+    execl("/usr/bin/sleep", "sleep", "300", nullptr);
+    _exit(127);
+  }
+  const std::string probe = absl::StrCat(
+      "import os, signal\n"
+      "try:\n"
+      "    os.kill(", victim, ", signal.SIGKILL)\n"
+      "    print('killed')\n"
+      "except OSError as e:\n"
+      "    print('refused', type(e).__name__)\n");
+  const ProcessRunResult r = RunPython(*sandbox_, probe);
+  EXPECT_EQ(r.out.rfind("refused", 0), 0u) << r.out << r.err;
+  int status = 0;
+  EXPECT_EQ(waitpid(victim, &status, WNOHANG), 0) << "the victim died";
+  // Without the sandbox the same probe kills it.
+  EXPECT_EQ(RunPython(unsafe_, probe).out, "killed\n");
+  EXPECT_EQ(waitpid(victim, &status, 0), victim);
+  EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+TEST_F(SandboxTest, CpuTimeIsLimitedPerProcess) {
+  SandboxLimits limits;
+  limits.cpu_s = 1;
+  limits.wall_s = 20;
+  const ProcessRunResult r = RunPython(*sandbox_, "while True: pass", limits);
+  EXPECT_FALSE(r.wall_timeout);
+  // At the hard limit the kernel sends SIGKILL; bwrap reports a child's
+  // death by signal as exit status 128 + signal.
+  EXPECT_TRUE(r.exit_code == 128 + SIGKILL || r.exit_code == 128 + SIGXCPU) << r.exit_code;
+  EXPECT_LT(r.wall_s, 10);
+}
+
+TEST_F(SandboxTest, FileSizeIsLimited) {
+  SandboxLimits limits;
+  limits.file_size_bytes = 1 << 20;
+  const ProcessRunResult r = RunPython(*sandbox_,
+                                    "try:\n"
+                                    "    open('/tmp/big', 'wb').write(b'x' * (4 << 20))\n"
+                                    "    print('wrote')\n"
+                                    "except OSError as e:\n"
+                                    "    print('refused')\n",
+                                    limits);
+  EXPECT_EQ(r.out, "refused\n") << r.err;
+}
+
+TEST_F(SandboxTest, RunsAtMostMaxParallelProgramsAtOnce) {
+  // Four half-second programs through a two-wide sandbox take two rounds.
+  std::vector<std::thread> threads;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([this] { RunPython(*sandbox_, "import time; time.sleep(0.5)"); });
+  }
+  for (auto& t : threads) t.join();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(sandbox_->max_parallel(), 2);
+  EXPECT_GE(took, 1.0);
+}
+
+TEST(BwrapSandboxCreateTest, ConcurrentSandboxesNeverShareAUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "uids are per run only when running as root";
+  // A uid range of its own, so other tests' sandboxes do not interfere.
+  BwrapSandboxOptions narrow;
+  narrow.uid_base = 62000;
+  narrow.uid_range = 4;
+  auto a = BwrapSandbox::Create(narrow);
+  if (!a.ok()) GTEST_SKIP() << a.status();
+  auto b = BwrapSandbox::Create(narrow);  // gets the other two
+  ASSERT_TRUE(b.ok()) << b.status();
+  // Both still run programs...
+  for (Sandbox* sb : {static_cast<Sandbox*>(a->get()), static_cast<Sandbox*>(b->get())}) {
+    SandboxCommand cmd;
+    cmd.argv = {"/usr/bin/true"};
+    auto r = sb->Run(cmd);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 0);
+  }
+  // ...and hold all four uids between them, so a third finds none free.
+  auto c = BwrapSandbox::Create(narrow);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted) << c.status();
+  a->reset();  // releases its two
+  EXPECT_TRUE(BwrapSandbox::Create(narrow).ok());
+}
+
+TEST(BwrapSandboxCreateTest, RefusesWithAClearErrorWhenBubblewrapIsMissing) {
+  BwrapSandboxOptions o;
+  o.bwrap_path = "/nonexistent/bwrap";
+  auto sb = BwrapSandbox::Create(o);
+  ASSERT_FALSE(sb.ok());
+  EXPECT_EQ(sb.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(sb.status().message().find("--unsafe-no-sandbox"), std::string::npos) << sb.status();
+}
+
+TEST(BwrapSandboxCreateTest, OptionsNameTheBadField) {
+  BwrapSandboxOptions o;
+  o.read_only_paths = {"/"};
+  EXPECT_NE(o.Validate().message().find("read_only_paths"), std::string::npos);
+  o = BwrapSandboxOptions{};
+  o.max_parallel = 0;
+  EXPECT_NE(o.Validate().message().find("max_parallel"), std::string::npos);
+  SandboxLimits l;
+  l.wall_s = 0;
+  EXPECT_NE(l.Validate().message().find("wall_s"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ssd

@@ -1,0 +1,221 @@
+// eval_bench: sandboxed test executions per second, against the same
+// programs run without a sandbox in the same process, on the same cores.
+//
+//   build/bin/eval_bench [--problems 40] [--tests 10] [--parallel 2] [--repeats 3] [--smoke]
+//
+// Workloads:
+//   synthetic    --problems stdin and functional problems, --tests tests
+//                each, graded by the harness (one python per problem, a
+//                forked child per test).
+//   humaneval    the 164 HumanEval canonical solutions (one test each, so
+//                python start-up dominates), when ../shared/data has them.
+// Rows compare the bubblewrap sandbox with UnsafeSandbox (same harness,
+// same rlimits, no namespaces). For context the synthetic workload is also
+// run the naive way, one python process per test, with and without bwrap.
+// Reports medians of --repeats; asserts nothing about time.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/eval/benchmark.h"
+#include "common/eval/grader.h"
+#include "common/eval/sandbox.h"
+#include "nlohmann/json.hpp"
+#include "tests/subprocess.h"
+
+namespace ssd {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Workload {
+  Benchmark bench;
+  std::vector<Solution> solutions;
+  int executions = 0;
+};
+
+Workload Synthetic(int problems, int tests) {
+  Workload w;
+  for (int p = 0; p < problems; ++p) {
+    Problem pr;
+    pr.question_id = absl::StrCat("syn_", p);
+    const bool functional = p % 2 == 1;
+    pr.test_type = functional ? TestType::kFunctional : TestType::kStdin;
+    pr.func_name = "total";
+    for (int t = 0; t < tests; ++t) {
+      const int a = p * 7 + t, b = t * 3 + 1;
+      if (functional) {
+        pr.tests.push_back({absl::StrCat("[", a, ", ", b, "]\n", t), absl::StrCat(a + b + t)});
+      } else {
+        pr.tests.push_back({absl::StrCat("3\n", a, " ", b, " ", t, "\n"), absl::StrCat(a + b + t, "\n")});
+      }
+    }
+    w.executions += tests;
+    w.bench.index[pr.question_id] = w.bench.problems.size();
+    w.bench.problems.push_back(std::move(pr));
+    w.solutions.push_back(
+        {absl::StrCat("syn_", p),
+         functional ? "class Solution:\n    def total(self, xs, t):\n        return sum(xs) + t\n"
+                    : "n = int(input())\nprint(sum(map(int, input().split()[:n])))\n"});
+  }
+  return w;
+}
+
+bool HumanEval(Workload* w) {
+  const std::string path = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
+  if (access(path.c_str(), R_OK) != 0) return false;
+  auto b = LoadBenchmark(path);
+  if (!b.ok()) return false;
+  // The canonical solutions are not kept by the loader: read them with gzip.
+  std::string text;
+  std::FILE* f = popen(("gzip -dc '" + path + "'").c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+  pclose(f);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const nlohmann::json j = nlohmann::json::parse(text.substr(pos, end - pos), nullptr, false);
+    pos = end + 1;
+    if (!j.is_object()) continue;
+    w->solutions.push_back({j["task_id"].get<std::string>(), j["canonical_solution"].get<std::string>()});
+  }
+  w->executions = static_cast<int>(w->solutions.size());
+  w->bench = std::move(*b);
+  return true;
+}
+
+// Tests per second over one grading of the workload; counts failures.
+double GradeRate(const Workload& w, Sandbox& sb, int* failures) {
+  GradeOptions o;
+  const double t0 = Now();
+  const std::vector<SolutionResult> r = GradeSolutions(w.bench, w.solutions, sb, o);
+  const double dt = Now() - t0;
+  *failures = 0;
+  for (const SolutionResult& s : r) *failures += !s.passed;
+  return w.executions / dt;
+}
+
+// The naive way: one python per test (stdin problems only, the test's input
+// on stdin), spread over `parallel` threads.
+double NaiveRate(const Workload& w, Sandbox& sb, int parallel, int* failures) {
+  std::vector<std::pair<const Problem*, const TestCase*>> jobs;
+  for (size_t i = 0; i < w.bench.problems.size(); ++i) {
+    const Problem& p = w.bench.problems[i];
+    if (p.test_type != TestType::kStdin) continue;
+    for (const TestCase& t : p.tests) jobs.push_back({&p, &t});
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<int> bad{0};
+  const double t0 = Now();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < parallel; ++i) {
+    pool.emplace_back([&] {
+      for (size_t j = next++; j < jobs.size(); j = next++) {
+        SandboxCommand c;
+        c.argv = {"/usr/bin/python3", "-I", "-c", w.solutions[w.bench.index.at(jobs[j].first->question_id)].code};
+        c.env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"};
+        c.stdin_data = jobs[j].second->input;
+        auto r = sb.Run(c);
+        if (!r.ok() || r->out != jobs[j].second->output) ++bad;
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  *failures = bad;
+  return jobs.size() / (Now() - t0);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int Main(int argc, char** argv) {
+  int problems = 40, tests = 10, parallel = 2, repeats = 3;
+  bool smoke = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--problems" && i + 1 < argc) {
+      problems = std::atoi(argv[++i]);
+    } else if (a == "--tests" && i + 1 < argc) {
+      tests = std::atoi(argv[++i]);
+    } else if (a == "--parallel" && i + 1 < argc) {
+      parallel = std::atoi(argv[++i]);
+    } else if (a == "--repeats" && i + 1 < argc) {
+      repeats = std::atoi(argv[++i]);
+    } else if (a == "--smoke") {
+      smoke = true;
+      problems = 4, tests = 3, repeats = 1;
+    } else {
+      std::fprintf(stderr, "usage: eval_bench [--problems N] [--tests N] [--parallel N] [--repeats N] [--smoke]\n");
+      return 2;
+    }
+  }
+  BwrapSandboxOptions bo;
+  bo.max_parallel = parallel;
+  auto bwrap = BwrapSandbox::Create(bo);
+  if (!bwrap.ok()) {
+    std::fprintf(stderr, "eval_bench: %s\n", std::string(bwrap.status().message()).c_str());
+    return 1;
+  }
+  UnsafeSandbox unsafe(parallel);
+
+  struct Row {
+    std::string name;
+    std::function<double(int*)> sandboxed, unsandboxed;
+  };
+  const Workload syn = Synthetic(problems, tests);
+  Workload he;
+  std::vector<Row> rows = {
+      {absl::StrCat("synthetic, ", problems, "x", tests, " tests, harness"),
+       [&](int* f) { return GradeRate(syn, **bwrap, f); }, [&](int* f) { return GradeRate(syn, unsafe, f); }},
+      {"synthetic stdin, python per test",
+       [&](int* f) { return NaiveRate(syn, **bwrap, parallel, f); },
+       [&](int* f) { return NaiveRate(syn, unsafe, parallel, f); }},
+  };
+  if (!smoke && HumanEval(&he)) {
+    rows.push_back({"HumanEval canonical, 164x1 test", [&](int* f) { return GradeRate(he, **bwrap, f); },
+                    [&](int* f) { return GradeRate(he, unsafe, f); }});
+  }
+  std::printf("eval_bench: %d parallel, %d cores, medians of %d runs (sandboxed and unsandboxed alternate)\n\n",
+              parallel, static_cast<int>(std::thread::hardware_concurrency()), repeats);
+  std::printf("| %-36s | %10s | %12s | %6s |\n", "workload (test executions/s)", "bwrap", "no sandbox", "ratio");
+  std::printf("|%s|%s:|%s:|%s:|\n", std::string(38, '-').c_str(), std::string(11, '-').c_str(),
+              std::string(13, '-').c_str(), std::string(7, '-').c_str());
+  int total_failures = 0;
+  for (const Row& row : rows) {
+    std::vector<double> s, u;
+    for (int r = 0; r < repeats; ++r) {
+      int fs = 0, fu = 0;
+      s.push_back(row.sandboxed(&fs));
+      u.push_back(row.unsandboxed(&fu));
+      total_failures += fs + fu;
+    }
+    const double ms = Median(s), mu = Median(u);
+    std::printf("| %-36s | %10.1f | %12.1f | %5.2fx |\n", row.name.c_str(), ms, mu, ms / mu);
+  }
+  if (total_failures > 0) {
+    std::fprintf(stderr, "eval_bench: %d solutions failed; the numbers are not comparable\n", total_failures);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace ssd
+
+int main(int argc, char** argv) { return ssd::Main(argc, argv); }
