@@ -146,16 +146,28 @@ __attribute__((target("avx2,fma"))) void SkinnyMatmulRange(const float* x, const
         }
       }
     }
-    for (; m < M; ++m) {
-      const float* xr = x + m * in;
-      __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  }
+  // Rows past the last full tile of 4, one at a time. Twelve output rows
+  // per pass keep twelve independent FMA chains in flight (a single row
+  // against 3 outputs would wait on FMA latency); each (row, output) dot
+  // product still accumulates exactly as in the tiles above.
+  const int64_t o_tiles = o;
+  for (int64_t m = M - M % 4; m < M; ++m) {
+    const float* xr = x + m * in;
+    int64_t oo = o_begin;
+    for (; oo + 12 <= o_tiles; oo += 12) {
+      __m256 acc[12];
+      for (int r = 0; r < 12; ++r) acc[r] = _mm256_setzero_ps();
       for (int64_t i = 0; i < in8; i += 8) {
         const __m256 v = _mm256_loadu_ps(xr + i);
-        acc[0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w[0] + i), acc[0]);
-        acc[1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w[1] + i), acc[1]);
-        acc[2] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w[2] + i), acc[2]);
+        for (int r = 0; r < 12; ++r) acc[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(W + (oo + r) * in + i), acc[r]);
       }
-      for (int r = 0; r < 3; ++r) y[m * out + o + r] = FinishDot(acc[r], xr, w[r], in8, in, b, o + r);
+      for (int r = 0; r < 12; ++r) y[m * out + oo + r] = FinishDot(acc[r], xr, W + (oo + r) * in, in8, in, b, oo + r);
+    }
+    for (; oo < o_tiles; ++oo) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t i = 0; i < in8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + i), _mm256_loadu_ps(W + oo * in + i), acc);
+      y[m * out + oo] = FinishDot(acc, xr, W + oo * in, in8, in, b, oo);
     }
   }
   for (; o < o_end; ++o) {  // leftover rows
@@ -173,7 +185,9 @@ bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int6
   if (!supported) return false;
   // Split output rows across threads in multiples of 3 (the tile height).
   const int64_t blocks = (out + 2) / 3;
-  at::parallel_for(0, blocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(in * M / 64, 1)),
+  // A task gets at least ~32k multiply-adds: small layers at decode sizes
+  // still split over the threads, while fork/join costs stay small.
+  at::parallel_for(0, blocks, std::max<int64_t>(1, 32768 / std::max<int64_t>(3 * in * M, 1)),
                    [&](int64_t begin, int64_t end) {
                      SkinnyMatmulRange(x, W, b, y, M, in, out, begin * 3, std::min(end * 3, out));
                    });
