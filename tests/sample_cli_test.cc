@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tests/subprocess.h"
+#include "tests/tiny_model.h"
 
 namespace ssd {
 namespace {
@@ -34,16 +35,9 @@ class SampleCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(MakeTempDir("ssd_sample_cli"));
-    std::string corpus;
-    for (int i = 0; i < 80; ++i) corpus += "def solve(n):\n    return sum(range(n)) + " + std::to_string(i) + "\nprint(solve(int(input())))\n";
-    std::ofstream(*dir_ + "/corpus.txt") << corpus;
     const std::string m = *dir_ + "/model";
-    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", *dir_ + "/corpus.txt",
-                                  "--vocab-size", "320", "--out", m});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
-                    "--init-std", "0.2", "--max-position-embeddings", "8192", "--out", m});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string failed = MakeTinyModel(m);
+    ASSERT_EQ(failed, "");
     std::ofstream p(*dir_ + "/prompts.jsonl");
     p << R"({"id": "raw", "prompt": "def solve(n):"})" << "\n"
       << R"({"id": 7, "messages": [{"role": "user", "content": "print the sum"}]})" << "\n"

@@ -1,8 +1,11 @@
 #include "common/cli/eval_commands.h"
 
+#include <ATen/Parallel.h>
 #include <glog/logging.h>
 
 #include <iostream>
+#include <limits>
+#include <thread>
 #include <memory>
 
 #include "CLI/CLI.hpp"
@@ -11,9 +14,12 @@
 #include "common/cli/cli_util.h"
 #include "common/eval/benchmark.h"
 #include "common/eval/grader.h"
+#include "common/eval/model_eval.h"
 #include "common/eval/metrics.h"
 #include "common/eval/sandbox.h"
 #include "common/eval/solutions.h"
+#include "common/model/device.h"
+#include "common/sampling/generation_model.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 
@@ -33,6 +39,16 @@ struct EvalCodeFlags {
   int parallel = 2;
   GradeOptions grade;
   int64_t memory_mb = GradeOptions{}.address_space_bytes >> 20;
+};
+
+struct EvalModelFlags {
+  EvalCodeFlags grading;  // benchmark, sandbox and grading flags shared with eval-code
+  std::string model, device = "cpu", prompt_templates;
+  SamplingParams params;
+  std::vector<double> temperatures;
+  double held_out_fraction = HeldOutSplit{}.held_out_fraction;
+  EngineOptions engine;
+  int threads = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Sandbox>> MakeSandbox(const EvalCodeFlags& f) {
@@ -89,16 +105,25 @@ void PrintText(const std::vector<SolutionResult>& results, const PassAtKReport& 
             << FormatPassAtKTable(report);
 }
 
-absl::Status RunEvalCode(const EvalCodeFlags& f) {
+BenchmarkOptions BenchmarkOptionsFrom(const EvalCodeFlags& f) {
   BenchmarkOptions bo;
   if (f.lcb_v6) bo.dates = LiveCodeBenchV6Window();
   if (!f.start_date.empty()) bo.dates.start_date = f.start_date;
   if (!f.end_date.empty()) bo.dates.end_date = f.end_date;
+  return bo;
+}
+
+GradeOptions GradeOptionsFrom(const EvalCodeFlags& f) {
   GradeOptions go = f.grade;
   go.stop_at_first_failure = !f.all_tests;
   go.address_space_bytes = f.memory_mb << 20;
+  return go;
+}
+
+absl::Status RunEvalCode(const EvalCodeFlags& f) {
+  const GradeOptions go = GradeOptionsFrom(f);
   RETURN_IF_ERROR(go.Validate());
-  ASSIGN_OR_RETURN(Benchmark bench, LoadBenchmark(f.benchmark, bo));
+  ASSIGN_OR_RETURN(Benchmark bench, LoadBenchmark(f.benchmark, BenchmarkOptionsFrom(f)));
   ASSIGN_OR_RETURN(SolutionsFile sols, LoadSolutions(f.solutions));
   std::vector<std::string> errors = bench.errors;
   errors.insert(errors.end(), sols.errors.begin(), sols.errors.end());
@@ -131,14 +156,46 @@ absl::Status RunEvalCode(const EvalCodeFlags& f) {
   return absl::OkStatus();
 }
 
-}  // namespace
+absl::Status RunEvalModel(const EvalModelFlags& f) {
+  at::set_num_threads(f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  ModelEvalOptions mo;
+  mo.params = f.params;
+  mo.temperatures = f.temperatures.empty() ? std::vector<double>{f.params.temperature} : f.temperatures;
+  mo.split.held_out_fraction = f.held_out_fraction;
+  mo.grade = GradeOptionsFrom(f.grading);
+  RETURN_IF_ERROR(mo.Validate(std::numeric_limits<int64_t>::max()));
+  ASSIGN_OR_RETURN(Benchmark bench, LoadBenchmark(f.grading.benchmark, BenchmarkOptionsFrom(f.grading)));
+  for (const std::string& e : bench.errors) LOG(WARNING) << "skipped " << e;
+  if (bench.problems.empty()) return absl::InvalidArgumentError(f.grading.benchmark + ": no problems to evaluate");
+  ASSIGN_OR_RETURN(std::unique_ptr<Sandbox> sandbox, MakeSandbox(f.grading));
+  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
+  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
+  PromptTemplates templates = DefaultSsdPrompts();
+  if (!f.prompt_templates.empty()) {
+    ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
+  }
+  EngineOptions eo = f.engine;
+  eo.default_stop_ids = gm.default_stop_ids;
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(gm.model, gm.tokenizer.get(), eo));
+  ASSIGN_OR_RETURN(ModelEvalReport report,
+                   EvaluateModel(*engine, *gm.tokenizer, gm.chat.get(), templates, bench, *sandbox, mo,
+                                 [](const std::string& line) { LOG(INFO) << line; }));
+  nlohmann::json j = ModelEvalReportToJson(report);
+  j["benchmark_errors"] = bench.errors;
+  j["sandbox"] = std::string(sandbox->name());
+  const std::string dumped = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (!f.grading.results.empty()) RETURN_IF_ERROR(WriteFileAtomically(f.grading.results, dumped + "\n"));
+  if (f.grading.json) {
+    std::cout << dumped << std::endl;
+  } else {
+    std::cout << FormatModelEvalReport(report);
+  }
+  return absl::OkStatus();
+}
 
-void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
-  auto f = std::make_shared<EvalCodeFlags>();
-  CLI::App* e = app.add_subcommand(
-      "eval-code", "Grade given solutions against a benchmark in the sandbox (no model); prints verdicts and pass@k");
+// Benchmark, sandbox and grading flags, shared by eval-code and eval.
+void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
   e->add_option("--benchmark", f->benchmark, "LiveCodeBench or HumanEval JSONL (.gz allowed)")->required();
-  e->add_option("--solutions", f->solutions, "JSONL of {question_id, code} or {question_id, output}")->required();
   e->add_flag("--json", f->json, "print one JSON object instead of the table");
   e->add_option("--results", f->results, "also write the JSON object to this file");
   e->add_option("--timeout-s", f->grade.timeout_s, "per test, wall clock")->capture_default_str();
@@ -152,7 +209,46 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   e->add_option("--bwrap", f->bwrap, "bubblewrap executable")->capture_default_str();
   e->add_flag("--unsafe-no-sandbox", f->unsafe_no_sandbox,
               "run the code WITHOUT isolation (only for code you trust)");
+}
+
+}  // namespace
+
+void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
+  auto f = std::make_shared<EvalCodeFlags>();
+  CLI::App* e = app.add_subcommand(
+      "eval-code", "Grade given solutions against a benchmark in the sandbox (no model); prints verdicts and pass@k");
+  AddGradingFlags(e, f.get());
+  e->add_option("--solutions", f->solutions, "JSONL of {question_id, code} or {question_id, output}")->required();
   e->callback([f, run] { *run = [f] { return ReportStatus("eval-code", RunEvalCode(*f)); }; });
+
+  auto m = std::make_shared<EvalModelFlags>();
+  m->params.n = 10;
+  m->params.temperature = 0.6;
+  m->params.top_p = 0.95;
+  m->params.top_k = 20;
+  m->params.max_tokens = 4096;
+  CLI::App* ev = app.add_subcommand(
+      "eval", "Generate answers with a model, grade them in the sandbox, print pass@k per temperature");
+  AddGradingFlags(ev, &m->grading);
+  ev->add_option("--model", m->model, "Hugging Face model folder")->required();
+  ev->add_option("--n", m->params.n, "samples per problem")->capture_default_str();
+  ev->add_option("--temperature", m->params.temperature, "decoding temperature")->capture_default_str();
+  ev->add_option("--temperatures", m->temperatures,
+                 "sweep these temperatures (comma-separated) and choose the best on a held-out split")
+      ->delimiter(',');
+  ev->add_option("--top-p", m->params.top_p)->capture_default_str();
+  ev->add_option("--top-k", m->params.top_k)->capture_default_str();
+  ev->add_option("--min-p", m->params.min_p)->capture_default_str();
+  ev->add_option("--max-tokens", m->params.max_tokens, "generated tokens per answer")->capture_default_str();
+  ev->add_option("--seed", m->params.seed)->capture_default_str();
+  ev->add_option("--held-out-fraction", m->held_out_fraction, "problems kept out of the temperature choice")
+      ->capture_default_str();
+  ev->add_option("--prompt-templates", m->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");
+  ev->add_option("--max-seqs", m->engine.max_seqs, "sequences decoded together")->capture_default_str();
+  ev->add_option("--kv-cache-mb", m->engine.kv_cache_mb, "KV cache budget")->capture_default_str();
+  ev->add_option("--threads", m->threads, "CPU threads (default: all cores)");
+  ev->add_option("--device", m->device, "cpu or cuda[:N]")->capture_default_str();
+  ev->callback([m, run] { *run = [m] { return ReportStatus("eval", RunEvalModel(*m)); }; });
 }
 
 }  // namespace ssd

@@ -15,6 +15,7 @@
 #include "common/cli/cli_util.h"
 #include "common/model/device.h"
 #include "common/sampling/engine.h"
+#include "common/sampling/generation_model.h"
 #include "common/sampling/prompt_file.h"
 #include "common/sampling/sample_file.h"
 #include "common/util/file_util.h"
@@ -33,18 +34,6 @@ struct SampleFlags {
   bool ignore_eos = false;
   bool quiet = false;
 };
-
-// The stop ids a model ends its turn with: config.json's eos_token_id plus
-// the chat end-of-turn tokens the tokenizer declares.
-std::vector<int64_t> DefaultStopIds(const ModelConfig& config, const Tokenizer& tok) {
-  std::vector<int64_t> ids = config.eos_token_ids;
-  for (const char* name : {"<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>"}) {
-    if (auto id = tok.TokenToId(name); id.has_value()) ids.push_back(*id);
-  }
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  return ids;
-}
 
 // A one-line progress display on stderr: redrawn in place on a terminal,
 // printed every few seconds otherwise.
@@ -82,16 +71,10 @@ class Progress {
 absl::Status RunSample(SampleFlags f) {
   at::set_num_threads(f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
-  // Samples must not depend on which batch they ran in.
-  dopts.batch_invariant = true;
-  ASSIGN_OR_RETURN(std::unique_ptr<Decoder> loaded, Decoder::Load(f.model, dopts));
-  std::shared_ptr<const Decoder> model(std::move(loaded));
-  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Load(f.model));
-  std::unique_ptr<ChatTemplate> chat;
-  if (PathExists(JoinPath(f.model, "tokenizer_config.json"))) {
-    absl::StatusOr<std::unique_ptr<ChatTemplate>> c = ChatTemplate::Load(f.model);
-    if (c.ok()) chat = std::move(*c);  // a folder without a chat_template is fine for raw prompts
-  }
+  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
+  const std::shared_ptr<const Decoder>& model = gm.model;
+  const std::unique_ptr<Tokenizer>& tok = gm.tokenizer;
+  const std::unique_ptr<ChatTemplate>& chat = gm.chat;
   PromptTemplates templates = DefaultSsdPrompts();
   if (!f.prompt_templates.empty()) {
     ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
@@ -104,7 +87,7 @@ absl::Status RunSample(SampleFlags f) {
     f.params.stop_token_ids.push_back(*id);
   }
   RETURN_IF_ERROR(f.params.Validate(model->config().vocab_size));
-  if (!f.ignore_eos) f.engine.default_stop_ids = DefaultStopIds(model->config(), *tok);
+  if (!f.ignore_eos) f.engine.default_stop_ids = gm.default_stop_ids;
   ASSIGN_OR_RETURN(PromptFile prompts, LoadPromptFile(f.prompts, *tok, chat.get(), templates));
   for (const std::string& e : prompts.errors) std::cerr << "skipped " << e << "\n";
 

@@ -1,0 +1,32 @@
+// GenerationModel: everything generation needs from a Hugging Face model
+// folder, loaded together: the decoder (batch-invariant on CPU, so samples
+// do not depend on their batch), the tokenizer, the chat template when the
+// folder has one, and the default stop ids (config.json's eos_token_id plus
+// the end-of-turn tokens the tokenizer declares).
+#ifndef SSD_COMMON_SAMPLING_GENERATION_MODEL_H_
+#define SSD_COMMON_SAMPLING_GENERATION_MODEL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model/decoder.h"
+#include "common/tokenizer/chat_template.h"
+#include "common/tokenizer/tokenizer.h"
+
+namespace ssd {
+
+struct GenerationModel {
+  std::shared_ptr<const Decoder> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ChatTemplate> chat;  // null when the folder has none
+  std::vector<int64_t> default_stop_ids;
+};
+
+// `options.batch_invariant` is forced on.
+absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir, DecoderOptions options);
+
+}  // namespace ssd
+
+#endif  // SSD_COMMON_SAMPLING_GENERATION_MODEL_H_

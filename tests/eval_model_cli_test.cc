@@ -1,0 +1,98 @@
+// `ssd eval --model`: generation + sandboxed grading + pass@k per
+// temperature. A random tiny model solves nothing, so the test pins the
+// glue instead: what `ssd eval` grades is exactly what `ssd sample` generates
+// for the same problems and settings, and grading those outputs with `ssd
+// eval-code` gives the same verdicts.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tests/subprocess.h"
+#include "tests/tiny_model.h"
+
+namespace ssd {
+namespace {
+
+class EvalModelCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("ssd_eval_model");
+    ASSERT_EQ(MakeTinyModel(dir_ + "/model"), "");
+    bench_ = SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl";
+  }
+  void TearDown() override { RemoveTree(dir_); }
+  std::string dir_, bench_;
+};
+
+TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperature) {
+  ProcessResult ev = RunProcess({SsdBinary(), "eval", "--model", dir_ + "/model", "--benchmark", bench_, "--n", "2",
+                                 "--temperatures", "0.5,1.0", "--max-tokens", "24", "--seed", "3", "--threads", "1",
+                                 "--json"});
+  ASSERT_EQ(ev.exit_code, 0) << ev.err;
+  const nlohmann::json report = nlohmann::json::parse(ev.out);
+  ASSERT_EQ(report["temperatures"].size(), 2u);
+  ASSERT_TRUE(report.contains("best_temperature")) << ev.out.substr(0, 400);
+  const double best = report["best_temperature"]["temperature"];
+  EXPECT_TRUE(best == 0.5 || best == 1.0);
+  EXPECT_EQ(report["best_temperature"]["tune_problems"].get<int>() +
+                report["best_temperature"]["held_out_problems"].get<int>(),
+            5);
+  const nlohmann::json& t05 = report["temperatures"][0];
+  EXPECT_EQ(t05["temperature"], 0.5);
+  ASSERT_EQ(t05["samples"].size(), 10u);  // 5 problems x 2
+  EXPECT_TRUE(t05["pass_at_k"].contains("overall")) << t05["pass_at_k"].dump();
+
+  // The same problems through `ssd sample` (LiveCodeBench lines take the same
+  // SSD prompt and chat template) with the same settings.
+  const std::string out = dir_ + "/samples.jsonl";
+  ProcessResult sm = RunProcess({SsdBinary(), "sample", "--model", dir_ + "/model", "--prompts", bench_, "--n", "2",
+                                 "--temperature", "0.5", "--top-p", "0.95", "--top-k", "20", "--max-tokens", "24",
+                                 "--seed", "3", "--threads", "1", "--quiet", "--out", out});
+  ASSERT_EQ(sm.exit_code, 0) << sm.err;
+  std::map<std::pair<std::string, int>, std::string> sampled;
+  std::ifstream in(out);
+  std::string line;
+  std::ofstream sols(dir_ + "/solutions.jsonl");
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    sampled[{j["prompt_id"], j["sample_index"]}] = j["text"];
+  }
+  // eval's samples are in benchmark order, then sample order.
+  std::vector<std::string> ids;
+  for (const auto& s : t05["samples"]) ids.push_back(s["question_id"]);
+  ASSERT_EQ(sampled.size(), 10u);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int index = static_cast<int>(i % 2);
+    const auto key = std::make_pair(ids[i], index);
+    ASSERT_TRUE(sampled.count(key)) << ids[i];
+    EXPECT_EQ(t05["samples"][i]["output"], sampled[key]) << ids[i] << "/" << index;
+    sols << nlohmann::json{{"question_id", ids[i]}, {"output", sampled[key]}}.dump() << "\n";
+  }
+  sols.close();
+
+  ProcessResult ec = RunProcess({SsdBinary(), "eval-code", "--benchmark", bench_, "--solutions",
+                                 dir_ + "/solutions.jsonl", "--json"});
+  ASSERT_EQ(ec.exit_code, 0) << ec.err;
+  const nlohmann::json graded = nlohmann::json::parse(ec.out);
+  ASSERT_EQ(graded["problems"].size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(graded["problems"][i]["verdict"], t05["samples"][i]["verdict"]) << i;
+    EXPECT_EQ(graded["problems"][i]["passed"], t05["samples"][i]["passed"]) << i;
+  }
+}
+
+TEST_F(EvalModelCliTest, BadSamplingParametersAreRefusedByName) {
+  for (auto [flag, value, name] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--temperatures", "0.5,-1", "temperature"}, {"--top-p", "0", "top_p"}, {"--n", "0", "n ="}}) {
+    ProcessResult r = RunProcess({SsdBinary(), "eval", "--model", dir_ + "/model", "--benchmark", bench_, flag, value});
+    EXPECT_EQ(r.exit_code, 2) << flag << "\n" << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace ssd
