@@ -93,8 +93,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Dec
 
 Engine::Engine(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer,
                const EngineOptions& options, int64_t num_blocks)
-    : tokenizer_(tokenizer), options_(options), model_(std::move(model)) {
-  context_len_ = model_->config().max_position_embeddings;
+    : tokenizer_(tokenizer),
+      options_(options),
+      config_(model->config()),
+      decoder_options_(model->options()),
+      num_blocks_(num_blocks),
+      context_len_(model->config().max_position_embeddings),
+      model_(std::move(model)) {
   KVCacheOptions co;
   co.block_size = options_.block_size;
   co.num_blocks = num_blocks;
@@ -111,7 +116,8 @@ Engine::Engine(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer,
 Engine::~Engine() = default;
 
 absl::Status Engine::Submit(GenerationRequest request) {
-  const ModelConfig& c = model_->config();
+  // Only constants here: Submit may run on another thread than Step.
+  const ModelConfig& c = config_;
   const std::string where = absl::StrCat("request ", request.id, ": ");
   auto bad = [&](const std::string& msg) { return absl::InvalidArgumentError(where + msg); };
   if (request.id.empty()) return absl::InvalidArgumentError("request id must not be empty");
@@ -128,10 +134,10 @@ absl::Status Engine::Submit(GenerationRequest request) {
     return bad(absl::StrCat("prompt has ", plen, " tokens but the model's context (max_position_embeddings) is ",
                             context_len_, "; nothing could be generated"));
   }
-  if (cache_->BlocksFor(plen + 1) > cache_->num_blocks()) {
-    return bad(absl::StrCat("prompt of ", plen, " tokens needs ", cache_->BlocksFor(plen + 1),
-                            " KV blocks but kv_cache_mb = ", options_.kv_cache_mb, " holds ",
-                            cache_->num_blocks()));
+  const int64_t blocks = (plen + 1 + options_.block_size - 1) / options_.block_size;
+  if (blocks > num_blocks_) {
+    return bad(absl::StrCat("prompt of ", plen, " tokens needs ", blocks, " KV blocks but kv_cache_mb = ",
+                            options_.kv_cache_mb, " holds ", num_blocks_));
   }
   if (!request.params.stop.empty() && tokenizer_ == nullptr) {
     return bad("stop strings need a tokenizer to decode text");
@@ -160,12 +166,12 @@ absl::Status Engine::Submit(GenerationRequest request) {
 
 absl::Status Engine::SwapWeights(std::shared_ptr<const Decoder> model, int64_t version) {
   if (model == nullptr) return absl::InvalidArgumentError("SwapWeights: no model");
-  if (!SameArchitecture(model->config(), model_->config())) {
+  if (!SameArchitecture(model->config(), config_)) {
     return absl::InvalidArgumentError("SwapWeights: the new weights have a different architecture");
   }
-  if (model->options().device != model_->options().device ||
-      model->options().dtype != model_->options().dtype) {
-    return absl::InvalidArgumentError("SwapWeights: the new weights live on another device or dtype");
+  if (model->options().device != decoder_options_.device || model->options().dtype != decoder_options_.dtype ||
+      model->options().batch_invariant != decoder_options_.batch_invariant) {
+    return absl::InvalidArgumentError("SwapWeights: the new weights live on another device, dtype or batch-invariance setting");
   }
   absl::MutexLock lock(&mu_);
   pending_model_ = std::move(model);

@@ -160,9 +160,13 @@ class Engine {
   int64_t TakeSeqId();
   void ReturnSeqId(int64_t id);
 
+  // Constant after construction (the architecture cannot change).
   const Tokenizer* const tokenizer_;
   const EngineOptions options_;
-  int64_t context_len_ = 0;
+  const ModelConfig config_;
+  const DecoderOptions decoder_options_;
+  const int64_t num_blocks_;
+  const int64_t context_len_;
 
   // Owned by the driver thread.
   std::shared_ptr<const Decoder> model_;

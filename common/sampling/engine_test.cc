@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <thread>
 #include <random>
 
 #include "common/model/generate.h"
@@ -317,6 +320,32 @@ TEST_F(EngineTest, ContinuePolicySwapKeepsTokensDrawnBeforeTheSwap) {
             std::vector<int64_t>(old_run.ids.begin(), old_run.ids.begin() + 11));
   EXPECT_NE(res.ids, old_run.ids);
   EXPECT_EQ(e->stats().restarts_after_swap, 0);
+}
+
+TEST_F(EngineTest, RequestsSubmittedFromAnotherThreadWhileSteppingAllFinishUnchanged) {
+  auto model = Model();
+  auto sequential = MakeEngine(model);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(sequential->Submit(Request("t" + std::to_string(i), 2, 12)).ok());
+  Results want = Collect(*sequential);
+
+  auto e = MakeEngine(model);
+  std::atomic<bool> submitted{false};
+  std::thread producer([&] {
+    for (int i = 0; i < 12; ++i) {
+      EXPECT_TRUE(e->Submit(Request("t" + std::to_string(i), 2, 12)).ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_TRUE(e->SwapWeights(model, 1).ok());  // same weights, new version: a restart
+    submitted = true;
+  });
+  Results got;
+  while (!submitted || e->HasWork()) {
+    e->Step([&](SampleResult r) { got[{r.prompt_id, r.sample_index}] = std::move(r); });
+  }
+  producer.join();
+  e->RunUntilDone([&](SampleResult r) { got[{r.prompt_id, r.sample_index}] = std::move(r); });
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, res] : want) ExpectSameSample(res, got.at(key), key.first);
 }
 
 TEST_F(EngineTest, SwapToAnotherArchitectureIsRefused) {
