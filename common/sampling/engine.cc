@@ -1,6 +1,7 @@
 #include "common/sampling/engine.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -373,7 +374,7 @@ void Engine::Admit(const DoneCallback& on_done) {
     r->todo.pop_front();
     s->seq_id = id;
     std::vector<float> logits = r->prompt_logits;
-    const std::string reason = Advance(*s, logits.data());
+    const std::string reason = Accept(*s, Draw(*s, logits.data(), samplers_[0]));
     if (!reason.empty()) {
       Finish(std::move(s), reason, on_done);  // finished on its first token
       continue;
@@ -382,7 +383,7 @@ void Engine::Admit(const DoneCallback& on_done) {
   }
 }
 
-std::string Engine::Advance(Sequence& s, float* logits) {
+SampledToken Engine::Draw(const Sequence& s, float* logits, TokenSampler& sampler) const {
   const Request& r = *s.r;
   const SamplingParams& p = r.req.params;
   const int64_t step = static_cast<int64_t>(s.out.size());
@@ -394,7 +395,13 @@ std::string Engine::Advance(Sequence& s, float* logits) {
   const double u = p.greedy() ? 0.0
                               : SampleUniform(p.seed, r.key, static_cast<uint32_t>(s.sample_index),
                                               static_cast<uint32_t>(step));
-  const SampledToken t = sampler_.Sample(logits, model_->config().vocab_size, p, seen, u);
+  return sampler.Sample(logits, config_.vocab_size, p, seen, u);
+}
+
+std::string Engine::Accept(Sequence& s, const SampledToken& t) {
+  const Request& r = *s.r;
+  const SamplingParams& p = r.req.params;
+  const int64_t step = static_cast<int64_t>(s.out.size());
   s.out.push_back(t.id);
   s.logprob += t.logprob;
   ++stats_.generated_tokens;
@@ -498,10 +505,19 @@ void Engine::Decode(const DoneCallback& on_done) {
   at::Tensor logits = model_->Extend(*cache_, seqs, ids, std::vector<int64_t>(static_cast<size_t>(B), 1))
                           .contiguous();
   const int64_t V = logits.size(1);
+  // Drawing is independent per row (each row has its own random stream), so
+  // rows are drawn in parallel; at a 150k vocabulary each draw scans the
+  // whole row. Bookkeeping (text, stops) stays sequential.
+  std::vector<SampledToken> drawn(static_cast<size_t>(B));
+  float* rows = logits.data_ptr<float>();
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    TokenSampler& sampler = samplers_[static_cast<size_t>(at::get_thread_num()) % samplers_.size()];
+    for (int64_t b = begin; b < end; ++b) drawn[b] = Draw(*running_[b], rows + b * V, sampler);
+  });
   std::vector<std::unique_ptr<Sequence>> still;
   still.reserve(running_.size());
   for (int64_t b = 0; b < B; ++b) {
-    const std::string reason = Advance(*running_[b], logits.data_ptr<float>() + b * V);
+    const std::string reason = Accept(*running_[b], drawn[b]);
     if (!reason.empty()) {
       Finish(std::move(running_[b]), reason, on_done);
     } else {
@@ -513,6 +529,10 @@ void Engine::Decode(const DoneCallback& on_done) {
 
 bool Engine::Step(const DoneCallback& on_done) {
   at::NoGradGuard no_grad;
+  // One sampler (scratch buffers) per thread that may draw.
+  if (samplers_.size() < static_cast<size_t>(at::get_num_threads())) {
+    samplers_.resize(static_cast<size_t>(at::get_num_threads()));
+  }
   ApplyPendingSwap();
   if (!HasWork()) return false;
   Admit(on_done);

@@ -152,9 +152,12 @@ class Engine {
                const std::vector<std::unique_ptr<Sequence>>& resumed);
   void Decode(const DoneCallback& on_done);
   std::unique_ptr<Sequence> StartSample(const std::shared_ptr<Request>& r, int64_t sample_index);
-  // Draws the sequence's next token from `logits` (modified). Returns the
-  // finish reason, or "" while the sequence goes on.
-  std::string Advance(Sequence& s, float* logits);
+  // The sequence's next token from `logits` (modified); touches no engine
+  // state, so rows may be drawn in parallel with one sampler per thread.
+  SampledToken Draw(const Sequence& s, float* logits, TokenSampler& sampler) const;
+  // Appends the token, updates text and stop checks. Returns the finish
+  // reason, or "" while the sequence goes on.
+  std::string Accept(Sequence& s, const SampledToken& t);
   void Finish(std::unique_ptr<Sequence> s, const std::string& reason, const DoneCallback& on_done);
   void Preempt(std::unique_ptr<Sequence> s);
   int64_t TakeSeqId();
@@ -176,7 +179,7 @@ class Engine {
   std::deque<std::shared_ptr<Request>> active_;         // prompts with samples to start
   std::deque<std::unique_ptr<Sequence>> preempted_;     // to re-prefill first
   std::vector<std::unique_ptr<Sequence>> running_;
-  TokenSampler sampler_;
+  std::vector<TokenSampler> samplers_ = std::vector<TokenSampler>(1);  // per drawing thread
   EngineStats stats_;
 
   mutable absl::Mutex mu_;
