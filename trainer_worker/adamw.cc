@@ -28,6 +28,7 @@ AdamW::AdamW(NamedTensors params, const AdamWOptions& options) : options_(option
     decayed_.push_back(IsDecayed(name, p));
     exp_avg_.push_back(at::zeros_like(p, p.options().dtype(at::kFloat)));
     exp_avg_sq_.push_back(at::zeros_like(p, p.options().dtype(at::kFloat)));
+    denom_.push_back(at::empty_like(exp_avg_sq_.back()));
   }
 }
 
@@ -44,7 +45,11 @@ void AdamW::Step(double lr) {
     if (decayed_[i] && options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
     exp_avg_[i].mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
     exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    at::Tensor denom = (exp_avg_sq_[i].sqrt() / bc2_sqrt).add_(options_.eps);
+    // denom = sqrt(v) / sqrt(1 - b2^t) + eps, in a buffer kept across steps
+    // (a fresh parameter-sized temporary per step costs page faults).
+    at::Tensor& denom = denom_[i];
+    at::sqrt_out(denom, exp_avg_sq_[i]);
+    denom.div_(bc2_sqrt).add_(options_.eps);
     p.addcdiv_(exp_avg_[i], denom, -lr / bc1);
   }
 }

@@ -65,6 +65,7 @@ class AdamW {
   std::vector<bool> decayed_;
   std::vector<at::Tensor> exp_avg_;
   std::vector<at::Tensor> exp_avg_sq_;
+  std::vector<at::Tensor> denom_;  // scratch for the update
   int64_t steps_ = 0;
 };
 

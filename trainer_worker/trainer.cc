@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <glog/logging.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <cmath>
@@ -87,8 +88,23 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
   at::Tensor targets = targets_BT.reshape({-1}).to(hidden_BTH.device());
   at::Tensor idx = (targets != kIgnoreTarget).nonzero().squeeze(1);
   at::Tensor h = hidden_BTH.reshape({-1, hidden_BTH.size(-1)}).index_select(0, idx);
-  at::Tensor logits = model.Logits(h);
-  return at::cross_entropy_loss(logits, targets.index_select(0, idx), {}, at::Reduction::Sum);
+  at::Tensor t = targets.index_select(0, idx);
+  // Logits in chunks of at most kLossChunkBytes: each chunk (and the
+  // log-softmax autograd keeps of it) stays below glibc's mmap threshold, so
+  // it is served from the reused heap instead of fresh, page-faulting
+  // mappings every micro-batch. Same sum, same gradient.
+  constexpr int64_t kLossChunkBytes = int64_t{16} << 20;
+  const int64_t n = h.size(0);
+  const int64_t rows = std::max<int64_t>(1, kLossChunkBytes / (4 * model.config().vocab_size));
+  if (n <= rows) return at::cross_entropy_loss(model.Logits(h), t, {}, at::Reduction::Sum);
+  at::Tensor sum;
+  for (int64_t begin = 0; begin < n; begin += rows) {
+    const int64_t len = std::min(rows, n - begin);
+    at::Tensor part = at::cross_entropy_loss(model.Logits(h.narrow(0, begin, len)), t.narrow(0, begin, len), {},
+                                             at::Reduction::Sum);
+    sum = sum.defined() ? sum + part : part;
+  }
+  return sum;
 }
 
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode) {
@@ -108,6 +124,11 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
     hidden = model.ForwardHidden(ids, layout);
   }
   return TokenLossSum(model, hidden, targets);
+}
+
+void KeepFreedMemoryForReuse() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 double MeasureMatmulFlops(int repeats) {

@@ -133,6 +133,13 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
 // Forward of one micro-batch: ids and attention layout as tensors on `device`.
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode);
 
+// Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
+// no trimming) instead of returning it to the kernel: a training step
+// allocates and frees the same activation sizes every micro-batch, and
+// fresh pages cost page faults and zeroing each time. Process-wide; the
+// `ssd train` command and the benchmark call it once at start-up.
+void KeepFreedMemoryForReuse();
+
 // fp32 matmul FLOP/s of this process with its current thread count (a few
 // square at::mm, best of `repeats`).
 double MeasureMatmulFlops(int repeats = 3);

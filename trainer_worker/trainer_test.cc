@@ -119,6 +119,24 @@ TEST_F(TrainerTest, PromptPositionsGetExactlyZeroGradient) {
   EXPECT_GT(mb.rows * mb.cols, trained);  // there were prompt and pad positions to check
 }
 
+TEST_F(TrainerTest, ChunkedLossOverALargeVocabularyEqualsTheOneShotLoss) {
+  ModelConfig c = TinyConfig(ModelArch::kQwen3);
+  c.vocab_size = 32000;  // 131 rows per 16 MiB logits chunk, so 300 targets take 3 chunks
+  auto model = Decoder::RandomInit(c, 2).value();
+  at::Tensor ids = at::randint(c.vocab_size, {2, 160}, at::kLong);
+  at::Tensor targets = ids.roll(-1, 1).clone();
+  targets.narrow(1, 150, 10).fill_(kIgnoreTarget);
+  at::Tensor h1 = model->ForwardHidden(ids).detach().requires_grad_(true);
+  at::Tensor h2 = h1.detach().clone().requires_grad_(true);
+  at::Tensor chunked = TokenLossSum(*model, h1, targets);
+  at::Tensor whole = at::cross_entropy_loss(model->Logits(h2).view({-1, c.vocab_size}), targets.view(-1), {},
+                                            at::Reduction::Sum);
+  chunked.backward();
+  whole.backward();
+  EXPECT_NEAR(chunked.item<double>(), whole.item<double>(), 1e-5 * whole.item<double>());
+  EXPECT_TRUE(at::allclose(h1.grad(), h2.grad(), 1e-5, 1e-7));
+}
+
 TEST_F(TrainerTest, MicroBatchWithoutTargetsGivesZeroLossNotNaN) {
   auto model = Model();
   MicroBatch mb;

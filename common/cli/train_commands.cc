@@ -120,6 +120,7 @@ absl::Status RunTrain(TrainFlags f) {
   }
 
   RETURN_IF_ERROR(f.rendezvous.Validate());
+  KeepFreedMemoryForReuse();
   const int world = f.rendezvous.world_size;
   if (o.threads == 0) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
