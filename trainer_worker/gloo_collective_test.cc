@@ -3,6 +3,11 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
 
 namespace ssd {
@@ -52,6 +57,43 @@ TEST(GlooCollectiveTest, TwoRanksSumBucketedTensorsBroadcastAndMeetAtABarrier) {
     EXPECT_TRUE(at::equal(results[r][1], at::arange(8, at::kFloat) * 3));
     EXPECT_TRUE(at::equal(results[r][2], at::full({10, 10}, 0.75f)));
     EXPECT_TRUE(at::equal(broadcast[r], at::full({3}, 8.0f)));
+  }
+}
+
+// A port the kernel just handed out (bound to port 0, then released).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(GlooCollectiveTest, RankZeroCanHostTheStoreItself) {
+  const int port = FreePort();
+  absl::Status status[2];
+  at::Tensor sums[2];
+  auto rank_main = [&](int r) {
+    GlooOptions o = Options(r, 2, port);
+    o.rendezvous.store_owner = StoreOwner::kRank0;
+    auto c = GlooCollective::Connect(o);
+    if (!c.ok()) {
+      status[r] = c.status();
+      return;
+    }
+    sums[r] = at::full({5}, static_cast<double>(r + 1), at::kDouble);
+    status[r] = (*c)->AllReduceSum({sums[r]});
+  };
+  std::thread peer(rank_main, 1);
+  rank_main(0);
+  peer.join();
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_TRUE(status[r].ok()) << "rank " << r << ": " << status[r];
+    EXPECT_TRUE(at::equal(sums[r], at::full({5}, 3.0, at::kDouble)));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -178,8 +179,9 @@ absl::StatusOr<LoadedTrainState> LoadTrainState(const std::string& dir) {
   out.state.epoch = j["epoch"];
   out.state.index_in_epoch = j["index_in_epoch"];
   out.state.optimizer_steps = j["optimizer_steps"];
-  if (j.contains("data_fingerprint") && j["data_fingerprint"].is_string()) {
-    out.state.data_fingerprint = std::stoull(j["data_fingerprint"].get<std::string>(), nullptr, 16);
+  if (!j.contains("data_fingerprint") || !j["data_fingerprint"].is_string() ||
+      !absl::SimpleHexAtoi(j["data_fingerprint"].get<std::string>(), &out.state.data_fingerprint)) {
+    return absl::DataLossError(absl::StrCat(json_path, ": \"data_fingerprint\" must be a hex string"));
   }
   if (j.contains("recipe")) out.state.recipe = j["recipe"];
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -227,6 +228,38 @@ TEST_F(TrainerTest, ResumingFromACheckpointReproducesTheUninterruptedRunBitwise)
   while (second->step() < second->total_steps()) ASSERT_TRUE(second->Step().ok());
   const auto a = Weights(*straight), b = Weights(*second);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST_F(TrainerTest, ASaveTornByACrashIsIgnoredOnResumeAndCleanedUpLater) {
+  TrainerOptions o = Options("torn");
+  {
+    auto t = Make(o);
+    for (int s = 0; s < 3; ++s) ASSERT_TRUE(t->Step().ok());
+    ASSERT_TRUE(t->SaveCheckpoint().ok());
+  }
+  // What a crash halfway through saving step 4 leaves behind.
+  const std::string torn = o.out_dir + "/checkpoints/step-00000004.partial";
+  std::filesystem::create_directories(torn);
+  std::ofstream(torn + "/model.safetensors") << "half a file";
+  o.resume = true;
+  auto t = Make(o);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->step(), 3);
+  ASSERT_TRUE(t->Step().ok());
+  ASSERT_TRUE(t->SaveCheckpoint().ok());
+  EXPECT_FALSE(std::filesystem::exists(torn));
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/checkpoints/step-00000004/train_state.json"));
+}
+
+TEST_F(TrainerTest, LatestNamingAMissingCheckpointIsDataLoss) {
+  TrainerOptions o = Options("dangling");
+  std::filesystem::create_directories(o.out_dir + "/checkpoints");
+  std::ofstream(o.out_dir + "/checkpoints/latest") << "step-00000042\n";
+  o.resume = true;
+  auto t = Trainer::FromModel(o, Model(), DatasetFromExamples(SyntheticExamples(97)), nullptr);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(t.status().message().find("step-00000042"), std::string::npos) << t.status();
 }
 
 TEST_F(TrainerTest, ResumeRefusesAChangedRecipeNamingTheSetting) {
