@@ -268,6 +268,12 @@ TEST_F(TrainCliTest, ResumingFromACheckpointOfAnotherArchitectureFails) {
   EXPECT_NE(r.err.find("holds a different architecture (qwen3"), std::string::npos) << r.err;
 }
 
+TEST_F(TrainCliTest, NprocRefusesRendezvousFlagsItWouldOverride) {
+  ProcessResult r = RunProcess(With(TrainArgs("nproc_rank"), {"--nproc", "2", "--rank", "1"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("do not combine it with --rank"), std::string::npos) << r.err;
+}
+
 TEST_F(TrainCliTest, AFailingRankStopsTheLaunchWithAClearError) {
   // Rank-level failure: the data file is unreadable for every rank.
   auto args = With(TrainArgs("launchfail"), {"--nproc", "2"});

@@ -58,16 +58,20 @@ absl::Status LaunchLocalRanks(const LaunchOptions& o) {
     cargv.push_back(nullptr);
     const pid_t pid = fork();
     if (pid < 0) {
-      for (pid_t p : pids) kill(p, SIGKILL);
+      for (pid_t p : pids) kill(-p, SIGKILL);
       return absl::InternalError(absl::StrCat("fork for rank ", r, " failed: ", std::strerror(errno)));
     }
     if (pid == 0) {
+      // Each rank leads its own process group, so stopping it also stops
+      // whatever it started.
+      setpgid(0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != launcher) _exit(127);  // the launcher died before prctl
       execv(cargv[0], cargv.data());
       std::fprintf(stderr, "ssd train: exec %s for rank %d failed: %s\n", cargv[0], r, std::strerror(errno));
       _exit(127);
     }
+    setpgid(pid, pid);  // also here, so the group exists before any kill
     pids.push_back(pid);
   }
   LOG(INFO) << "launched " << o.nproc << " ranks, rendezvous at " << o.master_addr << ":" << o.master_port;
@@ -88,7 +92,7 @@ absl::Status LaunchLocalRanks(const LaunchOptions& o) {
       // unreaped children are signalled, so no recycled pid is hit.
       if (!first_failure.ok() && !killed && std::chrono::steady_clock::now() >= kill_at) {
         for (size_t k = 0; k < pids.size(); ++k) {
-          if (!done[k]) kill(pids[k], SIGKILL);
+          if (!done[k]) kill(-pids[k], SIGKILL);
         }
         killed = true;
       }
@@ -105,7 +109,7 @@ absl::Status LaunchLocalRanks(const LaunchOptions& o) {
                                                       DescribeExit(status), "; stopped the other ranks"));
       LOG(ERROR) << first_failure.message();
       for (size_t k = 0; k < pids.size(); ++k) {
-        if (!done[k]) kill(pids[k], SIGTERM);
+        if (!done[k]) kill(-pids[k], SIGTERM);
       }
       kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_s);
     }

@@ -3,10 +3,11 @@
 //
 // Each rank runs `binary args... --rank i --world-size N --master-addr A
 // --master-port P --store-owner external`; the caller hosts the rendezvous
-// store at A:P (see StoreServer). Ranks inherit stdout/stderr and die with
-// the launcher (PR_SET_PDEATHSIG). When a rank fails (non-zero exit or a
-// signal) the others are sent SIGTERM, then SIGKILL after grace_s, and the
-// error names the first rank that failed and how.
+// store at A:P (see StoreServer). Ranks inherit stdout/stderr, each leads its
+// own process group, and they die with the launcher (PR_SET_PDEATHSIG). When
+// a rank fails (non-zero exit or a signal) the other ranks' process groups
+// are sent SIGTERM, then SIGKILL after grace_s, and the error names the first
+// rank that failed and how.
 #ifndef SSD_TRAINER_WORKER_LAUNCHER_H_
 #define SSD_TRAINER_WORKER_LAUNCHER_H_
 

@@ -209,6 +209,32 @@ TEST_F(TrainerTest, TwoRanksOverTheInProcessCollectiveMatchOneRank) {
   EXPECT_EQ(MaxRelativeDiff(Weights(*r0), Weights(*r1)), 0.0);
 }
 
+TEST_F(TrainerTest, PaddedBatchingAlsoGivesTheSameResultOnTwoRanks) {
+  TrainerOptions o = Options("padded1");
+  o.batching.mode = BatchingMode::kPadded;
+  o.max_steps = 12;
+  auto single = Make(o);
+  std::vector<double> single_losses;
+  while (single->step() < single->total_steps()) single_losses.push_back(single->Step().value().loss);
+
+  auto group = std::make_shared<InProcessGroup>(2);
+  InProcessCollective c0(group, 0), c1(group, 1);
+  o.out_dir = dir_ + "/padded2";
+  auto r0 = Make(o, &c0), r1 = Make(o, &c1);
+  std::thread peer([&] {
+    while (r1->step() < r1->total_steps()) ASSERT_TRUE(r1->Step().ok());
+  });
+  std::vector<double> dp_losses;
+  while (r0->step() < r0->total_steps()) dp_losses.push_back(r0->Step().value().loss);
+  peer.join();
+  ASSERT_EQ(dp_losses.size(), 12u);
+  for (size_t s = 0; s < dp_losses.size(); ++s) {
+    EXPECT_TRUE(std::isfinite(dp_losses[s]));
+    EXPECT_NEAR(dp_losses[s], single_losses[s], 1e-5 * single_losses[s]) << s;
+  }
+  EXPECT_LT(MaxRelativeDiff(Weights(*r0), Weights(*single)), 1e-5);
+}
+
 TEST_F(TrainerTest, ResumingFromACheckpointReproducesTheUninterruptedRunBitwise) {
   auto straight = Make(Options("straight"));
   ASSERT_NE(straight, nullptr);

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -53,6 +54,12 @@ absl::StatusOr<std::vector<std::string>> ArgsWithoutNproc() {
       continue;
     }
     if (absl::StartsWith(args[i], "--nproc=")) continue;
+    for (const char* flag : {"--rank", "--world-size", "--master-addr", "--master-port", "--store-owner"}) {
+      if (args[i] == flag || absl::StartsWith(args[i], absl::StrCat(flag, "="))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--nproc launches its own ranks and rendezvous; do not combine it with ", flag));
+      }
+    }
     out.push_back(args[i]);
   }
   return out;
@@ -100,16 +107,16 @@ absl::Status RunTrain(TrainFlags f) {
   if (!f.dump_tokens.empty()) return DumpTokens(o, f.dump_tokens);
 
   if (f.nproc > 1) {
-    if (f.rendezvous.world_size != 1) {
-      return absl::InvalidArgumentError("--nproc launches its own ranks; do not combine it with --world-size");
-    }
     RETURN_IF_ERROR(o.Validate());
     ASSIGN_OR_RETURN(std::unique_ptr<StoreServer> store, StoreServer::Start("127.0.0.1", f.rendezvous.timeout_s));
     LaunchOptions launch;
     ASSIGN_OR_RETURN(launch.args, ArgsWithoutNproc());
     if (o.threads == 0) {
-      // Split the cores between the ranks rather than oversubscribing them.
+      // Split the cores between the ranks rather than oversubscribing them
+      // (a rank alone would take them all).
       const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      auto it = std::find(launch.args.begin(), launch.args.end(), "--threads");
+      if (it != launch.args.end() && it + 1 != launch.args.end()) launch.args.erase(it, it + 2);
       launch.args.push_back("--threads");
       launch.args.push_back(std::to_string(std::max(1, cores / f.nproc)));
     }
