@@ -118,12 +118,9 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
     for (const auto& row : mb.doc_lengths) lengths.push_back(row.empty() ? 0 : row[0]);
     layout = AttentionLayout::RightPadded(lengths, mb.cols);
   }
-  at::Tensor hidden;
-  {
-    AutocastScope autocast(model.options().device.is_cuda());
-    hidden = model.ForwardHidden(ids, layout);
-  }
-  return TokenLossSum(model, hidden, targets);
+  AutocastScope autocast(model.options().device.is_cuda());
+  at::Tensor hidden = model.ForwardHidden(ids, layout);
+  return TokenLossSum(model, hidden, targets);  // autocast keeps cross-entropy in fp32
 }
 
 void KeepFreedMemoryForReuse() {

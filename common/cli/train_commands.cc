@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/cli/cli_util.h"
 #include "common/model/model_config.h"
@@ -137,10 +139,15 @@ absl::Status RunTrain(TrainFlags f) {
   std::unique_ptr<Collective> collective;
   if (world > 1) {
     if (absl::StartsWith(o.device, "cuda")) {
+      // One GPU per rank: plain "cuda" means the device of this node-local
+      // rank ($LOCAL_RANK when the launcher of a multi-node job sets it).
       NcclOptions n;
       n.rendezvous = f.rendezvous;
-      n.device = f.rendezvous.rank;  // one GPU per local rank
-      if (o.device.size() > 5 && o.device[4] == ':') n.device = std::stoi(o.device.substr(5));
+      const char* local = std::getenv("LOCAL_RANK");
+      if (o.device == "cuda") o.device = absl::StrCat("cuda:", local != nullptr ? local : std::to_string(f.rendezvous.rank));
+      if (o.device.size() < 6 || o.device[4] != ':' || !absl::SimpleAtoi(o.device.substr(5), &n.device)) {
+        return absl::InvalidArgumentError(absl::StrCat("--device: \"", o.device, "\" is not cpu, cuda or cuda:N"));
+      }
       ASSIGN_OR_RETURN(collective, ConnectNccl(n));
     } else {
       GlooOptions g;
