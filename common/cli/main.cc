@@ -10,6 +10,7 @@
 #include "common/cli/model_commands.h"
 #include "common/cli/sample_commands.h"
 #include "common/cli/tokenizer_commands.h"
+#include "common/cli/train_commands.h"
 
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   ssd::RegisterTokenizerCommands(app, &run);
   ssd::RegisterSampleCommands(app, &run);
   ssd::RegisterEvalCommands(app, &run);
+  ssd::RegisterTrainCommands(app, &run);
 
   try {
     app.parse(argc, argv);

@@ -14,6 +14,8 @@ Run with /usr/bin/python3 (Debian's python3-torch).
   hf_reference.py init     --arch qwen3|qwen2|llama3 --out DIR [--dtype bf16] [--shards 2] ...
   hf_reference.py bench    --model DIR --threads N [--batch 8 --seq 256 ...]
   hf_reference.py sample-bench --model DIR --threads N --concurrency 1 8 32 [--steps 128 ...]
+  hf_reference.py train    --model DIR --tokens tokens.jsonl [--epochs --lr --batch-tokens ...]
+  hf_reference.py train-bench --model DIR --threads N --rows R --seq T [--steps 6 ...]
 """
 import argparse
 import json
@@ -344,6 +346,127 @@ def cmd_sample_bench(a):
     print(json.dumps(result))
 
 
+def lr_at(step, peak, warmup, total, schedule, min_ratio=0.0):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    if schedule == "constant":
+        return peak
+    p = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
+    floor = peak * min_ratio
+    frac = 0.5 * (1 + math.cos(math.pi * p)) if schedule == "cosine" else 1 - p
+    return floor + (peak - floor) * frac
+
+
+def trainable(ref):
+    """Leaf parameters of the reference (the tied lm_head is the embedding)."""
+    for t in ref.w.values():
+        t.requires_grad_(True)
+    return list(ref.w.items())
+
+
+def make_adamw(params, lr, weight_decay, betas=(0.9, 0.999)):
+    decay = [t for n, t in params if t.dim() >= 2 and "norm" not in n]
+    rest = [t for n, t in params if not (t.dim() >= 2 and "norm" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=lr, betas=betas, eps=1e-8)
+
+
+def padded_loss_sum(ref, docs):
+    """Sum of next-token cross-entropy over the target tokens of `docs`
+    (lists of (ids, mask)), each its own right-padded row: causal attention
+    never lets a real token see the padding that follows it."""
+    T = max(len(ids) for ids, _ in docs)
+    ids_bt = torch.zeros(len(docs), T, dtype=torch.long)
+    tgt_bt = torch.full((len(docs), T), -100, dtype=torch.long)
+    for b, (ids, mask) in enumerate(docs):
+        ids_bt[b, :len(ids)] = torch.tensor(ids)
+        for t in range(len(ids) - 1):
+            if mask[t + 1]:
+                tgt_bt[b, t] = ids[t + 1]
+    logits = ref.forward(ids_bt)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_bt.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+
+
+def cmd_train(a):
+    """The SFT recipe in plain PyTorch: per epoch a seeded shuffle, examples
+    grouped into steps of batch_tokens (first-fit into rows of max_seq_len),
+    loss = sum of target-token losses / target tokens of the step, global-norm
+    clipping, AdamW (no decay on norms), warmup then cosine/linear decay."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    ref = Reference(*load_model_dir(a.model))
+    with open(a.tokens) as f:
+        data = [json.loads(line) for line in f if line.strip()]
+    data = [(d["ids"][:a.max_seq_len], d["mask"][:a.max_seq_len]) for d in data]
+    rows_per_step = a.batch_tokens // a.max_seq_len
+    steps = []
+    for epoch in range(a.epochs):
+        g = torch.Generator().manual_seed(a.seed * 1000 + epoch)
+        order = torch.randperm(len(data), generator=g).tolist()
+        rows, used = [], []
+        for i in order:
+            n = len(data[i][0])
+            r = next((k for k in range(len(rows)) if used[k] + n <= a.max_seq_len), None)
+            if r is None:
+                if len(rows) == rows_per_step:
+                    steps.append([j for row in rows for j in row])
+                    rows, used = [], []
+                rows.append([])
+                used.append(0)
+                r = len(rows) - 1
+            rows[r].append(i)
+            used[r] += n
+        if rows:
+            steps.append([j for row in rows for j in row])
+    if a.max_steps:
+        steps = steps[:a.max_steps]
+    params = trainable(ref)
+    opt = make_adamw(params, a.lr, a.weight_decay)
+    losses = []
+    for s, batch in enumerate(steps):
+        docs = [data[i] for i in batch]
+        targets = sum(sum(m[1:]) for _, m in docs)
+        opt.zero_grad()
+        loss_sum = padded_loss_sum(ref, docs)
+        (loss_sum / max(targets, 1)).backward()
+        if a.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([t for _, t in params], a.grad_clip)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(s, a.lr, a.warmup, len(steps), a.schedule)
+        opt.step()
+        losses.append(float(loss_sum) / max(targets, 1))
+    print(json.dumps({"steps": len(steps), "losses": losses}))
+
+
+def cmd_train_bench(a):
+    """Training throughput of a plain PyTorch SFT loop: --rows rows of --seq
+    tokens per micro-batch, --accum micro-batches per step, every next token a
+    target, AdamW and global-norm clipping; median tokens/s over --steps."""
+    torch.set_num_threads(a.threads)
+    ref = Reference(*load_model_dir(a.model))
+    V = ref.cfg["vocab_size"]
+    g = torch.Generator().manual_seed(0)
+    params = trainable(ref)
+    opt = make_adamw(params, 1e-4, 0.01)
+    micro = [torch.randint(V, (a.rows, a.seq), generator=g) for _ in range(a.accum)]
+    targets = a.accum * a.rows * (a.seq - 1)
+
+    def step():
+        opt.zero_grad()
+        for ids in micro:
+            logits = ref.forward(ids)[:, :-1]
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), ids[:, 1:].reshape(-1),
+                                                     reduction="sum") / targets
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_([t for _, t in params], 1.0)
+        opt.step()
+
+    step()  # warm-up
+    rate = median_rate(step, a.accum * a.rows * a.seq, a.steps)
+    print(json.dumps({"train_tokens_per_s": rate}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -388,9 +511,30 @@ def main():
     p.add_argument("--top-k", type=int, default=20)
     p.add_argument("--top-p", type=float, default=0.8)
     p.add_argument("--repeats", type=int, default=3)
+    p = sub.add_parser("train")
+    p.add_argument("--model", required=True)
+    p.add_argument("--tokens", required=True, help="JSONL of {ids, mask} (ssd train --dump-tokens)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--batch-tokens", type=int, default=65536)
+    p.add_argument("--max-seq-len", type=int, default=2048)
+    p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--schedule", choices=["cosine", "linear", "constant"], default="cosine")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("train-bench")
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rows", type=int, default=4)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--accum", type=int, default=1)
+    p.add_argument("--steps", type=int, default=5)
     a = ap.parse_args()
     {"logits": cmd_logits, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench,
-     "sample-bench": cmd_sample_bench}[a.cmd](a)
+     "sample-bench": cmd_sample_bench, "train": cmd_train, "train-bench": cmd_train_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,228 @@
+// Training throughput of ssd's SFT trainer against a plain python3-torch
+// loop (tests/reference/hf_reference.py train-bench) on the same model,
+// micro-batches, accumulation, AdamW and clipping; MFU against this
+// machine's measured peak matmul rate; and DP=2 scaling over Gloo
+// (2 processes x 1 thread against 1 process x 1 thread, same global batch).
+//
+//   build/bin/trainer_bench [--threads 2] [--steps 5] [--smoke]
+//
+// Reports ratios; asserts nothing about time.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <glog/logging.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/model/checkpoint.h"
+#include "common/model/decoder.h"
+#include "common/util/file_util.h"
+#include "nlohmann/json.hpp"
+#include "tests/bench/bench_util.h"
+#include "tests/subprocess.h"
+#include "trainer_worker/gloo_collective.h"
+#include "trainer_worker/launcher.h"
+#include "trainer_worker/trainer.h"
+
+namespace ssd {
+namespace {
+
+struct BenchOptions {
+  bool smoke = false;
+  int steps = 5;
+  int threads = 2;     // ssd and the reference, 1 process each
+  int64_t rows = 4;    // per micro-batch
+  int64_t seq = 256;   // tokens per row
+  int64_t accum = 2;   // micro-batches per step (DP=2: one per rank)
+};
+
+// One example per row, every next token a target: the reference's workload.
+SftDataset BenchData(const ModelConfig& c, const BenchOptions& o, int64_t examples) {
+  at::Tensor ids = at::randint(c.vocab_size, {examples, o.seq}, at::kLong);
+  std::vector<TokenizedExample> out;
+  for (int64_t i = 0; i < examples; ++i) {
+    TokenizedExample ex;
+    for (int64_t t = 0; t < o.seq; ++t) {
+      ex.ids.push_back(static_cast<int32_t>(ids[i][t].item<int64_t>()));
+      ex.loss_mask.push_back(t > 0 ? 1 : 0);
+    }
+    out.push_back(std::move(ex));
+  }
+  return DatasetFromExamples(std::move(out));
+}
+
+TrainerOptions BenchTrainerOptions(const BenchOptions& o, const std::string& out, int threads) {
+  TrainerOptions t;
+  t.out_dir = out;
+  t.max_seq_len = o.seq;
+  t.batching.micro_batch_tokens = o.rows * o.seq;
+  t.batching.batch_tokens = o.accum * o.rows * o.seq;
+  t.lr = 1e-4;
+  t.adamw.weight_decay = 0.01;
+  t.decay = LrDecay::kConstant;
+  t.threads = threads;
+  t.progress = false;
+  return t;
+}
+
+// Median tokens/s of `steps` steps after one warm-up step.
+absl::StatusOr<double> TrainTokensPerSecond(const ModelConfig& c, const BenchOptions& o, const std::string& dir,
+                                            int threads, Collective* collective) {
+  at::set_num_threads(threads);
+  auto model = Decoder::Load(dir);
+  if (!model.ok()) return model.status();
+  auto trainer = Trainer::FromModel(BenchTrainerOptions(o, dir + "/out", threads), std::move(*model),
+                                    BenchData(c, o, (o.steps + 1) * o.accum * o.rows), collective);
+  if (!trainer.ok()) return trainer.status();
+  std::vector<double> rates;
+  for (int s = 0; s <= o.steps; ++s) {
+    auto m = (*trainer)->Step();
+    if (!m.ok()) return m.status();
+    if (s > 0) rates.push_back(m->tokens_per_s);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+// A DP rank, started by the launcher below: trains over Gloo and (rank 0)
+// writes its tokens/s to `result`.
+int RankMain(const BenchOptions& o, const std::string& dir, const RendezvousOptions& r, const std::string& result) {
+  GlooOptions g;
+  g.rendezvous = r;
+  auto coll = GlooCollective::Connect(g);
+  if (!coll.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(coll.status().message()).c_str());
+    return 1;
+  }
+  auto config = LoadModelConfig(dir);
+  auto rate = TrainTokensPerSecond(*config, o, dir, 1, coll->get());
+  if (!rate.ok()) {
+    std::fprintf(stderr, "rank %d: %s\n", r.rank, std::string(rate.status().message()).c_str());
+    return 1;
+  }
+  if (r.rank == 0 && !WriteFileAtomically(result, std::to_string(*rate)).ok()) return 1;
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  BenchOptions o;
+  std::string dir, result;
+  RendezvousOptions r;
+  bool as_rank = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
+    if (a == "--smoke") {
+      o.smoke = true;
+      o.steps = 1;
+      o.rows = 2;
+      o.seq = 32;
+    } else if (a == "--threads") {
+      o.threads = std::atoi(next().c_str());
+    } else if (a == "--steps") {
+      o.steps = std::atoi(next().c_str());
+    } else if (a == "--model-dir") {  // rank mode (internal)
+      dir = next();
+    } else if (a == "--result") {
+      result = next();
+      as_rank = true;
+    } else if (a == "--rank") {
+      r.rank = std::atoi(next().c_str());
+    } else if (a == "--world-size") {
+      r.world_size = std::atoi(next().c_str());
+    } else if (a == "--master-addr") {
+      r.master_addr = next();
+    } else if (a == "--master-port") {
+      r.master_port = std::atoi(next().c_str());
+    } else if (a == "--store-owner") {
+      r.store_owner = next() == "external" ? StoreOwner::kExternal : StoreOwner::kRank0;
+    } else {
+      std::fprintf(stderr, "usage: trainer_bench [--threads N] [--steps N] [--smoke]\n");
+      return 2;
+    }
+  }
+  KeepFreedMemoryForReuse();  // as `ssd train` does
+  if (as_rank) return RankMain(o, dir, r, result);
+
+  const ModelConfig c = BenchModelConfig(o.smoke);
+  dir = MakeTempDir("ssd_trainer_bench");
+  auto model = Decoder::RandomInit(c, 1, 0.02);
+  absl::Status saved = model.ok() ? SaveHfCheckpoint(dir, c, (*model)->HfNamedTensors(), {}) : model.status();
+  if (!saved.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(saved.message()).c_str());
+    return 1;
+  }
+  const int64_t step_tokens = o.accum * o.rows * o.seq;
+  auto fail = [&](const absl::Status& s) {
+    std::fprintf(stderr, "trainer_bench: %s\n", std::string(s.message()).c_str());
+    RemoveTree(dir);
+    return 1;
+  };
+  std::vector<std::string> py = {"train-bench", "--model", dir, "--threads", std::to_string(o.threads), "--rows", std::to_string(o.rows),
+                                 "--seq", std::to_string(o.seq), "--accum", std::to_string(o.accum), "--steps",
+                                 std::to_string(o.steps)};
+  // The reference runs before and after ssd and is averaged (load drift).
+  nlohmann::json ref_before, ref_after;
+  if (!RunPythonReference(py, &ref_before)) return fail(absl::InternalError("python reference failed"));
+  auto ours2 = TrainTokensPerSecond(c, o, dir, o.threads, nullptr);
+  if (!ours2.ok()) return fail(ours2.status());
+  auto ours1 = TrainTokensPerSecond(c, o, dir, 1, nullptr);
+  if (!ours1.ok()) return fail(ours1.status());
+  if (!RunPythonReference(py, &ref_after)) return fail(absl::InternalError("python reference failed"));
+  const double ref = 0.5 * (ref_before["train_tokens_per_s"].get<double>() + ref_after["train_tokens_per_s"].get<double>());
+
+  // DP=2: two processes of this binary, one thread each, over Gloo.
+  auto store = StoreServer::Start("127.0.0.1", 300);
+  if (!store.ok()) return fail(store.status());
+  LaunchOptions launch;
+  launch.args = {"--steps", std::to_string(o.steps), "--model-dir", dir, "--result", dir + "/dp2.txt"};
+  if (o.smoke) launch.args.insert(launch.args.begin(), "--smoke");
+  launch.nproc = 2;
+  launch.master_port = (*store)->port();
+  if (auto s = LaunchLocalRanks(launch); !s.ok()) return fail(s);
+  const double dp2 = std::atof(ReadFileToString(dir + "/dp2.txt").value_or("0").c_str());
+
+  at::set_num_threads(o.threads);
+  const double peak2 = PeakMatmulFlops(3);
+  at::set_num_threads(1);
+  const double peak1 = PeakMatmulFlops(3);
+  const double flops_per_token =
+      TrainingFlops(c, 1.0, 0.5 * static_cast<double>(o.seq + 1));  // causal pairs per token of a full row
+
+  std::printf("trainer_bench: qwen3 %lld layers, hidden %lld, vocab %lld (%.1fM params), fp32 AdamW\n",
+              static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),
+              static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6);
+  std::printf("step = %lld micro-batches x %lld rows x %lld tokens = %lld tokens; median of %d steps\n",
+              static_cast<long long>(o.accum), static_cast<long long>(o.rows), static_cast<long long>(o.seq),
+              static_cast<long long>(step_tokens), o.steps);
+  std::printf("peak fp32 matmul: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)\n\n", peak2 / 1e9, o.threads,
+              peak1 / 1e9);
+  std::printf("| %-34s | %10s | %10s |\n", "metric", "value", "MFU");
+  std::printf("|%s|%s|%s|\n", std::string(36, '-').c_str(), std::string(12, '-').c_str(), std::string(12, '-').c_str());
+  const std::string ours_name = "ssd tokens/s (1 proc x " + std::to_string(o.threads) + " threads)";
+  const std::string ref_name = "python ref tokens/s (" + std::to_string(o.threads) + " threads)";
+  std::printf("| %-34s | %10.0f | %9.1f%% |\n", ours_name.c_str(), *ours2,
+              100.0 * *ours2 * flops_per_token / peak2);
+  std::printf("| %-34s | %10.0f | %9.1f%% |\n", ref_name.c_str(), ref,
+              100.0 * ref * flops_per_token / peak2);
+  std::printf("| %-34s | %9.2fx | %10s |\n", "ssd / python ref", *ours2 / ref, "");
+  std::printf("| %-34s | %10.0f | %9.1f%% |\n", "ssd DP=1 tokens/s (1 x 1 thread)", *ours1,
+              100.0 * *ours1 * flops_per_token / peak1);
+  std::printf("| %-34s | %10.0f | %9.1f%% |\n", "ssd DP=2 tokens/s (2 x 1 thread)", dp2,
+              100.0 * dp2 * flops_per_token / (2 * peak1));
+  std::printf("| %-34s | %9.1f%% | %10s |\n", "DP=2 scaling efficiency", 100.0 * dp2 / (2 * *ours1), "");
+  RemoveTree(dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace ssd
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 1;  // warnings and errors only
+  return ssd::Main(argc, argv);
+}

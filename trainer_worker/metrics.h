@@ -1,0 +1,66 @@
+// Training metrics: one JSON object per optimizer step in <out>/metrics.jsonl
+// (rank 0 only) and a one-line progress report on stderr. Torch-free.
+//
+// JSONL fields: step (1-based, after the update), epoch, loss (mean per target
+// token over the global batch), lr, grad_norm (before clipping), tokens
+// (non-pad, global), target_tokens, step_s, tokens_per_s, mfu (omitted when
+// the peak is unknown), elapsed_s.
+#ifndef SSD_TRAINER_WORKER_METRICS_H_
+#define SSD_TRAINER_WORKER_METRICS_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/model/model_config.h"
+
+namespace ssd {
+
+struct StepMetrics {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  double loss = 0;
+  double lr = 0;
+  double grad_norm = 0;
+  int64_t tokens = 0;
+  int64_t target_tokens = 0;
+  double step_s = 0;
+  double tokens_per_s = 0;
+  double mfu = -1;  // < 0: unknown
+  double elapsed_s = 0;
+};
+
+// Model FLOPs of one training step (forward + backward = 3x forward) over
+// `tokens` tokens whose causal attention covers `attention_pairs` (query,
+// key) pairs in total: 6 x matmul parameters per token (the lm_head
+// included, the embedding lookup not) plus 12 x heads x head_dim per pair
+// per layer. Padding and masked-out pairs are not counted.
+double TrainingFlops(const ModelConfig& config, double tokens, double attention_pairs);
+
+std::string MetricsJson(const StepMetrics& m);
+// "step 12/200 ep 0 | loss 2.3456 | lr 1.00e-05 | gnorm 0.812 | 1234 tok/s | mfu 12.3%"
+std::string ProgressLine(const StepMetrics& m, int64_t total_steps);
+
+// Appends lines to metrics.jsonl. Open() keeps the lines of steps
+// <= keep_through_step (a resumed run drops what a killed run logged after
+// its last checkpoint, so the file stays one curve).
+class MetricsLog {
+ public:
+  static absl::StatusOr<MetricsLog> Open(const std::string& path, int64_t keep_through_step);
+  MetricsLog(MetricsLog&& other) noexcept : path_(std::move(other.path_)), file_(other.file_) { other.file_ = nullptr; }
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+  ~MetricsLog();
+  absl::Status Write(const StepMetrics& m);
+
+ private:
+  MetricsLog(std::string path, FILE* file) : path_(std::move(path)), file_(file) {}
+  std::string path_;
+  FILE* file_ = nullptr;
+};
+
+}  // namespace ssd
+
+#endif  // SSD_TRAINER_WORKER_METRICS_H_

@@ -1,0 +1,436 @@
+#include "trainer_worker/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <glog/logging.h>
+#include <malloc.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/device.h"
+#include "common/tokenizer/chat_template.h"
+#include "common/tokenizer/tokenizer.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+
+namespace ssd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string CheckpointsDir(const TrainerOptions& o) { return JoinPath(o.out_dir, "checkpoints"); }
+
+// (query, key) pairs a causal mask lets through, summed over documents.
+double AttentionPairs(const MicroBatch& mb) {
+  double pairs = 0;
+  for (const auto& row : mb.doc_lengths) {
+    for (int64_t len : row) pairs += 0.5 * static_cast<double>(len) * static_cast<double>(len + 1);
+  }
+  return pairs;
+}
+
+// bf16 autocast around the CUDA forward; fp32 parameters stay the masters.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  const bool on_;
+};
+
+absl::Status TorchError(const char* what, const c10::Error& e) {
+  return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
+}
+
+}  // namespace
+
+absl::Status TrainerOptions::Validate() const {
+  if (out_dir.empty()) return absl::InvalidArgumentError("out_dir (--out): required");
+  if (epochs < 1) return absl::InvalidArgumentError(absl::StrCat("epochs: must be >= 1, got ", epochs));
+  if (max_steps < 0) return absl::InvalidArgumentError(absl::StrCat("max_steps: must be >= 0, got ", max_steps));
+  if (max_seq_len < 2) return absl::InvalidArgumentError(absl::StrCat("max_seq_len: must be >= 2, got ", max_seq_len));
+  BatchPlanOptions b = batching;
+  b.row_tokens = max_seq_len;
+  RETURN_IF_ERROR(b.Validate());
+  LrScheduleOptions lr_opts;
+  lr_opts.peak_lr = lr;
+  lr_opts.warmup_steps = warmup_steps;
+  lr_opts.min_lr_ratio = min_lr_ratio;
+  RETURN_IF_ERROR(lr_opts.Validate());
+  RETURN_IF_ERROR(adamw.Validate());
+  if (!(grad_clip >= 0)) return absl::InvalidArgumentError(absl::StrCat("grad_clip: must be >= 0, got ", grad_clip));
+  if (save_every < 0) return absl::InvalidArgumentError("save_every: must be >= 0");
+  if (keep_checkpoints < 1) return absl::InvalidArgumentError("keep_checkpoints: must be >= 1");
+  if (threads < 0) return absl::InvalidArgumentError("threads: must be >= 0");
+  return absl::OkStatus();
+}
+
+at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT) {
+  at::Tensor targets = targets_BT.reshape({-1}).to(hidden_BTH.device());
+  at::Tensor idx = (targets != kIgnoreTarget).nonzero().squeeze(1);
+  at::Tensor h = hidden_BTH.reshape({-1, hidden_BTH.size(-1)}).index_select(0, idx);
+  at::Tensor t = targets.index_select(0, idx);
+  // Logits in chunks of at most kLossChunkBytes: each chunk (and the
+  // log-softmax autograd keeps of it) stays below glibc's mmap threshold, so
+  // it is served from the reused heap instead of fresh, page-faulting
+  // mappings every micro-batch. Same sum, same gradient.
+  constexpr int64_t kLossChunkBytes = int64_t{16} << 20;
+  const int64_t n = h.size(0);
+  const int64_t rows = std::max<int64_t>(1, kLossChunkBytes / (4 * model.config().vocab_size));
+  if (n <= rows) return at::cross_entropy_loss(model.Logits(h), t, {}, at::Reduction::Sum);
+  at::Tensor sum;
+  for (int64_t begin = 0; begin < n; begin += rows) {
+    const int64_t len = std::min(rows, n - begin);
+    at::Tensor part = at::cross_entropy_loss(model.Logits(h.narrow(0, begin, len)), t.narrow(0, begin, len), {},
+                                             at::Reduction::Sum);
+    sum = sum.defined() ? sum + part : part;
+  }
+  return sum;
+}
+
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode) {
+  at::Tensor ids = at::from_blob(const_cast<int64_t*>(mb.input_ids.data()), {mb.rows, mb.cols}, at::kLong).clone();
+  at::Tensor targets = at::from_blob(const_cast<int64_t*>(mb.targets.data()), {mb.rows, mb.cols}, at::kLong).clone();
+  AttentionLayout layout;
+  if (mode == BatchingMode::kPacked) {
+    layout = AttentionLayout::Packed(mb.doc_lengths, mb.cols);
+  } else {
+    std::vector<int64_t> lengths;
+    for (const auto& row : mb.doc_lengths) lengths.push_back(row.empty() ? 0 : row[0]);
+    layout = AttentionLayout::RightPadded(lengths, mb.cols);
+  }
+  AutocastScope autocast(model.options().device.is_cuda());
+  at::Tensor hidden = model.ForwardHidden(ids, layout);
+  return TokenLossSum(model, hidden, targets);  // autocast keeps cross-entropy in fp32
+}
+
+void KeepFreedMemoryForReuse() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+double MeasureMatmulFlops(int repeats) {
+  at::NoGradGuard no_grad;
+  double best = 0;
+  for (int64_t n : {512, 1024}) {
+    at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+    at::mm(a, b);  // warm-up
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = Clock::now();
+      at::Tensor c = at::mm(a, b);
+      const double s = SecondsSince(t0);
+      if (s > 0) best = std::max(best, 2.0 * static_cast<double>(n * n * n) / s);
+    }
+  }
+  return best;
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options, Collective* collective) {
+  RETURN_IF_ERROR(options.Validate());
+  if (options.model_dir.empty()) return absl::InvalidArgumentError("model_dir (--model): required");
+  if (options.data_path.empty()) return absl::InvalidArgumentError("data_path (--data): required");
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  TrainerOptions o = options;
+  if (o.tokenizer_dir.empty()) o.tokenizer_dir = o.model_dir;
+
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(o.model_dir));
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(o.tokenizer_dir);
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat("loading the tokenizer from ", o.tokenizer_dir, ": ", tokenizer.status().message()));
+  }
+  absl::StatusOr<std::unique_ptr<ChatTemplate>> chat = ChatTemplate::Load(o.tokenizer_dir);
+  if (!chat.ok()) {
+    return absl::Status(chat.status().code(), absl::StrCat("loading the chat template from ", o.tokenizer_dir, ": ",
+                                                           chat.status().message()));
+  }
+  if ((*tokenizer)->vocab_size() > config.vocab_size) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "incompatible model and tokenizer: the tokenizer in ", o.tokenizer_dir, " has ", (*tokenizer)->vocab_size(),
+        " token ids but ", o.model_dir, "/config.json has vocab_size ", config.vocab_size));
+  }
+  SftDatasetOptions data = o.data;
+  data.max_seq_len = o.max_seq_len;
+  data.vocab_limit = config.vocab_size;
+  ASSIGN_OR_RETURN(SftDataset dataset, LoadSftDataset(o.data_path, **chat, **tokenizer, data));
+  LOG(INFO) << o.data_path << ": " << dataset.stats.examples << " examples, " << dataset.stats.tokens << " tokens ("
+            << dataset.stats.target_tokens << " trained), " << dataset.stats.truncated << " truncated, "
+            << dataset.stats.dropped_truncated << " dropped by truncation, " << dataset.stats.bad_lines
+            << " bad lines skipped";
+
+  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(o.device));
+  dopts.dtype = at::kFloat;  // master weights; CUDA computes under bf16 autocast
+  ASSIGN_OR_RETURN(std::unique_ptr<Decoder> model, Decoder::Load(o.model_dir, dopts));
+  return FromModel(o, std::move(model), std::move(dataset), collective);
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::FromModel(const TrainerOptions& options,
+                                                            std::unique_ptr<Decoder> model, SftDataset dataset,
+                                                            Collective* collective) {
+  RETURN_IF_ERROR(options.Validate());
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  TrainerOptions o = options;
+  o.batching.row_tokens = o.max_seq_len;
+  ASSIGN_OR_RETURN(BatchPlan plan, BatchPlan::Build(dataset.examples, o.batching, o.epochs));
+  std::unique_ptr<Trainer> t;
+  try {
+    t.reset(new Trainer(o, std::move(model), std::move(dataset), std::move(plan), collective));
+    if (o.resume) {
+      ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(CheckpointsDir(o)));
+      if (latest) {
+        RETURN_IF_ERROR(t->Restore(*latest));
+      } else {
+        LOG(INFO) << "--resume: no checkpoint under " << CheckpointsDir(o) << " yet; starting at step 0";
+      }
+    }
+  } catch (const c10::Error& e) {
+    return TorchError("setting up the trainer", e);
+  }
+  return t;
+}
+
+Trainer::Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, SftDataset dataset, BatchPlan plan,
+                 Collective* collective)
+    : options_(options),
+      model_(std::move(model)),
+      dataset_(std::move(dataset)),
+      plan_(std::move(plan)),
+      collective_(collective != nullptr ? collective : &single_) {
+  params_ = model_->Parameters();
+  for (auto& [name, p] : params_) {
+    p.requires_grad_(true);
+    p.mutable_grad() = at::zeros_like(p);
+  }
+  optimizer_ = std::make_unique<AdamW>(params_, options_.adamw);
+  total_steps_ = plan_.num_steps();
+  if (options_.max_steps > 0) total_steps_ = std::min(total_steps_, options_.max_steps);
+  schedule_.peak_lr = options_.lr;
+  schedule_.warmup_steps = options_.warmup_steps;
+  schedule_.total_steps = total_steps_;
+  schedule_.decay = options_.decay;
+  schedule_.min_lr_ratio = options_.min_lr_ratio;
+}
+
+Trainer::~Trainer() = default;
+
+nlohmann::ordered_json Trainer::Recipe() const {
+  const BatchPlanOptions& b = plan_.options();
+  nlohmann::ordered_json r;
+  r["seed"] = b.seed;
+  r["batching"] = b.mode == BatchingMode::kPacked ? "packed" : "padded";
+  r["max_seq_len"] = options_.max_seq_len;
+  r["micro_batch_tokens"] = b.micro_batch_tokens;
+  r["batch_tokens"] = b.batch_tokens;
+  r["epochs"] = options_.epochs;
+  r["total_steps"] = total_steps_;
+  r["lr"] = options_.lr;
+  r["warmup_steps"] = options_.warmup_steps;
+  r["schedule"] = std::string(LrDecayName(options_.decay));
+  r["min_lr_ratio"] = options_.min_lr_ratio;
+  r["beta1"] = options_.adamw.beta1;
+  r["beta2"] = options_.adamw.beta2;
+  r["eps"] = options_.adamw.eps;
+  r["weight_decay"] = options_.adamw.weight_decay;
+  r["grad_clip"] = options_.grad_clip;
+  return r;
+}
+
+absl::Status Trainer::Restore(const std::string& dir) {
+  ASSIGN_OR_RETURN(ModelConfig found, LoadModelConfig(dir));
+  RETURN_IF_ERROR(CheckSameArchitecture(model_->config(), options_.model_dir.empty() ? "(in memory)" : options_.model_dir,
+                                        found, dir));
+  ASSIGN_OR_RETURN(LoadedTrainState loaded, LoadTrainState(dir));
+  if (loaded.state.data_fingerprint != dataset_.fingerprint) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", dir, " was trained on different data (fingerprint mismatch with ", options_.data_path,
+        " after tokenization); resume needs the same --data, tokenizer and --max-seq-len"));
+  }
+  const nlohmann::ordered_json mine = Recipe();
+  for (const auto& [key, value] : mine.items()) {
+    if (!loaded.state.recipe.contains(key) || loaded.state.recipe[key] != value) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint ", dir, " used ", key, " = ", loaded.state.recipe.contains(key) ? loaded.state.recipe[key].dump() : "(unset)",
+          " but this run has ", key, " = ", value.dump(), "; resume with the original settings"));
+    }
+  }
+  if (loaded.state.step < 0 || loaded.state.step > total_steps_) {
+    return absl::DataLossError(absl::StrCat(dir, ": step ", loaded.state.step, " is outside [0, ", total_steps_, "]"));
+  }
+  if (loaded.state.step < total_steps_) {
+    const StepSpec& next = plan_.step(loaded.state.step);
+    if (next.epoch != loaded.state.epoch || next.index_in_epoch != loaded.state.index_in_epoch) {
+      return absl::DataLossError(absl::StrCat(dir, ": data cursor (epoch ", loaded.state.epoch, ", batch ",
+                                              loaded.state.index_in_epoch, ") does not match step ",
+                                              loaded.state.step, " of the plan"));
+    }
+  }
+  ASSIGN_OR_RETURN(auto weights, LoadHfWeights(dir, model_->config(), at::kFloat, model_->options().device));
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [name, view] : model_->HfNamedTensors()) {
+      auto it = weights.find(name);
+      if (it == weights.end()) return absl::DataLossError(absl::StrCat(dir, ": missing tensor ", name));
+      view.copy_(it->second);
+    }
+  }
+  RETURN_IF_ERROR(optimizer_->LoadState(loaded.optimizer_state, loaded.state.optimizer_steps));
+  if (loaded.rng_state.defined()) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle on the shared generator
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(loaded.rng_state);
+  }
+  step_ = loaded.state.step;
+  LOG(INFO) << "resumed from " << dir << " at step " << step_ << " of " << total_steps_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepMetrics> Trainer::Step() {
+  try {
+    return StepImpl();
+  } catch (const c10::Error& e) {
+    return TorchError(absl::StrCat("training step ", step_ + 1).c_str(), e);
+  }
+}
+
+absl::StatusOr<StepMetrics> Trainer::StepImpl() {
+  if (step_ >= total_steps_) {
+    return absl::FailedPreconditionError(absl::StrCat("training already finished (", total_steps_, " steps)"));
+  }
+  const auto t0 = Clock::now();
+  const int64_t s = step_;
+  Collective& coll = *collective_;
+  const double global_targets = static_cast<double>(std::max<int64_t>(1, plan_.GlobalLossTokens(s)));
+  for (auto& [name, p] : params_) p.mutable_grad().zero_();
+
+  double loss_sum = 0, tokens = 0, pairs = 0;
+  for (const MicroBatchSpec* spec : plan_.RankShare(s, coll.rank(), coll.world_size())) {
+    MicroBatch mb = Materialize(*spec, dataset_.examples, plan_.options());
+    at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode);
+    (loss / global_targets).backward();
+    loss_sum += loss.item<double>();
+    tokens += static_cast<double>(mb.real_tokens);
+    pairs += AttentionPairs(mb);
+  }
+
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> grads;
+  for (auto& [name, p] : params_) grads.push_back(p.mutable_grad());
+  at::Tensor stats = at::tensor({loss_sum, tokens, pairs}, at::kDouble);
+  if (coll.world_size() > 1) {
+    RETURN_IF_ERROR(coll.AllReduceSum(grads));
+    RETURN_IF_ERROR(coll.AllReduceSum({stats}));
+  }
+  std::vector<at::Tensor> norms;
+  for (const at::Tensor& g : grads) norms.push_back(g.norm());
+  const double grad_norm = at::stack(norms).norm().item<double>();
+  if (!std::isfinite(grad_norm)) {
+    return absl::InternalError(absl::StrCat("step ", s + 1, ": the gradient norm is ", grad_norm,
+                                            "; stopping before the update corrupts the weights"));
+  }
+  if (options_.grad_clip > 0 && grad_norm > options_.grad_clip) {
+    const double coef = options_.grad_clip / (grad_norm + 1e-6);
+    for (at::Tensor& g : grads) g.mul_(coef);
+  }
+  const double lr = LearningRate(schedule_, s);
+  optimizer_->Step(lr);
+  ++step_;
+
+  StepMetrics m;
+  m.step = step_;
+  m.epoch = plan_.step(s).epoch;
+  m.loss = stats[0].item<double>() / global_targets;
+  m.lr = lr;
+  m.grad_norm = grad_norm;
+  m.tokens = static_cast<int64_t>(stats[1].item<double>());
+  m.target_tokens = plan_.GlobalLossTokens(s);
+  m.step_s = SecondsSince(t0);
+  m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0;
+  if (options_.peak_flops > 0 && m.step_s > 0) {
+    const double flops = TrainingFlops(model_->config(), static_cast<double>(m.tokens), stats[2].item<double>());
+    m.mfu = flops / m.step_s / (options_.peak_flops * coll.world_size());
+  }
+  elapsed_s_ += m.step_s;
+  m.elapsed_s = elapsed_s_;
+  return m;
+}
+
+absl::Status Trainer::SaveCheckpoint() {
+  if (collective_->rank() != 0) return absl::OkStatus();
+  try {
+    at::NoGradGuard no_grad;
+    CheckpointContents c;
+    c.config = &model_->config();
+    c.hf_weights = model_->HfNamedTensors();
+    c.optimizer_state = optimizer_->StateTensors();
+    c.rng_state = at::detail::getDefaultCPUGenerator().get_state();
+    c.state.step = step_;
+    if (step_ < total_steps_) {
+      c.state.epoch = plan_.step(step_).epoch;
+      c.state.index_in_epoch = plan_.step(step_).index_in_epoch;
+    } else {
+      c.state.epoch = options_.epochs;
+    }
+    c.state.optimizer_steps = optimizer_->steps();
+    c.state.data_fingerprint = dataset_.fingerprint;
+    c.state.recipe = Recipe();
+    c.tokenizer_dir = options_.tokenizer_dir;
+    return SaveTrainCheckpoint(CheckpointsDir(options_), c, options_.keep_checkpoints);
+  } catch (const c10::Error& e) {
+    return TorchError("saving a checkpoint", e);
+  }
+}
+
+absl::Status Trainer::Run() {
+  const bool lead = collective_->rank() == 0;
+  RETURN_IF_ERROR(MakeDirs(options_.out_dir));
+  std::optional<MetricsLog> log;
+  if (lead) {
+    ASSIGN_OR_RETURN(MetricsLog opened, MetricsLog::Open(JoinPath(options_.out_dir, "metrics.jsonl"), step_));
+    log.emplace(std::move(opened));
+  }
+  int64_t saved_at = -1;
+  while (step_ < total_steps_) {
+    ASSIGN_OR_RETURN(StepMetrics m, Step());
+    if (lead) {
+      RETURN_IF_ERROR(log->Write(m));
+      if (options_.progress) std::fprintf(stderr, "%s\n", ProgressLine(m, total_steps_).c_str());
+    }
+    if (options_.save_every > 0 && step_ % options_.save_every == 0) {
+      RETURN_IF_ERROR(SaveCheckpoint());
+      saved_at = step_;
+    }
+  }
+  if (saved_at != step_) RETURN_IF_ERROR(SaveCheckpoint());
+  if (lead) {
+    try {
+      at::NoGradGuard no_grad;
+      RETURN_IF_ERROR(SaveModelFolder(JoinPath(options_.out_dir, "model"), model_->config(),
+                                      model_->HfNamedTensors(), options_.tokenizer_dir));
+    } catch (const c10::Error& e) {
+      return TorchError("saving the final model", e);
+    }
+    LOG(INFO) << "trained " << total_steps_ << " steps; model in " << JoinPath(options_.out_dir, "model");
+  }
+  return collective_->Barrier();
+}
+
+}  // namespace ssd

@@ -1,0 +1,149 @@
+// Trainer: data-parallel supervised fine-tuning of a Decoder on an
+// SftDataset (SSD step 3), one instance per rank.
+//
+// One optimizer step s:
+//   1. this rank runs its share of the global batch (BatchPlan::RankShare):
+//      for each micro-batch, forward, token losses summed over target tokens,
+//      divided by the global batch's target count (known from the plan, so
+//      no collective is needed), backward (gradients accumulate);
+//   2. gradients and the loss sum are all-reduced (Collective::AllReduceSum);
+//   3. global-norm clipping, then AdamW with lr = LearningRate(schedule, s).
+// The loss is therefore the mean over every target token of the global batch,
+// whatever the number of ranks or micro-batches: DP=1 and DP=2 differ only by
+// float summation order.
+//
+// Numerics: fp32 on CPU. On CUDA the forward runs under bf16 autocast while
+// parameters, gradients and AdamW moments stay fp32 (master weights).
+//
+// Checkpoints (train_state.h) hold weights, AdamW moments, the step (which
+// fixes the schedule and the data cursor) and the RNG state, so a resumed run
+// reproduces an uninterrupted one bitwise on CPU (same thread count).
+// Rank 0 writes checkpoints, metrics and the final model; all ranks compute
+// identical updates, so their weights stay identical.
+//
+// Not thread-safe; one Trainer per rank (tests run several ranks as threads
+// over InProcessCollective).
+#ifndef SSD_TRAINER_WORKER_TRAINER_H_
+#define SSD_TRAINER_WORKER_TRAINER_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/model/decoder.h"
+#include "trainer_worker/adamw.h"
+#include "trainer_worker/collective.h"
+#include "trainer_worker/lr_schedule.h"
+#include "trainer_worker/metrics.h"
+#include "trainer_worker/packing.h"
+#include "trainer_worker/sft_dataset.h"
+#include "trainer_worker/train_state.h"
+
+namespace ssd {
+
+struct TrainerOptions {
+  std::string model_dir;      // HF folder: config.json, weights, tokenizer files
+  std::string tokenizer_dir;  // default: model_dir
+  std::string data_path;      // chat JSONL
+  std::string out_dir;        // checkpoints/, metrics.jsonl, model/
+
+  int64_t epochs = 1;
+  int64_t max_steps = 0;      // stop after this many steps; 0 = all epochs
+  int64_t max_seq_len = 2048;  // truncation limit and packed row length
+  BatchPlanOptions batching;  // row_tokens is set from max_seq_len
+  SftDatasetOptions data;     // max_seq_len and vocab_limit are filled in
+  double lr = 1e-5;
+  int64_t warmup_steps = 0;
+  LrDecay decay = LrDecay::kCosine;
+  double min_lr_ratio = 0.0;
+  AdamWOptions adamw;
+  double grad_clip = 1.0;     // global-norm clipping; 0 disables
+
+  int64_t save_every = 0;     // checkpoint every N steps (0: only at the end)
+  int keep_checkpoints = 2;
+  bool resume = false;        // continue from <out>/checkpoints/latest if present
+
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  int threads = 0;             // intra-op threads; 0 leaves libtorch's setting
+  double peak_flops = 0;       // per rank, for MFU; 0 omits MFU
+  bool progress = true;        // progress line on stderr (rank 0)
+
+  absl::Status Validate() const;
+};
+
+class Trainer {
+ public:
+  // Loads the model (or, with resume, the latest checkpoint under out_dir),
+  // the tokenizer and the data. `collective` is not owned and must outlive
+  // the trainer; nullptr means a single process.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainerOptions& options, Collective* collective);
+  // From an in-memory model and dataset (tests, benchmarks); tokenizer files
+  // are copied into checkpoints only if options.tokenizer_dir is set. With
+  // resume, the model's weights are replaced by the latest checkpoint's.
+  static absl::StatusOr<std::unique_ptr<Trainer>> FromModel(const TrainerOptions& options,
+                                                            std::unique_ptr<Decoder> model, SftDataset dataset,
+                                                            Collective* collective);
+  ~Trainer();
+
+  // Trains the remaining steps, checkpointing every save_every steps and at
+  // the end, then writes the final model to <out>/model (rank 0).
+  absl::Status Run();
+  // One optimizer step (no checkpoint, no metrics file).
+  absl::StatusOr<StepMetrics> Step();
+  // Writes a checkpoint of the current state (rank 0; a no-op elsewhere).
+  absl::Status SaveCheckpoint();
+
+  int64_t step() const { return step_; }
+  int64_t total_steps() const { return total_steps_; }
+  const Decoder& model() const { return *model_; }
+  const SftDataset& dataset() const { return dataset_; }
+  const BatchPlan& plan() const { return plan_; }
+
+ private:
+  Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, SftDataset dataset, BatchPlan plan,
+          Collective* collective);
+  absl::Status Restore(const std::string& checkpoint_dir);
+  nlohmann::ordered_json Recipe() const;
+  absl::StatusOr<StepMetrics> StepImpl();
+
+  const TrainerOptions options_;
+  std::unique_ptr<Decoder> model_;
+  const SftDataset dataset_;
+  const BatchPlan plan_;
+  Collective* const collective_;
+  SingleProcessCollective single_;
+  NamedTensors params_;
+  std::unique_ptr<AdamW> optimizer_;
+  LrScheduleOptions schedule_;
+  int64_t total_steps_ = 0;
+  int64_t step_ = 0;
+  double elapsed_s_ = 0;
+};
+
+// Sum over positions with target != kIgnoreTarget of the cross-entropy of
+// model.Logits(hidden) against the target. hidden_BTH: ForwardHidden output;
+// targets_BT: int64. Positions without a target contribute neither to the
+// sum nor to its gradient (their hidden rows are never projected).
+at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT);
+
+// Forward of one micro-batch: ids and attention layout as tensors on `device`.
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode);
+
+// Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
+// no trimming) instead of returning it to the kernel: a training step
+// allocates and frees the same activation sizes every micro-batch, and
+// fresh pages cost page faults and zeroing each time. Process-wide; the
+// `ssd train` command and the benchmark call it once at start-up.
+void KeepFreedMemoryForReuse();
+
+// fp32 matmul FLOP/s of this process with its current thread count (a few
+// square at::mm, best of `repeats`).
+double MeasureMatmulFlops(int repeats = 3);
+
+}  // namespace ssd
+
+#endif  // SSD_TRAINER_WORKER_TRAINER_H_

@@ -1,0 +1,336 @@
+#include "trainer_worker/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "common/model/test_models.h"
+#include "trainer_worker/in_process_collective.h"
+
+namespace ssd {
+namespace {
+
+// 48 conversations of 6..24 tokens; the first third of each is the "prompt".
+std::vector<TokenizedExample> SyntheticExamples(int64_t vocab, int fixed_len = 0) {
+  std::mt19937 rng(3);
+  std::vector<TokenizedExample> out;
+  for (int i = 0; i < 48; ++i) {
+    TokenizedExample ex;
+    const int len = fixed_len > 0 ? fixed_len : 6 + static_cast<int>(rng() % 19);
+    for (int t = 0; t < len; ++t) {
+      // A learnable pattern: each token follows from the previous one.
+      const int32_t id = t == 0 ? static_cast<int32_t>(rng() % vocab) : (ex.ids.back() * 7 + 3) % static_cast<int32_t>(vocab);
+      ex.ids.push_back(id);
+      ex.loss_mask.push_back(t >= len / 3 ? 1 : 0);
+    }
+    ex.line = i + 1;
+    out.push_back(std::move(ex));
+  }
+  return out;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/trainer_test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    at::set_num_threads(1);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  TrainerOptions Options(const std::string& out) const {
+    TrainerOptions o;
+    o.out_dir = dir_ + "/" + out;
+    o.epochs = 6;
+    o.max_seq_len = 32;
+    o.batching.micro_batch_tokens = 64;
+    o.batching.batch_tokens = 256;
+    o.batching.seed = 11;
+    o.lr = 3e-3;
+    o.warmup_steps = 3;
+    o.adamw.weight_decay = 0.01;
+    o.grad_clip = 1.0;
+    o.progress = false;
+    return o;
+  }
+
+  static std::unique_ptr<Decoder> Model(ModelArch arch = ModelArch::kQwen3) {
+    return Decoder::RandomInit(TinyConfig(arch), /*seed=*/5).value();
+  }
+
+  std::unique_ptr<Trainer> Make(const TrainerOptions& o, Collective* c = nullptr,
+                                ModelArch arch = ModelArch::kQwen3) {
+    auto t = Trainer::FromModel(o, Model(arch), DatasetFromExamples(SyntheticExamples(97)), c);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? std::move(*t) : nullptr;
+  }
+
+  static std::vector<at::Tensor> Weights(const Trainer& t) {
+    std::vector<at::Tensor> out;
+    for (auto& [name, p] : t.model().Parameters()) out.push_back(p.detach().clone());
+    return out;
+  }
+
+  // max |a - b| / max |b| over each tensor, the worst tensor.
+  static double MaxRelativeDiff(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>() / b[i].abs().max().item<double>());
+    }
+    return worst;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(TrainerTest, PromptPositionsGetExactlyZeroGradient) {
+  auto model = Model();
+  const auto examples = SyntheticExamples(97);
+  MicroBatchSpec spec;
+  spec.rows = {{0, 1}, {2}};
+  BatchPlanOptions bo;
+  bo.row_tokens = 64;
+  bo.micro_batch_tokens = 128;
+  bo.batch_tokens = 128;
+  const MicroBatch mb = Materialize(spec, examples, bo);
+  at::Tensor ids = at::tensor(mb.input_ids, at::kLong).view({mb.rows, mb.cols});
+  at::Tensor targets = at::tensor(mb.targets, at::kLong).view({mb.rows, mb.cols});
+  at::Tensor hidden = model->ForwardHidden(ids, AttentionLayout::Packed(mb.doc_lengths, mb.cols))
+                          .detach()
+                          .requires_grad_(true);
+  at::Tensor loss = TokenLossSum(*model, hidden, targets);
+  loss.backward();
+  at::Tensor row_grad = hidden.grad().abs().sum(-1).view(-1);
+  int64_t trained = 0;
+  for (int64_t i = 0; i < mb.rows * mb.cols; ++i) {
+    if (mb.targets[static_cast<size_t>(i)] == kIgnoreTarget) {
+      EXPECT_EQ(row_grad[i].item<float>(), 0.0f) << "position " << i << " has no target but gets gradient";
+    } else {
+      EXPECT_GT(row_grad[i].item<float>(), 0.0f) << "position " << i;
+      ++trained;
+    }
+  }
+  EXPECT_EQ(trained, mb.loss_tokens);
+  EXPECT_GT(mb.rows * mb.cols, trained);  // there were prompt and pad positions to check
+}
+
+TEST_F(TrainerTest, ChunkedLossOverALargeVocabularyEqualsTheOneShotLoss) {
+  ModelConfig c = TinyConfig(ModelArch::kQwen3);
+  c.vocab_size = 32000;  // 131 rows per 16 MiB logits chunk, so 300 targets take 3 chunks
+  auto model = Decoder::RandomInit(c, 2).value();
+  at::Tensor ids = at::randint(c.vocab_size, {2, 160}, at::kLong);
+  at::Tensor targets = ids.roll(-1, 1).clone();
+  targets.narrow(1, 150, 10).fill_(kIgnoreTarget);
+  at::Tensor h1 = model->ForwardHidden(ids).detach().requires_grad_(true);
+  at::Tensor h2 = h1.detach().clone().requires_grad_(true);
+  at::Tensor chunked = TokenLossSum(*model, h1, targets);
+  at::Tensor whole = at::cross_entropy_loss(model->Logits(h2).view({-1, c.vocab_size}), targets.view(-1), {},
+                                            at::Reduction::Sum);
+  chunked.backward();
+  whole.backward();
+  EXPECT_NEAR(chunked.item<double>(), whole.item<double>(), 1e-5 * whole.item<double>());
+  EXPECT_TRUE(at::allclose(h1.grad(), h2.grad(), 1e-5, 1e-7));
+}
+
+TEST_F(TrainerTest, MicroBatchWithoutTargetsGivesZeroLossNotNaN) {
+  auto model = Model();
+  MicroBatch mb;
+  mb.rows = 1;
+  mb.cols = 4;
+  mb.input_ids = {1, 2, 3, 4};
+  mb.targets.assign(4, kIgnoreTarget);
+  mb.doc_lengths = {{4}};
+  at::Tensor loss = MicroBatchLossSum(*model, mb, BatchingMode::kPacked);
+  EXPECT_EQ(loss.item<double>(), 0.0);
+}
+
+TEST_F(TrainerTest, LossFallsOnALearnablePattern) {
+  TrainerOptions o = Options("learn");
+  o.lr = 2e-2;
+  o.epochs = 12;
+  auto t = Make(o);
+  ASSERT_NE(t, nullptr);
+  std::vector<double> losses;
+  while (t->step() < t->total_steps()) losses.push_back(t->Step().value().loss);
+  ASSERT_GE(losses.size(), 20u);
+  EXPECT_LT(losses.back(), 0.5 * losses.front()) << "from " << losses.front() << " after " << losses.size() << " steps";
+}
+
+TEST_F(TrainerTest, SplittingTheGlobalBatchIntoMicroBatchesDoesNotChangeTheUpdate) {
+  // Examples that fill a row exactly, so 1 micro-batch of 4 rows and 4
+  // micro-batches of 1 row hold the same rows in the same steps.
+  auto make = [&](int64_t micro_tokens, const char* out) {
+    TrainerOptions o = Options(out);
+    o.batching.micro_batch_tokens = micro_tokens;
+    o.batching.batch_tokens = 128;
+    o.max_steps = 10;
+    auto t = Trainer::FromModel(o, Model(), DatasetFromExamples(SyntheticExamples(97, 32)), nullptr);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return std::move(t).value();
+  };
+  auto whole = make(128, "whole"), split = make(32, "split");
+  std::vector<double> whole_losses, split_losses;
+  while (whole->step() < whole->total_steps()) whole_losses.push_back(whole->Step().value().loss);
+  while (split->step() < split->total_steps()) split_losses.push_back(split->Step().value().loss);
+  ASSERT_EQ(whole_losses.size(), 10u);
+  ASSERT_EQ(split_losses.size(), 10u);
+  for (size_t s = 0; s < 10; ++s) EXPECT_NEAR(whole_losses[s], split_losses[s], 1e-5 * whole_losses[s]) << s;
+  EXPECT_LT(MaxRelativeDiff(Weights(*whole), Weights(*split)), 1e-5);
+}
+
+TEST_F(TrainerTest, TwoRanksOverTheInProcessCollectiveMatchOneRank) {
+  auto single = Make(Options("dp1"));
+  ASSERT_NE(single, nullptr);
+  std::vector<double> single_losses;
+  while (single->step() < single->total_steps()) single_losses.push_back(single->Step().value().loss);
+  ASSERT_GE(single_losses.size(), 20u);
+
+  auto group = std::make_shared<InProcessGroup>(2);
+  InProcessCollective c0(group, 0), c1(group, 1);
+  auto r0 = Make(Options("dp2"), &c0), r1 = Make(Options("dp2"), &c1);
+  ASSERT_TRUE(r0 && r1);
+  std::vector<double> dp_losses;
+  std::thread peer([&] {
+    while (r1->step() < r1->total_steps()) ASSERT_TRUE(r1->Step().ok());
+  });
+  while (r0->step() < r0->total_steps()) dp_losses.push_back(r0->Step().value().loss);
+  peer.join();
+
+  ASSERT_EQ(dp_losses.size(), single_losses.size());
+  for (size_t s = 0; s < dp_losses.size(); ++s) EXPECT_NEAR(dp_losses[s], single_losses[s], 1e-5 * single_losses[s]) << s;
+  EXPECT_LT(MaxRelativeDiff(Weights(*r0), Weights(*single)), 1e-5);
+  // Every rank holds the same weights.
+  EXPECT_EQ(MaxRelativeDiff(Weights(*r0), Weights(*r1)), 0.0);
+}
+
+TEST_F(TrainerTest, PaddedBatchingAlsoGivesTheSameResultOnTwoRanks) {
+  TrainerOptions o = Options("padded1");
+  o.batching.mode = BatchingMode::kPadded;
+  o.max_steps = 12;
+  auto single = Make(o);
+  std::vector<double> single_losses;
+  while (single->step() < single->total_steps()) single_losses.push_back(single->Step().value().loss);
+
+  auto group = std::make_shared<InProcessGroup>(2);
+  InProcessCollective c0(group, 0), c1(group, 1);
+  o.out_dir = dir_ + "/padded2";
+  auto r0 = Make(o, &c0), r1 = Make(o, &c1);
+  std::thread peer([&] {
+    while (r1->step() < r1->total_steps()) ASSERT_TRUE(r1->Step().ok());
+  });
+  std::vector<double> dp_losses;
+  while (r0->step() < r0->total_steps()) dp_losses.push_back(r0->Step().value().loss);
+  peer.join();
+  ASSERT_EQ(dp_losses.size(), 12u);
+  for (size_t s = 0; s < dp_losses.size(); ++s) {
+    EXPECT_TRUE(std::isfinite(dp_losses[s]));
+    EXPECT_NEAR(dp_losses[s], single_losses[s], 1e-5 * single_losses[s]) << s;
+  }
+  EXPECT_LT(MaxRelativeDiff(Weights(*r0), Weights(*single)), 1e-5);
+}
+
+TEST_F(TrainerTest, ResumingFromACheckpointReproducesTheUninterruptedRunBitwise) {
+  auto straight = Make(Options("straight"));
+  ASSERT_NE(straight, nullptr);
+  while (straight->step() < straight->total_steps()) ASSERT_TRUE(straight->Step().ok());
+
+  TrainerOptions o = Options("resumed");
+  {
+    auto first = Make(o);
+    for (int s = 0; s < 7; ++s) ASSERT_TRUE(first->Step().ok());
+    ASSERT_TRUE(first->SaveCheckpoint().ok());
+    ASSERT_TRUE(first->Step().ok());  // progress after the checkpoint is lost
+  }
+  o.resume = true;
+  auto second = Make(o);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->step(), 7);
+  while (second->step() < second->total_steps()) ASSERT_TRUE(second->Step().ok());
+  const auto a = Weights(*straight), b = Weights(*second);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST_F(TrainerTest, ASaveTornByACrashIsIgnoredOnResumeAndCleanedUpLater) {
+  TrainerOptions o = Options("torn");
+  {
+    auto t = Make(o);
+    for (int s = 0; s < 3; ++s) ASSERT_TRUE(t->Step().ok());
+    ASSERT_TRUE(t->SaveCheckpoint().ok());
+  }
+  // What a crash halfway through saving step 4 leaves behind.
+  const std::string torn = o.out_dir + "/checkpoints/step-00000004.partial";
+  std::filesystem::create_directories(torn);
+  std::ofstream(torn + "/model.safetensors") << "half a file";
+  o.resume = true;
+  auto t = Make(o);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->step(), 3);
+  ASSERT_TRUE(t->Step().ok());
+  ASSERT_TRUE(t->SaveCheckpoint().ok());
+  EXPECT_FALSE(std::filesystem::exists(torn));
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/checkpoints/step-00000004/train_state.json"));
+}
+
+TEST_F(TrainerTest, LatestNamingAMissingCheckpointIsDataLoss) {
+  TrainerOptions o = Options("dangling");
+  std::filesystem::create_directories(o.out_dir + "/checkpoints");
+  std::ofstream(o.out_dir + "/checkpoints/latest") << "step-00000042\n";
+  o.resume = true;
+  auto t = Trainer::FromModel(o, Model(), DatasetFromExamples(SyntheticExamples(97)), nullptr);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(t.status().message().find("step-00000042"), std::string::npos) << t.status();
+}
+
+TEST_F(TrainerTest, ResumeRefusesAChangedRecipeNamingTheSetting) {
+  TrainerOptions o = Options("recipe");
+  {
+    auto t = Make(o);
+    ASSERT_TRUE(t->Step().ok());
+    ASSERT_TRUE(t->SaveCheckpoint().ok());
+  }
+  o.resume = true;
+  o.lr = 1e-3;
+  auto t = Trainer::FromModel(o, Model(), DatasetFromExamples(SyntheticExamples(97)), nullptr);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("used lr = "), std::string::npos) << t.status();
+}
+
+TEST_F(TrainerTest, CheckpointOfAnotherArchitectureIsRejected) {
+  TrainerOptions o = Options("arch");
+  {
+    auto t = Make(o);
+    ASSERT_TRUE(t->SaveCheckpoint().ok());
+  }
+  o.resume = true;
+  auto t = Trainer::FromModel(o, Model(ModelArch::kLlama), DatasetFromExamples(SyntheticExamples(97)), nullptr);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(t.status().message().find("different architecture (qwen3"), std::string::npos) << t.status();
+}
+
+TEST_F(TrainerTest, RunWritesMetricsCheckpointsAndAFinalModel) {
+  TrainerOptions o = Options("run");
+  o.max_steps = 4;
+  o.save_every = 2;
+  auto t = Make(o);
+  ASSERT_TRUE(t->Run().ok());
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/model/model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/checkpoints/step-00000004/optimizer.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/checkpoints/step-00000002/train_state.json"));
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/checkpoints/step-00000004.partial"));
+  auto loaded = Decoder::Load(o.out_dir + "/model");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const auto w = Weights(*t);
+  auto params = (*loaded)->Parameters();
+  for (size_t i = 0; i < w.size(); ++i) EXPECT_TRUE(at::equal(w[i], params[i].second));
+}
+
+}  // namespace
+}  // namespace ssd
