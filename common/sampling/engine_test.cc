@@ -1,6 +1,7 @@
 #include "common/sampling/engine.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -22,6 +23,8 @@ using Results = std::map<std::pair<std::string, int64_t>, SampleResult>;
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // Two threads, so kernels and the per-row draws really run in parallel.
+    at::set_num_threads(2);
     // A small real byte-level BPE tokenizer, so text and stop strings work.
     std::string corpus;
     for (int i = 0; i < 50; ++i) {
