@@ -3,12 +3,13 @@
 #include <ATen/ATen.h>
 #include <glog/logging.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "common/util/status_macros.h"
+#include "trainer_worker/tcp_store.h"
 
 namespace ssd {
 namespace {
@@ -51,14 +52,8 @@ absl::StatusOr<std::unique_ptr<GlooCollective>> GlooCollective::Connect(const Gl
   impl->rank = r.rank;
   impl->world = r.world_size;
   impl->bucket_bytes = std::max<int64_t>(options.bucket_bytes, 1);
+  ASSIGN_OR_RETURN(impl->store, ConnectTcpStore(r, "gloo"));
   try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<uint16_t>(r.master_port);
-    so.isServer = r.store_owner == StoreOwner::kRank0 && r.rank == 0;
-    so.numWorkers = r.store_owner == StoreOwner::kRank0 ? c10::optional<size_t>(r.world_size) : c10::nullopt;
-    so.waitWorkers = r.store_owner == StoreOwner::kRank0;
-    so.timeout = std::chrono::seconds(r.timeout_s);
-    impl->store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, so);
     auto pg_options = c10d::ProcessGroupGloo::Options::create(std::chrono::seconds(r.timeout_s));
     std::string host = r.interface_host;
     if (host.empty() && IsLoopback(r.master_addr)) host = "127.0.0.1";
@@ -66,7 +61,7 @@ absl::StatusOr<std::unique_ptr<GlooCollective>> GlooCollective::Connect(const Gl
                                                : c10d::ProcessGroupGloo::createDeviceForHostname(host));
     impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, r.rank, r.world_size, pg_options);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("gloo rendezvous at ", r.master_addr, ":", r.master_port,
+    return absl::UnavailableError(absl::StrCat("gloo process group on ", r.master_addr, ":", r.master_port,
                                                " failed for rank ", r.rank, " of ", r.world_size, ": ", e.what()));
   }
   LOG(INFO) << "gloo: rank " << r.rank << " of " << r.world_size << " joined via " << r.master_addr << ":"

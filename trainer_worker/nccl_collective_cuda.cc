@@ -3,7 +3,6 @@
 #include <cuda_runtime_api.h>
 #include <glog/logging.h>
 #include <nccl.h>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
 #include <cstring>
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/util/status_macros.h"
 #include "trainer_worker/nccl_collective.h"
+#include "trainer_worker/tcp_store.h"
 
 namespace ssd {
 namespace {
@@ -162,19 +162,7 @@ bool NcclCompiledIn() { return true; }
 absl::StatusOr<std::unique_ptr<Collective>> ConnectNccl(const NcclOptions& options) {
   const RendezvousOptions& r = options.rendezvous;
   RETURN_IF_ERROR(r.Validate());
-  c10::intrusive_ptr<c10d::TCPStore> store;
-  try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<uint16_t>(r.master_port);
-    so.isServer = r.store_owner == StoreOwner::kRank0 && r.rank == 0;
-    so.numWorkers = r.store_owner == StoreOwner::kRank0 ? c10::optional<size_t>(r.world_size) : c10::nullopt;
-    so.waitWorkers = r.store_owner == StoreOwner::kRank0;
-    so.timeout = std::chrono::seconds(r.timeout_s);
-    store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, so);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("NCCL rendezvous at ", r.master_addr, ":", r.master_port,
-                                               " failed for rank ", r.rank, ": ", e.what()));
-  }
+  ASSIGN_OR_RETURN(c10::intrusive_ptr<c10d::TCPStore> store, ConnectTcpStore(r, "NCCL"));
   auto c = std::make_unique<NcclCollective>(r.rank, r.world_size, options.device,
                                             std::max<int64_t>(options.bucket_bytes, 1), std::move(store));
   RETURN_IF_ERROR(c->Init());
