@@ -1,8 +1,10 @@
 #include "common/cli/cli_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -62,6 +64,12 @@ std::string JsonFloatArray(const float* values, size_t n) {
     out += buf;
   }
   return out + "]";
+}
+
+int CpuThreads(int requested, int sharers) {
+  if (requested > 0) return requested;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, sharers));
 }
 
 }  // namespace ssd

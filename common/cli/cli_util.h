@@ -22,6 +22,10 @@ absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::s
 // user's input being wrong).
 int ReportStatus(absl::string_view command, const absl::Status& status);
 
+// Threads for a command: `requested` when > 0, else this machine's cores
+// split evenly between `sharers` processes (at least 1).
+int CpuThreads(int requested, int sharers = 1);
+
 // "[1,2,3]"
 std::string JsonIntArray(const std::vector<int64_t>& values);
 // "[0.123456791,-1.5]" with 9 significant digits, enough to round-trip float32.

@@ -157,7 +157,7 @@ absl::Status RunEvalCode(const EvalCodeFlags& f) {
 }
 
 absl::Status RunEvalModel(const EvalModelFlags& f) {
-  at::set_num_threads(f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  at::set_num_threads(CpuThreads(f.threads));
   ModelEvalOptions mo;
   mo.params = f.params;
   mo.temperatures = f.temperatures.empty() ? std::vector<double>{f.params.temperature} : f.temperatures;

@@ -45,11 +45,6 @@ struct RunFlags {
   std::string device = "cpu";
 };
 
-int Threads(int requested) {
-  if (requested > 0) return requested;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 absl::StatusOr<DType> ParseSaveDtype(const std::string& s) {
   if (s == "f32" || s == "float32") return DType::kF32;
   if (s == "bf16" || s == "bfloat16") return DType::kBF16;
@@ -174,7 +169,7 @@ absl::Status RunInfo(const RunFlags& f) {
 // into a reported failure instead of an abort.
 template <typename Fn>
 int RunCommand(absl::string_view name, int threads, Fn fn) {
-  at::set_num_threads(Threads(threads));
+  at::set_num_threads(CpuThreads(threads));
   try {
     return ReportStatus(name, fn());
   } catch (const c10::Error& e) {

@@ -69,7 +69,7 @@ class Progress {
 };
 
 absl::Status RunSample(SampleFlags f) {
-  at::set_num_threads(f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  at::set_num_threads(CpuThreads(f.threads));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
   ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
   const std::shared_ptr<const Decoder>& model = gm.model;

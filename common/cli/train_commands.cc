@@ -116,11 +116,10 @@ absl::Status RunTrain(TrainFlags f) {
     if (o.threads == 0) {
       // Split the cores between the ranks rather than oversubscribing them
       // (a rank alone would take them all).
-      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       auto it = std::find(launch.args.begin(), launch.args.end(), "--threads");
       if (it != launch.args.end() && it + 1 != launch.args.end()) launch.args.erase(it, it + 2);
       launch.args.push_back("--threads");
-      launch.args.push_back(std::to_string(std::max(1, cores / f.nproc)));
+      launch.args.push_back(std::to_string(CpuThreads(0, f.nproc)));
     }
     launch.nproc = f.nproc;
     launch.master_addr = "127.0.0.1";
@@ -131,10 +130,7 @@ absl::Status RunTrain(TrainFlags f) {
   RETURN_IF_ERROR(f.rendezvous.Validate());
   KeepFreedMemoryForReuse();
   const int world = f.rendezvous.world_size;
-  if (o.threads == 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    o.threads = std::max(1, cores / world);
-  }
+  o.threads = CpuThreads(o.threads, world);
   at::set_num_threads(o.threads);
   std::unique_ptr<Collective> collective;
   if (world > 1) {
