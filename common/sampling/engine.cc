@@ -34,6 +34,7 @@ struct Engine::Request {
   GenerationRequest req;
   uint64_t key = 0;
   std::vector<int64_t> stop_ids;     // sorted
+  std::vector<int64_t> prompt_seen;  // sorted distinct prompt ids; only with a repetition penalty
   std::deque<int64_t> todo;          // sample indices not started yet
   int64_t prefix_seq = -1;           // cache sequence holding the prompt's KV
   std::vector<float> prompt_logits;  // logits after the prompt, once prefilled
@@ -47,6 +48,9 @@ struct Engine::Sequence {
   int64_t seq_id = -1;
   std::vector<int64_t> out;  // generated ids; out.back() is not yet in the cache
   double logprob = 0;
+  // Sorted distinct ids of the prompt and the output, kept up to date per
+  // token (only with a repetition penalty), so a step never rescans them.
+  std::vector<int64_t> seen;
   std::unique_ptr<StreamingDetokenizer> detok;
   std::string text;
   bool text_cut = false;  // a stop string ended the text
@@ -156,6 +160,11 @@ absl::Status Engine::Submit(GenerationRequest request) {
   r->stop_ids = request.params.stop_token_ids.empty() ? options_.default_stop_ids
                                                       : request.params.stop_token_ids;
   std::sort(r->stop_ids.begin(), r->stop_ids.end());
+  if (request.params.repetition_penalty != 1.0) {
+    r->prompt_seen = request.prompt_ids;
+    std::sort(r->prompt_seen.begin(), r->prompt_seen.end());
+    r->prompt_seen.erase(std::unique(r->prompt_seen.begin(), r->prompt_seen.end()), r->prompt_seen.end());
+  }
   r->todo.assign(request.sample_indices.begin(), request.sample_indices.end());
   r->req = std::move(request);
   r->submitted = Clock::now();
@@ -256,6 +265,7 @@ std::unique_ptr<Engine::Sequence> Engine::StartSample(const std::shared_ptr<Requ
   s->r = r;
   s->sample_index = sample_index;
   s->admitted = Clock::now();
+  s->seen = r->prompt_seen;
   if (tokenizer_ != nullptr) s->detok = std::make_unique<StreamingDetokenizer>(*tokenizer_, /*skip_special=*/true);
   return s;
 }
@@ -387,15 +397,10 @@ SampledToken Engine::Draw(const Sequence& s, float* logits, TokenSampler& sample
   const Request& r = *s.r;
   const SamplingParams& p = r.req.params;
   const int64_t step = static_cast<int64_t>(s.out.size());
-  std::vector<int64_t> seen;
-  if (p.repetition_penalty != 1.0) {
-    seen = r.req.prompt_ids;
-    seen.insert(seen.end(), s.out.begin(), s.out.end());
-  }
   const double u = p.greedy() ? 0.0
                               : SampleUniform(p.seed, r.key, static_cast<uint32_t>(s.sample_index),
                                               static_cast<uint32_t>(step));
-  return sampler.Sample(logits, config_.vocab_size, p, seen, u);
+  return sampler.Sample(logits, config_.vocab_size, p, s.seen, u);
 }
 
 std::string Engine::Accept(Sequence& s, const SampledToken& t) {
@@ -403,6 +408,10 @@ std::string Engine::Accept(Sequence& s, const SampledToken& t) {
   const SamplingParams& p = r.req.params;
   const int64_t step = static_cast<int64_t>(s.out.size());
   s.out.push_back(t.id);
+  if (p.repetition_penalty != 1.0) {
+    auto at = std::lower_bound(s.seen.begin(), s.seen.end(), t.id);
+    if (at == s.seen.end() || *at != t.id) s.seen.insert(at, t.id);
+  }
   s.logprob += t.logprob;
   ++stats_.generated_tokens;
   if (step == 0) s.first_token = Clock::now();

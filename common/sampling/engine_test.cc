@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 #include <random>
+#include <set>
 
 #include "common/model/generate.h"
 #include "common/model/test_models.h"
@@ -111,6 +112,33 @@ TEST_F(EngineTest, GreedyOutputEqualsGreedyGenerate) {
     EXPECT_EQ(res.finish_reason, "length");
     EXPECT_EQ(res.num_tokens, 30);
   }
+}
+
+TEST_F(EngineTest, RepetitionPenaltyCoversPromptAndOutputAsARecomputingReferenceDoes) {
+  auto model = Model();
+  GenerationRequest r = Request("rep", 1, 24);
+  r.params.temperature = 0;
+  r.params.repetition_penalty = 1.8;
+  auto e = MakeEngine(model);
+  ASSERT_TRUE(e->Submit(r).ok());
+  const SampleResult got = Collect(*e).at({"rep", 0});
+  // Reference: full forward over the whole sequence each step, the penalty
+  // applied once to every distinct token seen so far, then argmax.
+  std::vector<int64_t> seq = r.prompt_ids, want;
+  for (int step = 0; step < 24; ++step) {
+    at::Tensor logits = model->Forward(at::tensor(seq, at::kLong).view({1, -1}))[0][-1].contiguous();
+    std::vector<float> l(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+    std::set<int64_t> seen(seq.begin(), seq.end());
+    for (int64_t id : seen) l[id] = l[id] > 0 ? l[id] / 1.8f : l[id] * 1.8f;
+    const int64_t next = std::max_element(l.begin(), l.end()) - l.begin();
+    want.push_back(next);
+    seq.push_back(next);
+  }
+  EXPECT_EQ(got.ids, want);
+  r.params.repetition_penalty = 1.0;
+  auto plain = MakeEngine(model);
+  ASSERT_TRUE(plain->Submit(r).ok());
+  EXPECT_NE(Collect(*plain).at({"rep", 0}).ids, want) << "the penalty should change this output";
 }
 
 TEST_F(EngineTest, SampleIsIdenticalAloneInABatchOf32AndInterleaved) {
