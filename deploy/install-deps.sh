@@ -14,6 +14,10 @@ PACKAGES=(
   # RPC and the control plane
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgoogle-glog-dev libgflags-dev libssl-dev
+  # /metrics and /healthz on every daemon
+  libcpp-httplib-dev
+  # the Python client of the gRPC API (deploy/examples/submit_and_watch.py)
+  python3-grpcio python3-protobuf
   # parsing and storage
   libpcre2-dev libutf8proc-dev librocksdb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # tests
