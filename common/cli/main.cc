@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "common/cli/cluster_commands.h"
 #include "common/cli/eval_commands.h"
 #include "common/cli/model_commands.h"
 #include "common/cli/sample_commands.h"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   ssd::RegisterSampleCommands(app, &run);
   ssd::RegisterEvalCommands(app, &run);
   ssd::RegisterTrainCommands(app, &run);
+  ssd::RegisterClusterCommands(app, &run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,419 @@
+#include "common/cli/cluster_commands.h"
+
+#include <glog/logging.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/cli/cli_util.h"
+#include "common/rpc/dev_certs.h"
+#include "common/rpc/security.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "coordinator/client/cluster_client.h"
+#include "coordinator/client/job_view.h"
+#include "coordinator/client/watch.h"
+#include "coordinator/coordinator_server.h"
+#include "coordinator/job_state.h"
+
+namespace ssd {
+namespace {
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// TLS and token flags shared by the daemon and the clients. --certs DIR
+// (or $SSD_CERTS) fills in the files `ssd certs init` writes there.
+struct SecurityFlags {
+  std::string certs = Env("SSD_CERTS");
+  std::string token_file = Env("SSD_TOKEN_FILE");
+  std::string ca = Env("SSD_TLS_CA");
+  std::string cert = Env("SSD_TLS_CERT");
+  std::string key = Env("SSD_TLS_KEY");
+  std::string server_name;
+  bool insecure = Env("SSD_INSECURE") == "1";
+
+  void Add(CLI::App* c, bool server) {
+    c->add_option("--certs", certs, "folder made by `ssd certs init` ($SSD_CERTS): CA, certificates and token");
+    c->add_option("--token-file", token_file, "file holding the cluster token ($SSD_TOKEN_FILE)");
+    if (server) {
+      c->add_option("--tls-cert", cert, "server certificate chain (PEM)");
+      c->add_option("--tls-key", key, "server private key (PEM)");
+      c->add_option("--tls-client-ca", ca, "require client certificates signed by this CA (mTLS)");
+    } else {
+      c->add_option("--tls-ca", ca, "CA that signed the coordinator's certificate ($SSD_TLS_CA)");
+      c->add_option("--tls-cert", cert, "client certificate, when the coordinator requires mTLS ($SSD_TLS_CERT)");
+      c->add_option("--tls-key", key, "client private key ($SSD_TLS_KEY)");
+      c->add_option("--tls-server-name", server_name, "name the server certificate must carry (default: the host)");
+    }
+    c->add_flag("--insecure", insecure, "plaintext on loopback only, for development ($SSD_INSECURE=1)");
+  }
+
+  absl::StatusOr<SecurityOptions> Resolve(bool server) const {
+    SecurityOptions s;
+    s.insecure = insecure;
+    std::string token_path = token_file;
+    if (!certs.empty()) {
+      if (token_path.empty()) token_path = JoinPath(certs, "token");
+      if (server) {
+        s.cert_file = JoinPath(certs, "server.pem");
+        s.key_file = JoinPath(certs, "server.key");
+      } else {
+        s.ca_file = JoinPath(certs, "ca.pem");
+        if (PathExists(JoinPath(certs, "client.pem"))) {
+          s.cert_file = JoinPath(certs, "client.pem");
+          s.key_file = JoinPath(certs, "client.key");
+        }
+      }
+    }
+    if (!cert.empty()) s.cert_file = cert;
+    if (!key.empty()) s.key_file = key;
+    if (!ca.empty()) {
+      s.ca_file = ca;
+      if (server) s.require_client_cert = true;
+    }
+    s.server_name = server_name;
+    if (token_path.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-file: every RPC needs the cluster token (or --certs DIR from `ssd certs init`)");
+    }
+    ASSIGN_OR_RETURN(s.token, ReadTokenFile(token_path));
+    return s;
+  }
+};
+
+struct ClientFlags {
+  std::string coordinator = Env("SSD_COORDINATOR", "127.0.0.1:7070");
+  SecurityFlags security;
+  int64_t timeout_ms = 30000;
+  bool json = false;
+
+  void Add(CLI::App* c) {
+    c->add_option("--coordinator", coordinator, "coordinator address host:port ($SSD_COORDINATOR)")
+        ->capture_default_str();
+    security.Add(c, /*server=*/false);
+    c->add_option("--timeout-ms", timeout_ms, "deadline of each call")->capture_default_str();
+    c->add_flag("--json", json, "print JSON (the protobuf JSON mapping) instead of tables");
+  }
+
+  absl::StatusOr<std::unique_ptr<ClusterClient>> Connect() const {
+    ClusterClientOptions o;
+    o.channel.target = coordinator;
+    ASSIGN_OR_RETURN(o.channel.security, security.Resolve(/*server=*/false));
+    o.call_timeout_ms = timeout_ms;
+    return ClusterClient::Connect(o);
+  }
+};
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return absl::OkStatus();
+  return WriteFileAtomically(path, absl::StrCat(port, "\n"));
+}
+
+struct CoordinatorFlags {
+  CoordinatorServerOptions server;
+  SecurityFlags security;
+  std::string port_file;
+  int64_t max_message_mb = 64;
+};
+
+absl::Status RunCoordinator(const CoordinatorFlags& f) {
+  CoordinatorServerOptions o = f.server;
+  ASSIGN_OR_RETURN(o.rpc.security, f.security.Resolve(/*server=*/true));
+  o.rpc.max_message_bytes = f.max_message_mb << 20;
+  // Block the signals before any thread starts, then wait for one.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorServer> server, CoordinatorServer::Start(o));
+  RETURN_IF_ERROR(WritePortFile(f.port_file, server->port()));
+  std::cerr << "ssd coordinator: listening on " << o.rpc.listen_address << " (port " << server->port() << ")"
+            << (server->metrics_port() >= 0 ? absl::StrCat(", /metrics on port ", server->metrics_port()) : "")
+            << std::endl;
+  int sig = 0;
+  sigwait(&set, &sig);
+  LOG(INFO) << "coordinator: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down";
+  server->Shutdown();
+  return absl::OkStatus();
+}
+
+int Follow(ClusterClient* client, const std::string& job_id, bool json) {
+  WatchOptions w;
+  w.json = json;
+  w.tty = isatty(STDOUT_FILENO) != 0;
+  auto code = FollowJob(client, job_id, w, std::cout);
+  if (!code.ok()) return ReportStatus("watch", code.status());
+  return *code;
+}
+
+}  // namespace
+
+void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
+  // ---- ssd coordinator ----
+  {
+    auto f = std::make_shared<CoordinatorFlags>();
+    CoordinatorOptions& co = f->server.coordinator;
+    CLI::App* c = app.add_subcommand("coordinator", "Run the coordinator daemon: jobs, leases and the replay store");
+    c->add_option("--listen", f->server.rpc.listen_address, "gRPC address host:port (port 0: any)")
+        ->capture_default_str();
+    c->add_option("--data-dir", f->server.data_dir, "durable state (RocksDB)")->required();
+    c->add_option("--metrics-port", f->server.metrics_port, "HTTP port for /metrics and /healthz (-1: none)")
+        ->capture_default_str();
+    c->add_option("--metrics-host", f->server.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
+    c->add_option("--port-file", f->port_file, "write the bound gRPC port here once serving");
+    c->add_option("--lease-ttl-ms", co.lease_ttl_ms, "a lease lapses unless renewed this often")->capture_default_str();
+    c->add_option("--heartbeat-interval-ms", co.heartbeat_interval_ms, "how often workers heartbeat")
+        ->capture_default_str();
+    c->add_option("--worker-timeout-ms", co.worker_timeout_ms, "a silent worker is dead after this long")
+        ->capture_default_str();
+    c->add_option("--recovery-grace-ms", co.recovery_grace_ms, "after a restart, how long leases wait for renewal")
+        ->capture_default_str();
+    c->add_option("--max-message-mb", f->max_message_mb, "largest gRPC message either way")->capture_default_str();
+    f->security.Add(c, /*server=*/true);
+    c->callback([f, run] { *run = [f] { return ReportStatus("coordinator", RunCoordinator(*f)); }; });
+  }
+  // ---- ssd certs init ----
+  {
+    auto o = std::make_shared<DevCertsOptions>();
+    CLI::App* certs = app.add_subcommand("certs", "Development TLS material");
+    certs->require_subcommand(1);
+    CLI::App* c = certs->add_subcommand("init", "Make a CA, a server and a client certificate, and a cluster token");
+    c->add_option("--out", o->out_dir, "folder to write ca.pem, server.pem/.key, client.pem/.key, token")->required();
+    c->add_option("--host", o->hosts, "extra DNS name or IP for the server certificate (repeatable)");
+    c->add_option("--days", o->days, "validity")->capture_default_str();
+    c->add_flag("--force", o->force, "replace an existing set");
+    c->callback([o, run] {
+      *run = [o] {
+        const absl::Status s = MakeDevCerts(*o);
+        if (s.ok()) std::cout << "wrote ca.pem, server.pem, server.key, client.pem, client.key and token to " << o->out_dir << "\n";
+        return ReportStatus("certs init", s);
+      };
+    });
+  }
+  // ---- ssd submit ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto spec = std::make_shared<std::string>();
+    auto detach = std::make_shared<bool>(false);
+    CLI::App* c = app.add_subcommand("submit", "Submit a job spec (YAML); print its id, then follow it like ssd watch");
+    c->add_option("spec", *spec, "job spec YAML (see deploy/examples/)")->required();
+    c->add_flag("--detach", *detach, "print the job id and return at once");
+    f->Add(c);
+    c->callback([f, spec, detach, run] {
+      *run = [f, spec, detach] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("submit", client.status());
+        auto r = (*client)->SubmitFile(*spec);
+        if (!r.ok()) return ReportStatus("submit", r.status());
+        if (f->json && *detach) {
+          std::cout << ToJson(*r) << "\n";
+        } else {
+          std::cout << r->job_id() << std::endl;
+        }
+        if (*detach) return 0;
+        return Follow(client->get(), r->job_id(), f->json);
+      };
+    });
+  }
+  // ---- ssd watch ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto job = std::make_shared<std::string>();
+    CLI::App* c = app.add_subcommand(
+        "watch", "Follow a job until it ends; Ctrl-C detaches. Exit 0 SUCCEEDED, 3 FAILED, 4 CANCELLED, 130 detached");
+    c->add_option("job", *job, "job id")->required();
+    f->Add(c);
+    c->callback([f, job, run] {
+      *run = [f, job] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("watch", client.status());
+        return Follow(client->get(), *job, f->json);
+      };
+    });
+  }
+  // ---- ssd jobs ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto states = std::make_shared<std::vector<std::string>>();
+    auto limit = std::make_shared<int>(0);
+    CLI::App* c = app.add_subcommand("jobs", "List jobs, newest first");
+    c->add_option("--state", *states, "only jobs in these states (repeatable), e.g. SAMPLING");
+    c->add_option("--limit", *limit, "at most this many (0: all)");
+    f->Add(c);
+    c->callback([f, states, limit, run] {
+      *run = [f, states, limit] {
+        v1::ListJobsRequest req;
+        for (const std::string& s : *states) {
+          v1::JobState st;
+          if (!ParseJobStateName(s, &st)) {
+            return ReportStatus("jobs", absl::InvalidArgumentError(absl::StrCat("--state: unknown state \"", s, "\"")));
+          }
+          req.add_states(st);
+        }
+        req.set_limit(*limit);
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("jobs", client.status());
+        auto r = (*client)->ListJobs(req);
+        if (!r.ok()) return ReportStatus("jobs", r.status());
+        std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobsTable(*r, NowMs()));
+        return 0;
+      };
+    });
+  }
+  // ---- ssd status ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto job = std::make_shared<std::string>();
+    CLI::App* c = app.add_subcommand("status", "One job in detail: stage, rounds, filter, eval tables");
+    c->add_option("job", *job, "job id")->required();
+    f->Add(c);
+    c->callback([f, job, run] {
+      *run = [f, job] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("status", client.status());
+        auto r = (*client)->GetJob(*job);
+        if (!r.ok()) return ReportStatus("status", r.status());
+        std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobDetails(*r, NowMs()));
+        return 0;
+      };
+    });
+  }
+  // ---- ssd cancel ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto job = std::make_shared<std::string>();
+    auto reason = std::make_shared<std::string>();
+    CLI::App* c = app.add_subcommand("cancel", "Cancel a job; its workers stop at their next heartbeat");
+    c->add_option("job", *job, "job id")->required();
+    c->add_option("--reason", *reason, "recorded as the job's error");
+    f->Add(c);
+    c->callback([f, job, reason, run] {
+      *run = [f, job, reason] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("cancel", client.status());
+        auto r = (*client)->Cancel(*job, *reason);
+        if (!r.ok()) return ReportStatus("cancel", r.status());
+        std::cout << (f->json ? ToJson(*r) + "\n" : absl::StrCat(r->id(), " ", JobStateName(r->state()), "\n"));
+        return 0;
+      };
+    });
+  }
+  // ---- ssd workers ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto all = std::make_shared<bool>(false);
+    CLI::App* c = app.add_subcommand("workers", "List the cluster's samplers and trainers");
+    c->add_flag("--all", *all, "include dead and departed workers");
+    f->Add(c);
+    c->callback([f, all, run] {
+      *run = [f, all] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("workers", client.status());
+        auto r = (*client)->ListWorkers(*all);
+        if (!r.ok()) return ReportStatus("workers", r.status());
+        std::cout << (f->json ? ToJson(*r) + "\n" : FormatWorkersTable(*r, NowMs()));
+        return 0;
+      };
+    });
+  }
+  // ---- ssd stats ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto job = std::make_shared<std::string>();
+    CLI::App* c = app.add_subcommand("stats", "Replay-store counts per job and round");
+    c->add_option("job", *job, "job id (default: every job)");
+    f->Add(c);
+    c->callback([f, job, run] {
+      *run = [f, job] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("stats", client.status());
+        auto r = (*client)->Stats(*job);
+        if (!r.ok()) return ReportStatus("stats", r.status());
+        if (f->json) {
+          std::cout << ToJson(*r) << "\n";
+          return 0;
+        }
+        for (const v1::RoundStats& s : r->rounds()) {
+          std::cout << s.job_id() << " round " << s.round() << ": " << s.samples() << "/" << s.expected()
+                    << " samples, " << s.bytes() << " bytes"
+                    << (s.survivors() >= 0 ? absl::StrCat(", ", s.survivors(), " survivors") : "") << "\n";
+        }
+        std::cout << "total: " << r->total_samples() << " samples, " << r->total_bytes() << " bytes, "
+                  << r->duplicates_ignored() << " duplicate appends ignored since start\n";
+        return 0;
+      };
+    });
+  }
+  // ---- ssd export ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto req = std::make_shared<v1::ExportRequest>();
+    auto job = std::make_shared<std::string>();
+    auto round = std::make_shared<int>(1);
+    auto out = std::make_shared<std::string>();
+    auto all = std::make_shared<bool>(false);
+    CLI::App* c = app.add_subcommand("export", "Write a round's distilled dataset as ml-ssd chat JSONL");
+    c->add_option("job", *job, "job id")->required();
+    c->add_option("--round", *round, "round")->capture_default_str();
+    c->add_option("--out", *out, "output JSONL (written atomically)")->required();
+    c->add_flag("--all", *all, "every sample, not only the filter's survivors");
+    f->Add(c);
+    c->callback([f, job, round, out, all, run] {
+      *run = [f, job, round, out, all] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("export", client.status());
+        v1::ExportRequest r;
+        r.set_job_id(*job);
+        r.set_round(*round);
+        r.set_all_samples(*all);
+        auto n = (*client)->ExportToFile(r, *out);
+        if (!n.ok()) return ReportStatus("export", n.status());
+        std::cerr << "wrote " << *n << " conversations to " << *out << "\n";
+        return 0;
+      };
+    });
+  }
+  // ---- ssd import ----
+  {
+    auto f = std::make_shared<ClientFlags>();
+    auto file = std::make_shared<std::string>();
+    auto spec = std::make_shared<std::string>();
+    auto detach = std::make_shared<bool>(false);
+    CLI::App* c = app.add_subcommand(
+        "import", "Create a job whose round 1 is an ml-ssd chat JSONL file (then filter, train, ... as the spec says)");
+    c->add_option("file", *file, "ml-ssd JSONL: {\"messages\": [..., {\"role\": \"assistant\", ...}]} per line")
+        ->required();
+    c->add_option("--spec", *spec, "job spec YAML (problems may be omitted)")->required();
+    c->add_flag("--detach", *detach, "print the job id and return at once");
+    f->Add(c);
+    c->callback([f, file, spec, detach, run] {
+      *run = [f, file, spec, detach] {
+        auto client = f->Connect();
+        if (!client.ok()) return ReportStatus("import", client.status());
+        auto r = (*client)->ImportFile(*file, *spec);
+        if (!r.ok()) return ReportStatus("import", r.status());
+        std::cout << r->job_id() << std::endl;
+        std::cerr << "imported " << r->samples() << " samples of " << r->problems() << " prompts\n";
+        if (*detach) return 0;
+        return Follow(client->get(), r->job_id(), f->json);
+      };
+    });
+  }
+}
+
+}  // namespace ssd

@@ -1,0 +1,27 @@
+// `ssd watch` (and `ssd submit` without --detach): follows a job until it
+// is terminal. Ctrl-C detaches and never cancels the job. A coordinator
+// restart is ridden out: the watch reconnects for up to `reconnect_s`.
+#ifndef SSD_COORDINATOR_CLIENT_WATCH_H_
+#define SSD_COORDINATOR_CLIENT_WATCH_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "coordinator/client/cluster_client.h"
+
+namespace ssd {
+
+struct WatchOptions {
+  bool json = false;  // one JSON Job per line instead of bars
+  bool tty = false;   // redraw in place (stdout is a terminal)
+  double reconnect_s = 120;
+};
+
+// Returns the exit code: ExitCodeFor(final state), or kExitDetached.
+absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, const WatchOptions& options,
+                              std::ostream& out);
+
+}  // namespace ssd
+
+#endif  // SSD_COORDINATOR_CLIENT_WATCH_H_

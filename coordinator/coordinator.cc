@@ -1,0 +1,631 @@
+#include "coordinator/coordinator.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/metrics/metrics_registry.h"
+#include "common/util/status_macros.h"
+#include "coordinator/job_spec.h"
+#include "coordinator/job_state.h"
+#include "coordinator/problem_set.h"
+#include "coordinator/sample_filter.h"
+#include "coordinator/store_schema.h"
+
+namespace ssd {
+
+Coordinator::Coordinator(const CoordinatorOptions& options, KvStore* store, const Clock* clock,
+                         MetricsRegistry* metrics)
+    : options_(options), store_(store), clock_(clock), metrics_(metrics) {
+  log_ = std::make_unique<CommitLog>(store, CommitLogOptions(), metrics);
+  if (metrics == nullptr) return;
+  leases_granted_ = &metrics->AddCounter("ssd_leases_granted_total", "Shard leases handed to workers.").WithLabels({});
+  leases_expired_ =
+      &metrics->AddCounter("ssd_leases_expired_total", "Leases that lapsed without a renewal or whose worker died.")
+           .WithLabels({});
+  samples_appended_ =
+      &metrics->AddCounter("ssd_samples_appended_total", "Samples stored in the replay store.").WithLabels({});
+  sample_bytes_appended_ =
+      &metrics->AddCounter("ssd_sample_bytes_appended_total", "Text bytes of the samples stored.").WithLabels({});
+  duplicates_ignored_ =
+      &metrics->AddCounter("ssd_samples_duplicate_total", "Appends of samples already stored, acknowledged and ignored.")
+           .WithLabels({});
+  appends_refused_ =
+      &metrics->AddCounter("ssd_append_refused_total", "Append streams ended by a bad or unauthorised sample.")
+           .WithLabels({});
+  GaugeFamily* jobs = &metrics->AddGauge("ssd_jobs", "Jobs by state.", {"state"});
+  GaugeFamily* queue = &metrics->AddGauge("ssd_shard_queue_depth", "Shards waiting for a worker, by kind.", {"kind"});
+  GaugeFamily* leased = &metrics->AddGauge("ssd_shards_leased", "Shards held by a worker now, by kind.", {"kind"});
+  GaugeFamily* workers = &metrics->AddGauge("ssd_workers", "Workers by role and state.", {"role", "state"});
+  GaugeFamily* bytes = &metrics->AddGauge("ssd_store_bytes", "Approximate bytes of the replay store on disk.");
+  metrics->AddCollector([this, jobs, queue, leased, workers, bytes] {
+    std::map<std::string, int> by_state;
+    std::map<std::string, int> queued, held;
+    std::map<std::pair<std::string, std::string>, int> by_worker;
+    for (int s = v1::JOB_STATE_PENDING; s <= v1::JOB_STATE_CANCELLED; ++s) {
+      by_state[JobStateName(static_cast<v1::JobState>(s))] = 0;
+    }
+    for (const char* role : {"SAMPLER", "TRAINER"}) {
+      for (int st = v1::WORKER_STATE_ALIVE; st <= v1::WORKER_STATE_LEFT; ++st) {
+        by_worker[{role, WorkerStateName(static_cast<v1::WorkerState>(st))}] = 0;
+      }
+    }
+    for (int k = v1::LEASE_KIND_SAMPLE; k <= v1::LEASE_KIND_PUSH; ++k) {
+      queued[LeaseKindName(static_cast<v1::LeaseKind>(k))] = 0;
+      held[LeaseKindName(static_cast<v1::LeaseKind>(k))] = 0;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [id, e] : jobs_) {
+        ++by_state[JobStateName(e.job.state())];
+        if (IsTerminal(e.job.state())) continue;
+        for (const auto& [sid, s] : e.shards) {
+          const std::string k = LeaseKindName(s.rec.kind());
+          if (s.rec.state() == v1::SHARD_STATE_QUEUED) ++queued[k];
+          if (s.rec.state() == v1::SHARD_STATE_LEASED) ++held[k];
+        }
+      }
+      for (const auto& [id, w] : workers_) {
+        ++by_worker[{WorkerRoleName(w.rec.status().role()), WorkerStateName(w.state)}];
+      }
+    }
+    for (const auto& [s, n] : by_state) jobs->WithLabels({s}).Set(n);
+    for (const auto& [k, n] : queued) queue->WithLabels({k}).Set(n);
+    for (const auto& [k, n] : held) leased->WithLabels({k}).Set(n);
+    for (const auto& [rs, n] : by_worker) workers->WithLabels({rs.first, rs.second}).Set(n);
+    bytes->WithLabels({}).Set(static_cast<double>(store_->ApproximateBytes(kSamples)));
+  });
+}
+
+Coordinator::~Coordinator() { Shutdown(); }
+
+absl::Status Coordinator::Start() {
+  RETURN_IF_ERROR(options_.Validate());
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::OkStatus();
+    started_ = true;
+  }
+  RETURN_IF_ERROR(Recover());
+  log_->Start();
+  tick_thread_ = std::thread([this] { TickLoop(); });
+  return absl::OkStatus();
+}
+
+void Coordinator::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (tick_thread_.joinable()) tick_thread_.join();
+  log_->Shutdown();
+}
+
+absl::Status Coordinator::Health() const {
+  absl::Status s = log_->health();
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the store refused a write (", s.message(), "); restart the coordinator once it is fixed"));
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------- helpers
+
+void Coordinator::Write(WriteBatch batch) { log_->Enqueue(std::move(batch)); }
+
+void Coordinator::PersistJob(JobEntry& e) {
+  v1::Job durable = e.job;
+  durable.clear_progress();
+  WriteBatch b;
+  b.Put(kJobs, e.job.id(), durable.SerializeAsString());
+  Write(std::move(b));
+}
+
+void Coordinator::PersistShard(const ShardEntry& s) {
+  WriteBatch b;
+  b.Put(kShards, ShardKey(s.rec.job_id(), s.rec.round(), s.rec.kind(), s.rec.shard()), s.rec.SerializeAsString());
+  Write(std::move(b));
+}
+
+void Coordinator::PersistWorker(const WorkerEntry& w) {
+  v1::WorkerRecord rec = w.rec;
+  rec.mutable_status()->set_state(w.state);
+  WriteBatch b;
+  b.Put(kWorkers, rec.status().worker_id(), rec.SerializeAsString());
+  Write(std::move(b));
+}
+
+void Coordinator::MarkChanged(JobEntry& e) {
+  e.job.set_version(e.job.version() + 1);
+  e.job.set_updated_unix_ms(clock_->NowMs());
+  dirty_.insert(e.job.id());
+}
+
+Coordinator::JobEntry* Coordinator::FindJob(const std::string& id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
+  *p = e.live;
+  const v1::JobState st = e.job.state();
+  const v1::LeaseKind kind = st == v1::JOB_STATE_EVALUATING ? v1::LEASE_KIND_EVAL : v1::LEASE_KIND_SAMPLE;
+  if (st == v1::JOB_STATE_SAMPLING || st == v1::JOB_STATE_EVALUATING) {
+    int64_t total = 0, done = 0, leased = 0;
+    for (const auto& [id, s] : e.shards) {
+      if (std::get<0>(id) != e.job.round() || s.rec.kind() != kind) continue;
+      ++total;
+      done += s.rec.state() == v1::SHARD_STATE_DONE;
+      leased += s.rec.state() == v1::SHARD_STATE_LEASED;
+    }
+    p->set_shards_total(total);
+    p->set_shards_done(done);
+    p->set_shards_leased(leased);
+  }
+  if (st == v1::JOB_STATE_SAMPLING) {
+    auto it = e.samples.find(e.job.round());
+    p->set_samples_total(static_cast<int64_t>(e.problems.size()) * e.job.spec().sampling().n());
+    p->set_samples_done(it == e.samples.end() ? 0 : it->second.count);
+  } else if (st == v1::JOB_STATE_EVALUATING) {
+    const int64_t temps = static_cast<int64_t>(EvalTemperatures(e, e.job.round()).size());
+    p->set_samples_total(static_cast<int64_t>(e.eval_problems.size()) * temps * e.job.spec().eval().n());
+    int64_t done = 0;
+    auto it = e.evals.find(e.job.round());
+    if (it != e.evals.end()) {
+      for (const auto& [k, o] : it->second) done += o.n();
+    }
+    p->set_samples_done(done);
+  }
+  // Rates over the recent window of rate points.
+  if (e.rate.size() >= 2) {
+    const RatePoint& a = e.rate.front();
+    const RatePoint& b = e.rate.back();
+    const double dt = (b.t_ms - a.t_ms) / 1000.0;
+    if (dt > 0) {
+      p->set_samples_per_s((b.samples - a.samples) / dt);
+      p->set_tokens_per_s((b.tokens - a.tokens) / dt);
+    }
+  }
+}
+
+v1::Job Coordinator::Snapshot(const JobEntry& e) const {
+  v1::Job j = e.job;
+  FillProgress(e, j.mutable_progress());
+  return j;
+}
+
+Coordinator::Pending Coordinator::EndOp() {
+  Pending p;
+  p.seq = log_->last_enqueued();
+  for (const std::string& id : dirty_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    bool any = false;
+    v1::Job snap;
+    for (const auto& [wid, w] : watchers_) {
+      if (w->job_id != id) continue;
+      if (!any) {
+        snap = Snapshot(it->second);
+        any = true;
+      }
+      p.publish.emplace_back(w, snap);
+    }
+    it->second.last_publish_ms = clock_->NowMs();
+    it->second.progress_dirty = false;
+  }
+  dirty_.clear();
+  return p;
+}
+
+void Coordinator::AfterDurable(Pending pending, std::function<void(const absl::Status&)> then) {
+  auto publish = std::make_shared<decltype(pending.publish)>(std::move(pending.publish));
+  log_->WhenDurable(pending.seq, [publish, then = std::move(then)](const absl::Status& s) {
+    if (s.ok()) {
+      for (auto& [w, job] : *publish) w->update(job);
+    }
+    if (then) then(s);
+  });
+}
+
+// ------------------------------------------------------------- recovery
+
+absl::Status Coordinator::Recover() {
+  absl::MutexLock lock(&mu_);
+  const int64_t now = clock_->NowMs();
+  ASSIGN_OR_RETURN(auto counters, store_->Get(kMeta, "counters"));
+  if (counters.has_value()) {
+    v1::Counters c;
+    if (!c.ParseFromString(*counters)) return absl::DataLossError("store: meta/counters does not parse");
+    next_job_ = std::max<uint64_t>(1, c.next_job());
+    next_worker_ = std::max<uint64_t>(1, c.next_worker());
+  }
+  absl::Status bad;
+  RETURN_IF_ERROR(store_->Scan(kJobs, "", "", [&](absl::string_view key, absl::string_view value) {
+    JobEntry e;
+    if (!e.job.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      bad = absl::DataLossError(absl::StrCat("store: job record ", key, " does not parse"));
+      return false;
+    }
+    jobs_[std::string(key)] = std::move(e);
+    return true;
+  }));
+  RETURN_IF_ERROR(bad);
+  std::vector<std::pair<int64_t, std::string>> order;
+  for (auto& [id, e] : jobs_) {
+    order.emplace_back(e.job.created_unix_ms(), id);
+    const std::string jid = id;
+    for (ProblemSet set : {kTrainProblems, kEvalProblems}) {
+      RETURN_IF_ERROR(store_->Scan(kProblems, ProblemPrefix(jid, set), "", [&](absl::string_view, absl::string_view v) {
+        v1::Problem p;
+        if (!p.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+          bad = absl::DataLossError(absl::StrCat("store: a problem of job ", jid, " does not parse"));
+          return false;
+        }
+        if (set == kTrainProblems) {
+          e.problem_index[p.id()] = static_cast<uint32_t>(e.problems.size());
+          e.problems.push_back(std::move(p));
+        } else {
+          p.clear_benchmark_line();
+          e.eval_index[p.id()] = static_cast<uint32_t>(e.eval_problems.size());
+          e.eval_problems.push_back(std::move(p));
+        }
+        return true;
+      }));
+      RETURN_IF_ERROR(bad);
+    }
+    RETURN_IF_ERROR(store_->Scan(kShards, JobPrefix(jid), "", [&](absl::string_view, absl::string_view v) {
+      ShardEntry s;
+      if (!s.rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+        bad = absl::DataLossError(absl::StrCat("store: a shard of job ", jid, " does not parse"));
+        return false;
+      }
+      if (s.rec.state() == v1::SHARD_STATE_LEASED) s.expiry_ms = now + options_.recovery_grace_ms;
+      e.shards[{s.rec.round(), s.rec.kind(), s.rec.shard()}] = std::move(s);
+      return true;
+    }));
+    RETURN_IF_ERROR(bad);
+    RETURN_IF_ERROR(store_->Scan(kFeatures, JobPrefix(jid), "", [&](absl::string_view k, absl::string_view v) {
+      SampleKeyParts parts;
+      v1::SampleFeatures f;
+      if (!ParseSampleKey(k, &parts) || !f.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+        bad = absl::DataLossError(absl::StrCat("store: a sample index entry of job ", jid, " does not parse"));
+        return false;
+      }
+      SampleRound& r = RoundSamples(e, static_cast<int32_t>(parts.round));
+      const int64_t slot = static_cast<int64_t>(parts.problem) * r.n + parts.sample;
+      if (parts.problem >= r.problems || parts.sample >= r.n || r.Has(slot)) {
+        bad = absl::DataLossError(absl::StrCat("store: sample index entry out of range in job ", jid));
+        return false;
+      }
+      r.Set(slot);
+      r.features[slot] = Features{f.chars(), f.tokens(), f.bytes(), f.empty(), f.single_line()};
+      ++r.count;
+      r.bytes += f.bytes();
+      r.tokens += f.tokens();
+      return true;
+    }));
+    RETURN_IF_ERROR(bad);
+    RETURN_IF_ERROR(store_->Scan(kEvals, JobPrefix(jid), "", [&](absl::string_view k, absl::string_view v) {
+      EvalKeyParts parts;
+      v1::EvalOutcome o;
+      if (!ParseEvalKey(k, &parts) || !o.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+        bad = absl::DataLossError(absl::StrCat("store: an eval outcome of job ", jid, " does not parse"));
+        return false;
+      }
+      e.evals[static_cast<int32_t>(parts.round)][{parts.problem, parts.temperature}] = o;
+      return true;
+    }));
+    RETURN_IF_ERROR(bad);
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [t, id] : order) job_order_.push_back(id);
+
+  RETURN_IF_ERROR(store_->Scan(kWorkers, "", "", [&](absl::string_view key, absl::string_view v) {
+    WorkerEntry w;
+    if (!w.rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      bad = absl::DataLossError(absl::StrCat("store: worker record ", key, " does not parse"));
+      return false;
+    }
+    w.state = w.rec.status().state();
+    if (w.state == v1::WORKER_STATE_ALIVE || w.state == v1::WORKER_STATE_RECOVERING) {
+      w.state = v1::WORKER_STATE_RECOVERING;
+      // The worker has the grace period, not just its timeout, to be heard.
+      w.last_seen_ms = now + options_.recovery_grace_ms - options_.worker_timeout_ms;
+    }
+    workers_[std::string(key)] = std::move(w);
+    return true;
+  }));
+  RETURN_IF_ERROR(bad);
+  // Leases back onto their workers.
+  for (auto& [id, e] : jobs_) {
+    if (IsTerminal(e.job.state())) continue;
+    for (auto& [sid, s] : e.shards) {
+      if (s.rec.state() != v1::SHARD_STATE_LEASED) continue;
+      if (s.rec.kind() == v1::LEASE_KIND_TRAIN) {
+        for (const std::string& member : s.rec.group()) {
+          auto w = workers_.find(member);
+          if (w != workers_.end()) w->second.leases.insert({id, sid});
+        }
+      } else {
+        auto w = workers_.find(s.rec.worker_id());
+        if (w != workers_.end()) w->second.leases.insert({id, sid});
+      }
+    }
+  }
+  int64_t samples = 0;
+  for (const auto& [id, e] : jobs_) {
+    for (const auto& [r, s] : e.samples) samples += s.count;
+  }
+  LOG(INFO) << "coordinator: recovered " << jobs_.size() << " jobs, " << workers_.size() << " workers and " << samples
+            << " samples";
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------- tick
+
+void Coordinator::TickLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(options_.tick_ms))) return;
+    }
+    Tick();
+  }
+}
+
+void Coordinator::TickForTest() { Tick(); }
+
+void Coordinator::Tick() {
+  Pending pending;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!log_->health().ok()) return;
+    const int64_t now = clock_->NowMs();
+    for (auto& [id, w] : workers_) {
+      if (w.state != v1::WORKER_STATE_ALIVE && w.state != v1::WORKER_STATE_RECOVERING) continue;
+      if (now - w.last_seen_ms <= options_.worker_timeout_ms) continue;
+      const double silent_s = (now - w.last_seen_ms) / 1000.0;
+      LOG(WARNING) << "worker " << id << " missed its heartbeats for " << silent_s << " s; returning its leases";
+      w.state = v1::WORKER_STATE_DEAD;
+      ReleaseWorker(w, absl::StrFormat("worker %s stopped heartbeating (silent for %.1f s)", id, silent_s),
+                    /*graceful=*/false);
+      PersistWorker(w);
+    }
+    ExpireLeases();
+    for (auto& [id, e] : jobs_) {
+      if (IsTerminal(e.job.state())) continue;
+      Advance(e);
+      // One rate point a second, ten seconds of them.
+      if (e.rate.empty() || now - e.rate.back().t_ms >= 1000) {
+        int64_t samples = 0, tokens = 0;
+        auto it = e.samples.find(e.job.round());
+        if (e.job.state() == v1::JOB_STATE_SAMPLING && it != e.samples.end()) {
+          samples = it->second.count;
+          tokens = it->second.tokens;
+        }
+        if (!e.rate.empty() && samples < e.rate.back().samples) e.rate.clear();  // a new round
+        e.rate.push_back({now, samples, tokens});
+        while (e.rate.size() > 11) e.rate.erase(e.rate.begin());
+      }
+      if (e.progress_dirty && now - e.last_publish_ms >= options_.watch_progress_interval_ms) {
+        e.job.set_version(e.job.version() + 1);
+        dirty_.insert(id);
+      }
+    }
+    pending = EndOp();
+  }
+  AfterDurable(std::move(pending), nullptr);
+}
+
+// ------------------------------------------------------------- users
+
+absl::StatusOr<std::string> Coordinator::CreateJob(v1::JobSpec spec, const std::string& peer, bool imported,
+                                                   std::vector<v1::Problem> problems) {
+  const std::string id = absl::StrFormat("job-%06d", next_job_++);
+  v1::Counters c;
+  c.set_next_job(next_job_);
+  c.set_next_worker(next_worker_);
+  WriteBatch meta;
+  meta.Put(kMeta, "counters", c.SerializeAsString());
+  Write(std::move(meta));
+  JobEntry& e = jobs_[id];
+  job_order_.push_back(id);
+  const int64_t now = clock_->NowMs();
+  e.job.set_id(id);
+  *e.job.mutable_spec() = std::move(spec);
+  e.job.set_state(v1::JOB_STATE_PENDING);
+  e.job.set_round(0);
+  e.job.set_created_unix_ms(now);
+  e.job.set_updated_unix_ms(now);
+  e.job.set_state_since_unix_ms(now);
+  e.job.set_submitted_by(peer);
+  e.job.set_imported(imported);
+  e.job.set_num_problems(static_cast<int64_t>(problems.size()));
+  WriteBatch b;
+  for (uint32_t i = 0; i < problems.size(); ++i) {
+    b.Put(kProblems, ProblemKey(id, kTrainProblems, i), problems[i].SerializeAsString());
+    e.problem_index[problems[i].id()] = i;
+  }
+  e.problems = std::move(problems);
+  Write(std::move(b));
+  PersistJob(e);
+  MarkChanged(e);
+  return id;
+}
+
+void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::string& peer,
+                            Done<v1::SubmitJobResponse> done) {
+  // Parsing and reading the problem files happen before taking the lock.
+  JobSpecParseOptions po;
+  po.base_dir = request.base_dir();
+  auto spec = ParseJobSpecYaml(request.spec_yaml(), po);
+  if (!spec.ok()) return done(spec.status());
+  auto templates = TemplatesFor(*spec);
+  if (!templates.ok()) return done(templates.status());
+  auto problems = LoadTrainProblems(spec->problems(), *templates);
+  if (!problems.ok()) return done(problems.status());
+  std::vector<v1::Problem> eval;
+  if (spec->has_eval()) {
+    auto e = LoadEvalProblems(spec->eval(), *templates);
+    if (!e.ok()) return done(e.status());
+    eval = std::move(*e);
+  }
+  Pending pending;
+  absl::StatusOr<v1::SubmitJobResponse> result;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status h = Health(); !h.ok()) return done(h);
+    auto id = CreateJob(std::move(*spec), peer, /*imported=*/false, std::move(*problems));
+    if (!id.ok()) return done(id.status());
+    JobEntry& e = jobs_[*id];
+    WriteBatch b;
+    for (uint32_t i = 0; i < eval.size(); ++i) {
+      b.Put(kProblems, ProblemKey(*id, kEvalProblems, i), eval[i].SerializeAsString());
+      eval[i].clear_benchmark_line();
+      e.eval_index[eval[i].id()] = i;
+    }
+    Write(std::move(b));
+    e.job.set_num_eval_problems(static_cast<int64_t>(eval.size()));
+    e.eval_problems = std::move(eval);
+    PersistJob(e);
+    LOG(INFO) << "job " << *id << " submitted by " << peer << ": " << e.problems.size() << " problems, "
+              << e.job.spec().rounds() << " round(s)";
+    Advance(e);
+    v1::SubmitJobResponse r;
+    r.set_job_id(*id);
+    *r.mutable_job() = Snapshot(e);
+    result = std::move(r);
+    pending = EndOp();
+  }
+  ReplyAfter(std::move(pending), std::move(result), std::move(done));
+}
+
+namespace {
+absl::Status CheckJobId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("job_id: empty (ssd jobs lists the jobs)");
+  if (id.size() > 256) return absl::InvalidArgumentError("job_id: longer than 256 characters");
+  return absl::OkStatus();
+}
+absl::Status NoSuchJob(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("no job \"", id, "\" on this coordinator (ssd jobs lists them)"));
+}
+}  // namespace
+
+void Coordinator::GetJob(const std::string& job_id, Done<v1::Job> done) {
+  if (absl::Status s = CheckJobId(job_id); !s.ok()) return done(s);
+  Pending pending;
+  absl::StatusOr<v1::Job> result;
+  {
+    absl::MutexLock lock(&mu_);
+    JobEntry* e = FindJob(job_id);
+    result = e == nullptr ? absl::StatusOr<v1::Job>(NoSuchJob(job_id)) : Snapshot(*e);
+    pending = EndOp();
+  }
+  ReplyAfter(std::move(pending), std::move(result), std::move(done));
+}
+
+void Coordinator::ListJobs(const v1::ListJobsRequest& request, Done<v1::ListJobsResponse> done) {
+  if (request.limit() < 0) return done(absl::InvalidArgumentError("limit: must be >= 0"));
+  std::set<int> states(request.states().begin(), request.states().end());
+  Pending pending;
+  v1::ListJobsResponse r;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = job_order_.rbegin(); it != job_order_.rend(); ++it) {
+      const JobEntry& e = jobs_.at(*it);
+      if (!states.empty() && states.count(e.job.state()) == 0) continue;
+      *r.add_jobs() = Snapshot(e);
+      if (request.limit() > 0 && r.jobs_size() >= request.limit()) break;
+    }
+    pending = EndOp();
+  }
+  ReplyAfter<v1::ListJobsResponse>(std::move(pending), std::move(r), std::move(done));
+}
+
+void Coordinator::CancelJob(const v1::CancelJobRequest& request, Done<v1::Job> done) {
+  if (absl::Status s = CheckJobId(request.job_id()); !s.ok()) return done(s);
+  Pending pending;
+  absl::StatusOr<v1::Job> result;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status h = Health(); !h.ok()) return done(h);
+    JobEntry* e = FindJob(request.job_id());
+    if (e == nullptr) {
+      result = NoSuchJob(request.job_id());
+    } else if (IsTerminal(e->job.state())) {
+      result = absl::FailedPreconditionError(
+          absl::StrCat("job ", request.job_id(), " is already ", JobStateName(e->job.state())));
+    } else {
+      const std::string reason = request.reason().empty() ? "cancelled by the user" : request.reason().substr(0, 1000);
+      e->job.set_error(reason);
+      SetState(*e, v1::JOB_STATE_CANCELLED, e->job.round());
+      ReleaseAllLeases(*e);
+      LOG(INFO) << "job " << request.job_id() << " cancelled: " << reason;
+      result = Snapshot(*e);
+    }
+    pending = EndOp();
+  }
+  ReplyAfter(std::move(pending), std::move(result), std::move(done));
+}
+
+absl::StatusOr<int64_t> Coordinator::Watch(const std::string& job_id, std::function<void(const v1::Job&)> update) {
+  RETURN_IF_ERROR(CheckJobId(job_id));
+  int64_t id = 0;
+  Pending pending;
+  {
+    absl::MutexLock lock(&mu_);
+    JobEntry* e = FindJob(job_id);
+    if (e == nullptr) return NoSuchJob(job_id);
+    auto w = std::make_shared<Watcher>();
+    w->job_id = job_id;
+    w->update = std::move(update);
+    id = next_watch_++;
+    watchers_[id] = w;
+    pending.seq = log_->last_enqueued();
+    pending.publish.emplace_back(w, Snapshot(*e));
+  }
+  AfterDurable(std::move(pending), nullptr);
+  return id;
+}
+
+void Coordinator::Unwatch(int64_t watch_id) {
+  absl::MutexLock lock(&mu_);
+  watchers_.erase(watch_id);
+}
+
+void Coordinator::ListWorkers(const v1::ListWorkersRequest& request, Done<v1::ListWorkersResponse> done) {
+  Pending pending;
+  v1::ListWorkersResponse r;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, w] : workers_) {
+      if (!request.include_gone() && (w.state == v1::WORKER_STATE_DEAD || w.state == v1::WORKER_STATE_LEFT)) continue;
+      v1::WorkerStatus* s = r.add_workers();
+      *s = w.rec.status();
+      s->set_state(w.state);
+      s->set_last_heartbeat_unix_ms(std::max<int64_t>(0, std::min(w.last_seen_ms, clock_->NowMs())));
+      s->clear_weights_held();
+      for (const auto& [job, version] : w.held) {
+        v1::WeightsRef* ref = s->add_weights_held();
+        ref->set_job_id(job);
+        ref->set_version(version);
+      }
+      s->clear_leases();
+      for (const auto& [job, sid] : w.leases) {
+        auto e = jobs_.find(job);
+        if (e == jobs_.end()) continue;
+        auto sh = e->second.shards.find(sid);
+        if (sh != e->second.shards.end()) *s->add_leases() = RefOf(sh->second);
+      }
+    }
+    pending = EndOp();
+  }
+  ReplyAfter<v1::ListWorkersResponse>(std::move(pending), std::move(r), std::move(done));
+}
+
+}  // namespace ssd

@@ -1,0 +1,266 @@
+// The job state machine's actions (job_state.h draws the machine).
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/eval_report.h"
+#include "coordinator/job_state.h"
+#include "coordinator/sample_filter.h"
+#include "coordinator/store_schema.h"
+
+namespace ssd {
+
+Coordinator::SampleRound& Coordinator::RoundSamples(JobEntry& e, int32_t round) {
+  SampleRound& r = e.samples[round];
+  if (r.n == 0) {
+    r.n = std::max<int64_t>(1, e.job.spec().sampling().n());
+    r.problems = static_cast<int64_t>(e.problems.size());
+    const int64_t slots = r.n * r.problems;
+    r.present.assign(static_cast<size_t>((slots + 63) / 64), 0);
+    r.features.resize(static_cast<size_t>(slots));
+  }
+  return r;
+}
+
+std::vector<double> Coordinator::EvalTemperatures(const JobEntry& e, int32_t round) const {
+  const v1::EvalSpec& ev = e.job.spec().eval();
+  const auto& list = round == 0 ? ev.base_temperatures() : ev.temperatures();
+  return std::vector<double>(list.begin(), list.end());
+}
+
+uint64_t Coordinator::SeedFor(const JobEntry& e, v1::LeaseKind kind, int32_t round) const {
+  const uint64_t seed = e.job.spec().sampling().seed();
+  if (kind == v1::LEASE_KIND_EVAL) return seed + 1000003ull * static_cast<uint64_t>(round + 1);
+  return seed + static_cast<uint64_t>(std::max(0, round - 1));
+}
+
+void Coordinator::SetState(JobEntry& e, v1::JobState s, int32_t round) {
+  if (!IsAllowedTransition(e.job.state(), s)) {
+    LOG(DFATAL) << "job " << e.job.id() << ": no transition " << JobStateName(e.job.state()) << " -> "
+                << JobStateName(s);
+    return;
+  }
+  VLOG(1) << "job " << e.job.id() << ": " << JobStateName(e.job.state()) << " -> " << JobStateName(s) << " (round "
+          << round << ")";
+  e.job.set_state(s);
+  e.job.set_round(round);
+  e.job.set_state_since_unix_ms(clock_->NowMs());
+  e.live = v1::StageProgress();
+  e.rate.clear();
+  MarkChanged(e);
+  PersistJob(e);
+}
+
+void Coordinator::FailJob(JobEntry& e, const std::string& reason) {
+  if (IsTerminal(e.job.state())) return;
+  LOG(WARNING) << "job " << e.job.id() << " FAILED: " << reason;
+  e.job.set_error(reason);
+  SetState(e, v1::JOB_STATE_FAILED, e.job.round());
+  ReleaseAllLeases(e);
+}
+
+void Coordinator::ReleaseAllLeases(JobEntry& e) {
+  for (auto& [id, w] : workers_) {
+    for (auto it = w.leases.begin(); it != w.leases.end();) {
+      it = it->first == e.job.id() ? w.leases.erase(it) : std::next(it);
+    }
+  }
+}
+
+bool Coordinator::StageShardsDone(const JobEntry& e, v1::LeaseKind kind) const {
+  bool any = false;
+  for (const auto& [id, s] : e.shards) {
+    if (std::get<0>(id) != e.job.round() || s.rec.kind() != kind) continue;
+    any = true;
+    if (s.rec.state() != v1::SHARD_STATE_DONE) return false;
+  }
+  return any;
+}
+
+namespace {
+int32_t NumShards(int64_t problems, int32_t shard_size) {
+  return static_cast<int32_t>((problems + shard_size - 1) / shard_size);
+}
+}  // namespace
+
+void Coordinator::StartSampling(JobEntry& e, int32_t round) {
+  SetState(e, v1::JOB_STATE_SAMPLING, round);
+  RoundSamples(e, round);
+  const int32_t size = e.job.spec().shard_size();
+  const int64_t p = static_cast<int64_t>(e.problems.size());
+  for (int32_t i = 0; i < NumShards(p, size); ++i) {
+    ShardEntry s;
+    s.rec.set_job_id(e.job.id());
+    s.rec.set_round(round);
+    s.rec.set_kind(v1::LEASE_KIND_SAMPLE);
+    s.rec.set_shard(i);
+    s.rec.set_first_problem(i * size);
+    s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, p - static_cast<int64_t>(i) * size)));
+    s.rec.set_state(v1::SHARD_STATE_QUEUED);
+    PersistShard(s);
+    e.shards[{round, v1::LEASE_KIND_SAMPLE, i}] = std::move(s);
+  }
+  v1::RoundStatus* rs = e.job.add_rounds();
+  rs->set_round(round);
+  PersistJob(e);
+}
+
+void Coordinator::StartEvaluating(JobEntry& e, int32_t round) {
+  SetState(e, v1::JOB_STATE_EVALUATING, round);
+  const int32_t size = e.job.spec().eval().shard_size();
+  const int64_t p = static_cast<int64_t>(e.eval_problems.size());
+  for (int32_t i = 0; i < NumShards(p, size); ++i) {
+    ShardEntry s;
+    s.rec.set_job_id(e.job.id());
+    s.rec.set_round(round);
+    s.rec.set_kind(v1::LEASE_KIND_EVAL);
+    s.rec.set_shard(i);
+    s.rec.set_first_problem(i * size);
+    s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, p - static_cast<int64_t>(i) * size)));
+    s.rec.set_state(v1::SHARD_STATE_QUEUED);
+    PersistShard(s);
+    e.shards[{round, v1::LEASE_KIND_EVAL, i}] = std::move(s);
+  }
+}
+
+void Coordinator::RunFilter(JobEntry& e) {
+  const int32_t round = e.job.round();
+  SampleRound& r = RoundSamples(e, round);
+  std::vector<FilterCandidate> candidates;
+  candidates.reserve(static_cast<size_t>(r.count));
+  for (int64_t slot = 0; slot < r.n * r.problems; ++slot) {
+    if (!r.Has(slot)) continue;
+    FilterCandidate c;
+    c.key = SampleKey(e.job.id(), static_cast<uint32_t>(round), static_cast<uint32_t>(slot / r.n),
+                      static_cast<uint32_t>(slot % r.n));
+    const Features& f = r.features[static_cast<size_t>(slot)];
+    c.features.set_chars(f.chars);
+    c.features.set_tokens(f.tokens);
+    c.features.set_empty(f.empty);
+    c.features.set_single_line(f.single_line);
+    candidates.push_back(std::move(c));
+  }
+  const v1::FilterResult result = ComputeFilter(e.job.spec().filter(), std::move(candidates));
+  v1::RoundStatus* rs = nullptr;
+  for (v1::RoundStatus& x : *e.job.mutable_rounds()) {
+    if (x.round() == round) rs = &x;
+  }
+  if (rs == nullptr) {
+    rs = e.job.add_rounds();
+    rs->set_round(round);
+  }
+  rs->set_samples(r.count);
+  *rs->mutable_filter() = result;
+  LOG(INFO) << "job " << e.job.id() << " round " << round << ": filter kept " << result.survivors() << " of "
+            << result.total() << " samples (empty " << result.dropped_empty() << ", single-line "
+            << result.dropped_single_line() << ", shortest " << result.dropped_short() << ")";
+  PersistJob(e);
+}
+
+void Coordinator::StartTraining(JobEntry& e) {
+  SetState(e, v1::JOB_STATE_TRAINING, e.job.round());
+  ShardEntry s;
+  s.rec.set_job_id(e.job.id());
+  s.rec.set_round(e.job.round());
+  s.rec.set_kind(v1::LEASE_KIND_TRAIN);
+  s.rec.set_state(v1::SHARD_STATE_QUEUED);
+  PersistShard(s);
+  e.shards[{e.job.round(), v1::LEASE_KIND_TRAIN, 0}] = std::move(s);
+}
+
+void Coordinator::AfterTraining(JobEntry& e) {
+  const int32_t round = e.job.round();
+  const bool used_later = e.job.spec().has_eval() || round < e.job.spec().rounds();
+  if (!used_later) {
+    SetState(e, v1::JOB_STATE_SUCCEEDED, round);
+    ReleaseAllLeases(e);
+    return;
+  }
+  SetState(e, v1::JOB_STATE_PUSHING, round);
+  ShardEntry s;
+  s.rec.set_job_id(e.job.id());
+  s.rec.set_round(round);
+  s.rec.set_kind(v1::LEASE_KIND_PUSH);
+  s.rec.set_state(v1::SHARD_STATE_QUEUED);
+  PersistShard(s);
+  e.shards[{round, v1::LEASE_KIND_PUSH, 0}] = std::move(s);
+}
+
+void Coordinator::AfterPush(JobEntry& e) {
+  if (e.job.spec().has_eval()) {
+    StartEvaluating(e, e.job.round());
+  } else {
+    NextRoundOrSucceed(e);
+  }
+}
+
+void Coordinator::AfterEval(JobEntry& e) {
+  const int32_t round = e.job.round();
+  std::vector<EvalProblemInfo> problems;
+  for (const v1::Problem& p : e.eval_problems) problems.push_back({p.id(), p.difficulty()});
+  std::vector<v1::EvalOutcome> outcomes;
+  for (const auto& [k, o] : e.evals[round]) outcomes.push_back(o);
+  *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), EvalTemperatures(e, round), problems, outcomes);
+  PersistJob(e);
+  if (round == 0) {
+    StartSampling(e, 1);
+  } else {
+    NextRoundOrSucceed(e);
+  }
+}
+
+void Coordinator::NextRoundOrSucceed(JobEntry& e) {
+  const int32_t round = e.job.round();
+  if (round < e.job.spec().rounds()) {
+    StartSampling(e, round + 1);
+  } else {
+    SetState(e, v1::JOB_STATE_SUCCEEDED, round);
+    ReleaseAllLeases(e);
+  }
+}
+
+void Coordinator::Advance(JobEntry& e) {
+  for (int guard = 0; guard < 16; ++guard) {
+    const v1::JobState before = e.job.state();
+    const int32_t round_before = e.job.round();
+    switch (before) {
+      case v1::JOB_STATE_PENDING:
+        if (e.job.imported()) {
+          SetState(e, v1::JOB_STATE_FILTERING, 1);
+        } else if (e.job.spec().has_eval() && e.job.spec().eval().base()) {
+          StartEvaluating(e, 0);
+        } else {
+          StartSampling(e, 1);
+        }
+        break;
+      case v1::JOB_STATE_SAMPLING: {
+        const SampleRound& r = RoundSamples(e, e.job.round());
+        if (StageShardsDone(e, v1::LEASE_KIND_SAMPLE) && r.count == r.n * r.problems) {
+          SetState(e, v1::JOB_STATE_FILTERING, e.job.round());
+        }
+        break;
+      }
+      case v1::JOB_STATE_FILTERING: {
+        RunFilter(e);
+        const v1::RoundStatus& rs = e.job.rounds(e.job.rounds_size() - 1);
+        if (rs.filter().survivors() == 0) {
+          FailJob(e, absl::StrCat("round ", e.job.round(), ": the filter kept none of the ", rs.filter().total(),
+                                  " samples; loosen filter.drop_* or check the model's output"));
+        } else {
+          StartTraining(e);
+        }
+        break;
+      }
+      case v1::JOB_STATE_EVALUATING:
+        if (StageShardsDone(e, v1::LEASE_KIND_EVAL)) AfterEval(e);
+        break;
+      default:
+        break;  // TRAINING and PUSHING move on reports
+    }
+    if (e.job.state() == before && e.job.round() == round_before) return;
+  }
+}
+
+}  // namespace ssd

@@ -1,0 +1,619 @@
+#include "coordinator/job_spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/util/file_util.h"
+
+namespace ssd {
+namespace {
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string Where(const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  if (m.line < 0) return "";
+  return absl::StrCat(" (line ", m.line + 1, ", column ", m.column + 1, ")");
+}
+
+std::string Shown(const YAML::Node& n) {
+  if (n.IsScalar()) return absl::StrCat("\"", n.Scalar(), "\"");
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+// Reads the fields of one YAML mapping, recording every problem with its
+// path. Keys that no getter asked for are reported by Finish().
+class Fields {
+ public:
+  Fields(const YAML::Node& node, std::string path, std::vector<std::string>* errors)
+      : node_(node), path_(std::move(path)), errors_(errors) {}
+
+  bool Has(const char* key) {
+    asked_.insert(key);
+    return node_[key] && !node_[key].IsNull();
+  }
+  void Str(const char* key, std::string* out) {
+    if (!Has(key)) return;
+    const YAML::Node n = node_[key];
+    if (!n.IsScalar()) return Error(key, absl::StrCat("must be a string, got ", Shown(n)), n);
+    *out = n.Scalar();
+  }
+  template <typename T>
+  void Int(const char* key, T* out) {
+    if (!Has(key)) return;
+    const YAML::Node n = node_[key];
+    ParseInt(key, n, out);
+  }
+  void Double(const char* key, double* out) {
+    if (!Has(key)) return;
+    ParseDouble(key, node_[key], out);
+  }
+  void Bool(const char* key, bool* out) {
+    if (!Has(key)) return;
+    const YAML::Node n = node_[key];
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      return Error(key, absl::StrCat("must be true or false, got ", Shown(n)), n);
+    }
+    *out = v;
+  }
+  template <typename List>
+  void StrList(const char* key, List* out) {
+    if (!Has(key)) return;
+    const YAML::Node n = node_[key];
+    if (!n.IsSequence()) return Error(key, absl::StrCat("must be a list of strings, got ", Shown(n)), n);
+    out->Clear();
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) {
+        return Error(absl::StrCat(key, "[", i, "]"), absl::StrCat("must be a string, got ", Shown(n[i])), n[i]);
+      }
+      *out->Add() = n[i].Scalar();
+    }
+  }
+  template <typename List>
+  void DoubleList(const char* key, List* out) {
+    if (!Has(key)) return;
+    const YAML::Node n = node_[key];
+    if (n.IsScalar()) {  // a single number is a list of one
+      double v = 0;
+      if (ParseDouble(key, n, &v)) {
+        out->Clear();
+        out->Add(v);
+      }
+      return;
+    }
+    if (!n.IsSequence()) return Error(key, absl::StrCat("must be a list of numbers, got ", Shown(n)), n);
+    out->Clear();
+    for (size_t i = 0; i < n.size(); ++i) {
+      double v = 0;
+      if (!ParseDouble(absl::StrCat(key, "[", i, "]"), n[i], &v)) return;
+      out->Add(v);
+    }
+  }
+  template <typename List>
+  void IntList(const char* key, List* out) {
+    if (!Has(key)) return;
+    const YAML::Node n = node_[key];
+    if (!n.IsSequence()) return Error(key, absl::StrCat("must be a list of integers, got ", Shown(n)), n);
+    out->Clear();
+    for (size_t i = 0; i < n.size(); ++i) {
+      int32_t v = 0;
+      if (!ParseInt(absl::StrCat(key, "[", i, "]"), n[i], &v)) return;
+      out->Add(v);
+    }
+  }
+  // The mapping under `key`, or an undefined node when absent or not a map.
+  YAML::Node Map(const char* key) {
+    if (!Has(key)) return YAML::Node(YAML::NodeType::Undefined);
+    const YAML::Node n = node_[key];
+    if (!n.IsMap()) {
+      Error(key, absl::StrCat("must be a mapping of fields, got ", Shown(n)), n);
+      return YAML::Node(YAML::NodeType::Undefined);
+    }
+    return n;
+  }
+  std::string Path(const std::string& key) const { return path_.empty() ? key : absl::StrCat(path_, ".", key); }
+
+  void Finish() {
+    for (auto it = node_.begin(); it != node_.end(); ++it) {
+      const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+      if (asked_.count(key) > 0) continue;
+      std::string best;
+      size_t best_d = 3;
+      for (const std::string& k : asked_) {
+        const size_t d = EditDistance(key, k);
+        if (d < best_d) {
+          best_d = d;
+          best = k;
+        }
+      }
+      errors_->push_back(absl::StrCat(Path(key), ": unknown field",
+                                      best.empty() ? "" : absl::StrCat(" (did you mean ", best, "?)"),
+                                      Where(it->first)));
+    }
+  }
+
+ private:
+  void Error(const std::string& key, const std::string& what, const YAML::Node& n) {
+    errors_->push_back(absl::StrCat(Path(key), ": ", what, Where(n)));
+  }
+  template <typename T>
+  bool ParseInt(const std::string& key, const YAML::Node& n, T* out) {
+    if (!n.IsScalar()) {
+      Error(key, absl::StrCat("must be an integer, got ", Shown(n)), n);
+      return false;
+    }
+    // yaml-cpp's own conversion accepts "1.5" for ints on some versions;
+    // parse strictly instead.
+    const std::string& s = n.Scalar();
+    errno = 0;
+    char* end = nullptr;
+    const bool neg = !s.empty() && s[0] == '-';
+    if (std::is_unsigned<T>::value && neg) {
+      Error(key, absl::StrCat("must be a non-negative integer, got \"", s, "\""), n);
+      return false;
+    }
+    long long v = 0;
+    unsigned long long u = 0;
+    if (std::is_unsigned<T>::value) {
+      u = std::strtoull(s.c_str(), &end, 10);
+    } else {
+      v = std::strtoll(s.c_str(), &end, 10);
+    }
+    if (s.empty() || end == nullptr || *end != '\0' || errno == ERANGE) {
+      Error(key, absl::StrCat("must be an integer, got \"", s, "\""), n);
+      return false;
+    }
+    if (std::is_unsigned<T>::value) {
+      if (u > static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
+        Error(key, absl::StrCat("is too large: ", s), n);
+        return false;
+      }
+      *out = static_cast<T>(u);
+    } else {
+      if (v > static_cast<long long>(std::numeric_limits<T>::max()) ||
+          v < static_cast<long long>(std::numeric_limits<T>::min())) {
+        Error(key, absl::StrCat("is out of range: ", s), n);
+        return false;
+      }
+      *out = static_cast<T>(v);
+    }
+    return true;
+  }
+  bool ParseDouble(const std::string& key, const YAML::Node& n, double* out) {
+    if (!n.IsScalar()) {
+      Error(key, absl::StrCat("must be a number, got ", Shown(n)), n);
+      return false;
+    }
+    const std::string& s = n.Scalar();
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
+      Error(key, absl::StrCat("must be a number, got \"", s, "\""), n);
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  const YAML::Node node_;
+  const std::string path_;
+  std::vector<std::string>* errors_;
+  std::set<std::string> asked_;
+};
+
+std::string Resolve(const std::string& base, const std::string& path) {
+  if (path.empty() || base.empty() || path[0] == '/') return path;
+  return JoinPath(base, path);
+}
+
+bool ValidDate(const std::string& d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (d[i] < '0' || d[i] > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+v1::JobSpec DefaultJobSpec() {
+  v1::JobSpec spec;
+  spec.set_rounds(1);
+  spec.set_shard_size(16);
+  spec.set_max_shard_attempts(3);
+  v1::SamplingSpec* s = spec.mutable_sampling();
+  // ml-ssd's data generation (the `ssd-train` preset).
+  s->set_temperature(1.5);
+  s->set_top_k(20);
+  s->set_top_p(0.8);
+  s->set_min_p(0);
+  s->set_repetition_penalty(1.0);
+  s->set_n(1);
+  s->set_max_tokens(2048);
+  s->set_seed(0);
+  v1::FilterSpec* f = spec.mutable_filter();
+  f->set_drop_empty(true);
+  f->set_drop_single_line(false);
+  f->set_drop_shortest_percent(10);
+  f->set_length_unit(v1::LENGTH_UNIT_CHARS);
+  v1::TrainSpec* t = spec.mutable_train();
+  t->set_epochs(1);
+  t->set_steps(0);
+  t->set_lr(5e-6);
+  t->set_schedule("cosine");
+  t->set_min_lr(0);
+  t->set_warmup_steps(0);
+  t->set_batch_tokens(65536);
+  t->set_micro_batch_tokens(8192);
+  t->set_max_seq_len(2048);
+  t->set_weight_decay(0.1);
+  t->set_beta1(0.9);
+  t->set_beta2(0.95);
+  t->set_grad_clip(1.0);
+  t->set_save_every(0);
+  t->set_trainers(1);
+  t->set_batching("packed");
+  t->set_seed(0);
+  return spec;
+}
+
+namespace {
+
+void DefaultEval(const v1::JobSpec& spec, v1::EvalSpec* e) {
+  e->set_n(10);
+  e->set_top_k(20);
+  e->set_top_p(0.8);
+  e->set_min_p(0);
+  e->set_max_tokens(spec.sampling().max_tokens());
+  e->set_held_out_fraction(0.5);
+  e->set_split_seed(0);
+  e->set_base(true);
+  e->set_shard_size(4);
+  e->set_timeout_s(6);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSpecParseOptions& options) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::ParserException& e) {
+    return absl::InvalidArgumentError(absl::StrCat("job spec: not valid YAML at line ", e.mark.line + 1, ", column ",
+                                                   e.mark.column + 1, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("job spec: not valid YAML: ", e.what()));
+  }
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError("job spec: the document must be a mapping of fields (name, model, problems, ...)");
+  }
+  v1::JobSpec spec = DefaultJobSpec();
+  std::vector<std::string> errors;
+  try {
+    Fields top(root, "", &errors);
+    top.Str("name", spec.mutable_name());
+    top.Str("model", spec.mutable_model());
+    top.Str("problems", spec.mutable_problems());
+    top.Str("prompt_template", spec.mutable_prompt_template());
+    top.Str("output_dir", spec.mutable_output_dir());
+    int32_t i32 = 0;
+    if (top.Has("rounds")) {
+      i32 = spec.rounds();
+      top.Int("rounds", &i32);
+      spec.set_rounds(i32);
+    }
+    if (top.Has("shard_size")) {
+      i32 = spec.shard_size();
+      top.Int("shard_size", &i32);
+      spec.set_shard_size(i32);
+    }
+    if (top.Has("max_shard_attempts")) {
+      i32 = spec.max_shard_attempts();
+      top.Int("max_shard_attempts", &i32);
+      spec.set_max_shard_attempts(i32);
+    }
+    bool b = false;
+    if (top.Has("enable_thinking")) {
+      top.Bool("enable_thinking", &b);
+      spec.set_enable_thinking(b);
+    }
+
+    if (YAML::Node n = top.Map("sampling"); n.IsDefined()) {
+      Fields f(n, "sampling", &errors);
+      v1::SamplingSpec* s = spec.mutable_sampling();
+      double d = 0;
+      int64_t i = 0;
+      uint64_t u = 0;
+#define SSD_DOUBLE(field) \
+  if (f.Has(#field)) {    \
+    d = s->field();       \
+    f.Double(#field, &d); \
+    s->set_##field(d);    \
+  }
+#define SSD_INT(field) \
+  if (f.Has(#field)) { \
+    i = s->field();    \
+    f.Int(#field, &i); \
+    s->set_##field(i); \
+  }
+      SSD_DOUBLE(temperature)
+      SSD_INT(top_k)
+      SSD_DOUBLE(top_p)
+      SSD_DOUBLE(min_p)
+      SSD_DOUBLE(repetition_penalty)
+      SSD_INT(n)
+      SSD_INT(max_tokens)
+      if (f.Has("seed")) {
+        u = s->seed();
+        f.Int("seed", &u);
+        s->set_seed(u);
+      }
+      f.StrList("stop", s->mutable_stop());
+      f.Finish();
+    }
+
+    if (YAML::Node n = top.Map("filter"); n.IsDefined()) {
+      Fields f(n, "filter", &errors);
+      v1::FilterSpec* s = spec.mutable_filter();
+      if (f.Has("drop_empty")) {
+        b = s->drop_empty();
+        f.Bool("drop_empty", &b);
+        s->set_drop_empty(b);
+      }
+      if (f.Has("drop_single_line")) {
+        b = s->drop_single_line();
+        f.Bool("drop_single_line", &b);
+        s->set_drop_single_line(b);
+      }
+      double d = 0;
+      SSD_DOUBLE(drop_shortest_percent)
+      if (f.Has("length_unit")) {
+        std::string unit;
+        f.Str("length_unit", &unit);
+        if (unit == "chars") {
+          s->set_length_unit(v1::LENGTH_UNIT_CHARS);
+        } else if (unit == "tokens") {
+          s->set_length_unit(v1::LENGTH_UNIT_TOKENS);
+        } else {
+          errors.push_back(absl::StrCat("filter.length_unit: must be chars or tokens, got \"", unit, "\"",
+                                        Where(n["length_unit"])));
+        }
+      }
+      f.Finish();
+    }
+
+    if (YAML::Node n = top.Map("train"); n.IsDefined()) {
+      Fields f(n, "train", &errors);
+      v1::TrainSpec* s = spec.mutable_train();
+      double d = 0;
+      int64_t i = 0;
+      uint64_t u = 0;
+      SSD_INT(epochs)
+      SSD_INT(steps)
+      SSD_DOUBLE(lr)
+      f.Str("schedule", s->mutable_schedule());
+      SSD_DOUBLE(min_lr)
+      SSD_INT(warmup_steps)
+      SSD_INT(batch_tokens)
+      SSD_INT(micro_batch_tokens)
+      SSD_INT(max_seq_len)
+      SSD_DOUBLE(weight_decay)
+      SSD_DOUBLE(beta1)
+      SSD_DOUBLE(beta2)
+      SSD_DOUBLE(grad_clip)
+      SSD_INT(save_every)
+      if (f.Has("trainers")) {
+        i32 = s->trainers();
+        f.Int("trainers", &i32);
+        s->set_trainers(i32);
+      }
+      f.Str("batching", s->mutable_batching());
+      if (f.Has("seed")) {
+        u = s->seed();
+        f.Int("seed", &u);
+        s->set_seed(u);
+      }
+      f.Finish();
+    }
+
+    if (YAML::Node n = top.Map("eval"); n.IsDefined()) {
+      Fields f(n, "eval", &errors);
+      v1::EvalSpec* s = spec.mutable_eval();
+      DefaultEval(spec, s);
+      double d = 0;
+      int64_t i = 0;
+      uint64_t u = 0;
+      f.Str("benchmark", s->mutable_benchmark());
+      SSD_INT(n)
+      SSD_INT(top_k)
+      SSD_DOUBLE(top_p)
+      SSD_DOUBLE(min_p)
+      SSD_INT(max_tokens)
+      f.DoubleList("temperatures", s->mutable_temperatures());
+      f.DoubleList("base_temperatures", s->mutable_base_temperatures());
+      SSD_DOUBLE(held_out_fraction)
+      if (f.Has("split_seed")) {
+        u = s->split_seed();
+        f.Int("split_seed", &u);
+        s->set_split_seed(u);
+      }
+      if (f.Has("base")) {
+        b = s->base();
+        f.Bool("base", &b);
+        s->set_base(b);
+      }
+      f.Str("start_date", s->mutable_start_date());
+      f.Str("end_date", s->mutable_end_date());
+      if (f.Has("shard_size")) {
+        i32 = s->shard_size();
+        f.Int("shard_size", &i32);
+        s->set_shard_size(i32);
+      }
+      SSD_DOUBLE(timeout_s)
+      f.IntList("ks", s->mutable_ks());
+      f.Finish();
+      if (s->base_temperatures_size() == 0) *s->mutable_base_temperatures() = s->temperatures();
+      if (s->ks_size() == 0) {
+        for (int k : {1, 5, 10}) {
+          if (k <= s->n()) s->add_ks(k);
+        }
+      }
+    }
+#undef SSD_DOUBLE
+#undef SSD_INT
+    top.Finish();
+  } catch (const std::exception& e) {
+    // yaml-cpp throws on malformed node access; nothing here should, but a
+    // parser of user input never lets an exception escape.
+    errors.push_back(absl::StrCat("job spec: ", e.what()));
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+
+  const std::string& base = options.base_dir;
+  spec.set_model(Resolve(base, spec.model()));
+  spec.set_problems(Resolve(base, spec.problems()));
+  spec.set_prompt_template(Resolve(base, spec.prompt_template()));
+  spec.set_output_dir(Resolve(base, spec.output_dir()));
+  if (spec.has_eval()) spec.mutable_eval()->set_benchmark(Resolve(base, spec.eval().benchmark()));
+  if (absl::Status s = ValidateJobSpec(spec, options.problems_optional); !s.ok()) return s;
+  return spec;
+}
+
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
+  std::vector<std::string> e;
+  auto need = [&](bool ok, const std::string& msg) {
+    if (!ok) e.push_back(msg);
+  };
+  auto num = [](double v) { return absl::StrCat(v); };
+  need(!spec.model().empty(), "model: required (a Hugging Face model folder)");
+  need(problems_optional || !spec.problems().empty(), "problems: required (a problem JSONL file)");
+  need(spec.name().size() <= 200, "name: longer than 200 characters");
+  need(spec.rounds() >= 1 && spec.rounds() <= 100, absl::StrCat("rounds: must be in [1, 100], got ", spec.rounds()));
+  need(spec.shard_size() >= 1 && spec.shard_size() <= 100000,
+       absl::StrCat("shard_size: must be in [1, 100000], got ", spec.shard_size()));
+  need(spec.max_shard_attempts() >= 1 && spec.max_shard_attempts() <= 100,
+       absl::StrCat("max_shard_attempts: must be in [1, 100], got ", spec.max_shard_attempts()));
+
+  const v1::SamplingSpec& s = spec.sampling();
+  need(s.temperature() > 0 && s.temperature() <= 10,
+       absl::StrCat("sampling.temperature: must be in (0, 10], got ", num(s.temperature()),
+                    s.temperature() == 0 ? " (SSD samples at a non-unit temperature; greedy gives one answer)" : ""));
+  need(s.top_k() >= 0, absl::StrCat("sampling.top_k: must be >= 0 (0 turns it off), got ", s.top_k()));
+  need(s.top_p() > 0 && s.top_p() <= 1, absl::StrCat("sampling.top_p: must be in (0, 1], got ", num(s.top_p())));
+  need(s.min_p() >= 0 && s.min_p() <= 1, absl::StrCat("sampling.min_p: must be in [0, 1], got ", num(s.min_p())));
+  need(s.repetition_penalty() > 0 && s.repetition_penalty() <= 10,
+       absl::StrCat("sampling.repetition_penalty: must be in (0, 10], got ", num(s.repetition_penalty())));
+  need(s.n() >= 1 && s.n() <= 1024, absl::StrCat("sampling.n: must be in [1, 1024], got ", s.n()));
+  need(s.max_tokens() >= 1 && s.max_tokens() <= (1 << 20),
+       absl::StrCat("sampling.max_tokens: must be in [1, 1048576], got ", s.max_tokens()));
+  for (int i = 0; i < s.stop_size(); ++i) {
+    need(!s.stop(i).empty(), absl::StrCat("sampling.stop[", i, "]: must not be empty"));
+  }
+
+  const v1::FilterSpec& f = spec.filter();
+  need(f.drop_shortest_percent() >= 0 && f.drop_shortest_percent() < 100,
+       absl::StrCat("filter.drop_shortest_percent: must be in [0, 100), got ", num(f.drop_shortest_percent())));
+  need(f.length_unit() == v1::LENGTH_UNIT_CHARS || f.length_unit() == v1::LENGTH_UNIT_TOKENS,
+       "filter.length_unit: must be chars or tokens");
+
+  const v1::TrainSpec& t = spec.train();
+  need(t.epochs() >= 1 && t.epochs() <= 1000, absl::StrCat("train.epochs: must be in [1, 1000], got ", t.epochs()));
+  need(t.steps() >= 0, absl::StrCat("train.steps: must be >= 0 (0: run the epochs), got ", t.steps()));
+  need(t.lr() > 0 && t.lr() < 1, absl::StrCat("train.lr: must be in (0, 1), got ", num(t.lr())));
+  need(t.schedule() == "cosine" || t.schedule() == "linear" || t.schedule() == "constant",
+       absl::StrCat("train.schedule: must be cosine, linear or constant, got \"", t.schedule(), "\""));
+  need(t.min_lr() >= 0 && t.min_lr() <= t.lr(),
+       absl::StrCat("train.min_lr: must be in [0, train.lr], got ", num(t.min_lr())));
+  need(t.warmup_steps() >= 0, absl::StrCat("train.warmup_steps: must be >= 0, got ", t.warmup_steps()));
+  need(t.steps() == 0 || t.warmup_steps() <= t.steps(),
+       absl::StrCat("train.warmup_steps: ", t.warmup_steps(), " is more than train.steps (", t.steps(), ")"));
+  need(t.max_seq_len() >= 2 && t.max_seq_len() <= (1 << 22),
+       absl::StrCat("train.max_seq_len: must be in [2, 4194304], got ", t.max_seq_len()));
+  const bool packed = t.batching() == "packed";
+  need(packed || t.batching() == "padded",
+       absl::StrCat("train.batching: must be packed or padded, got \"", t.batching(), "\""));
+  if (t.max_seq_len() >= 2) {
+    need(t.micro_batch_tokens() >= t.max_seq_len() && t.micro_batch_tokens() % t.max_seq_len() == 0,
+         absl::StrCat("train.micro_batch_tokens: ", t.micro_batch_tokens(),
+                      " must be a positive multiple of train.max_seq_len (", t.max_seq_len(), ")"));
+  }
+  need(t.micro_batch_tokens() > 0 && t.batch_tokens() >= t.micro_batch_tokens() &&
+           t.batch_tokens() % std::max<int64_t>(1, t.micro_batch_tokens()) == 0,
+       absl::StrCat("train.batch_tokens: ", t.batch_tokens(), " must be a positive multiple of train.micro_batch_tokens (",
+                    t.micro_batch_tokens(), ")"));
+  need(t.trainers() >= 1 && t.trainers() <= 4096, absl::StrCat("train.trainers: must be in [1, 4096], got ", t.trainers()));
+  if (t.trainers() >= 1 && t.micro_batch_tokens() > 0 && t.batch_tokens() % std::max<int64_t>(1, t.micro_batch_tokens()) == 0) {
+    const int64_t micro = t.batch_tokens() / t.micro_batch_tokens();
+    need(micro % t.trainers() == 0,
+         absl::StrCat("train.trainers: ", t.trainers(), " ranks cannot share the ", micro,
+                      " micro-batches of a step evenly (train.batch_tokens / train.micro_batch_tokens)"));
+  }
+  need(t.weight_decay() >= 0 && t.weight_decay() < 1,
+       absl::StrCat("train.weight_decay: must be in [0, 1), got ", num(t.weight_decay())));
+  need(t.beta1() >= 0 && t.beta1() < 1, absl::StrCat("train.beta1: must be in [0, 1), got ", num(t.beta1())));
+  need(t.beta2() >= 0 && t.beta2() < 1, absl::StrCat("train.beta2: must be in [0, 1), got ", num(t.beta2())));
+  need(t.grad_clip() >= 0, absl::StrCat("train.grad_clip: must be >= 0 (0 turns it off), got ", num(t.grad_clip())));
+  need(t.save_every() >= 0, absl::StrCat("train.save_every: must be >= 0, got ", t.save_every()));
+
+  if (spec.has_eval()) {
+    const v1::EvalSpec& v = spec.eval();
+    need(!v.benchmark().empty(), "eval.benchmark: required when eval is given (a LiveCodeBench or HumanEval JSONL)");
+    need(v.n() >= 1 && v.n() <= 1024, absl::StrCat("eval.n: must be in [1, 1024], got ", v.n()));
+    need(v.top_k() >= 0, absl::StrCat("eval.top_k: must be >= 0, got ", v.top_k()));
+    need(v.top_p() > 0 && v.top_p() <= 1, absl::StrCat("eval.top_p: must be in (0, 1], got ", num(v.top_p())));
+    need(v.min_p() >= 0 && v.min_p() <= 1, absl::StrCat("eval.min_p: must be in [0, 1], got ", num(v.min_p())));
+    need(v.max_tokens() >= 1 && v.max_tokens() <= (1 << 20),
+         absl::StrCat("eval.max_tokens: must be in [1, 1048576], got ", v.max_tokens()));
+    need(v.temperatures_size() > 0, "eval.temperatures: required, at least one (e.g. [0.6, 0.8, 1.0])");
+    for (const char* which : {"temperatures", "base_temperatures"}) {
+      const auto& list = std::string(which) == "temperatures" ? v.temperatures() : v.base_temperatures();
+      std::set<double> seen;
+      for (int i = 0; i < list.size(); ++i) {
+        need(list[i] >= 0 && list[i] <= 10,
+             absl::StrCat("eval.", which, "[", i, "]: must be in [0, 10], got ", num(list[i])));
+        need(seen.insert(list[i]).second, absl::StrCat("eval.", which, "[", i, "]: ", num(list[i]), " is listed twice"));
+      }
+      need(list.size() <= 32, absl::StrCat("eval.", which, ": at most 32 temperatures"));
+    }
+    need(v.held_out_fraction() > 0 && v.held_out_fraction() < 1,
+         absl::StrCat("eval.held_out_fraction: must be in (0, 1), got ", num(v.held_out_fraction())));
+    need(v.start_date().empty() || ValidDate(v.start_date()),
+         absl::StrCat("eval.start_date: must be YYYY-MM-DD, got \"", v.start_date(), "\""));
+    need(v.end_date().empty() || ValidDate(v.end_date()),
+         absl::StrCat("eval.end_date: must be YYYY-MM-DD, got \"", v.end_date(), "\""));
+    need(v.shard_size() >= 1 && v.shard_size() <= 100000,
+         absl::StrCat("eval.shard_size: must be in [1, 100000], got ", v.shard_size()));
+    need(v.timeout_s() > 0 && v.timeout_s() <= 600, absl::StrCat("eval.timeout_s: must be in (0, 600], got ", num(v.timeout_s())));
+    need(v.ks_size() > 0, "eval.ks: at least one k");
+    for (int i = 0; i < v.ks_size(); ++i) {
+      need(v.ks(i) >= 1 && v.ks(i) <= v.n(),
+           absl::StrCat("eval.ks[", i, "]: must be in [1, eval.n = ", v.n(), "], got ", v.ks(i)));
+    }
+  }
+  if (!e.empty()) return absl::InvalidArgumentError(absl::StrJoin(e, "\n"));
+  return absl::OkStatus();
+}
+
+}  // namespace ssd

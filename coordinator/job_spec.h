@@ -1,0 +1,42 @@
+// Job specs: the YAML a user submits, parsed into a fully-defaulted
+// ssd.v1.JobSpec and validated. The schema is documented field by field in
+// the README ("Job spec"); deploy/examples/ has complete files.
+//
+// Every error names the field path and what is wrong, e.g.
+//   sampling.top_p: must be in (0, 1], got 1.5
+//   sampling.topp: unknown field (did you mean top_p?)
+//   train.lr: must be a number, got "fast" (line 12, column 7)
+// Unknown fields are errors, so a typo never silently falls back to a
+// default.
+#ifndef SSD_COORDINATOR_JOB_SPEC_H_
+#define SSD_COORDINATOR_JOB_SPEC_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ssd/v1/job.pb.h"
+
+namespace ssd {
+
+struct JobSpecParseOptions {
+  // Relative paths (model, problems, prompt_template, output_dir,
+  // eval.benchmark) are resolved against this folder; "" leaves them as is.
+  std::string base_dir;
+  // `problems` may be omitted (ssd import supplies the round-1 samples).
+  bool problems_optional = false;
+};
+
+// Parses and validates. Never throws.
+absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSpecParseOptions& options = {});
+
+// The range and consistency checks alone, for specs built in code.
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional = false);
+
+// A spec with every default filled in and no paths.
+v1::JobSpec DefaultJobSpec();
+
+}  // namespace ssd
+
+#endif  // SSD_COORDINATOR_JOB_SPEC_H_

@@ -1,0 +1,199 @@
+#include "coordinator/problem_set.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/eval/benchmark.h"
+#include "common/eval/inflate.h"
+#include "common/eval/prompting.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxListedErrors = 20;
+
+absl::StatusOr<std::string> ReadMaybeGzip(const std::string& field, const std::string& path) {
+  auto bytes = ReadFileToString(path, size_t{16} << 30);
+  if (!bytes.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ": ", bytes.status().message()));
+  if (!absl::EndsWith(path, ".gz")) return std::move(*bytes);
+  auto text = Inflate(*bytes, InflateFormat::kGzip, size_t{16} << 30);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, ": ", text.status().message()));
+  return std::move(*text);
+}
+
+absl::Status Refuse(const std::string& field, const std::vector<std::string>& errors) {
+  std::vector<std::string> shown(errors.begin(), errors.begin() + std::min(errors.size(), kMaxListedErrors));
+  std::string more;
+  if (errors.size() > kMaxListedErrors) more = absl::StrCat("\n... and ", errors.size() - kMaxListedErrors, " more");
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", errors.size(), " bad line",
+                                                 errors.size() == 1 ? "" : "s", " (the job was not created):\n",
+                                                 absl::StrJoin(shown, "\n"), more));
+}
+
+absl::StatusOr<std::string> IdOf(const Json& j, const char* key) {
+  const Json& v = j[key];
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    if (s.empty()) return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" is empty"));
+    if (s.size() > 1024) return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" is longer than 1024 bytes"));
+    return s;
+  }
+  if (v.is_number_integer()) return v.dump();
+  return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" must be a string or an integer"));
+}
+
+absl::Status CheckMessages(const Json& m) {
+  if (!m.is_array() || m.empty()) return absl::InvalidArgumentError("\"messages\" must be a non-empty list");
+  for (size_t i = 0; i < m.size(); ++i) {
+    const Json& x = m[i];
+    if (!x.is_object() || !x.contains("role") || !x["role"].is_string() || !x.contains("content") ||
+        !x["content"].is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("messages[", i, "] must be an object with string \"role\" and \"content\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Problem> ParseTrainLine(absl::string_view line, const PromptTemplates& templates) {
+  Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
+  if (!j.is_object()) return absl::InvalidArgumentError("must be a JSON object");
+  v1::Problem p;
+  if (j.contains("max_tokens")) {
+    if (!j["max_tokens"].is_number_integer() || j["max_tokens"].get<int64_t>() < 1) {
+      return absl::InvalidArgumentError("\"max_tokens\" must be a positive integer");
+    }
+    p.set_max_tokens(j["max_tokens"].get<int64_t>());
+  }
+  if (j.contains("difficulty") && j["difficulty"].is_string()) p.set_difficulty(j["difficulty"].get<std::string>());
+  if (j.contains("question_id")) {
+    ASSIGN_OR_RETURN(std::string id, IdOf(j, "question_id"));
+    p.set_id(id);
+    if (!j.contains("question_content") || !j["question_content"].is_string()) {
+      return absl::InvalidArgumentError("LiveCodeBench problem without a string \"question_content\"");
+    }
+    std::string starter;
+    if (j.contains("starter_code")) {
+      if (!j["starter_code"].is_string()) return absl::InvalidArgumentError("\"starter_code\" must be a string");
+      starter = j["starter_code"].get<std::string>();
+    }
+    ASSIGN_OR_RETURN(std::string prompt, FormatSsdPrompt(templates, j["question_content"].get<std::string>(), starter));
+    Json messages = Json::array({Json{{"role", "user"}, {"content", prompt}}});
+    p.set_messages_json(messages.dump());
+    return p;
+  }
+  if (!j.contains("id")) {
+    return absl::InvalidArgumentError("needs \"id\" with \"prompt\" or \"messages\", or a LiveCodeBench \"question_id\"");
+  }
+  ASSIGN_OR_RETURN(std::string id, IdOf(j, "id"));
+  p.set_id(id);
+  if (j.contains("prompt")) {
+    if (!j["prompt"].is_string()) return absl::InvalidArgumentError("\"prompt\" must be a string");
+    p.set_raw_prompt(j["prompt"].get<std::string>());
+    if (p.raw_prompt().empty()) return absl::InvalidArgumentError("\"prompt\" is empty");
+  } else if (j.contains("messages")) {
+    RETURN_IF_ERROR(CheckMessages(j["messages"]));
+    p.set_messages_json(j["messages"].dump());
+  } else {
+    return absl::InvalidArgumentError("needs \"prompt\" (raw text) or \"messages\" (chat)");
+  }
+  return p;
+}
+
+}  // namespace
+
+absl::StatusOr<PromptTemplates> TemplatesFor(const v1::JobSpec& spec) {
+  if (spec.prompt_template().empty()) return DefaultSsdPrompts();
+  auto t = LoadPromptTemplates(spec.prompt_template());
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("prompt_template: ", t.status().message()));
+  return t;
+}
+
+absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip("problems", path));
+  std::vector<v1::Problem> out;
+  std::vector<std::string> errors;
+  std::set<std::string> ids;
+  int64_t line_no = 0;
+  for (absl::string_view line : absl::StrSplit(bytes, '\n')) {
+    ++line_no;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    auto p = ParseTrainLine(line, templates);
+    if (!p.ok()) {
+      errors.push_back(absl::StrCat(path, ":", line_no, ": ", p.status().message()));
+      continue;
+    }
+    if (!ids.insert(p->id()).second) {
+      errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate id \"", p->id(), "\""));
+      continue;
+    }
+    if (out.size() >= kMaxProblems) {
+      return absl::InvalidArgumentError(absl::StrCat("problems: ", path, " has more than ", kMaxProblems, " problems"));
+    }
+    out.push_back(std::move(*p));
+  }
+  if (!errors.empty()) return Refuse("problems", errors);
+  if (out.empty()) return absl::InvalidArgumentError(absl::StrCat("problems: ", path, " holds no problems"));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& eval, const PromptTemplates& templates) {
+  const std::string& path = eval.benchmark();
+  ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip("eval.benchmark", path));
+  BenchmarkOptions options;
+  std::vector<v1::Problem> out;
+  std::vector<std::string> errors;
+  std::set<std::string> ids;
+  int64_t line_no = 0;
+  for (absl::string_view line : absl::StrSplit(bytes, '\n')) {
+    ++line_no;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    auto parsed = ParseProblem(line, options);
+    if (!parsed.ok()) {
+      errors.push_back(absl::StrCat(path, ":", line_no, ": ", parsed.status().message()));
+      continue;
+    }
+    if (!eval.start_date().empty() || !eval.end_date().empty()) {
+      const std::string day = parsed->contest_date.substr(0, 10);
+      if (day.size() != 10 || (!eval.start_date().empty() && day < eval.start_date()) ||
+          (!eval.end_date().empty() && day > eval.end_date())) {
+        continue;
+      }
+    }
+    if (!ids.insert(parsed->question_id).second) {
+      errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate question_id \"", parsed->question_id, "\""));
+      continue;
+    }
+    v1::Problem p;
+    p.set_id(parsed->question_id);
+    p.set_difficulty(parsed->difficulty);
+    auto prompt = FormatProblemPrompt(templates, *parsed);
+    if (!prompt.ok()) {
+      errors.push_back(absl::StrCat(path, ":", line_no, ": ", prompt.status().message()));
+      continue;
+    }
+    p.set_messages_json(Json::array({Json{{"role", "user"}, {"content", *prompt}}}).dump());
+    p.set_benchmark_line(std::string(line));
+    out.push_back(std::move(p));
+  }
+  if (!errors.empty()) return Refuse("eval.benchmark", errors);
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("eval.benchmark: ", path, " holds no problems",
+                                                   eval.start_date().empty() && eval.end_date().empty()
+                                                       ? ""
+                                                       : " inside eval.start_date..eval.end_date"));
+  }
+  return out;
+}
+
+}  // namespace ssd

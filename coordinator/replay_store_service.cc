@@ -1,0 +1,239 @@
+#include "coordinator/replay_store_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/rpc/status_conversion.h"
+#include "coordinator/coordinator_service.h"
+
+namespace ssd {
+namespace {
+
+// Messages whose commit may still be pending while the next is read.
+constexpr int kMaxInFlight = 8;
+
+class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
+ public:
+  AppendReactor(Coordinator* coordinator, v1::AppendResponse* response)
+      : coordinator_(coordinator), response_(response) {
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    uint64_t seq = 0;
+    const absl::Status s = coordinator_->AppendMessage(message_, &session_, &seq);
+    bool read_more = false;
+    {
+      absl::MutexLock lock(&mu_);
+      ++in_flight_;
+      if (!s.ok()) {
+        if (error_.ok()) error_ = s;
+      } else if (in_flight_ < kMaxInFlight) {
+        read_more = true;
+      } else {
+        read_paused_ = true;
+      }
+    }
+    // Even a refused message may have staged the samples before the bad
+    // one: wait for them before answering.
+    coordinator_->log().WhenDurable(seq, [this](const absl::Status& d) { OnDurable(d); });
+    if (read_more) StartRead(&message_);
+  }
+
+  void OnDone() override { delete this; }
+  void OnCancel() override {}
+
+ private:
+  void OnDurable(const absl::Status& d) {
+    bool read_more = false;
+    {
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+      if (!d.ok() && error_.ok()) error_ = absl::UnavailableError(absl::StrCat("not durable: ", d.message()));
+      if (read_paused_ && error_.ok()) {
+        read_paused_ = false;
+        read_more = true;
+      }
+      MaybeFinishLocked();
+    }
+    if (read_more) StartRead(&message_);
+  }
+
+  // Finishes once nothing is in flight and either the client is done or an
+  // error ended the stream (after which no more reads are started).
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || in_flight_ > 0) return;
+    if (!error_.ok()) {
+      finished_ = true;
+      Finish(ToGrpcStatus(error_));
+      return;
+    }
+    if (!reads_done_) return;
+    finished_ = true;
+    response_->set_accepted(session_.accepted);
+    response_->set_duplicates(session_.duplicates);
+    Finish(grpc::Status::OK);
+  }
+
+  Coordinator* const coordinator_;
+  v1::AppendResponse* const response_;
+  v1::AppendRequest message_;
+  AppendSession session_;  // touched only by OnReadDone, which gRPC serialises
+  absl::Mutex mu_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+};
+
+// Writes pages produced on the executor until the producer says done.
+template <typename Msg>
+class PagedWriter : public grpc::ServerWriteReactor<Msg> {
+ public:
+  // `next` fills one page; it returns false when there is nothing more.
+  using Next = std::function<absl::StatusOr<bool>(Msg*)>;
+  PagedWriter(Executor* executor, Next next) : executor_(executor), next_(std::move(next)) { Produce(); }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      return;
+    }
+    Produce();
+  }
+  void OnCancel() override { cancelled_.store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  void Produce() {
+    executor_->Schedule([this] {
+      if (cancelled_.load()) {
+        this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+        return;
+      }
+      page_.Clear();
+      auto more = next_(&page_);
+      if (!more.ok()) {
+        this->Finish(ToGrpcStatus(more.status()));
+      } else if (!*more) {
+        this->Finish(grpc::Status::OK);
+      } else {
+        this->StartWrite(&page_);
+      }
+    });
+  }
+
+  Executor* const executor_;
+  const Next next_;
+  Msg page_;
+  std::atomic<bool> cancelled_{false};
+};
+
+class ImportReactor : public grpc::ServerReadReactor<v1::ImportRequest> {
+ public:
+  ImportReactor(Coordinator* coordinator, Executor* executor, v1::ImportResponse* response)
+      : coordinator_(coordinator), executor_(executor), response_(response) {
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      if (message_.has_header()) {
+        if (have_header_) return Fail(absl::InvalidArgumentError("header: sent twice"));
+        header_ = message_.header();
+        have_header_ = true;
+      } else {
+        if (!have_header_) return Fail(absl::InvalidArgumentError("the first Import message must be the header"));
+        if (static_cast<int64_t>(data_.size() + message_.jsonl().size()) > ReplayStoreService::kMaxImportBytes) {
+          return Fail(absl::ResourceExhaustedError(
+              absl::StrCat("import: the file is larger than ", ReplayStoreService::kMaxImportBytes, " bytes")));
+        }
+        data_.append(message_.jsonl());
+      }
+      StartRead(&message_);
+      return;
+    }
+    if (!have_header_) return Fail(absl::InvalidArgumentError("import: no header was sent"));
+    executor_->Schedule([this] {
+      coordinator_->Import(header_, data_, [this](absl::StatusOr<v1::ImportResponse> r) {
+        if (r.ok()) *response_ = std::move(*r);
+        Finish(ToGrpcStatus(r.status()));
+      });
+    });
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Fail(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+
+  Coordinator* const coordinator_;
+  Executor* const executor_;
+  v1::ImportResponse* const response_;
+  v1::ImportRequest message_;
+  v1::ImportHeader header_;
+  bool have_header_ = false;
+  std::string data_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::AppendRequest>* ReplayStoreService::Append(grpc::CallbackServerContext* ctx,
+                                                                       v1::AppendResponse* response) {
+  return new AppendReactor(coordinator_, response);
+}
+
+grpc::ServerWriteReactor<v1::ScanResponse>* ReplayStoreService::Scan(grpc::CallbackServerContext* ctx,
+                                                                     const v1::ScanRequest* request) {
+  auto cursor = std::make_shared<ScanCursor>();
+  v1::ScanRequest req = *request;
+  Coordinator* c = coordinator_;
+  return new PagedWriter<v1::ScanResponse>(executor_, [c, req, cursor](v1::ScanResponse* page) -> absl::StatusOr<bool> {
+    // Skip empty pages (a partition can have none in a page of the round).
+    while (!cursor->done) {
+      auto p = c->ScanPage(req, cursor.get());
+      if (!p.ok()) return p.status();
+      if (p->samples_size() > 0) {
+        *page = std::move(*p);
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
+grpc::ServerUnaryReactor* ReplayStoreService::Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest* request,
+                                                    v1::StatsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  coordinator_->Stats(*request, FinishWith(reactor, response));
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::ExportChunk>* ReplayStoreService::Export(grpc::CallbackServerContext* ctx,
+                                                                      const v1::ExportRequest* request) {
+  auto cursor = std::make_shared<ScanCursor>();
+  v1::ExportRequest req = *request;
+  Coordinator* c = coordinator_;
+  return new PagedWriter<v1::ExportChunk>(executor_, [c, req, cursor](v1::ExportChunk* chunk) -> absl::StatusOr<bool> {
+    while (!cursor->done) {
+      auto text = c->ExportPage(req, cursor.get());
+      if (!text.ok()) return text.status();
+      if (!text->empty()) {
+        chunk->set_jsonl(std::move(*text));
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
+grpc::ServerReadReactor<v1::ImportRequest>* ReplayStoreService::Import(grpc::CallbackServerContext* ctx,
+                                                                       v1::ImportResponse* response) {
+  return new ImportReactor(coordinator_, executor_, response);
+}
+
+}  // namespace ssd

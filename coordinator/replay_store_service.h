@@ -1,0 +1,40 @@
+// ssd.v1.ReplayStore over gRPC's callback API. Append keeps a few messages
+// in flight (their group commits overlap) and answers once every sample of
+// the stream is durable; Scan and Export read pages from the store on the
+// executor, one page per write; Import gathers the file, then imports it on
+// the executor.
+#ifndef SSD_COORDINATOR_REPLAY_STORE_SERVICE_H_
+#define SSD_COORDINATOR_REPLAY_STORE_SERVICE_H_
+
+#include "coordinator/coordinator.h"
+#include "coordinator/executor.h"
+#include "ssd/v1/replay_store.grpc.pb.h"
+
+namespace ssd {
+
+class ReplayStoreService : public v1::ReplayStore::CallbackService {
+ public:
+  // Largest file Import accepts.
+  static constexpr int64_t kMaxImportBytes = int64_t{4} << 30;
+
+  ReplayStoreService(Coordinator* coordinator, Executor* executor) : coordinator_(coordinator), executor_(executor) {}
+
+  grpc::ServerReadReactor<v1::AppendRequest>* Append(grpc::CallbackServerContext* ctx,
+                                                     v1::AppendResponse* response) override;
+  grpc::ServerWriteReactor<v1::ScanResponse>* Scan(grpc::CallbackServerContext* ctx,
+                                                   const v1::ScanRequest* request) override;
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest* request,
+                                  v1::StatsResponse* response) override;
+  grpc::ServerWriteReactor<v1::ExportChunk>* Export(grpc::CallbackServerContext* ctx,
+                                                    const v1::ExportRequest* request) override;
+  grpc::ServerReadReactor<v1::ImportRequest>* Import(grpc::CallbackServerContext* ctx,
+                                                     v1::ImportResponse* response) override;
+
+ private:
+  Coordinator* const coordinator_;
+  Executor* const executor_;
+};
+
+}  // namespace ssd
+
+#endif  // SSD_COORDINATOR_REPLAY_STORE_SERVICE_H_

@@ -1,0 +1,82 @@
+#include "coordinator/sample_filter.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+
+namespace ssd {
+namespace {
+
+int64_t Length(const v1::FilterSpec& spec, const v1::SampleFeatures& f) {
+  return spec.length_unit() == v1::LENGTH_UNIT_TOKENS ? f.tokens() : f.chars();
+}
+
+bool PassesRules(const v1::FilterSpec& spec, const v1::SampleFeatures& f) {
+  if (spec.drop_empty() && f.empty()) return false;
+  if (spec.drop_single_line() && f.single_line()) return false;
+  return true;
+}
+
+}  // namespace
+
+v1::SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens) {
+  v1::SampleFeatures f;
+  int64_t chars = 0;
+  for (unsigned char c : text) chars += (c & 0xC0) != 0x80;  // count lead bytes
+  f.set_chars(chars);
+  f.set_tokens(num_tokens);
+  f.set_bytes(static_cast<int64_t>(text.size()));
+  f.set_empty(absl::StripAsciiWhitespace(text).empty());
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StripAsciiWhitespace(line).empty() && ++lines > 1) break;
+  }
+  f.set_single_line(lines <= 1);
+  return f;
+}
+
+v1::FilterResult ComputeFilter(const v1::FilterSpec& spec, std::vector<FilterCandidate> samples) {
+  v1::FilterResult r;
+  r.set_total(static_cast<int64_t>(samples.size()));
+  r.set_length_unit(spec.length_unit());
+  std::vector<std::pair<int64_t, const std::string*>> kept;
+  for (const FilterCandidate& c : samples) {
+    if (spec.drop_empty() && c.features.empty()) {
+      r.set_dropped_empty(r.dropped_empty() + 1);
+    } else if (spec.drop_single_line() && c.features.single_line()) {
+      r.set_dropped_single_line(r.dropped_single_line() + 1);
+    } else {
+      kept.emplace_back(Length(spec, c.features), &c.key);
+    }
+  }
+  const int64_t drop =
+      static_cast<int64_t>(static_cast<double>(kept.size()) * spec.drop_shortest_percent() / 100.0);
+  if (drop > 0 && drop < static_cast<int64_t>(kept.size())) {
+    // Only the element at the cut matters: nth_element, not a full sort.
+    auto less = [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : *a.second < *b.second; };
+    std::nth_element(kept.begin(), kept.begin() + drop, kept.end(), less);
+    r.set_has_cut(true);
+    r.set_cut_length(kept[static_cast<size_t>(drop)].first);
+    r.set_cut_key(*kept[static_cast<size_t>(drop)].second);
+    r.set_dropped_short(drop);
+  } else if (drop > 0) {
+    // Everything would go: keep the cut above every sample.
+    r.set_has_cut(true);
+    r.set_cut_length(INT64_MAX);
+    r.set_dropped_short(static_cast<int64_t>(kept.size()));
+  }
+  r.set_survivors(static_cast<int64_t>(kept.size()) - r.dropped_short());
+  return r;
+}
+
+bool Survives(const v1::FilterSpec& spec, const v1::FilterResult& result, absl::string_view key,
+              const v1::SampleFeatures& features) {
+  if (!PassesRules(spec, features)) return false;
+  if (!result.has_cut()) return true;
+  const int64_t len = Length(spec, features);
+  if (len != result.cut_length()) return len > result.cut_length();
+  return key >= absl::string_view(result.cut_key());
+}
+
+}  // namespace ssd
