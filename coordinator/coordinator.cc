@@ -202,6 +202,12 @@ v1::Job Coordinator::Snapshot(const JobEntry& e) const {
 Coordinator::Pending Coordinator::EndOp() {
   Pending p;
   p.seq = log_->last_enqueued();
+  for (v1::Job& t : transitions_) {
+    for (const auto& [wid, w] : watchers_) {
+      if (w->job_id == t.id()) p.publish.emplace_back(w, t);
+    }
+  }
+  transitions_.clear();
   for (const std::string& id : dirty_) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;

@@ -280,6 +280,7 @@ class Coordinator {
   uint64_t next_job_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_worker_ ABSL_GUARDED_BY(mu_) = 1;
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);  // jobs to publish after this op
+  std::vector<v1::Job> transitions_ ABSL_GUARDED_BY(mu_);  // a snapshot per state change in this op
   int64_t duplicates_total_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;

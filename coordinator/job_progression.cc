@@ -51,6 +51,8 @@ void Coordinator::SetState(JobEntry& e, v1::JobState s, int32_t round) {
   e.rate.clear();
   MarkChanged(e);
   PersistJob(e);
+  // Watchers see every state, even one the same operation moves past.
+  transitions_.push_back(Snapshot(e));
 }
 
 void Coordinator::FailJob(JobEntry& e, const std::string& reason) {

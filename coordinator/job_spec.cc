@@ -135,8 +135,14 @@ class Fields {
   std::string Path(const std::string& key) const { return path_.empty() ? key : absl::StrCat(path_, ".", key); }
 
   void Finish() {
+    std::set<std::string> seen;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+      if (!seen.insert(key).second) {
+        // yaml-cpp would silently use the first; a repeated key is a mistake.
+        errors_->push_back(absl::StrCat(Path(key), ": given twice", Where(it->first)));
+        continue;
+      }
       if (asked_.count(key) > 0) continue;
       std::string best;
       size_t best_d = 3;

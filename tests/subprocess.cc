@@ -4,11 +4,16 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 namespace ssd {
 
@@ -66,6 +71,83 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_s) {
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   return r;
+}
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                                     const std::vector<std::string>& extra_env)
+    : log_path_(log_path) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    // Die with the test even if it is SIGKILLed itself.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    for (const std::string& e : extra_env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  // Also from the parent, so that a Signal right after the fork reaches the
+  // group whichever runs first.
+  if (pid_ > 0) setpgid(pid_, pid_);
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ <= 0 || reaped_) return;
+  kill(-pid_, SIGKILL);
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &status_, 0);
+}
+
+void BackgroundProcess::Signal(int sig) {
+  if (pid_ > 0 && !reaped_) kill(-pid_, sig);
+}
+
+int BackgroundProcess::Wait(double timeout_s) {
+  if (reaped_) return status_;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const pid_t r = waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      kill(-pid_, SIGKILL);  // anything it left in its group
+      return status_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+bool BackgroundProcess::running() {
+  if (reaped_) return false;
+  return Wait(0) == -1;
+}
+
+std::string BackgroundProcess::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool BackgroundProcess::WaitForLog(const std::string& needle, double timeout_s) {
+  return WaitUntil([&] { return Log().find(needle) != std::string::npos; }, timeout_s);
+}
+
+bool WaitUntil(const std::function<bool()>& predicate, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  for (;;) {
+    if (predicate()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::string SsdBinary() {

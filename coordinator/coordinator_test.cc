@@ -1,0 +1,557 @@
+// The coordinator's domain logic in one process, over the in-memory store
+// and a fake clock: leases and their fencing, exactly-once samples, the
+// state machine, training groups, recovery from the store, store failure.
+#include "coordinator/coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/storage/in_memory_kv_store.h"
+#include "common/util/file_util.h"
+#include "coordinator/store_schema.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+template <typename T, typename F>
+absl::StatusOr<T> Sync(F&& f) {
+  absl::Notification n;
+  absl::StatusOr<T> out = absl::UnknownError("no reply");
+  f([&](absl::StatusOr<T> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+v1::Sample MakeSample(const std::string& problem, int64_t index, const std::string& text = "") {
+  v1::Sample s;
+  s.set_problem_id(problem);
+  s.set_sample_index(index);
+  s.set_text(text.empty() ? absl::StrCat("def f():\n    return ", problem, index, "\n") : text);
+  s.set_num_tokens(5);
+  s.set_finish_reason("stop");
+  return s;
+}
+
+class CoordinatorTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/coordinator_test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::string lines;
+    for (int i = 0; i < 10; ++i) absl::StrAppend(&lines, nlohmann::json{{"id", absl::StrCat("p", i)}, {"prompt", absl::StrCat("prompt ", i)}}.dump(), "\n");
+    ASSERT_TRUE(WriteFileAtomically(dir_ + "/p.jsonl", lines).ok());
+    options_.lease_ttl_ms = 1000;
+    options_.heartbeat_interval_ms = 100;
+    options_.worker_timeout_ms = 3000;
+    options_.recovery_grace_ms = 2000;
+    options_.tick_ms = 10000;  // the tests tick by hand
+    Restart();
+  }
+  void TearDown() override {
+    c_.reset();
+    std::system(("rm -rf " + dir_).c_str());
+  }
+  void Restart() {
+    if (c_) c_->Shutdown();
+    c_ = std::make_unique<Coordinator>(options_, &store_, &clock_, nullptr);
+    ASSERT_TRUE(c_->Start().ok());
+  }
+
+  // The test job: 10 problems in shards of 4, two samples each. `top` adds
+  // top-level fields (shard_size replaces the default), `sampling` adds
+  // sampling fields.
+  std::string Spec(const std::string& top = "", const std::string& sampling = "") {
+    return absl::StrCat("model: /m\nproblems: p.jsonl\n", top.find("shard_size") == std::string::npos ? "shard_size: 4\n" : "",
+                        top, "sampling:\n  n: 2\n", sampling);
+  }
+  absl::StatusOr<std::string> Submit(const std::string& yaml) {
+    v1::SubmitJobRequest req;
+    req.set_spec_yaml(yaml);
+    req.set_base_dir(dir_);
+    auto r = Sync<v1::SubmitJobResponse>([&](auto done) { c_->SubmitJob(req, "test", done); });
+    if (!r.ok()) return r.status();
+    return r->job_id();
+  }
+  v1::WorkerIdentity Register(v1::WorkerRole role = v1::WORKER_ROLE_SAMPLER, const std::string& address = "h:1") {
+    v1::RegisterWorkerRequest req;
+    req.set_role(role);
+    req.set_address(address);
+    auto r = Sync<v1::RegisterWorkerResponse>([&](auto done) { c_->RegisterWorker(req, "peer", done); });
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r->identity();
+  }
+  v1::AcquireWorkResponse Acquire(const v1::WorkerIdentity& id, const std::vector<std::pair<std::string, int>>& held = {}) {
+    v1::AcquireWorkRequest req;
+    *req.mutable_identity() = id;
+    for (const auto& [job, v] : held) {
+      auto* w = req.add_weights_held();
+      w->set_job_id(job);
+      w->set_version(v);
+    }
+    auto r = Sync<v1::AcquireWorkResponse>([&](auto done) { c_->AcquireWork(req, done); });
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  }
+  absl::Status Append(const v1::WorkerIdentity& id, const v1::LeaseRef& lease, const std::vector<v1::Sample>& samples,
+                      AppendSession* session = nullptr) {
+    AppendSession local;
+    if (session == nullptr) session = &local;
+    v1::AppendRequest msg;
+    *msg.mutable_identity() = id;
+    *msg.mutable_lease() = lease;
+    for (const v1::Sample& s : samples) *msg.add_samples() = s;
+    uint64_t seq = 0;
+    absl::Status st = c_->AppendMessage(msg, session, &seq);
+    absl::Notification n;
+    c_->log().WhenDurable(seq, [&](const absl::Status&) { n.Notify(); });
+    n.WaitForNotification();
+    return st;
+  }
+  // Appends every missing sample of a shard lease and reports it done.
+  absl::Status Complete(const v1::WorkerIdentity& id, const v1::ShardLease& lease) {
+    std::vector<v1::Sample> all;
+    for (const v1::ProblemTask& t : lease.tasks()) {
+      for (int64_t i : t.sample_indices()) all.push_back(MakeSample(t.problem().id(), i));
+    }
+    if (absl::Status s = Append(id, lease.lease(), all); !s.ok()) return s;
+    return Report(id, lease.lease(), [](v1::ReportWorkRequest* r) { r->mutable_shard_done(); });
+  }
+  absl::Status Report(const v1::WorkerIdentity& id, const v1::LeaseRef& lease,
+                      const std::function<void(v1::ReportWorkRequest*)>& fill) {
+    v1::ReportWorkRequest req;
+    *req.mutable_identity() = id;
+    *req.mutable_lease() = lease;
+    fill(&req);
+    return Sync<v1::ReportWorkResponse>([&](auto done) { c_->ReportWork(req, done); }).status();
+  }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::WorkerIdentity& id, const std::vector<v1::LeaseRef>& leases) {
+    v1::HeartbeatRequest req;
+    *req.mutable_identity() = id;
+    for (const auto& l : leases) *req.add_leases() = l;
+    return Sync<v1::HeartbeatResponse>([&](auto done) { c_->Heartbeat(req, done); });
+  }
+  v1::Job Job(const std::string& id) {
+    auto j = Sync<v1::Job>([&](auto done) { c_->GetJob(id, done); });
+    EXPECT_TRUE(j.ok()) << j.status();
+    return *j;
+  }
+  std::map<std::pair<std::string, int64_t>, int> ScanAll(const std::string& job, int round, bool survivors = false,
+                                                         int rank = 0, int world = 0) {
+    std::map<std::pair<std::string, int64_t>, int> seen;
+    v1::ScanRequest req;
+    req.set_job_id(job);
+    req.set_round(round);
+    req.set_survivors_only(survivors);
+    req.set_rank(rank);
+    req.set_world(world);
+    req.set_batch_size(3);
+    ScanCursor cursor;
+    while (!cursor.done) {
+      auto page = c_->ScanPage(req, &cursor);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& s : page->samples()) ++seen[{s.sample().problem_id(), s.sample().sample_index()}];
+    }
+    return seen;
+  }
+
+  std::string dir_;
+  InMemoryKvStore store_{CoordinatorTables()};
+  FakeClock clock_;
+  CoordinatorOptions options_;
+  std::unique_ptr<Coordinator> c_;
+};
+
+TEST_F(CoordinatorTest, SubmittedJobIsSamplingWithOneShardPerShardSizeProblems) {
+  auto id = Submit(Spec());
+  ASSERT_TRUE(id.ok()) << id.status();
+  const v1::Job j = Job(*id);
+  EXPECT_EQ(j.state(), v1::JOB_STATE_SAMPLING);
+  EXPECT_EQ(j.round(), 1);
+  EXPECT_EQ(j.progress().shards_total(), 3);  // 10 problems / 4
+  EXPECT_EQ(j.progress().samples_total(), 20);
+}
+
+TEST_F(CoordinatorTest, LeasesGoOutOnceAndCarryTheMissingIndicesAndTheJobSeed) {
+  auto id = Submit(Spec("", "  seed: 42\n"));
+  ASSERT_TRUE(id.ok());
+  const v1::WorkerIdentity a = Register(), b = Register();
+  std::set<int> shards;
+  for (const auto& w : {a, a, b}) {
+    const v1::AcquireWorkResponse r = Acquire(w);
+    ASSERT_TRUE(r.has_shard()) << r.DebugString();
+    EXPECT_TRUE(shards.insert(r.shard().lease().shard()).second);
+    EXPECT_EQ(r.shard().lease().epoch(), 1);
+    EXPECT_EQ(r.shard().seed(), 42u);
+    EXPECT_EQ(r.shard().weights().version(), 0);
+    EXPECT_EQ(r.shard().tasks(0).sample_indices_size(), 2);
+  }
+  EXPECT_TRUE(Acquire(b).has_idle());
+}
+
+TEST_F(CoordinatorTest, DuplicateAppendsAreAcknowledgedAndIgnored) {
+  auto id = Submit(Spec());
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  AppendSession s1;
+  ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p0", 1)}, &s1).ok());
+  AppendSession s2;
+  ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p1", 0), MakeSample("p1", 0)}, &s2).ok());
+  EXPECT_EQ(s1.accepted, 2);
+  EXPECT_EQ(s2.accepted, 1);
+  EXPECT_EQ(s2.duplicates, 2);
+  auto seen = ScanAll(*id, 1);
+  EXPECT_EQ(seen.size(), 3u);
+  for (const auto& [k, n] : seen) EXPECT_EQ(n, 1);
+}
+
+TEST_F(CoordinatorTest, AnExpiredLeaseIsReLeasedWithANewEpochAndTheOldOneIsFenced) {
+  auto id = Submit(Spec("shard_size: 10\n"));
+  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::ShardLease first = Acquire(a).shard();
+  ASSERT_TRUE(Append(a, first.lease(), {MakeSample("p0", 0)}).ok());
+  EXPECT_TRUE(Acquire(b).has_idle());
+  clock_.AdvanceMs(1500);  // past the TTL, within the worker timeout
+  ASSERT_TRUE(Heartbeat(b, {}).ok());
+  c_->TickForTest();
+  const v1::AcquireWorkResponse second = Acquire(b);
+  ASSERT_TRUE(second.has_shard());
+  EXPECT_EQ(second.shard().lease().shard(), first.lease().shard());
+  EXPECT_EQ(second.shard().lease().epoch(), 2);
+  // Only what is missing is asked for again.
+  EXPECT_EQ(second.shard().tasks(0).problem().id(), "p0");
+  EXPECT_EQ(second.shard().tasks(0).sample_indices_size(), 1);
+  EXPECT_EQ(second.shard().tasks(0).sample_indices(0), 1);
+  // The paused first holder wakes up: everything it sends is refused.
+  const absl::Status late = Append(a, first.lease(), {MakeSample("p1", 0)});
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.message().find("stale"), std::string::npos) << late;
+  const absl::Status report = Report(a, first.lease(), [](auto* r) { r->mutable_shard_done(); });
+  EXPECT_EQ(report.code(), absl::StatusCode::kFailedPrecondition);
+  auto hb = Heartbeat(a, {first.lease()});
+  ASSERT_TRUE(hb.ok());
+  ASSERT_EQ(hb->revoked_size(), 1);
+}
+
+TEST_F(CoordinatorTest, AnotherWorkersLeaseIsPermissionDeniedForAppendReportAndRenewal) {
+  Submit(Spec());
+  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  EXPECT_EQ(Append(b, lease.lease(), {MakeSample("p0", 0)}).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Report(b, lease.lease(), [](auto* r) { r->mutable_shard_done(); }).code(),
+            absl::StatusCode::kPermissionDenied);
+  auto hb = Heartbeat(b, {lease.lease()});
+  EXPECT_EQ(hb.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(hb.status().message().find("is held by"), std::string::npos);
+  // A forged session is not the worker.
+  v1::WorkerIdentity forged = a;
+  forged.set_session("0000");
+  EXPECT_EQ(Append(forged, lease.lease(), {MakeSample("p0", 0)}).code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(CoordinatorTest, SamplesOutsideTheLeaseOrTheJobAreRefusedNamingTheSample) {
+  auto id = Submit(Spec());
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();  // shard 0: p0..p3
+  absl::Status outside = Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p7", 0)});
+  EXPECT_EQ(outside.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(outside.message().find("sample 1 (problem \"p7\" #0)"), std::string::npos) << outside;
+  EXPECT_EQ(ScanAll(*id, 1).size(), 1u) << "the good sample before the bad one is kept";
+  EXPECT_EQ(Append(a, lease.lease(), {MakeSample("nope", 0)}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Append(a, lease.lease(), {MakeSample("p1", 2)}).code(), absl::StatusCode::kInvalidArgument);
+  v1::Sample bad_reason = MakeSample("p1", 0);
+  bad_reason.set_finish_reason("STOP!");
+  EXPECT_EQ(Append(a, lease.lease(), {bad_reason}).code(), absl::StatusCode::kInvalidArgument);
+  v1::LeaseRef unknown = lease.lease();
+  unknown.set_job_id("job-999999");
+  EXPECT_EQ(Append(a, unknown, {MakeSample("p0", 1)}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, DoneWithMissingSamplesIsRefusedAndTheShardStaysLeased) {
+  Submit(Spec());
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0)}).ok());
+  const absl::Status s = Report(a, lease.lease(), [](auto* r) { r->mutable_shard_done(); });
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("misses 7 sample(s)"), std::string::npos) << s;
+  EXPECT_TRUE(Complete(a, Acquire(a, {}).has_shard() ? lease : lease).ok());
+}
+
+TEST_F(CoordinatorTest, AShardThatFailsMaxAttemptsTimesFailsTheJobWithEveryReason) {
+  auto id = Submit(Spec("max_shard_attempts: 2\n"));
+  const v1::WorkerIdentity a = Register();
+  for (int i = 0; i < 2; ++i) {
+    const v1::ShardLease lease = Acquire(a).shard();
+    ASSERT_EQ(lease.lease().shard(), 0);
+    ASSERT_TRUE(Report(a, lease.lease(), [i](auto* r) { r->mutable_failed()->set_reason(absl::StrCat("oom ", i)); }).ok());
+  }
+  const v1::Job j = Job(*id);
+  EXPECT_EQ(j.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(j.error().find("SAMPLE shard 0 of round 1 failed 2 times"), std::string::npos) << j.error();
+  EXPECT_NE(j.error().find("oom 0"), std::string::npos);
+  EXPECT_NE(j.error().find("oom 1"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, CompleteRoundIsFilteredGloballyAndTrainersScanDisjointPartitions) {
+  auto id = Submit(Spec("filter:\n  drop_shortest_percent: 25\n"));
+  const v1::WorkerIdentity a = Register();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(a, Acquire(a).shard()).ok());
+  const v1::Job j = Job(*id);
+  ASSERT_EQ(j.state(), v1::JOB_STATE_TRAINING);
+  ASSERT_EQ(j.rounds_size(), 1);
+  EXPECT_EQ(j.rounds(0).filter().total(), 20);
+  EXPECT_EQ(j.rounds(0).filter().dropped_short(), 5);
+  EXPECT_EQ(j.rounds(0).filter().survivors(), 15);
+  auto survivors = ScanAll(*id, 1, true);
+  EXPECT_EQ(survivors.size(), 15u);
+  auto r0 = ScanAll(*id, 1, true, 0, 2), r1 = ScanAll(*id, 1, true, 1, 2);
+  EXPECT_EQ(r0.size() + r1.size(), 15u);
+  for (const auto& [k, n] : r0) EXPECT_EQ(r1.count(k), 0u);
+}
+
+TEST_F(CoordinatorTest, RestartFromTheStoreKeepsJobsLeasesSamplesAndWorkerIdentities) {
+  auto id = Submit(Spec());
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p0", 1)}).ok());
+  Restart();
+  EXPECT_EQ(Job(*id).state(), v1::JOB_STATE_SAMPLING);
+  EXPECT_EQ(ScanAll(*id, 1).size(), 2u);
+  // The worker carries on under the same lease with its old session.
+  auto hb = Heartbeat(a, {lease.lease()});
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_EQ(hb->revoked_size(), 0);
+  EXPECT_EQ(hb->renewed_size(), 1);
+  AppendSession s;
+  ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 1), MakeSample("p1", 0)}, &s).ok());
+  EXPECT_EQ(s.duplicates, 1);
+  EXPECT_EQ(s.accepted, 1);
+}
+
+TEST_F(CoordinatorTest, AfterARestartLeasesGetTheGracePeriodThenExpire) {
+  Submit(Spec());
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  Restart();
+  clock_.AdvanceMs(1500);  // past the TTL but inside the grace
+  c_->TickForTest();
+  const v1::WorkerIdentity b = Register();
+  EXPECT_NE(Acquire(b).shard().lease().shard(), lease.lease().shard());
+  clock_.AdvanceMs(1000);  // past the grace
+  ASSERT_TRUE(Heartbeat(b, {}).ok());
+  c_->TickForTest();
+  const v1::AcquireWorkResponse again = Acquire(b);
+  ASSERT_TRUE(again.has_shard());
+  EXPECT_EQ(again.shard().lease().shard(), lease.lease().shard());
+  EXPECT_EQ(again.shard().lease().epoch(), 2);
+}
+
+TEST_F(CoordinatorTest, ADeadWorkersLeasesReturnAtOnceAndAGracefulLeaveCostsNoAttempt) {
+  auto id = Submit(Spec("max_shard_attempts: 1\n"));
+  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::ShardLease la = Acquire(a).shard();
+  v1::DeregisterRequest req;
+  *req.mutable_identity() = a;
+  auto left = Sync<v1::DeregisterResponse>([&](auto done) { c_->Deregister(req, done); });
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->leases_returned(), 1);
+  const v1::ShardLease lb = Acquire(b).shard();
+  EXPECT_EQ(lb.lease().shard(), la.lease().shard());
+  EXPECT_EQ(Job(*id).state(), v1::JOB_STATE_SAMPLING) << "leaving on purpose is not a failure";
+  clock_.AdvanceMs(3500);  // b stops heartbeating: dead, and with one attempt allowed the job fails
+  c_->TickForTest();
+  EXPECT_EQ(Job(*id).state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(Job(*id).error().find("stopped heartbeating"), std::string::npos) << Job(*id).error();
+}
+
+TEST_F(CoordinatorTest, CancelRevokesEveryLeaseAndRefusesFurtherSamples) {
+  auto id = Submit(Spec());
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  v1::CancelJobRequest req;
+  req.set_job_id(*id);
+  auto j = Sync<v1::Job>([&](auto done) { c_->CancelJob(req, done); });
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(j->state(), v1::JOB_STATE_CANCELLED);
+  auto hb = Heartbeat(a, {lease.lease()});
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(hb->revoked_size(), 1);
+  EXPECT_EQ(Append(a, lease.lease(), {MakeSample("p0", 0)}).code(), absl::StatusCode::kFailedPrecondition);
+  auto again = Sync<v1::Job>([&](auto done) { c_->CancelJob(req, done); });
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesRanksAndRendezvous) {
+  auto id = Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
+  const v1::WorkerIdentity s = Register();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
+  ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
+  const v1::WorkerIdentity t1 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.5:7000");
+  const v1::AcquireWorkResponse alone = Acquire(t1);
+  ASSERT_TRUE(alone.has_idle());
+  EXPECT_NE(alone.idle().reason().find("trains on 2 trainers; 1 are idle"), std::string::npos) << alone.DebugString();
+  const v1::WorkerIdentity t2 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.6:7000");
+  const v1::AcquireWorkResponse g = Acquire(t2);
+  ASSERT_TRUE(g.has_training()) << g.DebugString();
+  EXPECT_EQ(g.training().rank(), 0);
+  EXPECT_EQ(g.training().world_size(), 2);
+  EXPECT_EQ(g.training().master_addr(), "10.0.0.6");
+  EXPECT_EQ(g.training().start_model(), "/m");
+  const v1::AcquireWorkResponse g1 = Acquire(t1);
+  ASSERT_TRUE(g1.has_training());
+  EXPECT_EQ(g1.training().rank(), 1);
+  EXPECT_EQ(g1.training().lease().epoch(), g.training().lease().epoch());
+  // Rank 1 dies: the group is dissolved and formed again with a new epoch.
+  clock_.AdvanceMs(3500);
+  ASSERT_TRUE(Heartbeat(t2, {}).ok());
+  c_->TickForTest();
+  const v1::WorkerIdentity t3 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.7:7000");
+  const v1::AcquireWorkResponse regroup = Acquire(t3);
+  ASSERT_TRUE(regroup.has_training()) << regroup.DebugString();
+  EXPECT_EQ(regroup.training().lease().epoch(), g.training().lease().epoch() + 1);
+  EXPECT_EQ(Report(t1, g1.training().lease(), [](auto* r) { r->mutable_training_done()->set_steps(1); }).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CoordinatorTest, RoundTwoLeasesGoOnlyToSamplersHoldingRoundOnesWeights) {
+  auto id = Submit(Spec("rounds: 2\n"));
+  const v1::WorkerIdentity s = Register(), other = Register(v1::WORKER_ROLE_SAMPLER, "h:2");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
+  const v1::WorkerIdentity t = Register(v1::WORKER_ROLE_TRAINER);
+  const v1::AcquireWorkResponse train = Acquire(t);
+  ASSERT_TRUE(train.has_training());
+  ASSERT_TRUE(Report(t, train.training().lease(), [](auto* r) {
+                r->mutable_training_done()->set_model_path("/out/round-1/model");
+                r->mutable_training_done()->set_steps(3);
+              }).ok());
+  ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_PUSHING);
+  const v1::AcquireWorkResponse push = Acquire(t);
+  ASSERT_TRUE(push.has_push());
+  ASSERT_EQ(push.push().chain_size(), 2);
+  ASSERT_TRUE(Report(t, push.push().lease(), [&](auto* r) {
+                r->mutable_push_done()->add_reached(s.worker_id());
+              }).ok());
+  ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_SAMPLING);
+  EXPECT_EQ(Job(*id).round(), 2);
+  const v1::AcquireWorkResponse lacking = Acquire(other);
+  ASSERT_TRUE(lacking.has_idle());
+  EXPECT_EQ(lacking.idle().wanted().version(), 1);
+  const v1::AcquireWorkResponse holding = Acquire(s, {{*id, 1}});
+  ASSERT_TRUE(holding.has_shard());
+  EXPECT_EQ(holding.shard().weights().version(), 1);
+  EXPECT_EQ(holding.shard().seed(), 1u);  // job seed 0 + round 2 - 1
+  const v1::AcquireWorkResponse hint = Acquire(other);
+  ASSERT_TRUE(hint.has_idle());
+  ASSERT_EQ(hint.idle().holders_size(), 1);
+  EXPECT_EQ(hint.idle().holders(0).worker_id(), s.worker_id());
+}
+
+TEST_F(CoordinatorTest, AFailedStoreWriteTurnsTheCoordinatorUnhealthyAndNothingIsAcknowledged) {
+  auto id = Submit(Spec());
+  ASSERT_TRUE(id.ok());
+  store_.FailNextApply(absl::ResourceExhaustedError("no space left on device"));
+  const absl::StatusOr<std::string> second = Submit(Spec());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+  EXPECT_FALSE(c_->Health().ok());
+  EXPECT_NE(c_->Health().message().find("restart the coordinator"), std::string::npos);
+  // A restart reloads what is on disk: the first job, not the second.
+  Restart();
+  EXPECT_TRUE(c_->Health().ok());
+  EXPECT_EQ(Job(*id).state(), v1::JOB_STATE_SAMPLING);
+  v1::ListJobsRequest all;
+  auto jobs = Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(all, done); });
+  EXPECT_EQ(jobs->jobs_size(), 1);
+}
+
+TEST_F(CoordinatorTest, ExportedRoundImportsAsANewJobThatExportsTheSameLines) {
+  auto id = Submit(Spec("filter:\n  drop_shortest_percent: 0\n"));
+  const v1::WorkerIdentity a = Register();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(a, Acquire(a).shard()).ok());
+  auto export_all = [&](const std::string& job) {
+    v1::ExportRequest req;
+    req.set_job_id(job);
+    req.set_round(1);
+    ScanCursor cursor;
+    std::string out;
+    while (!cursor.done) {
+      auto chunk = c_->ExportPage(req, &cursor);
+      EXPECT_TRUE(chunk.ok()) << chunk.status();
+      if (!chunk.ok()) break;
+      out += *chunk;
+    }
+    return out;
+  };
+  const std::string first = export_all(*id);
+  ASSERT_EQ(std::count(first.begin(), first.end(), '\n'), 20);
+  nlohmann::json line = nlohmann::json::parse(first.substr(0, first.find('\n')));
+  ASSERT_EQ(line["messages"].size(), 2u);
+  EXPECT_EQ(line["messages"][0]["role"], "user");
+  EXPECT_EQ(line["messages"][1]["role"], "assistant");
+  v1::ImportHeader h;
+  h.set_spec_yaml("model: /m\nfilter:\n  drop_shortest_percent: 0\n");
+  auto imported = Sync<v1::ImportResponse>([&](auto done) { c_->Import(h, first, done); });
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->samples(), 20);
+  EXPECT_EQ(imported->problems(), 10);
+  EXPECT_EQ(Job(imported->job_id()).state(), v1::JOB_STATE_TRAINING);
+  EXPECT_EQ(export_all(imported->job_id()), first);
+}
+
+TEST_F(CoordinatorTest, BadImportLinesAreListedAndNothingIsCreated) {
+  v1::ImportHeader h;
+  h.set_spec_yaml("model: /m\n");
+  h.set_source_name("train.jsonl");
+  auto r = Sync<v1::ImportResponse>([&](auto done) {
+    c_->Import(h, "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}\nnot json\n", done);
+  });
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("train.jsonl:1: messages must be"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("train.jsonl:2: not a JSON object"), std::string::npos);
+  v1::ListJobsRequest all;
+  EXPECT_EQ(Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(all, done); })->jobs_size(), 0);
+}
+
+TEST_F(CoordinatorTest, WatchSeesTheSnapshotThenEveryTransitionInOrder) {
+  auto id = Submit(Spec());
+  std::vector<v1::JobState> states;
+  absl::Mutex mu;
+  auto w = c_->Watch(*id, [&](const v1::Job& j) {
+    absl::MutexLock l(&mu);
+    if (states.empty() || states.back() != j.state()) states.push_back(j.state());
+  });
+  ASSERT_TRUE(w.ok());
+  const v1::WorkerIdentity a = Register();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(a, Acquire(a).shard()).ok());
+  ASSERT_TRUE(c_->log().Flush().ok());
+  c_->Unwatch(*w);
+  absl::MutexLock l(&mu);
+  EXPECT_EQ(states, (std::vector<v1::JobState>{v1::JOB_STATE_SAMPLING, v1::JOB_STATE_FILTERING,
+                                               v1::JOB_STATE_TRAINING}));
+  EXPECT_EQ(c_->Watch("job-404", nullptr).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, ProblemFilesWithBadLinesAreRefusedWholeWithLineNumbers) {
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/bad.jsonl",
+                                  "{\"id\": \"a\", \"prompt\": \"x\"}\n{\"id\": \"a\", \"prompt\": \"y\"}\n[1]\n"
+                                  "{\"id\": \"b\"}\n")
+                  .ok());
+  auto r = Submit("model: /m\nproblems: bad.jsonl\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("bad.jsonl:2: duplicate id \"a\""), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("bad.jsonl:3: must be a JSON object"), std::string::npos);
+  EXPECT_NE(r.status().message().find("bad.jsonl:4: needs \"prompt\""), std::string::npos);
+  EXPECT_NE(Submit("model: /m\nproblems: missing.jsonl\n").status().message().find("problems:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ssd
