@@ -237,14 +237,16 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
                                                              ", not by ", worker.rec.status().worker_id())));
       }
     }
+    // Renew what the worker says it is working on. A lease it no longer
+    // lists (it gave up on the work, say after a broken stream) is not
+    // renewed and lapses at its TTL, so the shard is not stranded.
     const int64_t now = clock_->NowMs();
-    for (const auto& [job, sid] : worker.leases) {
-      JobEntry* e = FindJob(job);
-      if (e == nullptr) continue;
-      auto s = e->shards.find(sid);
-      if (s == e->shards.end() || s->second.rec.state() != v1::SHARD_STATE_LEASED) continue;
-      if (s->second.expiry_ms != 0) s->second.expiry_ms = now + options_.lease_ttl_ms;
-      *r.add_renewed() = RefOf(s->second);
+    for (const v1::LeaseRef& ref : request.leases()) {
+      if (worker.leases.count({ref.job_id(), {ref.round(), ref.kind(), ref.shard()}}) == 0) continue;
+      ShardEntry& s = jobs_.at(ref.job_id()).shards.at({ref.round(), ref.kind(), ref.shard()});
+      if (s.rec.epoch() != ref.epoch() || s.rec.state() != v1::SHARD_STATE_LEASED) continue;
+      if (s.expiry_ms != 0) s.expiry_ms = now + options_.lease_ttl_ms;
+      *r.add_renewed() = RefOf(s);
     }
     r.set_lease_ttl_ms(options_.lease_ttl_ms);
     r.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);

@@ -238,6 +238,16 @@ class SimWorker {
       ClearCurrent();
       return;
     }
+    // A stream broken by a coordinator restart is sent again under the same
+    // lease (already stored samples are acknowledged as duplicates).
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (AppendShard(lease, report)) break;
+    }
+    ClearCurrent();
+  }
+
+  // Returns false when the stream should be retried.
+  bool AppendShard(const v1::ShardLease& lease, v1::ReportWorkRequest& report) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
     v1::AppendResponse ack;
@@ -283,14 +293,17 @@ class SimWorker {
     grpc::Status s = writer->Finish();
     if (!s.ok()) {
       std::cout << "append of shard " << lease.lease().shard() << " ended: " << s.error_message() << std::endl;
-      ClearCurrent();
-      return;
+      if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        return false;
+      }
+      return true;
     }
     report.mutable_shard_done();
     s = Report(report);
     std::cout << "shard " << lease.lease().shard() << " done: " << ack.accepted() << " new, " << ack.duplicates()
               << " duplicates; report " << (s.ok() ? "ok" : s.error_message()) << std::endl;
-    ClearCurrent();
+    return true;
   }
 
   void DoTraining(const v1::TrainingAssignment& a) {

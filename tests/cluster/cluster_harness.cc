@@ -1,0 +1,105 @@
+#include "tests/cluster/cluster_harness.h"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/rpc/security.h"
+#include "common/util/file_util.h"
+
+namespace ssd {
+
+std::string SimWorkerBinary() {
+  const char* b = std::getenv("SSD_BUILD_DIR");
+  return absl::StrCat(b != nullptr ? b : "build", "/tests/ssd_sim_worker");
+}
+
+LocalCluster::LocalCluster() {
+  dir_ = MakeTempDir("ssd_cluster");
+  certs_ = dir_ + "/certs";
+  RunProcess({SsdBinary(), "certs", "init", "--out", certs_}, 60);
+}
+
+LocalCluster::~LocalCluster() {
+  workers_.clear();
+  coordinator_.reset();
+  RemoveTree(dir_);
+}
+
+bool LocalCluster::StartCoordinator(const std::vector<std::string>& extra_args) {
+  const std::string port_file = absl::StrCat(dir_, "/port.", ++starts_);
+  std::vector<std::string> argv = {SsdBinary(),  "coordinator", "--listen", absl::StrCat("127.0.0.1:", port_),
+                                    "--data-dir", data_dir(),    "--certs",  certs_,
+                                    "--port-file", port_file,    "--metrics-port", "0",
+                                    "--metrics-host", "127.0.0.1"};
+  for (const std::string& a : extra_args) argv.push_back(a);
+  coordinator_ = std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/coordinator.", starts_, ".log"));
+  if (!WaitUntil([&] { return PathExists(port_file) || !coordinator_->running(); }, 30)) return false;
+  auto text = ReadFileToString(port_file);
+  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &port_)) return false;
+  const std::string log = coordinator_->Log();
+  const size_t at = log.find("/metrics on port ");
+  if (at != std::string::npos) {
+    metrics_port_ = std::atoi(log.c_str() + at + strlen("/metrics on port "));
+  }
+  return true;
+}
+
+void LocalCluster::KillCoordinator(int sig) {
+  if (coordinator_ == nullptr) return;
+  coordinator_->Signal(sig);
+  coordinator_->Wait(30);
+}
+
+BackgroundProcess* LocalCluster::StartWorker(const std::string& role, const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {SimWorkerBinary(), "--coordinator", address(), "--certs", certs_, "--role", role};
+  for (const std::string& a : extra_args) argv.push_back(a);
+  workers_.push_back(
+      std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", role, workers_.size(), ".log")));
+  return workers_.back().get();
+}
+
+std::unique_ptr<ClusterClient> LocalCluster::Client(const std::string& token_override) const {
+  ClusterClientOptions o;
+  o.channel.target = address();
+  o.channel.security.ca_file = certs_ + "/ca.pem";
+  o.channel.security.token = token_override.empty() ? *ReadTokenFile(certs_ + "/token") : token_override;
+  o.call_timeout_ms = 15000;
+  auto c = ClusterClient::Connect(o);
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+ProcessResult LocalCluster::Ssd(const std::vector<std::string>& args, int timeout_s) const {
+  std::vector<std::string> argv = {SsdBinary()};
+  for (const std::string& a : args) argv.push_back(a);
+  argv.insert(argv.end(), {"--coordinator", address(), "--certs", certs_});
+  return RunProcess(argv, timeout_s);
+}
+
+std::string LocalCluster::WriteProblems(int n, const std::string& name) const {
+  std::string text;
+  for (int i = 0; i < n; ++i) absl::StrAppend(&text, "{\"id\": \"p", i, "\", \"prompt\": \"def f", i, "(x):\"}\n");
+  const std::string path = dir_ + "/" + name;
+  WriteFileAtomically(path, text).IgnoreError();
+  return path;
+}
+
+std::string LocalCluster::WriteSpec(const std::string& yaml, const std::string& name) const {
+  const std::string path = dir_ + "/" + name;
+  WriteFileAtomically(path, yaml).IgnoreError();
+  return path;
+}
+
+std::string LocalCluster::HttpGet(const std::string& path) const {
+  if (metrics_port_ <= 0) return "";
+  httplib::Client c("127.0.0.1", metrics_port_);
+  auto r = c.Get(path.c_str());
+  return r ? absl::StrCat(r->status, "\n", r->body) : "";
+}
+
+}  // namespace ssd
