@@ -1,0 +1,385 @@
+// cluster_bench: the control plane's speed, each figure against a baseline
+// measured in the same run.
+//
+//   1. Replay-store ingest over gRPC with durable acks: 4 concurrent Append
+//      streams into a real `ssd coordinator` (TLS, token, group commit),
+//      1 KiB and 64 KiB samples. Baselines: raw RocksDB writes of the same
+//      keys and values in this process (unsynced; one sync per put; synced
+//      batches of the size the store's commit log actually formed).
+//   2. Lease traffic of 100 simulated workers (threads, one channel each):
+//      AcquireWork (grant) + Heartbeat (renew) + ReportWork (done) cycles,
+//      RPCs/s and p50/p99 latency. Baseline: grpc.health.v1 Check over the
+//      same channels, the TLS + token + HTTP/2 floor.
+//
+//   cluster_bench [--smoke]
+//
+// It prints tables; it asserts nothing about time.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/rpc/channel_builder.h"
+#include "common/rpc/security.h"
+#include "common/storage/rocksdb_kv_store.h"
+#include "coordinator/store_schema.h"
+#include "ssd/v1/replay_store.grpc.pb.h"
+#include "ssd/v1/state.pb.h"
+#include "tests/cluster/cluster_harness.h"
+
+namespace ssd {
+namespace {
+
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::shared_ptr<grpc::Channel> Channel(const LocalCluster& c) {
+  ChannelOptions o;
+  o.target = c.address();
+  o.security.ca_file = c.certs() + "/ca.pem";
+  o.security.token = *ReadTokenFile(c.certs() + "/token");
+  return *MakeChannel(o);
+}
+
+v1::WorkerIdentity RegisterSampler(v1::Coordinator::Stub* stub) {
+  v1::RegisterWorkerRequest req;
+  req.set_role(v1::WORKER_ROLE_SAMPLER);
+  req.set_address("127.0.0.1:1");
+  v1::RegisterWorkerResponse resp;
+  auto ctx = CallContext(10000);
+  grpc::Status s = stub->RegisterWorker(ctx.get(), req, &resp);
+  if (!s.ok()) fprintf(stderr, "register: %s\n", s.error_message().c_str());
+  return resp.identity();
+}
+
+std::string Text(size_t bytes, int64_t i) {
+  std::string t = absl::StrCat("def solve_", i, "():\n");
+  while (t.size() < bytes) t += "    x = x * 31 + 7  # padding to the sample size\n";
+  t.resize(bytes);
+  return t;
+}
+
+// A counter scraped from /metrics.
+double Metric(const LocalCluster& c, const std::string& name) {
+  const std::string text = c.HttpGet("/metrics");
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return 0;
+  double v = 0;
+  absl::SimpleAtod(text.substr(at + name.size() + 2, text.find('\n', at + 1) - at - name.size() - 2), &v);
+  return v;
+}
+
+struct IngestResult {
+  double grpc_per_s = 0;
+  double unsynced_per_s = 0;
+  double sync_each_per_s = 0;
+  double synced_batch_per_s = 0;
+  double group_samples = 0;
+};
+
+IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool smoke) {
+  IngestResult out;
+  constexpr int kStreams = 4;
+  LocalCluster cluster;
+  if (!cluster.StartCoordinator({"--max-message-mb", "64"})) {
+    fprintf(stderr, "coordinator did not start\n");
+    return out;
+  }
+  const int64_t problems = samples;
+  const std::string spec = cluster.WriteSpec(absl::StrCat("model: /m\nproblems: ", cluster.WriteProblems(problems),
+                                                          "\nshard_size: ", problems / kStreams,
+                                                          "\nsampling:\n  n: 1\n  max_tokens: 1000000\n"));
+  auto client = cluster.Client();
+  auto job = client->SubmitFile(spec);
+  if (!job.ok()) {
+    fprintf(stderr, "submit: %s\n", std::string(job.status().message()).c_str());
+    return out;
+  }
+  // One worker, lease and channel per stream.
+  struct Stream {
+    std::shared_ptr<grpc::Channel> channel;
+    v1::WorkerIdentity id;
+    v1::ShardLease lease;
+  };
+  std::vector<Stream> streams(kStreams);
+  for (Stream& s : streams) {
+    s.channel = Channel(cluster);
+    auto stub = v1::Coordinator::NewStub(s.channel);
+    s.id = RegisterSampler(stub.get());
+    v1::AcquireWorkRequest req;
+    *req.mutable_identity() = s.id;
+    v1::AcquireWorkResponse resp;
+    auto ctx = CallContext(10000);
+    stub->AcquireWork(ctx.get(), req, &resp);
+    s.lease = resp.shard();
+  }
+  const double groups0 = Metric(cluster, "ssd_store_commit_groups_total");
+  const double t0 = Now();
+  std::vector<std::thread> threads;
+  std::atomic<int64_t> acked{0};
+  for (Stream& s : streams) {
+    threads.emplace_back([&] {
+      auto store = v1::ReplayStore::NewStub(s.channel);
+      grpc::ClientContext ctx;
+      v1::AppendResponse ack;
+      auto w = store->Append(&ctx, &ack);
+      v1::AppendRequest m;
+      *m.mutable_identity() = s.id;
+      *m.mutable_lease() = s.lease.lease();
+      for (const v1::ProblemTask& t : s.lease.tasks()) {
+        v1::Sample* x = m.add_samples();
+        x->set_problem_id(t.problem().id());
+        x->set_sample_index(0);
+        x->set_text(Text(sample_bytes, m.samples_size()));
+        x->set_num_tokens(static_cast<int32_t>(sample_bytes / 4));
+        x->set_finish_reason("stop");
+        if (m.samples_size() >= per_message) {
+          w->Write(m);
+          m.Clear();
+        }
+      }
+      if (m.samples_size() > 0) w->Write(m);
+      w->WritesDone();
+      grpc::Status st = w->Finish();
+      if (!st.ok()) fprintf(stderr, "append: %s\n", st.error_message().c_str());
+      acked += ack.accepted();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double dt = Now() - t0;
+  out.grpc_per_s = acked.load() / dt;
+  const double groups = Metric(cluster, "ssd_store_commit_groups_total") - groups0;
+  out.group_samples = groups > 0 ? acked.load() / groups : 1;
+  cluster.KillCoordinator(SIGTERM);
+
+  // Raw RocksDB with the same tables, keys and record encoding.
+  const std::string raw_dir = cluster.dir() + "/raw";
+  auto db = RocksDbKvStore::Open({raw_dir}, CoordinatorTables());
+  if (!db.ok()) return out;
+  auto put = [&](int64_t i, WriteBatch* b) {
+    v1::SampleRecord rec;
+    rec.mutable_sample()->set_problem_id(absl::StrCat("p", i));
+    rec.mutable_sample()->set_text(Text(sample_bytes, i));
+    rec.mutable_sample()->set_num_tokens(static_cast<int32_t>(sample_bytes / 4));
+    rec.mutable_sample()->set_finish_reason("stop");
+    const std::string key = SampleKey("job-000001", 1, static_cast<uint32_t>(i), 0);
+    b->Put(kSamples, key, rec.SerializeAsString());
+    b->Put(kFeatures, key, "\x08\x01\x10\x01");
+  };
+  const int64_t n = samples;
+  double t = Now();
+  for (int64_t i = 0; i < n; ++i) {
+    WriteBatch b;
+    put(i, &b);
+    (*db)->Apply(b, false).IgnoreError();
+  }
+  out.unsynced_per_s = n / (Now() - t);
+  const int64_t n_sync = std::min<int64_t>(n, smoke ? 50 : 1000);
+  t = Now();
+  for (int64_t i = 0; i < n_sync; ++i) {
+    WriteBatch b;
+    put(n + i, &b);
+    (*db)->Apply(b, true).IgnoreError();
+  }
+  out.sync_each_per_s = n_sync / (Now() - t);
+  const int64_t group = std::max<int64_t>(1, static_cast<int64_t>(out.group_samples));
+  t = Now();
+  for (int64_t i = 0; i < n; i += group) {
+    WriteBatch b;
+    for (int64_t j = i; j < std::min(n, i + group); ++j) put(2 * n + j, &b);
+    (*db)->Apply(b, true).IgnoreError();
+  }
+  out.synced_batch_per_s = n / (Now() - t);
+  return out;
+}
+
+struct LeaseResult {
+  double rpcs_per_s = 0;
+  double health_per_s = 0;
+  double p50_ms = 0, p99_ms = 0;
+  double health_p50_ms = 0, health_p99_ms = 0;
+  int64_t cycles = 0;
+};
+
+double Percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+}
+
+LeaseResult Leases(int workers, int cycles_per_worker) {
+  LeaseResult out;
+  LocalCluster cluster;
+  if (!cluster.StartCoordinator()) return out;
+  const int64_t problems = static_cast<int64_t>(workers) * cycles_per_worker;
+  auto client = cluster.Client();
+  auto job = client->SubmitFile(cluster.WriteSpec(
+      absl::StrCat("model: /m\nproblems: ", cluster.WriteProblems(problems), "\nshard_size: 1\nsampling:\n  n: 1\n")));
+  if (!job.ok()) return out;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<v1::WorkerIdentity> ids;
+  for (int i = 0; i < workers; ++i) {
+    channels.push_back(Channel(cluster));
+    auto stub = v1::Coordinator::NewStub(channels.back());
+    ids.push_back(RegisterSampler(stub.get()));
+  }
+  // Baseline: health checks, same channels, same concurrency.
+  {
+    std::vector<std::vector<double>> lat(workers);
+    std::vector<std::thread> threads;
+    const double t0 = Now();
+    for (int i = 0; i < workers; ++i) {
+      threads.emplace_back([&, i] {
+        grpc::GenericStub stub(channels[i]);
+        grpc::Slice empty("", 0);
+        for (int c = 0; c < cycles_per_worker * 3; ++c) {
+          grpc::ByteBuffer req(&empty, 1), resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+          std::mutex mu;
+          std::condition_variable cv;
+          bool done = false;
+          const double s = Now();
+          stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                         [&](grpc::Status) {
+                           std::lock_guard<std::mutex> l(mu);
+                           done = true;
+                           cv.notify_all();
+                         });
+          std::unique_lock<std::mutex> l(mu);
+          cv.wait(l, [&] { return done; });
+          lat[i].push_back((Now() - s) * 1000);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double dt = Now() - t0;
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    out.health_per_s = all.size() / dt;
+    out.health_p50_ms = Percentile(all, 0.5);
+    out.health_p99_ms = Percentile(all, 0.99);
+  }
+  std::vector<std::vector<double>> lat(workers);
+  std::atomic<int64_t> cycles{0};
+  std::vector<std::thread> threads;
+  const double t0 = Now();
+  for (int i = 0; i < workers; ++i) {
+    threads.emplace_back([&, i] {
+      auto coord = v1::Coordinator::NewStub(channels[i]);
+      auto store = v1::ReplayStore::NewStub(channels[i]);
+      for (int c = 0; c < cycles_per_worker; ++c) {
+        v1::AcquireWorkRequest aq;
+        *aq.mutable_identity() = ids[i];
+        v1::AcquireWorkResponse work;
+        double s = Now();
+        {
+          auto ctx = CallContext(10000);
+          if (!coord->AcquireWork(ctx.get(), aq, &work).ok()) return;
+        }
+        lat[i].push_back((Now() - s) * 1000);
+        if (!work.has_shard()) break;
+        v1::HeartbeatRequest hb;
+        *hb.mutable_identity() = ids[i];
+        *hb.add_leases() = work.shard().lease();
+        v1::HeartbeatResponse hr;
+        s = Now();
+        {
+          auto ctx = CallContext(10000);
+          coord->Heartbeat(ctx.get(), hb, &hr);
+        }
+        lat[i].push_back((Now() - s) * 1000);
+        // The shard's one sample (not counted among the lease RPCs).
+        {
+          grpc::ClientContext ctx;
+          v1::AppendResponse ack;
+          auto w = store->Append(&ctx, &ack);
+          v1::AppendRequest m;
+          *m.mutable_identity() = ids[i];
+          *m.mutable_lease() = work.shard().lease();
+          v1::Sample* x = m.add_samples();
+          x->set_problem_id(work.shard().tasks(0).problem().id());
+          x->set_text("print(1)\nprint(2)\n");
+          x->set_num_tokens(4);
+          x->set_finish_reason("stop");
+          w->Write(m);
+          w->WritesDone();
+          w->Finish();
+        }
+        v1::ReportWorkRequest rep;
+        *rep.mutable_identity() = ids[i];
+        *rep.mutable_lease() = work.shard().lease();
+        rep.mutable_shard_done();
+        v1::ReportWorkResponse rr;
+        s = Now();
+        {
+          auto ctx = CallContext(10000);
+          coord->ReportWork(ctx.get(), rep, &rr);
+        }
+        lat[i].push_back((Now() - s) * 1000);
+        ++cycles;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double dt = Now() - t0;
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  // Over the whole wall time, although each cycle also spends an Append:
+  // a conservative figure for the three lease RPCs.
+  out.rpcs_per_s = all.size() / dt;
+  out.p50_ms = Percentile(all, 0.5);
+  out.p99_ms = Percentile(all, 0.99);
+  out.cycles = cycles.load();
+  return out;
+}
+
+}  // namespace
+}  // namespace ssd
+
+int main(int argc, char** argv) {
+  const bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
+  printf("cluster_bench%s: coordinator as a separate process over TLS on 127.0.0.1, %u cores\n\n",
+         smoke ? " --smoke" : "", std::thread::hardware_concurrency());
+  printf("## Replay-store ingest, 4 streams, durable acks\n\n");
+  printf("| sample | samples | gRPC samples/s | raw unsynced | raw sync/put | raw synced batches (%s) | vs synced batches |\n",
+         "size as formed");
+  printf("|---|---|---|---|---|---|---|\n");
+  struct Case {
+    size_t bytes;
+    int64_t samples;
+    int per_message;
+  };
+  const Case cases[] = {{1024, smoke ? 2000 : 100000, 64}, {65536, smoke ? 200 : 4000, 16}};
+  for (const Case& c : cases) {
+    const ssd::IngestResult r = ssd::Ingest(c.bytes, c.samples, c.per_message, smoke);
+    printf("| %zu KiB | %ld | %.0f | %.0f (%.2fx) | %.0f (%.1fx) | %.0f (%.0f/group) | %.2fx |\n", c.bytes / 1024,
+           static_cast<long>(c.samples), r.grpc_per_s, r.unsynced_per_s, r.grpc_per_s / r.unsynced_per_s,
+           r.sync_each_per_s, r.grpc_per_s / r.sync_each_per_s, r.synced_batch_per_s, r.group_samples,
+           r.grpc_per_s / r.synced_batch_per_s);
+    fflush(stdout);
+  }
+  const int workers = 100;
+  const int cycles = smoke ? 3 : 60;
+  printf("\n## Lease traffic, %d workers (grant + renew + report per shard)\n\n", workers);
+  const ssd::LeaseResult l = ssd::Leases(workers, cycles);
+  printf("| RPC | RPCs/s | p50 ms | p99 ms |\n|---|---|---|---|\n");
+  printf("| health Check (baseline) | %.0f | %.2f | %.2f |\n", l.health_per_s, l.health_p50_ms, l.health_p99_ms);
+  printf("| AcquireWork + Heartbeat + ReportWork | %.0f (%.2fx) | %.2f | %.2f |\n", l.rpcs_per_s,
+         l.rpcs_per_s / l.health_per_s, l.p50_ms, l.p99_ms);
+  printf("\n%ld lease cycles (each also appends its shard's sample, not counted as a lease RPC)\n", static_cast<long>(l.cycles));
+  return 0;
+}
