@@ -63,10 +63,10 @@ Coordinator::Coordinator(const CoordinatorOptions& options, KvStore* store, cons
       for (const auto& [id, e] : jobs_) {
         ++by_state[JobStateName(e.job.state())];
         if (IsTerminal(e.job.state())) continue;
-        for (const auto& [sid, s] : e.shards) {
-          const std::string k = LeaseKindName(s.rec.kind());
-          if (s.rec.state() == v1::SHARD_STATE_QUEUED) ++queued[k];
-          if (s.rec.state() == v1::SHARD_STATE_LEASED) ++held[k];
+        for (const auto& [key, n] : e.shard_counts) {
+          const std::string k = LeaseKindName(static_cast<v1::LeaseKind>(std::get<1>(key)));
+          if (std::get<2>(key) == v1::SHARD_STATE_QUEUED) queued[k] += n;
+          if (std::get<2>(key) == v1::SHARD_STATE_LEASED) held[k] += n;
         }
       }
       for (const auto& [id, w] : workers_) {
@@ -146,6 +146,38 @@ void Coordinator::MarkChanged(JobEntry& e) {
   dirty_.insert(e.job.id());
 }
 
+void Coordinator::IndexShard(JobEntry& e, const ShardEntry& s, int delta) {
+  const ShardId id{s.rec.round(), s.rec.kind(), s.rec.shard()};
+  e.shard_counts[{s.rec.round(), s.rec.kind(), s.rec.state()}] += delta;
+  if (s.rec.state() == v1::SHARD_STATE_QUEUED) {
+    if (delta > 0) e.queued.insert(id);
+    if (delta < 0) e.queued.erase(id);
+  }
+  if (s.rec.state() == v1::SHARD_STATE_LEASED) {
+    if (delta > 0) e.leased.insert(id);
+    if (delta < 0) e.leased.erase(id);
+  }
+}
+
+Coordinator::ShardEntry& Coordinator::AddShard(JobEntry& e, ShardEntry s) {
+  PersistShard(s);
+  const ShardId id{s.rec.round(), s.rec.kind(), s.rec.shard()};
+  ShardEntry& slot = e.shards[id] = std::move(s);
+  IndexShard(e, slot, +1);
+  return slot;
+}
+
+void Coordinator::SetShardState(JobEntry& e, ShardEntry& s, v1::ShardState state) {
+  IndexShard(e, s, -1);
+  s.rec.set_state(state);
+  IndexShard(e, s, +1);
+}
+
+int64_t Coordinator::ShardCount(const JobEntry& e, int32_t round, v1::LeaseKind kind, v1::ShardState state) const {
+  auto it = e.shard_counts.find({round, kind, state});
+  return it == e.shard_counts.end() ? 0 : it->second;
+}
+
 Coordinator::JobEntry* Coordinator::FindJob(const std::string& id) {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;
@@ -156,16 +188,14 @@ void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
   const v1::JobState st = e.job.state();
   const v1::LeaseKind kind = st == v1::JOB_STATE_EVALUATING ? v1::LEASE_KIND_EVAL : v1::LEASE_KIND_SAMPLE;
   if (st == v1::JOB_STATE_SAMPLING || st == v1::JOB_STATE_EVALUATING) {
-    int64_t total = 0, done = 0, leased = 0;
-    for (const auto& [id, s] : e.shards) {
-      if (std::get<0>(id) != e.job.round() || s.rec.kind() != kind) continue;
-      ++total;
-      done += s.rec.state() == v1::SHARD_STATE_DONE;
-      leased += s.rec.state() == v1::SHARD_STATE_LEASED;
+    const int32_t r = e.job.round();
+    int64_t total = 0;
+    for (int state = v1::SHARD_STATE_QUEUED; state <= v1::SHARD_STATE_FAILED; ++state) {
+      total += ShardCount(e, r, kind, static_cast<v1::ShardState>(state));
     }
     p->set_shards_total(total);
-    p->set_shards_done(done);
-    p->set_shards_leased(leased);
+    p->set_shards_done(ShardCount(e, r, kind, v1::SHARD_STATE_DONE));
+    p->set_shards_leased(ShardCount(e, r, kind, v1::SHARD_STATE_LEASED));
   }
   if (st == v1::JOB_STATE_SAMPLING) {
     auto it = e.samples.find(e.job.round());
@@ -291,7 +321,8 @@ absl::Status Coordinator::Recover() {
         return false;
       }
       if (s.rec.state() == v1::SHARD_STATE_LEASED) s.expiry_ms = now + options_.recovery_grace_ms;
-      e.shards[{s.rec.round(), s.rec.kind(), s.rec.shard()}] = std::move(s);
+      ShardEntry& slot = e.shards[{s.rec.round(), s.rec.kind(), s.rec.shard()}] = std::move(s);
+      IndexShard(e, slot, +1);
       return true;
     }));
     RETURN_IF_ERROR(bad);

@@ -164,6 +164,11 @@ class Coordinator {
     std::map<int32_t, SampleRound> samples;
     std::map<int32_t, std::map<std::pair<uint32_t, uint16_t>, v1::EvalOutcome>> evals;
     std::map<ShardId, ShardEntry> shards;
+    // Indexes over `shards`, kept by AddShard/SetShardState so that no
+    // lease operation walks every shard of a big job.
+    std::set<ShardId> queued;
+    std::set<ShardId> leased;
+    std::map<std::tuple<int32_t, int32_t, int32_t>, int64_t> shard_counts;  // (round, kind, state) -> shards
     std::vector<RatePoint> rate;  // recent (time, samples, tokens), for samples/s
     v1::StageProgress live;  // training and push progress from reports
     bool progress_dirty = false;
@@ -196,6 +201,12 @@ class Coordinator {
   void PersistShard(const ShardEntry& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistWorker(const WorkerEntry& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkChanged(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds a new shard (persisted) and moves one between states, keeping
+  // the job's shard indexes.
+  ShardEntry& AddShard(JobEntry& e, ShardEntry s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetShardState(JobEntry& e, ShardEntry& s, v1::ShardState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t ShardCount(const JobEntry& e, int32_t round, v1::LeaseKind kind, v1::ShardState state) const;
+  static void IndexShard(JobEntry& e, const ShardEntry& s, int delta);
   v1::Job Snapshot(const JobEntry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillProgress(const JobEntry& e, v1::StageProgress* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobEntry* FindJob(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -72,13 +72,9 @@ void Coordinator::ReleaseAllLeases(JobEntry& e) {
 }
 
 bool Coordinator::StageShardsDone(const JobEntry& e, v1::LeaseKind kind) const {
-  bool any = false;
-  for (const auto& [id, s] : e.shards) {
-    if (std::get<0>(id) != e.job.round() || s.rec.kind() != kind) continue;
-    any = true;
-    if (s.rec.state() != v1::SHARD_STATE_DONE) return false;
-  }
-  return any;
+  const int32_t r = e.job.round();
+  return ShardCount(e, r, kind, v1::SHARD_STATE_DONE) > 0 && ShardCount(e, r, kind, v1::SHARD_STATE_QUEUED) == 0 &&
+         ShardCount(e, r, kind, v1::SHARD_STATE_LEASED) == 0 && ShardCount(e, r, kind, v1::SHARD_STATE_FAILED) == 0;
 }
 
 namespace {
@@ -101,8 +97,7 @@ void Coordinator::StartSampling(JobEntry& e, int32_t round) {
     s.rec.set_first_problem(i * size);
     s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, p - static_cast<int64_t>(i) * size)));
     s.rec.set_state(v1::SHARD_STATE_QUEUED);
-    PersistShard(s);
-    e.shards[{round, v1::LEASE_KIND_SAMPLE, i}] = std::move(s);
+    AddShard(e, std::move(s));
   }
   v1::RoundStatus* rs = e.job.add_rounds();
   rs->set_round(round);
@@ -122,8 +117,7 @@ void Coordinator::StartEvaluating(JobEntry& e, int32_t round) {
     s.rec.set_first_problem(i * size);
     s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, p - static_cast<int64_t>(i) * size)));
     s.rec.set_state(v1::SHARD_STATE_QUEUED);
-    PersistShard(s);
-    e.shards[{round, v1::LEASE_KIND_EVAL, i}] = std::move(s);
+    AddShard(e, std::move(s));
   }
 }
 
@@ -168,8 +162,7 @@ void Coordinator::StartTraining(JobEntry& e) {
   s.rec.set_round(e.job.round());
   s.rec.set_kind(v1::LEASE_KIND_TRAIN);
   s.rec.set_state(v1::SHARD_STATE_QUEUED);
-  PersistShard(s);
-  e.shards[{e.job.round(), v1::LEASE_KIND_TRAIN, 0}] = std::move(s);
+  AddShard(e, std::move(s));
 }
 
 void Coordinator::AfterTraining(JobEntry& e) {
@@ -186,8 +179,7 @@ void Coordinator::AfterTraining(JobEntry& e) {
   s.rec.set_round(round);
   s.rec.set_kind(v1::LEASE_KIND_PUSH);
   s.rec.set_state(v1::SHARD_STATE_QUEUED);
-  PersistShard(s);
-  e.shards[{round, v1::LEASE_KIND_PUSH, 0}] = std::move(s);
+  AddShard(e, std::move(s));
 }
 
 void Coordinator::AfterPush(JobEntry& e) {

@@ -206,6 +206,9 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
   absl::StatusOr<v1::HeartbeatResponse> result;
   {
     absl::MutexLock lock(&mu_);
+    // Every write goes through Write() under mu_, so this tells whether
+    // this heartbeat itself changed durable state.
+    const uint64_t before = log_->last_enqueued();
     auto w = Authenticate(request.identity());
     if (!w.ok()) return done(w.status());
     WorkerEntry& worker = **w;
@@ -252,13 +255,17 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
     r.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
     result = std::move(r);
     pending = EndOp();
+    // A heartbeat that wrote nothing answers at once: what it renews the
+    // worker already holds from durable replies, and a revocation that a
+    // crash could undo only makes the worker drop work that would lapse.
+    if (log_->last_enqueued() == before) pending.seq = 0;
   }
   ReplyAfter(std::move(pending), std::move(result), std::move(done));
 }
 
 void Coordinator::Grant(JobEntry& e, ShardEntry& s, WorkerEntry& w) {
   s.rec.set_epoch(s.rec.epoch() + 1);
-  s.rec.set_state(v1::SHARD_STATE_LEASED);
+  SetShardState(e, s, v1::SHARD_STATE_LEASED);
   s.rec.set_worker_id(w.rec.status().worker_id());
   if (s.rec.kind() == v1::LEASE_KIND_SAMPLE || s.rec.kind() == v1::LEASE_KIND_EVAL) {
     s.expiry_ms = clock_->NowMs() + options_.lease_ttl_ms;
@@ -309,12 +316,8 @@ v1::AcquireWorkResponse Coordinator::AcquireForSampler(WorkerEntry& w, std::vect
     const int32_t round = e.job.round();
     const int32_t version = eval ? round : round - 1;
     ShardEntry* next = nullptr;
-    for (auto& [sid, s] : e.shards) {
-      if (std::get<0>(sid) == round && s.rec.kind() == kind && s.rec.state() == v1::SHARD_STATE_QUEUED) {
-        next = &s;
-        break;
-      }
-    }
+    auto q = e.queued.lower_bound({round, kind, 0});
+    if (q != e.queued.end() && std::get<0>(*q) == round && std::get<1>(*q) == kind) next = &e.shards.at(*q);
     if (next == nullptr) continue;
     if (version > 0 && w.held.count({e.job.id(), version}) == 0) {
       idle->set_reason(absl::StrCat("job ", e.job.id(), " needs weights version ", version, ", which this sampler lacks"));
@@ -595,7 +598,7 @@ void Coordinator::ReturnShard(JobEntry& e, ShardEntry& s, const std::string& rea
     auto m = workers_.find(s.rec.worker_id());
     if (m != workers_.end()) m->second.leases.erase({e.job.id(), sid});
   }
-  s.rec.set_state(v1::SHARD_STATE_QUEUED);
+  SetShardState(e, s, v1::SHARD_STATE_QUEUED);
   s.expiry_ms = 0;
   if (!graceful) {
     s.rec.set_attempts(s.rec.attempts() + 1);
@@ -604,7 +607,7 @@ void Coordinator::ReturnShard(JobEntry& e, ShardEntry& s, const std::string& rea
   }
   const int max = e.job.spec().max_shard_attempts();
   if (!graceful && s.rec.attempts() >= max) {
-    s.rec.set_state(v1::SHARD_STATE_FAILED);
+    SetShardState(e, s, v1::SHARD_STATE_FAILED);
     PersistShard(s);
     const std::string what = s.rec.kind() == v1::LEASE_KIND_TRAIN  ? "training"
                              : s.rec.kind() == v1::LEASE_KIND_PUSH ? "the weight push"
@@ -635,8 +638,10 @@ void Coordinator::ExpireLeases() {
   const int64_t now = clock_->NowMs();
   for (auto& [id, e] : jobs_) {
     if (IsTerminal(e.job.state())) continue;
-    for (auto& [sid, s] : e.shards) {
-      if (s.rec.state() != v1::SHARD_STATE_LEASED || s.expiry_ms == 0 || s.expiry_ms > now) continue;
+    const std::vector<ShardId> leased(e.leased.begin(), e.leased.end());
+    for (const ShardId& sid : leased) {
+      ShardEntry& s = e.shards.at(sid);
+      if (s.expiry_ms == 0 || s.expiry_ms > now) continue;
       LOG(WARNING) << "job " << id << ": " << Describe(RefOf(s)) << " held by " << s.rec.worker_id()
                    << " expired; back to the queue";
       if (leases_expired_ != nullptr) leases_expired_->Increment();
@@ -705,7 +710,7 @@ absl::Status Coordinator::ReportShardDone(JobEntry& e, ShardEntry& s, WorkerEntr
     }
     Write(std::move(b));
   }
-  s.rec.set_state(v1::SHARD_STATE_DONE);
+  SetShardState(e, s, v1::SHARD_STATE_DONE);
   s.expiry_ms = 0;
   w.leases.erase({e.job.id(), {s.rec.round(), s.rec.kind(), s.rec.shard()}});
   PersistShard(s);
@@ -782,7 +787,7 @@ void Coordinator::ReportWork(const v1::ReportWorkRequest& request, Done<v1::Repo
                 rs.set_final_loss(d.final_loss());
                 rs.set_train_steps(d.steps());
               }
-              s.rec.set_state(v1::SHARD_STATE_DONE);
+              SetShardState(e, s, v1::SHARD_STATE_DONE);
               for (const std::string& member : s.rec.group()) {
                 auto m = workers_.find(member);
                 if (m != workers_.end()) m->second.leases.erase({e.job.id(), {s.rec.round(), kind, s.rec.shard()}});
@@ -821,7 +826,7 @@ void Coordinator::ReportWork(const v1::ReportWorkRequest& request, Done<v1::Repo
               auto sw = workers_.find(id);
               if (sw != workers_.end()) sw->second.held.insert({e.job.id(), s.rec.round()});
             }
-            s.rec.set_state(v1::SHARD_STATE_DONE);
+            SetShardState(e, s, v1::SHARD_STATE_DONE);
             worker.leases.erase({e.job.id(), {s.rec.round(), kind, s.rec.shard()}});
             PersistShard(s);
             MarkChanged(e);

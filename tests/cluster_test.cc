@@ -195,6 +195,19 @@ TEST(ClusterTest, WatchExitCodesSayHowTheJobEndedAndCancelStopsIt) {
   const ProcessResult submitted = cluster.Ssd({"submit", spec, "--detach"});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   const std::string id(absl::StripAsciiWhitespace(submitted.out));
+  // Ctrl-C detaches (130) and never cancels the job.
+  {
+    BackgroundProcess detach({SsdBinary(), "watch", id, "--coordinator", cluster.address(), "--certs", cluster.certs()},
+                             cluster.dir() + "/detach.log");
+    ASSERT_TRUE(detach.WaitForLog("SAMPLING", 30)) << detach.Log();
+    kill(detach.pid(), SIGINT);
+    const int st = detach.Wait(15);
+    ASSERT_NE(st, -1);
+    EXPECT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 130) << detach.Log();
+    EXPECT_NE(detach.Log().find("detached from " + id), std::string::npos);
+    EXPECT_EQ(cluster.Client()->GetJob(id)->state(), v1::JOB_STATE_SAMPLING);
+  }
   // A watch running while the job is cancelled returns 4.
   BackgroundProcess watch({SsdBinary(), "watch", id, "--coordinator", cluster.address(), "--certs", cluster.certs()},
                           cluster.dir() + "/watch.log");
