@@ -221,6 +221,9 @@ class Coordinator {
   void Advance(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetState(JobEntry& e, v1::JobState s, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailJob(JobEntry& e, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queued shards of `size` consecutive problems each, over `problems`.
+  void AddRangeShards(JobEntry& e, int32_t round, v1::LeaseKind kind, int64_t problems, int32_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartSampling(JobEntry& e, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartEvaluating(JobEntry& e, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunFilter(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

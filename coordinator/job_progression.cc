@@ -83,22 +83,24 @@ int32_t NumShards(int64_t problems, int32_t shard_size) {
 }
 }  // namespace
 
-void Coordinator::StartSampling(JobEntry& e, int32_t round) {
-  SetState(e, v1::JOB_STATE_SAMPLING, round);
-  RoundSamples(e, round);
-  const int32_t size = e.job.spec().shard_size();
-  const int64_t p = static_cast<int64_t>(e.problems.size());
-  for (int32_t i = 0; i < NumShards(p, size); ++i) {
+void Coordinator::AddRangeShards(JobEntry& e, int32_t round, v1::LeaseKind kind, int64_t problems, int32_t size) {
+  for (int32_t i = 0; i < NumShards(problems, size); ++i) {
     ShardEntry s;
     s.rec.set_job_id(e.job.id());
     s.rec.set_round(round);
-    s.rec.set_kind(v1::LEASE_KIND_SAMPLE);
+    s.rec.set_kind(kind);
     s.rec.set_shard(i);
     s.rec.set_first_problem(i * size);
-    s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, p - static_cast<int64_t>(i) * size)));
+    s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, problems - static_cast<int64_t>(i) * size)));
     s.rec.set_state(v1::SHARD_STATE_QUEUED);
     AddShard(e, std::move(s));
   }
+}
+
+void Coordinator::StartSampling(JobEntry& e, int32_t round) {
+  SetState(e, v1::JOB_STATE_SAMPLING, round);
+  RoundSamples(e, round);
+  AddRangeShards(e, round, v1::LEASE_KIND_SAMPLE, static_cast<int64_t>(e.problems.size()), e.job.spec().shard_size());
   v1::RoundStatus* rs = e.job.add_rounds();
   rs->set_round(round);
   PersistJob(e);
@@ -106,19 +108,8 @@ void Coordinator::StartSampling(JobEntry& e, int32_t round) {
 
 void Coordinator::StartEvaluating(JobEntry& e, int32_t round) {
   SetState(e, v1::JOB_STATE_EVALUATING, round);
-  const int32_t size = e.job.spec().eval().shard_size();
-  const int64_t p = static_cast<int64_t>(e.eval_problems.size());
-  for (int32_t i = 0; i < NumShards(p, size); ++i) {
-    ShardEntry s;
-    s.rec.set_job_id(e.job.id());
-    s.rec.set_round(round);
-    s.rec.set_kind(v1::LEASE_KIND_EVAL);
-    s.rec.set_shard(i);
-    s.rec.set_first_problem(i * size);
-    s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, p - static_cast<int64_t>(i) * size)));
-    s.rec.set_state(v1::SHARD_STATE_QUEUED);
-    AddShard(e, std::move(s));
-  }
+  AddRangeShards(e, round, v1::LEASE_KIND_EVAL, static_cast<int64_t>(e.eval_problems.size()),
+                 e.job.spec().eval().shard_size());
 }
 
 void Coordinator::RunFilter(JobEntry& e) {

@@ -1,5 +1,7 @@
 #include "coordinator/problem_set.h"
 
+#include <functional>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -119,8 +121,15 @@ absl::StatusOr<PromptTemplates> TemplatesFor(const v1::JobSpec& spec) {
   return t;
 }
 
-absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip("problems", path));
+namespace {
+
+// Reads `path` line by line: `parse` turns a line into a problem, or into
+// nullopt to leave it out. Bad lines and duplicate ids are collected and
+// refuse the whole file.
+absl::StatusOr<std::vector<v1::Problem>> LoadProblemLines(
+    const std::string& field, const std::string& path,
+    const std::function<absl::StatusOr<std::optional<v1::Problem>>(absl::string_view)>& parse) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip(field, path));
   std::vector<v1::Problem> out;
   std::vector<std::string> errors;
   std::set<std::string> ids;
@@ -128,65 +137,60 @@ absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& pa
   for (absl::string_view line : absl::StrSplit(bytes, '\n')) {
     ++line_no;
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto p = ParseTrainLine(line, templates);
+    auto p = parse(line);
     if (!p.ok()) {
       errors.push_back(absl::StrCat(path, ":", line_no, ": ", p.status().message()));
       continue;
     }
-    if (!ids.insert(p->id()).second) {
-      errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate id \"", p->id(), "\""));
+    if (!p->has_value()) continue;
+    if (!ids.insert((*p)->id()).second) {
+      errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate id \"", (*p)->id(), "\""));
       continue;
     }
     if (out.size() >= kMaxProblems) {
-      return absl::InvalidArgumentError(absl::StrCat("problems: ", path, " has more than ", kMaxProblems, " problems"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, " has more than ", kMaxProblems, " problems"));
     }
-    out.push_back(std::move(*p));
+    out.push_back(std::move(**p));
   }
-  if (!errors.empty()) return Refuse("problems", errors);
+  if (!errors.empty()) return Refuse(field, errors);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates) {
+  ASSIGN_OR_RETURN(std::vector<v1::Problem> out,
+                   LoadProblemLines("problems", path, [&](absl::string_view line)
+                                                          -> absl::StatusOr<std::optional<v1::Problem>> {
+                     ASSIGN_OR_RETURN(v1::Problem p, ParseTrainLine(line, templates));
+                     return std::optional<v1::Problem>(std::move(p));
+                   }));
   if (out.empty()) return absl::InvalidArgumentError(absl::StrCat("problems: ", path, " holds no problems"));
   return out;
 }
 
 absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& eval, const PromptTemplates& templates) {
   const std::string& path = eval.benchmark();
-  ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip("eval.benchmark", path));
-  BenchmarkOptions options;
-  std::vector<v1::Problem> out;
-  std::vector<std::string> errors;
-  std::set<std::string> ids;
-  int64_t line_no = 0;
-  for (absl::string_view line : absl::StrSplit(bytes, '\n')) {
-    ++line_no;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto parsed = ParseProblem(line, options);
-    if (!parsed.ok()) {
-      errors.push_back(absl::StrCat(path, ":", line_no, ": ", parsed.status().message()));
-      continue;
-    }
-    if (!eval.start_date().empty() || !eval.end_date().empty()) {
-      const std::string day = parsed->contest_date.substr(0, 10);
-      if (day.size() != 10 || (!eval.start_date().empty() && day < eval.start_date()) ||
-          (!eval.end_date().empty() && day > eval.end_date())) {
-        continue;
-      }
-    }
-    if (!ids.insert(parsed->question_id).second) {
-      errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate question_id \"", parsed->question_id, "\""));
-      continue;
-    }
-    v1::Problem p;
-    p.set_id(parsed->question_id);
-    p.set_difficulty(parsed->difficulty);
-    auto prompt = FormatProblemPrompt(templates, *parsed);
-    if (!prompt.ok()) {
-      errors.push_back(absl::StrCat(path, ":", line_no, ": ", prompt.status().message()));
-      continue;
-    }
-    p.set_messages_json(Json::array({Json{{"role", "user"}, {"content", *prompt}}}).dump());
-    p.set_benchmark_line(std::string(line));
-    out.push_back(std::move(p));
-  }
-  if (!errors.empty()) return Refuse("eval.benchmark", errors);
+  const BenchmarkOptions options;
+  ASSIGN_OR_RETURN(
+      std::vector<v1::Problem> out,
+      LoadProblemLines("eval.benchmark", path, [&](absl::string_view line) -> absl::StatusOr<std::optional<v1::Problem>> {
+        ASSIGN_OR_RETURN(Problem parsed, ParseProblem(line, options));
+        if (!eval.start_date().empty() || !eval.end_date().empty()) {
+          const std::string day = parsed.contest_date.substr(0, 10);
+          if (day.size() != 10 || (!eval.start_date().empty() && day < eval.start_date()) ||
+              (!eval.end_date().empty() && day > eval.end_date())) {
+            return std::optional<v1::Problem>();
+          }
+        }
+        v1::Problem p;
+        p.set_id(parsed.question_id);
+        p.set_difficulty(parsed.difficulty);
+        ASSIGN_OR_RETURN(std::string prompt, FormatProblemPrompt(templates, parsed));
+        p.set_messages_json(Json::array({Json{{"role", "user"}, {"content", prompt}}}).dump());
+        p.set_benchmark_line(std::string(line));
+        return std::optional<v1::Problem>(std::move(p));
+      }));
   if (out.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("eval.benchmark: ", path, " holds no problems",
                                                    eval.start_date().empty() && eval.end_date().empty()

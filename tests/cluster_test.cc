@@ -157,6 +157,11 @@ TEST(ClusterTest, CoordinatorKilledMidSamplingRestartsOnItsDataAndTheRoundComple
   EXPECT_EQ(workers->workers_size(), 3);
   for (const auto& w : workers->workers()) EXPECT_EQ(w.state(), v1::WORKER_STATE_ALIVE) << w.worker_id();
   EXPECT_NE(cluster.coordinator()->Log().find("recovered 1 jobs, 3 workers"), std::string::npos);
+  // SIGTERM is a clean shutdown: exit 0 within the drain grace.
+  cluster.coordinator()->Signal(SIGTERM);
+  const int status = cluster.coordinator()->Wait(15);
+  ASSERT_NE(status, -1) << "the coordinator did not stop on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cluster.coordinator()->Log();
 }
 
 TEST(ClusterTest, SubmitFollowsAJobWithTrainingPushAndEvalToSucceededAndExitsZero) {
