@@ -28,6 +28,13 @@ namespace ssd {
 class Counter {
  public:
   void Increment(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  // Raises the counter to `total` (never lowers it): for totals another
+  // component keeps, copied at scrape time.
+  void AdvanceTo(uint64_t total) {
+    uint64_t cur = value_.load(std::memory_order_relaxed);
+    while (cur < total && !value_.compare_exchange_weak(cur, total, std::memory_order_relaxed)) {
+    }
+  }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:

@@ -76,6 +76,7 @@ absl::Status WeightsReceiver::EndFile() {
     return absl::InternalError(absl::StrCat(f.name(), ": write failed: ", strerror(errno)));
   }
   fd_ = -1;
+  if (options_.on_file) return options_.on_file(f.name(), JoinPath(options_.staging_dir, f.name()));
   return absl::OkStatus();
 }
 

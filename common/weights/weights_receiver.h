@@ -29,6 +29,9 @@ struct WeightsReceiverOptions {
   int64_t max_total_bytes = int64_t{256} << 30;
   int64_t max_chunk_bytes = 16 << 20;
   std::function<absl::Status(const v1::WeightsManifest&)> accept;  // may be empty
+  // Called with each file once it is complete and verified (the staged
+  // path), e.g. to check config.json's architecture; may be empty.
+  std::function<absl::Status(const std::string& name, const std::string& path)> on_file;
 };
 
 class WeightsReceiver {

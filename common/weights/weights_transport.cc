@@ -32,6 +32,21 @@ absl::StatusOr<v1::PushWeightsResponse> PushStream::Finish() {
   return r;
 }
 
+namespace {
+
+bool ConnectNow(grpc::Channel& channel, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (!channel.WaitForStateChange(state, deadline)) return false;
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+  return true;
+}
+
+}  // namespace
+
 OpenedChain OpenChain(const std::vector<v1::PushTarget>& chain,
                       const std::function<grpc::ByteBuffer(const std::vector<v1::PushTarget>&)>& manifest_with,
                       const ChannelFactory& channels, int64_t timeout_ms) {
@@ -51,8 +66,10 @@ OpenedChain OpenChain(const std::vector<v1::PushTarget>& chain,
       fail(std::string(channel.status().message()));
       continue;
     }
-    // Connect first, so an unreachable target is skipped at once.
-    if (!(*channel)->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+    // Connect first, so an unreachable target is skipped at once: a
+    // refused connection shows as TRANSIENT_FAILURE without waiting out the
+    // deadline.
+    if (!ConnectNow(**channel, std::chrono::seconds(5))) {
       fail("cannot connect");
       continue;
     }

@@ -1,0 +1,381 @@
+#include "sampler_worker/sampler_worker.h"
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/eval/benchmark.h"
+#include "common/eval/prompting.h"
+#include "common/rpc/status_conversion.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "common/weights/weights_manifest.h"
+
+namespace ssd {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Streams samples to the replay store as they finish. A stream broken by a
+// coordinator restart is opened again and every sample of the shard sent
+// once more (already stored ones come back as duplicates).
+class AppendStreamer {
+ public:
+  AppendStreamer(WorkerSession* session, const v1::LeaseRef& lease, int64_t timeout_ms, int retries)
+      : session_(session), lease_(lease), timeout_ms_(timeout_ms), retries_(retries) {
+    Open();
+  }
+
+  void Add(v1::Sample sample) {
+    sent_.push_back(std::move(sample));
+    if (writer_ != nullptr && !Send(sent_.back())) writer_.reset();
+  }
+
+  // Every sample durable, or why not.
+  absl::Status Finish(int64_t* accepted) {
+    for (int attempt = 0;; ++attempt) {
+      if (writer_ != nullptr) {
+        writer_->WritesDone();
+        const grpc::Status s = writer_->Finish();
+        writer_.reset();
+        if (s.ok()) {
+          *accepted = ack_.accepted();
+          return absl::OkStatus();
+        }
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= retries_) return FromGrpcStatus(s);
+        LOG(WARNING) << "append stream broke (" << s.error_message() << "); sending the shard's samples again";
+      }
+      if (attempt >= retries_) return absl::UnavailableError("the replay store stayed unreachable");
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      Open();
+      for (const v1::Sample& s : sent_) {
+        if (!Send(s)) break;
+      }
+    }
+  }
+
+ private:
+  void Open() {
+    ctx_ = std::make_unique<grpc::ClientContext>();
+    ctx_->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_));
+    ctx_->set_wait_for_ready(true);
+    ack_.Clear();
+    writer_ = session_->replay_store()->Append(ctx_.get(), &ack_);
+    first_ = true;
+  }
+  bool Send(const v1::Sample& s) {
+    v1::AppendRequest m;
+    if (first_) {
+      *m.mutable_identity() = session_->identity();
+      *m.mutable_lease() = lease_;
+      first_ = false;
+    }
+    *m.add_samples() = s;
+    return writer_->Write(m);
+  }
+
+  WorkerSession* const session_;
+  const v1::LeaseRef lease_;
+  const int64_t timeout_ms_;
+  const int retries_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  v1::AppendResponse ack_;
+  std::unique_ptr<grpc::ClientWriter<v1::AppendRequest>> writer_;
+  bool first_ = true;
+  std::vector<v1::Sample> sent_;
+};
+
+BackendSettings FromSampling(const v1::SamplingSpec& s, uint64_t seed) {
+  BackendSettings b;
+  b.temperature = s.temperature();
+  b.top_k = s.top_k();
+  b.top_p = s.top_p();
+  b.min_p = s.min_p();
+  b.repetition_penalty = s.repetition_penalty();
+  b.max_tokens = s.max_tokens();
+  b.seed = seed;
+  b.stop.assign(s.stop().begin(), s.stop().end());
+  return b;
+}
+
+}  // namespace
+
+SamplerWorker::SamplerWorker(const SamplerWorkerOptions& options, GenerationBackend* backend, WeightsStore* store,
+                             Sandbox* sandbox)
+    : options_(options), backend_(backend), store_(store), sandbox_(sandbox) {}
+
+SamplerWorker::~SamplerWorker() { Stop(); }
+
+std::string SamplerWorker::worker_id() const { return session_ ? session_->identity().worker_id() : ""; }
+
+SamplerWorkerStats SamplerWorker::stats() const {
+  absl::MutexLock lock(&stats_mu_);
+  return stats_;
+}
+
+void SamplerWorker::Drain() {
+  drain_deadline_ms_.store(NowMs() + options_.drain_timeout_ms);
+  draining_.store(true);
+}
+
+void SamplerWorker::Stop() { stopping_.store(true); }
+
+absl::Status SamplerWorker::Run() {
+  WorkerSessionOptions so = options_.session;
+  so.registration.set_role(v1::WORKER_ROLE_SAMPLER);
+  for (const v1::WeightsRef& r : store_->Held()) *so.registration.add_weights_held() = r;
+  ASSIGN_OR_RETURN(session_, WorkerSession::Start(so));
+  session_->SetWeightsHeld(store_->Held());
+  while (!draining_.load() && !stopping_.load()) {
+    auto work = session_->Acquire();
+    if (!work.ok()) {
+      LOG(WARNING) << "AcquireWork: " << work.status();
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    if (work->has_shard()) {
+      RunShard(work->shard());
+    } else if (work->has_idle()) {
+      const v1::Idle& idle = work->idle();
+      if (idle.has_wanted() && idle.holders_size() > 0 && !store_->Has(idle.wanted())) {
+        if (absl::Status s = Fetch(idle); !s.ok()) LOG(WARNING) << "fetching weights: " << s;
+        continue;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<int64_t>(idle.retry_after_ms(), 50, 2000)));
+    } else {
+      LOG(WARNING) << "a sampler was offered trainer work; ignoring it";
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  if (absl::Status s = session_->Deregister(); !s.ok()) LOG(WARNING) << "Deregister: " << s;
+  session_->Shutdown();
+  return absl::OkStatus();
+}
+
+std::string SamplerWorker::WeightsDir(const v1::ShardLease& lease) const {
+  return lease.weights().version() == 0 ? lease.base_model() : store_->Dir(lease.weights());
+}
+
+void SamplerWorker::RunShard(const v1::ShardLease& lease) {
+  const v1::LeaseRef& ref = lease.lease();
+  session_->AddLease(ref);
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> finished{false};
+  // Stops the generation when the lease is revoked or a drain runs out.
+  std::thread watcher([&] {
+    while (!finished.load()) {
+      if (session_->Revoked(ref) || stopping_.load() ||
+          (draining_.load() && NowMs() > drain_deadline_ms_.load())) {
+        cancel.store(true);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  absl::Status status;
+  v1::ReportWorkRequest report;
+  *report.mutable_lease() = ref;
+  int64_t appended = 0;
+  if (lease.weights().version() > 0 && !store_->Has(lease.weights())) {
+    status = absl::FailedPreconditionError(absl::StrCat(worker_id(), " does not hold ", lease.weights().job_id(), " v",
+                                                        lease.weights().version()));
+  } else {
+    status = backend_->Use(lease.weights(), WeightsDir(lease));
+  }
+  if (status.ok()) {
+    if (ref.kind() == v1::LEASE_KIND_EVAL) {
+      status = Evaluate(lease, &cancel, report.mutable_shard_done());
+    } else {
+      status = Sample(lease, &cancel, &appended);
+      report.mutable_shard_done();
+    }
+  }
+  finished.store(true);
+  watcher.join();
+  if (status.ok()) {
+    status = session_->Report(report);
+    if (status.ok()) {
+      absl::MutexLock lock(&stats_mu_);
+      ++stats_.shards_done;
+      stats_.samples_appended += appended;
+    } else {
+      LOG(WARNING) << "reporting shard " << ref.shard() << " of " << ref.job_id() << ": " << status;
+    }
+  } else if (cancel.load() || status.code() == absl::StatusCode::kFailedPrecondition ||
+             status.code() == absl::StatusCode::kPermissionDenied) {
+    // Revoked, drained, or refused as stale: the coordinator already has
+    // (or will give) the work to someone else.
+    LOG(WARNING) << "dropping shard " << ref.shard() << " of " << ref.job_id() << ": " << status;
+    if (status.code() == absl::StatusCode::kFailedPrecondition && !cancel.load()) {
+      v1::ReportWorkRequest failed;
+      *failed.mutable_lease() = ref;
+      failed.mutable_failed()->set_reason(std::string(status.message()));
+      (void)session_->Report(failed);
+    }
+  } else {
+    LOG(WARNING) << "shard " << ref.shard() << " of " << ref.job_id() << " failed: " << status;
+    v1::ReportWorkRequest failed;
+    *failed.mutable_lease() = ref;
+    failed.mutable_failed()->set_reason(std::string(status.message()));
+    (void)session_->Report(failed);
+    absl::MutexLock lock(&stats_mu_);
+    ++stats_.shards_failed;
+  }
+  session_->RemoveLease(ref);
+}
+
+absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomic<bool>* cancel, int64_t* appended) {
+  std::vector<BackendRequest> requests;
+  const BackendSettings settings = FromSampling(lease.sampling(), lease.seed());
+  for (const v1::ProblemTask& t : lease.tasks()) {
+    BackendRequest r;
+    r.problem = &t.problem();
+    r.sample_indices.assign(t.sample_indices().begin(), t.sample_indices().end());
+    r.settings = settings;
+    requests.push_back(std::move(r));
+  }
+  AppendStreamer streamer(session_.get(), lease.lease(), options_.stream_timeout_ms, options_.append_retries);
+  RETURN_IF_ERROR(backend_->Generate(requests, lease.enable_thinking(),
+                                     [&](BackendSample b) {
+                                       v1::Sample s;
+                                       s.set_problem_id(std::move(b.problem_id));
+                                       s.set_sample_index(b.sample_index);
+                                       s.set_text(std::move(b.text));
+                                       s.set_num_tokens(static_cast<int32_t>(b.num_tokens));
+                                       s.set_finish_reason(std::move(b.finish_reason));
+                                       s.set_cumulative_logprob(b.cumulative_logprob);
+                                       streamer.Add(std::move(s));
+                                     },
+                                     cancel));
+  return streamer.Finish(appended);
+}
+
+absl::Status SamplerWorker::Evaluate(const v1::ShardLease& lease, const std::atomic<bool>* cancel,
+                                     v1::ShardDone* done) {
+  Benchmark bench;
+  for (const v1::ProblemTask& t : lease.tasks()) {
+    auto p = ParseProblem(t.problem().benchmark_line());
+    if (!p.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("eval problem \"", t.problem().id(), "\": ", p.status().message()));
+    }
+    bench.index[p->question_id] = bench.problems.size();
+    bench.problems.push_back(std::move(*p));
+  }
+  const v1::EvalTask& ev = lease.eval();
+  GradeOptions grade = options_.grade;
+  grade.timeout_s = ev.timeout_s() > 0 ? ev.timeout_s() : grade.timeout_s;
+  for (int ti = 0; ti < ev.temperatures_size(); ++ti) {
+    BackendSettings s;
+    s.temperature = ev.temperatures(ti);
+    s.top_k = ev.top_k();
+    s.top_p = ev.top_p();
+    s.min_p = ev.min_p();
+    s.max_tokens = ev.max_tokens();
+    s.seed = lease.seed() + static_cast<uint64_t>(ti);
+    std::vector<BackendRequest> requests;
+    for (const v1::ProblemTask& t : lease.tasks()) {
+      BackendRequest r;
+      r.problem = &t.problem();
+      for (int64_t i = 0; i < ev.n(); ++i) r.sample_indices.push_back(i);
+      r.settings = s;
+      requests.push_back(std::move(r));
+    }
+    std::map<std::pair<std::string, int64_t>, std::string> outputs;
+    RETURN_IF_ERROR(backend_->Generate(
+        requests, lease.enable_thinking(),
+        [&](BackendSample b) { outputs[{b.problem_id, b.sample_index}] = std::move(b.text); }, cancel));
+    std::vector<Solution> solutions;
+    for (const auto& [key, text] : outputs) solutions.push_back({key.first, ExtractCode(text)});
+    const std::vector<SolutionResult> results = GradeSolutions(bench, solutions, *sandbox_, grade);
+    std::map<std::string, int> passed;
+    for (const SolutionResult& r : results) {
+      if (!r.error.empty()) return absl::InternalError(absl::StrCat("grading ", r.question_id, ": ", r.error));
+      passed[r.question_id] += r.passed;
+    }
+    for (const v1::ProblemTask& t : lease.tasks()) {
+      v1::EvalOutcome* o = done->add_eval_outcomes();
+      o->set_problem_id(t.problem().id());
+      o->set_temperature(ev.temperatures(ti));
+      o->set_n(static_cast<int32_t>(ev.n()));
+      o->set_c(passed[t.problem().id()]);
+    }
+    absl::MutexLock lock(&stats_mu_);
+    stats_.eval_answers_graded += static_cast<int64_t>(results.size());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SamplerWorker::AcceptWeights(const v1::WeightsManifest& m) const {
+  RETURN_IF_ERROR(CheckJobIdForPath(m.weights().job_id()));
+  const int32_t v = m.weights().version();
+  const int32_t newest = store_->Newest(m.weights().job_id());
+  if (store_->Has(m.weights())) return absl::OkStatus();  // forwarded on; the copy is dropped at install
+  if (v < newest) {
+    return absl::FailedPreconditionError(absl::StrCat("stale version: ", worker_id(), " holds ", m.weights().job_id(),
+                                                      " v", newest, " and was offered v", v));
+  }
+  if (v > newest + 1) {
+    return absl::FailedPreconditionError(absl::StrCat("skipped version: ", worker_id(), " holds ", m.weights().job_id(),
+                                                      " v", newest, " and was offered v", v,
+                                                      "; versions must arrive in order"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SamplerWorker::CheckWeightsFile(const v1::WeightsManifest& m, const std::string& name,
+                                             const std::string& path) const {
+  if (name != "config.json") return absl::OkStatus();
+  if (m.base_model().empty()) {
+    return absl::FailedPreconditionError("the push names no base model to check the architecture against");
+  }
+  auto base = ReadFileToString(JoinPath(m.base_model(), "config.json"), 1 << 20);
+  if (!base.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read the job's base model config: ", base.status().message()));
+  }
+  ASSIGN_OR_RETURN(std::string pushed, ReadFileToString(path, 1 << 20));
+  return CheckSameArchitecture(*base, pushed);
+}
+
+void SamplerWorker::OnInstalled(const v1::WeightsRef& ref) {
+  if (session_ != nullptr) session_->SetWeightsHeld(store_->Held());
+}
+
+absl::Status SamplerWorker::Fetch(const v1::Idle& idle) {
+  absl::Status last = absl::UnavailableError("no holder");
+  for (const v1::PushTarget& h : idle.holders()) {
+    auto ch = options_.peers(h.address());
+    if (!ch.ok()) {
+      last = ch.status();
+      continue;
+    }
+    auto staging = store_->NewStaging(idle.wanted());
+    if (!staging.ok()) return staging.status();
+    WeightsReceiverOptions ro;
+    ro.staging_dir = *staging;
+    // A peer's copy was verified when it arrived there; every byte is
+    // checked again here against its digests.
+    ro.accept = [this](const v1::WeightsManifest& m) { return AcceptWeights(m); };
+    WeightsReceiver receiver(ro);
+    LOG(INFO) << "fetching " << idle.wanted().job_id() << " v" << idle.wanted().version() << " from " << h.worker_id();
+    last = FetchWeights(*ch, idle.wanted(), &receiver, options_.stream_timeout_ms);
+    if (last.ok()) last = store_->Install(idle.wanted(), *staging);
+    if (last.ok()) {
+      OnInstalled(idle.wanted());
+      absl::MutexLock lock(&stats_mu_);
+      ++stats_.fetches;
+      return absl::OkStatus();
+    }
+    store_->Discard(*staging);
+    LOG(WARNING) << "fetch from " << h.worker_id() << " failed: " << last;
+  }
+  return last;
+}
+
+}  // namespace ssd
