@@ -97,19 +97,20 @@ void Coordinator::AddRangeShards(JobEntry& e, int32_t round, v1::LeaseKind kind,
   }
 }
 
+// Shards first, then the state: the transition's snapshot shows the stage
+// with its shards.
 void Coordinator::StartSampling(JobEntry& e, int32_t round) {
-  SetState(e, v1::JOB_STATE_SAMPLING, round);
   RoundSamples(e, round);
   AddRangeShards(e, round, v1::LEASE_KIND_SAMPLE, static_cast<int64_t>(e.problems.size()), e.job.spec().shard_size());
   v1::RoundStatus* rs = e.job.add_rounds();
   rs->set_round(round);
-  PersistJob(e);
+  SetState(e, v1::JOB_STATE_SAMPLING, round);
 }
 
 void Coordinator::StartEvaluating(JobEntry& e, int32_t round) {
-  SetState(e, v1::JOB_STATE_EVALUATING, round);
   AddRangeShards(e, round, v1::LEASE_KIND_EVAL, static_cast<int64_t>(e.eval_problems.size()),
                  e.job.spec().eval().shard_size());
+  SetState(e, v1::JOB_STATE_EVALUATING, round);
 }
 
 void Coordinator::RunFilter(JobEntry& e) {

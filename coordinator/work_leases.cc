@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -68,6 +69,19 @@ std::string Describe(const v1::LeaseRef& l) {
                           ? absl::StrCat(" shard ", l.shard())
                           : "",
                       " (epoch ", l.epoch(), ")");
+}
+
+// "ipv4:10.0.0.5:41234" or "ipv6:[fd00::5]:41234" (a gRPC peer) -> the IP.
+std::string PeerHost(const std::string& peer) {
+  if (absl::StartsWith(peer, "ipv4:")) {
+    const std::string rest = peer.substr(5);
+    return rest.substr(0, rest.rfind(':'));
+  }
+  if (absl::StartsWith(peer, "ipv6:[")) {
+    const std::string rest = peer.substr(6);
+    return rest.substr(0, rest.find(']'));
+  }
+  return "";
 }
 
 std::string HostOf(const std::string& address) {
@@ -405,6 +419,10 @@ v1::PushAssignment Coordinator::PushFor(const JobEntry& e, const ShardEntry& s) 
   p.mutable_weights()->set_job_id(e.job.id());
   p.mutable_weights()->set_version(s.rec.round());
   *p.mutable_chain() = s.rec.chain();
+  for (const v1::RoundStatus& rs : e.job.rounds()) {
+    if (rs.round() == s.rec.round()) p.set_model_dir(rs.model_path());
+  }
+  p.set_base_model(e.job.spec().model());
   return p;
 }
 
@@ -464,8 +482,11 @@ v1::AcquireWorkResponse Coordinator::AcquireForTrainer(WorkerEntry& w) {
     s.rec.clear_ranks_done();
     for (int r = 0; r < world; ++r) s.rec.add_group(idle_trainers[static_cast<size_t>(r)]->rec.status().worker_id());
     const v1::WorkerStatus& rank0 = w.rec.status();
-    s.rec.set_master_addr(!rank0.address().empty() ? HostOf(rank0.address())
-                                                    : (!rank0.hostname().empty() ? rank0.hostname() : HostOf(rank0.peer())));
+    // Rank 0 hosts the store: its advertised address, else the address its
+    // connection came from, else its host name.
+    std::string master = !rank0.address().empty() ? HostOf(rank0.address()) : PeerHost(rank0.peer());
+    if (master.empty()) master = rank0.hostname();
+    s.rec.set_master_addr(master);
     s.rec.set_master_port(rank0.capabilities().rendezvous_port() > 0 ? rank0.capabilities().rendezvous_port() : 29500);
     Grant(*e, s, w);
     for (int r = 1; r < world; ++r) {

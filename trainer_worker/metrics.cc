@@ -35,6 +35,7 @@ std::string MetricsJson(const StepMetrics& m) {
   j["tokens_per_s"] = m.tokens_per_s;
   if (m.mfu >= 0) j["mfu"] = m.mfu;
   j["elapsed_s"] = m.elapsed_s;
+  if (m.total_steps > 0) j["total_steps"] = m.total_steps;
   return j.dump();
 }
 

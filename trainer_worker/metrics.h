@@ -4,7 +4,7 @@
 // JSONL fields: step (1-based, after the update), epoch, loss (mean per target
 // token over the global batch), lr, grad_norm (before clipping), tokens
 // (non-pad, global), target_tokens, step_s, tokens_per_s, mfu (omitted when
-// the peak is unknown), elapsed_s.
+// the peak is unknown), elapsed_s, total_steps (the run's, when known).
 #ifndef SSD_TRAINER_WORKER_METRICS_H_
 #define SSD_TRAINER_WORKER_METRICS_H_
 
@@ -30,6 +30,7 @@ struct StepMetrics {
   double tokens_per_s = 0;
   double mfu = -1;  // < 0: unknown
   double elapsed_s = 0;
+  int64_t total_steps = 0;  // of the whole run; 0: unknown
 };
 
 // Model FLOPs of one training step (forward + backward = 3x forward) over

@@ -410,6 +410,7 @@ absl::Status Trainer::Run() {
   int64_t saved_at = -1;
   while (step_ < total_steps_) {
     ASSIGN_OR_RETURN(StepMetrics m, Step());
+    m.total_steps = total_steps_;
     if (lead) {
       RETURN_IF_ERROR(log->Write(m));
       if (options_.progress) std::fprintf(stderr, "%s\n", ProgressLine(m, total_steps_).c_str());

@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/cluster_flags.h"
 #include "common/rpc/dev_certs.h"
 #include "common/rpc/security.h"
 #include "common/util/file_util.h"
@@ -24,99 +25,6 @@
 
 namespace ssd {
 namespace {
-
-std::string Env(const char* name, const std::string& fallback = "") {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// TLS and token flags shared by the daemon and the clients. --certs DIR
-// (or $SSD_CERTS) fills in the files `ssd certs init` writes there.
-struct SecurityFlags {
-  std::string certs = Env("SSD_CERTS");
-  std::string token_file = Env("SSD_TOKEN_FILE");
-  std::string ca = Env("SSD_TLS_CA");
-  std::string cert = Env("SSD_TLS_CERT");
-  std::string key = Env("SSD_TLS_KEY");
-  std::string server_name;
-  bool insecure = Env("SSD_INSECURE") == "1";
-
-  void Add(CLI::App* c, bool server) {
-    c->add_option("--certs", certs, "folder made by `ssd certs init` ($SSD_CERTS): CA, certificates and token");
-    c->add_option("--token-file", token_file, "file holding the cluster token ($SSD_TOKEN_FILE)");
-    if (server) {
-      c->add_option("--tls-cert", cert, "server certificate chain (PEM)");
-      c->add_option("--tls-key", key, "server private key (PEM)");
-      c->add_option("--tls-client-ca", ca, "require client certificates signed by this CA (mTLS)");
-    } else {
-      c->add_option("--tls-ca", ca, "CA that signed the coordinator's certificate ($SSD_TLS_CA)");
-      c->add_option("--tls-cert", cert, "client certificate, when the coordinator requires mTLS ($SSD_TLS_CERT)");
-      c->add_option("--tls-key", key, "client private key ($SSD_TLS_KEY)");
-      c->add_option("--tls-server-name", server_name, "name the server certificate must carry (default: the host)");
-    }
-    c->add_flag("--insecure", insecure, "plaintext on loopback only, for development ($SSD_INSECURE=1)");
-  }
-
-  absl::StatusOr<SecurityOptions> Resolve(bool server) const {
-    SecurityOptions s;
-    s.insecure = insecure;
-    std::string token_path = token_file;
-    if (!certs.empty()) {
-      if (token_path.empty()) token_path = JoinPath(certs, "token");
-      if (server) {
-        s.cert_file = JoinPath(certs, "server.pem");
-        s.key_file = JoinPath(certs, "server.key");
-      } else {
-        s.ca_file = JoinPath(certs, "ca.pem");
-        if (PathExists(JoinPath(certs, "client.pem"))) {
-          s.cert_file = JoinPath(certs, "client.pem");
-          s.key_file = JoinPath(certs, "client.key");
-        }
-      }
-    }
-    if (!cert.empty()) s.cert_file = cert;
-    if (!key.empty()) s.key_file = key;
-    if (!ca.empty()) {
-      s.ca_file = ca;
-      if (server) s.require_client_cert = true;
-    }
-    s.server_name = server_name;
-    if (token_path.empty()) {
-      return absl::InvalidArgumentError(
-          "--token-file: every RPC needs the cluster token (or --certs DIR from `ssd certs init`)");
-    }
-    ASSIGN_OR_RETURN(s.token, ReadTokenFile(token_path));
-    return s;
-  }
-};
-
-struct ClientFlags {
-  std::string coordinator = Env("SSD_COORDINATOR", "127.0.0.1:7070");
-  SecurityFlags security;
-  int64_t timeout_ms = 30000;
-  bool json = false;
-
-  void Add(CLI::App* c) {
-    c->add_option("--coordinator", coordinator, "coordinator address host:port ($SSD_COORDINATOR)")
-        ->capture_default_str();
-    security.Add(c, /*server=*/false);
-    c->add_option("--timeout-ms", timeout_ms, "deadline of each call")->capture_default_str();
-    c->add_flag("--json", json, "print JSON (the protobuf JSON mapping) instead of tables");
-  }
-
-  absl::StatusOr<std::unique_ptr<ClusterClient>> Connect() const {
-    ClusterClientOptions o;
-    o.channel.target = coordinator;
-    ASSIGN_OR_RETURN(o.channel.security, security.Resolve(/*server=*/false));
-    o.call_timeout_ms = timeout_ms;
-    return ClusterClient::Connect(o);
-  }
-};
 
 absl::Status WritePortFile(const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
@@ -270,7 +178,7 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
         if (!client.ok()) return ReportStatus("jobs", client.status());
         auto r = (*client)->ListJobs(req);
         if (!r.ok()) return ReportStatus("jobs", r.status());
-        std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobsTable(*r, NowMs()));
+        std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobsTable(*r, WallMs()));
         return 0;
       };
     });
@@ -288,7 +196,7 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
         if (!client.ok()) return ReportStatus("status", client.status());
         auto r = (*client)->GetJob(*job);
         if (!r.ok()) return ReportStatus("status", r.status());
-        std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobDetails(*r, NowMs()));
+        std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobDetails(*r, WallMs()));
         return 0;
       };
     });
@@ -326,7 +234,7 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
         if (!client.ok()) return ReportStatus("workers", client.status());
         auto r = (*client)->ListWorkers(*all);
         if (!r.ok()) return ReportStatus("workers", r.status());
-        std::cout << (f->json ? ToJson(*r) + "\n" : FormatWorkersTable(*r, NowMs()));
+        std::cout << (f->json ? ToJson(*r) + "\n" : FormatWorkersTable(*r, WallMs()));
         return 0;
       };
     });

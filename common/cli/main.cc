@@ -12,6 +12,7 @@
 #include "common/cli/sample_commands.h"
 #include "common/cli/tokenizer_commands.h"
 #include "common/cli/train_commands.h"
+#include "common/cli/worker_commands.h"
 
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   ssd::RegisterEvalCommands(app, &run);
   ssd::RegisterTrainCommands(app, &run);
   ssd::RegisterClusterCommands(app, &run);
+  ssd::RegisterWorkerCommands(app, &run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,368 @@
+#include "trainer_worker/trainer_agent.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/rpc/status_conversion.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "common/weights/weights_source.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Num(double v) {
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  return o.str();
+}
+
+// The last `n` lines of a file, for failure reports.
+std::string Tail(const std::string& path, int n) {
+  auto text = ReadFileToString(path, 64 << 20);
+  if (!text.ok()) return "";
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  std::string out;
+  for (size_t i = lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0; i < lines.size(); ++i) {
+    absl::StrAppend(&out, out.empty() ? "" : " | ", lines[i].substr(0, 300));
+  }
+  return out;
+}
+
+// Runs argv as a child in its own process group with output to `log`.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  if (pid > 0) setpgid(pid, pid);
+  return pid;
+}
+
+}  // namespace
+
+int PickFreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = 0;
+  int port = 0;
+  socklen_t len = sizeof(a);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+TrainerAgent::TrainerAgent(const TrainerAgentOptions& options) : options_(options) {}
+TrainerAgent::~TrainerAgent() = default;
+
+std::string TrainerAgent::worker_id() const { return session_ ? session_->identity().worker_id() : ""; }
+
+TrainerAgentStats TrainerAgent::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void TrainerAgent::Drain() { draining_.store(true); }
+
+absl::Status TrainerAgent::Run() {
+  WorkerSessionOptions so = options_.session;
+  so.registration.set_role(v1::WORKER_ROLE_TRAINER);
+  ASSIGN_OR_RETURN(session_, WorkerSession::Start(so));
+  while (!draining_.load()) {
+    auto work = session_->Acquire();
+    if (!work.ok()) {
+      LOG(WARNING) << "AcquireWork: " << work.status();
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    if (work->has_training()) {
+      const v1::LeaseRef lease = work->training().lease();
+      session_->AddLease(lease);
+      const absl::Status s = Train(work->training());
+      session_->RemoveLease(lease);
+      if (!s.ok()) LOG(WARNING) << "training " << lease.job_id() << " round " << lease.round() << ": " << s;
+    } else if (work->has_push()) {
+      const v1::LeaseRef lease = work->push().lease();
+      session_->AddLease(lease);
+      const absl::Status s = Push(work->push());
+      session_->RemoveLease(lease);
+      if (!s.ok()) LOG(WARNING) << "push of " << lease.job_id() << " round " << lease.round() << ": " << s;
+    } else if (work->has_idle()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<int64_t>(work->idle().retry_after_ms(), 50, 2000)));
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  if (absl::Status s = session_->Deregister(); !s.ok()) LOG(WARNING) << "Deregister: " << s;
+  session_->Shutdown();
+  return absl::OkStatus();
+}
+
+std::string TrainerAgent::OutDir(const v1::TrainingAssignment& a) const {
+  if (!a.output_dir().empty()) return a.output_dir();
+  return JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round()));
+}
+
+absl::StatusOr<std::string> TrainerAgent::WriteData(const v1::TrainingAssignment& a) {
+  // Every rank reads the round's survivors: the batch plan is computed from
+  // all of them on every rank (BatchPlan::RankShare), so the ranks agree
+  // without talking.
+  const std::string dir =
+      JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round(), "-data"));
+  RETURN_IF_ERROR(MakeDirs(dir));
+  const std::string path = JoinPath(dir, absl::StrCat("survivors.rank", a.rank(), ".jsonl"));
+  ASSIGN_OR_RETURN(AtomicFileWriter out, AtomicFileWriter::Open(path));
+  int64_t n = 0;
+  absl::Status write_error;
+  const grpc::Status s = session_->Call(
+      [&](grpc::ClientContext* ctx) {
+        v1::ScanRequest req;
+        req.set_job_id(a.lease().job_id());
+        req.set_round(a.lease().round());
+        req.set_survivors_only(true);
+        auto reader = session_->replay_store()->Scan(ctx, req);
+        v1::ScanResponse page;
+        n = 0;
+        while (reader->Read(&page)) {
+          for (const v1::ScannedSample& x : page.samples()) {
+            Json messages;
+            if (!x.problem().messages_json().empty()) {
+              messages = Json::parse(x.problem().messages_json(), nullptr, false);
+              if (!messages.is_array()) {
+                if (write_error.ok()) {
+                  write_error = absl::DataLossError(
+                      absl::StrCat("problem ", x.problem().id(), ": its stored messages do not parse"));
+                }
+                continue;
+              }
+            } else {
+              messages = Json::array({Json{{"role", "user"}, {"content", x.problem().raw_prompt()}}});
+            }
+            messages.push_back(Json{{"role", "assistant"}, {"content", x.sample().text()}});
+            Json line{{"messages", std::move(messages)}};
+            if (write_error.ok()) {
+              write_error = out.Append(line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");
+            }
+            ++n;
+          }
+        }
+        return reader->Finish();
+      },
+      /*timeout_ms=*/3600000);
+  RETURN_IF_ERROR(FromGrpcStatus(s));
+  RETURN_IF_ERROR(write_error);
+  if (n != a.survivors()) {
+    return absl::DataLossError(absl::StrCat("the replay store returned ", n, " survivors; the filter kept ",
+                                            a.survivors()));
+  }
+  RETURN_IF_ERROR(out.Commit());
+  return path;
+}
+
+std::vector<std::string> TrainerAgent::TrainArgv(const TrainerAgentOptions& o, const v1::TrainingAssignment& a,
+                                                 const std::string& data, const std::string& out) {
+  const v1::TrainSpec& t = a.train();
+  std::string exe = o.ssd_binary;
+  if (exe.empty()) {
+    char buf[4096] = {0};
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    exe = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "ssd";
+  }
+  std::vector<std::string> argv = {
+      exe, "train", "--model", a.start_model(), "--data", data, "--out", out, "--resume", "--no-progress",
+      "--lr", Num(t.lr()), "--schedule", t.schedule(), "--min-lr-ratio", Num(t.min_lr() / t.lr()),
+      "--warmup", std::to_string(t.warmup_steps()), "--batch-tokens", std::to_string(t.batch_tokens()),
+      "--micro-batch-tokens", std::to_string(t.micro_batch_tokens()), "--max-seq-len", std::to_string(t.max_seq_len()),
+      "--weight-decay", Num(t.weight_decay()), "--beta1", Num(t.beta1()), "--beta2", Num(t.beta2()),
+      "--grad-clip", Num(t.grad_clip()), "--seed", std::to_string(t.seed()), "--batching", t.batching(),
+      "--save-every", std::to_string(t.save_every()), "--device", o.device, "--peak-flops", "0"};
+  if (t.steps() > 0) {
+    argv.insert(argv.end(), {"--max-steps", std::to_string(t.steps()), "--epochs", "1000"});
+  } else {
+    argv.insert(argv.end(), {"--epochs", std::to_string(t.epochs())});
+  }
+  if (o.threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
+  if (a.world_size() > 1) {
+    argv.insert(argv.end(), {"--rank", std::to_string(a.rank()), "--world-size", std::to_string(a.world_size()),
+                             "--master-addr", a.master_addr(), "--master-port", std::to_string(a.master_port())});
+  }
+  for (const std::string& x : o.extra_train_args) argv.push_back(x);
+  return argv;
+}
+
+absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
+  const v1::LeaseRef& lease = a.lease();
+  auto fail = [&](const std::string& why) {
+    v1::ReportWorkRequest r;
+    *r.mutable_lease() = lease;
+    r.mutable_failed()->set_reason(why);
+    (void)session_->Report(r);
+    absl::MutexLock lock(&mu_);
+    ++stats_.trainings_failed;
+    return absl::InternalError(why);
+  };
+  auto data = WriteData(a);
+  if (!data.ok()) return fail(absl::StrCat("reading the survivors: ", data.status().message()));
+  const std::string out = OutDir(a);
+  RETURN_IF_ERROR(MakeDirs(out));
+  const std::string log = JoinPath(out, absl::StrCat("train.rank", a.rank(), ".log"));
+  const std::vector<std::string> argv = TrainArgv(options_, a, *data, out);
+  LOG(INFO) << "training " << lease.job_id() << " round " << lease.round() << " as rank " << a.rank() << "/"
+            << a.world_size() << " (epoch " << lease.epoch() << "), log " << log;
+  const pid_t child = Spawn(argv, log);
+  if (child <= 0) return fail("cannot start `ssd train`");
+  const std::string metrics = JoinPath(out, "metrics.jsonl");
+  size_t read_upto = 0;
+  int64_t last_report = 0;
+  int status = 0;
+  bool revoked = false;
+  Json last;
+  for (;;) {
+    const pid_t r = waitpid(child, &status, WNOHANG);
+    if (a.rank() == 0) {
+      // New metrics lines since the last look.
+      auto text = ReadFileToString(metrics, 1 << 30);
+      if (text.ok() && text->size() > read_upto) {
+        const size_t end = text->rfind('\n');
+        if (end != std::string::npos && end + 1 > read_upto) {
+          for (absl::string_view line : absl::StrSplit(absl::string_view(*text).substr(read_upto, end + 1 - read_upto), '\n', absl::SkipEmpty())) {
+            Json j = Json::parse(line, nullptr, false);
+            if (!j.is_discarded() && j.is_object()) last = std::move(j);
+          }
+          read_upto = end + 1;
+        }
+      }
+      if (last.is_object() && NowMs() - last_report >= options_.progress_interval_ms) {
+        last_report = NowMs();
+        v1::ReportWorkRequest p;
+        *p.mutable_lease() = lease;
+        auto* tp = p.mutable_training_progress();
+        tp->set_step(last.value("step", int64_t{0}));
+        tp->set_total_steps(std::max<int64_t>(last.value("total_steps", int64_t{0}), tp->step()));
+        tp->set_loss(last.value("loss", 0.0));
+        tp->set_tokens_per_s(last.value("tokens_per_s", 0.0));
+        (void)session_->Report(p);
+        absl::MutexLock lock(&mu_);
+        stats_.last_step = tp->step();
+        stats_.last_loss = tp->loss();
+        stats_.last_step_s = last.value("step_s", 0.0);
+        stats_.tokens_per_s = tp->tokens_per_s();
+      }
+    }
+    if (r == child) break;
+    if (session_->Revoked(lease) || draining_.load()) {
+      revoked = true;
+      kill(-child, SIGKILL);
+      waitpid(child, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (revoked) {
+    LOG(WARNING) << "training lease revoked (or draining); stopped `ssd train`; a new group resumes from the last checkpoint";
+    return absl::CancelledError("revoked");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return fail(absl::StrCat("`ssd train` rank ", a.rank(), " ",
+                             WIFEXITED(status) ? absl::StrCat("exited ", WEXITSTATUS(status))
+                                               : absl::StrCat("died of signal ", WTERMSIG(status)),
+                             ": ", Tail(log, 3)));
+  }
+  v1::ReportWorkRequest done;
+  *done.mutable_lease() = lease;
+  auto* d = done.mutable_training_done();
+  if (last.is_object()) {  // rank 0 only reads the metrics
+    d->set_steps(last.value("step", int64_t{0}));
+    d->set_final_loss(last.value("loss", 0.0));
+  }
+  if (a.rank() == 0) d->set_model_path(JoinPath(out, "model"));
+  RETURN_IF_ERROR(session_->Report(done));
+  absl::MutexLock lock(&mu_);
+  ++stats_.trainings_done;
+  return absl::OkStatus();
+}
+
+absl::Status TrainerAgent::Push(const v1::PushAssignment& p) {
+  auto fail = [&](const std::string& why) {
+    v1::ReportWorkRequest r;
+    *r.mutable_lease() = p.lease();
+    r.mutable_failed()->set_reason(why);
+    (void)session_->Report(r);
+    return absl::UnavailableError(why);
+  };
+  if (p.model_dir().empty()) return fail("the push names no model folder");
+  auto src = WeightsSource::Open(p.model_dir(), p.weights(), options_.push_chunk_bytes);
+  if (!src.ok()) return fail(absl::StrCat("reading ", p.model_dir(), ": ", src.status().message()));
+  std::vector<v1::PushTarget> chain(p.chain().begin(), p.chain().end());
+  int64_t last_report = 0;
+  auto r = PushToChain(**src, chain, p.base_model(), options_.samplers, 3600000, [&](const PushProgress& pp) {
+    if (NowMs() - last_report < options_.progress_interval_ms) return;
+    last_report = NowMs();
+    v1::ReportWorkRequest rep;
+    *rep.mutable_lease() = p.lease();
+    rep.mutable_push_progress()->set_bytes_done(pp.bytes_sent);
+    rep.mutable_push_progress()->set_bytes_total(pp.bytes_total);
+    rep.mutable_push_progress()->set_samplers_total(static_cast<int32_t>(chain.size()));
+    (void)session_->Report(rep);
+  });
+  if (!r.ok()) return fail(std::string(r.status().message()));
+  for (const v1::PushFailure& f : r->failures()) {
+    LOG(WARNING) << "push: " << f.worker_id() << " (" << f.address() << ") was not reached: " << f.reason();
+  }
+  v1::ReportWorkRequest done;
+  *done.mutable_lease() = p.lease();
+  for (const std::string& id : r->reached()) done.mutable_push_done()->add_reached(id);
+  RETURN_IF_ERROR(session_->Report(done));
+  LOG(INFO) << "pushed " << p.weights().job_id() << " v" << p.weights().version() << " ("
+            << (*src)->manifest().total_bytes() << " bytes) to " << r->reached_size() << " sampler(s) in "
+            << r->seconds() << " s";
+  absl::MutexLock lock(&mu_);
+  ++stats_.pushes_done;
+  stats_.push_bytes += (*src)->manifest().total_bytes();
+  stats_.last_push_gb_per_s = r->seconds() > 0 ? (*src)->manifest().total_bytes() / r->seconds() / 1e9 : 0;
+  return absl::OkStatus();
+}
+
+}  // namespace ssd
