@@ -30,13 +30,14 @@ absl::StatusOr<T> Sync(F&& f) {
   return out;
 }
 
-v1::Sample MakeSample(const std::string& problem, int64_t index, const std::string& text = "") {
+v1::Sample MakeSample(const std::string& problem, int64_t index, const std::string& text = "", int round = 1) {
   v1::Sample s;
   s.set_problem_id(problem);
   s.set_sample_index(index);
   s.set_text(text.empty() ? absl::StrCat("def f():\n    return ", problem, index, "\n") : text);
   s.set_num_tokens(5);
   s.set_finish_reason("stop");
+  s.set_weights_version(round - 1);
   return s;
 }
 

@@ -104,6 +104,11 @@ absl::Status Coordinator::AppendMessage(const v1::AppendRequest& message, Append
                                                       x.num_tokens()));
       break;
     }
+    if (x.weights_version() != s.rec.round() - 1) {
+      error = absl::InvalidArgumentError(absl::StrCat(where, ": generated with weights version ", x.weights_version(),
+                                                      ", but the lease is for version ", s.rec.round() - 1));
+      break;
+    }
     if (!ValidFinishReason(x.finish_reason())) {
       error = absl::InvalidArgumentError(
           absl::StrCat(where, ": finish_reason must be a short lowercase word such as stop or length"));

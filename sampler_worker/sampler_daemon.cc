@@ -45,8 +45,9 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
   RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->options.work_dir = AbsolutePath(options.work_dir);
   impl->backend = std::move(backend);
-  ASSIGN_OR_RETURN(impl->store, WeightsStore::Open(JoinPath(options.work_dir, "weights")));
+  ASSIGN_OR_RETURN(impl->store, WeightsStore::Open(JoinPath(impl->options.work_dir, "weights")));
   if (options.unsafe_sandbox) {
     impl->sandbox = std::make_unique<UnsafeSandbox>(options.grade_parallel);
   } else {

@@ -251,6 +251,7 @@ absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomi
                                        s.set_num_tokens(static_cast<int32_t>(b.num_tokens));
                                        s.set_finish_reason(std::move(b.finish_reason));
                                        s.set_cumulative_logprob(b.cumulative_logprob);
+                                       s.set_weights_version(static_cast<int32_t>(b.weights_version));
                                        streamer.Add(std::move(s));
                                      },
                                      cancel));

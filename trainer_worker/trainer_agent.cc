@@ -94,7 +94,12 @@ int PickFreePort() {
   return port;
 }
 
-TrainerAgent::TrainerAgent(const TrainerAgentOptions& options) : options_(options) {}
+TrainerAgent::TrainerAgent(const TrainerAgentOptions& options) : options_([&] {
+  TrainerAgentOptions o = options;
+  // Model paths go to the coordinator and to other processes: absolute.
+  o.work_dir = AbsolutePath(o.work_dir);
+  return o;
+}()) {}
 TrainerAgent::~TrainerAgent() = default;
 
 std::string TrainerAgent::worker_id() const { return session_ ? session_->identity().worker_id() : ""; }

@@ -22,6 +22,7 @@
 #include "coordinator/client/watch.h"
 #include "coordinator/coordinator_server.h"
 #include "coordinator/job_state.h"
+#include "coordinator/local_cluster.h"
 
 namespace ssd {
 namespace {
@@ -293,6 +294,27 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
         if (!n.ok()) return ReportStatus("export", n.status());
         std::cerr << "wrote " << *n << " conversations to " << *out << "\n";
         return 0;
+      };
+    });
+  }
+  // ---- ssd local ----
+  {
+    auto o = std::make_shared<LocalClusterOptions>();
+    CLI::App* c = app.add_subcommand(
+        "local", "Run a job on a whole cluster started here: coordinator, samplers and trainers as child processes");
+    c->add_option("spec", o->spec_path, "job spec YAML")->required();
+    c->add_option("--samplers", o->samplers, "sampler processes")->capture_default_str();
+    c->add_option("--trainers", o->trainers, "trainer processes")->capture_default_str();
+    c->add_option("--data-dir", o->data_dir, "state, logs and certificates (default: a new folder under $TMPDIR)");
+    c->add_option("--threads-per-process", o->threads_per_process, "threads of each worker (0: split the cores)")
+        ->capture_default_str();
+    c->add_flag("--unsafe-sandbox", o->unsafe_sandbox, "grade eval answers WITHOUT bubblewrap");
+    c->add_flag("--json", o->json, "print the job as JSON lines instead of bars");
+    c->callback([o, run] {
+      *run = [o] {
+        auto code = RunLocalCluster(*o, std::cout);
+        if (!code.ok()) return ReportStatus("local", code.status());
+        return *code;
       };
     });
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -176,6 +177,14 @@ std::string JoinPath(absl::string_view a, absl::string_view b) {
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char buf[4096];
+  if (realpath(path.c_str(), buf) != nullptr) return buf;
+  if (getcwd(buf, sizeof(buf)) == nullptr) return path;
+  return JoinPath(buf, path);
 }
 
 }  // namespace ssd

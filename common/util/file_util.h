@@ -58,6 +58,10 @@ std::string JoinPath(absl::string_view a, absl::string_view b);
 
 bool PathExists(const std::string& path);
 
+// `path` made absolute against the working directory (not resolving links
+// when it does not exist yet).
+std::string AbsolutePath(const std::string& path);
+
 }  // namespace ssd
 
 #endif  // SSD_COMMON_UTIL_FILE_UTIL_H_

@@ -68,11 +68,30 @@ absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, 
       last_line_ms = now;
     }
   };
+  // Ctrl-C and the caller's stop flag both end the watch.
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> done{false};
+  std::thread relay([&] {
+    while (!done.load()) {
+      if (g_interrupted.load() || (options.stop != nullptr && options.stop->load())) cancel.store(true);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  struct Join {
+    std::atomic<bool>* done;
+    std::thread* t;
+    ~Join() {
+      done->store(true);
+      t->join();
+    }
+  } join{&done, &relay};
   auto failing_since = std::chrono::steady_clock::now();
   for (;;) {
-    const absl::Status s = client->Watch(job_id, on_job, &g_interrupted);
-    if (g_interrupted.load()) {
-      if (!options.json) out << "\ndetached from " << job_id << " (the job goes on; ssd watch " << job_id << ")\n";
+    const absl::Status s = client->Watch(job_id, on_job, &cancel);
+    if (cancel.load()) {
+      if (!options.json && g_interrupted.load()) {
+        out << "\ndetached from " << job_id << " (the job goes on; ssd watch " << job_id << ")\n";
+      }
       return kExitDetached;
     }
     if (s.ok() && have_last && IsTerminal(last.state())) break;

@@ -4,6 +4,7 @@
 #ifndef SSD_COORDINATOR_CLIENT_WATCH_H_
 #define SSD_COORDINATOR_CLIENT_WATCH_H_
 
+#include <atomic>
 #include <ostream>
 #include <string>
 
@@ -16,6 +17,8 @@ struct WatchOptions {
   bool json = false;  // one JSON Job per line instead of bars
   bool tty = false;   // redraw in place (stdout is a terminal)
   double reconnect_s = 120;
+  // When it turns true the watch returns kExitDetached (ssd local: a child died).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Returns the exit code: ExitCodeFor(final state), or kExitDetached.

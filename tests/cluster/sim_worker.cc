@@ -275,6 +275,7 @@ class SimWorker {
         x->set_text(text);
         x->set_num_tokens(static_cast<int32_t>(std::min<int64_t>(text.size() / 3, lease.sampling().max_tokens())));
         x->set_finish_reason("stop");
+        x->set_weights_version(lease.weights().version());
         if (++in_message >= args_.per_message) flush();
         ++sent_;
         if (args_.pause_after >= 0 && sent_ >= args_.pause_after) {

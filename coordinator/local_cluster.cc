@@ -1,0 +1,247 @@
+#include "coordinator/local_cluster.h"
+
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/rpc/dev_certs.h"
+#include "common/rpc/security.h"
+#include "common/util/file_util.h"
+#include "common/util/status_macros.h"
+#include "coordinator/client/cluster_client.h"
+#include "coordinator/client/job_view.h"
+#include "coordinator/client/watch.h"
+
+namespace ssd {
+namespace {
+
+struct Child {
+  std::string name;
+  std::string log;
+  pid_t pid = -1;
+  bool exited = false;
+  int status = 0;
+};
+
+std::string SelfExe() {
+  char buf[4096] = {0};
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "ssd";
+}
+
+absl::StatusOr<Child> Spawn(const std::string& name, const std::vector<std::string>& argv, const std::string& log,
+                            int threads) {
+  Child c;
+  c.name = name;
+  c.log = log;
+  const std::string omp = absl::StrCat("OMP_NUM_THREADS=", threads);
+  c.pid = fork();
+  if (c.pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (c.pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    setenv("OMP_NUM_THREADS", omp.substr(omp.find('=') + 1).c_str(), 1);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  setpgid(c.pid, c.pid);
+  return c;
+}
+
+std::string LastLines(const std::string& path, int n) {
+  auto text = ReadFileToString(path, 64 << 20);
+  if (!text.ok()) return "";
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  std::string out;
+  for (size_t i = lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0; i < lines.size(); ++i) {
+    absl::StrAppend(&out, "    ", lines[i], "\n");
+  }
+  return out;
+}
+
+// Stops every child: SIGTERM to its group, then SIGKILL after `grace`.
+void StopAll(std::vector<Child>& children, std::chrono::seconds grace) {
+  for (Child& c : children) {
+    if (!c.exited) kill(-c.pid, SIGTERM);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (Child& c : children) {
+    while (!c.exited && std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(c.pid, &c.status, WNOHANG) == c.pid) c.exited = true;
+      if (!c.exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!c.exited) {
+      kill(-c.pid, SIGKILL);
+      waitpid(c.pid, &c.status, 0);
+      c.exited = true;
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status LocalClusterOptions::Validate() const {
+  if (spec_path.empty()) return absl::InvalidArgumentError("the job spec file is required");
+  if (samplers < 1 || samplers > 64) return absl::InvalidArgumentError("--samplers: must be in [1, 64]");
+  if (trainers < 1 || trainers > 64) return absl::InvalidArgumentError("--trainers: must be in [1, 64]");
+  if (threads_per_process < 0) return absl::InvalidArgumentError("--threads-per-process: must be >= 0");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& out) {
+  RETURN_IF_ERROR(o.Validate());
+  if (!PathExists(o.spec_path)) return absl::InvalidArgumentError(absl::StrCat(o.spec_path, ": no such job spec"));
+  std::string dir = o.data_dir;
+  if (dir.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    std::string tmpl = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/ssd-local.XXXXXX");
+    if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
+    dir = tmpl;
+  }
+  dir = AbsolutePath(dir);
+  RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "logs")));
+  const std::string certs = JoinPath(dir, "certs");
+  if (!PathExists(JoinPath(certs, "token"))) {
+    DevCertsOptions c;
+    c.out_dir = certs;
+    RETURN_IF_ERROR(MakeDevCerts(c));
+  }
+  const std::string exe = o.ssd_binary.empty() ? SelfExe() : o.ssd_binary;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = o.threads_per_process > 0 ? o.threads_per_process : std::max(1, cores / (o.samplers + o.trainers));
+  out << "ssd local: " << o.samplers << " sampler(s), " << o.trainers << " trainer(s), " << threads
+      << " thread(s) each; state and logs in " << dir << std::endl;
+
+  std::vector<Child> children;
+  struct Cleanup {
+    std::vector<Child>* c;
+    ~Cleanup() { StopAll(*c, std::chrono::seconds(10)); }
+  } cleanup{&children};
+
+  const std::string port_file = JoinPath(dir, "coordinator.port");
+  std::remove(port_file.c_str());
+  ASSIGN_OR_RETURN(Child coord, Spawn("coordinator",
+                                      {exe, "coordinator", "--listen", "127.0.0.1:0", "--data-dir",
+                                       JoinPath(dir, "coordinator"), "--certs", certs, "--port-file", port_file,
+                                       "--heartbeat-interval-ms", "1000", "--lease-ttl-ms", "10000",
+                                       "--worker-timeout-ms", "10000", "--recovery-grace-ms", "20000"},
+                                      JoinPath(dir, "logs/coordinator.log"), 1));
+  children.push_back(coord);
+  int port = 0;
+  for (int i = 0; i < 300 && port == 0; ++i) {
+    auto text = ReadFileToString(port_file);
+    if (text.ok()) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &port);
+    if (port == 0) {
+      if (waitpid(coord.pid, &children[0].status, WNOHANG) == coord.pid) {
+        children[0].exited = true;
+        return absl::InternalError(absl::StrCat("the coordinator did not start:\n", LastLines(coord.log, 10)));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  if (port == 0) return absl::DeadlineExceededError("the coordinator did not come up within 30 s");
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  for (int i = 0; i < o.samplers; ++i) {
+    std::vector<std::string> argv = {exe, "sampler", "--coordinator", address, "--listen", "127.0.0.1:0",
+                                     "--work-dir", JoinPath(dir, absl::StrCat("sampler-", i)), "--certs", certs,
+                                     "--threads", std::to_string(threads)};
+    if (o.unsafe_sandbox) argv.push_back("--unsafe-sandbox");
+    for (const std::string& a : o.sampler_args) argv.push_back(a);
+    ASSIGN_OR_RETURN(Child c, Spawn(absl::StrCat("sampler-", i), argv,
+                                    JoinPath(dir, absl::StrCat("logs/sampler-", i, ".log")), threads));
+    children.push_back(c);
+  }
+  for (int i = 0; i < o.trainers; ++i) {
+    std::vector<std::string> argv = {exe, "trainer", "--coordinator", address, "--work-dir",
+                                     JoinPath(dir, absl::StrCat("trainer-", i)), "--certs", certs, "--threads",
+                                     std::to_string(threads)};
+    for (const std::string& a : o.trainer_args) argv.push_back(a);
+    ASSIGN_OR_RETURN(Child c, Spawn(absl::StrCat("trainer-", i), argv,
+                                    JoinPath(dir, absl::StrCat("logs/trainer-", i, ".log")), threads));
+    children.push_back(c);
+  }
+
+  ClusterClientOptions co;
+  co.channel.target = address;
+  co.channel.security.ca_file = JoinPath(certs, "ca.pem");
+  ASSIGN_OR_RETURN(co.channel.security.token, ReadTokenFile(JoinPath(certs, "token")));
+  ASSIGN_OR_RETURN(std::unique_ptr<ClusterClient> client, ClusterClient::Connect(co));
+  ASSIGN_OR_RETURN(v1::SubmitJobResponse submitted, client->SubmitFile(o.spec_path));
+  out << "job " << submitted.job_id() << " submitted" << std::endl;
+
+  // A child that dies stops the watch (and then the cluster).
+  std::atomic<bool> child_died{false};
+  std::atomic<bool> watching{true};
+  std::string died;
+  std::thread monitor([&] {
+    while (watching.load()) {
+      for (Child& c : children) {
+        if (!c.exited && waitpid(c.pid, &c.status, WNOHANG) == c.pid) {
+          c.exited = true;
+          died = c.name;
+          child_died.store(true);
+          return;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  WatchOptions w;
+  w.json = o.json;
+  w.tty = isatty(STDOUT_FILENO) != 0;
+  w.stop = &child_died;
+  auto code = FollowJob(client.get(), submitted.job_id(), w, out);
+  watching.store(false);
+  monitor.join();
+  if (child_died.load()) {
+    for (const Child& c : children) {
+      if (c.name != died) continue;
+      return absl::InternalError(absl::StrCat(c.name, " died (",
+                                              WIFSIGNALED(c.status) ? absl::StrCat("signal ", WTERMSIG(c.status))
+                                                                    : absl::StrCat("exit ", WEXITSTATUS(c.status)),
+                                              "); its log ends:\n", LastLines(c.log, 15), "the cluster was stopped; ",
+                                              "state and logs are in ", dir));
+    }
+  }
+  if (!code.ok()) return code.status();
+  auto job = client->GetJob(submitted.job_id());
+  if (job.ok()) {
+    const std::string report = JoinPath(dir, "report.json");
+    (void)WriteFileAtomically(report, ToJson(*job) + "\n");
+    for (const v1::RoundStatus& r : job->rounds()) {
+      if (!r.model_path().empty()) out << "round " << r.round() << " model: " << r.model_path() << "\n";
+    }
+    out << "report: " << report << "\n"
+        << "to look again: ssd coordinator --data-dir " << JoinPath(dir, "coordinator") << " --certs " << certs
+        << " --listen 127.0.0.1:7070, then ssd status " << submitted.job_id() << " --certs " << certs << std::endl;
+  }
+  return *code;
+}
+
+}  // namespace ssd
