@@ -141,10 +141,12 @@ class PushReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       if (!s.ok()) return End(ToGrpcStatus(s));
       service_->CountReceived(static_cast<int64_t>(chunk->data_bytes));
     }
+    bool cancelled = false;
     {
       absl::MutexLock lock(&mu_);
-      if (cancelled_) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the pusher went away; nothing installed"));
+      cancelled = cancelled_;
     }
+    if (cancelled) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the pusher went away; nothing installed"));
     if (absl::Status s = receiver.Finish(); !s.ok()) return End(ToGrpcStatus(s));
     if (absl::Status s = service_->store()->Install(ref, staging_); !s.ok()) return End(ToGrpcStatus(s));
     staging_.clear();

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -250,6 +251,27 @@ TEST_F(SamplerServiceTest, APushCutOffHalfwayInstallsNothing) {
   // And a retry installs it.
   ASSERT_TRUE(Push(v1_, 1, {a->target()}).ok());
   ExpectInstalled(a, v1_, 1);
+}
+
+TEST_F(SamplerServiceTest, APushCutOffHalfwayDownAChainInstallsNothingAnywhereAndTheSamplersLiveOn) {
+  FakeSampler* a = AddSampler();
+  FakeSampler* b = AddSampler();
+  auto src = *WeightsSource::Open(v1_, Ref(1), 256 << 10);
+  {
+    std::unique_ptr<PushStream> s = PushStream::Open(*Channels()(a->address()), 30000);
+    ASSERT_TRUE(s->Write(src->ManifestMessage({b->target()}, base_)));
+    for (int64_t i = 0; i < src->num_chunks() / 2; ++i) ASSERT_TRUE(s->Write(src->Chunk(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the chunks reach both
+    s->Cancel();  // the pusher dies
+  }
+  // Give both a moment to notice, then a clean push must still work.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(a->store->Has(Ref(1)));
+  EXPECT_FALSE(b->store->Has(Ref(1)));
+  auto r = Push(v1_, 1, {a->target(), b->target()});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectInstalled(a, v1_, 1);
+  ExpectInstalled(b, v1_, 1);
 }
 
 TEST_F(SamplerServiceTest, ALateJoinerFetchesAVersionFromAPeer) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -342,7 +343,13 @@ absl::Status TrainerAgent::Push(const v1::PushAssignment& p) {
   if (!src.ok()) return fail(absl::StrCat("reading ", p.model_dir(), ": ", src.status().message()));
   std::vector<v1::PushTarget> chain(p.chain().begin(), p.chain().end());
   int64_t last_report = 0;
+  // Fault injection for tests: die after this many bytes of the first push.
+  const char* die_after = std::getenv("SSD_TEST_TRAINER_DIE_AFTER_PUSH_BYTES");
   auto r = PushToChain(**src, chain, p.base_model(), options_.samplers, 3600000, [&](const PushProgress& pp) {
+    if (die_after != nullptr && pp.bytes_sent >= std::atoll(die_after)) {
+      LOG(ERROR) << "SSD_TEST_TRAINER_DIE_AFTER_PUSH_BYTES: dying mid-push after " << pp.bytes_sent << " bytes";
+      raise(SIGKILL);
+    }
     if (NowMs() - last_report < options_.progress_interval_ms) return;
     last_report = NowMs();
     v1::ReportWorkRequest rep;

@@ -217,7 +217,7 @@ void RegisterWorkerCommands(CLI::App& app, std::function<int()>* run) {
     c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none)")
         ->capture_default_str();
     c->add_option("--metrics-host", f->daemon.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
-    c->add_option("--push-chunk-mb", a.push_chunk_bytes, "weight push chunk size in bytes")->capture_default_str();
+    c->add_option("--push-chunk-bytes", a.push_chunk_bytes, "weight push chunk size")->capture_default_str();
     f->security.Add(c);
     c->callback([f, run] { *run = [f] { return ReportStatus("trainer", RunTrainer(*f)); }; });
   }

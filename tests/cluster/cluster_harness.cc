@@ -64,6 +64,28 @@ BackgroundProcess* LocalCluster::StartWorker(const std::string& role, const std:
   return workers_.back().get();
 }
 
+BackgroundProcess* LocalCluster::StartSampler(const std::vector<std::string>& extra_args) {
+  const std::string name = absl::StrCat("sampler", workers_.size());
+  std::vector<std::string> argv = {SsdBinary(), "sampler",   "--coordinator", address(),   "--listen",
+                                   "127.0.0.1:0", "--work-dir", dir_ + "/" + name, "--certs", certs_,
+                                   "--threads",  "1",        "--metrics-port", "0",       "--metrics-host",
+                                   "127.0.0.1"};
+  for (const std::string& a : extra_args) argv.push_back(a);
+  workers_.push_back(std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", name, ".log"),
+                                                         std::vector<std::string>{"OMP_WAIT_POLICY=PASSIVE"}));
+  return workers_.back().get();
+}
+
+BackgroundProcess* LocalCluster::StartTrainer(const std::vector<std::string>& extra_args) {
+  const std::string name = absl::StrCat("trainer", workers_.size());
+  std::vector<std::string> argv = {SsdBinary(), "trainer", "--coordinator", address(), "--work-dir",
+                                   dir_ + "/" + name, "--certs", certs_, "--threads", "1"};
+  for (const std::string& a : extra_args) argv.push_back(a);
+  workers_.push_back(std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", name, ".log"),
+                                                         std::vector<std::string>{"OMP_WAIT_POLICY=PASSIVE"}));
+  return workers_.back().get();
+}
+
 std::unique_ptr<ClusterClient> LocalCluster::Client(const std::string& token_override) const {
   ClusterClientOptions o;
   o.channel.target = address();

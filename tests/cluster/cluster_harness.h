@@ -35,6 +35,9 @@ class LocalCluster {
 
   // A simulated worker (tests/cluster/sim_worker.cc) with extra flags.
   BackgroundProcess* StartWorker(const std::string& role, const std::vector<std::string>& extra_args = {});
+  // Real workers: `ssd sampler` / `ssd trainer` with one thread each.
+  BackgroundProcess* StartSampler(const std::vector<std::string>& extra_args = {});
+  BackgroundProcess* StartTrainer(const std::vector<std::string>& extra_args = {});
   std::vector<std::unique_ptr<BackgroundProcess>>& workers() { return workers_; }
 
   std::unique_ptr<ClusterClient> Client(const std::string& token_override = "") const;

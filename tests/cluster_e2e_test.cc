@@ -1,0 +1,403 @@
+// SSD end to end across real processes on 127.0.0.1 (TLS, the token,
+// ephemeral ports): `ssd coordinator`, `ssd sampler` (the native engine on a
+// tiny model, the bubblewrap grader) and `ssd trainer` (`ssd train` over
+// Gloo). Every fault test SIGKILLs a real process and checks that every
+// sample is stored exactly once and the job ends where it should.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/util/file_util.h"
+#include "nlohmann/json.hpp"
+#include "tests/cluster/cluster_harness.h"
+#include "tests/tiny_model.h"
+
+namespace ssd {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::vector<std::string> kTimeouts = {"--lease-ttl-ms", "2000", "--heartbeat-interval-ms", "300",
+                                            "--worker-timeout-ms", "3000", "--recovery-grace-ms", "6000"};
+
+std::string Fixture() { return SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl"; }
+
+class ClusterE2ETest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_dir_ = new std::string(MakeTempDir("ssd_e2e_model") + "/model");
+    const std::string err = MakeTinyModel(*model_dir_);
+    ASSERT_EQ(err, "") << err;
+  }
+  static void TearDownTestSuite() {
+    RemoveTree(model_dir_->substr(0, model_dir_->rfind('/')));
+    delete model_dir_;
+  }
+
+  // The test job: the 5 fixture problems, 2 samples each.
+  static std::string Spec(const std::string& out_dir, const std::string& extra, int rounds = 1, int max_tokens = 48,
+                          int shard_size = 2) {
+    return absl::StrCat("name: e2e\nmodel: ", *model_dir_, "\nproblems: ", Fixture(), "\noutput_dir: ", out_dir,
+                        "\nrounds: ", rounds, "\nshard_size: ", shard_size, "\n",
+                        "sampling:\n  n: 2\n  temperature: 1.5\n  top_k: 20\n  top_p: 0.8\n  max_tokens: ", max_tokens,
+                        "\n  seed: 0\n", extra);
+  }
+  static std::string Train(int trainers, int epochs, int save_every = 0) {
+    return absl::StrCat("train:\n  epochs: ", epochs, "\n  lr: 1.0e-3\n  warmup_steps: 0\n  max_seq_len: 1024\n",
+                        "  micro_batch_tokens: 1024\n  batch_tokens: 2048\n  trainers: ", trainers,
+                        "\n  save_every: ", save_every, "\n");
+  }
+
+  static std::map<std::pair<std::string, int64_t>, v1::ScannedSample> Scan(ClusterClient* c, const std::string& job,
+                                                                           int round, bool survivors = false) {
+    std::map<std::pair<std::string, int64_t>, v1::ScannedSample> out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::ScanRequest req;
+    req.set_job_id(job);
+    req.set_round(round);
+    req.set_survivors_only(survivors);
+    auto reader = c->replay_store()->Scan(&ctx, req);
+    v1::ScanResponse page;
+    while (reader->Read(&page)) {
+      for (const v1::ScannedSample& s : page.samples()) {
+        const auto key = std::make_pair(s.sample().problem_id(), s.sample().sample_index());
+        EXPECT_EQ(out.count(key), 0u) << "stored twice: " << key.first << "#" << key.second;
+        out[key] = s;
+      }
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    return out;
+  }
+
+  static std::vector<std::string> ProblemIds() {
+    std::vector<std::string> ids;
+    std::ifstream in(Fixture());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) ids.push_back(Json::parse(line)["question_id"]);
+    }
+    return ids;
+  }
+
+  static void ExpectEverySampleOnce(ClusterClient* c, const std::string& job, int round, int n) {
+    auto got = Scan(c, job, round);
+    const auto ids = ProblemIds();
+    EXPECT_EQ(got.size(), ids.size() * n);
+    for (const std::string& id : ids) {
+      for (int i = 0; i < n; ++i) EXPECT_EQ(got.count({id, i}), 1u) << id << "#" << i;
+    }
+  }
+
+  static bool WaitFor(ClusterClient* c, const std::string& job, const std::function<bool(const v1::Job&)>& pred,
+                      double timeout_s) {
+    return WaitUntil(
+        [&] {
+          auto j = c->GetJob(job);
+          return j.ok() && pred(*j);
+        },
+        timeout_s);
+  }
+
+  static std::vector<double> Losses(const std::string& metrics_jsonl) {
+    std::vector<double> out;
+    std::ifstream in(metrics_jsonl);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) out.push_back(Json::parse(line)["loss"].get<double>());
+    }
+    return out;
+  }
+
+  static std::string* model_dir_;
+};
+std::string* ClusterE2ETest::model_dir_ = nullptr;
+
+TEST_F(ClusterE2ETest, TwoRoundsWithEvalOnTwoSamplersAndTwoTrainersDoWhatSsdSays) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  const std::string out = cluster.dir() + "/out";
+  const std::string spec = cluster.WriteSpec(Spec(
+      out,
+      Train(2, 4) + absl::StrCat("filter:\n  drop_empty: true\n  drop_shortest_percent: 10\neval:\n  benchmark: ",
+                                 Fixture(), "\n  n: 2\n  max_tokens: 48\n  temperatures: [0.6, 1.0]\n",
+                                 "  base_temperatures: [0.7]\n  ks: [1, 2]\n"),
+      /*rounds=*/2));
+  for (int i = 0; i < 2; ++i) cluster.StartSampler();
+  for (int i = 0; i < 2; ++i) cluster.StartTrainer();
+  const ProcessResult r = cluster.Ssd({"submit", spec}, 280);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << cluster.coordinator()->Log();
+  auto client = cluster.Client();
+  auto job = client->GetJob("job-000001");
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED);
+
+  // Every (round, problem, sample_index) exactly once, each round's samples
+  // made with the round's weights version.
+  for (int round : {1, 2}) {
+    ExpectEverySampleOnce(client.get(), "job-000001", round, 2);
+    for (const auto& [k, s] : Scan(client.get(), "job-000001", round)) {
+      EXPECT_EQ(s.sample().weights_version(), round - 1) << k.first << "#" << k.second;
+    }
+  }
+  // The filter dropped exactly what the global rule says: empty texts, then
+  // the shortest 10% by code points (ties by problem, then sample index).
+  const auto ids = ProblemIds();
+  for (int round : {1, 2}) {
+    std::vector<std::tuple<int64_t, size_t, int64_t>> kept;
+    for (const auto& [k, s] : Scan(client.get(), "job-000001", round)) {
+      const std::string& t = s.sample().text();
+      if (t.find_first_not_of(" \t\r\n\f\v") == std::string::npos) continue;
+      int64_t chars = 0;
+      for (unsigned char ch : t) chars += (ch & 0xC0) != 0x80;
+      kept.emplace_back(chars, std::find(ids.begin(), ids.end(), k.first) - ids.begin(), k.second);
+    }
+    std::sort(kept.begin(), kept.end());
+    std::set<std::pair<std::string, int64_t>> want;
+    for (size_t i = kept.size() / 10; i < kept.size(); ++i) {
+      want.insert({ids[std::get<1>(kept[i])], std::get<2>(kept[i])});
+    }
+    std::set<std::pair<std::string, int64_t>> got;
+    for (const auto& [k, s] : Scan(client.get(), "job-000001", round, /*survivors=*/true)) got.insert(k);
+    EXPECT_EQ(got, want) << "round " << round;
+    EXPECT_EQ(job->rounds(round - 1).filter().survivors(), static_cast<int64_t>(want.size()));
+  }
+  // The loss fell in each round (rank 0's metrics).
+  for (int round : {1, 2}) {
+    const std::vector<double> l = Losses(absl::StrCat(out, "/round-", round, "/metrics.jsonl"));
+    ASSERT_GE(l.size(), 2u) << "round " << round;
+    EXPECT_LT(l.back(), l.front()) << "round " << round;
+  }
+  // Both samplers hold the pushed versions.
+  auto workers = client->ListWorkers(false);
+  ASSERT_TRUE(workers.ok());
+  int samplers = 0;
+  for (const v1::WorkerStatus& w : workers->workers()) {
+    if (w.role() != v1::WORKER_ROLE_SAMPLER) continue;
+    ++samplers;
+    std::set<int> versions;
+    for (const v1::WeightsRef& h : w.weights_held()) versions.insert(h.version());
+    EXPECT_TRUE(versions.count(1) && versions.count(2)) << w.worker_id();
+  }
+  EXPECT_EQ(samplers, 2);
+  // The eval report: pass@k per temperature for the base and both rounds.
+  ASSERT_EQ(job->evals_size(), 3);
+  EXPECT_EQ(job->evals(0).round(), 0);
+  EXPECT_EQ(job->evals(0).temperatures_size(), 1);
+  for (int i : {1, 2}) {
+    EXPECT_EQ(job->evals(i).round(), i);
+    ASSERT_EQ(job->evals(i).temperatures_size(), 2);
+    EXPECT_EQ(job->evals(i).temperatures(0).groups(0).name(), "overall");
+    EXPECT_EQ(job->evals(i).temperatures(0).groups(0).num_problems(), 5);
+    EXPECT_EQ(job->evals(i).temperatures(0).groups(0).pass_at_k_size(), 2);
+  }
+  EXPECT_NE(r.out.find("base model"), std::string::npos);
+  // Round 1 is what `ssd sample` gives for the same prompts, settings and
+  // seed: placement does not matter.
+  const std::string sampled = cluster.dir() + "/ssd_sample.jsonl";
+  const ProcessResult s = RunProcess({SsdBinary(), "sample", "--model", *model_dir_, "--prompts", Fixture(), "--n", "2",
+                                      "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--max-tokens", "48",
+                                      "--seed", "0", "--threads", "1", "--out", sampled},
+                                     120);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const auto round1 = Scan(client.get(), "job-000001", 1);
+  std::ifstream in(sampled);
+  std::string line;
+  int compared = 0;
+  while (std::getline(in, line)) {
+    const Json j = Json::parse(line);
+    auto it = round1.find({j["prompt_id"].get<std::string>(), j["sample_index"].get<int64_t>()});
+    ASSERT_NE(it, round1.end());
+    EXPECT_EQ(it->second.sample().text(), j["text"].get<std::string>()) << it->first.first;
+    EXPECT_EQ(it->second.sample().num_tokens(), j["num_tokens"].get<int64_t>());
+    ++compared;
+  }
+  EXPECT_EQ(compared, 10);
+  // The export parses as ml-ssd chat JSONL.
+  const std::string exported = cluster.dir() + "/round1.jsonl";
+  ASSERT_EQ(cluster.Ssd({"export", "job-000001", "--round", "1", "--all", "--out", exported}).exit_code, 0);
+  int lines = 0;
+  std::ifstream ex(exported);
+  while (std::getline(ex, line)) {
+    const Json j = Json::parse(line);
+    ASSERT_EQ(j["messages"].size(), 2u);
+    EXPECT_EQ(j["messages"][0]["role"], "user");
+    EXPECT_EQ(j["messages"][1]["role"], "assistant");
+    ++lines;
+  }
+  EXPECT_EQ(lines, 10);
+
+  // The same job on one sampler and one trainer: the identical round 1.
+  LocalCluster small;
+  ASSERT_TRUE(small.StartCoordinator(kTimeouts));
+  small.StartSampler();
+  small.StartTrainer();
+  const std::string spec1 = small.WriteSpec(Spec(small.dir() + "/out", Train(1, 1)));
+  ASSERT_EQ(small.Ssd({"submit", spec1}, 200).exit_code, 0);
+  const std::string exported_small = small.dir() + "/round1.jsonl";
+  ASSERT_EQ(small.Ssd({"export", "job-000001", "--round", "1", "--all", "--out", exported_small}).exit_code, 0);
+  EXPECT_EQ(*ReadFileToString(exported_small), *ReadFileToString(exported));
+}
+
+TEST_F(ClusterE2ETest, ASamplerKilledMidShardLosesNothingAndDuplicatesNothing) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  auto client = cluster.Client();
+  // Long samples, so a shard is still running when the sampler dies.
+  auto job = client->Submit(absl::StrCat("model: ", *model_dir_, "\nproblems: ", Fixture(),
+                                         "\nshard_size: 3\nsampling:\n  n: 2\n  max_tokens: 1500\n",
+                                         Train(1, 1), "output_dir: ", cluster.dir(), "/out\n"),
+                            cluster.dir());
+  ASSERT_TRUE(job.ok()) << job.status();
+  BackgroundProcess* victim = cluster.StartSampler();
+  std::string victim_id;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto w = client->ListWorkers(false);
+        for (const v1::WorkerStatus& s : w->workers()) {
+          if (s.leases_size() > 0) victim_id = s.worker_id();
+        }
+        auto j = client->GetJob(job->job_id());
+        return !victim_id.empty() && j->progress().samples_done() > 0;
+      },
+      60));
+  victim->Signal(SIGKILL);
+  ASSERT_NE(victim->Wait(10), -1);
+  cluster.StartSampler();
+  cluster.StartTrainer();
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                      200))
+      << cluster.coordinator()->Log();
+  ExpectEverySampleOnce(client.get(), job->job_id(), 1, 2);
+  const std::string log = cluster.coordinator()->Log();
+  EXPECT_TRUE(log.find("worker " + victim_id + " missed its heartbeats") != std::string::npos ||
+              log.find("held by " + victim_id + " expired") != std::string::npos)
+      << log;
+}
+
+TEST_F(ClusterE2ETest, ATrainerKilledMidStepResumesToTheWeightsOfAnUninterruptedRun) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  auto client = cluster.Client();
+  cluster.StartSampler();
+  std::vector<BackgroundProcess*> trainers = {cluster.StartTrainer(), cluster.StartTrainer(), cluster.StartTrainer()};
+  // Twin jobs: the same samples (same seed), the same recipe, two outputs.
+  const std::string a_out = cluster.dir() + "/a", b_out = cluster.dir() + "/b";
+  auto a = client->Submit(Spec(a_out, Train(2, 10, /*save_every=*/3)), cluster.dir());
+  ASSERT_TRUE(a.ok()) << a.status();
+  // Kill a trainer once a few steps are logged (and a checkpoint exists).
+  ASSERT_TRUE(WaitUntil([&] { return Losses(a_out + "/round-1/metrics.jsonl").size() >= 7; }, 120));
+  std::string group;
+  auto w = client->ListWorkers(false);
+  for (const v1::WorkerStatus& s : w->workers()) {
+    for (const v1::LeaseRef& l : s.leases()) {
+      if (l.kind() == v1::LEASE_KIND_TRAIN && group.empty()) group = s.worker_id();
+    }
+  }
+  ASSERT_FALSE(group.empty());
+  for (BackgroundProcess* t : trainers) {
+    if (t->Log().find("registered as " + group) != std::string::npos) {
+      t->Signal(SIGKILL);
+      ASSERT_NE(t->Wait(10), -1);
+    }
+  }
+  ASSERT_TRUE(WaitFor(client.get(), a->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                      200))
+      << cluster.coordinator()->Log();
+  EXPECT_NE(cluster.coordinator()->Log().find("worker " + group + " missed its heartbeats"), std::string::npos);
+  auto b = client->Submit(Spec(b_out, Train(2, 10, 3)), cluster.dir());
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(WaitFor(client.get(), b->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                      200));
+  const auto wa = ReadFileToString(a_out + "/round-1/model/model.safetensors", size_t{1} << 30);
+  const auto wb = ReadFileToString(b_out + "/round-1/model/model.safetensors", size_t{1} << 30);
+  ASSERT_TRUE(wa.ok() && wb.ok());
+  EXPECT_TRUE(*wa == *wb) << "the resumed run's weights differ from the uninterrupted run's";
+}
+
+TEST_F(ClusterE2ETest, TheCoordinatorKilledMidTrainingRestartsAndTheJobCompletes) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  auto client = cluster.Client();
+  cluster.StartSampler();
+  cluster.StartTrainer();
+  auto job = client->Submit(Spec(cluster.dir() + "/out", Train(1, 10)), cluster.dir());
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.progress().train_step() >= 2; }, 120));
+  cluster.KillCoordinator(SIGKILL);
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts)) << cluster.coordinator()->Log();
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                      200))
+      << cluster.coordinator()->Log();
+  ExpectEverySampleOnce(client.get(), job->job_id(), 1, 2);
+}
+
+TEST_F(ClusterE2ETest, APushInterruptedHalfwayLeavesTheOldVersionAndIsRetried) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  auto client = cluster.Client();
+  for (int i = 0; i < 2; ++i) cluster.StartSampler();
+  auto job = client->Submit(Spec(cluster.dir() + "/out", Train(1, 1), /*rounds=*/2), cluster.dir());
+  ASSERT_TRUE(job.ok());
+  // The only trainer trains round 1, then dies 100 KB into its push.
+  BackgroundProcess dying({SsdBinary(), "trainer", "--coordinator", cluster.address(), "--work-dir",
+                           cluster.dir() + "/dying", "--certs", cluster.certs(), "--threads", "1",
+                           "--push-chunk-bytes", "32768"},
+                          cluster.dir() + "/dying.log",
+                          {"SSD_TEST_TRAINER_DIE_AFTER_PUSH_BYTES=100000", "OMP_WAIT_POLICY=PASSIVE"});
+  ASSERT_NE(dying.Wait(120), -1) << "the trainer should have died mid-push: " << dying.Log();
+  EXPECT_NE(dying.Log().find("dying mid-push"), std::string::npos);
+  // Nothing was installed from the torn stream: both samplers hold only
+  // the base.
+  auto w = client->ListWorkers(false);
+  for (const v1::WorkerStatus& s : w->workers()) {
+    if (s.role() != v1::WORKER_ROLE_SAMPLER) continue;
+    for (const v1::WeightsRef& h : s.weights_held()) EXPECT_EQ(h.version(), 0) << s.worker_id();
+  }
+  EXPECT_EQ(client->GetJob(job->job_id())->state(), v1::JOB_STATE_PUSHING);
+  // Another trainer takes the push over (from the saved model folder).
+  cluster.StartTrainer();
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                      200))
+      << cluster.coordinator()->Log();
+  ExpectEverySampleOnce(client.get(), job->job_id(), 2, 2);
+  for (const auto& [k, s] : Scan(client.get(), job->job_id(), 2)) EXPECT_EQ(s.sample().weights_version(), 1);
+}
+
+TEST_F(ClusterE2ETest, ASamplerStartedAfterRoundOneFetchesVersionOneFromAPeerAndServesRoundTwo) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  auto client = cluster.Client();
+  cluster.StartSampler();
+  cluster.StartTrainer();
+  // Five one-problem shards of long samples per round: when round 2 starts
+  // there is queued work for a newcomer.
+  auto job = client->Submit(Spec(cluster.dir() + "/out", Train(1, 1), /*rounds=*/2, /*max_tokens=*/1500,
+                                 /*shard_size=*/1),
+                            cluster.dir());
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(),
+                      [](const v1::Job& j) { return j.round() == 2 && j.state() == v1::JOB_STATE_SAMPLING; }, 200));
+  BackgroundProcess* late = cluster.StartSampler();
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                      200))
+      << cluster.coordinator()->Log();
+  // It joined after the push, so it fetched version 1 from the first
+  // sampler, then sampled round-2 shards with it.
+  EXPECT_NE(late->Log().find("fetching job-000001 v1 from sampler-"), std::string::npos) << late->Log();
+  EXPECT_NE(late->Log().find("serving job-000001 v1"), std::string::npos) << late->Log();
+  ExpectEverySampleOnce(client.get(), job->job_id(), 2, 2);
+  for (const auto& [k, s] : Scan(client.get(), job->job_id(), 2)) EXPECT_EQ(s.sample().weights_version(), 1);
+}
+
+}  // namespace
+}  // namespace ssd
