@@ -16,7 +16,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/model/safetensors.h"
+#include "common/rpc/channel_builder.h"
+#include "common/rpc/security.h"
 #include "common/util/file_util.h"
+#include "common/weights/weights_source.h"
+#include "common/weights/weights_transport.h"
 #include "nlohmann/json.hpp"
 #include "tests/cluster/cluster_harness.h"
 #include "tests/tiny_model.h"
@@ -397,6 +402,126 @@ TEST_F(ClusterE2ETest, ASamplerStartedAfterRoundOneFetchesVersionOneFromAPeerAnd
   EXPECT_NE(late->Log().find("serving job-000001 v1"), std::string::npos) << late->Log();
   ExpectEverySampleOnce(client.get(), job->job_id(), 2, 2);
   for (const auto& [k, s] : Scan(client.get(), job->job_id(), 2)) EXPECT_EQ(s.sample().weights_version(), 1);
+}
+
+TEST_F(ClusterE2ETest, BadPushesToARealSamplerGetClearStatusesAndItKeepsServing) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  BackgroundProcess* sampler = cluster.StartSampler();
+  ASSERT_TRUE(sampler->WaitForLog("serving weights on port ", 30));
+  const std::string log = sampler->Log();
+  const int port = std::atoi(log.c_str() + log.find("serving weights on port ") + strlen("serving weights on port "));
+  ASSERT_GT(port, 0);
+  ASSERT_TRUE(sampler->WaitForLog("registered as", 30));
+  SecurityOptions sec;
+  sec.ca_file = cluster.certs() + "/ca.pem";
+  sec.token = *ReadTokenFile(cluster.certs() + "/token");
+  ChannelFactory channels = [&](const std::string& a) -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+    ChannelOptions c;
+    c.target = a;
+    c.security = sec;
+    return MakeChannel(c);
+  };
+  const std::string address = absl::StrCat("localhost:", port);
+  v1::PushTarget target;
+  target.set_worker_id("sampler-under-test");
+  target.set_address(address);
+  v1::WeightsRef ref;
+  ref.set_job_id("job-000001");
+  ref.set_version(1);
+  // A good model folder to push, then mangled copies of it.
+  const std::string good = *model_dir_;
+  auto push = [&](const std::string& dir, const v1::WeightsRef& r, const std::function<void(int64_t, grpc::ByteBuffer*)>& mangle,
+                  int64_t chunk = 65536) -> absl::Status {
+    auto src = WeightsSource::Open(dir, r, chunk);
+    if (!src.ok()) return src.status();
+    std::unique_ptr<PushStream> s = PushStream::Open(*channels(address), 30000);
+    if (!s->Write((*src)->ManifestMessage({}, good))) return s->Finish().status();
+    for (int64_t i = 0; i < (*src)->num_chunks(); ++i) {
+      grpc::ByteBuffer b = (*src)->Chunk(i);
+      if (mangle) mangle(i, &b);
+      if (!s->Write(b)) break;
+    }
+    return s->Finish().status();
+  };
+  // A wrong checksum.
+  const absl::Status corrupt = push(good, ref, [](int64_t i, grpc::ByteBuffer* b) {
+    if (i != 3) return;
+    std::vector<grpc::Slice> slices;
+    (void)b->Dump(&slices);
+    std::string bytes;
+    for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    bytes[bytes.size() / 2] ^= 1;
+    grpc::Slice one(bytes.data(), bytes.size());
+    *b = grpc::ByteBuffer(&one, 1);
+  });
+  EXPECT_EQ(corrupt.code(), absl::StatusCode::kDataLoss) << corrupt;
+  EXPECT_NE(corrupt.message().find("checksum mismatch"), std::string::npos) << corrupt;
+  // A skipped version.
+  v1::WeightsRef v3 = ref;
+  v3.set_version(3);
+  const absl::Status skipped = push(good, v3, {});
+  EXPECT_EQ(skipped.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(skipped.message().find("skipped version"), std::string::npos) << skipped;
+  // Another architecture.
+  const std::string other = cluster.dir() + "/other";
+  ASSERT_EQ(MakeTinyModel(other, /*vocab_size=*/400), "");
+  const absl::Status arch = push(other, ref, {});
+  EXPECT_EQ(arch.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(arch.message().find("another architecture"), std::string::npos) << arch;
+  // A chunk over the limit (the sampler takes at most 16 MiB per chunk; the
+  // gRPC limit is 64 MiB).
+  const absl::Status big = push(good, ref, {}, /*chunk=*/32 << 20);
+  EXPECT_TRUE(big.ok()) << "a whole-file chunk of a tiny model is within limits: " << big;
+  // The sampler is still up, and a clean push of v1 installed it.
+  EXPECT_TRUE(sampler->running()) << sampler->Log();
+  EXPECT_NE(sampler->Log().find("installed weights job-000001 v1"), std::string::npos);
+  // A lease for a model the sampler cannot load fails the shard with the
+  // reason, and then the job; the sampler keeps running.
+  auto client = cluster.Client();
+  auto job = client->Submit(absl::StrCat("model: ", cluster.dir(), "/no-such-model\nproblems: ", Fixture(),
+                                         "\nmax_shard_attempts: 2\n"),
+                            cluster.dir());
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_FAILED; }, 60));
+  const std::string error = client->GetJob(job->job_id())->error();
+  EXPECT_NE(error.find("cannot load the model for job-00000"), std::string::npos) << error;
+  EXPECT_NE(error.find("no-such-model"), std::string::npos) << error;
+  EXPECT_TRUE(sampler->running());
+}
+
+TEST_F(ClusterE2ETest, ABigChunkOverTheSamplersLimitIsResourceExhausted) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  BackgroundProcess* sampler = cluster.StartSampler();
+  ASSERT_TRUE(sampler->WaitForLog("registered as", 30));
+  const std::string log = sampler->Log();
+  const int port = std::atoi(log.c_str() + log.find("serving weights on port ") + strlen("serving weights on port "));
+  // A folder whose weights file is one 20 MB tensor, sent as one chunk.
+  const std::string big = cluster.dir() + "/big";
+  ASSERT_TRUE(MakeDirs(big).ok());
+  ASSERT_TRUE(WriteFileAtomically(big + "/config.json", *ReadFileToString(*model_dir_ + "/config.json")).ok());
+  std::vector<float> w(5 << 20, 1.0f);
+  ASSERT_TRUE(WriteSafetensors(big + "/model.safetensors", {{"w", DType::kF32, {5 << 20}, w.data()}}).ok());
+  SecurityOptions sec;
+  sec.ca_file = cluster.certs() + "/ca.pem";
+  sec.token = *ReadTokenFile(cluster.certs() + "/token");
+  ChannelOptions c;
+  c.target = absl::StrCat("localhost:", port);
+  c.security = sec;
+  v1::WeightsRef ref;
+  ref.set_job_id("job-000001");
+  ref.set_version(1);
+  auto src = WeightsSource::Open(big, ref, 32 << 20);
+  ASSERT_TRUE(src.ok());
+  std::unique_ptr<PushStream> s = PushStream::Open(*MakeChannel(c), 30000);
+  ASSERT_TRUE(s->Write((*src)->ManifestMessage({}, *model_dir_)));
+  for (int64_t i = 0; i < (*src)->num_chunks(); ++i) {
+    if (!s->Write((*src)->Chunk(i))) break;
+  }
+  const absl::Status st = s->Finish().status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_TRUE(sampler->running()) << sampler->Log();
 }
 
 }  // namespace
