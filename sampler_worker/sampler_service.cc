@@ -111,6 +111,7 @@ class PushReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     ro.staging_dir = staging_;
     ro.max_total_bytes = service_->options().max_total_bytes;
     ro.max_chunk_bytes = service_->options().max_chunk_bytes;
+    ro.fsync = false;  // the store syncs installed versions in the background
     ro.accept = service_->hooks().accept;
     if (service_->hooks().check_file) {
       ro.on_file = [this, &manifest](const std::string& name, const std::string& path) {

@@ -360,6 +360,7 @@ absl::Status SamplerWorker::Fetch(const v1::Idle& idle) {
     if (!staging.ok()) return staging.status();
     WeightsReceiverOptions ro;
     ro.staging_dir = *staging;
+    ro.fsync = false;  // the store syncs installed versions in the background
     // A peer's copy was verified when it arrived there; every byte is
     // checked again here against its digests.
     ro.accept = [this](const v1::WeightsManifest& m) { return AcceptWeights(m); };

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <glog/logging.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
@@ -61,6 +63,52 @@ absl::Status CheckJobIdForPath(const std::string& job_id) {
   return absl::OkStatus();
 }
 
+constexpr char kSynced[] = ".synced";
+
+WeightsStore::WeightsStore(std::string root) : root_(std::move(root)) {
+  syncer_ = std::thread([this] { SyncLoop(); });
+}
+
+WeightsStore::~WeightsStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  syncer_.join();
+}
+
+void WeightsStore::SyncLoop() {
+  for (;;) {
+    std::string dir;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !to_sync_.empty(); };
+      mu_.Await(absl::Condition(&ready));
+      if (to_sync_.empty()) return;  // stopping, nothing left
+      dir = to_sync_.front();
+      to_sync_.pop_front();
+      syncing_ = true;
+    }
+    for (const std::string& n : List(dir)) {
+      const int fd = open(JoinPath(dir, n).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+      }
+    }
+    SyncDir(dir);
+    if (!WriteFileAtomically(JoinPath(dir, kSynced), "").ok()) LOG(WARNING) << "cannot mark " << dir << " synced";
+    absl::MutexLock lock(&mu_);
+    syncing_ = false;
+  }
+}
+
+void WeightsStore::WaitSynced() {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return to_sync_.empty() && !syncing_; };
+  mu_.Await(absl::Condition(&idle));
+}
+
 absl::StatusOr<std::unique_ptr<WeightsStore>> WeightsStore::Open(const std::string& root) {
   RETURN_IF_ERROR(MakeDirs(root));
   std::unique_ptr<WeightsStore> s(new WeightsStore(root));
@@ -69,9 +117,15 @@ absl::StatusOr<std::unique_ptr<WeightsStore>> WeightsStore::Open(const std::stri
     if (job[0] == '.' || !CheckJobIdForPath(job).ok()) continue;
     for (const std::string& v : List(JoinPath(root, job))) {
       int32_t n = 0;
+      const std::string dir = JoinPath(JoinPath(root, job), v);
       if (v.size() > 1 && v[0] == 'v' && absl::SimpleAtoi(v.substr(1), &n) && n > 0 &&
-          PathExists(JoinPath(JoinPath(JoinPath(root, job), v), "config.json"))) {
-        s->held_[job][n] = true;
+          PathExists(JoinPath(dir, "config.json"))) {
+        if (PathExists(JoinPath(dir, kSynced))) {
+          s->held_[job][n] = true;
+        } else {
+          LOG(WARNING) << dir << " was installed but never synced to disk; dropping it (peers can send it again)";
+          RemoveAll(dir);
+        }
       }
     }
   }
@@ -133,8 +187,8 @@ absl::Status WeightsStore::Install(const v1::WeightsRef& ref, const std::string&
   if (rename(staging.c_str(), final_dir.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("installing ", final_dir, ": ", strerror(errno)));
   }
-  SyncDir(JoinPath(root_, ref.job_id()));
   held_[ref.job_id()][ref.version()] = true;
+  to_sync_.push_back(final_dir);
   return absl::OkStatus();
 }
 

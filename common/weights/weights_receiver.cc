@@ -71,7 +71,7 @@ absl::Status WeightsReceiver::EndFile() {
     return absl::DataLossError(absl::StrCat(f.name(), ": ", safetensors_ ? "header " : "", "checksum mismatch (sha256 ",
                                             HexDigest(f.sha256()).substr(0, 16), "... expected)"));
   }
-  if (fsync(fd_) != 0 || close(fd_) != 0) {
+  if ((options_.fsync && fsync(fd_) != 0) || close(fd_) != 0) {
     fd_ = -1;
     return absl::InternalError(absl::StrCat(f.name(), ": write failed: ", strerror(errno)));
   }
@@ -192,10 +192,12 @@ absl::Status WeightsReceiver::Finish() {
     return absl::DataLossError(absl::StrCat("torn stream: ", received_, " of ", manifest_.total_bytes(),
                                             " bytes arrived; nothing was installed"));
   }
-  int dir = open(options_.staging_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    fsync(dir);
-    close(dir);
+  if (options_.fsync) {
+    int dir = open(options_.staging_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      fsync(dir);
+      close(dir);
+    }
   }
   return absl::OkStatus();
 }

@@ -29,6 +29,10 @@ struct WeightsReceiverOptions {
   int64_t max_total_bytes = int64_t{256} << 30;
   int64_t max_chunk_bytes = 16 << 20;
   std::function<absl::Status(const v1::WeightsManifest&)> accept;  // may be empty
+  // fsync each file as it completes. A receiver whose caller makes the
+  // folder durable later (WeightsStore syncs installed versions in the
+  // background) turns this off to keep the disk off the critical path.
+  bool fsync = true;
   // Called with each file once it is complete and verified (the staged
   // path), e.g. to check config.json's architecture; may be empty.
   std::function<absl::Status(const std::string& name, const std::string& path)> on_file;

@@ -20,7 +20,13 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <atomic>
 #include <chrono>
@@ -35,11 +41,18 @@
 #include "absl/strings/str_format.h"
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
+#include "common/rpc/server_builder.h"
 #include "common/storage/rocksdb_kv_store.h"
 #include "coordinator/store_schema.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
 #include "ssd/v1/state.pb.h"
+#include "common/model/safetensors.h"
+#include "common/weights/weights_source.h"
+#include "common/weights/weights_transport.h"
+#include "sampler_worker/sampler_service.h"
+#include "sampler_worker/weights_store.h"
 #include "tests/cluster/cluster_harness.h"
+#include "tests/tiny_model.h"
 
 namespace ssd {
 namespace {
@@ -347,6 +360,189 @@ LeaseResult Leases(int workers, int cycles_per_worker) {
   return out;
 }
 
+
+// ---- weight push --------------------------------------------------------
+
+// Copies `data` over a loopback TCP connection (the baseline of a hop).
+double RawTcpGbps(const uint8_t* data, size_t n) {
+  const int ls = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  listen(ls, 1);
+  getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  std::thread reader([ls] {
+    const int c = accept(ls, nullptr, nullptr);
+    std::vector<char> buf(4 << 20);
+    while (read(c, buf.data(), buf.size()) > 0) {
+    }
+    close(c);
+  });
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  const double t0 = Now();
+  for (size_t off = 0; off < n;) {
+    const ssize_t w = write(s, data + off, std::min<size_t>(4 << 20, n - off));
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
+  }
+  shutdown(s, SHUT_WR);
+  reader.join();
+  const double dt = Now() - t0;
+  close(s);
+  close(ls);
+  return n / dt / 1e9;
+}
+
+struct PushBenchResult {
+  double raw_tcp_gbps = 0;
+  std::vector<double> tls_gbps;       // 1, 2, 4 samplers
+  std::vector<double> local_gbps;     // the same without TLS (local credentials)
+  int64_t bytes = 0;
+};
+
+PushBenchResult PushBench(int64_t bytes, const LocalCluster& cluster) {
+  PushBenchResult out;
+  // A model folder of `bytes` in 8 tensors (what a trainer pushes).
+  const std::string model = cluster.dir() + "/push-model";
+  if (!MakeTinyModel(model).empty()) return out;
+  const int64_t per = bytes / 8 / 4;
+  std::vector<float> w(static_cast<size_t>(per), 0.5f);
+  std::vector<TensorToWrite> tensors;
+  std::vector<std::string> names;
+  for (int i = 0; i < 8; ++i) names.push_back("w" + std::to_string(i));
+  for (int i = 0; i < 8; ++i) tensors.push_back({names[i], DType::kF32, {per}, w.data()});
+  if (!WriteSafetensors(model + "/model.safetensors", tensors).ok()) return out;
+  v1::WeightsRef ref;
+  ref.set_job_id("job-000001");
+  ref.set_version(1);
+  auto src = WeightsSource::Open(model, ref, kDefaultWeightsChunkBytes);
+  if (!src.ok()) return out;
+  out.bytes = (*src)->manifest().total_bytes();
+  {
+    MappedFile f = *MappedFile::Open(model + "/model.safetensors");
+    std::vector<double> raw;
+    for (int r = 0; r < 3; ++r) raw.push_back(RawTcpGbps(f.data(), f.size()));
+    std::sort(raw.begin(), raw.end());
+    out.raw_tcp_gbps = raw[1];
+  }
+  for (bool tls : {true, false}) {
+    SecurityOptions server_sec, client_sec;
+    client_sec.token = server_sec.token = *ReadTokenFile(cluster.certs() + "/token");
+    if (tls) {
+      server_sec.cert_file = cluster.certs() + "/server.pem";
+      server_sec.key_file = cluster.certs() + "/server.key";
+      client_sec.ca_file = cluster.certs() + "/ca.pem";
+    } else {
+      server_sec.insecure = client_sec.insecure = true;
+    }
+    ChannelFactory channels = [client_sec](const std::string& a) -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+      ChannelOptions c;
+      c.target = a;
+      c.security = client_sec;
+      return MakeChannel(c);
+    };
+    for (int k : {1, 2, 4}) {
+      struct Peer {
+        std::unique_ptr<WeightsStore> store;
+        std::unique_ptr<SamplerService> service;
+        BuiltServer server;
+      };
+      std::vector<std::unique_ptr<Peer>> peers;
+      std::vector<v1::PushTarget> chain;
+      for (int i = 0; i < k; ++i) {
+        auto p = std::make_unique<Peer>();
+        p->store = *WeightsStore::Open(absl::StrCat(cluster.dir(), "/peer-", tls, "-", k, "-", i));
+        SamplerServiceHooks hooks;
+        const std::string id = "sampler-" + std::to_string(i + 1);
+        hooks.worker_id = [id] { return id; };
+        p->service = std::make_unique<SamplerService>(p->store.get(), channels, hooks, SamplerServiceOptions());
+        ServerOptions so;
+        so.security = server_sec;
+        p->server = *BuildServer(so, {p->service.get()});
+        v1::PushTarget t;
+        t.set_worker_id(id);
+        t.set_address(absl::StrCat(tls ? "localhost:" : "127.0.0.1:", p->server.port));
+        chain.push_back(t);
+        peers.push_back(std::move(p));
+      }
+      const double t0 = Now();
+      auto r = PushToChain(**src, chain, "", channels, 600000);
+      const double dt = Now() - t0;
+      if (!r.ok() || r->reached_size() != k) fprintf(stderr, "push to %d: %s\n", k, std::string(r.status().message()).c_str());
+      (tls ? out.tls_gbps : out.local_gbps).push_back(out.bytes / dt / 1e9);
+      for (auto& p : peers) p->server.server->Shutdown();
+      std::system(absl::StrCat("rm -rf ", cluster.dir(), "/peer-", tls, "-", k, "-*").c_str());
+    }
+  }
+  return out;
+}
+
+// ---- end-to-end sampling ------------------------------------------------
+
+struct SamplingResult {
+  double cluster_samples_per_s = 0;
+  double local_samples_per_s = 0;
+  int64_t samples = 0;
+};
+
+SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
+  SamplingResult out;
+  // A 6-layer, 256-wide qwen3 with a 2048-token tokenizer.
+  const std::string model = tools.dir() + "/sampling-model";
+  std::string corpus;
+  for (int i = 0; i < 400; ++i) {
+    corpus += absl::StrCat("def solve_", i, "(n):\n    total = 0\n    for k in range(n):\n        total += k * ", i,
+                           "\n    return total\nprint(solve_", i, "(int(input())))\n");
+  }
+  std::ofstream(tools.dir() + "/corpus.txt") << corpus;
+  RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tools.dir() + "/corpus.txt", "--vocab-size", "2048", "--out",
+              model});
+  RunProcess({SsdBinary(), "model", "init", "--vocab", "2048", "--hidden", "256", "--layers", "6", "--out", model});
+  const int problems = smoke ? 4 : 32;
+  const int n = 4;
+  const int max_tokens = smoke ? 16 : 128;
+  std::string prompts;
+  for (int i = 0; i < problems; ++i) absl::StrAppend(&prompts, "{\"id\": \"p", i, "\", \"prompt\": \"def solve_", i, "(n):\"}\n");
+  const std::string prompts_file = tools.dir() + "/sampling-prompts.jsonl";
+  std::ofstream(prompts_file) << prompts;
+  out.samples = static_cast<int64_t>(problems) * n;
+  auto local = [&] {
+    const double t0 = Now();
+    RunProcess({"/usr/bin/env", "OMP_WAIT_POLICY=PASSIVE", SsdBinary(), "sample", "--model", model, "--prompts",
+                prompts_file, "--n", std::to_string(n), "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8",
+                "--max-tokens", std::to_string(max_tokens), "--threads", "2", "--out", tools.dir() + "/local.jsonl"},
+               600);
+    return out.samples / (Now() - t0);
+  };
+  const double before = local();
+  {
+    LocalCluster cluster;
+    cluster.StartCoordinator({"--heartbeat-interval-ms", "500"});
+    cluster.StartSampler();
+    cluster.StartSampler();
+    auto client = cluster.Client();
+    // Let both samplers register before the clock starts.
+    WaitUntil([&] { return client->ListWorkers(false)->workers_size() == 2; }, 30);
+    const double t0 = Now();
+    auto job = client->Submit(absl::StrCat("model: ", model, "\nproblems: ", prompts_file,
+                                           "\nshard_size: 2\nsampling:\n  n: ", n, "\n  temperature: 1.5\n  top_k: 20\n",
+                                           "  top_p: 0.8\n  max_tokens: ", max_tokens, "\n"),
+                              cluster.dir());
+    WaitUntil(
+        [&] {
+          auto j = client->GetJob(job->job_id());
+          return j.ok() && j->state() == v1::JOB_STATE_TRAINING;
+        },
+        600);
+    out.cluster_samples_per_s = out.samples / (Now() - t0);
+  }
+  const double after = local();
+  out.local_samples_per_s = (before + after) / 2;
+  return out;
+}
 }  // namespace
 }  // namespace ssd
 
@@ -360,10 +556,17 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
+  bool smoke = false;
+  std::string only;  // --only ingest|leases|push|sampling
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--smoke") == 0) smoke = true;
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+  }
+  auto want = [&](const char* part) { return only.empty() || only == part; };
   const int repeats = smoke ? 1 : 3;
   printf("cluster_bench%s: coordinator as a separate process over TLS on 127.0.0.1, %u cores; medians of %d runs\n\n",
          smoke ? " --smoke" : "", std::thread::hardware_concurrency(), repeats);
+  if (want("ingest")) {
   printf("## Replay-store ingest, 4 streams, durable acks\n\n");
   printf("| sample | samples | gRPC samples/s | raw unsynced | raw sync per put | raw synced batches | gRPC / synced batches |\n");
   printf("|---|---|---|---|---|---|---|\n");
@@ -390,6 +593,8 @@ int main(int argc, char** argv) {
            Median(batch), Median(group), Median(ratio));
     fflush(stdout);
   }
+  }
+  if (want("leases")) {
   const int workers = 100;
   const int cycles = smoke ? 3 : 60;
   printf("\n## Lease traffic, %d workers (grant + renew + report per shard)\n\n", workers);
@@ -413,5 +618,31 @@ int main(int argc, char** argv) {
   printf("\n%ld lease cycles in all; each also appends its shard's one sample, which is not counted as a lease RPC "
          "but shares the wall time\n",
          static_cast<long>(total_cycles));
+
+  }
+  ssd::LocalCluster tools;
+  if (want("push")) {
+  const int64_t push_bytes = smoke ? (16 << 20) : (int64_t{512} << 20);
+  printf("\n## Weight push of a %.0f MB checkpoint down a chain of in-process samplers\n\n", push_bytes / 1e6);
+  const ssd::PushBenchResult p = ssd::PushBench(push_bytes, tools);
+  printf("| samplers | TLS GB/s | vs raw TCP | without TLS GB/s | vs raw TCP | time vs 1 sampler (TLS) |\n");
+  printf("|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < p.tls_gbps.size() && i < p.local_gbps.size(); ++i) {
+    const int k = 1 << i;
+    printf("| %d | %.2f | %.2fx | %.2f | %.2fx | %.2fx |\n", k, p.tls_gbps[i], p.tls_gbps[i] / p.raw_tcp_gbps,
+           p.local_gbps[i], p.local_gbps[i] / p.raw_tcp_gbps, p.tls_gbps[0] / p.tls_gbps[i]);
+  }
+  printf("\nraw loopback TCP copy of the same bytes: %.2f GB/s (median of 3)\n", p.raw_tcp_gbps);
+  }
+  if (want("sampling")) {
+
+  printf("\n## Sampling: a cluster of 2 samplers (1 thread each) against ssd sample with 2 threads\n\n");
+  const ssd::SamplingResult sres = ssd::SamplingBench(smoke, tools);
+  printf("| | samples/s | ratio |\n|---|---|---|\n");
+  printf("| ssd sample, 2 threads (before and after, averaged) | %.2f | 1.00x |\n", sres.local_samples_per_s);
+  printf("| cluster: coordinator + 2 samplers x 1 thread | %.2f | %.2fx |\n", sres.cluster_samples_per_s,
+         sres.cluster_samples_per_s / sres.local_samples_per_s);
+  printf("\n%ld samples each, prompt to durable sample, model loading included\n", static_cast<long>(sres.samples));
+  }
   return 0;
 }
