@@ -1,10 +1,8 @@
 #include "coordinator/local_cluster.h"
 
-#include <fcntl.h>
 #include <glog/logging.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "common/rpc/dev_certs.h"
 #include "common/rpc/security.h"
+#include "common/util/child_process.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "coordinator/client/cluster_client.h"
@@ -36,41 +35,13 @@ struct Child {
   int status = 0;
 };
 
-std::string SelfExe() {
-  char buf[4096] = {0};
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "ssd";
-}
-
 absl::StatusOr<Child> Spawn(const std::string& name, const std::vector<std::string>& argv, const std::string& log,
                             int threads) {
   Child c;
   c.name = name;
   c.log = log;
-  const std::string omp = absl::StrCat("OMP_NUM_THREADS=", threads);
-  c.pid = fork();
-  if (c.pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
-  if (c.pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    setenv("OMP_NUM_THREADS", omp.substr(omp.find('=') + 1).c_str(), 1);
-    sigset_t none;
-    sigemptyset(&none);
-    pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
-    _exit(127);
-  }
-  setpgid(c.pid, c.pid);
+  ASSIGN_OR_RETURN(c.pid, SpawnInGroup(argv, log, {{"OMP_WAIT_POLICY", "PASSIVE"},
+                                                   {"OMP_NUM_THREADS", std::to_string(threads)}}));
   return c;
 }
 
@@ -132,7 +103,7 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
     c.out_dir = certs;
     RETURN_IF_ERROR(MakeDevCerts(c));
   }
-  const std::string exe = o.ssd_binary.empty() ? SelfExe() : o.ssd_binary;
+  const std::string exe = o.ssd_binary.empty() ? SelfExecutable() : o.ssd_binary;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = o.threads_per_process > 0 ? o.threads_per_process : std::max(1, cores / (o.samplers + o.trainers));
   out << "ssd local: " << o.samplers << " sampler(s), " << o.trainers << " trainer(s), " << threads

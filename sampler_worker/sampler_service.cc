@@ -14,6 +14,16 @@
 namespace ssd {
 namespace {
 
+// OnDone normally runs on a gRPC thread; should it ever run inline from
+// Finish() on a stream's own thread, that thread cannot join itself.
+void JoinOrDetach(std::thread& t) {
+  if (t.get_id() == std::this_thread::get_id()) {
+    t.detach();
+  } else {
+    t.join();
+  }
+}
+
 // One PushWeights stream: the reactor queues chunks, a worker thread
 // forwards, stages and verifies them.
 class PushReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
@@ -48,13 +58,7 @@ class PushReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   }
 
   void OnDone() override {
-    // OnDone normally runs on a gRPC thread; should it ever run inline from
-    // Finish() on our own thread, that thread cannot join itself.
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
+    JoinOrDetach(thread_);
     delete this;
   }
 
@@ -227,13 +231,7 @@ class FetchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     broken_ = true;
   }
   void OnDone() override {
-    // OnDone normally runs on a gRPC thread; should it ever run inline from
-    // Finish() on our own thread, that thread cannot join itself.
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
+    JoinOrDetach(thread_);
     delete this;
   }
 

@@ -1,12 +1,10 @@
 #include "trainer_worker/trainer_agent.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/rpc/status_conversion.h"
+#include "common/util/child_process.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "common/weights/weights_source.h"
@@ -52,28 +51,6 @@ std::string Tail(const std::string& path, int n) {
     absl::StrAppend(&out, out.empty() ? "" : " | ", lines[i].substr(0, 300));
   }
   return out;
-}
-
-// Runs argv as a child in its own process group with output to `log`.
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
-    _exit(127);
-  }
-  if (pid > 0) setpgid(pid, pid);
-  return pid;
 }
 
 }  // namespace
@@ -210,12 +187,7 @@ absl::StatusOr<std::string> TrainerAgent::WriteData(const v1::TrainingAssignment
 std::vector<std::string> TrainerAgent::TrainArgv(const TrainerAgentOptions& o, const v1::TrainingAssignment& a,
                                                  const std::string& data, const std::string& out) {
   const v1::TrainSpec& t = a.train();
-  std::string exe = o.ssd_binary;
-  if (exe.empty()) {
-    char buf[4096] = {0};
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    exe = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "ssd";
-  }
+  const std::string exe = o.ssd_binary.empty() ? SelfExecutable() : o.ssd_binary;
   std::vector<std::string> argv = {
       exe, "train", "--model", a.start_model(), "--data", data, "--out", out, "--resume", "--no-progress",
       "--lr", Num(t.lr()), "--schedule", t.schedule(), "--min-lr-ratio", Num(t.min_lr() / t.lr()),
@@ -257,8 +229,9 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
   const std::vector<std::string> argv = TrainArgv(options_, a, *data, out);
   LOG(INFO) << "training " << lease.job_id() << " round " << lease.round() << " as rank " << a.rank() << "/"
             << a.world_size() << " (epoch " << lease.epoch() << "), log " << log;
-  const pid_t child = Spawn(argv, log);
-  if (child <= 0) return fail("cannot start `ssd train`");
+  auto spawned = SpawnInGroup(argv, log);
+  if (!spawned.ok()) return fail(absl::StrCat("cannot start `ssd train`: ", spawned.status().message()));
+  const pid_t child = *spawned;
   const std::string metrics = JoinPath(out, "metrics.jsonl");
   size_t read_upto = 0;
   int64_t last_report = 0;
