@@ -230,8 +230,9 @@ class Fields {
 };
 
 std::string Resolve(const std::string& base, const std::string& path) {
-  if (path.empty() || base.empty() || path[0] == '/') return path;
-  return JoinPath(base, path);
+  if (path.empty()) return path;
+  if (base.empty() || path[0] == '/') return NormalizePath(path);
+  return NormalizePath(JoinPath(base, path));
 }
 
 bool ValidDate(const std::string& d) {

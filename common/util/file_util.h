@@ -58,6 +58,10 @@ std::string JoinPath(absl::string_view a, absl::string_view b);
 
 bool PathExists(const std::string& path);
 
+// "a/b/../c/./d" -> "a/c/d", lexically (no file system access); a leading
+// "/" is kept and ".." above the root of an absolute path is dropped.
+std::string NormalizePath(const std::string& path);
+
 // `path` made absolute against the working directory (not resolving links
 // when it does not exist yet).
 std::string AbsolutePath(const std::string& path);

@@ -73,5 +73,13 @@ TEST(FileUtilTest, JoinPathUsesExactlyOneSlash) {
   EXPECT_EQ(JoinPath("", "b"), "b");
 }
 
+TEST(NormalizePathTest, CollapsesDotsAndDoubleDotsLexically) {
+  EXPECT_EQ(NormalizePath("/work/deploy/examples/../../build/models/tiny"), "/work/build/models/tiny");
+  EXPECT_EQ(NormalizePath("a/./b//c/"), "a/b/c");
+  EXPECT_EQ(NormalizePath("../x/../y"), "../y");
+  EXPECT_EQ(NormalizePath("/../etc"), "/etc");
+  EXPECT_EQ(NormalizePath("a/.."), ".");
+}
+
 }  // namespace
 }  // namespace ssd
