@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/filter/sample_filter.h"
 #include "common/util/file_util.h"
 
 namespace ssd {
@@ -259,11 +260,7 @@ v1::JobSpec DefaultJobSpec() {
   s->set_n(1);
   s->set_max_tokens(2048);
   s->set_seed(0);
-  v1::FilterSpec* f = spec.mutable_filter();
-  f->set_drop_empty(true);
-  f->set_drop_single_line(false);
-  f->set_drop_shortest_percent(10);
-  f->set_length_unit(v1::LENGTH_UNIT_CHARS);
+  *spec.mutable_filter() = DefaultFilterSpec();
   v1::TrainSpec* t = spec.mutable_train();
   t->set_epochs(1);
   t->set_steps(0);
