@@ -47,11 +47,12 @@ TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperat
   EXPECT_TRUE(t05["pass_at_k"].contains("overall")) << t05["pass_at_k"].dump();
 
   // The same problems through `ssd sample` (LiveCodeBench lines take the same
-  // SSD prompt and chat template) with the same settings.
+  // SSD prompt and chat template) with the same settings: eval's defaults
+  // are the ssd-eval preset, which `ssd sample` takes by name.
   const std::string out = dir_ + "/samples.jsonl";
   ProcessResult sm = RunProcess({SsdBinary(), "sample", "--model", dir_ + "/model", "--prompts", bench_, "--n", "2",
-                                 "--temperature", "0.5", "--top-p", "0.95", "--top-k", "20", "--max-tokens", "24",
-                                 "--seed", "3", "--threads", "1", "--quiet", "--out", out});
+                                 "--preset", "ssd-eval", "--temperature", "0.5", "--max-tokens", "24", "--seed", "3",
+                                 "--threads", "1", "--quiet", "--out", out});
   ASSERT_EQ(sm.exit_code, 0) << sm.err;
   std::map<std::pair<std::string, int>, std::string> sampled;
   std::ifstream in(out);

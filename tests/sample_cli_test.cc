@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -164,6 +165,75 @@ TEST_F(SampleCliTest, SmallKvBudgetRunsMixedShortAndLongGenerationsWithinIt) {
   ASSERT_NE(at, std::string::npos) << r.err;
   EXPECT_LE(std::stod(r.err.substr(at + 8)), 3.0) << r.err;
   std::cout << r.err;  // the summary line, with peak RSS, for the log
+}
+
+// The defaults are the ssd-train preset with room for a code answer: no
+// flags gives exactly what the preset's values given by hand give.
+TEST_F(SampleCliTest, DefaultsAreTheSsdTrainPresetAndFlagsOverrideAPreset) {
+  ProcessResult help = RunProcess({SsdBinary(), "sample", "--help"});
+  EXPECT_NE(help.out.find("ssd-train"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("ssd-eval"), std::string::npos) << help.out;
+  const std::string a = *dir_ + "/defaults.jsonl", b = *dir_ + "/by_hand.jsonl", c = *dir_ + "/eval_preset.jsonl",
+                    d = *dir_ + "/eval_by_hand.jsonl";
+  ProcessResult r = Sample({"--ignore-eos", "--out", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Sample({"--ignore-eos", "--n", "1", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--min-p",
+              "0", "--repetition-penalty", "1", "--max-tokens", "2048", "--out", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(a).size(), 3u);
+  EXPECT_EQ(Slurp(a), Slurp(b));
+  // Without stop tokens the default length is what cut the samples: 2048
+  // tokens, not 16.
+  int64_t longest = 0;
+  for (const auto& j : Lines(a)) longest = std::max<int64_t>(longest, j["num_tokens"]);
+  EXPECT_EQ(longest, 2048);
+
+  r = Sample({"--preset", "ssd-eval", "--top-k", "5", "--max-tokens", "32", "--out", c});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Sample({"--temperature", "1.1", "--top-k", "5", "--top-p", "0.8", "--max-tokens", "32", "--out", d});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(c), Slurp(d));
+  EXPECT_NE(Slurp(c), Slurp(b));
+
+  r = Sample({"--preset", "paper", "--out", *dir_ + "/never.jsonl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--preset: \"paper\" is not one of ssd-train, ssd-eval"), std::string::npos) << r.err;
+}
+
+TEST_F(SampleCliTest, ARunWhoseSamplesOftenEndByLengthSaysSoWithTheCount) {
+  ProcessResult r = Sample({"--n", "2", "--max-tokens", "8", "--ignore-eos", "--out", *dir_ + "/short.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("6 ended by length"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: 6 of 6 samples (100.0%) ended by length"), std::string::npos) << r.err;
+  // Samples that stop on their own draw no warning: with the default length
+  // this random model reaches its end-of-turn token first.
+  r = Sample({"--n", "2", "--out", *dir_ + "/stopped.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int length = 0;
+  for (const auto& j : Lines(*dir_ + "/stopped.jsonl")) length += j["finish_reason"] == "length";
+  ASSERT_EQ(length, 0) << "the probe needs samples that stop";
+  EXPECT_NE(r.err.find("0 ended by length"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("warning:"), std::string::npos) << r.err;
+}
+
+TEST_F(SampleCliTest, MaxTokensBeyondTheContextWarnsOnceAndIsCapped) {
+  const std::string m = *dir_ + "/short_context";
+  ASSERT_EQ(MakeTinyModel(m, 320, 48), "");
+  std::ofstream(*dir_ + "/two.jsonl") << R"({"id": "a", "prompt": "def f():", "max_tokens": 5000})" << "\n"
+                                      << R"({"id": "b", "prompt": "x ="})" << "\n";
+  const std::string out = *dir_ + "/capped.jsonl";
+  ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", m, "--prompts", *dir_ + "/two.jsonl", "--n", "2",
+                                "--max-tokens", "100000", "--ignore-eos", "--threads", "1", "--quiet", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string warning = "is beyond the model's context: max_position_embeddings is 48";
+  const size_t first = r.err.find(warning);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--max-tokens 100000"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << "warned twice:\n" << r.err;
+  for (const auto& j : Lines(out)) {
+    EXPECT_LE(j["num_tokens"].get<int>(), 48);
+    EXPECT_EQ(j["finish_reason"], "length");
+  }
 }
 
 TEST_F(SampleCliTest, BadParametersAreRefusedNamingTheParameter) {

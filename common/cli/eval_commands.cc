@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/sampling_flags.h"
 #include "common/eval/benchmark.h"
 #include "common/eval/grader.h"
 #include "common/eval/model_eval.h"
@@ -20,6 +21,7 @@
 #include "common/eval/solutions.h"
 #include "common/model/device.h"
 #include "common/sampling/generation_model.h"
+#include "common/sampling/sampling_presets.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 
@@ -44,7 +46,7 @@ struct EvalCodeFlags {
 struct EvalModelFlags {
   EvalCodeFlags grading;  // benchmark, sandbox and grading flags shared with eval-code
   std::string model, device = "cpu", prompt_templates;
-  SamplingParams params;
+  SamplingFlags sampling;
   std::vector<double> temperatures;
   double held_out_fraction = HeldOutSplit{}.held_out_fraction;
   EngineOptions engine;
@@ -159,8 +161,8 @@ absl::Status RunEvalCode(const EvalCodeFlags& f) {
 absl::Status RunEvalModel(const EvalModelFlags& f) {
   at::set_num_threads(CpuThreads(f.threads));
   ModelEvalOptions mo;
-  mo.params = f.params;
-  mo.temperatures = f.temperatures.empty() ? std::vector<double>{f.params.temperature} : f.temperatures;
+  ASSIGN_OR_RETURN(mo.params, ResolveSamplingFlags(f.sampling));
+  mo.temperatures = f.temperatures.empty() ? std::vector<double>{mo.params.temperature} : f.temperatures;
   mo.split.held_out_fraction = f.held_out_fraction;
   mo.grade = GradeOptionsFrom(f.grading);
   RETURN_IF_ERROR(mo.Validate(std::numeric_limits<int64_t>::max()));
@@ -170,6 +172,8 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   ASSIGN_OR_RETURN(std::unique_ptr<Sandbox> sandbox, MakeSandbox(f.grading));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
   ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
+  MaxTokensCap cap(gm.model->config().max_position_embeddings, f.model);
+  mo.params.max_tokens = cap.Apply(mo.params.max_tokens, "--max-tokens");
   PromptTemplates templates = DefaultSsdPrompts();
   if (!f.prompt_templates.empty()) {
     ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
@@ -222,25 +226,16 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   e->callback([f, run] { *run = [f] { return ReportStatus("eval-code", RunEvalCode(*f)); }; });
 
   auto m = std::make_shared<EvalModelFlags>();
-  m->params.n = 10;
-  m->params.temperature = 0.6;
-  m->params.top_p = 0.95;
-  m->params.top_k = 20;
-  m->params.max_tokens = 4096;
   CLI::App* ev = app.add_subcommand(
-      "eval", "Generate answers with a model, grade them in the sandbox, print pass@k per temperature");
+      "eval",
+      "Generate answers with a model, grade them in the sandbox, print pass@k per temperature "
+      "(default: --preset ssd-eval)");
   AddGradingFlags(ev, &m->grading);
   ev->add_option("--model", m->model, "Hugging Face model folder")->required();
-  ev->add_option("--n", m->params.n, "samples per problem")->capture_default_str();
-  ev->add_option("--temperature", m->params.temperature, "decoding temperature")->capture_default_str();
+  AddSamplingFlags(ev, &m->sampling, kSsdEvalPreset, /*default_n=*/10);
   ev->add_option("--temperatures", m->temperatures,
                  "sweep these temperatures (comma-separated) and choose the best on a held-out split")
       ->delimiter(',');
-  ev->add_option("--top-p", m->params.top_p)->capture_default_str();
-  ev->add_option("--top-k", m->params.top_k)->capture_default_str();
-  ev->add_option("--min-p", m->params.min_p)->capture_default_str();
-  ev->add_option("--max-tokens", m->params.max_tokens, "generated tokens per answer")->capture_default_str();
-  ev->add_option("--seed", m->params.seed)->capture_default_str();
   ev->add_option("--held-out-fraction", m->held_out_fraction, "problems kept out of the temperature choice")
       ->capture_default_str();
   ev->add_option("--prompt-templates", m->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");
