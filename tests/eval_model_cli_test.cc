@@ -86,6 +86,29 @@ TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperat
   }
 }
 
+TEST_F(EvalModelCliTest, TokenizerFlagAndTheMessageWithoutOneAndTheContextCap) {
+  const std::string bare = dir_ + "/bare";
+  ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers",
+                                   "2", "--max-position-embeddings", "40", "--out", bare});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  ProcessResult r = RunProcess({SsdBinary(), "eval", "--model", bare, "--benchmark", bench_, "--n", "1",
+                                "--max-tokens", "8", "--threads", "1"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(bare + " has no tokenizer.json: pass --tokenizer DIR or copy it in with `ssd model init "
+                              "--tokenizer`"),
+            std::string::npos)
+      << r.err;
+  // The benchmark's prompts are longer than 40 tokens: each is reported
+  // and counted as a failure; what matters here is the cap's warning.
+  r = RunProcess({SsdBinary(), "eval", "--model", bare, "--tokenizer", dir_ + "/model", "--benchmark", bench_, "--n",
+                  "1", "--max-tokens", "5000", "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--max-tokens 5000 is beyond the model's context: max_position_embeddings is 40"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["temperatures"][0]["samples"].size(), 5u);
+}
+
 TEST_F(EvalModelCliTest, BadSamplingParametersAreRefusedByName) {
   for (auto [flag, value, name] : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"--temperatures", "0.5,-1", "temperature"}, {"--top-p", "0", "top_p"}, {"--n", "0", "n ="}}) {

@@ -236,6 +236,28 @@ TEST_F(SampleCliTest, MaxTokensBeyondTheContextWarnsOnceAndIsCapped) {
   }
 }
 
+TEST_F(SampleCliTest, AModelWithoutATokenizerSaysHowToAttachOneAndTokenizerDirWorks) {
+  const std::string bare = *dir_ + "/bare";
+  ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
+                                   "--init-std", "0.2", "--out", bare});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const std::vector<std::string> base = {SsdBinary(), "sample", "--model", bare, "--prompts",
+                                         *dir_ + "/prompts.jsonl", "--max-tokens", "8", "--threads", "1", "--quiet"};
+  std::vector<std::string> argv = base;
+  argv.insert(argv.end(), {"--out", *dir_ + "/bare.jsonl"});
+  ProcessResult r = RunProcess(argv);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(bare + " has no tokenizer.json: pass --tokenizer DIR or copy it in with `ssd model init "
+                              "--tokenizer`"),
+            std::string::npos)
+      << r.err;
+  argv = base;
+  argv.insert(argv.end(), {"--tokenizer", *dir_ + "/model", "--out", *dir_ + "/bare.jsonl"});
+  r = RunProcess(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(*dir_ + "/bare.jsonl").size(), 3u);
+}
+
 TEST_F(SampleCliTest, BadParametersAreRefusedNamingTheParameter) {
   const std::string out = *dir_ + "/never.jsonl";
   for (auto [flag, value, name] : std::vector<std::tuple<std::string, std::string, std::string>>{

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/model/checkpoint_files.h"
 #include "common/model/safetensors.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -77,23 +78,6 @@ std::string ConfigSummary(const ModelConfig& c) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& TokenizerFileNames() {
-  static const std::vector<std::string> kNames = {"tokenizer.json", "tokenizer_config.json",
-                                                  "special_tokens_map.json", "generation_config.json",
-                                                  "vocab.json", "merges.txt"};
-  return kNames;
-}
-
-absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to) {
-  for (const std::string& name : TokenizerFileNames()) {
-    const std::string src = JoinPath(from, name);
-    if (!PathExists(src)) continue;
-    ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(src));
-    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(to, name), bytes));
-  }
-  return absl::OkStatus();
-}
 
 absl::Status SaveModelFolder(const std::string& dir, const ModelConfig& config, const NamedTensors& hf_weights,
                              const std::string& tokenizer_dir) {

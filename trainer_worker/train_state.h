@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/checkpoint.h"
+#include "common/model/checkpoint_files.h"  // CopyTokenizerFiles
 #include "common/model/model_config.h"
 #include "nlohmann/json.hpp"
 
@@ -50,11 +51,6 @@ struct CheckpointContents {
   TrainState state;
   std::string tokenizer_dir;     // tokenizer files are copied from here
 };
-
-// The files copied next to the weights so the folder loads on its own.
-const std::vector<std::string>& TokenizerFileNames();
-// Copies those of TokenizerFileNames() that exist in `from` into `to`.
-absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to);
 
 // Writes checkpoint `step-<state.step>` under `checkpoints_dir` and points
 // `latest` at it; keeps the newest `keep` checkpoints (>= 1).

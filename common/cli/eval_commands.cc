@@ -45,7 +45,7 @@ struct EvalCodeFlags {
 
 struct EvalModelFlags {
   EvalCodeFlags grading;  // benchmark, sandbox and grading flags shared with eval-code
-  std::string model, device = "cpu", prompt_templates;
+  std::string model, tokenizer, device = "cpu", prompt_templates;
   SamplingFlags sampling;
   std::vector<double> temperatures;
   double held_out_fraction = HeldOutSplit{}.held_out_fraction;
@@ -171,8 +171,8 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   if (bench.problems.empty()) return absl::InvalidArgumentError(f.grading.benchmark + ": no problems to evaluate");
   ASSIGN_OR_RETURN(std::unique_ptr<Sandbox> sandbox, MakeSandbox(f.grading));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
-  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
-  MaxTokensCap cap(gm.model->config().max_position_embeddings, f.model);
+  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
+  MaxTokensCap cap(gm.model->config().max_position_embeddings, gm.dir);
   mo.params.max_tokens = cap.Apply(mo.params.max_tokens, "--max-tokens");
   PromptTemplates templates = DefaultSsdPrompts();
   if (!f.prompt_templates.empty()) {
@@ -232,6 +232,8 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
       "(default: --preset ssd-eval)");
   AddGradingFlags(ev, &m->grading);
   ev->add_option("--model", m->model, "Hugging Face model folder")->required();
+  ev->add_option("--tokenizer", m->tokenizer,
+                 "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   AddSamplingFlags(ev, &m->sampling, kSsdEvalPreset, /*default_n=*/10);
   ev->add_option("--temperatures", m->temperatures,
                  "sweep these temperatures (comma-separated) and choose the best on a held-out split")

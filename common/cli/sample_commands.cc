@@ -27,7 +27,7 @@ namespace ssd {
 namespace {
 
 struct SampleFlags {
-  std::string model, prompts, out, prompt_templates, device = "cpu";
+  std::string model, tokenizer, prompts, out, prompt_templates, device = "cpu";
   SamplingFlags sampling;
   std::vector<std::string> stop_tokens;
   EngineOptions engine;
@@ -74,7 +74,7 @@ absl::Status RunSample(SampleFlags f) {
   at::set_num_threads(CpuThreads(f.threads));
   ASSIGN_OR_RETURN(SamplingParams params, ResolveSamplingFlags(f.sampling));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
-  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
+  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
   const std::shared_ptr<const Decoder>& model = gm.model;
   const std::unique_ptr<Tokenizer>& tok = gm.tokenizer;
   const std::unique_ptr<ChatTemplate>& chat = gm.chat;
@@ -90,7 +90,7 @@ absl::Status RunSample(SampleFlags f) {
     params.stop_token_ids.push_back(*id);
   }
   RETURN_IF_ERROR(params.Validate(model->config().vocab_size));
-  MaxTokensCap cap(model->config().max_position_embeddings, f.model);
+  MaxTokensCap cap(model->config().max_position_embeddings, gm.dir);
   params.max_tokens = cap.Apply(params.max_tokens, "--max-tokens");
   if (!f.ignore_eos) f.engine.default_stop_ids = gm.default_stop_ids;
   ASSIGN_OR_RETURN(PromptFile prompts, LoadPromptFile(f.prompts, *tok, chat.get(), templates));
@@ -165,6 +165,8 @@ void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
   CLI::App* c = app.add_subcommand(
       "sample", "Generate samples for a prompt file with the batched engine (default: --preset ssd-train)");
   c->add_option("--model", f->model, "Hugging Face model folder (config, safetensors, tokenizer)")->required();
+  c->add_option("--tokenizer", f->tokenizer,
+                "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   c->add_option("--prompts", f->prompts, "JSONL prompts: {id, prompt} | {id, messages} | LiveCodeBench problems")
       ->required();
   c->add_option("--out", f->out, "samples JSONL to write")->required();

@@ -20,6 +20,23 @@ bool IsSafeShardName(const std::string& name) {
 
 }  // namespace
 
+const std::vector<std::string>& TokenizerFileNames() {
+  static const std::vector<std::string> kNames = {"tokenizer.json", "tokenizer_config.json",
+                                                  "special_tokens_map.json", "generation_config.json",
+                                                  "vocab.json", "merges.txt"};
+  return kNames;
+}
+
+absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to) {
+  for (const std::string& name : TokenizerFileNames()) {
+    const std::string src = JoinPath(from, name);
+    if (!PathExists(src)) continue;
+    ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(src));
+    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(to, name), bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_dir) {
   CheckpointFiles out;
   const std::string index_path = JoinPath(model_dir, kWeightsIndexFile);
