@@ -7,6 +7,7 @@
 #include <iostream>
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_split.h"
@@ -256,6 +257,50 @@ TEST_F(SampleCliTest, AModelWithoutATokenizerSaysHowToAttachOneAndTokenizerDirWo
   r = RunProcess(argv);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Lines(*dir_ + "/bare.jsonl").size(), 3u);
+}
+
+// Every line carries the prompt as the model saw it and the conversation it
+// answered; --sft-out writes that conversation plus the answer, ml-ssd's
+// chat format, ready for `ssd filter` and `ssd train`.
+TEST_F(SampleCliTest, LinesCarryTheirPromptAndSftOutWritesChatLines) {
+  const std::string out = *dir_ + "/with_prompt.jsonl", sft = *dir_ + "/sft.jsonl";
+  ProcessResult r = Sample({"--n", "2", "--max-tokens", "12", "--out", out, "--sft-out", sft});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ProcessResult tmpl = RunProcess({SsdBinary(), "tokenize", "--tokenizer", *dir_ + "/model", "--special", "--text",
+                                   "<|im_start|>user\nprint the sum<|im_end|>\n<|im_start|>assistant\n"});
+  ASSERT_EQ(tmpl.exit_code, 0) << tmpl.err;
+  std::map<std::pair<std::string, int>, std::string> texts;
+  for (const auto& j : Lines(out)) {
+    ASSERT_TRUE(j.contains("prompt") && j.contains("messages")) << j.dump();
+    const std::string id = j["prompt_id"];
+    texts[{id, j["sample_index"].get<int>()}] = j["text"];
+    ASSERT_EQ(j["messages"].size(), 1u);
+    EXPECT_EQ(j["messages"][0]["role"], "user");
+    if (id == "raw") {
+      EXPECT_EQ(j["prompt"], "def solve(n):");
+      EXPECT_EQ(j["messages"][0]["content"], "def solve(n):");
+    } else if (id == "7") {
+      EXPECT_EQ(j["prompt"], "<|im_start|>user\nprint the sum<|im_end|>\n<|im_start|>assistant\n");
+      EXPECT_EQ(j["messages"][0]["content"], "print the sum");
+    } else {
+      const std::string content = j["messages"][0]["content"];
+      EXPECT_NE(content.find("Read n; print n+1."), std::string::npos) << content;
+      EXPECT_NE(content.find("You will be given a question"), std::string::npos) << content;
+      EXPECT_NE(j["prompt"].get<std::string>().find(content), std::string::npos);
+    }
+  }
+  const std::vector<nlohmann::json> chats = Lines(sft);
+  ASSERT_EQ(chats.size(), texts.size());
+  std::multiset<std::string> answers, want;
+  for (const auto& [k, t] : texts) want.insert(t);
+  for (const auto& j : chats) {
+    ASSERT_EQ(j.size(), 1u) << j.dump();
+    ASSERT_EQ(j["messages"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["messages"][0]["role"], "user");
+    EXPECT_EQ(j["messages"][1]["role"], "assistant");
+    answers.insert(j["messages"][1]["content"].get<std::string>());
+  }
+  EXPECT_EQ(answers, want);
 }
 
 TEST_F(SampleCliTest, BadParametersAreRefusedNamingTheParameter) {

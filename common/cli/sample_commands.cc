@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -27,7 +28,7 @@ namespace ssd {
 namespace {
 
 struct SampleFlags {
-  std::string model, tokenizer, prompts, out, prompt_templates, device = "cpu";
+  std::string model, tokenizer, prompts, out, sft_out, prompt_templates, device = "cpu";
   SamplingFlags sampling;
   std::vector<std::string> stop_tokens;
   EngineOptions engine;
@@ -102,7 +103,9 @@ absl::Status RunSample(SampleFlags f) {
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(model, tok.get(), f.engine));
   int64_t total = 0, rejected = 0;
+  std::map<std::string, const PromptEntry*> by_id;
   for (const PromptEntry& p : prompts.prompts) {
+    by_id[p.id] = &p;
     GenerationRequest r;
     r.id = p.id;
     r.prompt_ids = p.ids;
@@ -123,6 +126,10 @@ absl::Status RunSample(SampleFlags f) {
     total += wanted;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<SampleWriter> writer, SampleWriter::Open(f.out, f.resume));
+  std::unique_ptr<SampleWriter> sft;
+  if (!f.sft_out.empty()) {
+    ASSIGN_OR_RETURN(sft, SampleWriter::Open(f.sft_out, f.resume));
+  }
   Progress progress(total, f.quiet);
   int64_t finished = 0, tokens = 0, length_stops = 0;
   absl::Status write_status;
@@ -131,7 +138,9 @@ absl::Status RunSample(SampleFlags f) {
     ++finished;
     tokens += r.num_tokens;
     length_stops += r.finish_reason == "length";
-    if (write_status.ok()) write_status = writer->Write(r);
+    const PromptEntry* p = by_id.at(r.prompt_id);
+    if (write_status.ok()) write_status = writer->Write(SampleToJsonLine(r, p));
+    if (write_status.ok() && sft != nullptr) write_status = sft->Write(SampleToSftLine(r, *p));
     progress.Update(finished, tokens);
   });
   progress.Update(finished, tokens, /*force=*/true);
@@ -169,7 +178,9 @@ void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
                 "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   c->add_option("--prompts", f->prompts, "JSONL prompts: {id, prompt} | {id, messages} | LiveCodeBench problems")
       ->required();
-  c->add_option("--out", f->out, "samples JSONL to write")->required();
+  c->add_option("--out", f->out, "samples JSONL to write (each line carries its prompt and messages)")->required();
+  c->add_option("--sft-out", f->sft_out,
+                "also write ml-ssd chat JSONL {\"messages\": [user..., assistant]} here, one line per sample");
   AddSamplingFlags(c, &f->sampling, kSsdTrainPreset, /*default_n=*/1);
   c->add_option("--stop-token", f->stop_tokens,
                 "stop token by name, e.g. <|im_end|> (repeatable; default: the model's EOS and end-of-turn tokens)");
