@@ -86,6 +86,40 @@ TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperat
   }
 }
 
+// Greedy decoding gives n identical answers: one is generated and graded per
+// problem and counted n times, with the same report as n real copies.
+TEST_F(EvalModelCliTest, GreedyGeneratesAndGradesOneAnswerPerProblemAndCountsItNTimes) {
+  auto eval = [&](const std::string& n) {
+    return RunProcess({SsdBinary(), "eval", "--model", dir_ + "/model", "--benchmark", bench_, "--n", n,
+                       "--temperature", "0", "--max-tokens", "16", "--threads", "1", "--json"});
+  };
+  ProcessResult one = eval("1"), three = eval("3");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(three.exit_code, 0) << three.err;
+  EXPECT_NE(three.err.find("temperature 0 is greedy: generating and grading 1 answer per problem for 5 problems, "
+                           "each counted 3 times"),
+            std::string::npos)
+      << three.err;
+  const nlohmann::json a = nlohmann::json::parse(one.out)["temperatures"][0];
+  const nlohmann::json b = nlohmann::json::parse(three.out)["temperatures"][0];
+  EXPECT_EQ(b["generated_answers"], 5);
+  EXPECT_EQ(b["graded_answers"], 5);
+  EXPECT_EQ(b["generated_tokens"], a["generated_tokens"]);
+  ASSERT_EQ(a["samples"].size(), 5u);
+  ASSERT_EQ(b["samples"].size(), 15u);
+  for (size_t i = 0; i < 15; ++i) EXPECT_EQ(b["samples"][i], a["samples"][i / 3]) << i;
+  EXPECT_EQ(b["pass_at_k"]["overall"]["pass_at_k"]["pass@1"], a["pass_at_k"]["overall"]["pass_at_k"]["pass@1"]);
+  EXPECT_EQ(b["pass_at_k"]["overall"]["min_samples"], 3);
+  // Sampled decoding still generates every answer.
+  ProcessResult sampled = RunProcess({SsdBinary(), "eval", "--model", dir_ + "/model", "--benchmark", bench_, "--n",
+                                      "3", "--max-tokens", "16", "--threads", "1", "--json"});
+  ASSERT_EQ(sampled.exit_code, 0) << sampled.err;
+  const nlohmann::json c = nlohmann::json::parse(sampled.out)["temperatures"][0];
+  EXPECT_EQ(c["temperature"], 1.1);  // the ssd-eval preset
+  EXPECT_EQ(c["generated_answers"], 15);
+  EXPECT_EQ(c["graded_answers"], 15);
+}
+
 TEST_F(EvalModelCliTest, TokenizerFlagAndTheMessageWithoutOneAndTheContextCap) {
   const std::string bare = dir_ + "/bare";
   ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers",

@@ -184,6 +184,12 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   ASSIGN_OR_RETURN(ModelEvalReport report,
                    EvaluateModel(*engine, *gm.tokenizer, gm.chat.get(), templates, bench, *sandbox, mo,
                                  [](const std::string& line) { LOG(INFO) << line; }));
+  for (const TemperatureEval& te : report.per_temperature) {
+    if (std::string w = LengthStopWarning(te.answers.length_stops, te.answers.generated, mo.params.max_tokens);
+        !w.empty()) {
+      LOG(WARNING) << "temperature " << te.temperature << ": " << w;
+    }
+  }
   nlohmann::json j = ModelEvalReportToJson(report);
   j["benchmark_errors"] = bench.errors;
   j["sandbox"] = std::string(sandbox->name());
@@ -229,7 +235,8 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   CLI::App* ev = app.add_subcommand(
       "eval",
       "Generate answers with a model, grade them in the sandbox, print pass@k per temperature "
-      "(default: --preset ssd-eval)");
+      "(default: --preset ssd-eval; temperature 0 generates and grades one answer per problem and counts it n "
+      "times)");
   AddGradingFlags(ev, &m->grading);
   ev->add_option("--model", m->model, "Hugging Face model folder")->required();
   ev->add_option("--tokenizer", m->tokenizer,
