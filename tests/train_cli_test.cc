@@ -231,6 +231,44 @@ TEST_F(TrainCliTest, LossDropsBelowTheThresholdSetByThePythonReference) {
   EXPECT_LT(tail_mean(ours), threshold);
 }
 
+// checkpoints/step-00000004/ and a `latest` symlink to it, atomically
+// replaced, so `--model RUN/checkpoints/latest` works for every command.
+TEST_F(TrainCliTest, CheckpointsLatestIsALinkThatCommandsTakeAsAModel) {
+  Check(RunProcess(With(TrainArgs("ckpt"), {"--max-steps", "4", "--save-every", "2", "--keep-checkpoints", "3"})));
+  const std::string ck = *dir_ + "/ckpt/checkpoints";
+  EXPECT_TRUE(fs::exists(ck + "/step-00000002/model.safetensors"));
+  EXPECT_TRUE(fs::exists(ck + "/step-00000004/model.safetensors"));
+  ASSERT_TRUE(fs::is_symlink(ck + "/latest"));
+  EXPECT_EQ(fs::read_symlink(ck + "/latest").string(), "step-00000004");
+  EXPECT_FALSE(fs::exists(ck + "/latest.tmp"));
+  EXPECT_EQ(ReadAll(ck + "/latest/model.safetensors"), ReadAll(*dir_ + "/ckpt/model/model.safetensors"));
+
+  WriteAll(*dir_ + "/ckpt_prompts.jsonl", "{\"id\": \"a\", \"prompt\": \"add 1 and 2\"}\n");
+  auto sample = [&](const std::string& model, const std::string& out) {
+    return RunProcess({SsdBinary(), "sample", "--model", model, "--prompts", *dir_ + "/ckpt_prompts.jsonl",
+                       "--temperature", "0", "--max-tokens", "8", "--threads", "1", "--quiet", "--out", out});
+  };
+  Check(sample(ck + "/latest", *dir_ + "/ckpt_latest.jsonl"));
+  Check(sample(ck + "/step-00000004", *dir_ + "/ckpt_step4.jsonl"));
+  EXPECT_EQ(ReadAll(*dir_ + "/ckpt_latest.jsonl"), ReadAll(*dir_ + "/ckpt_step4.jsonl"));
+  // Training on from it works too.
+  Check(RunProcess(With(TrainArgs("ckpt_more", "ckpt/checkpoints/latest"), {"--max-steps", "1"})));
+
+  // Runs from before the symlink wrote `latest` as a file naming the
+  // folder: --resume and --model still follow it.
+  fs::remove(ck + "/latest");
+  WriteAll(ck + "/latest", "step-00000002\n");
+  Check(sample(ck + "/latest", *dir_ + "/ckpt_old.jsonl"));
+  Check(sample(ck + "/step-00000002", *dir_ + "/ckpt_step2.jsonl"));
+  EXPECT_EQ(ReadAll(*dir_ + "/ckpt_old.jsonl"), ReadAll(*dir_ + "/ckpt_step2.jsonl"));
+  ProcessResult resumed =
+      RunProcess(With(TrainArgs("ckpt"), {"--max-steps", "4", "--save-every", "2", "--keep-checkpoints", "3", "--resume"}));
+  Check(resumed);
+  EXPECT_NE(resumed.err.find("resumed from " + ck + "/step-00000002 at step 2"), std::string::npos) << resumed.err;
+  ASSERT_TRUE(fs::is_symlink(ck + "/latest"));  // the next save makes it a link
+  EXPECT_EQ(fs::read_symlink(ck + "/latest").string(), "step-00000004");
+}
+
 TEST_F(TrainCliTest, MalformedLineIsReportedWithItsNumberAndCanBeSkipped) {
   WriteAll(*dir_ + "/bad.jsonl", ChatData(1) + "{\"messages\": [oops\n" + ChatData(40));
   auto args = TrainArgs("bad");

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/checkpoint_files.h"
 #include "common/model/device.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
@@ -150,6 +151,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
   if (options.data_path.empty()) return absl::InvalidArgumentError("data_path (--data): required");
   if (options.threads > 0) at::set_num_threads(options.threads);
   TrainerOptions o = options;
+  o.model_dir = ResolveModelDir(o.model_dir);  // an old run's checkpoints/latest pointer file
   if (o.tokenizer_dir.empty()) o.tokenizer_dir = o.model_dir;
 
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(o.model_dir));

@@ -1,7 +1,10 @@
 #include "common/model/checkpoint_files.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -35,6 +38,20 @@ absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to) 
     RETURN_IF_ERROR(WriteFileAtomically(JoinPath(to, name), bytes));
   }
   return absl::OkStatus();
+}
+
+std::string ResolveModelDir(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 256) return path;
+  absl::StatusOr<std::string> text = ReadFileToString(path, 256);
+  if (!text.ok()) return path;
+  const std::string name(absl::StripAsciiWhitespace(*text));
+  if (!IsSafeShardName(name)) return path;  // one plain name, nothing that climbs out
+  const size_t slash = path.find_last_of('/');
+  const std::string sibling = slash == std::string::npos ? name : JoinPath(path.substr(0, slash), name);
+  struct stat dir {};
+  if (::stat(sibling.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode)) return path;
+  return sibling;
 }
 
 absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_dir) {

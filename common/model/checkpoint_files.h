@@ -25,6 +25,12 @@ const std::vector<std::string>& TokenizerFileNames();
 // (each atomically).
 absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to);
 
+// `path` itself, unless it is a regular file holding one line that names a
+// folder next to it (the `checkpoints/latest` pointer that runs wrote before
+// `latest` became a symlink): then that folder. Lets `--model
+// RUN/checkpoints/latest` work for old runs too.
+std::string ResolveModelDir(const std::string& path);
+
 // The opened weight files of one checkpoint.
 class CheckpointFiles {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/checkpoint_files.h"
 #include "common/tokenizer/end_of_turn.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -12,7 +13,7 @@ namespace ssd {
 absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir_in, DecoderOptions options,
                                                     const std::string& tokenizer_dir) {
   GenerationModel g;
-  g.dir = dir_in;
+  g.dir = ResolveModelDir(dir_in);
   g.tokenizer_dir = tokenizer_dir.empty() ? g.dir : tokenizer_dir;
   // Before the weights: a folder without a tokenizer is the common mistake,
   // and loading a large model first would only delay the message.

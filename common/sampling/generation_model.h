@@ -18,7 +18,7 @@
 namespace ssd {
 
 struct GenerationModel {
-  std::string dir;            // the model folder
+  std::string dir;            // the model folder, after ResolveModelDir
   std::string tokenizer_dir;  // where tokenizer.json came from
   std::shared_ptr<const Decoder> model;
   std::unique_ptr<Tokenizer> tokenizer;
@@ -26,7 +26,8 @@ struct GenerationModel {
   std::vector<int64_t> default_stop_ids;
 };
 
-// Loads the model in `dir` with the tokenizer and chat template of
+// Loads the model in `dir` (a `checkpoints/latest` pointer file is followed,
+// see ResolveModelDir) with the tokenizer and chat template of
 // `tokenizer_dir`, or of `dir` when that is empty. A missing tokenizer.json
 // is FailedPrecondition saying how to attach one. `options.batch_invariant`
 // is forced on.
