@@ -269,6 +269,29 @@ TEST_F(TrainCliTest, CheckpointsLatestIsALinkThatCommandsTakeAsAModel) {
   EXPECT_EQ(fs::read_symlink(ck + "/latest").string(), "step-00000004");
 }
 
+// MFU can never exceed 100%: a peak below what a step achieves (here an
+// absurdly low --peak-flops, as a peak measured on a busy machine would be)
+// is raised to the achieved rate, with a warning.
+TEST_F(TrainCliTest, MfuNeverExceedsOneAndALowPeakIsCalledOut) {
+  ProcessResult r = RunProcess(With(TrainArgs("mfu"), {"--max-steps", "4", "--peak-flops", "1000"}));
+  Check(r);
+  const auto rows = Metrics(*dir_ + "/mfu");
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& m : rows) {
+    ASSERT_TRUE(m.contains("mfu")) << m.dump();
+    EXPECT_LE(m["mfu"].get<double>(), 1.0) << m.dump();
+    EXPECT_GT(m["mfu"].get<double>(), 0.0) << m.dump();
+  }
+  EXPECT_DOUBLE_EQ(rows[0]["mfu"].get<double>(), 1.0);
+  EXPECT_NE(r.err.find("above the matmul peak of 0.0 GFLOP/s"), std::string::npos) << r.err;
+  // The measured peak is logged with its sample count.
+  r = RunProcess(With(TrainArgs("mfu_measured"), {"--max-steps", "2"}));
+  Check(r);
+  EXPECT_NE(r.err.find("matmul peak "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" samples), for MFU"), std::string::npos) << r.err;
+  for (const auto& m : Metrics(*dir_ + "/mfu_measured")) EXPECT_LE(m["mfu"].get<double>(), 1.0) << m.dump();
+}
+
 TEST_F(TrainCliTest, MalformedLineIsReportedWithItsNumberAndCanBeSkipped) {
   WriteAll(*dir_ + "/bad.jsonl", ChatData(1) + "{\"messages\": [oops\n" + ChatData(40));
   auto args = TrainArgs("bad");

@@ -12,6 +12,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -152,7 +153,16 @@ absl::Status RunTrain(TrainFlags f) {
     }
   }
   if (f.peak_flops < 0) {
-    o.peak_flops = o.device == "cpu" ? MeasureMatmulFlops() : 0;
+    o.peak_flops = 0;
+    if (o.device == "cpu") {
+      const MatmulPeak peak = MeasureMatmulPeak();
+      o.peak_flops = peak.flops;
+      if (f.rendezvous.rank == 0) {
+        LOG(INFO) << absl::StrFormat("matmul peak %.1f GFLOP/s per rank (%d threads, best of %d samples), for MFU",
+                                     peak.flops / 1e9, o.threads, peak.samples);
+        if (!peak.warning.empty()) LOG(WARNING) << peak.warning;
+      }
+    }
   } else {
     o.peak_flops = f.peak_flops;
   }
