@@ -10,11 +10,15 @@
 #include "common/cli/eval_commands.h"
 #include "common/cli/filter_commands.h"
 #include "common/cli/model_commands.h"
+#include "common/cli/omp_wait_policy.h"
 #include "common/cli/sample_commands.h"
 #include "common/cli/tokenizer_commands.h"
 #include "common/cli/train_commands.h"
 
 int main(int argc, char** argv) {
+  // First: may restart the process with the OpenMP wait policy set, which
+  // libgomp only reads when it is loaded.
+  ssd::ApplyDefaultOmpWaitPolicy(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/omp_wait_policy.h"
 #include "common/model/checkpoint.h"
 #include "common/model/checkpoint_files.h"
 #include "common/model/decoder.h"
@@ -211,7 +212,7 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   env->callback([env_threads, run] {
     *run = [env_threads] {
       return RunCommand("env", *env_threads, [] {
-        std::cout << DescribeComputeEnvironment();
+        std::cout << DescribeComputeEnvironment() << "omp wait:      " << DescribeOmpWaitPolicy() << "\n";
         return absl::OkStatus();
       });
     };
