@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
+#include <thread>
 
 namespace ssd {
 namespace {
@@ -34,6 +36,14 @@ TEST(CliUtilTest, FloatArrayRoundTripsFloat32AndNullsNonFinite) {
   // Nine significant digits parse back to the identical float32.
   EXPECT_EQ(std::stof("0.100000001"), v[0]);
   EXPECT_EQ(std::stof("-2.99999989e-08"), v[1]);
+}
+
+TEST(CliUtilTest, GradingDefaultsToTwoProgramsPerCoreAndKeepsAnExplicitValue) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(GradingParallelism(0), 2 * cores);
+  EXPECT_EQ(GradingParallelism(3), 3);
+  EXPECT_EQ(CpuThreads(0), cores);
+  EXPECT_EQ(CpuThreads(0, 2 * cores), 1);
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ struct EvalCodeFlags {
   bool lcb_v6 = false;
   std::string start_date, end_date;
   std::string bwrap = BwrapSandboxOptions{}.bwrap_path;
-  int parallel = 2;
+  int parallel = 0;  // 0: GradingParallelism's default
   GradeOptions grade;
   int64_t memory_mb = GradeOptions{}.address_space_bytes >> 20;
 };
@@ -54,14 +54,15 @@ struct EvalModelFlags {
 };
 
 absl::StatusOr<std::unique_ptr<Sandbox>> MakeSandbox(const EvalCodeFlags& f) {
-  if (f.parallel < 1) return absl::InvalidArgumentError("--parallel: must be at least 1");
+  if (f.parallel < 0) return absl::InvalidArgumentError("--parallel: must be at least 1 (0: two per core)");
+  const int parallel = GradingParallelism(f.parallel);
   if (f.unsafe_no_sandbox) {
     LOG(WARNING) << "--unsafe-no-sandbox: generated code runs with this user's rights, unisolated";
-    return std::unique_ptr<Sandbox>(new UnsafeSandbox(f.parallel));
+    return std::unique_ptr<Sandbox>(new UnsafeSandbox(parallel));
   }
   BwrapSandboxOptions o;
   o.bwrap_path = f.bwrap;
-  o.max_parallel = f.parallel;
+  o.max_parallel = parallel;
   ASSIGN_OR_RETURN(auto sb, BwrapSandbox::Create(o));
   return std::unique_ptr<Sandbox>(std::move(sb));
 }
@@ -210,7 +211,9 @@ void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
   e->add_option("--results", f->results, "also write the JSON object to this file");
   e->add_option("--timeout-s", f->grade.timeout_s, "per test, wall clock")->capture_default_str();
   e->add_option("--memory-mb", f->memory_mb, "address-space limit per process")->capture_default_str();
-  e->add_option("--parallel", f->parallel, "programs run at once")->capture_default_str();
+  e->add_option("--parallel", f->parallel,
+                 "programs run at once (default 0: two per core, since grading waits mostly on process start-up)")
+      ->capture_default_str();
   e->add_flag("--all-tests", f->all_tests, "run every test instead of stopping at the first failure");
   e->add_flag("--lcb-v6", f->lcb_v6, "keep problems dated 2025-02-01..2025-05-31 (LiveCodeBench v6)");
   e->add_option("--start-date", f->start_date, "keep problems dated on or after YYYY-MM-DD");
