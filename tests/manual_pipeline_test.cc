@@ -53,6 +53,10 @@ TEST(ManualPipelineTest, TheReadmeCommandsRunAsWrittenEndToEnd) {
     EXPECT_NE(block.find(std::string("build/bin/ssd ") + step), std::string::npos) << step;
   }
   const std::string w = MakeTempDir("ssd_manual_pipeline");
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() { RemoveTree(dir); }
+  } cleanup{w};  // also when an ASSERT returns early
   const std::string script = absl::StrReplaceAll(block, {{"W=/tmp/ssd-manual", "W=" + w}, {"build/bin/ssd", SsdBinary()}});
   ProcessResult r = RunProcess({"/bin/bash", "-e", "-x", "-o", "pipefail", "-c",
                                 "cd \"$0\" && " + script, SourceDir()},
@@ -83,7 +87,6 @@ TEST(ManualPipelineTest, TheReadmeCommandsRunAsWrittenEndToEnd) {
   size_t tables = 0;
   for (size_t at = r.out.find("| overall"); at != std::string::npos; at = r.out.find("| overall", at + 1)) ++tables;
   EXPECT_EQ(tables, 2u) << r.out;
-  RemoveTree(w);
 }
 
 }  // namespace
