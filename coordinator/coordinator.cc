@@ -13,7 +13,7 @@
 #include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"
 #include "coordinator/problem_set.h"
-#include "coordinator/sample_filter.h"
+#include "common/filter/sample_filter.h"
 #include "coordinator/store_schema.h"
 
 namespace ssd {

@@ -7,7 +7,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/eval_report.h"
 #include "coordinator/job_state.h"
-#include "coordinator/sample_filter.h"
+#include "common/filter/sample_filter.h"
 #include "coordinator/store_schema.h"
 
 namespace ssd {

@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/filter/sample_filter.h"
+#include "common/sampling/sampling_presets.h"
 #include "common/util/file_util.h"
 
 namespace ssd {
@@ -251,20 +253,17 @@ v1::JobSpec DefaultJobSpec() {
   spec.set_shard_size(16);
   spec.set_max_shard_attempts(3);
   v1::SamplingSpec* s = spec.mutable_sampling();
-  // ml-ssd's data generation (the `ssd-train` preset).
-  s->set_temperature(1.5);
-  s->set_top_k(20);
-  s->set_top_p(0.8);
-  s->set_min_p(0);
-  s->set_repetition_penalty(1.0);
+  // ml-ssd's data generation: the `ssd-train` preset, as `ssd sample` uses it.
+  const SamplingParams train = PresetSamplingParams(kSsdTrainPreset);
+  s->set_temperature(train.temperature);
+  s->set_top_k(train.top_k);
+  s->set_top_p(train.top_p);
+  s->set_min_p(train.min_p);
+  s->set_repetition_penalty(train.repetition_penalty);
   s->set_n(1);
-  s->set_max_tokens(2048);
+  s->set_max_tokens(train.max_tokens);
   s->set_seed(0);
-  v1::FilterSpec* f = spec.mutable_filter();
-  f->set_drop_empty(true);
-  f->set_drop_single_line(false);
-  f->set_drop_shortest_percent(10);
-  f->set_length_unit(v1::LENGTH_UNIT_CHARS);
+  *spec.mutable_filter() = DefaultFilterSpec();
   v1::TrainSpec* t = spec.mutable_train();
   t->set_epochs(1);
   t->set_steps(0);
@@ -289,10 +288,13 @@ v1::JobSpec DefaultJobSpec() {
 namespace {
 
 void DefaultEval(const v1::JobSpec& spec, v1::EvalSpec* e) {
+  // The `ssd-eval` preset's truncation, as `ssd eval` uses it (the
+  // temperatures are the spec's sweep).
+  const SamplingParams eval = PresetSamplingParams(kSsdEvalPreset);
   e->set_n(10);
-  e->set_top_k(20);
-  e->set_top_p(0.8);
-  e->set_min_p(0);
+  e->set_top_k(eval.top_k);
+  e->set_top_p(eval.top_p);
+  e->set_min_p(eval.min_p);
   e->set_max_tokens(spec.sampling().max_tokens());
   e->set_held_out_fraction(0.5);
   e->set_split_seed(0);

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/filter/sample_filter.h"
+#include "common/sampling/sampling_presets.h"
 #include "common/util/file_util.h"
 
 namespace ssd {
@@ -33,6 +35,26 @@ TEST(JobSpecTest, MinimalSpecGetsTheDocumentedDefaults) {
   EXPECT_DOUBLE_EQ(s->train().beta2(), 0.95);
   EXPECT_EQ(s->train().trainers(), 1);
   EXPECT_FALSE(s->has_eval());
+}
+
+// The spec's defaults are the CLI's: `ssd sample` (ssd-train), `ssd eval`
+// (ssd-eval's truncation) and `ssd filter` start from the same values.
+TEST(JobSpecTest, DefaultsAreTheSamePresetsAndFilterAsTheCommands) {
+  auto s = ParseJobSpecYaml(With("eval:\n  benchmark: b\n  temperatures: [0.7]\n"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  const SamplingParams train = PresetSamplingParams(kSsdTrainPreset);
+  EXPECT_EQ(s->sampling().temperature(), train.temperature);
+  EXPECT_EQ(s->sampling().top_k(), train.top_k);
+  EXPECT_EQ(s->sampling().top_p(), train.top_p);
+  EXPECT_EQ(s->sampling().min_p(), train.min_p);
+  EXPECT_EQ(s->sampling().repetition_penalty(), train.repetition_penalty);
+  EXPECT_EQ(s->sampling().max_tokens(), kDefaultMaxTokens);
+  const SamplingParams eval = PresetSamplingParams(kSsdEvalPreset);
+  EXPECT_EQ(s->eval().top_k(), eval.top_k);
+  EXPECT_EQ(s->eval().top_p(), eval.top_p);
+  EXPECT_EQ(s->eval().min_p(), eval.min_p);
+  EXPECT_EQ(s->eval().max_tokens(), kDefaultMaxTokens);
+  EXPECT_EQ(s->filter().SerializeAsString(), DefaultFilterSpec().SerializeAsString());
 }
 
 TEST(JobSpecTest, RelativePathsResolveAgainstTheSpecFolderAndAbsoluteOnesStay) {

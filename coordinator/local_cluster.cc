@@ -40,8 +40,13 @@ absl::StatusOr<Child> Spawn(const std::string& name, const std::vector<std::stri
   Child c;
   c.name = name;
   c.log = log;
-  ASSIGN_OR_RETURN(c.pid, SpawnInGroup(argv, log, {{"OMP_WAIT_POLICY", "PASSIVE"},
-                                                   {"OMP_NUM_THREADS", std::to_string(threads)}}));
+  // The children share the cores: passive OpenMP waits, unless the user
+  // chose a policy (common/cli/omp_wait_policy.h).
+  std::vector<std::pair<std::string, std::string>> env = {{"OMP_NUM_THREADS", std::to_string(threads)}};
+  if (getenv("OMP_WAIT_POLICY") == nullptr && getenv("GOMP_SPINCOUNT") == nullptr) {
+    env.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
+  }
+  ASSIGN_OR_RETURN(c.pid, SpawnInGroup(argv, log, env));
   return c;
 }
 

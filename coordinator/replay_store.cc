@@ -16,7 +16,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"
-#include "coordinator/sample_filter.h"
+#include "common/filter/sample_filter.h"
 #include "coordinator/store_schema.h"
 #include "nlohmann/json.hpp"
 

@@ -5,7 +5,9 @@
 
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_split.h"
@@ -164,6 +166,141 @@ TEST_F(SampleCliTest, SmallKvBudgetRunsMixedShortAndLongGenerationsWithinIt) {
   ASSERT_NE(at, std::string::npos) << r.err;
   EXPECT_LE(std::stod(r.err.substr(at + 8)), 3.0) << r.err;
   std::cout << r.err;  // the summary line, with peak RSS, for the log
+}
+
+// The defaults are the ssd-train preset with room for a code answer: no
+// flags gives exactly what the preset's values given by hand give.
+TEST_F(SampleCliTest, DefaultsAreTheSsdTrainPresetAndFlagsOverrideAPreset) {
+  ProcessResult help = RunProcess({SsdBinary(), "sample", "--help"});
+  EXPECT_NE(help.out.find("ssd-train"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("ssd-eval"), std::string::npos) << help.out;
+  const std::string a = *dir_ + "/defaults.jsonl", b = *dir_ + "/by_hand.jsonl", c = *dir_ + "/eval_preset.jsonl",
+                    d = *dir_ + "/eval_by_hand.jsonl";
+  ProcessResult r = Sample({"--ignore-eos", "--out", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Sample({"--ignore-eos", "--n", "1", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--min-p",
+              "0", "--repetition-penalty", "1", "--max-tokens", "2048", "--out", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(a).size(), 3u);
+  EXPECT_EQ(Slurp(a), Slurp(b));
+  // Without stop tokens the default length is what cut the samples: 2048
+  // tokens, not 16.
+  int64_t longest = 0;
+  for (const auto& j : Lines(a)) longest = std::max<int64_t>(longest, j["num_tokens"]);
+  EXPECT_EQ(longest, 2048);
+
+  r = Sample({"--preset", "ssd-eval", "--top-k", "5", "--max-tokens", "32", "--out", c});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Sample({"--temperature", "1.1", "--top-k", "5", "--top-p", "0.8", "--max-tokens", "32", "--out", d});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(c), Slurp(d));
+  EXPECT_NE(Slurp(c), Slurp(b));
+
+  r = Sample({"--preset", "paper", "--out", *dir_ + "/never.jsonl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--preset: \"paper\" is not one of ssd-train, ssd-eval"), std::string::npos) << r.err;
+}
+
+TEST_F(SampleCliTest, ARunWhoseSamplesOftenEndByLengthSaysSoWithTheCount) {
+  ProcessResult r = Sample({"--n", "2", "--max-tokens", "8", "--ignore-eos", "--out", *dir_ + "/short.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("6 ended by length"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: 6 of 6 samples (100.0%) ended by length"), std::string::npos) << r.err;
+  // Samples that stop on their own draw no warning: with the default length
+  // this random model reaches its end-of-turn token first.
+  r = Sample({"--n", "2", "--out", *dir_ + "/stopped.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int length = 0;
+  for (const auto& j : Lines(*dir_ + "/stopped.jsonl")) length += j["finish_reason"] == "length";
+  ASSERT_EQ(length, 0) << "the probe needs samples that stop";
+  EXPECT_NE(r.err.find("0 ended by length"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("warning:"), std::string::npos) << r.err;
+}
+
+TEST_F(SampleCliTest, MaxTokensBeyondTheContextWarnsOnceAndIsCapped) {
+  const std::string m = *dir_ + "/short_context";
+  ASSERT_EQ(MakeTinyModel(m, 320, 48), "");
+  std::ofstream(*dir_ + "/two.jsonl") << R"({"id": "a", "prompt": "def f():", "max_tokens": 5000})" << "\n"
+                                      << R"({"id": "b", "prompt": "x ="})" << "\n";
+  const std::string out = *dir_ + "/capped.jsonl";
+  ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", m, "--prompts", *dir_ + "/two.jsonl", "--n", "2",
+                                "--max-tokens", "100000", "--ignore-eos", "--threads", "1", "--quiet", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string warning = "is beyond the model's context: max_position_embeddings is 48";
+  const size_t first = r.err.find(warning);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--max-tokens 100000"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << "warned twice:\n" << r.err;
+  for (const auto& j : Lines(out)) {
+    EXPECT_LE(j["num_tokens"].get<int>(), 48);
+    EXPECT_EQ(j["finish_reason"], "length");
+  }
+}
+
+TEST_F(SampleCliTest, AModelWithoutATokenizerSaysHowToAttachOneAndTokenizerDirWorks) {
+  const std::string bare = *dir_ + "/bare";
+  ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
+                                   "--init-std", "0.2", "--out", bare});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const std::vector<std::string> base = {SsdBinary(), "sample", "--model", bare, "--prompts",
+                                         *dir_ + "/prompts.jsonl", "--max-tokens", "8", "--threads", "1", "--quiet"};
+  std::vector<std::string> argv = base;
+  argv.insert(argv.end(), {"--out", *dir_ + "/bare.jsonl"});
+  ProcessResult r = RunProcess(argv);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(bare + " has no tokenizer.json: pass --tokenizer DIR or copy it in with `ssd model init "
+                              "--tokenizer`"),
+            std::string::npos)
+      << r.err;
+  argv = base;
+  argv.insert(argv.end(), {"--tokenizer", *dir_ + "/model", "--out", *dir_ + "/bare.jsonl"});
+  r = RunProcess(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(*dir_ + "/bare.jsonl").size(), 3u);
+}
+
+// Every line carries the prompt as the model saw it and the conversation it
+// answered; --sft-out writes that conversation plus the answer, ml-ssd's
+// chat format, ready for `ssd filter` and `ssd train`.
+TEST_F(SampleCliTest, LinesCarryTheirPromptAndSftOutWritesChatLines) {
+  const std::string out = *dir_ + "/with_prompt.jsonl", sft = *dir_ + "/sft.jsonl";
+  ProcessResult r = Sample({"--n", "2", "--max-tokens", "12", "--out", out, "--sft-out", sft});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ProcessResult tmpl = RunProcess({SsdBinary(), "tokenize", "--tokenizer", *dir_ + "/model", "--special", "--text",
+                                   "<|im_start|>user\nprint the sum<|im_end|>\n<|im_start|>assistant\n"});
+  ASSERT_EQ(tmpl.exit_code, 0) << tmpl.err;
+  std::map<std::pair<std::string, int>, std::string> texts;
+  for (const auto& j : Lines(out)) {
+    ASSERT_TRUE(j.contains("prompt") && j.contains("messages")) << j.dump();
+    const std::string id = j["prompt_id"];
+    texts[{id, j["sample_index"].get<int>()}] = j["text"];
+    ASSERT_EQ(j["messages"].size(), 1u);
+    EXPECT_EQ(j["messages"][0]["role"], "user");
+    if (id == "raw") {
+      EXPECT_EQ(j["prompt"], "def solve(n):");
+      EXPECT_EQ(j["messages"][0]["content"], "def solve(n):");
+    } else if (id == "7") {
+      EXPECT_EQ(j["prompt"], "<|im_start|>user\nprint the sum<|im_end|>\n<|im_start|>assistant\n");
+      EXPECT_EQ(j["messages"][0]["content"], "print the sum");
+    } else {
+      const std::string content = j["messages"][0]["content"];
+      EXPECT_NE(content.find("Read n; print n+1."), std::string::npos) << content;
+      EXPECT_NE(content.find("You will be given a question"), std::string::npos) << content;
+      EXPECT_NE(j["prompt"].get<std::string>().find(content), std::string::npos);
+    }
+  }
+  const std::vector<nlohmann::json> chats = Lines(sft);
+  ASSERT_EQ(chats.size(), texts.size());
+  std::multiset<std::string> answers, want;
+  for (const auto& [k, t] : texts) want.insert(t);
+  for (const auto& j : chats) {
+    ASSERT_EQ(j.size(), 1u) << j.dump();
+    ASSERT_EQ(j["messages"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["messages"][0]["role"], "user");
+    EXPECT_EQ(j["messages"][1]["role"], "assistant");
+    answers.insert(j["messages"][1]["content"].get<std::string>());
+  }
+  EXPECT_EQ(answers, want);
 }
 
 TEST_F(SampleCliTest, BadParametersAreRefusedNamingTheParameter) {

@@ -231,6 +231,67 @@ TEST_F(TrainCliTest, LossDropsBelowTheThresholdSetByThePythonReference) {
   EXPECT_LT(tail_mean(ours), threshold);
 }
 
+// checkpoints/step-00000004/ and a `latest` symlink to it, atomically
+// replaced, so `--model RUN/checkpoints/latest` works for every command.
+TEST_F(TrainCliTest, CheckpointsLatestIsALinkThatCommandsTakeAsAModel) {
+  Check(RunProcess(With(TrainArgs("ckpt"), {"--max-steps", "4", "--save-every", "2", "--keep-checkpoints", "3"})));
+  const std::string ck = *dir_ + "/ckpt/checkpoints";
+  EXPECT_TRUE(fs::exists(ck + "/step-00000002/model.safetensors"));
+  EXPECT_TRUE(fs::exists(ck + "/step-00000004/model.safetensors"));
+  ASSERT_TRUE(fs::is_symlink(ck + "/latest"));
+  EXPECT_EQ(fs::read_symlink(ck + "/latest").string(), "step-00000004");
+  EXPECT_FALSE(fs::exists(ck + "/latest.tmp"));
+  EXPECT_EQ(ReadAll(ck + "/latest/model.safetensors"), ReadAll(*dir_ + "/ckpt/model/model.safetensors"));
+
+  WriteAll(*dir_ + "/ckpt_prompts.jsonl", "{\"id\": \"a\", \"prompt\": \"add 1 and 2\"}\n");
+  auto sample = [&](const std::string& model, const std::string& out) {
+    return RunProcess({SsdBinary(), "sample", "--model", model, "--prompts", *dir_ + "/ckpt_prompts.jsonl",
+                       "--temperature", "0", "--max-tokens", "8", "--threads", "1", "--quiet", "--out", out});
+  };
+  Check(sample(ck + "/latest", *dir_ + "/ckpt_latest.jsonl"));
+  Check(sample(ck + "/step-00000004", *dir_ + "/ckpt_step4.jsonl"));
+  EXPECT_EQ(ReadAll(*dir_ + "/ckpt_latest.jsonl"), ReadAll(*dir_ + "/ckpt_step4.jsonl"));
+  // Training on from it works too.
+  Check(RunProcess(With(TrainArgs("ckpt_more", "ckpt/checkpoints/latest"), {"--max-steps", "1"})));
+
+  // Runs from before the symlink wrote `latest` as a file naming the
+  // folder: --resume and --model still follow it.
+  fs::remove(ck + "/latest");
+  WriteAll(ck + "/latest", "step-00000002\n");
+  Check(sample(ck + "/latest", *dir_ + "/ckpt_old.jsonl"));
+  Check(sample(ck + "/step-00000002", *dir_ + "/ckpt_step2.jsonl"));
+  EXPECT_EQ(ReadAll(*dir_ + "/ckpt_old.jsonl"), ReadAll(*dir_ + "/ckpt_step2.jsonl"));
+  ProcessResult resumed =
+      RunProcess(With(TrainArgs("ckpt"), {"--max-steps", "4", "--save-every", "2", "--keep-checkpoints", "3", "--resume"}));
+  Check(resumed);
+  EXPECT_NE(resumed.err.find("resumed from " + ck + "/step-00000002 at step 2"), std::string::npos) << resumed.err;
+  ASSERT_TRUE(fs::is_symlink(ck + "/latest"));  // the next save makes it a link
+  EXPECT_EQ(fs::read_symlink(ck + "/latest").string(), "step-00000004");
+}
+
+// MFU can never exceed 100%: a peak below what a step achieves (here an
+// absurdly low --peak-flops, as a peak measured on a busy machine would be)
+// is raised to the achieved rate, with a warning.
+TEST_F(TrainCliTest, MfuNeverExceedsOneAndALowPeakIsCalledOut) {
+  ProcessResult r = RunProcess(With(TrainArgs("mfu"), {"--max-steps", "4", "--peak-flops", "1000"}));
+  Check(r);
+  const auto rows = Metrics(*dir_ + "/mfu");
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& m : rows) {
+    ASSERT_TRUE(m.contains("mfu")) << m.dump();
+    EXPECT_LE(m["mfu"].get<double>(), 1.0) << m.dump();
+    EXPECT_GT(m["mfu"].get<double>(), 0.0) << m.dump();
+  }
+  EXPECT_DOUBLE_EQ(rows[0]["mfu"].get<double>(), 1.0);
+  EXPECT_NE(r.err.find("above the matmul peak of 0.0 GFLOP/s"), std::string::npos) << r.err;
+  // The measured peak is logged with its sample count.
+  r = RunProcess(With(TrainArgs("mfu_measured"), {"--max-steps", "2"}));
+  Check(r);
+  EXPECT_NE(r.err.find("matmul peak "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" samples), for MFU"), std::string::npos) << r.err;
+  for (const auto& m : Metrics(*dir_ + "/mfu_measured")) EXPECT_LE(m["mfu"].get<double>(), 1.0) << m.dump();
+}
+
 TEST_F(TrainCliTest, MalformedLineIsReportedWithItsNumberAndCanBeSkipped) {
   WriteAll(*dir_ + "/bad.jsonl", ChatData(1) + "{\"messages\": [oops\n" + ChatData(40));
   auto args = TrainArgs("bad");

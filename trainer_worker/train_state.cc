@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/model/checkpoint_files.h"
 #include "common/model/safetensors.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -54,6 +56,25 @@ absl::Status Publish(const std::string& partial, const std::string& dir) {
   return SyncDir(fs::path(dir).parent_path().string());
 }
 
+// Makes `latest` a relative symlink to `name`: a new link is made under a
+// temporary name and renamed over `latest` (rename(2) replaces a link or an
+// older run's pointer file atomically), then the folder is fsync'd. A
+// symlink, not a pointer file, so `--model RUN/checkpoints/latest` and any
+// other tool open the checkpoint directly.
+absl::Status PointLatestAt(const std::string& checkpoints_dir, const std::string& name) {
+  const std::string latest = JoinPath(checkpoints_dir, kLatest);
+  const std::string tmp = latest + ".tmp";
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  if (::symlink(name.c_str(), tmp.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("symlink ", tmp, " -> ", name, ": ", std::strerror(errno)));
+  }
+  if (::rename(tmp.c_str(), latest.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", latest, ": ", std::strerror(errno)));
+  }
+  return SyncDir(checkpoints_dir);
+}
+
 absl::Status WriteTensors(const std::string& path, const NamedTensors& tensors, const at::Tensor& rng) {
   std::vector<at::Tensor> keep;
   std::vector<TensorToWrite> out;
@@ -77,23 +98,6 @@ std::string ConfigSummary(const ModelConfig& c) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& TokenizerFileNames() {
-  static const std::vector<std::string> kNames = {"tokenizer.json", "tokenizer_config.json",
-                                                  "special_tokens_map.json", "generation_config.json",
-                                                  "vocab.json", "merges.txt"};
-  return kNames;
-}
-
-absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to) {
-  for (const std::string& name : TokenizerFileNames()) {
-    const std::string src = JoinPath(from, name);
-    if (!PathExists(src)) continue;
-    ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(src));
-    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(to, name), bytes));
-  }
-  return absl::OkStatus();
-}
 
 absl::Status SaveModelFolder(const std::string& dir, const ModelConfig& config, const NamedTensors& hf_weights,
                              const std::string& tokenizer_dir) {
@@ -131,7 +135,7 @@ absl::Status SaveTrainCheckpoint(const std::string& checkpoints_dir, const Check
   j["recipe"] = c.state.recipe;
   RETURN_IF_ERROR(WriteFileAtomically(JoinPath(partial, kStateJson), j.dump(2) + "\n"));
   RETURN_IF_ERROR(Publish(partial, dir));
-  RETURN_IF_ERROR(WriteFileAtomically(JoinPath(checkpoints_dir, kLatest), name + "\n"));
+  RETURN_IF_ERROR(PointLatestAt(checkpoints_dir, name));
 
   // Prune: the newest `keep` complete checkpoints stay; stale partials go.
   std::vector<std::string> complete;
@@ -154,8 +158,17 @@ absl::Status SaveTrainCheckpoint(const std::string& checkpoints_dir, const Check
 
 absl::StatusOr<std::optional<std::string>> LatestCheckpoint(const std::string& checkpoints_dir) {
   const std::string latest = JoinPath(checkpoints_dir, kLatest);
-  if (!PathExists(latest)) return std::optional<std::string>();
-  ASSIGN_OR_RETURN(std::string name, ReadFileToString(latest, 4096));
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(latest, ec);  // a dangling link still counts
+  if (ec || !fs::exists(st)) return std::optional<std::string>();
+  std::string name;
+  if (fs::is_symlink(st)) {
+    name = fs::read_symlink(latest, ec).string();
+    if (ec) return absl::InternalError(absl::StrCat(latest, ": cannot read the link: ", ec.message()));
+  } else {
+    // Runs from before `latest` became a symlink wrote the folder's name.
+    ASSIGN_OR_RETURN(name, ReadFileToString(latest, 4096));
+  }
   const std::string dir = JoinPath(checkpoints_dir, std::string(absl::StripAsciiWhitespace(name)));
   if (!PathExists(JoinPath(dir, kStateJson))) {
     return absl::DataLossError(absl::StrCat(latest, " names ", dir, ", which has no ", kStateJson,

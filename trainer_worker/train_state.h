@@ -6,13 +6,15 @@
 //     tokenizer.json, tokenizer_config.json, ...  copied from the model
 //     optimizer.safetensors              AdamW moments + the CPU RNG state
 //     train_state.json                   step, data cursor, recipe, fingerprint
-//   latest                               "step-00000040"
+//   latest -> step-00000040              a relative symlink, so
+//                                        `--model RUN/checkpoints/latest` works
 //
 // Atomicity: a checkpoint is written into "step-N.partial/" (each file
 // fsync'd), the folder is renamed to "step-N", the parent fsync'd, and only
-// then is `latest` replaced (atomically). A crash at any point leaves
-// `latest` naming a complete checkpoint (or absent); stale .partial folders
-// are removed by the next save.
+// then is `latest` replaced (a new link renamed over it). A crash at any
+// point leaves `latest` naming a complete checkpoint (or absent); stale
+// .partial folders are removed by the next save. Older runs wrote `latest`
+// as a file holding the folder's name; LatestCheckpoint reads both.
 #ifndef SSD_TRAINER_WORKER_TRAIN_STATE_H_
 #define SSD_TRAINER_WORKER_TRAIN_STATE_H_
 
@@ -26,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/checkpoint.h"
+#include "common/model/checkpoint_files.h"  // CopyTokenizerFiles
 #include "common/model/model_config.h"
 #include "nlohmann/json.hpp"
 
@@ -50,11 +53,6 @@ struct CheckpointContents {
   TrainState state;
   std::string tokenizer_dir;     // tokenizer files are copied from here
 };
-
-// The files copied next to the weights so the folder loads on its own.
-const std::vector<std::string>& TokenizerFileNames();
-// Copies those of TokenizerFileNames() that exist in `from` into `to`.
-absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to);
 
 // Writes checkpoint `step-<state.step>` under `checkpoints_dir` and points
 // `latest` at it; keeps the newest `keep` checkpoints (>= 1).

@@ -11,8 +11,12 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/model/checkpoint_files.h"
 #include "common/model/device.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
@@ -128,20 +132,37 @@ void KeepFreedMemoryForReuse() {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
-double MeasureMatmulFlops(int repeats) {
+MatmulPeak MeasureMatmulPeak(int samples_per_round, int max_rounds) {
   at::NoGradGuard no_grad;
-  double best = 0;
-  for (int64_t n : {512, 1024}) {
-    at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
-    at::mm(a, b);  // warm-up
-    for (int r = 0; r < repeats; ++r) {
+  constexpr int64_t n = 1024;  // large enough for full-speed sgemm, ~20 ms per product here
+  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+  at::mm(a, b);  // warm-up: threads started, pages touched
+  MatmulPeak peak;
+  std::vector<double> round;
+  for (int r = 0; r < std::max(1, max_rounds); ++r) {
+    if (r > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    round.clear();
+    for (int i = 0; i < std::max(1, samples_per_round); ++i) {
       const auto t0 = Clock::now();
       at::Tensor c = at::mm(a, b);
       const double s = SecondsSince(t0);
-      if (s > 0) best = std::max(best, 2.0 * static_cast<double>(n * n * n) / s);
+      if (s <= 0) continue;
+      round.push_back(2.0 * static_cast<double>(n * n * n) / s);
+      peak.flops = std::max(peak.flops, round.back());
+      ++peak.samples;
     }
+    if (round.empty()) continue;
+    std::sort(round.begin(), round.end());
+    peak.median_flops = round[round.size() / 2];
+    if (peak.median_flops >= 0.9 * peak.flops) return peak;  // quiet: the samples agree
   }
-  return best;
+  if (peak.flops > 0 && peak.median_flops < 0.75 * peak.flops) {
+    peak.warning = absl::StrFormat(
+        "matmul peak samples spread from %.1f to %.1f GFLOP/s (median %.1f): the machine was busy while measuring, "
+        "so the peak may read low and MFU high; pass --peak-flops to fix it",
+        round.front() / 1e9, peak.flops / 1e9, peak.median_flops / 1e9);
+  }
+  return peak;
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options, Collective* collective) {
@@ -150,6 +171,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
   if (options.data_path.empty()) return absl::InvalidArgumentError("data_path (--data): required");
   if (options.threads > 0) at::set_num_threads(options.threads);
   TrainerOptions o = options;
+  o.model_dir = ResolveModelDir(o.model_dir);  // an old run's checkpoints/latest pointer file
   if (o.tokenizer_dir.empty()) o.tokenizer_dir = o.model_dir;
 
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(o.model_dir));
@@ -215,6 +237,7 @@ Trainer::Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, 
       dataset_(std::move(dataset)),
       plan_(std::move(plan)),
       collective_(collective != nullptr ? collective : &single_) {
+  peak_flops_ = options_.peak_flops;
   params_ = model_->Parameters();
   for (auto& [name, p] : params_) {
     p.requires_grad_(true);
@@ -364,9 +387,24 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   m.target_tokens = plan_.GlobalLossTokens(s);
   m.step_s = SecondsSince(t0);
   m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0;
-  if (options_.peak_flops > 0 && m.step_s > 0) {
+  if (peak_flops_ > 0 && m.step_s > 0) {
     const double flops = TrainingFlops(model_->config(), static_cast<double>(m.tokens), stats[2].item<double>());
-    m.mfu = flops / m.step_s / (options_.peak_flops * coll.world_size());
+    const double per_rank = flops / m.step_s / coll.world_size();
+    if (per_rank > peak_flops_) {
+      // More than the peak is impossible: the peak was measured while the
+      // machine was busy, or --peak-flops is low. Count against what was
+      // achieved from now on, and say so once.
+      if (!peak_raised_ && coll.rank() == 0) {
+        LOG(WARNING) << absl::StrFormat(
+            "step %d ran at %.1f GFLOP/s per rank, above the matmul peak of %.1f GFLOP/s it was measured against "
+            "(measured while the machine was busy, or --peak-flops is too low); MFU is reported against %.1f from "
+            "here on",
+            step_, per_rank / 1e9, peak_flops_ / 1e9, per_rank / 1e9);
+      }
+      peak_raised_ = true;
+      peak_flops_ = per_rank;
+    }
+    m.mfu = per_rank / peak_flops_;
   }
   elapsed_s_ += m.step_s;
   m.elapsed_s = elapsed_s_;

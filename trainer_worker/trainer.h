@@ -122,6 +122,11 @@ class Trainer {
   int64_t total_steps_ = 0;
   int64_t step_ = 0;
   double elapsed_s_ = 0;
+  // MFU's denominator per rank: options_.peak_flops, raised to what a step
+  // actually achieved if that was more (the peak was measured low), so MFU
+  // never reads above 100%.
+  double peak_flops_ = 0;
+  bool peak_raised_ = false;
 };
 
 // Sum over positions with target != kIgnoreTarget of the cross-entropy of
@@ -140,9 +145,22 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
 // `ssd train` command and the benchmark call it once at start-up.
 void KeepFreedMemoryForReuse();
 
-// fp32 matmul FLOP/s of this process with its current thread count (a few
-// square at::mm, best of `repeats`).
-double MeasureMatmulFlops(int repeats = 3);
+// The fp32 matmul peak of this process with its current thread count, the
+// denominator of MFU.
+struct MatmulPeak {
+  double flops = 0;         // the best sample: the peak
+  double median_flops = 0;  // of the samples of the last round
+  int samples = 0;
+  // Non-empty when the samples disagree so much that the machine was busy
+  // while measuring (the peak then reads low and MFU high).
+  std::string warning;
+};
+
+// Times 1024 x 1024 at::mm products in rounds of `samples_per_round`, up to
+// `max_rounds` rounds 50 ms apart, keeping the best sample overall; it stops
+// early once a round's median is within 10% of the best (the machine is
+// quiet enough for the best to be the peak).
+MatmulPeak MeasureMatmulPeak(int samples_per_round = 6, int max_rounds = 4);
 
 }  // namespace ssd
 

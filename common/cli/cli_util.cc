@@ -72,4 +72,9 @@ int CpuThreads(int requested, int sharers) {
   return std::max(1, cores / std::max(1, sharers));
 }
 
+int GradingParallelism(int requested) {
+  if (requested > 0) return requested;
+  return 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace ssd

@@ -1,8 +1,13 @@
 #include "common/cli/cli_util.h"
+#include "common/cli/omp_wait_policy.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
+#include <algorithm>
 #include <limits>
+#include <thread>
 
 namespace ssd {
 namespace {
@@ -34,6 +39,29 @@ TEST(CliUtilTest, FloatArrayRoundTripsFloat32AndNullsNonFinite) {
   // Nine significant digits parse back to the identical float32.
   EXPECT_EQ(std::stof("0.100000001"), v[0]);
   EXPECT_EQ(std::stof("-2.99999989e-08"), v[1]);
+}
+
+TEST(CliUtilTest, GradingDefaultsToTwoProgramsPerCoreAndKeepsAnExplicitValue) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(GradingParallelism(0), 2 * cores);
+  EXPECT_EQ(GradingParallelism(3), 3);
+  EXPECT_EQ(CpuThreads(0), cores);
+  EXPECT_EQ(CpuThreads(0, 2 * cores), 1);
+}
+
+TEST(OmpWaitPolicyTest, ALauncherSetsPassiveForItsChildrenOnlyWhenTheUserChoseNothing) {
+  unsetenv("OMP_WAIT_POLICY");
+  unsetenv("GOMP_SPINCOUNT");
+  EXPECT_TRUE(ShareCoresWithChildren());
+  EXPECT_STREQ(getenv("OMP_WAIT_POLICY"), "PASSIVE");
+  setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+  EXPECT_FALSE(ShareCoresWithChildren());
+  EXPECT_STREQ(getenv("OMP_WAIT_POLICY"), "ACTIVE");
+  unsetenv("OMP_WAIT_POLICY");
+  setenv("GOMP_SPINCOUNT", "1000", 1);
+  EXPECT_FALSE(ShareCoresWithChildren());
+  EXPECT_EQ(getenv("OMP_WAIT_POLICY"), nullptr);
+  unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/sampling_flags.h"
 #include "common/eval/benchmark.h"
 #include "common/eval/grader.h"
 #include "common/eval/model_eval.h"
@@ -20,6 +21,7 @@
 #include "common/eval/solutions.h"
 #include "common/model/device.h"
 #include "common/sampling/generation_model.h"
+#include "common/sampling/sampling_presets.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 
@@ -36,15 +38,15 @@ struct EvalCodeFlags {
   bool lcb_v6 = false;
   std::string start_date, end_date;
   std::string bwrap = BwrapSandboxOptions{}.bwrap_path;
-  int parallel = 2;
+  int parallel = 0;  // 0: GradingParallelism's default
   GradeOptions grade;
   int64_t memory_mb = GradeOptions{}.address_space_bytes >> 20;
 };
 
 struct EvalModelFlags {
   EvalCodeFlags grading;  // benchmark, sandbox and grading flags shared with eval-code
-  std::string model, device = "cpu", prompt_templates;
-  SamplingParams params;
+  std::string model, tokenizer, device = "cpu", prompt_templates;
+  SamplingFlags sampling;
   std::vector<double> temperatures;
   double held_out_fraction = HeldOutSplit{}.held_out_fraction;
   EngineOptions engine;
@@ -52,14 +54,15 @@ struct EvalModelFlags {
 };
 
 absl::StatusOr<std::unique_ptr<Sandbox>> MakeSandbox(const EvalCodeFlags& f) {
-  if (f.parallel < 1) return absl::InvalidArgumentError("--parallel: must be at least 1");
+  if (f.parallel < 0) return absl::InvalidArgumentError("--parallel: must be at least 1 (0: two per core)");
+  const int parallel = GradingParallelism(f.parallel);
   if (f.unsafe_no_sandbox) {
     LOG(WARNING) << "--unsafe-no-sandbox: generated code runs with this user's rights, unisolated";
-    return std::unique_ptr<Sandbox>(new UnsafeSandbox(f.parallel));
+    return std::unique_ptr<Sandbox>(new UnsafeSandbox(parallel));
   }
   BwrapSandboxOptions o;
   o.bwrap_path = f.bwrap;
-  o.max_parallel = f.parallel;
+  o.max_parallel = parallel;
   ASSIGN_OR_RETURN(auto sb, BwrapSandbox::Create(o));
   return std::unique_ptr<Sandbox>(std::move(sb));
 }
@@ -159,8 +162,8 @@ absl::Status RunEvalCode(const EvalCodeFlags& f) {
 absl::Status RunEvalModel(const EvalModelFlags& f) {
   at::set_num_threads(CpuThreads(f.threads));
   ModelEvalOptions mo;
-  mo.params = f.params;
-  mo.temperatures = f.temperatures.empty() ? std::vector<double>{f.params.temperature} : f.temperatures;
+  ASSIGN_OR_RETURN(mo.params, ResolveSamplingFlags(f.sampling));
+  mo.temperatures = f.temperatures.empty() ? std::vector<double>{mo.params.temperature} : f.temperatures;
   mo.split.held_out_fraction = f.held_out_fraction;
   mo.grade = GradeOptionsFrom(f.grading);
   RETURN_IF_ERROR(mo.Validate(std::numeric_limits<int64_t>::max()));
@@ -169,7 +172,9 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   if (bench.problems.empty()) return absl::InvalidArgumentError(f.grading.benchmark + ": no problems to evaluate");
   ASSIGN_OR_RETURN(std::unique_ptr<Sandbox> sandbox, MakeSandbox(f.grading));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
-  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
+  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
+  MaxTokensCap cap(gm.model->config().max_position_embeddings, gm.dir);
+  mo.params.max_tokens = cap.Apply(mo.params.max_tokens, "--max-tokens");
   PromptTemplates templates = DefaultSsdPrompts();
   if (!f.prompt_templates.empty()) {
     ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
@@ -180,6 +185,12 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   ASSIGN_OR_RETURN(ModelEvalReport report,
                    EvaluateModel(*engine, *gm.tokenizer, gm.chat.get(), templates, bench, *sandbox, mo,
                                  [](const std::string& line) { LOG(INFO) << line; }));
+  for (const TemperatureEval& te : report.per_temperature) {
+    if (std::string w = LengthStopWarning(te.answers.length_stops, te.answers.generated, mo.params.max_tokens);
+        !w.empty()) {
+      LOG(WARNING) << "temperature " << te.temperature << ": " << w;
+    }
+  }
   nlohmann::json j = ModelEvalReportToJson(report);
   j["benchmark_errors"] = bench.errors;
   j["sandbox"] = std::string(sandbox->name());
@@ -200,7 +211,9 @@ void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
   e->add_option("--results", f->results, "also write the JSON object to this file");
   e->add_option("--timeout-s", f->grade.timeout_s, "per test, wall clock")->capture_default_str();
   e->add_option("--memory-mb", f->memory_mb, "address-space limit per process")->capture_default_str();
-  e->add_option("--parallel", f->parallel, "programs run at once")->capture_default_str();
+  e->add_option("--parallel", f->parallel,
+                 "programs run at once (default 0: two per core, since grading waits mostly on process start-up)")
+      ->capture_default_str();
   e->add_flag("--all-tests", f->all_tests, "run every test instead of stopping at the first failure");
   e->add_flag("--lcb-v6", f->lcb_v6, "keep problems dated 2025-02-01..2025-05-31 (LiveCodeBench v6)");
   e->add_option("--start-date", f->start_date, "keep problems dated on or after YYYY-MM-DD");
@@ -222,25 +235,19 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   e->callback([f, run] { *run = [f] { return ReportStatus("eval-code", RunEvalCode(*f)); }; });
 
   auto m = std::make_shared<EvalModelFlags>();
-  m->params.n = 10;
-  m->params.temperature = 0.6;
-  m->params.top_p = 0.95;
-  m->params.top_k = 20;
-  m->params.max_tokens = 4096;
   CLI::App* ev = app.add_subcommand(
-      "eval", "Generate answers with a model, grade them in the sandbox, print pass@k per temperature");
+      "eval",
+      "Generate answers with a model, grade them in the sandbox, print pass@k per temperature "
+      "(default: --preset ssd-eval; temperature 0 generates and grades one answer per problem and counts it n "
+      "times)");
   AddGradingFlags(ev, &m->grading);
   ev->add_option("--model", m->model, "Hugging Face model folder")->required();
-  ev->add_option("--n", m->params.n, "samples per problem")->capture_default_str();
-  ev->add_option("--temperature", m->params.temperature, "decoding temperature")->capture_default_str();
+  ev->add_option("--tokenizer", m->tokenizer,
+                 "folder with tokenizer.json + tokenizer_config.json (default: --model)");
+  AddSamplingFlags(ev, &m->sampling, kSsdEvalPreset, /*default_n=*/10);
   ev->add_option("--temperatures", m->temperatures,
                  "sweep these temperatures (comma-separated) and choose the best on a held-out split")
       ->delimiter(',');
-  ev->add_option("--top-p", m->params.top_p)->capture_default_str();
-  ev->add_option("--top-k", m->params.top_k)->capture_default_str();
-  ev->add_option("--min-p", m->params.min_p)->capture_default_str();
-  ev->add_option("--max-tokens", m->params.max_tokens, "generated tokens per answer")->capture_default_str();
-  ev->add_option("--seed", m->params.seed)->capture_default_str();
   ev->add_option("--held-out-fraction", m->held_out_fraction, "problems kept out of the temperature choice")
       ->capture_default_str();
   ev->add_option("--prompt-templates", m->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");

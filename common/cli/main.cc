@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "common/cli/cluster_commands.h"
 #include "common/cli/eval_commands.h"
+#include "common/cli/filter_commands.h"
 #include "common/cli/model_commands.h"
 #include "common/cli/sample_commands.h"
 #include "common/cli/tokenizer_commands.h"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   ssd::RegisterModelCommands(app, &run);
   ssd::RegisterTokenizerCommands(app, &run);
   ssd::RegisterSampleCommands(app, &run);
+  ssd::RegisterFilterCommands(app, &run);
   ssd::RegisterEvalCommands(app, &run);
   ssd::RegisterTrainCommands(app, &run);
   ssd::RegisterClusterCommands(app, &run);

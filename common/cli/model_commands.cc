@@ -11,12 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/omp_wait_policy.h"
 #include "common/model/checkpoint.h"
 #include "common/model/checkpoint_files.h"
 #include "common/model/decoder.h"
 #include "common/model/device.h"
 #include "common/model/generate.h"
 #include "common/model/model_config.h"
+#include "common/tokenizer/end_of_turn.h"
+#include "common/tokenizer/tokenizer.h"
+#include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 
 namespace ssd {
@@ -34,6 +38,8 @@ struct InitFlags {
   std::string dtype = "f32";
   int64_t max_shard_bytes = 0;
   std::vector<int64_t> eos_ids;
+  std::string tokenizer;             // copied in; sets vocab and eos defaults
+  CLI::Option* vocab_opt = nullptr;  // to tell --vocab given from defaulted
 };
 
 struct RunFlags {
@@ -66,6 +72,25 @@ absl::Status RunInit(const InitFlags& f) {
     return absl::InvalidArgumentError(absl::StrCat("--arch: \"", f.arch, "\" is not one of qwen3, qwen2, llama3"));
   }
   c.vocab_size = f.vocab;
+  std::vector<int64_t> eos_ids = f.eos_ids;
+  if (!f.tokenizer.empty()) {
+    if (!PathExists(JoinPath(f.tokenizer, "tokenizer.json"))) {
+      return absl::InvalidArgumentError(absl::StrCat("--tokenizer ", f.tokenizer, " has no tokenizer.json"));
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Load(f.tokenizer));
+    const bool vocab_given = f.vocab_opt != nullptr && f.vocab_opt->count() > 0;
+    if (!vocab_given) {
+      c.vocab_size = tok->vocab_size();
+    } else if (f.vocab < tok->vocab_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--vocab ", f.vocab, " is smaller than the tokenizer in ", f.tokenizer, " (", tok->vocab_size(),
+          " tokens, ids up to ", tok->vocab_size() - 1, "); leave --vocab out to size the model to it"));
+    }
+    if (eos_ids.empty()) {
+      ASSIGN_OR_RETURN(std::optional<int32_t> eot, EndOfTurnTokenId(f.tokenizer, *tok));
+      if (eot.has_value()) eos_ids.push_back(*eot);
+    }
+  }
   c.hidden_size = f.hidden;
   c.num_hidden_layers = f.layers;
   c.num_attention_heads = f.heads;
@@ -83,7 +108,7 @@ absl::Status RunInit(const InitFlags& f) {
   } else {
     return absl::InvalidArgumentError("--tie: must be auto, true or false");
   }
-  c.eos_token_ids = f.eos_ids;
+  c.eos_token_ids = eos_ids;
   RETURN_IF_ERROR(c.Validate());
   ASSIGN_OR_RETURN(DType dtype, ParseSaveDtype(f.dtype));
   if (f.max_shard_bytes < 0) return absl::InvalidArgumentError("--max-shard-bytes: must be >= 0");
@@ -92,6 +117,7 @@ absl::Status RunInit(const InitFlags& f) {
   save.dtype = dtype;
   save.max_shard_bytes = static_cast<uint64_t>(f.max_shard_bytes);
   RETURN_IF_ERROR(SaveHfCheckpoint(f.out, c, model->HfNamedTensors(), save));
+  if (!f.tokenizer.empty()) RETURN_IF_ERROR(CopyTokenizerFiles(f.tokenizer, f.out));
   std::cout << f.out << std::endl;
   return absl::OkStatus();
 }
@@ -186,7 +212,7 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   env->callback([env_threads, run] {
     *run = [env_threads] {
       return RunCommand("env", *env_threads, [] {
-        std::cout << DescribeComputeEnvironment();
+        std::cout << DescribeComputeEnvironment() << "omp wait:      " << DescribeOmpWaitPolicy() << "\n";
         return absl::OkStatus();
       });
     };
@@ -203,7 +229,12 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   ci->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   ci->add_option("--arch", init->arch, "qwen3, qwen2 or llama3")->capture_default_str();
   ci->add_option("--out", init->out, "output folder")->required();
-  ci->add_option("--vocab", init->vocab)->capture_default_str();
+  init->vocab_opt =
+      ci->add_option("--vocab", init->vocab, "vocab_size (default with --tokenizer: the tokenizer's size)")
+          ->capture_default_str();
+  ci->add_option("--tokenizer", init->tokenizer,
+                 "copy tokenizer.json + tokenizer_config.json from this folder; vocab_size and eos_token_id "
+                 "follow it unless --vocab / --eos-id say otherwise");
   ci->add_option("--hidden", init->hidden)->capture_default_str();
   ci->add_option("--layers", init->layers)->capture_default_str();
   ci->add_option("--heads", init->heads)->capture_default_str();
@@ -218,7 +249,9 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   ci->add_option("--init-std", init->init_std, "std of the random matrices")->capture_default_str();
   ci->add_option("--tie", init->tie, "tie embeddings: auto (qwen3 yes), true, false")->capture_default_str();
   ci->add_flag("--attention-bias", init->attention_bias, "q/k/v/o biases (qwen3, llama3)");
-  ci->add_option("--eos-id", init->eos_ids, "eos token id (repeatable)")
+  ci->add_option("--eos-id", init->eos_ids,
+                 "eos token id (repeatable; default with --tokenizer: its end-of-turn token, <|im_end|> or "
+                 "<|eot_id|>, else its eos_token)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   ci->add_option("--dtype", init->dtype, "f32, bf16 or f16")->capture_default_str();
   ci->add_option("--max-shard-bytes", init->max_shard_bytes, "0: one file; else shard size")->capture_default_str();

@@ -7,17 +7,20 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/sampling_flags.h"
 #include "common/model/device.h"
 #include "common/sampling/engine.h"
 #include "common/sampling/generation_model.h"
 #include "common/sampling/prompt_file.h"
 #include "common/sampling/sample_file.h"
+#include "common/sampling/sampling_presets.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 
@@ -25,8 +28,8 @@ namespace ssd {
 namespace {
 
 struct SampleFlags {
-  std::string model, prompts, out, prompt_templates, device = "cpu";
-  SamplingParams params;
+  std::string model, tokenizer, prompts, out, sft_out, prompt_templates, device = "cpu";
+  SamplingFlags sampling;
   std::vector<std::string> stop_tokens;
   EngineOptions engine;
   int threads = 0;
@@ -70,8 +73,9 @@ class Progress {
 
 absl::Status RunSample(SampleFlags f) {
   at::set_num_threads(CpuThreads(f.threads));
+  ASSIGN_OR_RETURN(SamplingParams params, ResolveSamplingFlags(f.sampling));
   ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
-  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts));
+  ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
   const std::shared_ptr<const Decoder>& model = gm.model;
   const std::unique_ptr<Tokenizer>& tok = gm.tokenizer;
   const std::unique_ptr<ChatTemplate>& chat = gm.chat;
@@ -84,9 +88,11 @@ absl::Status RunSample(SampleFlags f) {
     if (!id.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat("--stop-token: \"", name, "\" is not a token of ", f.model));
     }
-    f.params.stop_token_ids.push_back(*id);
+    params.stop_token_ids.push_back(*id);
   }
-  RETURN_IF_ERROR(f.params.Validate(model->config().vocab_size));
+  RETURN_IF_ERROR(params.Validate(model->config().vocab_size));
+  MaxTokensCap cap(model->config().max_position_embeddings, gm.dir);
+  params.max_tokens = cap.Apply(params.max_tokens, "--max-tokens");
   if (!f.ignore_eos) f.engine.default_stop_ids = gm.default_stop_ids;
   ASSIGN_OR_RETURN(PromptFile prompts, LoadPromptFile(f.prompts, *tok, chat.get(), templates));
   for (const std::string& e : prompts.errors) std::cerr << "skipped " << e << "\n";
@@ -97,13 +103,17 @@ absl::Status RunSample(SampleFlags f) {
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(model, tok.get(), f.engine));
   int64_t total = 0, rejected = 0;
+  std::map<std::string, const PromptEntry*> by_id;
   for (const PromptEntry& p : prompts.prompts) {
+    by_id[p.id] = &p;
     GenerationRequest r;
     r.id = p.id;
     r.prompt_ids = p.ids;
-    r.params = f.params;
-    if (p.max_tokens > 0) r.params.max_tokens = p.max_tokens;
-    for (int64_t s = 0; s < f.params.n; ++s) {
+    r.params = params;
+    if (p.max_tokens > 0) {
+      r.params.max_tokens = cap.Apply(p.max_tokens, absl::StrCat(f.prompts, ":", p.line, " \"max_tokens\""));
+    }
+    for (int64_t s = 0; s < params.n; ++s) {
       if (!done.count({p.id, s})) r.sample_indices.push_back(s);
     }
     if (r.sample_indices.empty()) continue;
@@ -116,14 +126,21 @@ absl::Status RunSample(SampleFlags f) {
     total += wanted;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<SampleWriter> writer, SampleWriter::Open(f.out, f.resume));
+  std::unique_ptr<SampleWriter> sft;
+  if (!f.sft_out.empty()) {
+    ASSIGN_OR_RETURN(sft, SampleWriter::Open(f.sft_out, f.resume));
+  }
   Progress progress(total, f.quiet);
-  int64_t finished = 0, tokens = 0;
+  int64_t finished = 0, tokens = 0, length_stops = 0;
   absl::Status write_status;
   const auto t0 = std::chrono::steady_clock::now();
   engine->RunUntilDone([&](SampleResult r) {
     ++finished;
     tokens += r.num_tokens;
-    if (write_status.ok()) write_status = writer->Write(r);
+    length_stops += r.finish_reason == "length";
+    const PromptEntry* p = by_id.at(r.prompt_id);
+    if (write_status.ok()) write_status = writer->Write(SampleToJsonLine(r, p));
+    if (write_status.ok() && sft != nullptr) write_status = sft->Write(SampleToSftLine(r, *p));
     progress.Update(finished, tokens);
   });
   progress.Update(finished, tokens, /*force=*/true);
@@ -134,12 +151,15 @@ absl::Status RunSample(SampleFlags f) {
   struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
   std::cerr << absl::StrFormat(
-      "sampled %d samples (%d skipped as already done), %d tokens in %.2f s (%.0f tok/s); "
+      "sampled %d samples (%d skipped as already done, %d ended by length), %d tokens in %.2f s (%.0f tok/s); "
       "KV peak %.1f MiB of %d MiB, %d preemptions; peak RSS %.0f MiB\n",
-      finished, static_cast<int64_t>(done.size()), st.generated_tokens, secs,
+      finished, static_cast<int64_t>(done.size()), length_stops, st.generated_tokens, secs,
       secs > 0 ? st.generated_tokens / secs : 0.0,
       st.peak_kv_blocks * st.kv_block_bytes / 1048576.0, f.engine.kv_cache_mb, st.preemptions,
       ru.ru_maxrss / 1024.0);
+  if (std::string w = LengthStopWarning(length_stops, finished, params.max_tokens); !w.empty()) {
+    std::cerr << "warning: " << w << "\n";
+  }
   if (!prompts.errors.empty() || rejected > 0) {
     return absl::InvalidArgumentError(absl::StrCat(prompts.errors.size() + rejected,
                                                    " prompt line(s) were skipped; see the messages above"));
@@ -151,20 +171,17 @@ absl::Status RunSample(SampleFlags f) {
 
 void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
   auto f = std::make_shared<SampleFlags>();
-  CLI::App* c = app.add_subcommand("sample", "Generate samples for a prompt file with the batched engine");
+  CLI::App* c = app.add_subcommand(
+      "sample", "Generate samples for a prompt file with the batched engine (default: --preset ssd-train)");
   c->add_option("--model", f->model, "Hugging Face model folder (config, safetensors, tokenizer)")->required();
+  c->add_option("--tokenizer", f->tokenizer,
+                "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   c->add_option("--prompts", f->prompts, "JSONL prompts: {id, prompt} | {id, messages} | LiveCodeBench problems")
       ->required();
-  c->add_option("--out", f->out, "samples JSONL to write")->required();
-  c->add_option("--n", f->params.n, "samples per prompt")->capture_default_str();
-  c->add_option("--temperature", f->params.temperature, "0 is greedy")->capture_default_str();
-  c->add_option("--top-k", f->params.top_k, "<= 0 is off")->capture_default_str();
-  c->add_option("--top-p", f->params.top_p, "in (0, 1]")->capture_default_str();
-  c->add_option("--min-p", f->params.min_p, "in [0, 1]")->capture_default_str();
-  c->add_option("--repetition-penalty", f->params.repetition_penalty, "1 is off")->capture_default_str();
-  c->add_option("--max-tokens", f->params.max_tokens, "generated tokens per sample")->capture_default_str();
-  c->add_option("--seed", f->params.seed, "keys every sample's random stream")->capture_default_str();
-  c->add_option("--stop", f->params.stop, "stop string (repeatable)");
+  c->add_option("--out", f->out, "samples JSONL to write (each line carries its prompt and messages)")->required();
+  c->add_option("--sft-out", f->sft_out,
+                "also write ml-ssd chat JSONL {\"messages\": [user..., assistant]} here, one line per sample");
+  AddSamplingFlags(c, &f->sampling, kSsdTrainPreset, /*default_n=*/1);
   c->add_option("--stop-token", f->stop_tokens,
                 "stop token by name, e.g. <|im_end|> (repeatable; default: the model's EOS and end-of-turn tokens)");
   c->add_option("--max-seqs", f->engine.max_seqs, "sequences decoded together")->capture_default_str();

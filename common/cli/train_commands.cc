@@ -12,10 +12,12 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/cli/cli_util.h"
+#include "common/cli/omp_wait_policy.h"
 #include "common/model/model_config.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
@@ -122,6 +124,7 @@ absl::Status RunTrain(TrainFlags f) {
       launch.args.push_back(std::to_string(CpuThreads(0, f.nproc)));
     }
     launch.nproc = f.nproc;
+    ShareCoresWithChildren();  // the ranks share the cores: passive OpenMP waits
     launch.master_addr = "127.0.0.1";
     launch.master_port = store->port();
     return LaunchLocalRanks(launch);
@@ -152,7 +155,16 @@ absl::Status RunTrain(TrainFlags f) {
     }
   }
   if (f.peak_flops < 0) {
-    o.peak_flops = o.device == "cpu" ? MeasureMatmulFlops() : 0;
+    o.peak_flops = 0;
+    if (o.device == "cpu") {
+      const MatmulPeak peak = MeasureMatmulPeak();
+      o.peak_flops = peak.flops;
+      if (f.rendezvous.rank == 0) {
+        LOG(INFO) << absl::StrFormat("matmul peak %.1f GFLOP/s per rank (%d threads, best of %d samples), for MFU",
+                                     peak.flops / 1e9, o.threads, peak.samples);
+        if (!peak.warning.empty()) LOG(WARNING) << peak.warning;
+      }
+    }
   } else {
     o.peak_flops = f.peak_flops;
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/cli/cli_util.h"
 #include "common/cli/cluster_flags.h"
+#include "common/cli/omp_wait_policy.h"
 #include "common/rpc/channel_builder.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -107,6 +108,7 @@ absl::Status LaunchTrainers(int n) {
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (len <= 0) return absl::InternalError("cannot find this executable");
   BlockSignals();
+  ShareCoresWithChildren();  // N trainers on one machine share its cores
   std::vector<pid_t> children;
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> a = child_args;

@@ -49,9 +49,27 @@ absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer
     out.solutions[slot].code = ExtractCode(r.text);
     out.outputs[slot] = std::move(r.text);
     out.generated_tokens += r.num_tokens;
+    ++out.generated;
+    out.length_stops += r.finish_reason == "length";
   });
   return out;
 }
+
+namespace {
+
+// Each of the `once` entries per problem repeated `n` times, in place:
+// [a, b] with n = 3 becomes [a, a, a, b, b, b].
+template <typename T>
+std::vector<T> Repeat(const std::vector<T>& once, int64_t n) {
+  std::vector<T> out;
+  out.reserve(once.size() * static_cast<size_t>(n));
+  for (const T& x : once) {
+    for (int64_t i = 0; i < n; ++i) out.push_back(x);
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::Status ModelEvalOptions::Validate(int64_t vocab_size) const {
   if (temperatures.empty()) return absl::InvalidArgumentError("temperatures: give at least one");
@@ -82,10 +100,25 @@ absl::StatusOr<ModelEvalReport> EvaluateModel(Engine& engine, const Tokenizer& t
     te.temperature = t;
     SamplingParams p = options.params;
     p.temperature = t;
-    say(absl::StrFormat("temperature %g: generating %d x %d answers", t, benchmark.problems.size(), p.n));
+    const int64_t n = p.n;
+    const bool once = p.greedy() && n > 1;
+    if (once) {
+      p.n = 1;
+      say(absl::StrFormat("temperature 0 is greedy: generating and grading 1 answer per problem for %d problems, "
+                          "each counted %d times",
+                          benchmark.problems.size(), n));
+    } else {
+      say(absl::StrFormat("temperature %g: generating %d x %d answers", t, benchmark.problems.size(), n));
+    }
     ASSIGN_OR_RETURN(te.answers, GenerateAnswers(engine, tokenizer, chat, templates, benchmark, p));
     say(absl::StrFormat("temperature %g: grading %d answers in the sandbox", t, te.answers.solutions.size()));
     te.results = GradeSolutions(benchmark, te.answers.solutions, sandbox, options.grade);
+    te.graded = static_cast<int64_t>(te.answers.solutions.size());
+    if (once) {
+      te.answers.solutions = Repeat(te.answers.solutions, n);
+      te.answers.outputs = Repeat(te.answers.outputs, n);
+      te.results = Repeat(te.results, n);
+    }
     te.outcomes = TallyOutcomes(benchmark, te.results);
     te.report = ComputePassAtK(te.outcomes, {1, 5, 10}, options.bootstrap);
     candidates.push_back({t, te.outcomes});
@@ -106,6 +139,9 @@ nlohmann::json ModelEvalReportToJson(const ModelEvalReport& report) {
     t["temperature"] = te.temperature;
     t["pass_at_k"] = PassAtKReportToJson(te.report);
     t["generated_tokens"] = te.answers.generated_tokens;
+    t["generated_answers"] = te.answers.generated;
+    t["graded_answers"] = te.graded;
+    t["length_stops"] = te.answers.length_stops;
     t["errors"] = te.answers.errors;
     nlohmann::json problems = nlohmann::json::array();
     for (size_t i = 0; i < te.results.size(); ++i) {
@@ -136,8 +172,9 @@ nlohmann::json ModelEvalReportToJson(const ModelEvalReport& report) {
 std::string FormatModelEvalReport(const ModelEvalReport& report) {
   std::string out;
   for (const TemperatureEval& te : report.per_temperature) {
-    absl::StrAppendFormat(&out, "temperature %g (%d tokens generated)\n", te.temperature,
-                          te.answers.generated_tokens);
+    absl::StrAppendFormat(&out, "temperature %g (%d answers, %d tokens generated; %d ended by length)\n",
+                          te.temperature, te.answers.generated, te.answers.generated_tokens,
+                          te.answers.length_stops);
     for (const std::string& e : te.answers.errors) absl::StrAppend(&out, "  not prompted: ", e, "\n");
     absl::StrAppend(&out, FormatPassAtKTable(te.report), "\n");
   }

@@ -36,6 +36,8 @@ struct GeneratedAnswers {
   // their samples are recorded with no code, so they count as failures.
   std::vector<std::string> errors;
   int64_t generated_tokens = 0;
+  int64_t generated = 0;     // answers the engine generated (n per problem, or 1 when greedy)
+  int64_t length_stops = 0;  // of those, how many ended by length (cut off)
 };
 
 // Prompts every problem with the SSD templates, through the chat template
@@ -58,6 +60,7 @@ struct TemperatureEval {
   double temperature = 0;
   GeneratedAnswers answers;
   std::vector<SolutionResult> results;  // aligned with answers.solutions
+  int64_t graded = 0;                   // solutions run in the sandbox
   std::vector<ProblemOutcome> outcomes;
   PassAtKReport report;
 };
@@ -68,6 +71,10 @@ struct ModelEvalReport {
 };
 
 // Runs the whole evaluation. `progress` (optional) hears one line per stage.
+// At temperature 0 decoding is greedy, so the n samples of a problem would
+// be identical: one answer per problem is generated and graded and counted
+// n times (answers, outputs and results still hold n entries per problem),
+// which gives the same pass@k for 1/n of the work.
 absl::StatusOr<ModelEvalReport> EvaluateModel(Engine& engine, const Tokenizer& tokenizer, const ChatTemplate* chat,
                                               const PromptTemplates& templates, const Benchmark& benchmark,
                                               Sandbox& sandbox, const ModelEvalOptions& options,

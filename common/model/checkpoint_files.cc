@@ -1,7 +1,10 @@
 #include "common/model/checkpoint_files.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -19,6 +22,37 @@ bool IsSafeShardName(const std::string& name) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& TokenizerFileNames() {
+  static const std::vector<std::string> kNames = {"tokenizer.json", "tokenizer_config.json",
+                                                  "special_tokens_map.json", "generation_config.json",
+                                                  "vocab.json", "merges.txt"};
+  return kNames;
+}
+
+absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to) {
+  for (const std::string& name : TokenizerFileNames()) {
+    const std::string src = JoinPath(from, name);
+    if (!PathExists(src)) continue;
+    ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(src));
+    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(to, name), bytes));
+  }
+  return absl::OkStatus();
+}
+
+std::string ResolveModelDir(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 256) return path;
+  absl::StatusOr<std::string> text = ReadFileToString(path, 256);
+  if (!text.ok()) return path;
+  const std::string name(absl::StripAsciiWhitespace(*text));
+  if (!IsSafeShardName(name)) return path;  // one plain name, nothing that climbs out
+  const size_t slash = path.find_last_of('/');
+  const std::string sibling = slash == std::string::npos ? name : JoinPath(path.substr(0, slash), name);
+  struct stat dir {};
+  if (::stat(sibling.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode)) return path;
+  return sibling;
+}
 
 absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_dir) {
   CheckpointFiles out;

@@ -18,6 +18,19 @@ namespace ssd {
 constexpr char kSingleWeightsFile[] = "model.safetensors";
 constexpr char kWeightsIndexFile[] = "model.safetensors.index.json";
 
+// The tokenizer files of a model folder, copied next to the weights so a
+// folder loads on its own (checkpoints, `ssd model init --tokenizer`).
+const std::vector<std::string>& TokenizerFileNames();
+// Copies those of TokenizerFileNames() that exist in `from` into `to`
+// (each atomically).
+absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to);
+
+// `path` itself, unless it is a regular file holding one line that names a
+// folder next to it (the `checkpoints/latest` pointer that runs wrote before
+// `latest` became a symlink): then that folder. Lets `--model
+// RUN/checkpoints/latest` work for old runs too.
+std::string ResolveModelDir(const std::string& path);
+
 // The opened weight files of one checkpoint.
 class CheckpointFiles {
  public:

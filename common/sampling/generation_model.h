@@ -2,7 +2,7 @@
 // folder, loaded together: the decoder (batch-invariant on CPU, so samples
 // do not depend on their batch), the tokenizer, the chat template when the
 // folder has one, and the default stop ids (config.json's eos_token_id plus
-// the end-of-turn tokens the tokenizer declares).
+// the end-of-turn tokens the tokenizer declares, end_of_turn.h).
 #ifndef SSD_COMMON_SAMPLING_GENERATION_MODEL_H_
 #define SSD_COMMON_SAMPLING_GENERATION_MODEL_H_
 
@@ -18,14 +18,21 @@
 namespace ssd {
 
 struct GenerationModel {
+  std::string dir;            // the model folder, after ResolveModelDir
+  std::string tokenizer_dir;  // where tokenizer.json came from
   std::shared_ptr<const Decoder> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ChatTemplate> chat;  // null when the folder has none
   std::vector<int64_t> default_stop_ids;
 };
 
-// `options.batch_invariant` is forced on.
-absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir, DecoderOptions options);
+// Loads the model in `dir` (a `checkpoints/latest` pointer file is followed,
+// see ResolveModelDir) with the tokenizer and chat template of
+// `tokenizer_dir`, or of `dir` when that is empty. A missing tokenizer.json
+// is FailedPrecondition saying how to attach one. `options.batch_invariant`
+// is forced on.
+absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir, DecoderOptions options,
+                                                    const std::string& tokenizer_dir = "");
 
 }  // namespace ssd
 

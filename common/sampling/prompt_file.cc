@@ -43,21 +43,21 @@ absl::StatusOr<std::string> RenderChat(const ChatTemplate* chat, const Json& mes
   return chat->Render(messages, o);
 }
 
-// The prompt text of one parsed line, and its id.
+// The prompt text of one parsed line, its id and its conversation.
 absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemplates& templates,
-                       std::string* id, std::string* text) {
+                       std::string* id, std::string* text, Json* conversation) {
   if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
   if (j.contains("question_content")) {
     ASSIGN_OR_RETURN(*id, IdOf(j, "question_id"));
     ASSIGN_OR_RETURN(std::string content, StringField(j, "question_content", true));
     ASSIGN_OR_RETURN(std::string starter, StringField(j, "starter_code", false));
     ASSIGN_OR_RETURN(std::string prompt, FormatSsdPrompt(templates, content, starter));
+    *conversation = Json::array({Json{{"role", "user"}, {"content", prompt}}});
     if (chat == nullptr) {
       *text = std::move(prompt);
       return absl::OkStatus();
     }
-    Json messages = Json::array({Json{{"role", "user"}, {"content", prompt}}});
-    ASSIGN_OR_RETURN(*text, RenderChat(chat, messages));
+    ASSIGN_OR_RETURN(*text, RenderChat(chat, *conversation));
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(*id, IdOf(j, "id"));
@@ -67,11 +67,13 @@ absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemp
   }
   if (has_prompt) {
     ASSIGN_OR_RETURN(*text, StringField(j, "prompt", true));
+    *conversation = Json::array({Json{{"role", "user"}, {"content", *text}}});
     return absl::OkStatus();
   }
   const Json& messages = j["messages"];
   if (!messages.is_array() || messages.empty()) return absl::InvalidArgumentError("\"messages\" must be a non-empty array");
   ASSIGN_OR_RETURN(*text, RenderChat(chat, messages));
+  *conversation = messages;
   return absl::OkStatus();
 }
 
@@ -95,7 +97,8 @@ absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokeniz
     PromptEntry e;
     e.line = line_no;
     std::string text;
-    if (absl::Status s = ParseLine(j, chat, templates, &e.id, &text); !s.ok()) {
+    Json conversation;
+    if (absl::Status s = ParseLine(j, chat, templates, &e.id, &text, &conversation); !s.ok()) {
       fail(s.message());
       continue;
     }
@@ -122,6 +125,8 @@ absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokeniz
       continue;
     }
     e.ids.assign(tokens->begin(), tokens->end());
+    e.text = std::move(text);
+    e.messages_json = conversation.dump(-1, ' ', false, Json::error_handler_t::replace);
     out.prompts.push_back(std::move(e));
   }
   return out;

@@ -33,6 +33,12 @@ namespace ssd {
 struct PromptEntry {
   std::string id;
   std::vector<int64_t> ids;
+  // The text that was tokenized (after the chat template, when applied).
+  std::string text;
+  // The conversation so far as a JSON array of {role, content}: the line's
+  // messages, or one user message holding the raw prompt or the worded
+  // problem. An answer appended to it is an ml-ssd SFT line.
+  std::string messages_json;
   int64_t line = 0;  // 1-based line in the file
   int64_t max_tokens = 0;  // the line's override; 0: none
 };

@@ -12,7 +12,30 @@
 
 namespace ssd {
 
-std::string SampleToJsonLine(const SampleResult& r) {
+namespace {
+
+// Model text may hold invalid UTF-8 only through U+FFFD repair, which is
+// valid; replace anything else rather than throw.
+std::string DumpLine(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+nlohmann::ordered_json Conversation(const PromptEntry& p) {
+  nlohmann::ordered_json m = nlohmann::ordered_json::parse(p.messages_json, nullptr, false);
+  return m.is_array() ? m : nlohmann::ordered_json::array();
+}
+
+}  // namespace
+
+std::string SampleToSftLine(const SampleResult& r, const PromptEntry& prompt) {
+  nlohmann::ordered_json messages = Conversation(prompt);
+  messages.push_back({{"role", "assistant"}, {"content", r.text}});
+  nlohmann::ordered_json j;
+  j["messages"] = std::move(messages);
+  return DumpLine(j);
+}
+
+std::string SampleToJsonLine(const SampleResult& r, const PromptEntry* prompt) {
   nlohmann::ordered_json j;
   j["prompt_id"] = r.prompt_id;
   j["sample_index"] = r.sample_index;
@@ -21,9 +44,11 @@ std::string SampleToJsonLine(const SampleResult& r) {
   j["finish_reason"] = r.finish_reason;
   j["num_tokens"] = r.num_tokens;
   j["cumulative_logprob"] = r.cumulative_logprob;
-  // Model text may hold invalid UTF-8 only through U+FFFD repair, which is
-  // valid; replace anything else rather than throw.
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  if (prompt != nullptr) {
+    j["prompt"] = prompt->text;
+    j["messages"] = Conversation(*prompt);
+  }
+  return DumpLine(j);
 }
 
 absl::StatusOr<std::set<std::pair<std::string, int64_t>>> ReadDoneSamples(const std::string& path) {
@@ -65,8 +90,7 @@ absl::StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Open(const std::stri
 
 SampleWriter::~SampleWriter() { std::fclose(f_); }
 
-absl::Status SampleWriter::Write(const SampleResult& r) {
-  const std::string line = SampleToJsonLine(r);
+absl::Status SampleWriter::Write(absl::string_view line) {
   if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0) {
     return absl::DataLossError(absl::StrCat(path_, ": write failed: ", std::strerror(errno)));
   }

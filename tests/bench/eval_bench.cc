@@ -2,6 +2,7 @@
 // programs run without a sandbox in the same process, on the same cores.
 //
 //   build/bin/eval_bench [--problems 40] [--tests 10] [--parallel 2] [--repeats 3] [--smoke]
+//   build/bin/eval_bench --sweep-parallel 1,2,4,8 [--repeats 5]   # the grading rate per --parallel
 //
 // Workloads:
 //   synthetic    --problems stdin and functional problems, --tests tests
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -144,9 +146,69 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+double LoadAverage() {
+  double l = 0;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = 0;
+    std::fclose(f);
+  }
+  return l;
+}
+
+// Grading rate (bwrap) at each level of parallelism on each workload, the
+// levels in a rotated order per repeat so drift in the machine's load does
+// not favour one; ratios against the first level, medians of `repeats`.
+int SweepParallel(const std::vector<int>& levels, const std::vector<std::pair<std::string, const Workload*>>& loads,
+                  int repeats) {
+  std::map<std::pair<size_t, int>, std::vector<double>> rate;
+  std::vector<double> load_avg;
+  int failures = 0;
+  for (int r = 0; r < repeats; ++r) {
+    for (size_t i = 0; i < levels.size(); ++i) {
+      const int level = levels[(i + static_cast<size_t>(r)) % levels.size()];
+      BwrapSandboxOptions bo;
+      bo.max_parallel = level;
+      auto sb = BwrapSandbox::Create(bo);
+      if (!sb.ok()) {
+        std::fprintf(stderr, "eval_bench: %s\n", std::string(sb.status().message()).c_str());
+        return 1;
+      }
+      load_avg.push_back(LoadAverage());
+      for (size_t w = 0; w < loads.size(); ++w) {
+        int f = 0;
+        rate[{w, level}].push_back(GradeRate(*loads[w].second, **sb, &f));
+        failures += f;
+      }
+    }
+  }
+  std::printf("eval_bench --sweep-parallel: bubblewrap, %d cores, medians of %d runs, levels rotated per run; "
+              "load average %.2f (median at each level's start)\n\n",
+              static_cast<int>(std::thread::hardware_concurrency()), repeats, Median(load_avg));
+  std::printf("| %-36s |", "workload (test executions/s)");
+  for (int level : levels) std::printf(" --parallel %d |", level);
+  std::printf("\n|%s|", std::string(38, '-').c_str());
+  for (size_t i = 0; i < levels.size(); ++i) std::printf("---:|");
+  std::printf("\n");
+  for (size_t w = 0; w < loads.size(); ++w) {
+    std::printf("| %-36s |", loads[w].first.c_str());
+    const double base = Median(rate[{w, levels[0]}]);
+    for (int level : levels) {
+      const double m = Median(rate[{w, level}]);
+      std::printf(" %.1f (%.2fx) |", m, m / base);
+    }
+    std::printf("\n");
+  }
+  if (failures > 0) {
+    std::fprintf(stderr, "eval_bench: %d solutions failed; the numbers are not comparable\n", failures);
+    return 1;
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   int problems = 40, tests = 10, parallel = 2, repeats = 3;
   bool smoke = false;
+  std::vector<int> sweep;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--problems" && i + 1 < argc) {
@@ -157,13 +219,31 @@ int Main(int argc, char** argv) {
       parallel = std::atoi(argv[++i]);
     } else if (a == "--repeats" && i + 1 < argc) {
       repeats = std::atoi(argv[++i]);
+    } else if (a == "--sweep-parallel" && i + 1 < argc) {
+      for (const char* p = argv[++i]; *p != '\0';) {
+        char* end = nullptr;
+        const long v = std::strtol(p, &end, 10);
+        if (end == p || v < 1) break;
+        sweep.push_back(static_cast<int>(v));
+        p = *end == ',' ? end + 1 : end;
+      }
     } else if (a == "--smoke") {
       smoke = true;
       problems = 4, tests = 3, repeats = 1;
     } else {
-      std::fprintf(stderr, "usage: eval_bench [--problems N] [--tests N] [--parallel N] [--repeats N] [--smoke]\n");
+      std::fprintf(stderr,
+                   "usage: eval_bench [--problems N] [--tests N] [--parallel N] [--repeats N] "
+                   "[--sweep-parallel 1,2,4,8] [--smoke]\n");
       return 2;
     }
+  }
+  if (!sweep.empty()) {
+    const Workload syn = Synthetic(problems, tests);
+    Workload he;
+    std::vector<std::pair<std::string, const Workload*>> loads = {
+        {absl::StrCat("synthetic, ", problems, "x", tests, " tests, harness"), &syn}};
+    if (!smoke && HumanEval(&he)) loads.push_back({"HumanEval canonical, 164x1 test", &he});
+    return SweepParallel(sweep, loads, repeats);
   }
   BwrapSandboxOptions bo;
   bo.max_parallel = parallel;

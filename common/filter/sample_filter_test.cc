@@ -1,6 +1,6 @@
 // The global filter against a brute-force reference: sort everything, drop
 // the first floor(N p / 100) by (length, key).
-#include "coordinator/sample_filter.h"
+#include "common/filter/sample_filter.h"
 
 #include <gtest/gtest.h>
 

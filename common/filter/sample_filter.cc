@@ -1,4 +1,4 @@
-#include "coordinator/sample_filter.h"
+#include "common/filter/sample_filter.h"
 
 #include <algorithm>
 
@@ -19,6 +19,15 @@ bool PassesRules(const v1::FilterSpec& spec, const v1::SampleFeatures& f) {
 }
 
 }  // namespace
+
+v1::FilterSpec DefaultFilterSpec() {
+  v1::FilterSpec f;
+  f.set_drop_empty(true);
+  f.set_drop_single_line(false);
+  f.set_drop_shortest_percent(10);
+  f.set_length_unit(v1::LENGTH_UNIT_CHARS);
+  return f;
+}
 
 v1::SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens) {
   v1::SampleFeatures f;

@@ -1,4 +1,7 @@
-// SSD's filter of raw samples, applied to a whole round at once.
+// SSD's filter of raw samples, applied to a whole set at once: the
+// coordinator's FILTERING stage (a round of a job) and `ssd filter` (files)
+// both run this code. Torch-free and RPC-free; it uses only the message
+// types of ssd/v1.
 //
 // Rules, in order (FilterSpec):
 //   1. drop_empty: the text is empty after trimming whitespace;
@@ -14,8 +17,8 @@
 // passed 1-2 survives iff (length, key) >= cut. Survival is therefore a pure
 // function of a sample and its round's FilterResult, which Scan and Export
 // evaluate without any per-sample marks.
-#ifndef SSD_COORDINATOR_SAMPLE_FILTER_H_
-#define SSD_COORDINATOR_SAMPLE_FILTER_H_
+#ifndef SSD_COMMON_FILTER_SAMPLE_FILTER_H_
+#define SSD_COMMON_FILTER_SAMPLE_FILTER_H_
 
 #include <cstdint>
 #include <string>
@@ -27,11 +30,16 @@
 
 namespace ssd {
 
+// SSD's defaults, shared by the job spec (`filter.*`) and `ssd filter`:
+// drop empty texts, keep single-line ones, drop the shortest 10% by
+// characters (ml-ssd's code).
+v1::FilterSpec DefaultFilterSpec();
+
 // Lengths and flags of one sample text.
 v1::SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens);
 
 struct FilterCandidate {
-  std::string key;  // the sample key (store_schema.h)
+  std::string key;  // unique per sample; breaks ties at the cut (the store key, store_schema.h)
   v1::SampleFeatures features;
 };
 
@@ -43,4 +51,4 @@ bool Survives(const v1::FilterSpec& spec, const v1::FilterResult& result, absl::
 
 }  // namespace ssd
 
-#endif  // SSD_COORDINATOR_SAMPLE_FILTER_H_
+#endif  // SSD_COMMON_FILTER_SAMPLE_FILTER_H_

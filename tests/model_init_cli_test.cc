@@ -1,0 +1,110 @@
+// `ssd model init --tokenizer`: a model folder with its tokenizer in one
+// step, sized to it, ending turns where the tokenizer does, and usable by
+// `ssd sample` and `ssd eval` with no further flags.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nlohmann/json.hpp"
+#include "tests/subprocess.h"
+
+namespace ssd {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ModelInitCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("ssd_model_init"));
+    std::string corpus;
+    for (int i = 0; i < 40; ++i) corpus += "def f(x):\n    return x + " + std::to_string(i) + "\n";
+    std::ofstream(*dir_ + "/corpus.txt") << corpus;
+    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", *dir_ + "/corpus.txt",
+                                  "--vocab-size", "300", "--out", *dir_ + "/tok"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ProcessResult v = RunProcess({SsdBinary(), "tokenize", "--tokenizer", *dir_ + "/tok", "--special", "--text",
+                                  "<|im_end|>"});
+    ASSERT_EQ(v.exit_code, 0) << v.err;
+    im_end_ = nlohmann::json::parse(v.out)[0].get<int>();
+  }
+  static void TearDownTestSuite() {
+    RemoveTree(*dir_);
+    delete dir_;
+  }
+  static ProcessResult Init(const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {SsdBinary(), "model", "init", "--hidden", "32", "--layers", "1", "--heads", "2",
+                                     "--kv-heads", "1", "--out", *dir_ + "/" + out};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunProcess(argv);
+  }
+  static nlohmann::json Config(const std::string& out) {
+    return nlohmann::json::parse(Slurp(*dir_ + "/" + out + "/config.json"));
+  }
+  // Tokens of the tokenizer: its highest id plus one.
+  static int TokenizerSize() {
+    const nlohmann::json t = nlohmann::json::parse(Slurp(*dir_ + "/tok/tokenizer.json"));
+    int top = -1;
+    for (const auto& [k, id] : t["model"]["vocab"].items()) top = std::max(top, id.get<int>());
+    for (const auto& a : t["added_tokens"]) top = std::max(top, a["id"].get<int>());
+    return top + 1;
+  }
+  static std::string* dir_;
+  static int im_end_;
+};
+std::string* ModelInitCliTest::dir_ = nullptr;
+int ModelInitCliTest::im_end_ = -1;
+
+TEST_F(ModelInitCliTest, TokenizerIsCopiedInAndSetsVocabAndEos) {
+  ProcessResult r = Init("m", {"--tokenizer", *dir_ + "/tok"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+    EXPECT_EQ(Slurp(*dir_ + "/m/" + f), Slurp(*dir_ + "/tok/" + f)) << f;
+  }
+  const nlohmann::json c = Config("m");
+  EXPECT_EQ(c["vocab_size"], TokenizerSize());
+  ASSERT_GE(im_end_, 0);
+  EXPECT_EQ(c["eos_token_id"], im_end_);
+
+  // The folder is complete: `ssd sample` needs nothing else.
+  std::ofstream(*dir_ + "/p.jsonl") << R"({"id": "a", "messages": [{"role": "user", "content": "hi"}]})" << "\n";
+  r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/m", "--prompts", *dir_ + "/p.jsonl", "--max-tokens",
+                  "4", "--threads", "1", "--quiet", "--out", *dir_ + "/s.jsonl"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(ModelInitCliTest, ExplicitVocabAndEosWinButAVocabTooSmallIsRefused) {
+  ProcessResult r = Init("big", {"--tokenizer", *dir_ + "/tok", "--vocab", "512", "--eos-id", "7"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Config("big")["vocab_size"], 512);
+  EXPECT_EQ(Config("big")["eos_token_id"], 7);
+
+  r = Init("small", {"--tokenizer", *dir_ + "/tok", "--vocab", "100"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--vocab 100 is smaller than the tokenizer in " + *dir_ + "/tok (" +
+                       std::to_string(TokenizerSize()) + " tokens"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(*dir_ + "/small/config.json"));
+
+  r = Init("none", {"--tokenizer", *dir_});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--tokenizer " + *dir_ + " has no tokenizer.json"), std::string::npos) << r.err;
+}
+
+TEST_F(ModelInitCliTest, WithoutATokenizerTheOldDefaultsStay) {
+  ProcessResult r = Init("plain", {});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Config("plain")["vocab_size"], 256);
+  EXPECT_FALSE(std::filesystem::exists(*dir_ + "/plain/tokenizer.json"));
+}
+
+}  // namespace
+}  // namespace ssd
