@@ -380,9 +380,11 @@ TEST_F(ClusterE2ETest, APushInterruptedHalfwayLeavesTheOldVersionAndIsRetried) {
 
 TEST_F(ClusterE2ETest, ASamplerStartedAfterRoundOneFetchesVersionOneFromAPeerAndServesRoundTwo) {
   LocalCluster cluster;
-  ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
+  // Leases and workers outlive the pause below.
+  ASSERT_TRUE(cluster.StartCoordinator({"--lease-ttl-ms", "60000", "--heartbeat-interval-ms", "300",
+                                        "--worker-timeout-ms", "60000", "--recovery-grace-ms", "6000"}));
   auto client = cluster.Client();
-  cluster.StartSampler();
+  BackgroundProcess* first = cluster.StartSampler();
   cluster.StartTrainer();
   // Five one-problem shards of long samples per round: when round 2 starts
   // there is queued work for a newcomer.
@@ -392,7 +394,14 @@ TEST_F(ClusterE2ETest, ASamplerStartedAfterRoundOneFetchesVersionOneFromAPeerAnd
   ASSERT_TRUE(job.ok());
   ASSERT_TRUE(WaitFor(client.get(), job->job_id(),
                       [](const v1::Job& j) { return j.round() == 2 && j.state() == v1::JOB_STATE_SAMPLING; }, 200));
+  // The first sampler is paused so round-2 shards stay queued however
+  // slowly the newcomer starts; it resumes once the newcomer has asked it
+  // for version 1, and serves that fetch.
+  first->Signal(SIGSTOP);
   BackgroundProcess* late = cluster.StartSampler();
+  const bool asked = late->WaitForLog("fetching job-000001 v1 from sampler-", 120);
+  first->Signal(SIGCONT);
+  ASSERT_TRUE(asked) << late->Log();
   ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
                       200))
       << cluster.coordinator()->Log();
