@@ -268,9 +268,6 @@ class Coordinator {
   std::vector<v1::PushTarget> Holders(const std::string& job_id, int32_t version) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // ---- replay store (replay_store.cc) ----
-  absl::StatusOr<std::string> ExportLine(const v1::Problem& problem, const std::string& text) const;
-
   // Constant after construction.
   const CoordinatorOptions options_;
   KvStore* const store_;

@@ -319,6 +319,102 @@ TEST_F(CoordinatorTest, CompleteRoundIsFilteredGloballyAndTrainersScanDisjointPa
   for (const auto& [k, n] : r0) EXPECT_EQ(r1.count(k), 0u);
 }
 
+TEST_F(CoordinatorTest, TrainersReadEverySurvivorsSizeThenTheTextOfOnlyTheOnesTheySelect) {
+  auto id = Submit(Spec("filter:\n  drop_shortest_percent: 25\n"));
+  const v1::WorkerIdentity a = Register();
+  for (int k = 0; k < 3; ++k) {
+    const v1::ShardLease lease = Acquire(a).shard();
+    EXPECT_EQ(lease.sft_max_seq_len(), 2048) << "sample leases carry the job's train.max_seq_len";
+    std::vector<v1::Sample> all;
+    for (const v1::ProblemTask& t : lease.tasks()) {
+      for (int64_t i : t.sample_indices()) {
+        v1::Sample x = MakeSample(t.problem().id(), i);
+        x.set_sft_tokens(static_cast<int32_t>(20 + t.problem().id().size() + i));
+        x.set_sft_loss_tokens(7);
+        all.push_back(x);
+      }
+    }
+    ASSERT_TRUE(Append(a, lease.lease(), all).ok());
+    ASSERT_TRUE(Report(a, lease.lease(), [](v1::ReportWorkRequest* r) { r->mutable_shard_done(); }).ok());
+  }
+  ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
+  auto scan = [&](const std::function<void(v1::ScanRequest*)>& shape) {
+    v1::ScanRequest req;
+    req.set_job_id(*id);
+    req.set_round(1);
+    req.set_survivors_only(true);
+    req.set_batch_size(2);
+    shape(&req);
+    std::vector<v1::ScannedSample> out;
+    ScanCursor cursor;
+    while (!cursor.done) {
+      auto page = c_->ScanPage(req, &cursor);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& x : page->samples()) out.push_back(x);
+    }
+    return out;
+  };
+  const auto sizes = scan([](v1::ScanRequest* r) { r->set_sizes_only(true); });
+  ASSERT_EQ(sizes.size(), 15u);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(sizes[i].ordinal(), static_cast<int64_t>(i));
+    EXPECT_TRUE(sizes[i].sample().text().empty()) << "sizes only: no text";
+    EXPECT_FALSE(sizes[i].has_problem());
+    EXPECT_EQ(sizes[i].sample().sft_loss_tokens(), 7);
+    EXPECT_EQ(sizes[i].sample().sft_tokens(),
+              static_cast<int32_t>(20 + sizes[i].sample().problem_id().size() + sizes[i].sample().sample_index()));
+  }
+  const std::vector<int64_t> want = {1, 4, 9, 14};
+  std::string bits(2, '\0');
+  for (int64_t i : want) bits[static_cast<size_t>(i / 8)] |= static_cast<char>(1 << (i % 8));
+  const auto picked = scan([&](v1::ScanRequest* r) { r->set_select(bits); });
+  ASSERT_EQ(picked.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k) {
+    const v1::ScannedSample& x = picked[k];
+    EXPECT_EQ(x.ordinal(), want[k]);
+    EXPECT_EQ(x.sample().problem_id(), sizes[static_cast<size_t>(want[k])].sample().problem_id());
+    EXPECT_EQ(x.sample().sample_index(), sizes[static_cast<size_t>(want[k])].sample().sample_index());
+    EXPECT_FALSE(x.sample().text().empty());
+    EXPECT_EQ(x.problem().id(), x.sample().problem_id());
+  }
+  // A bitmap that ends early selects nothing past its end.
+  EXPECT_EQ(scan([](v1::ScanRequest* r) { r->set_select(std::string("\x03", 1)); }).size(), 2u);
+
+  v1::ScanRequest both;
+  both.set_job_id(*id);
+  both.set_round(1);
+  both.set_world(2);
+  both.set_select(bits);
+  ScanCursor cursor;
+  auto refused = c_->ScanPage(both, &cursor);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("select"), std::string::npos) << refused.status();
+}
+
+TEST_F(CoordinatorTest, SamplesWithImpossibleTrainingSizesAreRefusedNamingThem) {
+  Submit(Spec("train:\n  max_seq_len: 64\n  micro_batch_tokens: 64\n  batch_tokens: 64\n"));
+  const v1::WorkerIdentity a = Register();
+  const v1::ShardLease lease = Acquire(a).shard();
+  ASSERT_EQ(lease.sft_max_seq_len(), 64);
+  struct Case {
+    int32_t tokens, loss;
+  } bad[] = {{10, 10}, {65, 3}, {-1, 0}, {0, 2}, {10, -1}};
+  for (const Case& c : bad) {
+    v1::Sample x = MakeSample("p0", 0);
+    x.set_sft_tokens(c.tokens);
+    x.set_sft_loss_tokens(c.loss);
+    const absl::Status s = Append(a, lease.lease(), {x});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.tokens << "/" << c.loss;
+    EXPECT_NE(s.message().find("sample 0 (problem \"p0\" #0): sft_tokens"), std::string::npos) << s;
+  }
+  v1::Sample fine = MakeSample("p0", 0);
+  fine.set_sft_tokens(64);
+  fine.set_sft_loss_tokens(0);  // the cut left nothing to train on: allowed
+  EXPECT_TRUE(Append(a, lease.lease(), {fine}).ok());
+}
+
 TEST_F(CoordinatorTest, RestartFromTheStoreKeepsJobsLeasesSamplesAndWorkerIdentities) {
   auto id = Submit(Spec());
   const v1::WorkerIdentity a = Register();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/filter/training_conversation.h"
 #include "common/metrics/metrics_registry.h"
 #include "common/util/status_macros.h"
 #include "coordinator/coordinator.h"
@@ -104,6 +105,16 @@ absl::Status Coordinator::AppendMessage(const v1::AppendRequest& message, Append
                                                       x.num_tokens()));
       break;
     }
+    const int64_t sft_limit = e.job.spec().train().max_seq_len();
+    if (x.sft_tokens() < 0 || x.sft_tokens() > sft_limit || x.sft_loss_tokens() < 0 ||
+        (x.sft_tokens() == 0 && x.sft_loss_tokens() != 0) ||
+        (x.sft_tokens() > 0 && x.sft_loss_tokens() >= x.sft_tokens())) {
+      error = absl::InvalidArgumentError(absl::StrCat(
+          where, ": sft_tokens ", x.sft_tokens(), " and sft_loss_tokens ", x.sft_loss_tokens(),
+          " are not counts of a conversation (need 0 <= sft_loss_tokens < sft_tokens <= max_seq_len = ", sft_limit,
+          ", or both 0)"));
+      break;
+    }
     if (x.weights_version() != s.rec.round() - 1) {
       error = absl::InvalidArgumentError(absl::StrCat(where, ": generated with weights version ", x.weights_version(),
                                                       ", but the lease is for version ", s.rec.round() - 1));
@@ -174,27 +185,13 @@ absl::Status CheckScanArgs(const std::string& job_id, int32_t round, int32_t ran
 
 }  // namespace
 
-absl::StatusOr<std::string> Coordinator::ExportLine(const v1::Problem& problem, const std::string& text) const {
-  Json messages;
-  if (!problem.messages_json().empty()) {
-    messages = Json::parse(problem.messages_json(), nullptr, false);
-    if (messages.is_discarded() || !messages.is_array()) {
-      return absl::DataLossError(absl::StrCat("problem ", problem.id(), ": stored messages do not parse"));
-    }
-  } else {
-    messages = Json::array({Json{{"role", "user"}, {"content", problem.raw_prompt()}}});
-  }
-  messages.push_back(Json{{"role", "assistant"}, {"content", text}});
-  Json line{{"messages", std::move(messages)}};
-  // Model output may hold bytes that are not UTF-8 (byte-level tokens);
-  // JSON cannot, so they become U+FFFD as in tokenizers' decode.
-  return line.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 absl::StatusOr<v1::ScanResponse> Coordinator::ScanPage(const v1::ScanRequest& request, ScanCursor* cursor) {
   RETURN_IF_ERROR(CheckScanArgs(request.job_id(), request.round(), request.rank(), request.world()));
   if (request.batch_size() < 0 || request.batch_size() > 100000) {
     return absl::InvalidArgumentError("batch_size: must be in [0, 100000]");
+  }
+  if (!request.select().empty() && request.world() > 1) {
+    return absl::InvalidArgumentError("select: cannot be combined with partitioning (world > 1)");
   }
   ScanView view;
   {
@@ -225,6 +222,8 @@ absl::StatusOr<v1::ScanResponse> Coordinator::ScanPage(const v1::ScanRequest& re
   v1::ScanResponse resp;
   absl::Status bad;
   bool more = false;
+  bool past_select = false;
+  const std::string& select = request.select();
   std::string last_key;
   RETURN_IF_ERROR(store_->Scan(
       kSamples, RoundPrefix(request.job_id(), static_cast<uint32_t>(request.round())), cursor->next_key,
@@ -249,14 +248,34 @@ absl::StatusOr<v1::ScanResponse> Coordinator::ScanPage(const v1::ScanRequest& re
         if (request.survivors_only() && !survivor) return true;
         const int64_t ordinal = cursor->ordinal++;
         if (ordinal % world != request.rank() % world) return true;
+        if (!select.empty()) {
+          if (static_cast<uint64_t>(ordinal) >= 8 * static_cast<uint64_t>(select.size())) {
+            past_select = true;  // nothing further can be selected
+            return false;
+          }
+          if (((static_cast<uint8_t>(select[static_cast<size_t>(ordinal / 8)]) >> (ordinal % 8)) & 1) == 0) {
+            return true;
+          }
+        }
         v1::ScannedSample* out = resp.add_samples();
-        *out->mutable_sample() = std::move(*rec.mutable_sample());
-        *out->mutable_problem() = (*view.problems)[parts.problem];
+        if (request.sizes_only()) {
+          v1::Sample* x = out->mutable_sample();
+          x->set_problem_id(rec.sample().problem_id());
+          x->set_sample_index(rec.sample().sample_index());
+          x->set_num_tokens(rec.sample().num_tokens());
+          x->set_weights_version(rec.sample().weights_version());
+          x->set_sft_tokens(rec.sample().sft_tokens());
+          x->set_sft_loss_tokens(rec.sample().sft_loss_tokens());
+        } else {
+          *out->mutable_sample() = std::move(*rec.mutable_sample());
+          *out->mutable_problem() = (*view.problems)[parts.problem];
+        }
         out->set_survivor(survivor);
+        out->set_ordinal(ordinal);
         return true;
       }));
   RETURN_IF_ERROR(bad);
-  if (more) {
+  if (more && !past_select) {
     cursor->next_key = last_key + std::string(1, '\0');
   } else {
     cursor->done = true;
@@ -280,7 +299,7 @@ absl::StatusOr<std::string> Coordinator::ExportPage(const v1::ExportRequest& req
   }
   std::string out;
   for (const v1::ScannedSample& s : page->samples()) {
-    ASSIGN_OR_RETURN(std::string line, ExportLine(s.problem(), s.sample().text()));
+    ASSIGN_OR_RETURN(std::string line, TrainingConversationLine(s.problem(), s.sample().text()));
     absl::StrAppend(&out, line, "\n");
   }
   return out;

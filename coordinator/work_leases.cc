@@ -351,6 +351,7 @@ v1::AcquireWorkResponse Coordinator::AcquireForSampler(WorkerEntry& w, std::vect
     lease->set_seed(SeedFor(e, kind, round));
     lease->set_ttl_ms(options_.lease_ttl_ms);
     lease->set_enable_thinking(e.job.spec().enable_thinking());
+    if (!eval) lease->set_sft_max_seq_len(e.job.spec().train().max_seq_len());
     const int32_t first = next->rec.first_problem();
     if (eval) {
       const v1::EvalSpec& ev = e.job.spec().eval();
