@@ -25,14 +25,8 @@ uint64_t Below(uint64_t n, uint64_t* state) {
   return x % n;
 }
 
-// Targets of an example that the loss sees: positions 1.. (nothing predicts token 0).
-int64_t LossTokens(const TokenizedExample& ex) {
-  int64_t n = 0;
-  for (size_t t = 1; t < ex.loss_mask.size(); ++t) n += ex.loss_mask[t];
-  return n;
-}
 
-std::vector<MicroBatchSpec> PlanPacked(const std::vector<TokenizedExample>& examples,
+std::vector<MicroBatchSpec> PlanPacked(const std::vector<ExampleSize>& examples,
                                        const std::vector<int32_t>& order, const BatchPlanOptions& o) {
   const int64_t rows = o.micro_batch_tokens / o.row_tokens;
   std::vector<MicroBatchSpec> out;
@@ -45,7 +39,7 @@ std::vector<MicroBatchSpec> PlanPacked(const std::vector<TokenizedExample>& exam
     used.clear();
   };
   for (int32_t idx : order) {
-    const int64_t len = static_cast<int64_t>(examples[static_cast<size_t>(idx)].ids.size());
+    const int64_t len = examples[static_cast<size_t>(idx)].tokens;
     size_t r = 0;
     while (r < used.size() && used[r] + len > o.row_tokens) ++r;
     if (r == used.size()) {
@@ -63,9 +57,9 @@ std::vector<MicroBatchSpec> PlanPacked(const std::vector<TokenizedExample>& exam
   return out;
 }
 
-std::vector<MicroBatchSpec> PlanPadded(const std::vector<TokenizedExample>& examples,
-                                       std::vector<int32_t> order, const BatchPlanOptions& o) {
-  auto len = [&](int32_t i) { return static_cast<int64_t>(examples[static_cast<size_t>(i)].ids.size()); };
+std::vector<MicroBatchSpec> PlanPadded(const std::vector<ExampleSize>& examples, std::vector<int32_t> order,
+                                       const BatchPlanOptions& o) {
+  auto len = [&](int32_t i) { return examples[static_cast<size_t>(i)].tokens; };
   for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(o.bucket_window)) {
     const size_t end = std::min(order.size(), begin + static_cast<size_t>(o.bucket_window));
     std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -120,10 +114,9 @@ std::vector<int32_t> ShufflePermutation(int64_t n, uint64_t seed, int64_t epoch)
 
 absl::StatusOr<BatchPlan> BatchPlan::Build(const std::vector<TokenizedExample>& examples,
                                            const BatchPlanOptions& options, int64_t epochs) {
-  if (auto s = options.Validate(); !s.ok()) return s;
-  if (epochs < 1) return absl::InvalidArgumentError("epochs: must be >= 1");
-  if (examples.empty()) return absl::InvalidArgumentError("the dataset has no examples");
   const int64_t limit = options.mode == BatchingMode::kPacked ? options.row_tokens : options.micro_batch_tokens;
+  std::vector<ExampleSize> sizes;
+  sizes.reserve(examples.size());
   for (size_t i = 0; i < examples.size(); ++i) {
     const int64_t len = static_cast<int64_t>(examples[i].ids.size());
     if (len < 1 || len > limit || examples[i].loss_mask.size() != examples[i].ids.size()) {
@@ -131,9 +124,32 @@ absl::StatusOr<BatchPlan> BatchPlan::Build(const std::vector<TokenizedExample>& 
                                                      " tokens; each must have 1..", limit,
                                                      " tokens and a mask of the same length"));
     }
+    sizes.push_back(SizeOf(examples[i]));
+  }
+  return Build(sizes, options, epochs);
+}
+
+absl::StatusOr<BatchPlan> BatchPlan::Build(const std::vector<ExampleSize>& examples, const BatchPlanOptions& options,
+                                           int64_t epochs) {
+  if (auto s = options.Validate(); !s.ok()) return s;
+  if (epochs < 1) return absl::InvalidArgumentError("epochs: must be >= 1");
+  if (examples.empty()) return absl::InvalidArgumentError("the dataset has no examples");
+  if (examples.size() > static_cast<size_t>(INT32_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat("the dataset has ", examples.size(), " examples; at most ",
+                                                   INT32_MAX, " fit a plan"));
+  }
+  const int64_t limit = options.mode == BatchingMode::kPacked ? options.row_tokens : options.micro_batch_tokens;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const ExampleSize& x = examples[i];
+    if (x.tokens < 1 || x.tokens > limit || x.loss_tokens < 0 || x.loss_tokens >= x.tokens) {
+      return absl::InvalidArgumentError(absl::StrCat("example ", i, " has ", x.tokens, " tokens and ", x.loss_tokens,
+                                                     " loss tokens; each must have 1..", limit,
+                                                     " tokens and fewer loss tokens than tokens"));
+    }
   }
   BatchPlan plan;
   plan.options_ = options;
+  plan.num_examples_ = static_cast<int64_t>(examples.size());
   const int64_t per_step = options.micro_batches_per_step();
   for (int64_t e = 0; e < epochs; ++e) {
     std::vector<int32_t> order = ShufflePermutation(static_cast<int64_t>(examples.size()), options.seed, e);
@@ -146,7 +162,7 @@ absl::StatusOr<BatchPlan> BatchPlan::Build(const std::vector<TokenizedExample>& 
       int64_t loss_tokens = 0;
       for (int64_t i = s.first; i < s.first + s.count; ++i) {
         for (const auto& row : mbs[static_cast<size_t>(i)].rows) {
-          for (int32_t idx : row) loss_tokens += LossTokens(examples[static_cast<size_t>(idx)]);
+          for (int32_t idx : row) loss_tokens += examples[static_cast<size_t>(idx)].loss_tokens;
         }
       }
       plan.steps_.push_back(s);
@@ -154,6 +170,19 @@ absl::StatusOr<BatchPlan> BatchPlan::Build(const std::vector<TokenizedExample>& 
     }
   }
   return plan;
+}
+
+std::vector<bool> BatchPlan::ExamplesOfRank(int rank, int world, int64_t steps) const {
+  std::vector<bool> used(static_cast<size_t>(num_examples_), false);
+  const int64_t n = steps > 0 ? std::min(steps, num_steps()) : num_steps();
+  for (int64_t s = 0; s < n; ++s) {
+    for (const MicroBatchSpec* mb : RankShare(s, rank, world)) {
+      for (const auto& row : mb->rows) {
+        for (int32_t idx : row) used[static_cast<size_t>(idx)] = true;
+      }
+    }
+  }
+  return used;
 }
 
 std::vector<const MicroBatchSpec*> BatchPlan::RankShare(int64_t s, int rank, int world) const {

@@ -84,6 +84,9 @@ class BatchPlan {
   // or than micro_batch_tokens (padded).
   static absl::StatusOr<BatchPlan> Build(const std::vector<TokenizedExample>& examples,
                                          const BatchPlanOptions& options, int64_t epochs);
+  // The same plan from the examples' sizes alone.
+  static absl::StatusOr<BatchPlan> Build(const std::vector<ExampleSize>& sizes, const BatchPlanOptions& options,
+                                         int64_t epochs);
 
   int64_t num_steps() const { return static_cast<int64_t>(steps_.size()); }
   const StepSpec& step(int64_t s) const { return steps_[static_cast<size_t>(s)]; }
@@ -97,11 +100,16 @@ class BatchPlan {
 
   const BatchPlanOptions& options() const { return options_; }
 
+  // Whether rank `rank` of `world` trains on example i in the first
+  // `steps` steps (all of them when steps <= 0 or beyond the plan).
+  std::vector<bool> ExamplesOfRank(int rank, int world, int64_t steps) const;
+
  private:
   BatchPlanOptions options_;
   std::vector<std::vector<MicroBatchSpec>> epochs_;
   std::vector<StepSpec> steps_;
   std::vector<int64_t> step_loss_tokens_;
+  int64_t num_examples_ = 0;
 };
 
 // Lays out the tokens of `spec`.

@@ -56,6 +56,13 @@ int64_t TokenizedExample::num_targets() const {
   return n;
 }
 
+ExampleSize SizeOf(const TokenizedExample& example) {
+  // Positions 1.. only: nothing predicts token 0.
+  ExampleSize size{static_cast<int64_t>(example.ids.size()), 0};
+  for (size_t t = 1; t < example.loss_mask.size(); ++t) size.loss_tokens += example.loss_mask[t];
+  return size;
+}
+
 absl::StatusOr<nlohmann::ordered_json> ParseSftLine(absl::string_view line, const std::string& where) {
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));

@@ -57,6 +57,15 @@ struct TokenizedExample {
   int64_t num_targets() const;
 };
 
+// What a batch plan needs of an example: its length and how many of its
+// tokens the loss sees (loss-mask positions after the first).
+struct ExampleSize {
+  int64_t tokens = 0;
+  int64_t loss_tokens = 0;
+};
+
+ExampleSize SizeOf(const TokenizedExample& example);
+
 struct SftDatasetStats {
   int64_t lines = 0;              // non-blank lines read
   int64_t examples = 0;           // kept
@@ -72,6 +81,10 @@ struct SftDataset {
   SftDatasetStats stats;
   // FNV-1a over every example's ids and mask: resume refuses a changed dataset.
   uint64_t fingerprint = 0;
+  // Set when this process holds only some of the examples (rank_share.h):
+  // sizes[i] is example i's size, examples[i] is empty for the ones it does
+  // not hold, and the fingerprint covers the sizes.
+  std::vector<ExampleSize> sizes;
 };
 
 // Parses one JSONL line into a messages array. `where` ("train.jsonl:12")

@@ -1,5 +1,7 @@
 #include "trainer_worker/trainer.h"
 
+#include "trainer_worker/rank_share.h"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -194,6 +196,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
   data.max_seq_len = o.max_seq_len;
   data.vocab_limit = config.vocab_size;
   ASSIGN_OR_RETURN(SftDataset dataset, LoadSftDataset(o.data_path, **chat, **tokenizer, data));
+  if (!o.rank_sizes_path.empty()) {
+    ASSIGN_OR_RETURN(std::vector<SharedExample> sizes, ReadRankSizes(o.rank_sizes_path));
+    ASSIGN_OR_RETURN(dataset, SpreadRankShare(std::move(dataset), sizes, o.rank_sizes_path));
+    LOG(INFO) << o.rank_sizes_path << ": this rank holds " << dataset.stats.examples << " of the round's "
+              << dataset.examples.size() << " examples";
+  }
   LOG(INFO) << o.data_path << ": " << dataset.stats.examples << " examples, " << dataset.stats.tokens << " tokens ("
             << dataset.stats.target_tokens << " trained), " << dataset.stats.truncated << " truncated, "
             << dataset.stats.dropped_truncated << " dropped by truncation, " << dataset.stats.bad_lines
@@ -212,7 +220,20 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::FromModel(const TrainerOptions
   if (options.threads > 0) at::set_num_threads(options.threads);
   TrainerOptions o = options;
   o.batching.row_tokens = o.max_seq_len;
-  ASSIGN_OR_RETURN(BatchPlan plan, BatchPlan::Build(dataset.examples, o.batching, o.epochs));
+  ASSIGN_OR_RETURN(BatchPlan plan, dataset.sizes.empty() ? BatchPlan::Build(dataset.examples, o.batching, o.epochs)
+                                                          : BatchPlan::Build(dataset.sizes, o.batching, o.epochs));
+  if (!dataset.sizes.empty()) {
+    const int rank = collective != nullptr ? collective->rank() : 0;
+    const int world = collective != nullptr ? collective->world_size() : 1;
+    const std::vector<bool> used = plan.ExamplesOfRank(rank, world, o.max_steps);
+    for (size_t i = 0; i < used.size(); ++i) {
+      if (used[i] && dataset.examples[i].ids.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "rank ", rank, " of ", world, " trains on example ", i, ", which ", o.rank_sizes_path,
+            " marks as not held (the sizes file was written for another rank, world size or batch plan)"));
+      }
+    }
+  }
   std::unique_ptr<Trainer> t;
   try {
     t.reset(new Trainer(o, std::move(model), std::move(dataset), std::move(plan), collective));

@@ -49,6 +49,9 @@ struct TrainerOptions {
   std::string model_dir;      // HF folder: config.json, weights, tokenizer files
   std::string tokenizer_dir;  // default: model_dir
   std::string data_path;      // chat JSONL
+  // Optional (rank_share.h): this rank's data_path holds only the examples
+  // its micro-batches use, and this file gives every example's size.
+  std::string rank_sizes_path;
   std::string out_dir;        // checkpoints/, metrics.jsonl, model/
 
   int64_t epochs = 1;

@@ -12,6 +12,7 @@
 
 #include "common/model/test_models.h"
 #include "trainer_worker/in_process_collective.h"
+#include "trainer_worker/rank_share.h"
 
 namespace ssd {
 namespace {
@@ -233,6 +234,71 @@ TEST_F(TrainerTest, PaddedBatchingAlsoGivesTheSameResultOnTwoRanks) {
     EXPECT_NEAR(dp_losses[s], single_losses[s], 1e-5 * single_losses[s]) << s;
   }
   EXPECT_LT(MaxRelativeDiff(Weights(*r0), Weights(*single)), 1e-5);
+}
+
+// What the trainer agent gives rank `rank` of `world` (rank_share.h): only
+// the examples its micro-batches use, plus every example's size.
+SftDataset RankShareOf(const std::vector<TokenizedExample>& all, const TrainerOptions& o, int rank, int world,
+                       bool drop_one_used = false) {
+  BatchPlanOptions b = o.batching;
+  b.row_tokens = o.max_seq_len;
+  BatchPlan plan = BatchPlan::Build(all, b, o.epochs).value();
+  const std::vector<bool> used = plan.ExamplesOfRank(rank, world, o.max_steps);
+  std::vector<SharedExample> shared;
+  std::vector<TokenizedExample> held;
+  bool dropped = false;
+  for (size_t i = 0; i < all.size(); ++i) {
+    SharedExample x;
+    x.size = SizeOf(all[i]);
+    x.held = used[i] && !(drop_one_used && !dropped);
+    if (used[i] && !x.held) dropped = true;
+    if (x.held) held.push_back(all[i]);
+    shared.push_back(x);
+  }
+  return SpreadRankShare(DatasetFromExamples(std::move(held)), shared, "sizes.txt").value();
+}
+
+TEST_F(TrainerTest, RanksHoldingOnlyTheirShareTrainBitwiseLikeRanksHoldingEverything) {
+  TrainerOptions o = Options("full");
+  o.max_steps = 10;
+  const std::vector<TokenizedExample> all = SyntheticExamples(97);
+  auto run_pair = [&](const std::string& out, SftDataset d0, SftDataset d1, int64_t* held0) {
+    TrainerOptions oo = o;
+    oo.out_dir = dir_ + "/" + out;
+    auto group = std::make_shared<InProcessGroup>(2);
+    InProcessCollective c0(group, 0), c1(group, 1);
+    int64_t h = 0;
+    for (const TokenizedExample& ex : d0.examples) h += ex.ids.empty() ? 0 : 1;
+    *held0 = h;
+    auto r0 = Trainer::FromModel(oo, Model(), std::move(d0), &c0);
+    auto r1 = Trainer::FromModel(oo, Model(), std::move(d1), &c1);
+    EXPECT_TRUE(r0.ok() && r1.ok()) << r0.status() << " / " << r1.status();
+    std::thread peer([&] {
+      while ((*r1)->step() < (*r1)->total_steps()) ASSERT_TRUE((*r1)->Step().ok());
+    });
+    while ((*r0)->step() < (*r0)->total_steps()) EXPECT_TRUE((*r0)->Step().ok());
+    peer.join();
+    return Weights(**r0);
+  };
+  int64_t held_full = 0, held_share = 0;
+  const auto full = run_pair("full", DatasetFromExamples(all), DatasetFromExamples(all), &held_full);
+  const auto share = run_pair("share", RankShareOf(all, o, 0, 2), RankShareOf(all, o, 1, 2), &held_share);
+  EXPECT_EQ(held_full, static_cast<int64_t>(all.size()));
+  EXPECT_LT(held_share, held_full);  // the point: a rank reads less than the round
+  EXPECT_GT(held_share, 0);
+  EXPECT_EQ(MaxRelativeDiff(share, full), 0.0);
+}
+
+TEST_F(TrainerTest, ARankMissingAnExampleItTrainsOnIsRefusedNamingIt) {
+  TrainerOptions o = Options("missing");
+  o.max_steps = 10;
+  auto group = std::make_shared<InProcessGroup>(2);
+  InProcessCollective c0(group, 0);
+  auto t = Trainer::FromModel(o, Model(), RankShareOf(SyntheticExamples(97), o, 0, 2, /*drop_one_used=*/true), &c0);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(t.status().message()).find("rank 0 of 2 trains on example"), std::string::npos)
+      << t.status();
 }
 
 TEST_F(TrainerTest, ResumingFromACheckpointReproducesTheUninterruptedRunBitwise) {

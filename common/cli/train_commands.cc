@@ -40,6 +40,7 @@ struct TrainFlags {
   double peak_flops = -1;  // < 0: measure at startup
   bool no_progress = false;
   std::string dump_tokens;
+  std::string enable_thinking;  // "", "true" or "false"
   // Data parallelism.
   int nproc = 0;
   RendezvousOptions rendezvous;
@@ -105,6 +106,12 @@ absl::Status RunTrain(TrainFlags f) {
     f.rendezvous.store_owner = f.store_owner == "rank0" ? StoreOwner::kRank0 : StoreOwner::kExternal;
   } else {
     return absl::InvalidArgumentError(absl::StrCat("--store-owner: \"", f.store_owner, "\" is not one of rank0, external"));
+  }
+  if (f.enable_thinking == "true" || f.enable_thinking == "false") {
+    o.data.chat.extra["enable_thinking"] = f.enable_thinking == "true";
+  } else if (!f.enable_thinking.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--enable-thinking: \"", f.enable_thinking, "\" is not one of true, false"));
   }
   o.batching.seed = f.seed;
   o.progress = !f.no_progress;
@@ -211,6 +218,11 @@ void RegisterTrainCommands(CLI::App& app, std::function<int()>* run) {
   c->add_option("--threads", o.threads, "intra-op threads per rank (0: cores / ranks)")->capture_default_str();
   c->add_option("--peak-flops", f->peak_flops, "per-rank peak FLOP/s for MFU (default: measured; 0: no MFU)");
   c->add_flag("--no-progress", f->no_progress, "no progress line on stderr");
+  c->add_option("--enable-thinking", f->enable_thinking,
+                 "chat-template variable enable_thinking (Qwen3): true or false (default: the template's)");
+  c->add_option("--rank-sizes", o.rank_sizes_path,
+                "this rank's --data holds only the examples it trains on; FILE gives every example's size "
+                "(written by the trainer worker)");
   c->add_option("--dump-tokens", f->dump_tokens, "write the tokenized data ({ids, mask} per line) here and exit");
   c->add_option("--nproc", f->nproc, "launch this many local ranks over Gloo");
   c->add_option("--rank", f->rendezvous.rank, "this process's rank (with --world-size)")->capture_default_str();
