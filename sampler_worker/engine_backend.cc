@@ -6,11 +6,13 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/filter/training_conversation.h"
 #include "common/model/device.h"
 #include "common/sampling/engine.h"
 #include "common/sampling/generation_model.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "trainer_worker/sft_dataset.h"
 
 namespace ssd {
 namespace {
@@ -110,6 +112,25 @@ class EngineBackend : public GenerationBackend {
       return absl::InternalError(absl::StrCat("generation failed: ", e.what()));
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<TrainingSize> SizeTrainingConversation(const v1::Problem& problem, absl::string_view text,
+                                                        int64_t max_seq_len, bool enable_thinking) override {
+    if (engine_ == nullptr) return absl::FailedPreconditionError("no model loaded");
+    if (gm_.chat == nullptr) return absl::UnimplementedError("the model folder has no chat template");
+    // Exactly what a trainer rank reads (the JSONL line) and does with it
+    // (ParseSftLine, TokenizeConversation).
+    ASSIGN_OR_RETURN(std::string line, TrainingConversationLine(problem, text));
+    ASSIGN_OR_RETURN(nlohmann::ordered_json messages, ParseSftLine(line, absl::StrCat("sample of ", problem.id())));
+    SftDatasetOptions o;
+    o.max_seq_len = max_seq_len;
+    o.chat.extra["enable_thinking"] = enable_thinking;
+    bool truncated = false;
+    absl::StatusOr<TokenizedExample> ex = TokenizeConversation(messages, *gm_.chat, *gm_.tokenizer, o, &truncated);
+    if (absl::IsNotFound(ex.status())) return TrainingSize{max_seq_len, 0};
+    if (!ex.ok()) return ex.status();
+    const ExampleSize size = SizeOf(*ex);
+    return TrainingSize{size.tokens, size.loss_tokens};
   }
 
   BackendStats stats() const override {

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "ssd/v1/coordinator.pb.h"
 #include "ssd/v1/job.pb.h"
 
@@ -49,6 +51,12 @@ struct BackendSample {
   int64_t weights_version = 0;
 };
 
+// Sample.sft_tokens and sft_loss_tokens.
+struct TrainingSize {
+  int64_t tokens = 0;
+  int64_t loss_tokens = 0;
+};
+
 struct BackendStats {
   int64_t generated_tokens = 0;
   int64_t samples_finished = 0;
@@ -75,6 +83,15 @@ class GenerationBackend {
                                 const std::function<void(BackendSample)>& on_sample,
                                 const std::atomic<bool>* cancel) = 0;
   virtual BackendStats stats() const = 0;
+  // Sizes the training conversation of `text` as an answer to `problem`
+  // (common/filter/training_conversation.h) with the loaded model's chat
+  // template and tokenizer, cut at `max_seq_len` as the trainer cuts it.
+  // {max_seq_len, 0} when the cut leaves nothing to train on. UNIMPLEMENTED
+  // when the backend cannot count (the sample is then stored uncounted).
+  virtual absl::StatusOr<TrainingSize> SizeTrainingConversation(const v1::Problem& problem, absl::string_view text,
+                                                                int64_t max_seq_len, bool enable_thinking) {
+    return absl::UnimplementedError("this backend does not size training conversations");
+  }
 };
 
 }  // namespace ssd

@@ -233,6 +233,7 @@ void SamplerWorker::RunShard(const v1::ShardLease& lease) {
 
 absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomic<bool>* cancel, int64_t* appended) {
   std::vector<BackendRequest> requests;
+  std::map<std::string, const v1::Problem*> problems;
   const BackendSettings settings = FromSampling(lease.sampling(), lease.seed());
   for (const v1::ProblemTask& t : lease.tasks()) {
     BackendRequest r;
@@ -240,11 +241,29 @@ absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomi
     r.sample_indices.assign(t.sample_indices().begin(), t.sample_indices().end());
     r.settings = settings;
     requests.push_back(std::move(r));
+    problems[t.problem().id()] = &t.problem();
   }
   AppendStreamer streamer(session_.get(), lease.lease(), options_.stream_timeout_ms, options_.append_retries);
+  bool warned_sizes = false;
   RETURN_IF_ERROR(backend_->Generate(requests, lease.enable_thinking(),
                                      [&](BackendSample b) {
                                        v1::Sample s;
+                                       if (lease.sft_max_seq_len() > 0) {
+                                         // Trainer ranks plan from these without reading the text.
+                                         auto size = backend_->SizeTrainingConversation(
+                                             *problems.at(b.problem_id), b.text, lease.sft_max_seq_len(),
+                                             lease.enable_thinking());
+                                         if (size.ok()) {
+                                           s.set_sft_tokens(static_cast<int32_t>(size->tokens));
+                                           s.set_sft_loss_tokens(static_cast<int32_t>(size->loss_tokens));
+                                         } else if (!warned_sizes) {
+                                           warned_sizes = true;
+                                           LOG(WARNING) << "samples of " << lease.lease().job_id()
+                                                        << " are stored without their training size ("
+                                                        << size.status() << "); every trainer rank will read "
+                                                        << "every survivor";
+                                         }
+                                       }
                                        s.set_problem_id(std::move(b.problem_id));
                                        s.set_sample_index(b.sample_index);
                                        s.set_text(std::move(b.text));

@@ -10,10 +10,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/model/safetensors.h"
@@ -181,6 +183,31 @@ TEST_F(ClusterE2ETest, TwoRoundsWithEvalOnTwoSamplersAndTwoTrainersDoWhatSsdSays
     const std::vector<double> l = Losses(absl::StrCat(out, "/round-", round, "/metrics.jsonl"));
     ASSERT_GE(l.size(), 2u) << "round " << round;
     EXPECT_LT(l.back(), l.front()) << "round " << round;
+  }
+  // Each trainer rank read the sizes of every survivor and the text of only
+  // the survivors its micro-batches use (every one, over 4 epochs, is used
+  // by some rank).
+  for (int round : {1, 2}) {
+    int ranks = 0;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(cluster.dir())) {
+      const std::string name = entry.path().filename().string();
+      if (entry.path().parent_path().filename() != absl::StrCat("round-", round, "-data") ||
+          !absl::StartsWith(name, "sizes.rank")) {
+        continue;
+      }
+      ++ranks;
+      const std::string sizes = *ReadFileToString(entry.path().string());
+      const std::vector<std::string> lines = absl::StrSplit(sizes, '\n', absl::SkipEmpty());
+      ASSERT_GE(lines.size(), 2u) << entry.path();
+      EXPECT_EQ(static_cast<int64_t>(lines.size() - 1), job->rounds(round - 1).filter().survivors()) << entry.path();
+      int64_t held = 0;
+      for (size_t i = 1; i < lines.size(); ++i) held += absl::EndsWith(lines[i], " 1");
+      const std::string rank = name.substr(std::string("sizes.rank").size(), name.size() - 4 - 10);
+      const std::string data = *ReadFileToString(
+          (entry.path().parent_path() / absl::StrCat("survivors.rank", rank, ".jsonl")).string());
+      EXPECT_EQ(static_cast<int64_t>(std::count(data.begin(), data.end(), '\n')), held) << entry.path();
+    }
+    EXPECT_EQ(ranks, 2) << "round " << round << ": both ranks planned from sizes";
   }
   // Both samplers hold the pushed versions.
   auto workers = client->ListWorkers(false);

@@ -153,5 +153,66 @@ TEST(BatchPlanOptionsTest, ValidateNamesTheBadField) {
   EXPECT_TRUE(Opts(16, 32, 64).Validate().ok());
 }
 
+TEST(BatchPlanTest, ThePlanFromSizesAloneEqualsThePlanFromTheExamples) {
+  const auto ex = Examples({5, 9, 3, 16, 7, 2, 11, 4, 8, 6, 13, 1, 15, 10, 12});
+  std::vector<ExampleSize> sizes;
+  for (const auto& e : ex) sizes.push_back(SizeOf(e));
+  for (BatchingMode mode : {BatchingMode::kPacked, BatchingMode::kPadded}) {
+    BatchPlanOptions o = Opts(16, 32, 64);
+    o.mode = mode;
+    auto a = BatchPlan::Build(ex, o, 3);
+    auto b = BatchPlan::Build(sizes, o, 3);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->num_steps(), b->num_steps());
+    for (int64_t s = 0; s < a->num_steps(); ++s) {
+      EXPECT_EQ(a->GlobalLossTokens(s), b->GlobalLossTokens(s));
+      const auto ma = a->RankShare(s, 0, 1), mb = b->RankShare(s, 0, 1);
+      ASSERT_EQ(ma.size(), mb.size());
+      for (size_t m = 0; m < ma.size(); ++m) EXPECT_EQ(ma[m]->rows, mb[m]->rows) << "step " << s;
+    }
+  }
+}
+
+TEST(BatchPlanTest, ExamplesOfRankAreExactlyWhatItsMicroBatchesUse) {
+  const auto ex = Examples({5, 9, 3, 16, 7, 2, 11, 4, 8, 6, 13, 1, 15, 10, 12, 3, 3, 9});
+  auto plan = BatchPlan::Build(ex, Opts(16, 16, 64), 2);
+  ASSERT_TRUE(plan.ok());
+  for (int64_t steps : {int64_t{0}, int64_t{1}, int64_t{3}}) {
+    std::vector<bool> any(ex.size(), false);
+    for (int rank = 0; rank < 2; ++rank) {
+      std::set<int32_t> want;
+      const int64_t n = steps > 0 ? std::min(steps, plan->num_steps()) : plan->num_steps();
+      for (int64_t s = 0; s < n; ++s) {
+        for (const MicroBatchSpec* mb : plan->RankShare(s, rank, 2)) {
+          for (const auto& row : mb->rows) want.insert(row.begin(), row.end());
+        }
+      }
+      const std::vector<bool> used = plan->ExamplesOfRank(rank, 2, steps);
+      ASSERT_EQ(used.size(), ex.size());
+      for (size_t i = 0; i < ex.size(); ++i) {
+        EXPECT_EQ(used[i], want.count(static_cast<int32_t>(i)) == 1) << "rank " << rank << " example " << i;
+        any[i] = any[i] || used[i];
+      }
+    }
+    if (steps == 0) {
+      for (size_t i = 0; i < ex.size(); ++i) EXPECT_TRUE(any[i]) << "every example is some rank's";
+    }
+  }
+  // One step of a two-epoch plan needs only part of the data on each rank.
+  const std::vector<bool> first = plan->ExamplesOfRank(0, 2, 1);
+  EXPECT_LT(std::count(first.begin(), first.end(), true), static_cast<std::ptrdiff_t>(ex.size()));
+}
+
+TEST(BatchPlanTest, SizesThatCannotBeAConversationAreRefusedNamingTheExample) {
+  std::vector<ExampleSize> sizes = {{4, 2}, {0, 0}, {3, 1}};
+  auto plan = BatchPlan::Build(sizes, Opts(16, 16, 16), 1);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(std::string(plan.status().message()).find("example 1 has 0 tokens"), std::string::npos) << plan.status();
+  sizes[1] = {5, 5};  // every token a target: impossible, token 0 never is
+  EXPECT_FALSE(BatchPlan::Build(sizes, Opts(16, 16, 16), 1).ok());
+  sizes[1] = {17, 3};  // longer than a row
+  EXPECT_FALSE(BatchPlan::Build(sizes, Opts(16, 16, 16), 1).ok());
+}
+
 }  // namespace
 }  // namespace ssd

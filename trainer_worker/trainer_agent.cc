@@ -128,68 +128,12 @@ std::string TrainerAgent::OutDir(const v1::TrainingAssignment& a) const {
   return JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round()));
 }
 
-absl::StatusOr<std::string> TrainerAgent::WriteData(const v1::TrainingAssignment& a) {
-  // Every rank reads the round's survivors: the batch plan is computed from
-  // all of them on every rank (BatchPlan::RankShare), so the ranks agree
-  // without talking.
-  const std::string dir =
-      JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round(), "-data"));
-  RETURN_IF_ERROR(MakeDirs(dir));
-  const std::string path = JoinPath(dir, absl::StrCat("survivors.rank", a.rank(), ".jsonl"));
-  ASSIGN_OR_RETURN(AtomicFileWriter out, AtomicFileWriter::Open(path));
-  int64_t n = 0;
-  absl::Status write_error;
-  const grpc::Status s = session_->Call(
-      [&](grpc::ClientContext* ctx) {
-        v1::ScanRequest req;
-        req.set_job_id(a.lease().job_id());
-        req.set_round(a.lease().round());
-        req.set_survivors_only(true);
-        auto reader = session_->replay_store()->Scan(ctx, req);
-        v1::ScanResponse page;
-        n = 0;
-        while (reader->Read(&page)) {
-          for (const v1::ScannedSample& x : page.samples()) {
-            Json messages;
-            if (!x.problem().messages_json().empty()) {
-              messages = Json::parse(x.problem().messages_json(), nullptr, false);
-              if (!messages.is_array()) {
-                if (write_error.ok()) {
-                  write_error = absl::DataLossError(
-                      absl::StrCat("problem ", x.problem().id(), ": its stored messages do not parse"));
-                }
-                continue;
-              }
-            } else {
-              messages = Json::array({Json{{"role", "user"}, {"content", x.problem().raw_prompt()}}});
-            }
-            messages.push_back(Json{{"role", "assistant"}, {"content", x.sample().text()}});
-            Json line{{"messages", std::move(messages)}};
-            if (write_error.ok()) {
-              write_error = out.Append(line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");
-            }
-            ++n;
-          }
-        }
-        return reader->Finish();
-      },
-      /*timeout_ms=*/3600000);
-  RETURN_IF_ERROR(FromGrpcStatus(s));
-  RETURN_IF_ERROR(write_error);
-  if (n != a.survivors()) {
-    return absl::DataLossError(absl::StrCat("the replay store returned ", n, " survivors; the filter kept ",
-                                            a.survivors()));
-  }
-  RETURN_IF_ERROR(out.Commit());
-  return path;
-}
-
 std::vector<std::string> TrainerAgent::TrainArgv(const TrainerAgentOptions& o, const v1::TrainingAssignment& a,
-                                                 const std::string& data, const std::string& out) {
+                                                 const RankData& data, const std::string& out) {
   const v1::TrainSpec& t = a.train();
   const std::string exe = o.ssd_binary.empty() ? SelfExecutable() : o.ssd_binary;
   std::vector<std::string> argv = {
-      exe, "train", "--model", a.start_model(), "--data", data, "--out", out, "--resume", "--no-progress",
+      exe, "train", "--model", a.start_model(), "--data", data.data_path, "--out", out, "--resume", "--no-progress",
       "--lr", Num(t.lr()), "--schedule", t.schedule(), "--min-lr-ratio", Num(t.min_lr() / t.lr()),
       "--warmup", std::to_string(t.warmup_steps()), "--batch-tokens", std::to_string(t.batch_tokens()),
       "--micro-batch-tokens", std::to_string(t.micro_batch_tokens()), "--max-seq-len", std::to_string(t.max_seq_len()),
@@ -201,6 +145,8 @@ std::vector<std::string> TrainerAgent::TrainArgv(const TrainerAgentOptions& o, c
   } else {
     argv.insert(argv.end(), {"--epochs", std::to_string(t.epochs())});
   }
+  if (!data.sizes_path.empty()) argv.insert(argv.end(), {"--rank-sizes", data.sizes_path});
+  argv.insert(argv.end(), {"--enable-thinking", a.enable_thinking() ? "true" : "false"});
   if (o.threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
   if (a.world_size() > 1) {
     argv.insert(argv.end(), {"--rank", std::to_string(a.rank()), "--world-size", std::to_string(a.world_size()),
@@ -221,7 +167,9 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
     ++stats_.trainings_failed;
     return absl::InternalError(why);
   };
-  auto data = WriteData(a);
+  auto data = ReadRankData(session_.get(), a,
+                           JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round(),
+                                                                    "-data")));
   if (!data.ok()) return fail(absl::StrCat("reading the survivors: ", data.status().message()));
   const std::string out = OutDir(a);
   RETURN_IF_ERROR(MakeDirs(out));

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "common/weights/weights_transport.h"
 #include "coordinator/client/worker_session.h"
+#include "trainer_worker/rank_data.h"
 
 namespace ssd {
 
@@ -67,12 +68,11 @@ class TrainerAgent {
 
   // The `ssd train` command line for an assignment (exposed for tests).
   static std::vector<std::string> TrainArgv(const TrainerAgentOptions& options, const v1::TrainingAssignment& a,
-                                            const std::string& data, const std::string& out);
+                                            const RankData& data, const std::string& out);
 
  private:
   absl::Status Train(const v1::TrainingAssignment& a);
   absl::Status Push(const v1::PushAssignment& p);
-  absl::StatusOr<std::string> WriteData(const v1::TrainingAssignment& a);
   std::string OutDir(const v1::TrainingAssignment& a) const;
 
   const TrainerAgentOptions options_;
