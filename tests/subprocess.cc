@@ -152,7 +152,17 @@ bool WaitUntil(const std::function<bool()>& predicate, double timeout_s) {
 
 std::string SsdBinary() {
   const char* b = getenv("SSD_BIN");
-  return b ? b : "ssd";
+  if (b != nullptr) return b;
+  // Beside this binary (build/bin/ for benches) or in ../bin (build/tests/).
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    const std::string dir = std::string(self, static_cast<size_t>(n)).substr(0, std::string(self, n).rfind('/'));
+    for (const std::string& c : {dir + "/ssd", dir + "/../bin/ssd"}) {
+      if (access(c.c_str(), X_OK) == 0) return c;
+    }
+  }
+  return "ssd";
 }
 
 std::string SourceDir() {

@@ -103,24 +103,25 @@ struct IngestResult {
   double group_samples = 0;
 };
 
+// A bench that cannot set itself up says why and exits non-zero, rather
+// than printing an empty table.
+[[noreturn]] void Fail(const std::string& why) {
+  fprintf(stderr, "cluster_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
 IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool smoke) {
   IngestResult out;
   constexpr int kStreams = 4;
   LocalCluster cluster;
-  if (!cluster.StartCoordinator({"--max-message-mb", "64"})) {
-    fprintf(stderr, "coordinator did not start\n");
-    return out;
-  }
+  if (!cluster.StartCoordinator({"--max-message-mb", "64"})) Fail("the coordinator did not start");
   const int64_t problems = samples;
   const std::string spec = cluster.WriteSpec(absl::StrCat("model: /m\nproblems: ", cluster.WriteProblems(problems),
                                                           "\nshard_size: ", problems / kStreams,
                                                           "\nsampling:\n  n: 1\n  max_tokens: 1000000\n"));
   auto client = cluster.Client();
   auto job = client->SubmitFile(spec);
-  if (!job.ok()) {
-    fprintf(stderr, "submit: %s\n", std::string(job.status().message()).c_str());
-    return out;
-  }
+  if (!job.ok()) Fail(absl::StrCat("submit: ", job.status().message()));
   // One worker, lease and channel per stream.
   struct Stream {
     std::shared_ptr<grpc::Channel> channel;
@@ -181,7 +182,7 @@ IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool 
   // Raw RocksDB with the same tables, keys and record encoding.
   const std::string raw_dir = cluster.dir() + "/raw";
   auto db = RocksDbKvStore::Open({raw_dir}, CoordinatorTables());
-  if (!db.ok()) return out;
+  if (!db.ok()) Fail(absl::StrCat("raw RocksDB: ", db.status().message()));
   auto put = [&](int64_t i, WriteBatch* b) {
     v1::SampleRecord rec;
     rec.mutable_sample()->set_problem_id(absl::StrCat("p", i));
@@ -236,12 +237,12 @@ double Percentile(std::vector<double>& v, double q) {
 LeaseResult Leases(int workers, int cycles_per_worker) {
   LeaseResult out;
   LocalCluster cluster;
-  if (!cluster.StartCoordinator()) return out;
+  if (!cluster.StartCoordinator()) Fail("the coordinator did not start");
   const int64_t problems = static_cast<int64_t>(workers) * cycles_per_worker;
   auto client = cluster.Client();
   auto job = client->SubmitFile(cluster.WriteSpec(
       absl::StrCat("model: /m\nproblems: ", cluster.WriteProblems(problems), "\nshard_size: 1\nsampling:\n  n: 1\n")));
-  if (!job.ok()) return out;
+  if (!job.ok()) Fail(absl::StrCat("submit: ", job.status().message()));
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<v1::WorkerIdentity> ids;
   for (int i = 0; i < workers; ++i) {
@@ -407,19 +408,28 @@ PushBenchResult PushBench(int64_t bytes, const LocalCluster& cluster) {
   PushBenchResult out;
   // A model folder of `bytes` in 8 tensors (what a trainer pushes).
   const std::string model = cluster.dir() + "/push-model";
-  if (!MakeTinyModel(model).empty()) return out;
+  if (const std::string e = MakeTinyModel(model); !e.empty()) {
+    fprintf(stderr, "push bench: making the model: %s\n", e.c_str());
+    std::exit(1);
+  }
   const int64_t per = bytes / 8 / 4;
   std::vector<float> w(static_cast<size_t>(per), 0.5f);
   std::vector<TensorToWrite> tensors;
   std::vector<std::string> names;
   for (int i = 0; i < 8; ++i) names.push_back("w" + std::to_string(i));
   for (int i = 0; i < 8; ++i) tensors.push_back({names[i], DType::kF32, {per}, w.data()});
-  if (!WriteSafetensors(model + "/model.safetensors", tensors).ok()) return out;
+  if (absl::Status s = WriteSafetensors(model + "/model.safetensors", tensors); !s.ok()) {
+    fprintf(stderr, "push bench: %s\n", std::string(s.message()).c_str());
+    std::exit(1);
+  }
   v1::WeightsRef ref;
   ref.set_job_id("job-000001");
   ref.set_version(1);
   auto src = WeightsSource::Open(model, ref, kDefaultWeightsChunkBytes);
-  if (!src.ok()) return out;
+  if (!src.ok()) {
+    fprintf(stderr, "push bench: %s\n", std::string(src.status().message()).c_str());
+    std::exit(1);
+  }
   out.bytes = (*src)->manifest().total_bytes();
   {
     MappedFile f = *MappedFile::Open(model + "/model.safetensors");
@@ -498,9 +508,12 @@ SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
                            "\n    return total\nprint(solve_", i, "(int(input())))\n");
   }
   std::ofstream(tools.dir() + "/corpus.txt") << corpus;
-  RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tools.dir() + "/corpus.txt", "--vocab-size", "2048", "--out",
-              model});
-  RunProcess({SsdBinary(), "model", "init", "--vocab", "2048", "--hidden", "256", "--layers", "6", "--out", model});
+  const ProcessResult tok = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tools.dir() + "/corpus.txt",
+                                       "--vocab-size", "2048", "--out", model});
+  if (tok.exit_code != 0) Fail("ssd tokenizer train: " + tok.err);
+  const ProcessResult init =
+      RunProcess({SsdBinary(), "model", "init", "--vocab", "2048", "--hidden", "256", "--layers", "6", "--out", model});
+  if (init.exit_code != 0) Fail("ssd model init: " + init.err);
   const int problems = smoke ? 4 : 32;
   const int n = 4;
   const int max_tokens = smoke ? 16 : 128;
@@ -511,16 +524,18 @@ SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
   out.samples = static_cast<int64_t>(problems) * n;
   auto local = [&] {
     const double t0 = Now();
-    RunProcess({"/usr/bin/env", "OMP_WAIT_POLICY=PASSIVE", SsdBinary(), "sample", "--model", model, "--prompts",
-                prompts_file, "--n", std::to_string(n), "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8",
-                "--max-tokens", std::to_string(max_tokens), "--threads", "2", "--out", tools.dir() + "/local.jsonl"},
-               600);
+    const ProcessResult r =
+        RunProcess({"/usr/bin/env", "OMP_WAIT_POLICY=PASSIVE", SsdBinary(), "sample", "--model", model, "--prompts",
+                    prompts_file, "--n", std::to_string(n), "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8",
+                    "--max-tokens", std::to_string(max_tokens), "--threads", "2", "--out", tools.dir() + "/local.jsonl"},
+                   600);
+    if (r.exit_code != 0) Fail("ssd sample: " + r.err);
     return out.samples / (Now() - t0);
   };
   const double before = local();
   {
     LocalCluster cluster;
-    cluster.StartCoordinator({"--heartbeat-interval-ms", "500"});
+    if (!cluster.StartCoordinator({"--heartbeat-interval-ms", "500"})) Fail("the coordinator did not start");
     cluster.StartSampler();
     cluster.StartSampler();
     auto client = cluster.Client();
@@ -531,12 +546,14 @@ SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
                                            "\nshard_size: 2\nsampling:\n  n: ", n, "\n  temperature: 1.5\n  top_k: 20\n",
                                            "  top_p: 0.8\n  max_tokens: ", max_tokens, "\n"),
                               cluster.dir());
-    WaitUntil(
+    if (!job.ok()) Fail(absl::StrCat("submit: ", job.status().message()));
+    const bool sampled = WaitUntil(
         [&] {
           auto j = client->GetJob(job->job_id());
           return j.ok() && j->state() == v1::JOB_STATE_TRAINING;
         },
         600);
+    if (!sampled) Fail("the cluster did not finish sampling within 600 s");
     out.cluster_samples_per_s = out.samples / (Now() - t0);
   }
   const double after = local();
