@@ -288,6 +288,20 @@ TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndToken
   }
 }
 
+TEST(ChatTemplateFixtureTest, ARealTemplateOverFourThousandMessagesStaysInsideTheRenderBounds) {
+  auto source = ReadFileToString(SourceDir() + "/tests/fixtures/templates/qwen2.5-instruct.jinja");
+  ASSERT_TRUE(source.ok()) << source.status();
+  auto chat = ChatTemplate::FromSource(*source, {{"eos_token", "<|im_end|>"}}, "qwen2.5");
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  for (int i = 0; i < 4000; ++i) {
+    messages.push_back({{"role", i % 2 ? "assistant" : "user"}, {"content", "turn " + std::to_string(i)}});
+  }
+  auto out = (*chat)->Render(messages, {});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_NE(out->find("turn 3999"), std::string::npos);
+}
+
 TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
   auto source = ReadFileToString(SourceDir() + "/tests/fixtures/templates/qwen2.5-instruct.jinja");
   ASSERT_TRUE(source.ok()) << source.status();

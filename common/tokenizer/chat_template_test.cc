@@ -89,5 +89,59 @@ TEST(ChatTemplateTest, RuntimeErrorsAreStatusesNotCrashes) {
   EXPECT_FALSE((*bad)->Render(Json::parse(R"([{"content":"no role"}])"), {}).ok());
 }
 
+// Renders `src` expecting a failure whose message holds `want`.
+void ExpectRenderFails(const std::string& src, const std::string& want) {
+  auto t = ChatTemplate::FromSource(src, Json::object(), "tpl");
+  std::string message;
+  if (!t.ok()) {
+    message = std::string(t.status().message());
+  } else {
+    auto out = (*t)->Render(Json::array(), {});
+    ASSERT_FALSE(out.ok()) << src.substr(0, 80) << " rendered " << out->size() << " bytes";
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+    message = std::string(out.status().message());
+  }
+  EXPECT_NE(message.find(want), std::string::npos) << message;
+}
+
+TEST(ChatTemplateTest, HostileTemplatesHitTheirBoundsInsteadOfHangingOrExhaustingMemory) {
+  // Work: nested loops of 1000^3 iterations.
+  ExpectRenderFails("{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"
+                    "{% endfor %}{% endfor %}{% endfor %}",
+                    "units of work");
+  // A string that doubles 40 times.
+  ExpectRenderFails("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+                    "{% endfor %}{{ ns.s | length }}",
+                    "bytes; the limit is 16777216");
+  // A list that doubles.
+  ExpectRenderFails("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
+                    "{% endfor %}",
+                    "items; the limit is 1000000");
+  ExpectRenderFails("{% for i in range(2000000) %}{% endfor %}", "range of 2000000 items");
+  // Output: 64 KiB of text written 1000 times.
+  ExpectRenderFails("{% for i in range(1000) %}" + std::string(65536, 'a') + "{% endfor %}",
+                    "the output passed 16777216 bytes");
+  // Nesting.
+  ExpectRenderFails("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nest more than 100");
+  ExpectRenderFails("{{ " + [] {
+    std::string s;
+    for (int i = 0; i < 5000; ++i) s += "not ";
+    return s;
+  }() + "1 }}", "nest more than 100");
+  ExpectRenderFails("{{ " + std::string(5000, '-') + "1 }}", "nest more than 100");
+  std::string ifs;
+  for (int i = 0; i < 500; ++i) ifs += "{% if true %}";
+  for (int i = 0; i < 500; ++i) ifs += "{% endif %}";
+  ExpectRenderFails(ifs, "blocks nest more than 100");
+  // Integer overflow is an error, not undefined behaviour.
+  ExpectRenderFails("{{ 9223372036854775807 + 1 }}", "integer overflow");
+  ExpectRenderFails("{{ 4611686018427387904 * 4 }}", "integer overflow");
+  ExpectRenderFails("{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow");
+  // What real templates do stays well inside the bounds.
+  EXPECT_EQ(RenderOrDie("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}ok", Json::array()),
+            "ok");
+  EXPECT_EQ(RenderOrDie("{{ (-9223372036854775807 - 1) % -1 }}", Json::array()), "0");
+}
+
 }  // namespace
 }  // namespace ssd

@@ -161,14 +161,15 @@ class Interpreter {
   }
 
   absl::Status ExecNode(const Node& n, std::string* out) {
+    RETURN_IF_ERROR(Charge(n.offset, 1));
     switch (n.kind) {
       case Node::Kind::kText:
         *out += n.text;
-        return absl::OkStatus();
+        return CheckOutput(n.offset, *out);
       case Node::Kind::kOutput: {
         ASSIGN_OR_RETURN(Value v, Eval(*n.expr));
         *out += Str(v);
-        return absl::OkStatus();
+        return CheckOutput(n.offset, *out);
       }
       case Node::Kind::kSet: {
         ASSIGN_OR_RETURN(Value v, Eval(*n.expr));
@@ -214,6 +215,7 @@ class Interpreter {
     if (items.empty()) return Exec(n.else_body, out);
     const int64_t len = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < len; ++i) {
+      RETURN_IF_ERROR(Charge(n.offset, kTemplateLoopIterationWork));
       frames_.push_back(Frame{});
       Json& vars = frames_.back().vars;
       if (n.targets.size() == 1) {
@@ -243,7 +245,49 @@ class Interpreter {
     return args;
   }
 
+  // Every evaluation is charged to the work budget (more for copying large
+  // values), and no value may outgrow the output limit.
   absl::StatusOr<Value> Eval(const Expr& e) {
+    RETURN_IF_ERROR(Charge(e.offset, 1));
+    ASSIGN_OR_RETURN(Value v, EvalValue(e));
+    RETURN_IF_ERROR(CheckSize(e.offset, v.v));
+    return v;
+  }
+
+  absl::Status Charge(size_t offset, int64_t units) {
+    work_ += units;
+    if (work_ > kMaxTemplateWork) {
+      return Error(offset, absl::StrCat("the template does more than ", kMaxTemplateWork,
+                                        " units of work (a loop that does not end?)"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckSize(size_t offset, const Json& v) {
+    if (v.is_string()) {
+      const size_t n = v.get_ref<const std::string&>().size();
+      if (n > kMaxTemplateOutputBytes) {
+        return Error(offset, absl::StrCat("a string of ", n, " bytes; the limit is ", kMaxTemplateOutputBytes));
+      }
+      return Charge(offset, static_cast<int64_t>(n / 4096));
+    }
+    if (v.is_array() || v.is_object()) {
+      if (v.size() > kMaxTemplateItems) {
+        return Error(offset, absl::StrCat("a list or mapping of ", v.size(), " items; the limit is ", kMaxTemplateItems));
+      }
+      return Charge(offset, static_cast<int64_t>(v.size()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckOutput(size_t offset, const std::string& out) {
+    if (out.size() > kMaxTemplateOutputBytes) {
+      return Error(offset, absl::StrCat("the output passed ", kMaxTemplateOutputBytes, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Value> EvalValue(const Expr& e) {
     switch (e.kind) {
       case Expr::Kind::kLiteral:
         return Value{e.value, false};
@@ -292,7 +336,11 @@ class Interpreter {
       case Expr::Kind::kUnary: {
         ASSIGN_OR_RETURN(Value v, Eval(*e.args[0]));
         if (e.name == "not") return Value{!Truthy(v), false};
-        if (v.v.is_number_integer()) return Value{-v.v.get<int64_t>(), false};
+        if (v.v.is_number_integer()) {
+          const int64_t i = v.v.get<int64_t>();
+          if (i == INT64_MIN) return Error(e.offset, "integer overflow in -(-9223372036854775808)");
+          return Value{-i, false};
+        }
         if (v.v.is_number()) return Value{-v.v.get<double>(), false};
         return Error(e.offset, absl::StrCat("cannot negate a ", TypeName(v)));
       }
@@ -382,8 +430,11 @@ class Interpreter {
           lo = args[0].v.is_number_integer() ? args[0].v.get<int64_t>() : 0;
           hi = args[1].v.is_number_integer() ? args[1].v.get<int64_t>() : 0;
         }
+        if (hi > lo && hi - lo > static_cast<int64_t>(kMaxTemplateItems)) {
+          return Error(e.offset, absl::StrCat("range of ", hi - lo, " items; the limit is ", kMaxTemplateItems));
+        }
         Json arr = Json::array();
-        for (int64_t i = lo; i < hi && i - lo < 1000000; ++i) arr.push_back(i);
+        for (int64_t i = lo; i < hi; ++i) arr.push_back(i);
         return Value{arr, false};
       }
       return Error(e.offset, absl::StrCat("unknown function \"", callee.name, "\""));
@@ -533,7 +584,14 @@ class Interpreter {
     if (op == "and") return Truthy(a) ? Eval(*e.args[1]) : a;
     if (op == "or") return Truthy(a) ? a : Eval(*e.args[1]);
     ASSIGN_OR_RETURN(Value b, Eval(*e.args[1]));
-    if (op == "~") return Value{Str(a) + Str(b), false};
+    if (op == "~" || (op == "+" && a.v.is_string() && b.v.is_string())) {
+      const std::string x = Str(a), y = Str(b);
+      if (x.size() + y.size() > kMaxTemplateOutputBytes) {
+        return Error(e.offset, absl::StrCat("a string of ", x.size() + y.size(), " bytes; the limit is ",
+                                            kMaxTemplateOutputBytes));
+      }
+      return Value{x + y, false};
+    }
     if (op == "==") return Value{a.undefined == b.undefined && a.v == b.v, false};
     if (op == "!=") return Value{!(a.undefined == b.undefined && a.v == b.v), false};
     if (op == "in") {
@@ -550,8 +608,11 @@ class Interpreter {
       if (b.undefined) return Value{false, false};
       return Error(e.offset, absl::StrCat("'in' needs a string, list or mapping on the right, got a ", TypeName(b)));
     }
-    if (op == "+" && a.v.is_string() && b.v.is_string()) return Value{a.v.get<std::string>() + b.v.get<std::string>(), false};
     if (op == "+" && a.v.is_array() && b.v.is_array()) {
+      if (a.v.size() + b.v.size() > kMaxTemplateItems) {
+        return Error(e.offset, absl::StrCat("a list of ", a.v.size() + b.v.size(), " items; the limit is ",
+                                            kMaxTemplateItems));
+      }
       Json r = a.v;
       for (const Json& item : b.v) r.push_back(item);
       return Value{r, false};
@@ -565,10 +626,20 @@ class Interpreter {
       if (op == ">=") return Value{x >= y, false};
       if (ints) {
         const int64_t i = a.v.get<int64_t>(), j = b.v.get<int64_t>();
-        if (op == "+") return Value{i + j, false};
-        if (op == "-") return Value{i - j, false};
-        if (op == "*") return Value{i * j, false};
+        int64_t r = 0;
+        if (op == "+" || op == "-" || op == "*") {
+          const bool overflow = op == "+"   ? __builtin_add_overflow(i, j, &r)
+                                : op == "-" ? __builtin_sub_overflow(i, j, &r)
+                                            : __builtin_mul_overflow(i, j, &r);
+          if (overflow) return Error(e.offset, absl::StrCat("integer overflow in ", i, " ", op, " ", j));
+          return Value{r, false};
+        }
         if ((op == "//" || op == "%") && j == 0) return Error(e.offset, "division by zero");
+        if ((op == "//" || op == "%") && j == -1) {
+          if (op == "%") return Value{int64_t{0}, false};
+          if (i == INT64_MIN) return Error(e.offset, absl::StrCat("integer overflow in ", i, " // -1"));
+          return Value{-i, false};
+        }
         if (op == "//") return Value{static_cast<int64_t>(std::floor(static_cast<double>(i) / j)), false};
         if (op == "%") return Value{((i % j) + j) % j, false};
       }
@@ -593,6 +664,7 @@ class Interpreter {
 
   const std::string& src_;
   std::vector<Frame> frames_;
+  int64_t work_ = 0;
 };
 
 }  // namespace

@@ -216,6 +216,22 @@ class ExprParser {
   }
 
  private:
+  // Nesting (parentheses, lists, calls, chains of `not` or `-`) is bounded
+  // so that a hostile template cannot exhaust the stack of the parser, the
+  // interpreter or the syntax tree's destructor.
+  class Nested {
+   public:
+    explicit Nested(int* depth) : depth_(depth) { ++*depth_; }
+    ~Nested() { --*depth_; }
+    bool too_deep() const { return *depth_ > kMaxTemplateNesting; }
+
+   private:
+    int* depth_;
+  };
+  absl::Status TooDeep() const {
+    return Error(absl::StrCat("expressions nest more than ", kMaxTemplateNesting, " deep"));
+  }
+
   ExprPtr Make(Expr::Kind k, size_t offset) {
     auto e = std::make_unique<Expr>();
     e->kind = k;
@@ -224,6 +240,8 @@ class ExprParser {
   }
 
   absl::StatusOr<ExprPtr> Ternary() {
+    Nested nested(&depth_);
+    if (nested.too_deep()) return TooDeep();
     ASSIGN_OR_RETURN(ExprPtr value, Or());
     if (!IsName("if")) return value;
     const size_t at = Peek().offset;
@@ -272,6 +290,8 @@ class ExprParser {
   }
 
   absl::StatusOr<ExprPtr> Not() {
+    Nested nested(&depth_);
+    if (nested.too_deep()) return TooDeep();
     if (IsName("not")) {
       const size_t at = Peek().offset;
       Next();
@@ -346,6 +366,8 @@ class ExprParser {
   }
 
   absl::StatusOr<ExprPtr> Unary() {
+    Nested nested(&depth_);
+    if (nested.too_deep()) return TooDeep();
     if (IsOp("-")) {
       const size_t at = Peek().offset;
       Next();
@@ -527,6 +549,7 @@ class ExprParser {
   const std::string& src_;
   std::vector<Token> t_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 // ---- Statements ------------------------------------------------------------
@@ -539,6 +562,17 @@ class BodyParser {
   // *stop, its parser in *rest) or the end (when stops is empty).
   absl::Status ParseBody(Body* body, const std::vector<std::string>& stops, std::string* stop,
                          std::unique_ptr<ExprParser>* rest) {
+    if (static_cast<int>(stops.empty() ? 0 : ++depth_) > kMaxTemplateNesting) {
+      return absl::InvalidArgumentError(absl::StrCat("chat template: blocks nest more than ", kMaxTemplateNesting,
+                                                     " deep at ", Position(src_, i_ > 0 ? segs_[i_ - 1].offset : 0)));
+    }
+    struct Leave {
+      int* depth;
+      bool nested;
+      ~Leave() {
+        if (nested) --*depth;
+      }
+    } leave{&depth_, !stops.empty()};
     while (i_ < segs_.size()) {
       const Segment& seg = segs_[i_++];
       if (seg.type == Segment::Type::kText) {
@@ -652,6 +686,7 @@ class BodyParser {
   const std::string& src_;
   std::vector<Segment> segs_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -10,6 +10,11 @@
 namespace ssd {
 namespace jinja {
 
+// The deepest nesting of expressions (parentheses, lists, calls, chains of
+// `not` and `-`) and of blocks ({% if %}, {% for %}) a template may have;
+// deeper is INVALID_ARGUMENT.
+constexpr int kMaxTemplateNesting = 100;
+
 // Whitespace handling follows transformers' environment: trim_blocks and
 // lstrip_blocks on, plus explicit "-" markers. Errors name the construct and
 // its line and column.
