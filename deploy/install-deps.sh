@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and running ssd needs.
+#   deploy/install-deps.sh          # build, test and run
+#   deploy/install-deps.sh --fuzz   # also what deploy/fuzz.sh needs
 # Idempotent: when everything is already installed it changes nothing and
 # does not touch the network.
 set -euo pipefail
@@ -30,6 +32,11 @@ PACKAGES=(
   # LiveCodeBench's compressed private tests and .jsonl.gz benchmarks
   zlib1g-dev
 )
+
+# deploy/fuzz.sh: clang's libFuzzer and sanitizer runtimes, and its OpenMP.
+if [[ ${1:-} == --fuzz ]]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev libomp-14-dev)
+fi
 
 # nodesource's nodejs (preinstalled on these machines) bundles npm and
 # conflicts with Debian's npm package: add that only where npm is absent.
