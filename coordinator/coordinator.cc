@@ -292,7 +292,11 @@ absl::Status Coordinator::Recover() {
   }));
   RETURN_IF_ERROR(bad);
   std::vector<std::pair<int64_t, std::string>> order;
-  for (auto& [id, e] : jobs_) {
+  for (auto& entry : jobs_) {
+    // Not a structured binding: lambdas below use `e`, and C++17 cannot
+    // capture a binding.
+    const std::string& id = entry.first;
+    JobEntry& e = entry.second;
     order.emplace_back(e.job.created_unix_ms(), id);
     const std::string jid = id;
     for (ProblemSet set : {kTrainProblems, kEvalProblems}) {

@@ -57,6 +57,9 @@ absl::Status RunChatTemplate(const TokenizeFlags& f) {
     messages = nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::ordered_json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(f.messages, ": malformed JSON at byte ", e.byte));
+  } catch (const nlohmann::ordered_json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(f.messages, ": malformed JSON: ", e.what()));
   }
   // Accept a bare list or an ml-ssd record {"messages": [...]}.
   if (messages.is_object() && messages.contains("messages")) messages = messages["messages"];

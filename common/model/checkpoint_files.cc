@@ -79,6 +79,9 @@ absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_d
   } catch (const json::parse_error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(index_path, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": malformed JSON: ", e.what()));
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     return absl::InvalidArgumentError(

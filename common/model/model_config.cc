@@ -187,6 +187,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::
   } catch (const json::parse_error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(source, ": malformed JSON: ", e.what()));
   }
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": top level must be a JSON object"));

@@ -148,5 +148,14 @@ TEST(ModelConfigTest, Llama3ScalingNeedsItsParameters) {
   ExpectRejected(WithExtra(R"(,"rope_scaling":{"rope_type":"llama3","factor":8.0})"), "low_freq_factor");
 }
 
+TEST(ModelConfigTest, ANumberOutOfRangeIsAnErrorNotAnUncaughtException) {
+  // Found by tests/fuzz (model_config): nlohmann throws out_of_range, not
+  // parse_error, for a number it cannot hold.
+  auto c = ParseModelConfig(R"({"hidden_size": 1e999})", "big/config.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("big/config.json: malformed JSON"), std::string::npos) << c.status();
+}
+
 }  // namespace
 }  // namespace ssd

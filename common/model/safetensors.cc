@@ -72,6 +72,9 @@ absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
     // +8: report the offset in the file, not in the header.
     return absl::InvalidArgumentError(absl::StrCat(path, ": safetensors header is not valid JSON (at file offset ",
                                                    8 + e.byte, "): ", e.what()));
+  } catch (const json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON: ", e.what()));
   }
   if (!j.is_object()) {
     return absl::InvalidArgumentError(

@@ -210,5 +210,13 @@ TEST_F(SafetensorsTest, RandomlyCorruptedHeadersNeverCrashAndNeverOverrunTheFile
   EXPECT_LT(accepted, 2000) << "no mutation was ever rejected";
 }
 
+TEST(SafetensorsHeaderTest, ANumberOutOfRangeInTheHeaderIsAnError) {
+  std::map<std::string, std::string> metadata;
+  auto t = ParseSafetensorsHeader(R"({"w": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 4]}})", 4,
+                                  "big.safetensors", &metadata);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("big.safetensors: malformed JSON"), std::string::npos) << t.status();
+}
+
 }  // namespace
 }  // namespace ssd

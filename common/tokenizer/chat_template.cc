@@ -22,6 +22,9 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Load(const std::stri
     config = Json::parse(text);
   } catch (const Json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(file, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const Json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(file, ": malformed JSON: ", e.what()));
   }
   if (!config.is_object()) return absl::InvalidArgumentError(absl::StrCat(file, ": expected a JSON object"));
   auto ct = config.find("chat_template");

@@ -72,6 +72,9 @@ absl::StatusOr<PromptTemplates> LoadPromptTemplates(const std::string& path) {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON at byte ", e.byte));
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON: ", e.what()));
   }
   PromptTemplates t;
   for (auto [field, dst] : {std::pair<const char*, std::string*>{"stdin", &t.stdin_template},

@@ -61,6 +61,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
     j = json::parse(json_text.begin(), json_text.end());
   } catch (const json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON: ", e.what()));
   }
   if (!j.is_object() || !j.contains("model")) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": expected an object with a \"model\""));

@@ -243,5 +243,11 @@ TEST(Utf8Test, LossyRepairMatchesRustSemantics) {
   EXPECT_EQ(FindInvalidUtf8("ab\xC0\x80"), 2u);    // overlong NUL
 }
 
+TEST(TokenizerTest, ANumberOutOfRangeInTokenizerJsonIsAnError) {
+  auto t = Tokenizer::FromJson(R"({"model": {"vocab": {"a": 1e999}}})", "big/tokenizer.json");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("big/tokenizer.json: malformed JSON"), std::string::npos) << t.status();
+}
+
 }  // namespace
 }  // namespace ssd
