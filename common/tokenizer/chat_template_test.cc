@@ -137,6 +137,9 @@ TEST(ChatTemplateTest, HostileTemplatesHitTheirBoundsInsteadOfHangingOrExhaustin
   ExpectRenderFails("{{ 9223372036854775807 + 1 }}", "integer overflow");
   ExpectRenderFails("{{ 4611686018427387904 * 4 }}", "integer overflow");
   ExpectRenderFails("{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow");
+  // Literals too large for their type (found by tests/fuzz: std::stoll threw).
+  ExpectRenderFails("{{ 99999999999999999999 }}", "integer literal 99999999999999999999 is out of range");
+  ExpectRenderFails("{{ 1" + std::string(400, '0') + ".5 }}", "is out of range");
   // What real templates do stays well inside the bounds.
   EXPECT_EQ(RenderOrDie("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}ok", Json::array()),
             "ok");

@@ -120,8 +120,17 @@ absl::StatusOr<std::string> Tokenizer::TokenBytes(int32_t id) const {
     return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not in the vocabulary (size ", vocab_size_, ")"));
   }
   std::string out;
-  if (model_->byte_fallback() && tok->size() == 6 && tok->compare(0, 3, "<0x") == 0 && (*tok)[5] == '>') {
-    out.push_back(static_cast<char>(std::stoi(tok->substr(3, 2), nullptr, 16)));
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  // "<0xAB>" (byte fallback); a token that only looks like one ("<0xZZ>")
+  // is its own text.
+  if (model_->byte_fallback() && tok->size() == 6 && tok->compare(0, 3, "<0x") == 0 && (*tok)[5] == '>' &&
+      hex((*tok)[3]) >= 0 && hex((*tok)[4]) >= 0) {
+    out.push_back(static_cast<char>(hex((*tok)[3]) * 16 + hex((*tok)[4])));
   } else if (byte_level_decoder_) {
     ByteLevelToBytes(*tok, &out);
   } else {

@@ -1,7 +1,11 @@
 #include "common/tokenizer/jinja/parser.h"
 
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/util/status_macros.h"
 
@@ -484,9 +488,19 @@ class ExprParser {
         Next();
         auto e = Make(Expr::Kind::kLiteral, tok.offset);
         if (tok.type == Token::Type::kInt) {
-          e->value = std::stoll(tok.text);
+          int64_t v = 0;
+          if (!absl::SimpleAtoi(tok.text, &v)) {
+            return Error(absl::StrCat("integer literal ", tok.text.substr(0, 40), " is out of range"));
+          }
+          e->value = v;
         } else {
-          e->value = std::stod(tok.text);
+          errno = 0;
+          char* end = nullptr;
+          const double v = std::strtod(tok.text.c_str(), &end);
+          if (errno == ERANGE || end != tok.text.c_str() + tok.text.size() || !std::isfinite(v)) {
+            return Error(absl::StrCat("number literal ", tok.text.substr(0, 40), " is out of range"));
+          }
+          e->value = v;
         }
         return e;
       }
