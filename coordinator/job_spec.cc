@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/filter/sample_filter.h"
 #include "common/sampling/sampling_presets.h"
+#include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
 
 namespace ssd {
@@ -306,6 +307,13 @@ void DefaultEval(const v1::JobSpec& spec, v1::EvalSpec* e) {
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSpecParseOptions& options) {
+  // YAML is Unicode text, and every string of a spec lands in a proto3
+  // string field, which must be UTF-8: a spec that is not would be accepted
+  // and then fail to parse back from the coordinator's store (found by the
+  // job_spec fuzz target).
+  if (const size_t bad = FindInvalidUtf8(yaml); bad != kValidUtf8) {
+    return absl::InvalidArgumentError(absl::StrCat("job spec: byte ", bad, " is not valid UTF-8"));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
