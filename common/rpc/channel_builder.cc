@@ -11,6 +11,11 @@
 #include "common/util/status_macros.h"
 
 namespace ssd {
+namespace {
+
+constexpr int64_t kMinConnectTimeoutMs = 10000;
+
+}  // namespace
 
 absl::Status ChannelOptions::Validate() const {
   RETURN_IF_ERROR(security.Validate(/*server=*/false));
@@ -38,8 +43,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions&
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options.max_reconnect_backoff_ms));
+  // Retry a refused connection soon (a daemon restarting), but give each
+  // attempt time to finish its TCP and TLS handshakes: gRPC takes
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS as the minimum connect timeout, and at
+  // 100 ms a handshake on a loaded host timed out before the server's
+  // SETTINGS frame arrived ("cannot reach the coordinator").
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(kMinConnectTimeoutMs));
   if (!options.security.server_name.empty()) {
     args.SetSslTargetNameOverride(options.security.server_name);
   }

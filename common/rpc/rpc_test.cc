@@ -5,11 +5,19 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/metrics/metrics_registry.h"
 #include "common/rpc/channel_builder.h"
@@ -117,6 +125,84 @@ TEST_F(RpcTest, TlsCallWithTheTokenSucceedsAndTheHandlerNeverSeesTheToken) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(job.id(), "job-1");
   EXPECT_EQ(job.error(), "");
+}
+
+// A loopback TCP proxy that holds every new connection for `delay_ms`
+// before it connects it to `port`: a handshake on a slow or loaded host.
+class SlowProxy {
+ public:
+  SlowProxy(int port, int delay_ms) : port_(port), delay_ms_(delay_ms) {
+    listen_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    listen(listen_, 16);
+    socklen_t len = sizeof(a);
+    getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
+    proxy_port_ = ntohs(a.sin_port);
+    accept_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~SlowProxy() {
+    stop_ = true;
+    shutdown(listen_, SHUT_RDWR);
+    close(listen_);
+    accept_.join();
+    for (std::thread& t : pumps_) t.join();
+  }
+  int port() const { return proxy_port_; }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      const int c = accept(listen_, nullptr, nullptr);
+      if (c < 0) return;
+      pumps_.emplace_back([this, c] { Pump(c); });
+    }
+  }
+  void Pump(int client) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    const int server = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    if (connect(server, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+      char buf[65536];
+      pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+      while (!stop_ && poll(fds, 2, 100) >= 0) {
+        bool done = false;
+        for (int i = 0; i < 2; ++i) {
+          if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+          const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+          if (n <= 0 || write(fds[1 - i].fd, buf, static_cast<size_t>(n)) != n) done = true;
+        }
+        if (done) break;
+      }
+    }
+    close(server);
+    close(client);
+  }
+  const int port_;
+  const int delay_ms_;
+  int listen_ = -1;
+  int proxy_port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread accept_;
+  std::vector<std::thread> pumps_;
+};
+
+TEST_F(RpcTest, AHandshakeSlowerThanAFewHundredMillisecondsStillConnects) {
+  // Each connection waits 700 ms before the server sees it, so the TLS
+  // handshake ends long after 100 ms, the minimum connect timeout channels
+  // once had. A one-shot call (no wait_for_ready, as the CLI makes) failed
+  // with "timed out before receiving SETTINGS frame".
+  Start(ServerTls());
+  SlowProxy proxy(server_.port, 700);
+  v1::Job job;
+  const grpc::Status s = Call(ClientTls(*token_), "job-7", &job, "localhost:" + std::to_string(proxy.port()));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(job.id(), "job-7");
 }
 
 TEST_F(RpcTest, CallWithoutATokenIsUnauthenticated) {
