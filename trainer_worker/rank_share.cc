@@ -91,19 +91,7 @@ absl::StatusOr<SftDataset> SpreadRankShare(SftDataset held, const std::vector<Sh
     out.examples[i] = std::move(ex);
   }
   // Every rank fingerprints the same sizes, so a resumed group agrees.
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](uint64_t v) {
-    for (int k = 0; k < 8; ++k) {
-      h ^= (v >> (8 * k)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(0x5349'5a45'5356'3101ull);
-  for (const ExampleSize& s : out.sizes) {
-    mix(static_cast<uint64_t>(s.tokens));
-    mix(static_cast<uint64_t>(s.loss_tokens));
-  }
-  out.fingerprint = h;
+  out.fingerprint = FingerprintSizes(out.sizes);
   return out;
 }
 

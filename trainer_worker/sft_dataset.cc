@@ -196,19 +196,42 @@ SftDataset DatasetFromExamples(std::vector<TokenizedExample> examples) {
   return ds;
 }
 
-uint64_t FingerprintExamples(const std::vector<TokenizedExample>& examples) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](uint64_t v) {
+namespace {
+
+// FNV-1a over the bytes of 64-bit values.
+class Fnv64 {
+ public:
+  void Mix(uint64_t v) {
     for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
+      h_ ^= (v >> (8 * i)) & 0xff;
+      h_ *= 1099511628211ull;
     }
-  };
-  for (const TokenizedExample& ex : examples) {
-    mix(ex.ids.size());
-    for (size_t t = 0; t < ex.ids.size(); ++t) mix((static_cast<uint64_t>(ex.ids[t]) << 1) | ex.loss_mask[t]);
   }
-  return h;
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 1469598103934665603ull;
+};
+
+}  // namespace
+
+uint64_t FingerprintExamples(const std::vector<TokenizedExample>& examples) {
+  Fnv64 h;
+  for (const TokenizedExample& ex : examples) {
+    h.Mix(ex.ids.size());
+    for (size_t t = 0; t < ex.ids.size(); ++t) h.Mix((static_cast<uint64_t>(ex.ids[t]) << 1) | ex.loss_mask[t]);
+  }
+  return h.value();
+}
+
+uint64_t FingerprintSizes(const std::vector<ExampleSize>& sizes) {
+  Fnv64 h;
+  h.Mix(0x5349'5a45'5356'3101ull);  // a tag: sizes and examples hash apart
+  for (const ExampleSize& s : sizes) {
+    h.Mix(static_cast<uint64_t>(s.tokens));
+    h.Mix(static_cast<uint64_t>(s.loss_tokens));
+  }
+  return h.value();
 }
 
 }  // namespace ssd

@@ -106,6 +106,9 @@ absl::StatusOr<SftDataset> LoadSftDataset(const std::string& path, const ChatTem
 SftDataset DatasetFromExamples(std::vector<TokenizedExample> examples);
 
 uint64_t FingerprintExamples(const std::vector<TokenizedExample>& examples);
+// FNV-1a over the sizes alone: what ranks holding different examples of
+// the same round share (rank_share.h).
+uint64_t FingerprintSizes(const std::vector<ExampleSize>& sizes);
 
 }  // namespace ssd
 
