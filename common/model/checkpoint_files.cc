@@ -54,6 +54,36 @@ std::string ResolveModelDir(const std::string& path) {
   return sibling;
 }
 
+absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text,
+                                                                    const std::string& where) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::exception& e) {
+    // Not a syntax error but still bad input: a number out of range (1e999).
+    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON: ", e.what()));
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": expected an object with a \"weight_map\" object"));
+  }
+  std::map<std::string, std::string> tensor_to_file;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it.value().is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": weight_map[\"", it.key(), "\"] must be a file name string"));
+    }
+    std::string shard = it.value().get<std::string>();
+    if (!IsSafeShardName(shard)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": weight_map[\"", it.key(), "\"] = \"", shard,
+                                                     "\" is not a plain file name inside the model folder"));
+    }
+    tensor_to_file[it.key()] = std::move(shard);
+  }
+  return tensor_to_file;
+}
+
 absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_dir) {
   CheckpointFiles out;
   const std::string index_path = JoinPath(model_dir, kWeightsIndexFile);
@@ -73,39 +103,13 @@ absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_d
 
   out.sharded_ = true;
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(index_path, size_t{64} << 20));
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index_path, ": malformed JSON at byte ", e.byte, ": ", e.what()));
-  } catch (const json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(index_path, ": malformed JSON: ", e.what()));
-  }
-  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index_path, ": expected an object with a \"weight_map\" object"));
-  }
+  ASSIGN_OR_RETURN(auto tensor_to_file, ParseWeightsIndex(text, index_path));
   std::map<std::string, size_t> file_index;
-  std::map<std::string, std::string> tensor_to_file;
-  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-    if (!it.value().is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map[\"", it.key(),
-                                                     "\"] must be a file name string"));
-    }
-    std::string shard = it.value().get<std::string>();
-    if (!IsSafeShardName(shard)) {
-      return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map[\"", it.key(),
-                                                     "\"] = \"", shard,
-                                                     "\" is not a plain file name inside the model folder"));
-    }
-    tensor_to_file[it.key()] = shard;
-    if (!file_index.count(shard)) {
-      ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(JoinPath(model_dir, shard)));
-      file_index[shard] = out.files_.size();
-      out.files_.push_back(std::make_unique<SafetensorsFile>(std::move(f)));
-    }
+  for (const auto& [name, shard] : tensor_to_file) {
+    if (file_index.count(shard)) continue;
+    ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(JoinPath(model_dir, shard)));
+    file_index[shard] = out.files_.size();
+    out.files_.push_back(std::make_unique<SafetensorsFile>(std::move(f)));
   }
   for (const auto& [name, shard] : tensor_to_file) {
     const SafetensorsFile* f = out.files_[file_index[shard]].get();

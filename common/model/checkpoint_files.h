@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/model/safetensors.h"
 
 namespace ssd {
@@ -30,6 +31,13 @@ absl::Status CopyTokenizerFiles(const std::string& from, const std::string& to);
 // `latest` became a symlink): then that folder. Lets `--model
 // RUN/checkpoints/latest` work for old runs too.
 std::string ResolveModelDir(const std::string& path);
+
+// Parses model.safetensors.index.json text (`where` names it in errors):
+// tensor name -> shard file name, every name a plain file name (no '/',
+// never "." or ".."), so that a hostile index cannot point outside the
+// model folder. Opens nothing.
+absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text,
+                                                                    const std::string& where);
 
 // The opened weight files of one checkpoint.
 class CheckpointFiles {
