@@ -114,6 +114,7 @@ class PushReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     WeightsReceiverOptions ro;
     ro.staging_dir = staging_;
     ro.max_total_bytes = service_->options().max_total_bytes;
+    ro.max_tensors = service_->options().max_tensors;
     ro.max_chunk_bytes = service_->options().max_chunk_bytes;
     ro.fsync = false;  // the store syncs installed versions in the background
     ro.accept = service_->hooks().accept;

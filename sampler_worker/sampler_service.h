@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/weights/weights_manifest.h"
 #include "common/weights/weights_transport.h"
 #include "sampler_worker/weights_store.h"
 #include "ssd/v1/sampler.grpc.pb.h"
@@ -24,7 +25,10 @@
 namespace ssd {
 
 struct SamplerServiceOptions {
+  // What one push may carry: bytes over all files, tensors over all files,
+  // bytes per chunk message. Over any is RESOURCE_EXHAUSTED.
   int64_t max_total_bytes = int64_t{256} << 30;
+  int64_t max_tensors = kDefaultMaxPushTensors;
   int64_t max_chunk_bytes = 16 << 20;
   int64_t forward_timeout_ms = 3600000;
   int queue_depth = 4;  // chunks buffered between the reactor and the worker thread

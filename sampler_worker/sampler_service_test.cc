@@ -75,21 +75,26 @@ class SamplerServiceTest : public testing::Test {
   }
 
   // A model folder with a 2 MB tensor (so it takes several chunks).
-  std::string MakeModel(const std::string& name, int hidden, float fill) {
+  std::string MakeModel(const std::string& name, int hidden, float fill, size_t tensor_floats = 512 * 1024) {
     const std::string d = dir_ + "/" + name;
     EXPECT_TRUE(MakeDirs(d).ok());
     EXPECT_TRUE(WriteFileAtomically(d + "/config.json", absl::StrCat(R"({"model_type": "qwen3", "hidden_size": )", hidden,
                                                                      R"(, "vocab_size": 100})"))
                     .ok());
     EXPECT_TRUE(WriteFileAtomically(d + "/tokenizer.json", "{}").ok());
-    std::vector<float> w(512 * 1024, fill), b(7, fill);
+    std::vector<float> w(tensor_floats, fill), b(7, fill);
     EXPECT_TRUE(WriteSafetensors(d + "/model.safetensors",
-                                 {{"w", DType::kF32, {512, 1024}, w.data()}, {"b", DType::kF32, {7}, b.data()}})
+                                 {{"w", DType::kF32, {static_cast<int64_t>(tensor_floats)}, w.data()}, {"b", DType::kF32, {7}, b.data()}})
                     .ok());
     return d;
   }
 
   FakeSampler* AddSampler(int64_t max_chunk_bytes = 16 << 20) {
+    SamplerServiceOptions o;
+    o.max_chunk_bytes = max_chunk_bytes;
+    return AddSampler(o);
+  }
+  FakeSampler* AddSampler(const SamplerServiceOptions& o) {
     auto s = std::make_unique<FakeSampler>();
     s->id = absl::StrCat("sampler-", samplers_.size() + 1);
     s->store = *WeightsStore::Open(absl::StrCat(dir_, "/", s->id));
@@ -107,8 +112,6 @@ class SamplerServiceTest : public testing::Test {
       if (name != "config.json") return absl::OkStatus();
       return CheckSameArchitecture(*ReadFileToString(m.base_model() + "/config.json"), *ReadFileToString(path));
     };
-    SamplerServiceOptions o;
-    o.max_chunk_bytes = max_chunk_bytes;
     s->service = std::make_unique<SamplerService>(store, Channels(), hooks, o);
     ServerOptions so;
     so.security = Insecure();
@@ -129,6 +132,16 @@ class SamplerServiceTest : public testing::Test {
     auto src = WeightsSource::Open(model, Ref(version), chunk);
     if (!src.ok()) return src.status();
     return PushToChain(**src, chain, base_, Channels(), 30000);
+  }
+
+  // One push straight to `s` (no chain): the sampler's own answer.
+  absl::Status PushDirect(const std::string& model, int version, FakeSampler* s) {
+    auto src = WeightsSource::Open(model, Ref(version), 1 << 20);
+    if (!src.ok()) return src.status();
+    std::unique_ptr<PushStream> stream = PushStream::Open(*Channels()(s->address()), 30000);
+    bool open = stream->Write((*src)->ManifestMessage({}, base_));
+    for (int64_t i = 0; open && i < (*src)->num_chunks(); ++i) open = stream->Write((*src)->Chunk(i));
+    return stream->Finish().status();
   }
 
   void ExpectInstalled(FakeSampler* s, const std::string& model, int version) {
@@ -236,6 +249,40 @@ TEST_F(SamplerServiceTest, AChunkOverTheLimitIsResourceExhausted) {
   auto r = Push(v1_, 1, {a->target()}, /*chunk=*/1 << 20);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("the limit is 262144"), std::string::npos) << r.status();
+}
+
+// A push one byte or one tensor over the receiver's limits is refused as
+// RESOURCE_EXHAUSTED before anything is staged, and the sampler goes on
+// serving: a push within the limits then installs.
+TEST_F(SamplerServiceTest, APushOneByteOverTheByteLimitIsResourceExhaustedAndTheSamplerServesOn) {
+  const int64_t total = BuildManifest(v1_, Ref(1))->total_bytes();
+  SamplerServiceOptions o;
+  o.max_total_bytes = total - 1;
+  FakeSampler* a = AddSampler(o);
+  const absl::Status r = PushDirect(v1_, 1, a);
+  EXPECT_EQ(r.code(), absl::StatusCode::kResourceExhausted) << r;
+  EXPECT_NE(r.message().find(absl::StrCat("more than ", total - 1, " bytes")), std::string::npos) << r;
+  EXPECT_FALSE(a->store->Has(Ref(1)));
+  const std::string smaller = MakeModel("smaller", 64, 2.0f, /*tensor_floats=*/1024);
+  ASSERT_TRUE(Push(smaller, 1, {a->target()}).ok());
+  ExpectInstalled(a, smaller, 1);
+}
+
+TEST_F(SamplerServiceTest, APushOneTensorOverTheTensorLimitIsResourceExhaustedAndTheSamplerServesOn) {
+  SamplerServiceOptions o;
+  o.max_tensors = 1;  // the test models hold two
+  FakeSampler* a = AddSampler(o);
+  const absl::Status r = PushDirect(v1_, 1, a);
+  EXPECT_EQ(r.code(), absl::StatusCode::kResourceExhausted) << r;
+  EXPECT_NE(r.message().find("more than 1 tensors"), std::string::npos) << r;
+  EXPECT_FALSE(a->store->Has(Ref(1)));
+  const std::string one = dir_ + "/one-tensor";
+  ASSERT_TRUE(MakeDirs(one).ok());
+  ASSERT_TRUE(WriteFileAtomically(one + "/config.json", *ReadFileToString(v1_ + "/config.json")).ok());
+  std::vector<float> w(1024, 2.0f);
+  ASSERT_TRUE(WriteSafetensors(one + "/model.safetensors", {{"w", DType::kF32, {1024}, w.data()}}).ok());
+  ASSERT_TRUE(Push(one, 1, {a->target()}).ok());
+  EXPECT_TRUE(a->store->Has(Ref(1)));
 }
 
 TEST_F(SamplerServiceTest, APushCutOffHalfwayInstallsNothing) {

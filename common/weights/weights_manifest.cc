@@ -86,13 +86,14 @@ absl::StatusOr<v1::WeightsManifest> BuildManifest(const std::string& dir, const 
   return m;
 }
 
-absl::Status ValidateManifest(const v1::WeightsManifest& m, int64_t max_total_bytes) {
+absl::Status ValidateManifest(const v1::WeightsManifest& m, int64_t max_total_bytes, int64_t max_tensors) {
   if (m.weights().job_id().empty() || m.weights().version() < 1) {
     return absl::InvalidArgumentError("manifest.weights: needs a job and a version >= 1");
   }
   if (m.files_size() == 0 || m.files_size() > 1000) return absl::InvalidArgumentError("manifest.files: 1 to 1000 files");
   std::set<std::string> names;
   int64_t total = 0;
+  int64_t tensors = 0;
   bool config = false, weights = false;
   for (int i = 0; i < m.files_size(); ++i) {
     const v1::WeightsFile& f = m.files(i);
@@ -107,6 +108,11 @@ absl::Status ValidateManifest(const v1::WeightsManifest& m, int64_t max_total_by
     if (f.sha256().size() != 32) return absl::InvalidArgumentError(absl::StrCat(where, ": sha256 is not 32 bytes"));
     config |= f.name() == "config.json";
     weights |= f.name() == kSingleWeightsFile || f.name() == kWeightsIndexFile;
+    tensors += f.tensors_size();
+    if (tensors > max_tensors) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("manifest: more than ", max_tensors, " tensors (the receiver's limit)"));
+    }
     // Tensor ranges, in order, inside the file and after the header.
     int64_t cursor = -1;
     for (int t = 0; t < f.tensors_size(); ++t) {

@@ -24,8 +24,12 @@ absl::StatusOr<v1::WeightsManifest> BuildManifest(const std::string& dir, const 
 
 // Structural checks of a received manifest: plain unique file names, sizes
 // that add up to total_bytes (at most `max_total_bytes`), digests of 32
-// bytes, tensor ranges inside their file, covering it with the header.
-absl::Status ValidateManifest(const v1::WeightsManifest& manifest, int64_t max_total_bytes);
+// bytes, tensor ranges inside their file, covering it with the header, and
+// at most `max_tensors` tensors over all files. Over a limit is
+// RESOURCE_EXHAUSTED, anything else malformed INVALID_ARGUMENT.
+inline constexpr int64_t kDefaultMaxPushTensors = 1'000'000;
+absl::Status ValidateManifest(const v1::WeightsManifest& manifest, int64_t max_total_bytes,
+                              int64_t max_tensors = kDefaultMaxPushTensors);
 
 // The architecture fields of two config.json texts must agree (model_type,
 // sizes, heads, layers, vocabulary); the error names the first that differs.

@@ -34,7 +34,7 @@ WeightsReceiver::~WeightsReceiver() {
 
 absl::Status WeightsReceiver::OnManifest(const v1::WeightsManifest& manifest) {
   if (have_manifest_) return absl::InvalidArgumentError("a second manifest in one stream");
-  RETURN_IF_ERROR(ValidateManifest(manifest, options_.max_total_bytes));
+  RETURN_IF_ERROR(ValidateManifest(manifest, options_.max_total_bytes, options_.max_tensors));
   if (options_.accept) RETURN_IF_ERROR(options_.accept(manifest));
   manifest_ = manifest;
   have_manifest_ = true;

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/weights/weights_chunks.h"
+#include "common/weights/weights_manifest.h"
 #include "ssd/v1/sampler.pb.h"
 
 namespace ssd {
@@ -27,6 +28,7 @@ namespace ssd {
 struct WeightsReceiverOptions {
   std::string staging_dir;                         // created; the caller removes it on failure
   int64_t max_total_bytes = int64_t{256} << 30;
+  int64_t max_tensors = kDefaultMaxPushTensors;
   int64_t max_chunk_bytes = 16 << 20;
   std::function<absl::Status(const v1::WeightsManifest&)> accept;  // may be empty
   // fsync each file as it completes. A receiver whose caller makes the
