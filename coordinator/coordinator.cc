@@ -508,11 +508,11 @@ void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::stri
   if (!spec.ok()) return done(spec.status());
   auto templates = TemplatesFor(*spec);
   if (!templates.ok()) return done(templates.status());
-  auto problems = LoadTrainProblems(spec->problems(), *templates);
+  auto problems = LoadTrainProblems(spec->problems(), *templates, options_.max_problems_per_job);
   if (!problems.ok()) return done(problems.status());
   std::vector<v1::Problem> eval;
   if (spec->has_eval()) {
-    auto e = LoadEvalProblems(spec->eval(), *templates);
+    auto e = LoadEvalProblems(spec->eval(), *templates, options_.max_problems_per_job);
     if (!e.ok()) return done(e.status());
     eval = std::move(*e);
   }

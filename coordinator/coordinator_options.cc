@@ -19,7 +19,8 @@ absl::Status CoordinatorOptions::Validate() const {
   if (tick_ms < 1 || tick_ms > 10000) return absl::InvalidArgumentError("tick_ms: must be in [1, 10000]");
   if (idle_retry_ms < 1) return absl::InvalidArgumentError("idle_retry_ms: must be >= 1");
   if (max_leases_per_sampler < 1) return absl::InvalidArgumentError("max_leases_per_sampler: must be >= 1");
-  if (max_sample_bytes < 1024) return absl::InvalidArgumentError("max_sample_bytes: must be >= 1024");
+  if (max_sample_bytes < 1024) return absl::InvalidArgumentError("--max-sample-bytes: must be >= 1024");
+  if (max_problems_per_job < 1) return absl::InvalidArgumentError("--max-problems-per-job: must be >= 1");
   return absl::OkStatus();
 }
 

@@ -26,6 +26,9 @@ struct CoordinatorOptions {
   int max_leases_per_sampler = 2;
   // Largest accepted sample text.
   int64_t max_sample_bytes = 16 << 20;
+  // Most problems in one list of a job (training problems, eval benchmark,
+  // an import's distinct prompts): kMaxProblems.
+  size_t max_problems_per_job = 10'000'000;
   // Progress-only watch updates are sent at most this often per job.
   int64_t watch_progress_interval_ms = 250;
 

@@ -14,6 +14,7 @@
 #include "coordinator/executor.h"
 #include "coordinator/replay_store_service.h"
 #include "coordinator/store_schema.h"
+#include "coordinator/stream_limiter.h"
 
 namespace ssd {
 
@@ -23,6 +24,7 @@ struct CoordinatorServer::Impl {
   std::unique_ptr<RocksDbKvStore> store;
   std::unique_ptr<Coordinator> coordinator;
   std::unique_ptr<Executor> executor;
+  std::unique_ptr<StreamLimiter> streams;
   std::unique_ptr<CoordinatorService> coordinator_service;
   std::unique_ptr<ReplayStoreService> replay_service;
   BuiltServer server;
@@ -35,6 +37,7 @@ absl::Status CoordinatorServerOptions::Validate() const {
   if (metrics_port < -1 || metrics_port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("--metrics-port: ", metrics_port, " is not a TCP port"));
   }
+  if (max_streams_per_client < 1) return absl::InvalidArgumentError("--max-streams-per-client: must be >= 1");
   RETURN_IF_ERROR(rpc.Validate());
   return coordinator.Validate();
 }
@@ -51,8 +54,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
       std::make_unique<Coordinator>(options.coordinator, impl->store.get(), &impl->clock, &impl->metrics);
   RETURN_IF_ERROR(impl->coordinator->Start());
   impl->executor = std::make_unique<Executor>(2);
-  impl->coordinator_service = std::make_unique<CoordinatorService>(impl->coordinator.get(), impl->executor.get());
-  impl->replay_service = std::make_unique<ReplayStoreService>(impl->coordinator.get(), impl->executor.get());
+  impl->streams = std::make_unique<StreamLimiter>(options.max_streams_per_client);
+  impl->coordinator_service =
+      std::make_unique<CoordinatorService>(impl->coordinator.get(), impl->executor.get(), impl->streams.get());
+  impl->replay_service =
+      std::make_unique<ReplayStoreService>(impl->coordinator.get(), impl->executor.get(), impl->streams.get());
   ServerOptions rpc = options.rpc;
   rpc.metrics = &impl->metrics;
   ASSIGN_OR_RETURN(impl->server, BuildServer(rpc, {impl->coordinator_service.get(), impl->replay_service.get()}));

@@ -21,6 +21,9 @@ struct CoordinatorServerOptions {
   int metrics_port = -1;       // -1: no HTTP endpoint; 0: ephemeral
   std::string metrics_host = "0.0.0.0";
   CoordinatorOptions coordinator;
+  // Streaming calls one client connection may hold open at once
+  // (stream_limiter.h).
+  int max_streams_per_client = 64;
 
   absl::Status Validate() const;
 };

@@ -108,7 +108,8 @@ namespace {
 // transition. The stream ends after a terminal state is written.
 class WatchReactor : public grpc::ServerWriteReactor<v1::Job> {
  public:
-  WatchReactor(Coordinator* coordinator, const std::string& job_id) : coordinator_(coordinator) {
+  WatchReactor(Coordinator* coordinator, const std::string& job_id, StreamLimiter::Slot slot)
+      : coordinator_(coordinator), slot_(std::move(slot)) {
     state_ = std::make_shared<State>();
     state_->reactor = this;
     std::shared_ptr<State> state = state_;
@@ -217,6 +218,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::Job> {
   }
 
   Coordinator* const coordinator_;
+  StreamLimiter::Slot slot_;  // given back when the reactor is deleted
   std::shared_ptr<State> state_;
 };
 
@@ -224,7 +226,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::Job> {
 
 grpc::ServerWriteReactor<v1::Job>* CoordinatorService::WatchJob(grpc::CallbackServerContext* ctx,
                                                                 const v1::WatchJobRequest* request) {
-  return new WatchReactor(coordinator_, request->job_id());
+  auto slot = streams_->Acquire(ctx->peer(), "WatchJob");
+  if (!slot.ok()) return new RefusedWriter<v1::Job>(ToGrpcStatus(slot.status()));
+  return new WatchReactor(coordinator_, request->job_id(), std::move(*slot));
 }
 
 }  // namespace ssd

@@ -6,14 +6,32 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/executor.h"
+#include "coordinator/stream_limiter.h"
 #include "ssd/v1/coordinator.grpc.pb.h"
 
 namespace ssd {
 
+// A streaming call refused before it started (over the stream limit): it
+// finishes at once with `status`.
+template <typename Msg>
+class RefusedWriter : public grpc::ServerWriteReactor<Msg> {
+ public:
+  explicit RefusedWriter(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+template <typename Msg>
+class RefusedReader : public grpc::ServerReadReactor<Msg> {
+ public:
+  explicit RefusedReader(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 class CoordinatorService : public v1::Coordinator::CallbackService {
  public:
   // Neither is owned; both must outlive the service.
-  CoordinatorService(Coordinator* coordinator, Executor* executor) : coordinator_(coordinator), executor_(executor) {}
+  // `streams` bounds WatchJob streams per client; not owned.
+  CoordinatorService(Coordinator* coordinator, Executor* executor, StreamLimiter* streams)
+      : coordinator_(coordinator), executor_(executor), streams_(streams) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* ctx, const v1::SubmitJobRequest* request,
                                       v1::SubmitJobResponse* response) override;
@@ -41,6 +59,7 @@ class CoordinatorService : public v1::Coordinator::CallbackService {
  private:
   Coordinator* const coordinator_;
   Executor* const executor_;
+  StreamLimiter* const streams_;
 };
 
 // Finishes `reactor` with `result`, moving the value into `response`.

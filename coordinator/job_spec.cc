@@ -307,6 +307,12 @@ void DefaultEval(const v1::JobSpec& spec, v1::EvalSpec* e) {
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSpecParseOptions& options) {
+  // A spec names its files; it never carries data. The bound keeps a
+  // hostile one from costing the YAML parser more than a moment.
+  if (yaml.size() > kMaxJobSpecBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job spec: ", yaml.size(), " bytes, more than the limit of ", kMaxJobSpecBytes));
+  }
   // YAML is Unicode text, and every string of a spec lands in a proto3
   // string field, which must be UTF-8: a spec that is not would be accepted
   // and then fail to parse back from the coordinator's store (found by the

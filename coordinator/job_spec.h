@@ -20,6 +20,9 @@
 
 namespace ssd {
 
+// The largest job-spec YAML accepted (the paper's spec is about 3 KB).
+inline constexpr size_t kMaxJobSpecBytes = 256 << 10;
+
 struct JobSpecParseOptions {
   // Relative paths (model, problems, prompt_template, output_dir,
   // eval.benchmark) are resolved against this folder; "" leaves them as is.

@@ -127,7 +127,7 @@ namespace {
 // nullopt to leave it out. Bad lines and duplicate ids are collected and
 // refuse the whole file.
 absl::StatusOr<std::vector<v1::Problem>> LoadProblemLines(
-    const std::string& field, const std::string& path,
+    const std::string& field, const std::string& path, size_t max_problems,
     const std::function<absl::StatusOr<std::optional<v1::Problem>>(absl::string_view)>& parse) {
   ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip(field, path));
   std::vector<v1::Problem> out;
@@ -147,8 +147,9 @@ absl::StatusOr<std::vector<v1::Problem>> LoadProblemLines(
       errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate id \"", (*p)->id(), "\""));
       continue;
     }
-    if (out.size() >= kMaxProblems) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, " has more than ", kMaxProblems, " problems"));
+    if (out.size() >= max_problems) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", path, " has more than ", max_problems, " problems (the coordinator's limit)"));
     }
     out.push_back(std::move(**p));
   }
@@ -158,9 +159,10 @@ absl::StatusOr<std::vector<v1::Problem>> LoadProblemLines(
 
 }  // namespace
 
-absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates) {
+absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates,
+                                                           size_t max_problems) {
   ASSIGN_OR_RETURN(std::vector<v1::Problem> out,
-                   LoadProblemLines("problems", path, [&](absl::string_view line)
+                   LoadProblemLines("problems", path, max_problems, [&](absl::string_view line)
                                                           -> absl::StatusOr<std::optional<v1::Problem>> {
                      ASSIGN_OR_RETURN(v1::Problem p, ParseTrainLine(line, templates));
                      return std::optional<v1::Problem>(std::move(p));
@@ -169,12 +171,13 @@ absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& pa
   return out;
 }
 
-absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& eval, const PromptTemplates& templates) {
+absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& eval, const PromptTemplates& templates,
+                                                          size_t max_problems) {
   const std::string& path = eval.benchmark();
   const BenchmarkOptions options;
   ASSIGN_OR_RETURN(
       std::vector<v1::Problem> out,
-      LoadProblemLines("eval.benchmark", path, [&](absl::string_view line) -> absl::StatusOr<std::optional<v1::Problem>> {
+      LoadProblemLines("eval.benchmark", path, max_problems, [&](absl::string_view line) -> absl::StatusOr<std::optional<v1::Problem>> {
         ASSIGN_OR_RETURN(Problem parsed, ParseProblem(line, options));
         if (!eval.start_date().empty() || !eval.end_date().empty()) {
           const std::string day = parsed.contest_date.substr(0, 10);

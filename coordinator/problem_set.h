@@ -30,12 +30,18 @@
 
 namespace ssd {
 
+// The default limit on the problems of one list (the training problems, or
+// the eval benchmark) of a job: CoordinatorOptions::max_problems_per_job.
 inline constexpr size_t kMaxProblems = 10'000'000;
 
-absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates);
+// A file with more than `max_problems` problems is INVALID_ARGUMENT naming
+// the field, the file and the limit.
+absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates,
+                                                           size_t max_problems = kMaxProblems);
 
 // Problems outside eval.start_date..end_date are left out.
-absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& eval, const PromptTemplates& templates);
+absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& eval, const PromptTemplates& templates,
+                                                          size_t max_problems = kMaxProblems);
 
 // The templates a spec asks for: the SSD ones, or its prompt_template file.
 absl::StatusOr<PromptTemplates> TemplatesFor(const v1::JobSpec& spec);

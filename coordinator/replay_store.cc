@@ -383,6 +383,10 @@ void Coordinator::Import(const v1::ImportHeader& header, const std::string& json
     const std::string prompt = m.dump();
     auto [it, inserted] = by_prompt.emplace(prompt, static_cast<uint32_t>(problems.size()));
     if (inserted) {
+      if (problems.size() >= options_.max_problems_per_job) {
+        return done(absl::InvalidArgumentError(absl::StrCat(where, "more than ", options_.max_problems_per_job,
+                                                            " distinct prompts (the coordinator's limit)")));
+      }
       v1::Problem p;
       p.set_id(absl::StrCat("import-", problems.size() + 1));
       p.set_messages_json(prompt);

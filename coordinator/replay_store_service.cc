@@ -12,8 +12,8 @@ constexpr int kMaxInFlight = 8;
 
 class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
  public:
-  AppendReactor(Coordinator* coordinator, v1::AppendResponse* response)
-      : coordinator_(coordinator), response_(response) {
+  AppendReactor(Coordinator* coordinator, v1::AppendResponse* response, StreamLimiter::Slot slot)
+      : coordinator_(coordinator), response_(response), slot_(std::move(slot)) {
     StartRead(&message_);
   }
 
@@ -81,6 +81,7 @@ class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
 
   Coordinator* const coordinator_;
   v1::AppendResponse* const response_;
+  StreamLimiter::Slot slot_;
   v1::AppendRequest message_;
   AppendSession session_;  // touched only by OnReadDone, which gRPC serialises
   absl::Mutex mu_;
@@ -97,7 +98,10 @@ class PagedWriter : public grpc::ServerWriteReactor<Msg> {
  public:
   // `next` fills one page; it returns false when there is nothing more.
   using Next = std::function<absl::StatusOr<bool>(Msg*)>;
-  PagedWriter(Executor* executor, Next next) : executor_(executor), next_(std::move(next)) { Produce(); }
+  PagedWriter(Executor* executor, StreamLimiter::Slot slot, Next next)
+      : executor_(executor), slot_(std::move(slot)), next_(std::move(next)) {
+    Produce();
+  }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
@@ -129,6 +133,7 @@ class PagedWriter : public grpc::ServerWriteReactor<Msg> {
   }
 
   Executor* const executor_;
+  StreamLimiter::Slot slot_;
   const Next next_;
   Msg page_;
   std::atomic<bool> cancelled_{false};
@@ -136,8 +141,8 @@ class PagedWriter : public grpc::ServerWriteReactor<Msg> {
 
 class ImportReactor : public grpc::ServerReadReactor<v1::ImportRequest> {
  public:
-  ImportReactor(Coordinator* coordinator, Executor* executor, v1::ImportResponse* response)
-      : coordinator_(coordinator), executor_(executor), response_(response) {
+  ImportReactor(Coordinator* coordinator, Executor* executor, v1::ImportResponse* response, StreamLimiter::Slot slot)
+      : coordinator_(coordinator), executor_(executor), response_(response), slot_(std::move(slot)) {
     StartRead(&message_);
   }
 
@@ -174,6 +179,7 @@ class ImportReactor : public grpc::ServerReadReactor<v1::ImportRequest> {
   Coordinator* const coordinator_;
   Executor* const executor_;
   v1::ImportResponse* const response_;
+  StreamLimiter::Slot slot_;
   v1::ImportRequest message_;
   v1::ImportHeader header_;
   bool have_header_ = false;
@@ -184,15 +190,19 @@ class ImportReactor : public grpc::ServerReadReactor<v1::ImportRequest> {
 
 grpc::ServerReadReactor<v1::AppendRequest>* ReplayStoreService::Append(grpc::CallbackServerContext* ctx,
                                                                        v1::AppendResponse* response) {
-  return new AppendReactor(coordinator_, response);
+  auto slot = streams_->Acquire(ctx->peer(), "Append");
+  if (!slot.ok()) return new RefusedReader<v1::AppendRequest>(ToGrpcStatus(slot.status()));
+  return new AppendReactor(coordinator_, response, std::move(*slot));
 }
 
 grpc::ServerWriteReactor<v1::ScanResponse>* ReplayStoreService::Scan(grpc::CallbackServerContext* ctx,
                                                                      const v1::ScanRequest* request) {
+  auto slot = streams_->Acquire(ctx->peer(), "Scan");
+  if (!slot.ok()) return new RefusedWriter<v1::ScanResponse>(ToGrpcStatus(slot.status()));
   auto cursor = std::make_shared<ScanCursor>();
   v1::ScanRequest req = *request;
   Coordinator* c = coordinator_;
-  return new PagedWriter<v1::ScanResponse>(executor_, [c, req, cursor](v1::ScanResponse* page) -> absl::StatusOr<bool> {
+  return new PagedWriter<v1::ScanResponse>(executor_, std::move(*slot), [c, req, cursor](v1::ScanResponse* page) -> absl::StatusOr<bool> {
     // Skip empty pages (a partition can have none in a page of the round).
     while (!cursor->done) {
       auto p = c->ScanPage(req, cursor.get());
@@ -215,10 +225,12 @@ grpc::ServerUnaryReactor* ReplayStoreService::Stats(grpc::CallbackServerContext*
 
 grpc::ServerWriteReactor<v1::ExportChunk>* ReplayStoreService::Export(grpc::CallbackServerContext* ctx,
                                                                       const v1::ExportRequest* request) {
+  auto slot = streams_->Acquire(ctx->peer(), "Export");
+  if (!slot.ok()) return new RefusedWriter<v1::ExportChunk>(ToGrpcStatus(slot.status()));
   auto cursor = std::make_shared<ScanCursor>();
   v1::ExportRequest req = *request;
   Coordinator* c = coordinator_;
-  return new PagedWriter<v1::ExportChunk>(executor_, [c, req, cursor](v1::ExportChunk* chunk) -> absl::StatusOr<bool> {
+  return new PagedWriter<v1::ExportChunk>(executor_, std::move(*slot), [c, req, cursor](v1::ExportChunk* chunk) -> absl::StatusOr<bool> {
     while (!cursor->done) {
       auto text = c->ExportPage(req, cursor.get());
       if (!text.ok()) return text.status();
@@ -233,7 +245,9 @@ grpc::ServerWriteReactor<v1::ExportChunk>* ReplayStoreService::Export(grpc::Call
 
 grpc::ServerReadReactor<v1::ImportRequest>* ReplayStoreService::Import(grpc::CallbackServerContext* ctx,
                                                                        v1::ImportResponse* response) {
-  return new ImportReactor(coordinator_, executor_, response);
+  auto slot = streams_->Acquire(ctx->peer(), "Import");
+  if (!slot.ok()) return new RefusedReader<v1::ImportRequest>(ToGrpcStatus(slot.status()));
+  return new ImportReactor(coordinator_, executor_, response, std::move(*slot));
 }
 
 }  // namespace ssd

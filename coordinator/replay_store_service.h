@@ -8,6 +8,7 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/executor.h"
+#include "coordinator/stream_limiter.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
 
 namespace ssd {
@@ -17,7 +18,10 @@ class ReplayStoreService : public v1::ReplayStore::CallbackService {
   // Largest file Import accepts.
   static constexpr int64_t kMaxImportBytes = int64_t{4} << 30;
 
-  ReplayStoreService(Coordinator* coordinator, Executor* executor) : coordinator_(coordinator), executor_(executor) {}
+  // `streams` bounds the streams per client (shared with the Coordinator
+  // service: one connection carries both); not owned.
+  ReplayStoreService(Coordinator* coordinator, Executor* executor, StreamLimiter* streams)
+      : coordinator_(coordinator), executor_(executor), streams_(streams) {}
 
   grpc::ServerReadReactor<v1::AppendRequest>* Append(grpc::CallbackServerContext* ctx,
                                                      v1::AppendResponse* response) override;
@@ -33,6 +37,7 @@ class ReplayStoreService : public v1::ReplayStore::CallbackService {
  private:
   Coordinator* const coordinator_;
   Executor* const executor_;
+  StreamLimiter* const streams_;
 };
 
 }  // namespace ssd

@@ -12,12 +12,14 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
 #include "common/util/file_util.h"
+#include "coordinator/job_spec.h"
 #include "nlohmann/json.hpp"
 #include "tests/cluster/cluster_harness.h"
 
@@ -328,7 +330,9 @@ class BadInputTest : public testing::Test {
   static void SetUpTestSuite() {
     cluster_ = new LocalCluster();
     std::vector<std::string> args = kFastTimeouts;
-    args.insert(args.end(), {"--max-message-mb", "1"});
+    // Small limits, so that each test can send just over one.
+    args.insert(args.end(), {"--max-message-mb", "1", "--max-streams-per-client", "4", "--max-problems-per-job",
+                             "8", "--max-sample-bytes", "65536"});
     ASSERT_TRUE(cluster_->StartCoordinator(args));
     auto client = cluster_->Client();
     auto job = client->SubmitFile(cluster_->WriteSpec(SamplingSpec(cluster_->WriteProblems(8))));
@@ -362,7 +366,8 @@ class BadInputTest : public testing::Test {
     return resp;
   }
   static grpc::Status AppendOne(ClusterClient* c, const v1::WorkerIdentity& id, const v1::LeaseRef& lease,
-                                const std::string& problem, int64_t index) {
+                                const std::string& problem, int64_t index,
+                                const std::string& text = "print(1)\nprint(2)\n") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::AppendResponse resp;
@@ -373,7 +378,7 @@ class BadInputTest : public testing::Test {
     v1::Sample* s = m.add_samples();
     s->set_problem_id(problem);
     s->set_sample_index(index);
-    s->set_text("print(1)\nprint(2)\n");
+    s->set_text(text);
     s->set_num_tokens(4);
     s->set_finish_reason("stop");
     w->Write(m);
@@ -477,9 +482,109 @@ TEST_F(BadInputTest, RenewingAnotherWorkersLeaseIsPermissionDenied) {
   c->coordinator()->Deregister(dctx.get(), d, &dr);
 }
 
-TEST_F(BadInputTest, AMessageOverTheSizeLimitIsResourceExhausted) {
-  auto r = cluster_->Client()->Submit(std::string(2 << 20, '#'), cluster_->dir());
+// ---- limits: each test sends just over one (set small in SetUpTestSuite);
+// TearDown checks the coordinator still serves and lost nothing.
+
+TEST_F(BadInputTest, AMessageOneByteOverTheSizeLimitIsResourceExhausted) {
+  // A SubmitJobRequest of 1 MiB + a few bytes of framing; the limit is 1 MiB.
+  auto r = cluster_->Client()->Submit(std::string(1 << 20, '#'), cluster_->dir());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  // Just under it, the message arrives (and the spec's own limit answers).
+  auto under = cluster_->Client()->Submit(std::string((1 << 20) - 64, '#'), cluster_->dir());
+  EXPECT_EQ(under.status().code(), absl::StatusCode::kInvalidArgument) << under.status();
+}
+
+TEST_F(BadInputTest, AJobSpecOneByteOverItsLimitIsInvalidArgumentNamingTheLimit) {
+  std::string spec = "model: m\nproblems: p\n";
+  spec += "#" + std::string(kMaxJobSpecBytes + 1 - spec.size() - 1, 'x');
+  ASSERT_EQ(spec.size(), kMaxJobSpecBytes + 1);
+  auto r = cluster_->Client()->Submit(spec, cluster_->dir());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_EQ(r.status().message(), absl::StrCat("job spec: ", kMaxJobSpecBytes + 1, " bytes, more than the limit of ",
+                                               kMaxJobSpecBytes));
+  // At the limit the spec is parsed (and refused for what it says).
+  spec.pop_back();
+  auto at = cluster_->Client()->Submit(spec, cluster_->dir());
+  EXPECT_EQ(at.status().message().find("more than the limit"), std::string::npos) << at.status();
+}
+
+TEST_F(BadInputTest, AProblemFileOneProblemOverTheLimitIsInvalidArgumentNamingTheFile) {
+  // The suite's job has 8 problems, the limit.
+  const std::string problems = cluster_->WriteProblems(9, "nine.jsonl");
+  auto r = cluster_->Client()->SubmitFile(cluster_->WriteSpec(SamplingSpec(problems), "nine.yaml"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_EQ(r.status().message(),
+            absl::StrCat("problems: ", problems, " has more than 8 problems (the coordinator's limit)"));
+}
+
+TEST_F(BadInputTest, ASampleOneByteOverTheSampleLimitIsInvalidArgumentNamingTheSample) {
+  auto c = cluster_->Client();
+  const auto reg = Register();
+  v1::AcquireWorkRequest req;
+  *req.mutable_identity() = reg.identity();
+  v1::AcquireWorkResponse work;
+  auto ctx = CallContext(5000);
+  ASSERT_TRUE(c->coordinator()->AcquireWork(ctx.get(), req, &work).ok());
+  ASSERT_TRUE(work.has_shard()) << work.DebugString();
+  const std::string problem = work.shard().tasks(0).problem().id();
+  const grpc::Status s =
+      AppendOne(c.get(), reg.identity(), work.shard().lease(), problem, 0, std::string(65537, 'x'));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("text of 65537 bytes is over the limit of 65536"), std::string::npos)
+      << s.error_message();
+  v1::DeregisterRequest d;
+  *d.mutable_identity() = reg.identity();
+  v1::DeregisterResponse dr;
+  auto dctx = CallContext(5000);
+  c->coordinator()->Deregister(dctx.get(), d, &dr);
+}
+
+TEST_F(BadInputTest, AFifthConcurrentStreamOnOneConnectionIsResourceExhaustedUntilOneCloses) {
+  auto c = cluster_->Client();
+  struct Watch {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientReader<v1::Job>> reader;
+  };
+  auto open = [&]() {
+    Watch w;
+    w.ctx = CallContext(30000);
+    v1::WatchJobRequest req;
+    req.set_job_id(*job_);
+    w.reader = c->coordinator()->WatchJob(w.ctx.get(), req);
+    return w;
+  };
+  std::vector<Watch> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(open());
+    v1::Job first;
+    ASSERT_TRUE(held.back().reader->Read(&first)) << "watch " << i << ": " << held.back().reader->Finish().error_message();
+  }
+  Watch fifth = open();
+  v1::Job job;
+  EXPECT_FALSE(fifth.reader->Read(&job));
+  const grpc::Status refused = fifth.reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("WatchJob: this connection already has 4 streams open"), std::string::npos)
+      << refused.error_message();
+  // Other calls on the same connection still go through.
+  EXPECT_TRUE(c->GetJob(*job_).ok());
+  // Once one closes, a new stream is accepted (the slot comes back when the
+  // server side of the cancelled call is done).
+  held[0].ctx->TryCancel();
+  held[0].reader->Finish();
+  bool accepted = false;
+  for (int attempt = 0; attempt < 50 && !accepted; ++attempt) {
+    Watch again = open();
+    accepted = again.reader->Read(&job);
+    again.ctx->TryCancel();
+    again.reader->Finish();
+    if (!accepted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(accepted);
+  for (size_t i = 1; i < held.size(); ++i) {
+    held[i].ctx->TryCancel();
+    held[i].reader->Finish();
+  }
 }
 
 TEST_F(BadInputTest, ACallWithoutATokenIsUnauthenticatedAndTheLogNeverShowsTokens) {

@@ -93,6 +93,13 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
     c->add_option("--recovery-grace-ms", co.recovery_grace_ms, "after a restart, how long leases wait for renewal")
         ->capture_default_str();
     c->add_option("--max-message-mb", f->max_message_mb, "largest gRPC message either way")->capture_default_str();
+    c->add_option("--max-streams-per-client", f->server.max_streams_per_client,
+                  "streaming calls (watch, append, scan, export, import) one connection may hold open")
+        ->capture_default_str();
+    c->add_option("--max-problems-per-job", co.max_problems_per_job,
+                  "most problems in a job's problem file, eval benchmark or import")
+        ->capture_default_str();
+    c->add_option("--max-sample-bytes", co.max_sample_bytes, "largest accepted sample text")->capture_default_str();
     f->security.Add(c, /*server=*/true);
     c->callback([f, run] { *run = [f] { return ReportStatus("coordinator", RunCoordinator(*f)); }; });
   }
