@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/tokenizer/jinja/interpreter.h"
+
 namespace ssd {
 namespace {
 
@@ -121,6 +123,10 @@ TEST(ChatTemplateTest, HostileTemplatesHitTheirBoundsInsteadOfHangingOrExhaustin
   // Output: 64 KiB of text written 1000 times.
   ExpectRenderFails("{% for i in range(1000) %}" + std::string(65536, 'a') + "{% endfor %}",
                     "the output passed 16777216 bytes");
+  // Output exactly at the limit renders; one byte more does not.
+  const std::string at_limit = "{% for i in range(256) %}" + std::string(65536, 'a') + "{% endfor %}";
+  EXPECT_EQ(RenderOrDie(at_limit, Json::array()).size(), jinja::kMaxTemplateOutputBytes);
+  ExpectRenderFails(at_limit + "b", "the output passed 16777216 bytes");
   // Nesting.
   ExpectRenderFails("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nest more than 100");
   ExpectRenderFails("{{ " + [] {
