@@ -18,6 +18,9 @@
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
+  // A crash (SIGSEGV, SIGABRT, ...) prints the signal and a stack trace to
+  // the log before the process dies, instead of vanishing silently.
+  google::InstallFailureSignalHandler();
 
   CLI::App app{"ssd: Simple Self-Distillation for code models"};
   app.require_subcommand(1);

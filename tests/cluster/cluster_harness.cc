@@ -1,5 +1,7 @@
 #include "tests/cluster/cluster_harness.h"
 
+#include <unistd.h>
+
 #include <httplib.h>
 #include <signal.h>
 
@@ -15,8 +17,18 @@
 namespace ssd {
 
 std::string SimWorkerBinary() {
-  const char* b = std::getenv("SSD_BUILD_DIR");
-  return absl::StrCat(b != nullptr ? b : "build", "/tests/ssd_sim_worker");
+  if (const char* b = std::getenv("SSD_BUILD_DIR"); b != nullptr) return absl::StrCat(b, "/tests/ssd_sim_worker");
+  // Beside this binary (build/tests/) or in ../tests (build/bin/ for benches).
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    const std::string path(self, static_cast<size_t>(n));
+    const std::string dir = path.substr(0, path.rfind('/'));
+    for (const std::string& c : {dir + "/ssd_sim_worker", dir + "/../tests/ssd_sim_worker"}) {
+      if (access(c.c_str(), X_OK) == 0) return c;
+    }
+  }
+  return "build/tests/ssd_sim_worker";
 }
 
 LocalCluster::LocalCluster() {
