@@ -1,5 +1,7 @@
 #include "coordinator/replay_store_service.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_conversion.h"
 #include "coordinator/coordinator_service.h"
@@ -19,9 +21,13 @@ class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      absl::MutexLock lock(&mu_);
-      reads_done_ = true;
-      MaybeFinishLocked();
+      std::optional<grpc::Status> finish;
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+        finish = FinishStatusLocked();
+      }
+      if (finish) Finish(*finish);
       return;
     }
     uint64_t seq = 0;
@@ -50,6 +56,7 @@ class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
  private:
   void OnDurable(const absl::Status& d) {
     bool read_more = false;
+    std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
@@ -58,25 +65,34 @@ class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
         read_paused_ = false;
         read_more = true;
       }
-      MaybeFinishLocked();
+      finish = FinishStatusLocked();
+    }
+    // Finish() lets gRPC run OnDone(), which deletes this reactor, at once
+    // and on any thread: it is called with no lock held and nothing of the
+    // reactor is touched after it. (Calling it under mu_ destroyed the mutex
+    // while it was held: the load test's coordinator aborted in
+    // Mutex::Unlock.)
+    if (finish) {
+      Finish(*finish);
+      return;
     }
     if (read_more) StartRead(&message_);
   }
 
-  // Finishes once nothing is in flight and either the client is done or an
-  // error ended the stream (after which no more reads are started).
-  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || in_flight_ > 0) return;
+  // The status to finish with once nothing is in flight and either the
+  // client is done or an error ended the stream (after which no more reads
+  // are started); nullopt while the stream goes on. Marks it finished.
+  std::optional<grpc::Status> FinishStatusLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || in_flight_ > 0) return std::nullopt;
     if (!error_.ok()) {
       finished_ = true;
-      Finish(ToGrpcStatus(error_));
-      return;
+      return ToGrpcStatus(error_);
     }
-    if (!reads_done_) return;
+    if (!reads_done_) return std::nullopt;
     finished_ = true;
     response_->set_accepted(session_.accepted);
     response_->set_duplicates(session_.duplicates);
-    Finish(grpc::Status::OK);
+    return grpc::Status::OK;
   }
 
   Coordinator* const coordinator_;
