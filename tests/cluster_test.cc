@@ -365,6 +365,21 @@ class BadInputTest : public testing::Test {
     EXPECT_TRUE(cluster_->Client()->coordinator()->RegisterWorker(ctx.get(), req, &resp).ok());
     return resp;
   }
+  v1::AcquireWorkResponse Acquire(const v1::WorkerIdentity& id) {
+    v1::AcquireWorkRequest req;
+    *req.mutable_identity() = id;
+    v1::AcquireWorkResponse work;
+    auto ctx = CallContext(5000);
+    EXPECT_TRUE(cluster_->Client()->coordinator()->AcquireWork(ctx.get(), req, &work).ok());
+    return work;
+  }
+  void Deregister(const v1::WorkerIdentity& id) {
+    v1::DeregisterRequest d;
+    *d.mutable_identity() = id;
+    v1::DeregisterResponse dr;
+    auto ctx = CallContext(5000);
+    cluster_->Client()->coordinator()->Deregister(ctx.get(), d, &dr);
+  }
   static grpc::Status AppendOne(ClusterClient* c, const v1::WorkerIdentity& id, const v1::LeaseRef& lease,
                                 const std::string& problem, int64_t index,
                                 const std::string& text = "print(1)\nprint(2)\n") {
@@ -431,11 +446,7 @@ TEST_F(BadInputTest, ASampleForAnUnknownJobIsNotFound) {
 TEST_F(BadInputTest, ASampleOutsideTheSendersLeaseIsPermissionDenied) {
   auto c = cluster_->Client();
   const auto reg = Register();
-  v1::AcquireWorkRequest req;
-  *req.mutable_identity() = reg.identity();
-  v1::AcquireWorkResponse work;
-  auto ctx = CallContext(5000);
-  ASSERT_TRUE(c->coordinator()->AcquireWork(ctx.get(), req, &work).ok());
+  const v1::AcquireWorkResponse work = Acquire(reg.identity());
   ASSERT_TRUE(work.has_shard()) << work.DebugString();
   // A problem of another shard under this lease...
   const std::string other = work.shard().lease().shard() == 0 ? "p7" : "p0";
@@ -447,21 +458,13 @@ TEST_F(BadInputTest, ASampleOutsideTheSendersLeaseIsPermissionDenied) {
   s = AppendOne(c.get(), thief.identity(), work.shard().lease(), work.shard().tasks(0).problem().id(), 0);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(s.error_message().find("belongs to " + reg.identity().worker_id()), std::string::npos) << s.error_message();
-  v1::DeregisterRequest d;
-  *d.mutable_identity() = reg.identity();
-  v1::DeregisterResponse dr;
-  auto dctx = CallContext(5000);
-  c->coordinator()->Deregister(dctx.get(), d, &dr);
+  Deregister(reg.identity());
 }
 
 TEST_F(BadInputTest, RenewingAnotherWorkersLeaseIsPermissionDenied) {
   auto c = cluster_->Client();
   const auto owner = Register();
-  v1::AcquireWorkRequest req;
-  *req.mutable_identity() = owner.identity();
-  v1::AcquireWorkResponse work;
-  auto ctx = CallContext(5000);
-  ASSERT_TRUE(c->coordinator()->AcquireWork(ctx.get(), req, &work).ok());
+  const v1::AcquireWorkResponse work = Acquire(owner.identity());
   ASSERT_TRUE(work.has_shard());
   const auto other = Register();
   v1::HeartbeatRequest hb;
@@ -475,11 +478,7 @@ TEST_F(BadInputTest, RenewingAnotherWorkersLeaseIsPermissionDenied) {
                                    other.identity().worker_id()),
             std::string::npos)
       << s.error_message();
-  v1::DeregisterRequest d;
-  *d.mutable_identity() = owner.identity();
-  v1::DeregisterResponse dr;
-  auto dctx = CallContext(5000);
-  c->coordinator()->Deregister(dctx.get(), d, &dr);
+  Deregister(owner.identity());
 }
 
 // ---- limits: each test sends just over one (set small in SetUpTestSuite);
@@ -520,11 +519,7 @@ TEST_F(BadInputTest, AProblemFileOneProblemOverTheLimitIsInvalidArgumentNamingTh
 TEST_F(BadInputTest, ASampleOneByteOverTheSampleLimitIsInvalidArgumentNamingTheSample) {
   auto c = cluster_->Client();
   const auto reg = Register();
-  v1::AcquireWorkRequest req;
-  *req.mutable_identity() = reg.identity();
-  v1::AcquireWorkResponse work;
-  auto ctx = CallContext(5000);
-  ASSERT_TRUE(c->coordinator()->AcquireWork(ctx.get(), req, &work).ok());
+  const v1::AcquireWorkResponse work = Acquire(reg.identity());
   ASSERT_TRUE(work.has_shard()) << work.DebugString();
   const std::string problem = work.shard().tasks(0).problem().id();
   const grpc::Status s =
@@ -532,11 +527,7 @@ TEST_F(BadInputTest, ASampleOneByteOverTheSampleLimitIsInvalidArgumentNamingTheS
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_NE(s.error_message().find("text of 65537 bytes is over the limit of 65536"), std::string::npos)
       << s.error_message();
-  v1::DeregisterRequest d;
-  *d.mutable_identity() = reg.identity();
-  v1::DeregisterResponse dr;
-  auto dctx = CallContext(5000);
-  c->coordinator()->Deregister(dctx.get(), d, &dr);
+  Deregister(reg.identity());
 }
 
 TEST_F(BadInputTest, AFifthConcurrentStreamOnOneConnectionIsResourceExhaustedUntilOneCloses) {
