@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,18 +38,9 @@ namespace {
 // problems (problems.jsonl) and the LiveCodeBench fixture (benchmark.jsonl).
 std::string* base_dir = nullptr;
 
-void RemoveBaseDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(*base_dir, ec);
-}
-
 const std::string& BaseDir() {
   if (base_dir != nullptr) return *base_dir;
-  char tmpl[] = "/tmp/ssd_fuzz_rpc.XXXXXX";
-  const char* made = mkdtemp(tmpl);
-  if (made == nullptr) std::abort();
-  base_dir = new std::string(made);
-  std::atexit(RemoveBaseDir);
+  base_dir = new std::string(MakeFuzzTempDir("ssd_fuzz_rpc"));
   const std::string src = SSD_FUZZ_SOURCE_DIR;
   for (auto [from, to] : {std::pair<const char*, const char*>{"/deploy/examples/tiny-problems.jsonl", "/problems.jsonl"},
                           {"/tests/fixtures/eval/lcb_mini.jsonl", "/benchmark.jsonl"}}) {

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,18 +21,9 @@ namespace {
 // input's index is written into it.
 std::string* shard_folder = nullptr;
 
-void RemoveShardFolder() {
-  std::error_code ec;
-  std::filesystem::remove_all(*shard_folder, ec);
-}
-
 const std::string& ShardFolder() {
   if (shard_folder != nullptr) return *shard_folder;
-  char tmpl[] = "/tmp/ssd_fuzz_index.XXXXXX";
-  const char* made = mkdtemp(tmpl);
-  if (made == nullptr) std::abort();
-  shard_folder = new std::string(made);
-  std::atexit(RemoveShardFolder);
+  shard_folder = new std::string(MakeFuzzTempDir("ssd_fuzz_index"));
   static const float a[6] = {1, 2, 3, 4, 5, 6};
   static const float b[2] = {7, 8};
   const std::vector<ssd::TensorToWrite> first = {{"model.embed_tokens.weight", ssd::DType::kF32, {2, 3}, a},
