@@ -2,11 +2,16 @@
 #ifndef SSD_COORDINATOR_COORDINATOR_OPTIONS_H_
 #define SSD_COORDINATOR_COORDINATOR_OPTIONS_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
 
 namespace ssd {
+
+// The default limit on the problems of one list of a job (training
+// problems, eval benchmark, an import's distinct prompts).
+inline constexpr size_t kMaxProblems = 10'000'000;
 
 struct CoordinatorOptions {
   // A lease lapses unless renewed (by a heartbeat) within this long.
@@ -26,9 +31,8 @@ struct CoordinatorOptions {
   int max_leases_per_sampler = 2;
   // Largest accepted sample text.
   int64_t max_sample_bytes = 16 << 20;
-  // Most problems in one list of a job (training problems, eval benchmark,
-  // an import's distinct prompts): kMaxProblems.
-  size_t max_problems_per_job = 10'000'000;
+  // Most problems in one list of a job (--max-problems-per-job).
+  size_t max_problems_per_job = kMaxProblems;
   // Progress-only watch updates are sent at most this often per job.
   int64_t watch_progress_interval_ms = 250;
 

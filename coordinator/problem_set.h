@@ -25,14 +25,11 @@
 
 #include "absl/status/statusor.h"
 #include "common/tokenizer/ssd_prompts.h"
+#include "coordinator/coordinator_options.h"
 #include "ssd/v1/coordinator.pb.h"
 #include "ssd/v1/job.pb.h"
 
 namespace ssd {
-
-// The default limit on the problems of one list (the training problems, or
-// the eval benchmark) of a job: CoordinatorOptions::max_problems_per_job.
-inline constexpr size_t kMaxProblems = 10'000'000;
 
 // A file with more than `max_problems` problems is INVALID_ARGUMENT naming
 // the field, the file and the limit.
