@@ -50,10 +50,12 @@ absl::Status RunCoordinator(const CoordinatorFlags& f) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorServer> server, CoordinatorServer::Start(o));
-  RETURN_IF_ERROR(WritePortFile(f.port_file, server->port()));
+  // Announce first: the port file says "ready", so whoever waits on it may
+  // read this line (the metrics port) the moment the file appears.
   std::cerr << "ssd coordinator: listening on " << o.rpc.listen_address << " (port " << server->port() << ")"
             << (server->metrics_port() >= 0 ? absl::StrCat(", /metrics on port ", server->metrics_port()) : "")
             << std::endl;
+  RETURN_IF_ERROR(WritePortFile(f.port_file, server->port()));
   int sig = 0;
   sigwait(&set, &sig);
   LOG(INFO) << "coordinator: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down";

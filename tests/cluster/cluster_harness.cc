@@ -55,11 +55,11 @@ bool LocalCluster::StartCoordinator(const std::vector<std::string>& extra_args) 
   auto text = ReadFileToString(port_file);
   if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &port_)) return false;
   const std::string log = coordinator_->Log();
+  // The coordinator announces its metrics port before it writes the port file.
   const size_t at = log.find("/metrics on port ");
-  if (at != std::string::npos) {
-    metrics_port_ = std::atoi(log.c_str() + at + strlen("/metrics on port "));
-  }
-  return true;
+  if (at == std::string::npos) return false;
+  metrics_port_ = std::atoi(log.c_str() + at + strlen("/metrics on port "));
+  return metrics_port_ > 0;
 }
 
 void LocalCluster::KillCoordinator(int sig) {
