@@ -16,6 +16,7 @@
 #include "common/eval/benchmark.h"
 #include "common/eval/grader.h"
 #include "common/eval/model_eval.h"
+#include "common/eval/reference_sft.h"
 #include "common/eval/metrics.h"
 #include "common/eval/sandbox.h"
 #include "common/eval/solutions.h"
@@ -52,6 +53,41 @@ struct EvalModelFlags {
   EngineOptions engine;
   int threads = 0;
 };
+
+struct SftReferencesFlags {
+  std::string benchmark, solutions, out, tokenizer, prompt_templates;
+  double tail_noise = 0;
+  uint64_t seed = 1;
+};
+
+absl::Status RunSftReferences(const SftReferencesFlags& f) {
+  ASSIGN_OR_RETURN(Benchmark bench, LoadBenchmark(f.benchmark));
+  ASSIGN_OR_RETURN(SolutionsFile sols, LoadSolutions(f.solutions));
+  ReferenceSftOptions o;
+  o.tail_noise = f.tail_noise;
+  o.seed = f.seed;
+  if (!f.prompt_templates.empty()) {
+    ASSIGN_OR_RETURN(o.templates, LoadPromptTemplates(f.prompt_templates));
+  }
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!f.tokenizer.empty()) {
+    ASSIGN_OR_RETURN(tokenizer, Tokenizer::Load(f.tokenizer));
+    o.tokenizer = tokenizer.get();
+  }
+  ASSIGN_OR_RETURN(ReferenceSft sft, MakeReferenceSft(bench, sols.solutions, o));
+  std::vector<std::string> errors = bench.errors;
+  errors.insert(errors.end(), sols.errors.begin(), sols.errors.end());
+  errors.insert(errors.end(), sft.errors.begin(), sft.errors.end());
+  for (const std::string& e : errors) LOG(WARNING) << "skipped " << e;
+  if (sft.lines.empty()) return absl::InvalidArgumentError(absl::StrCat(f.solutions, ": no usable solution"));
+  std::string text;
+  for (const std::string& line : sft.lines) absl::StrAppend(&text, line, "\n");
+  RETURN_IF_ERROR(WriteFileAtomically(f.out, text));
+  std::cerr << "sft-references: " << sft.lines.size() << " conversations to " << f.out << " ("
+            << sft.words_replaced << " of " << sft.words << " code words replaced by tail noise, " << errors.size()
+            << " skipped)" << std::endl;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Sandbox>> MakeSandbox(const EvalCodeFlags& f) {
   if (f.parallel < 0) return absl::InvalidArgumentError("--parallel: must be at least 1 (0: two per core)");
@@ -233,6 +269,22 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   AddGradingFlags(e, f.get());
   e->add_option("--solutions", f->solutions, "JSONL of {question_id, code} or {question_id, output}")->required();
   e->callback([f, run] { *run = [f] { return ReportStatus("eval-code", RunEvalCode(*f)); }; });
+
+  auto r = std::make_shared<SftReferencesFlags>();
+  CLI::App* sr = app.add_subcommand(
+      "sft-references",
+      "Write chat JSONL for training a base model on reference solutions: the SSD prompt of each problem, the "
+      "code in a ```python fence as the answer");
+  sr->add_option("--benchmark", r->benchmark, "LiveCodeBench or HumanEval JSONL (.gz allowed)")->required();
+  sr->add_option("--solutions", r->solutions, "JSONL of {question_id, code}")->required();
+  sr->add_option("--out", r->out, "chat JSONL to write")->required();
+  sr->add_option("--tail-noise", r->tail_noise,
+                 "share of code words replaced by a random vocabulary word (a spread distractor tail), in [0, 0.5]")
+      ->capture_default_str();
+  sr->add_option("--tokenizer", r->tokenizer, "model folder or tokenizer.json the noise words come from");
+  sr->add_option("--seed", r->seed, "seeds the noise")->capture_default_str();
+  sr->add_option("--prompt-templates", r->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");
+  sr->callback([r, run] { *run = [r] { return ReportStatus("sft-references", RunSftReferences(*r)); }; });
 
   auto m = std::make_shared<EvalModelFlags>();
   CLI::App* ev = app.add_subcommand(

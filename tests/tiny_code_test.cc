@@ -1,0 +1,135 @@
+// The built-in tiny-code benchmark (deploy/tiny-code): the committed files are
+// what the seeded generator makes, every reference solution passes its tests
+// in the real sandbox, the tests tell a wrong program from a right one, the
+// eval split shares no problem with the train split, and `ssd
+// sft-references` turns it into training conversations.
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/subprocess.h"
+
+namespace ssd {
+namespace {
+
+const char kPython[] = "/usr/bin/python3";
+
+std::string Dir() { return SourceDir() + "/deploy/tiny-code"; }
+std::string Generator() { return Dir() + "/make_tiny_code.py"; }
+
+std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+void WriteJsonl(const std::string& path, const std::vector<nlohmann::json>& rows) {
+  std::ofstream out(path);
+  for (const nlohmann::json& r : rows) out << r.dump() << "\n";
+}
+
+nlohmann::json Grade(const std::string& benchmark, const std::string& solutions) {
+  ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", benchmark, "--solutions", solutions,
+                                "--timeout-s", "6", "--json"},
+                               900);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+}
+
+TEST(TinyCodeTest, TheCommittedFilesAreWhatTheSeededGeneratorMakes) {
+  ProcessResult r = RunProcess({kPython, Generator(), "--check", Dir()}, 120);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  // And the check can fail: one changed expected output is caught.
+  const std::string dir = MakeTempDir("ssd_tiny_code");
+  for (const char* f : {"train.jsonl", "eval.jsonl", "train_solutions.jsonl", "eval_solutions.jsonl"}) {
+    std::ifstream in(Dir() + "/" + f);
+    std::ofstream(dir + "/" + f) << in.rdbuf();
+  }
+  std::vector<nlohmann::json> rows = ReadJsonl(dir + "/eval.jsonl");
+  nlohmann::json pub = nlohmann::json::parse(rows[3]["public_test_cases"].get<std::string>());
+  pub[0]["output"] = "wrong\n";
+  rows[3]["public_test_cases"] = pub.dump();
+  WriteJsonl(dir + "/eval.jsonl", rows);
+  r = RunProcess({kPython, Generator(), "--check", dir}, 120);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("eval.jsonl:4: differs"), std::string::npos) << r.out;
+  RemoveTree(dir);
+}
+
+TEST(TinyCodeTest, EveryReferenceSolutionPassesAndEverySplitHasEachDifficulty) {
+  for (const std::string split : {"train", "eval"}) {
+    const nlohmann::json j = Grade(Dir() + "/" + split + ".jsonl", Dir() + "/" + split + "_solutions.jsonl");
+    ASSERT_TRUE(j.contains("graded")) << split;
+    EXPECT_EQ(j["errors"].size(), 0u) << j["errors"].dump();
+    EXPECT_EQ(j["graded"], split == "train" ? 600 : 200);
+    EXPECT_EQ(j["passed"], j["graded"]) << split;
+    for (const nlohmann::json& p : j["problems"]) {
+      EXPECT_TRUE(p["passed"].get<bool>()) << split << ": " << p.dump();
+    }
+    std::set<std::string> difficulties;
+    for (const nlohmann::json& row : ReadJsonl(Dir() + "/" + split + ".jsonl")) {
+      difficulties.insert(row["difficulty"].get<std::string>());
+    }
+    EXPECT_EQ(difficulties, (std::set<std::string>{"easy", "medium", "hard"})) << split;
+  }
+}
+
+TEST(TinyCodeTest, TheTestsFailProgramsWithOneConstantOrOperatorChanged) {
+  // Change the last digit or comparison of each reference program: most such
+  // programs are wrong, and the tests must say so.
+  const std::string dir = MakeTempDir("ssd_tiny_code");
+  std::vector<nlohmann::json> sols = ReadJsonl(Dir() + "/eval_solutions.jsonl");
+  int mutated = 0;
+  for (nlohmann::json& s : sols) {
+    std::string code = s["code"];
+    const size_t at = code.find_last_of("0123456789<>");
+    if (at == std::string::npos) continue;
+    const char c = code[at];
+    code[at] = c == '<' ? '>' : c == '>' ? '<' : c == '9' ? '7' : static_cast<char>(c + 1);
+    s["code"] = code;
+    ++mutated;
+  }
+  ASSERT_GT(mutated, 150);
+  WriteJsonl(dir + "/mutants.jsonl", sols);
+  const nlohmann::json j = Grade(Dir() + "/eval.jsonl", dir + "/mutants.jsonl");
+  ASSERT_TRUE(j.contains("passed"));
+  EXPECT_LT(j["passed"].get<int>(), 200 - mutated * 3 / 4) << "mutants that still pass: too many";
+  RemoveTree(dir);
+}
+
+TEST(TinyCodeTest, TheEvalSplitSharesNoProblemWithTheTrainSplit) {
+  std::set<std::string> train;
+  for (const nlohmann::json& row : ReadJsonl(Dir() + "/train.jsonl")) train.insert(row["question_content"]);
+  int functional = 0;
+  for (const nlohmann::json& row : ReadJsonl(Dir() + "/eval.jsonl")) {
+    EXPECT_EQ(train.count(row["question_content"]), 0u) << row["question_id"];
+    functional += !row["starter_code"].get<std::string>().empty();
+  }
+  EXPECT_GT(functional, 0);
+}
+
+TEST(TinyCodeTest, SftReferencesWritesOneConversationPerSolutionWithTheSsdPrompt) {
+  const std::string dir = MakeTempDir("ssd_tiny_code");
+  ProcessResult r = RunProcess({SsdBinary(), "sft-references", "--benchmark", Dir() + "/train.jsonl", "--solutions",
+                                Dir() + "/train_solutions.jsonl", "--out", dir + "/sft.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<nlohmann::json> lines = ReadJsonl(dir + "/sft.jsonl");
+  const std::vector<nlohmann::json> sols = ReadJsonl(Dir() + "/train_solutions.jsonl");
+  ASSERT_EQ(lines.size(), sols.size());
+  const nlohmann::json& m = lines[0]["messages"];
+  EXPECT_NE(m[0]["content"].get<std::string>().find("You will be given a question"), std::string::npos);
+  EXPECT_EQ(m[1]["content"], "```python\n" + sols[0]["code"].get<std::string>() + "```");
+
+  r = RunProcess({SsdBinary(), "sft-references", "--benchmark", Dir() + "/train.jsonl", "--solutions",
+                  Dir() + "/train_solutions.jsonl", "--out", dir + "/noisy.jsonl", "--tail-noise", "0.03"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("tail_noise: needs a tokenizer"), std::string::npos) << r.err;
+  RemoveTree(dir);
+}
+
+}  // namespace
+}  // namespace ssd
