@@ -106,5 +106,43 @@ TEST_F(ModelInitCliTest, WithoutATokenizerTheOldDefaultsStay) {
   EXPECT_FALSE(std::filesystem::exists(*dir_ + "/plain/tokenizer.json"));
 }
 
+TEST_F(ModelInitCliTest, ConvertToBf16KeepsConfigAndTokenizerAndTheLogitsWithinBf16Rounding) {
+  ASSERT_EQ(Init("f32", {"--tokenizer", *dir_ + "/tok"}).exit_code, 0);
+  ProcessResult r = RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/bf16",
+                                "--dtype", "bf16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunProcess({SsdBinary(), "model", "info", "--model", *dir_ + "/bf16", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["dtype"], "BF16") << r.out;
+  EXPECT_EQ(Slurp(*dir_ + "/bf16/tokenizer.json"), Slurp(*dir_ + "/f32/tokenizer.json"));
+  EXPECT_EQ(Config("bf16")["vocab_size"], Config("f32")["vocab_size"]);
+  EXPECT_LT(std::filesystem::file_size(*dir_ + "/bf16/model.safetensors"),
+            std::filesystem::file_size(*dir_ + "/f32/model.safetensors") * 6 / 10);
+  // bf16 keeps 8 bits of mantissa: each weight moves by at most 2^-9 of
+  // itself, so logits of this 1-layer model move by well under 5% of their
+  // spread.
+  auto logits = [&](const std::string& m) {
+    ProcessResult l = RunProcess({SsdBinary(), "model", "logits", "--model", *dir_ + "/" + m, "--ids", "1,2,3,4"});
+    EXPECT_EQ(l.exit_code, 0) << l.err;
+    return nlohmann::json::parse(l.out).get<std::vector<double>>();
+  };
+  const std::vector<double> a = logits("f32"), b = logits("bf16");
+  ASSERT_EQ(a.size(), b.size());
+  double spread = 0, diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    spread = std::max(spread, std::abs(a[i] - a[0]));
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+  }
+  EXPECT_GT(diff, 0) << "bf16 weights should round something";
+  EXPECT_LT(diff, 0.05 * spread) << diff << " vs spread " << spread;
+
+  r = RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/f32", "--dtype",
+                  "bf16"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--out: must differ from --model"), std::string::npos) << r.err;
+  r = RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/x", "--dtype", "f8"});
+  EXPECT_NE(r.err.find("--dtype: \"f8\" is not one of f32, bf16, f16"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace ssd

@@ -122,6 +122,27 @@ absl::Status RunInit(const InitFlags& f) {
   return absl::OkStatus();
 }
 
+struct ConvertFlags {
+  std::string model, out, dtype = "bf16";
+};
+
+// Rewrites a model folder's weights in another dtype (config, tokenizer
+// files copied); the weights go through the decoder's own loader, so what is
+// written is exactly what the runtime reads.
+absl::Status RunConvert(const ConvertFlags& f) {
+  ASSIGN_OR_RETURN(DType dtype, ParseSaveDtype(f.dtype));
+  if (ResolveModelDir(f.model) == ResolveModelDir(f.out)) {
+    return absl::InvalidArgumentError("--out: must differ from --model");
+  }
+  ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model, DecoderOptions{}));
+  SaveOptions save;
+  save.dtype = dtype;
+  RETURN_IF_ERROR(SaveHfCheckpoint(f.out, model->config(), model->HfNamedTensors(), save));
+  RETURN_IF_ERROR(CopyTokenizerFiles(f.model, f.out));
+  std::cout << f.out << std::endl;
+  return absl::OkStatus();
+}
+
 absl::Status RunLogits(const RunFlags& f) {
   ASSIGN_OR_RETURN(DecoderOptions device, ResolveDevice(f.device));
   ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model, device));
@@ -257,6 +278,15 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   ci->add_option("--max-shard-bytes", init->max_shard_bytes, "0: one file; else shard size")->capture_default_str();
   ci->callback([init, threads, run] {
     *run = [init, threads] { return RunCommand("model init", *threads, [&] { return RunInit(*init); }); };
+  });
+
+  auto cv = std::make_shared<ConvertFlags>();
+  CLI::App* cc = model->add_subcommand("convert", "Rewrite a model folder's weights in another dtype");
+  cc->add_option("--model", cv->model, "Hugging Face model folder")->required();
+  cc->add_option("--out", cv->out, "output folder")->required();
+  cc->add_option("--dtype", cv->dtype, "f32, bf16 or f16")->capture_default_str();
+  cc->callback([cv, threads, run] {
+    *run = [cv, threads] { return RunCommand("model convert", *threads, [&] { return RunConvert(*cv); }); };
   });
 
   auto rf = std::make_shared<RunFlags>();
