@@ -1,0 +1,131 @@
+#!/bin/bash
+# Builds a tiny base model for SSD from any LiveCodeBench-format problem set
+# with reference solutions (by default the built-in tiny-code train split):
+#
+#   1. the training conversations: each problem's SSD prompt, its reference
+#      code as the answer (ssd sft-references);
+#   2. a byte-level BPE tokenizer trained on their text (ssd tokenizer train);
+#   3. the same conversations with a spread distractor tail: a share of the
+#      code words replaced by random vocabulary words (--tail-noise), so that
+#      the base is sure at the tokens that decide correctness but keeps a thin
+#      tail over many wrong ones, the regime SSD addresses;
+#   4. a randomly initialised Qwen3 model (ssd model init);
+#   5. plain SFT on those conversations (ssd train).
+#
+# Every step is seeded, so the same flags give the same model, bit for bit,
+# on the same machine type (training is deterministic on CPU).
+#
+#   deploy/make-base.sh --out build/models/tiny-code-base
+#   deploy/make-base.sh --problems P.jsonl --solutions S.jsonl --out DIR --layers 2 --hidden 64 --epochs 1
+#
+# The model lands in OUT/model (a Hugging Face folder with its tokenizer);
+# OUT/work keeps the intermediate files and OUT/work/train the training logs.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+problems="$root/deploy/tiny-code/train.jsonl"
+solutions="$root/deploy/tiny-code/train_solutions.jsonl"
+out=""
+ssd="${SSD_BIN:-$root/build/bin/ssd}"
+vocab=4096
+hidden=128
+layers=4
+heads=4
+kv_heads=2
+intermediate=384
+epochs=8
+lr=1e-3
+tail_noise=0.03
+seed=1
+threads=0
+max_seq_len=1024
+batch_tokens=8192
+micro_batch_tokens=4096
+
+usage() {
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  cat <<EOF
+
+Options (defaults in brackets):
+  --problems FILE      LiveCodeBench-format problems [deploy/tiny-code/train.jsonl]
+  --solutions FILE     {question_id, code} per line [deploy/tiny-code/train_solutions.jsonl]
+  --out DIR            output folder (required)
+  --vocab N            tokenizer size [$vocab]
+  --hidden N --layers N --heads N --kv-heads N --intermediate N   [$hidden $layers $heads $kv_heads $intermediate]
+  --epochs N --lr X    SFT [$epochs $lr]
+  --tail-noise X       share of code words replaced by a random vocabulary word [$tail_noise]
+  --seed N             every seed of the recipe [$seed]
+  --threads N          CPU threads (0: all cores) [$threads]
+  --max-seq-len N --batch-tokens N --micro-batch-tokens N   [$max_seq_len $batch_tokens $micro_batch_tokens]
+EOF
+}
+
+die() {
+  echo "make-base: $*" >&2
+  exit 2
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --problems) problems="$2"; shift 2 ;;
+    --solutions) solutions="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --vocab) vocab="$2"; shift 2 ;;
+    --hidden) hidden="$2"; shift 2 ;;
+    --layers) layers="$2"; shift 2 ;;
+    --heads) heads="$2"; shift 2 ;;
+    --kv-heads) kv_heads="$2"; shift 2 ;;
+    --intermediate) intermediate="$2"; shift 2 ;;
+    --epochs) epochs="$2"; shift 2 ;;
+    --lr) lr="$2"; shift 2 ;;
+    --tail-noise) tail_noise="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --max-seq-len) max_seq_len="$2"; shift 2 ;;
+    --batch-tokens) batch_tokens="$2"; shift 2 ;;
+    --micro-batch-tokens) micro_batch_tokens="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+[ -n "$out" ] || die "--out is required"
+[ -x "$ssd" ] || die "$ssd: not built (run deploy/test.sh, or set SSD_BIN)"
+[ -r "$problems" ] || die "--problems $problems: cannot read it"
+[ -r "$solutions" ] || die "--solutions $solutions: cannot read it"
+[ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing (apt-get install python3)"
+
+work="$out/work"
+rm -rf "$work" "$out/model"
+mkdir -p "$work"
+
+echo "make-base: 1/5 training conversations from $(basename "$problems")"
+"$ssd" sft-references --benchmark "$problems" --solutions "$solutions" --out "$work/clean.jsonl"
+
+echo "make-base: 2/5 tokenizer, $vocab tokens"
+# The corpus is the conversations' text, one turn after another.
+/usr/bin/python3 - "$work/clean.jsonl" "$work/corpus.txt" <<'EOF'
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f, open(sys.argv[2], "w", encoding="utf-8") as out:
+    for line in f:
+        for m in json.loads(line)["messages"]:
+            out.write(m["content"] + "\n")
+EOF
+"$ssd" tokenizer train --corpus "$work/corpus.txt" --vocab-size "$vocab" --out "$work/tokenizer"
+
+echo "make-base: 3/5 conversations with tail noise $tail_noise"
+"$ssd" sft-references --benchmark "$problems" --solutions "$solutions" --out "$work/train.jsonl" \
+  --tail-noise "$tail_noise" --tokenizer "$work/tokenizer" --seed "$seed"
+
+echo "make-base: 4/5 model: qwen3, $layers layers, hidden $hidden"
+"$ssd" model init --arch qwen3 --tokenizer "$work/tokenizer" --hidden "$hidden" --layers "$layers" \
+  --heads "$heads" --kv-heads "$kv_heads" --head-dim $((hidden / heads)) --intermediate "$intermediate" \
+  --max-position-embeddings "$max_seq_len" --seed "$seed" --out "$work/init"
+
+echo "make-base: 5/5 SFT, $epochs epochs at lr $lr"
+"$ssd" train --model "$work/init" --data "$work/train.jsonl" --out "$work/train" --epochs "$epochs" --lr "$lr" \
+  --warmup 20 --schedule cosine --max-seq-len "$max_seq_len" --batch-tokens "$batch_tokens" \
+  --micro-batch-tokens "$micro_batch_tokens" --seed "$seed" --threads "$threads" --no-progress
+
+cp -r "$work/train/model" "$out/model"
+echo "make-base: the base model is in $out/model"
