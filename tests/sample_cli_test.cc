@@ -257,6 +257,16 @@ TEST_F(SampleCliTest, AModelWithoutATokenizerSaysHowToAttachOneAndTokenizerDirWo
   r = RunProcess(argv);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Lines(*dir_ + "/bare.jsonl").size(), 3u);
+
+  // A missing folder, or one that is not a model, is said so first.
+  argv = {SsdBinary(), "sample", "--model", *dir_ + "/no-such-model", "--prompts", *dir_ + "/prompts.jsonl",
+          "--out", *dir_ + "/x.jsonl"};
+  r = RunProcess(argv);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(*dir_ + "/no-such-model: no such model folder"), std::string::npos) << r.err;
+  argv[3] = *dir_;
+  r = RunProcess(argv);
+  EXPECT_NE(r.err.find(*dir_ + " is not a model folder: it has no config.json"), std::string::npos) << r.err;
 }
 
 // Every line carries the prompt as the model saw it and the conversation it

@@ -15,6 +15,10 @@ absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir_in, D
   GenerationModel g;
   g.dir = ResolveModelDir(dir_in);
   g.tokenizer_dir = tokenizer_dir.empty() ? g.dir : tokenizer_dir;
+  if (!PathExists(JoinPath(g.dir, "config.json"))) {
+    return absl::NotFoundError(absl::StrCat(
+        dir_in, PathExists(g.dir) ? " is not a model folder: it has no config.json" : ": no such model folder"));
+  }
   // Before the weights: a folder without a tokenizer is the common mistake,
   // and loading a large model first would only delay the message.
   if (!PathExists(JoinPath(g.tokenizer_dir, "tokenizer.json"))) {
