@@ -4,23 +4,17 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "common/util/splitmix64.h"
 
 namespace ssd {
 namespace {
-
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Uniform in [0, n) without modulo bias (rejection of the short last range).
 uint64_t Below(uint64_t n, uint64_t* state) {
   const uint64_t limit = ~uint64_t{0} - (~uint64_t{0} % n);
   uint64_t x;
   do {
-    x = SplitMix64(state);
+    x = SplitMix64Next(state);
   } while (x >= limit);
   return x % n;
 }

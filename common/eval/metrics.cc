@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/util/splitmix64.h"
 #include "common/util/status_macros.h"
 
 namespace ssd {
@@ -44,9 +45,7 @@ uint64_t Fnv1a(uint64_t seed, absl::string_view s) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   // FNV's high bits barely depend on the last bytes ("q1" vs "q2"): mix them
   // with splitmix64's finalizer.
-  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-  return h ^ (h >> 31);
+  return SplitMix64Finalize(h);
 }
 
 }  // namespace

@@ -1,10 +1,9 @@
 #include "common/eval/reference_sft.h"
 
-#include <cmath>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/eval/prompting.h"
+#include "common/util/splitmix64.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -13,14 +12,9 @@ namespace {
 
 bool IsWordChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
-// splitmix64: a counter-based draw, so a word's fate depends only on (seed,
-// line, word) and not on how many draws came before it.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// A counter-based draw: a word's fate depends only on (seed, line, word),
+// not on how many draws came before it.
+uint64_t Mix(uint64_t x) { return SplitMix64Next(&x); }
 
 double Uniform(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
@@ -42,6 +36,34 @@ absl::StatusOr<std::vector<std::string>> VocabularyWords(const Tokenizer& tokeni
     return absl::FailedPreconditionError("tail noise: the tokenizer has no whole-word token to draw from");
   }
   return words;
+}
+
+// `code` with each word replaced by a vocabulary word with probability
+// options.tail_noise (never when `vocabulary` is empty); counts words into
+// `out`.
+std::string WithTailNoise(const std::string& code, const ReferenceSftOptions& options,
+                          const std::vector<std::string>& vocabulary, uint64_t line, ReferenceSft* out) {
+  std::string noisy;
+  noisy.reserve(code.size());
+  uint64_t word_index = 0;
+  for (size_t i = 0; i < code.size();) {
+    if (!IsWordChar(code[i])) {
+      noisy.push_back(code[i++]);
+      continue;
+    }
+    size_t end = i;
+    while (end < code.size() && IsWordChar(code[end])) ++end;
+    ++out->words;
+    const uint64_t r = Mix(Mix(Mix(options.seed) ^ line) ^ word_index++);
+    if (!vocabulary.empty() && Uniform(r) < options.tail_noise) {
+      noisy += vocabulary[Mix(r) % vocabulary.size()];
+      ++out->words_replaced;
+    } else {
+      noisy.append(code, i, end - i);
+    }
+    i = end;
+  }
+  return noisy;
 }
 
 }  // namespace
@@ -72,26 +94,7 @@ absl::StatusOr<ReferenceSft> MakeReferenceSft(const Benchmark& benchmark, const 
       continue;
     }
     ASSIGN_OR_RETURN(std::string prompt, FormatProblemPrompt(options.templates, *p));
-    std::string code;
-    code.reserve(s.code.size());
-    uint64_t word_index = 0;
-    for (size_t i = 0; i < s.code.size();) {
-      if (!IsWordChar(s.code[i])) {
-        code.push_back(s.code[i++]);
-        continue;
-      }
-      size_t end = i;
-      while (end < s.code.size() && IsWordChar(s.code[end])) ++end;
-      ++out.words;
-      const uint64_t r = Mix(Mix(Mix(options.seed) ^ line) ^ word_index++);
-      if (!vocabulary.empty() && Uniform(r) < options.tail_noise) {
-        code += vocabulary[Mix(r) % vocabulary.size()];
-        ++out.words_replaced;
-      } else {
-        code.append(s.code, i, end - i);
-      }
-      i = end;
-    }
+    std::string code = WithTailNoise(s.code, options, vocabulary, line, &out);
     if (!code.empty() && code.back() != '\n') code.push_back('\n');
     nlohmann::ordered_json j;
     j["messages"] = nlohmann::ordered_json::array(
