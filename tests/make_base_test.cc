@@ -2,21 +2,16 @@
 // every step, the same flags give a bit-identical model, another seed gives
 // another one, and bad flags get a clear message before any work.
 #include <fstream>
-#include <sstream>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "common/util/file_util.h"
 #include "tests/subprocess.h"
 
 namespace ssd {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Slurp(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
 class MakeBaseTest : public testing::Test {
  protected:

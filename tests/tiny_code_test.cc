@@ -5,7 +5,6 @@
 // sft-references` turns it into training conversations.
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

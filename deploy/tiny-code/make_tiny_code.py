@@ -740,8 +740,9 @@ def generate(seed, n_train, n_eval):
         key = repr((p["structure"], p["constants"]))
         if key in seen:
             continue
-        if reserved(p["structure"], seed) or len(train) >= n_train:
-            if len(eval_) < n_eval and (reserved(p["structure"], seed) or rng.random() < 0.5):
+        held_out = reserved(p["structure"], seed)
+        if held_out or len(train) >= n_train:
+            if len(eval_) < n_eval and (held_out or rng.random() < 0.5):
                 seen.add(key)
                 eval_.append(p)
             continue
