@@ -64,7 +64,7 @@ TEST(TinyCodeTest, EveryReferenceSolutionPassesAndEverySplitHasEachDifficulty) {
     const nlohmann::json j = Grade(Dir() + "/" + split + ".jsonl", Dir() + "/" + split + "_solutions.jsonl");
     ASSERT_TRUE(j.contains("graded")) << split;
     EXPECT_EQ(j["errors"].size(), 0u) << j["errors"].dump();
-    EXPECT_EQ(j["graded"], split == "train" ? 600 : 200);
+    EXPECT_EQ(j["graded"], split == "train" ? 2000 : 200);
     EXPECT_EQ(j["passed"], j["graded"]) << split;
     for (const nlohmann::json& p : j["problems"]) {
       EXPECT_TRUE(p["passed"].get<bool>()) << split << ": " << p.dump();

@@ -43,7 +43,7 @@ Outputs, in --out (default: beside this file):
   train.jsonl, eval.jsonl                     the problems (LiveCodeBench lines)
   train_solutions.jsonl, eval_solutions.jsonl {question_id, code}
 
-    /usr/bin/python3 deploy/tiny-code/make_tiny_code.py [--seed 1] [--train 600] [--eval 200] [--out DIR]
+    /usr/bin/python3 deploy/tiny-code/make_tiny_code.py [--seed 1] [--train 2000] [--eval 200] [--out DIR]
     /usr/bin/python3 deploy/tiny-code/make_tiny_code.py --check DIR   # DIR holds what these flags make
 
 The output depends only on the flags: Python's `random.Random` with a seed is
@@ -775,7 +775,7 @@ def decoded(row):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--train", type=int, default=600, help="problems in the train split")
+    ap.add_argument("--train", type=int, default=2000, help="problems in the train split")
     ap.add_argument("--eval", type=int, default=200, help="problems in the eval split")
     ap.add_argument("--out", default=HERE, help="folder to write the four files to")
     ap.add_argument("--check", metavar="DIR", help="compare DIR with what the flags make; exit 1 on a difference")
