@@ -202,8 +202,9 @@ void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
     p->set_samples_total(static_cast<int64_t>(e.problems.size()) * e.job.spec().sampling().n());
     p->set_samples_done(it == e.samples.end() ? 0 : it->second.count);
   } else if (st == v1::JOB_STATE_EVALUATING) {
-    const int64_t temps = static_cast<int64_t>(EvalTemperatures(e, e.job.round()).size());
-    p->set_samples_total(static_cast<int64_t>(e.eval_problems.size()) * temps * e.job.spec().eval().n());
+    const int64_t settings = static_cast<int64_t>(EvalTemperatures(e, e.job.round()).size() *
+                                                  EvalTruncations(e.job.spec().eval()).size());
+    p->set_samples_total(static_cast<int64_t>(e.eval_problems.size()) * settings * e.job.spec().eval().n());
     int64_t done = 0;
     auto it = e.evals.find(e.job.round());
     if (it != e.evals.end()) {
@@ -358,7 +359,7 @@ absl::Status Coordinator::Recover() {
         bad = absl::DataLossError(absl::StrCat("store: an eval outcome of job ", jid, " does not parse"));
         return false;
       }
-      e.evals[static_cast<int32_t>(parts.round)][{parts.problem, parts.temperature}] = o;
+      e.evals[static_cast<int32_t>(parts.round)][{parts.problem, parts.setting}] = o;
       return true;
     }));
     RETURN_IF_ERROR(bad);

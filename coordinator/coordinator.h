@@ -162,6 +162,8 @@ class Coordinator {
     std::vector<v1::Problem> eval_problems;  // id, difficulty (benchmark lines stay in the store)
     absl::flat_hash_map<std::string, uint32_t> eval_index;
     std::map<int32_t, SampleRound> samples;
+    // round -> (eval problem, setting) -> outcome; setting = truncation index x
+    // temperatures + temperature index (store_schema.h).
     std::map<int32_t, std::map<std::pair<uint32_t, uint16_t>, v1::EvalOutcome>> evals;
     std::map<ShardId, ShardEntry> shards;
     // Indexes over `shards`, kept by AddShard/SetShardState so that no

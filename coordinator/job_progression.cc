@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/eval_report.h"
+#include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"
 #include "common/filter/sample_filter.h"
 #include "coordinator/store_schema.h"
@@ -188,7 +189,8 @@ void Coordinator::AfterEval(JobEntry& e) {
   for (const v1::Problem& p : e.eval_problems) problems.push_back({p.id(), p.difficulty()});
   std::vector<v1::EvalOutcome> outcomes;
   for (const auto& [k, o] : e.evals[round]) outcomes.push_back(o);
-  *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), EvalTemperatures(e, round), problems, outcomes);
+  *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), EvalTemperatures(e, round),
+                                      EvalTruncations(e.job.spec().eval()), problems, outcomes);
   PersistJob(e);
   if (round == 0) {
     StartSampling(e, 1);

@@ -125,6 +125,25 @@ class Fields {
       out->Add(v);
     }
   }
+  // The mappings of the list under `key` (none when absent); an item that
+  // is not a mapping is an error naming its index.
+  std::vector<YAML::Node> MapList(const char* key) {
+    std::vector<YAML::Node> items;
+    if (!Has(key)) return items;
+    const YAML::Node n = node_[key];
+    if (!n.IsSequence()) {
+      Error(key, absl::StrCat("must be a list of mappings, got ", Shown(n)), n);
+      return items;
+    }
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsMap()) {
+        Error(absl::StrCat(key, "[", i, "]"), absl::StrCat("must be a mapping of fields, got ", Shown(n[i])), n[i]);
+        return {};
+      }
+      items.push_back(n[i]);
+    }
+    return items;
+  }
   // The mapping under `key`, or an undefined node when absent or not a map.
   YAML::Node Map(const char* key) {
     if (!Has(key)) return YAML::Node(YAML::NodeType::Undefined);
@@ -284,6 +303,19 @@ v1::JobSpec DefaultJobSpec() {
   t->set_batching("packed");
   t->set_seed(0);
   return spec;
+}
+
+v1::Truncation SingleTruncation(const v1::EvalSpec& eval) {
+  v1::Truncation t;
+  t.set_top_k(eval.top_k());
+  t.set_top_p(eval.top_p());
+  t.set_min_p(eval.min_p());
+  return t;
+}
+
+std::vector<v1::Truncation> EvalTruncations(const v1::EvalSpec& eval) {
+  if (eval.truncations_size() == 0) return {SingleTruncation(eval)};
+  return std::vector<v1::Truncation>(eval.truncations().begin(), eval.truncations().end());
 }
 
 namespace {
@@ -470,9 +502,32 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
       uint64_t u = 0;
       f.Str("benchmark", s->mutable_benchmark());
       SSD_INT(n)
+      const bool single_truncation = f.Has("top_k") || f.Has("top_p") || f.Has("min_p");
       SSD_INT(top_k)
       SSD_DOUBLE(top_p)
       SSD_DOUBLE(min_p)
+      const std::vector<YAML::Node> truncations = f.MapList("truncations");
+      if (!truncations.empty() && single_truncation) {
+        errors.push_back(
+            "eval.truncations: give either eval.truncations or eval.top_k / top_p / min_p, not both");
+      }
+      for (size_t k = 0; k < truncations.size(); ++k) {
+        Fields g(truncations[k], absl::StrCat("eval.truncations[", k, "]"), &errors);
+        v1::Truncation* t = s->add_truncations();
+        t->set_top_k(0);  // what an item leaves out is off
+        t->set_top_p(1);
+        t->set_min_p(0);
+        i = t->top_k();
+        g.Int("top_k", &i);
+        t->set_top_k(i);
+        d = t->top_p();
+        g.Double("top_p", &d);
+        t->set_top_p(d);
+        d = t->min_p();
+        g.Double("min_p", &d);
+        t->set_min_p(d);
+        g.Finish();
+      }
       SSD_INT(max_tokens)
       f.DoubleList("temperatures", s->mutable_temperatures());
       f.DoubleList("base_temperatures", s->mutable_base_temperatures());
@@ -498,6 +553,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
       f.IntList("ks", s->mutable_ks());
       f.Finish();
       if (s->base_temperatures_size() == 0) *s->mutable_base_temperatures() = s->temperatures();
+      if (s->truncations_size() == 0) *s->add_truncations() = SingleTruncation(*s);
       if (s->ks_size() == 0) {
         for (int k : {1, 5, 10}) {
           if (k <= s->n()) s->add_ks(k);
@@ -607,6 +663,19 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
     need(v.top_k() >= 0, absl::StrCat("eval.top_k: must be >= 0, got ", v.top_k()));
     need(v.top_p() > 0 && v.top_p() <= 1, absl::StrCat("eval.top_p: must be in (0, 1], got ", num(v.top_p())));
     need(v.min_p() >= 0 && v.min_p() <= 1, absl::StrCat("eval.min_p: must be in [0, 1], got ", num(v.min_p())));
+    need(v.truncations_size() <= 8, absl::StrCat("eval.truncations: at most 8, got ", v.truncations_size()));
+    for (int k = 0; k < v.truncations_size(); ++k) {
+      const v1::Truncation& t = v.truncations(k);
+      const std::string at = absl::StrCat("eval.truncations[", k, "]");
+      need(t.top_k() >= 0, absl::StrCat(at, ".top_k: must be >= 0 (0 turns it off), got ", t.top_k()));
+      need(t.top_p() > 0 && t.top_p() <= 1, absl::StrCat(at, ".top_p: must be in (0, 1], got ", num(t.top_p())));
+      need(t.min_p() >= 0 && t.min_p() <= 1, absl::StrCat(at, ".min_p: must be in [0, 1], got ", num(t.min_p())));
+      for (int j = 0; j < k; ++j) {
+        const v1::Truncation& o = v.truncations(j);
+        need(o.top_k() != t.top_k() || o.top_p() != t.top_p() || o.min_p() != t.min_p(),
+             absl::StrCat(at, ": the same as eval.truncations[", j, "]"));
+      }
+    }
     need(v.max_tokens() >= 1 && v.max_tokens() <= (1 << 20),
          absl::StrCat("eval.max_tokens: must be in [1, 1048576], got ", v.max_tokens()));
     need(v.temperatures_size() > 0, "eval.temperatures: required, at least one (e.g. [0.6, 0.8, 1.0])");

@@ -12,6 +12,7 @@
 #define SSD_COORDINATOR_JOB_SPEC_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,13 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional = f
 
 // A spec with every default filled in and no paths.
 v1::JobSpec DefaultJobSpec();
+
+// The one truncation that EvalSpec.top_k / top_p / min_p give.
+v1::Truncation SingleTruncation(const v1::EvalSpec& eval);
+
+// The eval sweep's truncations: EvalSpec.truncations, or for a spec stored
+// before they existed, SingleTruncation.
+std::vector<v1::Truncation> EvalTruncations(const v1::EvalSpec& eval);
 
 }  // namespace ssd
 

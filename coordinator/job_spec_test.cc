@@ -79,6 +79,32 @@ TEST(JobSpecTest, EvalDefaultsBaseTemperaturesToTheSweepAndKsToThoseWithinN) {
   EXPECT_EQ(s->eval().ks(0), 1);
 }
 
+TEST(JobSpecTest, EvalTruncationsParseWithOmittedPartsOffAndDefaultToTheSingleTruncation) {
+  auto s = ParseJobSpecYaml(
+      With("eval:\n  benchmark: b\n  temperatures: [1.0]\n  truncations:\n    - {}\n    - {top_k: 20, top_p: 0.8}\n"
+           "    - {min_p: 0.05}\n"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->eval().truncations_size(), 3);
+  EXPECT_EQ(s->eval().truncations(0).top_k(), 0);
+  EXPECT_EQ(s->eval().truncations(0).top_p(), 1);
+  EXPECT_EQ(s->eval().truncations(1).top_k(), 20);
+  EXPECT_DOUBLE_EQ(s->eval().truncations(1).top_p(), 0.8);
+  EXPECT_DOUBLE_EQ(s->eval().truncations(2).min_p(), 0.05);
+  EXPECT_EQ(s->eval().truncations(2).top_p(), 1);
+  EXPECT_EQ(EvalTruncations(s->eval()).size(), 3u);
+
+  auto single = ParseJobSpecYaml(With("eval:\n  benchmark: b\n  temperatures: [1.0]\n  top_k: 20\n  top_p: 0.95\n"));
+  ASSERT_TRUE(single.ok()) << single.status();
+  ASSERT_EQ(single->eval().truncations_size(), 1);
+  EXPECT_EQ(single->eval().truncations(0).top_k(), 20);
+  EXPECT_DOUBLE_EQ(single->eval().truncations(0).top_p(), 0.95);
+  // A spec stored before truncations were a list has none: the single one stands in.
+  v1::EvalSpec old = single->eval();
+  old.clear_truncations();
+  ASSERT_EQ(EvalTruncations(old).size(), 1u);
+  EXPECT_DOUBLE_EQ(EvalTruncations(old)[0].top_p(), 0.95);
+}
+
 TEST(JobSpecTest, UnknownFieldsAreErrorsWithASuggestion) {
   auto s = ParseJobSpecYaml(With("sampling:\n  topp: 0.9\n"));
   ASSERT_FALSE(s.ok());
@@ -211,6 +237,20 @@ const BadField kBadFields[] = {
     {"eval_timeout", "eval:\n  benchmark: b\n  temperatures: [1]\n  timeout_s: 0\n", "eval.timeout_s: must be in (0, 600]"},
     {"eval_ks", "eval:\n  benchmark: b\n  temperatures: [1]\n  n: 4\n  ks: [1, 5]\n", "eval.ks[1]: must be in [1, eval.n = 4], got 5"},
     {"eval_base", "eval:\n  benchmark: b\n  temperatures: [1]\n  base: sometimes\n", "eval.base: must be true or false"},
+    {"eval_truncations_and_top_k", "eval:\n  benchmark: b\n  temperatures: [1]\n  top_k: 20\n  truncations: [{top_p: 0.8}]\n",
+     "eval.truncations: give either eval.truncations or eval.top_k / top_p / min_p, not both"},
+    {"eval_truncations_not_list", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: 20\n",
+     "eval.truncations: must be a list of mappings"},
+    {"eval_truncations_item", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{top_k: 20}, 5]\n",
+     "eval.truncations[1]: must be a mapping of fields"},
+    {"eval_truncations_top_p", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{}, {top_p: 0}]\n",
+     "eval.truncations[1].top_p: must be in (0, 1], got 0"},
+    {"eval_truncations_top_k", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{top_k: -1}]\n",
+     "eval.truncations[0].top_k: must be >= 0"},
+    {"eval_truncations_unknown", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{topk: 20}]\n",
+     "eval.truncations[0].topk: unknown field (did you mean top_k?)"},
+    {"eval_truncations_twice", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{top_k: 20}, {top_k: 20, top_p: 1}]\n",
+     "eval.truncations[1]: the same as eval.truncations[0]"},
     {"eval_unknown", "eval:\n  benchmark: b\n  temperatures: [1]\n  temperature: 1\n",
      "eval.temperature: unknown field (did you mean temperatures?)"},
 };
@@ -221,7 +261,8 @@ INSTANTIATE_TEST_SUITE_P(Fields, JobSpecBadFieldTest, testing::ValuesIn(kBadFiel
 TEST(JobSpecTest, ShippedExamplesParse) {
   const char* src = std::getenv("SSD_SOURCE_DIR");
   ASSERT_NE(src, nullptr);
-  for (const char* f : {"deploy/examples/paper-qwen3-4b-instruct.yaml", "deploy/examples/tiny.yaml"}) {
+  for (const char* f : {"deploy/examples/paper-qwen3-4b-instruct.yaml", "deploy/examples/tiny.yaml",
+                        "deploy/examples/quickstart.yaml"}) {
     const std::string path = JoinPath(src, f);
     auto text = ReadFileToString(path);
     ASSERT_TRUE(text.ok()) << text.status();

@@ -59,10 +59,10 @@ std::string SampleKey(absl::string_view job_id, uint32_t round, uint32_t problem
   return k;
 }
 
-std::string EvalKey(absl::string_view job_id, uint32_t round, uint32_t problem, uint16_t temperature) {
+std::string EvalKey(absl::string_view job_id, uint32_t round, uint32_t problem, uint16_t setting) {
   std::string k = RoundPrefix(job_id, round);
   PutU32(&k, problem);
-  PutU16(&k, temperature);
+  PutU16(&k, setting);
   return k;
 }
 
@@ -81,7 +81,7 @@ bool ParseEvalKey(absl::string_view key, EvalKeyParts* out) {
   if (nul == absl::string_view::npos || key.size() != nul + 1 + 10) return false;
   out->round = GetU32(key.substr(nul + 1));
   out->problem = GetU32(key.substr(nul + 5));
-  out->temperature = static_cast<uint16_t>((static_cast<uint8_t>(key[nul + 9]) << 8) | static_cast<uint8_t>(key[nul + 10]));
+  out->setting = static_cast<uint16_t>((static_cast<uint8_t>(key[nul + 9]) << 8) | static_cast<uint8_t>(key[nul + 10]));
   return true;
 }
 

@@ -8,7 +8,7 @@
 //   workers   worker_id                                   WorkerRecord
 //   samples   job_id \0 round(4) problem(4) sample(4)     SampleRecord
 //   features  (the same key as samples)                   SampleFeatures
-//   evals     job_id \0 round(4) problem(4) temp(2)       EvalOutcome
+//   evals     job_id \0 round(4) problem(4) setting(2)    EvalOutcome
 //
 // Integers are big-endian, so bytewise key order is numeric order and a
 // round's samples are one contiguous range, sorted by problem then sample.
@@ -38,7 +38,7 @@ std::string ProblemPrefix(absl::string_view job_id, ProblemSet set);
 std::string ShardKey(absl::string_view job_id, uint32_t round, uint8_t kind, uint32_t shard);
 std::string SampleKey(absl::string_view job_id, uint32_t round, uint32_t problem, uint32_t sample);
 std::string RoundPrefix(absl::string_view job_id, uint32_t round);
-std::string EvalKey(absl::string_view job_id, uint32_t round, uint32_t problem, uint16_t temperature);
+std::string EvalKey(absl::string_view job_id, uint32_t round, uint32_t problem, uint16_t setting);
 
 struct SampleKeyParts {
   std::string job_id;
@@ -51,7 +51,7 @@ bool ParseSampleKey(absl::string_view key, SampleKeyParts* out);
 struct EvalKeyParts {
   uint32_t round = 0;
   uint32_t problem = 0;
-  uint16_t temperature = 0;
+  uint16_t setting = 0;  // truncation index x temperatures + temperature index
 };
 bool ParseEvalKey(absl::string_view key, EvalKeyParts* out);
 // The index at the end of a problem key.

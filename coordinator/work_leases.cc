@@ -25,6 +25,7 @@
 #include "common/metrics/metrics_registry.h"
 #include "common/util/status_macros.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"
 #include "coordinator/store_schema.h"
 
@@ -361,6 +362,7 @@ v1::AcquireWorkResponse Coordinator::AcquireForSampler(WorkerEntry& w, std::vect
       t->set_top_k(ev.top_k());
       t->set_top_p(ev.top_p());
       t->set_min_p(ev.min_p());
+      for (const v1::Truncation& tr : EvalTruncations(ev)) *t->add_truncations() = tr;
       t->set_max_tokens(ev.max_tokens());
       t->set_timeout_s(ev.timeout_s());
       for (int32_t p = first; p < first + next->rec.num_problems(); ++p) {
@@ -695,7 +697,9 @@ absl::Status Coordinator::ReportShardDone(JobEntry& e, ShardEntry& s, WorkerEntr
     }
   } else {
     const std::vector<double> temps = EvalTemperatures(e, s.rec.round());
+    const size_t ntrunc = EvalTruncations(e.job.spec().eval()).size();
     const int64_t n = e.job.spec().eval().n();
+    // Keyed by (problem, setting); setting = truncation x temperatures + temperature.
     std::map<std::pair<uint32_t, uint16_t>, v1::EvalOutcome> got;
     for (int i = 0; i < done.eval_outcomes_size(); ++i) {
       const v1::EvalOutcome& o = done.eval_outcomes(i);
@@ -710,19 +714,26 @@ absl::Status Coordinator::ReportShardDone(JobEntry& e, ShardEntry& s, WorkerEntr
         return absl::InvalidArgumentError(
             absl::StrCat("eval_outcomes[", i, "]: temperature ", o.temperature(), " is not one the lease asked for"));
       }
+      if (o.truncation() < 0 || static_cast<size_t>(o.truncation()) >= ntrunc) {
+        return absl::InvalidArgumentError(absl::StrCat("eval_outcomes[", i, "]: truncation ", o.truncation(),
+                                                       " is not in [0, ", ntrunc, ")"));
+      }
       if (o.n() != n || o.c() < 0 || o.c() > o.n()) {
         return absl::InvalidArgumentError(absl::StrCat("eval_outcomes[", i, "]: n must be ", n,
                                                        " and c in [0, n]; got n=", o.n(), " c=", o.c()));
       }
-      if (!got.emplace(std::make_pair(p->second, static_cast<uint16_t>(t - temps.begin())), o).second) {
+      const size_t setting = static_cast<size_t>(o.truncation()) * temps.size() + static_cast<size_t>(t - temps.begin());
+      if (!got.emplace(std::make_pair(p->second, static_cast<uint16_t>(setting)), o).second) {
         return absl::InvalidArgumentError(absl::StrCat("eval_outcomes[", i, "]: problem \"", o.problem_id(),
-                                                       "\" at temperature ", o.temperature(), " twice"));
+                                                       "\" at temperature ", o.temperature(), " and truncation ",
+                                                       o.truncation(), " twice"));
       }
     }
-    const size_t want = static_cast<size_t>(count) * temps.size();
+    const size_t want = static_cast<size_t>(count) * temps.size() * ntrunc;
     if (got.size() != want) {
       return absl::InvalidArgumentError(absl::StrCat("eval_outcomes: ", got.size(), " given, the shard needs ", want,
-                                                     " (", count, " problems x ", temps.size(), " temperatures)"));
+                                                     " (", count, " problems x ", temps.size(), " temperatures x ",
+                                                     ntrunc, " truncations)"));
     }
     WriteBatch b;
     for (const auto& [key, o] : got) {

@@ -18,6 +18,7 @@
 #define SSD_SAMPLER_WORKER_SAMPLER_WORKER_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -74,6 +75,11 @@ class SamplerWorker {
   void RunShard(const v1::ShardLease& lease);
   absl::Status Sample(const v1::ShardLease& lease, const std::atomic<bool>* cancel, int64_t* appended);
   absl::Status Evaluate(const v1::ShardLease& lease, const std::atomic<bool>* cancel, v1::ShardDone* done);
+  // Generates `samples` answers per problem with `s`, grades them and adds
+  // each problem's passing count to `passed`.
+  absl::Status GradeSetting(const v1::ShardLease& lease, const Benchmark& bench, const BackendSettings& s,
+                            int64_t samples, const GradeOptions& grade, const std::atomic<bool>* cancel,
+                            std::map<std::string, int>* passed);
   absl::Status Fetch(const v1::Idle& idle);
   std::string WeightsDir(const v1::ShardLease& lease) const;
 

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/util/splitmix64.h"
@@ -194,14 +195,17 @@ absl::StatusOr<TemperatureSelection> SelectBestTemperature(const std::vector<Tem
   RETURN_IF_ERROR(split.Validate());
   RETURN_IF_ERROR(options.Validate());
   if (candidates.empty()) return absl::InvalidArgumentError("no temperatures to choose from");
-  absl::flat_hash_set<double> seen;
+  std::set<std::pair<double, std::string>> seen;
   TemperatureSelection sel;
   const TemperatureResults* best = nullptr;
   double best_score = -1;
-  std::vector<ProblemOutcome> best_held_out;
-  for (const TemperatureResults& t : candidates) {
-    const std::string name = absl::StrCat("temperature ", t.temperature);
-    if (!seen.insert(t.temperature).second) return absl::InvalidArgumentError(absl::StrCat(name, " appears twice"));
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const TemperatureResults& t = candidates[i];
+    const std::string name =
+        absl::StrCat("temperature ", t.temperature, t.setting.empty() ? "" : absl::StrCat(" (", t.setting, ")"));
+    if (!seen.emplace(t.temperature, t.setting).second) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " appears twice"));
+    }
     std::vector<ProblemOutcome> tune, held;
     for (const ProblemOutcome& o : t.outcomes) {
       if (o.n < 1) return absl::InvalidArgumentError(absl::StrCat(name, ": ", o.question_id, " has no samples"));
@@ -216,14 +220,15 @@ absl::StatusOr<TemperatureSelection> SelectBestTemperature(const std::vector<Tem
     if (best == nullptr || score > best_score || (score == best_score && t.temperature < best->temperature)) {
       best = &t;
       best_score = score;
-      best_held_out = std::move(held);
+      sel.index = static_cast<int>(i);
+      sel.held_out = std::move(held);
       sel.tune_problems = static_cast<int>(tune.size());
     }
   }
   sel.temperature = best->temperature;
-  sel.held_out_problems = static_cast<int>(best_held_out.size());
+  sel.held_out_problems = static_cast<int>(sel.held_out.size());
   std::vector<double> per_problem;
-  for (const ProblemOutcome& o : best_held_out) per_problem.push_back(PassAtK(o.n, o.c, 1));
+  for (const ProblemOutcome& o : sel.held_out) per_problem.push_back(PassAtK(o.n, o.c, 1));
   sel.held_out_pass_at_1 = BootstrapMean(per_problem, options);
   return sel;
 }

@@ -86,10 +86,14 @@ struct HeldOutSplit {
 struct TemperatureResults {
   double temperature = 0;
   std::vector<ProblemOutcome> outcomes;
+  // The rest of the decode setting (e.g. "top_k 20, top_p 0.8"), when
+  // candidates share a temperature; empty when only temperatures vary.
+  std::string setting;
 };
 
 struct TemperatureSelection {
   double temperature = 0;
+  int index = 0;  // of the chosen candidate, in input order
   // pass@1 of every candidate on the tuning side, in input order.
   std::vector<std::pair<double, double>> tune_pass_at_1;
   int tune_problems = 0;
@@ -97,12 +101,16 @@ struct TemperatureSelection {
   // The chosen temperature's pass@1 on problems that played no part in
   // choosing it.
   Estimate held_out_pass_at_1;
+  // The chosen candidate's outcomes on the held-out side, for pass@k of
+  // every k and by difficulty.
+  std::vector<ProblemOutcome> held_out;
 };
 
-// Picks the temperature with the best pass@1 on the tuning side of `split`
-// (ties go to the lower temperature) and reports it on the held-out side.
-// Errors name the bad candidate: duplicate temperatures, no outcomes, or a
-// side of the split left empty.
+// Picks the candidate with the best pass@1 on the tuning side of `split`
+// (ties go to the lower temperature, then to the earlier candidate) and
+// reports it on the held-out side. Errors name the bad candidate: a
+// duplicate (temperature, setting), no outcomes, or a side of the split left
+// empty.
 absl::StatusOr<TemperatureSelection> SelectBestTemperature(const std::vector<TemperatureResults>& candidates,
                                                            const HeldOutSplit& split,
                                                            const BootstrapOptions& options = {});

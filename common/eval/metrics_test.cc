@@ -148,6 +148,24 @@ TEST(TemperatureSelectionTest, TiesGoToTheLowerTemperature) {
   EXPECT_EQ(sel->temperature, 0.7);
 }
 
+TEST(TemperatureSelectionTest, ChoosesAmongSettingsThatShareATemperatureAndKeepsTheHeldOutOutcomes) {
+  HeldOutSplit split;
+  TemperatureResults plain = Candidate(1.0, split, 3, 3);
+  TemperatureResults cut = Candidate(1.0, split, 8, 6);
+  cut.setting = "top_k 20, top_p 0.8";
+  TemperatureResults tie = Candidate(1.0, split, 8, 1);
+  tie.setting = "top_k 10";
+  auto sel = SelectBestTemperature({plain, cut, tie}, split);
+  ASSERT_TRUE(sel.ok()) << sel.status();
+  EXPECT_EQ(sel->index, 1);  // the tie with candidate 2 goes to the earlier one
+  EXPECT_NEAR(sel->held_out_pass_at_1.value, 0.6, 1e-12);
+  ASSERT_EQ(static_cast<int>(sel->held_out.size()), sel->held_out_problems);
+  for (const ProblemOutcome& o : sel->held_out) EXPECT_TRUE(split.IsHeldOut(o.question_id)) << o.question_id;
+  auto dup = SelectBestTemperature({cut, cut}, split);
+  EXPECT_NE(dup.status().message().find("temperature 1 (top_k 20, top_p 0.8) appears twice"), std::string::npos)
+      << dup.status();
+}
+
 TEST(TemperatureSelectionTest, RejectsBadCandidatesByName) {
   HeldOutSplit split;
   auto dup = SelectBestTemperature({Candidate(0.6, split, 1, 1), Candidate(0.6, split, 2, 2)}, split);

@@ -45,18 +45,31 @@ def state_name(state):
     return job_pb2.JobState.Name(state).replace("JOB_STATE_", "")
 
 
+def truncation_label(t):
+    parts = []
+    if t.top_k > 0:
+        parts.append("top_k %d" % t.top_k)
+    if t.top_p < 1:
+        parts.append("top_p %g" % t.top_p)
+    if t.min_p > 0:
+        parts.append("min_p %g" % t.min_p)
+    return ", ".join(parts) or "none"
+
+
 def print_evals(job):
     for report in job.evals:
         who = "base model" if report.round == 0 else "round %d" % report.round
         print("\n%s" % who)
-        print("| T | group | problems | " + " | ".join("pass@%d" % p.k for p in report.temperatures[0].groups[0].pass_at_k) + " |")
+        print("| T | truncation | group | problems | " + " | ".join("pass@%d" % p.k for p in report.temperatures[0].groups[0].pass_at_k) + " |")
         for t in report.temperatures:
             for g in t.groups:
                 cells = ["%.1f [%.1f, %.1f]" % (100 * p.value, 100 * p.ci_low, 100 * p.ci_high) for p in g.pass_at_k]
-                print("| %.2f | %s | %d | %s |" % (t.temperature, g.name, g.num_problems, " | ".join(cells)))
+                print("| %.2f | %s | %s | %d | %s |" % (t.temperature, truncation_label(t.truncation), g.name,
+                                                        g.num_problems, " | ".join(cells)))
         if not report.note:
-            print("chosen T = %.2f; held-out pass@1 %.1f%%" % (report.chosen_temperature,
-                                                              100 * report.held_out_pass_at_1.value))
+            print("chosen T = %.2f, truncation %s; held-out pass@1 %.1f%%" % (
+                report.chosen_temperature, truncation_label(report.chosen_truncation),
+                100 * report.held_out_pass_at_1.value))
 
 
 def main():
