@@ -1,6 +1,7 @@
 #include "common/filter/sample_filter.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
@@ -16,6 +17,25 @@ bool PassesRules(const v1::FilterSpec& spec, const v1::SampleFeatures& f) {
   if (spec.drop_empty() && f.empty()) return false;
   if (spec.drop_single_line() && f.single_line()) return false;
   return true;
+}
+
+// At most kHistogramBuckets buckets of equal integer width over the kept
+// lengths.
+constexpr int64_t kHistogramBuckets = 40;
+
+void FillHistogram(const std::vector<std::pair<int64_t, const std::string*>>& kept, v1::FilterResult* r) {
+  if (kept.empty()) return;
+  int64_t lo = kept.front().first, hi = lo;
+  for (const auto& k : kept) {
+    lo = std::min(lo, k.first);
+    hi = std::max(hi, k.first);
+  }
+  const int64_t width = std::max<int64_t>(1, (hi - lo) / kHistogramBuckets + 1);
+  std::vector<int64_t> counts(static_cast<size_t>((hi - lo) / width + 1), 0);
+  for (const auto& k : kept) ++counts[static_cast<size_t>((k.first - lo) / width)];
+  r->set_histogram_min(lo);
+  r->set_histogram_width(width);
+  for (int64_t c : counts) r->add_histogram_counts(c);
 }
 
 }  // namespace
@@ -59,6 +79,7 @@ v1::FilterResult ComputeFilter(const v1::FilterSpec& spec, std::vector<FilterCan
       kept.emplace_back(Length(spec, c.features), &c.key);
     }
   }
+  FillHistogram(kept, &r);
   const int64_t drop =
       static_cast<int64_t>(static_cast<double>(kept.size()) * spec.drop_shortest_percent() / 100.0);
   if (drop > 0 && drop < static_cast<int64_t>(kept.size())) {

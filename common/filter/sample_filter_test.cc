@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <random>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace ssd {
 namespace {
@@ -82,6 +84,32 @@ TEST_P(FilterTest, SurvivorsAreExactlyThoseTheGlobalRuleKeeps) {
 INSTANTIATE_TEST_SUITE_P(Rules, FilterTest,
                          testing::Combine(testing::Bool(), testing::Bool(), testing::Values(0.0, 10.0, 37.5, 99.0),
                                           testing::Bool()));
+
+TEST(FilterTest, HistogramCountsTheLengthsTheCutActsOnInAtMost40Buckets) {
+  v1::FilterSpec spec = DefaultFilterSpec();
+  std::vector<FilterCandidate> all;
+  for (int i = 0; i < 1000; ++i) {
+    FilterCandidate c;
+    c.key = "k" + std::to_string(i);
+    c.features = ComputeFeatures(std::string(static_cast<size_t>(5 + i % 397), 'x') + "\ny", 1);
+    all.push_back(c);
+  }
+  FilterCandidate empty;
+  empty.key = "empty";
+  empty.features = ComputeFeatures("  ", 0);  // dropped by rule 1: not in the histogram
+  all.push_back(empty);
+  const v1::FilterResult r = ComputeFilter(spec, all);
+  EXPECT_EQ(r.histogram_min(), 7);  // 5 x's, a newline and a y
+  ASSERT_GT(r.histogram_counts_size(), 0);
+  EXPECT_LE(r.histogram_counts_size(), 40);
+  int64_t sum = 0;
+  for (int64_t c : r.histogram_counts()) sum += c;
+  EXPECT_EQ(sum, 1000);
+  // The longest sample (7 + 396) falls in the last bucket.
+  EXPECT_LE(r.histogram_min() + (r.histogram_counts_size() - 1) * r.histogram_width(), 403);
+  EXPECT_GT(r.histogram_min() + r.histogram_counts_size() * r.histogram_width(), 403);
+  EXPECT_EQ(ComputeFilter(spec, {empty}).histogram_counts_size(), 0);
+}
 
 TEST(FilterTest, ArrivalOrderDoesNotChangeTheResult) {
   v1::FilterSpec spec;
