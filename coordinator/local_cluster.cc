@@ -1,8 +1,10 @@
 #include "coordinator/local_cluster.h"
 
 #include <glog/logging.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +82,20 @@ void StopAll(std::vector<Child>& children, std::chrono::seconds grace) {
   }
 }
 
+// Whether 127.0.0.1:port can be bound now (the coordinator then binds it;
+// another process could take it in between, which the coordinator reports).
+bool PortIsFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
 }  // namespace
 
 absl::Status LocalClusterOptions::Validate() const {
@@ -87,6 +103,7 @@ absl::Status LocalClusterOptions::Validate() const {
   if (samplers < 1 || samplers > 64) return absl::InvalidArgumentError("--samplers: must be in [1, 64]");
   if (trainers < 1 || trainers > 64) return absl::InvalidArgumentError("--trainers: must be in [1, 64]");
   if (threads_per_process < 0) return absl::InvalidArgumentError("--threads-per-process: must be >= 0");
+  if (port < 0 || port > 65535) return absl::InvalidArgumentError(absl::StrCat("--port: must be in [0, 65535], got ", port));
   return absl::OkStatus();
 }
 
@@ -122,8 +139,14 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
 
   const std::string port_file = JoinPath(dir, "coordinator.port");
   std::remove(port_file.c_str());
+  int listen_port = o.port;
+  if (listen_port != 0 && !PortIsFree(listen_port)) {
+    out << "ssd local: port " << listen_port << " is in use; the coordinator takes a free port instead" << std::endl;
+    listen_port = 0;
+  }
   ASSIGN_OR_RETURN(Child coord, Spawn("coordinator",
-                                      {exe, "coordinator", "--listen", "127.0.0.1:0", "--data-dir",
+                                      {exe, "coordinator", "--listen", absl::StrCat("127.0.0.1:", listen_port),
+                                       "--data-dir",
                                        JoinPath(dir, "coordinator"), "--certs", certs, "--port-file", port_file,
                                        "--heartbeat-interval-ms", "1000", "--lease-ttl-ms", "10000",
                                        "--worker-timeout-ms", "10000", "--recovery-grace-ms", "20000"},

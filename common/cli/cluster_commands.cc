@@ -314,6 +314,8 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
     c->add_option("spec", o->spec_path, "job spec YAML")->required();
     c->add_option("--samplers", o->samplers, "sampler processes")->capture_default_str();
     c->add_option("--trainers", o->trainers, "trainer processes")->capture_default_str();
+    c->add_option("--port", o->port, "the coordinator's port on 127.0.0.1 (0, or in use: a free one)")
+        ->capture_default_str();
     c->add_option("--data-dir", o->data_dir, "state, logs and certificates (default: a new folder under $TMPDIR)");
     c->add_option("--threads-per-process", o->threads_per_process, "threads of each worker (0: split the cores)")
         ->capture_default_str();
