@@ -20,10 +20,14 @@ PACKAGES=(
   libcpp-httplib-dev
   # the Python client of the gRPC API (deploy/examples/submit_and_watch.py)
   python3-grpcio python3-protobuf
+  # deploy/quickstart_report.py reads job specs
+  python3-yaml
   # parsing and storage
   libpcre2-dev libutf8proc-dev librocksdb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # tests
   libgtest-dev libgmock-dev
+  # tests/quickstart_test renders report.html headless (Debian's chromium, no GUI)
+  chromium-headless-shell
   # the independent Python reference (/usr/bin/python3 with Debian's torch),
   # and Node.js for the JS tokenizer reference
   python3-torch python3-numpy nodejs
