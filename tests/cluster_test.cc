@@ -182,7 +182,7 @@ TEST(ClusterTest, SubmitFollowsAJobWithTrainingPushAndEvalToSucceededAndExitsZer
   EXPECT_NE(r.out.find("job-000001 SUCCEEDED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("base model"), std::string::npos);
   EXPECT_NE(r.out.find("round 2"), std::string::npos);
-  EXPECT_NE(r.out.find("| 0.60 | overall | 5 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 0.60 | top_k 20, top_p 0.8 | overall | 5 |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("chosen T = "), std::string::npos);
   auto client = cluster.Client();
   auto j = client->GetJob("job-000001");
@@ -311,7 +311,7 @@ TEST(ClusterTest, PythonClientSubmitsFollowsAndPrintsTheEvalTable) {
   EXPECT_NE(r.out.find("job-000001"), std::string::npos);
   EXPECT_NE(r.out.find("SAMPLING round 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("job job-000001 SUCCEEDED"), std::string::npos);
-  EXPECT_NE(r.out.find("| 0.80 | overall | 5 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 0.80 | top_k 20, top_p 0.8 | overall | 5 |"), std::string::npos) << r.out;
   // A bad spec comes back as INVALID_ARGUMENT with the field.
   const std::string bad = cluster.WriteSpec("model: m\nproblems: x\nsampling:\n  top_p: 1.5\n", "bad.yaml");
   const ProcessResult rb = RunProcess({"/usr/bin/env", absl::StrCat("PYTHONPATH=", build, "/python"), "/usr/bin/python3",
