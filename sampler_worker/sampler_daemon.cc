@@ -109,6 +109,9 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
     Counter* shards = &m.AddCounter("ssd_sampler_shards_done_total", "Shards reported done.").WithLabels({});
     Counter* failed = &m.AddCounter("ssd_sampler_shards_failed_total", "Shards that failed here.").WithLabels({});
     Counter* graded = &m.AddCounter("ssd_sampler_eval_answers_graded_total", "Eval answers graded.").WithLabels({});
+    Counter* reused = &m.AddCounter("ssd_sampler_eval_answers_reused_total",
+                                    "Eval answers whose program was already graded on the same problem (not run again).")
+                           .WithLabels({});
     Counter* push_bytes =
         &m.AddCounter("ssd_sampler_push_received_bytes_total", "Weight bytes received by pushes.").WithLabels({});
     Counter* installs = &m.AddCounter("ssd_sampler_weights_installed_total", "Weight versions installed.").WithLabels({});
@@ -129,6 +132,7 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
       shards->AdvanceTo(static_cast<uint64_t>(w.shards_done));
       failed->AdvanceTo(static_cast<uint64_t>(w.shards_failed));
       graded->AdvanceTo(static_cast<uint64_t>(w.eval_answers_graded));
+      reused->AdvanceTo(static_cast<uint64_t>(w.eval_answers_reused));
       push_bytes->AdvanceTo(static_cast<uint64_t>(p->service->bytes_received()));
       installs->AdvanceTo(static_cast<uint64_t>(p->service->pushes_installed() + w.fetches));
       gbps->Set(p->service->last_push_gb_per_s());

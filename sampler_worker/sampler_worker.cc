@@ -301,6 +301,9 @@ absl::Status SamplerWorker::Evaluate(const v1::ShardLease& lease, const std::ato
     t.set_min_p(ev.min_p());
     truncations.push_back(t);
   }
+  // Identical programs recur across samples and settings (a confident
+  // model's low-temperature and truncated answers): each runs once a lease.
+  GradeMemo memo;
   for (int ti = 0; ti < ev.temperatures_size(); ++ti) {
     std::map<std::string, int> greedy_passed;  // T = 0: truncation changes nothing, so decode once
     for (size_t k = 0; k < truncations.size(); ++k) {
@@ -321,7 +324,7 @@ absl::Status SamplerWorker::Evaluate(const v1::ShardLease& lease, const std::ato
         // Greedy decoding gives every sample the same tokens (the engine is
         // batch-invariant), so one is generated and counted n times.
         const int64_t generate = temperature == 0 ? 1 : ev.n();
-        RETURN_IF_ERROR(GradeSetting(lease, bench, s, generate, grade, cancel, &passed));
+        RETURN_IF_ERROR(GradeSetting(lease, bench, s, generate, grade, cancel, &memo, &passed));
         if (temperature == 0) {
           for (auto& [id, c] : passed) c *= static_cast<int>(ev.n());
           greedy_passed = passed;
@@ -342,7 +345,8 @@ absl::Status SamplerWorker::Evaluate(const v1::ShardLease& lease, const std::ato
 
 absl::Status SamplerWorker::GradeSetting(const v1::ShardLease& lease, const Benchmark& bench,
                                          const BackendSettings& s, int64_t samples, const GradeOptions& grade,
-                                         const std::atomic<bool>* cancel, std::map<std::string, int>* passed) {
+                                         const std::atomic<bool>* cancel, GradeMemo* memo,
+                                         std::map<std::string, int>* passed) {
   std::vector<BackendRequest> requests;
   for (const v1::ProblemTask& t : lease.tasks()) {
     BackendRequest r;
@@ -357,13 +361,15 @@ absl::Status SamplerWorker::GradeSetting(const v1::ShardLease& lease, const Benc
       [&](BackendSample b) { outputs[{b.problem_id, b.sample_index}] = std::move(b.text); }, cancel));
   std::vector<Solution> solutions;
   for (const auto& [key, text] : outputs) solutions.push_back({key.first, ExtractCode(text)});
-  const std::vector<SolutionResult> results = GradeSolutions(bench, solutions, *sandbox_, grade);
+  const int64_t reused_before = memo->reused();
+  const std::vector<SolutionResult> results = GradeSolutions(bench, solutions, *sandbox_, grade, memo);
   for (const SolutionResult& r : results) {
     if (!r.error.empty()) return absl::InternalError(absl::StrCat("grading ", r.question_id, ": ", r.error));
     (*passed)[r.question_id] += r.passed;
   }
   absl::MutexLock lock(&stats_mu_);
   stats_.eval_answers_graded += static_cast<int64_t>(results.size());
+  stats_.eval_answers_reused += memo->reused() - reused_before;
   return absl::OkStatus();
 }
 

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/eval/grade_memo.h"
 #include "common/eval/grader.h"
 #include "common/eval/sandbox.h"
 #include "common/weights/weights_transport.h"
@@ -46,6 +47,9 @@ struct SamplerWorkerStats {
   int64_t shards_done = 0;
   int64_t shards_failed = 0;
   int64_t eval_answers_graded = 0;
+  // Of those, the answers whose program was already graded on the same
+  // problem in the same lease, and so were not run again.
+  int64_t eval_answers_reused = 0;
   int64_t fetches = 0;
 };
 
@@ -75,11 +79,12 @@ class SamplerWorker {
   void RunShard(const v1::ShardLease& lease);
   absl::Status Sample(const v1::ShardLease& lease, const std::atomic<bool>* cancel, int64_t* appended);
   absl::Status Evaluate(const v1::ShardLease& lease, const std::atomic<bool>* cancel, v1::ShardDone* done);
-  // Generates `samples` answers per problem with `s`, grades them and adds
-  // each problem's passing count to `passed`.
+  // Generates `samples` answers per problem with `s`, grades them (a
+  // program `memo` holds is not run again) and adds each problem's passing
+  // count to `passed`.
   absl::Status GradeSetting(const v1::ShardLease& lease, const Benchmark& bench, const BackendSettings& s,
                             int64_t samples, const GradeOptions& grade, const std::atomic<bool>* cancel,
-                            std::map<std::string, int>* passed);
+                            GradeMemo* memo, std::map<std::string, int>* passed);
   absl::Status Fetch(const v1::Idle& idle);
   std::string WeightsDir(const v1::ShardLease& lease) const;
 

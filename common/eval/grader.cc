@@ -2,12 +2,15 @@
 
 #include <atomic>
 #include <cmath>
+#include <optional>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/eval/grade_memo.h"
 #include "common/eval/harness_script.h"
 #include "nlohmann/json.hpp"
 
@@ -169,11 +172,32 @@ SolutionResult GradeSolution(const Problem& problem, absl::string_view code, San
 }
 
 std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,
-                                           Sandbox& sandbox, const GradeOptions& options) {
+                                           Sandbox& sandbox, const GradeOptions& options, GradeMemo* memo) {
+  GradeMemo local;
+  GradeMemo& known = memo != nullptr ? *memo : local;
   std::vector<SolutionResult> results(solutions.size());
+  // Which answers run: the first copy of each program not already known.
+  std::vector<size_t> runs;
+  std::vector<std::pair<size_t, size_t>> copies;  // (answer, the run it copies)
+  absl::flat_hash_map<std::string, size_t> first;
+  int64_t reused = 0;
+  for (size_t i = 0; i < solutions.size(); ++i) {
+    if (std::optional<SolutionResult> r = known.Find(solutions[i].question_id, solutions[i].code)) {
+      results[i] = std::move(*r);
+      ++reused;
+      continue;
+    }
+    auto [it, fresh] = first.emplace(GradeMemo::Key(solutions[i].question_id, solutions[i].code), i);
+    if (fresh) {
+      runs.push_back(i);
+    } else {
+      copies.emplace_back(i, it->second);
+    }
+  }
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i = next++; i < solutions.size(); i = next++) {
+    for (size_t j = next++; j < runs.size(); j = next++) {
+      const size_t i = runs[j];
       const Problem* p = benchmark.Find(solutions[i].question_id);
       if (p == nullptr) {
         results[i].question_id = solutions[i].question_id;
@@ -183,10 +207,13 @@ std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std
       results[i] = GradeSolution(*p, solutions[i].code, sandbox, options);
     }
   };
-  const int threads = std::max(1, std::min<int>(sandbox.max_parallel(), static_cast<int>(solutions.size())));
+  const int threads = std::max(1, std::min<int>(sandbox.max_parallel(), static_cast<int>(runs.size())));
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   for (std::thread& t : pool) t.join();
+  for (size_t i : runs) known.Put(solutions[i], results[i]);
+  for (const auto& [i, from] : copies) results[i] = results[from];
+  known.CountReused(reused + static_cast<int64_t>(copies.size()));
   return results;
 }
 

@@ -5,7 +5,8 @@
 //                    problem's tests run in one harness process that forks a
 //                    fresh child per test, each with its own timeout.
 //   GradeSolutions   many, in parallel up to the sandbox's limit; results in
-//                    input order.
+//                    input order. An identical program on the same problem
+//                    is run once and its result copied (see grade_memo.h).
 //
 // A solution passes when every test passes. Its verdict is the first
 // non-passing test's, "no_code" when there is no code to run. As in
@@ -24,6 +25,8 @@
 #include "common/eval/sandbox.h"
 
 namespace ssd {
+
+class GradeMemo;
 
 enum class Verdict {
   kPass,
@@ -76,9 +79,11 @@ SolutionResult GradeSolution(const Problem& problem, absl::string_view code, San
                              const GradeOptions& options);
 
 // Grades each solution against its problem in `benchmark`, running up to
-// sandbox.max_parallel() at once.
+// sandbox.max_parallel() at once. Copies of one program on one problem are
+// graded once; with `memo`, so are programs that it already holds, and the
+// new results are added to it (a memo spans the calls of one eval).
 std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,
-                                           Sandbox& sandbox, const GradeOptions& options);
+                                           Sandbox& sandbox, const GradeOptions& options, GradeMemo* memo = nullptr);
 
 // Exposed for tests: turns the harness's output lines into per-test results
 // for a problem with `num_tests` tests.

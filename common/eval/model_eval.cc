@@ -121,7 +121,7 @@ absl::StatusOr<ModelEvalReport> EvaluateModel(Engine& engine, const Tokenizer& t
     }
     te.outcomes = TallyOutcomes(benchmark, te.results);
     te.report = ComputePassAtK(te.outcomes, {1, 5, 10}, options.bootstrap);
-    candidates.push_back({t, te.outcomes});
+    candidates.push_back({t, te.outcomes, /*setting=*/""});
     report.per_temperature.push_back(std::move(te));
   }
   if (candidates.size() > 1) {
