@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/cpu_kernels.h"
@@ -193,6 +196,52 @@ bool KeyRangesFromSegments(const at::Tensor& seg_BT, std::vector<int64_t>* begin
   return true;
 }
 
+// The contiguous runs of equal segment id in each row, as [start, length)
+// pairs: one per document of a packed row, plus one per padding run. Empty
+// when some id comes back after another (then only a full mask is right).
+std::vector<std::vector<std::pair<int64_t, int64_t>>> SegmentRuns(const at::Tensor& seg_BT) {
+  std::vector<int64_t> begin, end;
+  if (!KeyRangesFromSegments(seg_BT, &begin, &end)) return {};
+  const int64_t B = seg_BT.size(0), T = seg_BT.size(1);
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> runs(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < T; ++i) {
+      const int64_t start = begin[static_cast<size_t>(b * T + i)];
+      if (start == i) runs[static_cast<size_t>(b)].push_back({i, 1});
+      else ++runs[static_cast<size_t>(b)].back().second;
+    }
+  }
+  return runs;
+}
+
+// Attention when every row is a sequence of causal documents: each run
+// attends only within itself, so the work is the sum of the squared run
+// lengths instead of T^2 per row, and no [B, T, T] mask is built. Same
+// result as Attend with the block-diagonal causal mask (the masked keys
+// weigh exactly 0 there), up to float summation order. Returns [B, T, N*D].
+at::Tensor AttendRuns(const at::Tensor& q_BNTD, const at::Tensor& k_BKTD, const at::Tensor& v_BKTD,
+                      const std::vector<std::vector<std::pair<int64_t, int64_t>>>& runs) {
+  std::map<int64_t, at::Tensor> causal;  // by run length
+  std::vector<at::Tensor> rows;
+  rows.reserve(runs.size());
+  for (size_t b = 0; b < runs.size(); ++b) {
+    const int64_t row = static_cast<int64_t>(b);
+    std::vector<at::Tensor> parts;
+    parts.reserve(runs[b].size());
+    for (const auto& [start, len] : runs[b]) {
+      at::Tensor& mask = causal[len];
+      if (!mask.defined()) {
+        mask = at::ones({1, len, len}, at::TensorOptions().dtype(at::kBool).device(q_BNTD.device())).tril();
+      }
+      parts.push_back(Attend(q_BNTD.narrow(0, row, 1).narrow(2, start, len),
+                             k_BKTD.narrow(0, row, 1).narrow(2, start, len),
+                             v_BKTD.narrow(0, row, 1).narrow(2, start, len), mask));
+    }
+    rows.push_back(parts.size() == 1 ? parts[0] : at::cat(parts, 1));
+  }
+  return rows.size() == 1 ? rows[0] : at::cat(rows, 0);
+}
+
 RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::ScalarType dtype,
                     bool kernels) {
   RopeTables rope;
@@ -373,12 +422,19 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
     }
     return RmsNorm(x, final_norm_, config_.rms_norm_eps);
   }
-  // ATen path: an explicit [B, T, T] visibility mask.
-  at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
-  at::Tensor allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
+  // ATen path (training, bf16, CUDA): attention document by document when
+  // each document is one run of its row (packing and padding both are),
+  // else an explicit [B, T, T] visibility mask.
+  const auto runs = SegmentRuns(seg);
+  at::Tensor allowed_BTS;
+  if (runs.empty()) {
+    at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
+    allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
+  }
   for (const DecoderLayerWeights& w : layers_) {
     QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
-    at::Tensor attn = Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS);
+    at::Tensor attn = runs.empty() ? Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS)
+                                   : AttendRuns(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, runs);
     x = x + Linear(attn, w.o_weight, w.o_bias, inv);
     x = x + Mlp(config_, w, x, inv);
   }

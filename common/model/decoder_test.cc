@@ -123,6 +123,57 @@ TEST_P(DecoderTest, PackedDocumentsMatchSeparateForwards) {
   EXPECT_TRUE(packed.isfinite().all().item<bool>());
 }
 
+TEST_P(DecoderTest, PackedDocumentsWithGradientsMatchSeparateForwardsAndBackpropagate) {
+  // With gradients on (training) attention runs document by document; each
+  // document must still see exactly itself, and the loss must reach the
+  // weights through every document.
+  const int64_t T = 24;
+  std::vector<std::vector<int64_t>> docs = {{7, 3, 6}, {11, 9}};
+  at::Tensor ids = RandomIds(2, T);
+  const NamedTensors params = model_->Parameters();
+  for (const auto& [name, tensor] : params) tensor.requires_grad_(true);
+  at::AutoGradMode grad(true);
+  at::Tensor packed = model_->Forward(ids, AttentionLayout::Packed(docs, T));
+  ASSERT_TRUE(packed.requires_grad());
+  for (int64_t b = 0; b < 2; ++b) {
+    int64_t off = 0;
+    for (int64_t len : docs[static_cast<size_t>(b)]) {
+      at::Tensor alone = model_->Forward(ids[b].narrow(0, off, len).unsqueeze(0)).detach();
+      EXPECT_LT(MaxAbsDiff(packed[b].narrow(0, off, len).detach(), alone[0]), Tol(alone[0]))
+          << "row " << b << ", doc at " << off;
+      off += len;
+    }
+  }
+  EXPECT_TRUE(packed.isfinite().all().item<bool>()) << "padding produced NaN/Inf";
+  packed.narrow(1, 0, 16).sum().backward();
+  int64_t with_grad = 0;
+  for (const auto& [name, tensor] : params) {
+    if (!tensor.grad().defined()) continue;
+    EXPECT_TRUE(tensor.grad().isfinite().all().item<bool>()) << name;
+    if (tensor.grad().abs().sum().item<double>() > 0) ++with_grad;
+  }
+  EXPECT_GT(with_grad, 0) << "no parameter received a gradient";
+}
+
+TEST_P(DecoderTest, ADocumentSplitAroundAnotherStillSeesItsFirstPart) {
+  // Segment ids 0 0 0 0 | 1 1 1 | 0 0 0: document 0 comes back after
+  // document 1, so no per-run shortcut applies and the full visibility mask
+  // must be used, with and without gradients.
+  const int64_t T = 10;
+  at::Tensor ids = RandomIds(1, T);
+  AttentionLayout layout;
+  layout.segment_ids_BT = at::tensor(std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1, 0, 0, 0}, at::kLong).view({1, T});
+  layout.position_ids_BT = at::tensor(std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2, 4, 5, 6}, at::kLong).view({1, T});
+  at::Tensor doc0 = at::cat({ids[0].narrow(0, 0, 4), ids[0].narrow(0, 7, 3)}).unsqueeze(0);
+  at::Tensor alone = model_->Forward(doc0);
+  for (bool with_grad : {false, true}) {
+    at::AutoGradMode grad(with_grad);
+    at::Tensor split = model_->Forward(ids, layout).detach();
+    EXPECT_LT(MaxAbsDiff(split[0].narrow(0, 7, 3), alone[0].narrow(0, 4, 3)), Tol(alone[0]))
+        << (with_grad ? "with" : "without") << " gradients";
+  }
+}
+
 TEST_P(DecoderTest, FusedCpuKernelsMatchTheAtenPath) {
   // Without gradients the CPU fp32 path runs the fused kernels; with
   // gradients enabled every op is ATen. Both must compute the same model.
