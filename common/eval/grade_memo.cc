@@ -9,8 +9,12 @@ std::string GradeMemo::Key(absl::string_view question_id, absl::string_view code
 }
 
 std::optional<SolutionResult> GradeMemo::Find(absl::string_view question_id, absl::string_view code) const {
+  return FindKey(Key(question_id, code));
+}
+
+std::optional<SolutionResult> GradeMemo::FindKey(const std::string& key) const {
   absl::MutexLock lock(&mu_);
-  auto it = results_.find(Key(question_id, code));
+  auto it = results_.find(key);
   if (it == results_.end()) return std::nullopt;
   return it->second;
 }

@@ -29,6 +29,8 @@ class GradeMemo {
  public:
   // The result graded for `code` on `question_id`, if there is one.
   std::optional<SolutionResult> Find(absl::string_view question_id, absl::string_view code) const;
+  // The same, by a key made with Key().
+  std::optional<SolutionResult> FindKey(const std::string& key) const;
   // Keeps `result` (graded for `solution`) unless it carries an error.
   void Put(const Solution& solution, const SolutionResult& result);
   // Answers given a result without a sandbox run (GradeSolutions counts them).

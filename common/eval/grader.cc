@@ -182,12 +182,13 @@ std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std
   absl::flat_hash_map<std::string, size_t> first;
   int64_t reused = 0;
   for (size_t i = 0; i < solutions.size(); ++i) {
-    if (std::optional<SolutionResult> r = known.Find(solutions[i].question_id, solutions[i].code)) {
+    std::string key = GradeMemo::Key(solutions[i].question_id, solutions[i].code);
+    if (std::optional<SolutionResult> r = known.FindKey(key)) {
       results[i] = std::move(*r);
       ++reused;
       continue;
     }
-    auto [it, fresh] = first.emplace(GradeMemo::Key(solutions[i].question_id, solutions[i].code), i);
+    auto [it, fresh] = first.emplace(std::move(key), i);
     if (fresh) {
       runs.push_back(i);
     } else {
