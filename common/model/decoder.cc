@@ -425,7 +425,8 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   // ATen path (training, bf16, CUDA): attention document by document when
   // each document is one run of its row (packing and padding both are),
   // else an explicit [B, T, T] visibility mask.
-  const auto runs = SegmentRuns(seg);
+  const auto runs = options_.attention_by_document ? SegmentRuns(seg)
+                                                    : std::vector<std::vector<std::pair<int64_t, int64_t>>>{};
   at::Tensor allowed_BTS;
   if (runs.empty()) {
     at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();

@@ -46,6 +46,10 @@ struct DecoderOptions {
   // tokens) are bitwise identical alone or in any batch. Costs some prefill
   // speed against sgemm; the sampling engine turns it on.
   bool batch_invariant = false;
+  // ATen path (training): attend document by document over packed rows.
+  // false always builds the full [B, T, T] mask: only the benchmark's
+  // baseline turns it off.
+  bool attention_by_document = true;
 };
 
 // Which keys each query may see in Forward().
