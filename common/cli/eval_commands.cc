@@ -251,6 +251,9 @@ void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
                  "programs run at once (default 0: two per core, since grading waits mostly on process start-up)")
       ->capture_default_str();
   e->add_flag("--all-tests", f->all_tests, "run every test instead of stopping at the first failure");
+  e->add_option("--max-batch", f->grade.max_batch,
+                "programs graded one after another in one sandbox run (bubblewrap; 1: a run per program)")
+      ->capture_default_str();
   e->add_flag("--lcb-v6", f->lcb_v6, "keep problems dated 2025-02-01..2025-05-31 (LiveCodeBench v6)");
   e->add_option("--start-date", f->start_date, "keep problems dated on or after YYYY-MM-DD");
   e->add_option("--end-date", f->end_date, "keep problems dated on or before YYYY-MM-DD");

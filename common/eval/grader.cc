@@ -1,5 +1,6 @@
 #include "common/eval/grader.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <optional>
@@ -31,7 +32,7 @@ constexpr std::pair<Verdict, const char*> kVerdictNames[] = {
 // Python start-up and the prelude imports, before the first test.
 constexpr double kStartupBudgetS = 15;
 
-std::string HarnessJob(const Problem& p, absl::string_view code, const GradeOptions& o) {
+nlohmann::json HarnessItem(const Problem& p, absl::string_view code, const GradeOptions& o) {
   nlohmann::json job;
   job["mode"] = std::string(TestTypeName(p.test_type));
   job["code"] = std::string(code);
@@ -43,9 +44,56 @@ std::string HarnessJob(const Problem& p, absl::string_view code, const GradeOpti
   nlohmann::json tests = nlohmann::json::array();
   for (const TestCase& t : p.tests) tests.push_back({{"input", t.input}, {"output", t.output}});
   job["tests"] = std::move(tests);
-  // Test data comes from files we do not control; never let a stray invalid
-  // byte abort the job.
+  return job;
+}
+
+// Test data comes from files we do not control; never let a stray invalid
+// byte abort the job.
+std::string DumpJob(const nlohmann::json& job) {
   return job.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// What runs: for HumanEval-style problems a completion of the prompt gets
+// the prompt in front.
+std::string ProgramFor(const Problem& problem, absl::string_view code) {
+  std::string program(code);
+  if (problem.test_type == TestType::kHumanEval &&
+      !absl::StrContains(program, absl::StrCat("def ", problem.entry_point, "("))) {
+    program = absl::StrCat(problem.starter_code, program);
+  }
+  return program;
+}
+
+// One harness run: python with the harness on `job`, under the limits.
+SandboxCommand HarnessCommand(std::string job, double budget_s, const GradeOptions& options) {
+  SandboxCommand cmd;
+  cmd.argv = {options.python_path, "-I", "-c", std::string(HarnessScript())};
+  cmd.env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "PYTHONUTF8=1",
+             "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
+             "MKL_NUM_THREADS=1"};
+  cmd.stdin_data = std::move(job);
+  cmd.limits.wall_s = budget_s;
+  cmd.limits.cpu_s = static_cast<int64_t>(std::ceil(budget_s));
+  cmd.limits.address_space_bytes = options.address_space_bytes;
+  cmd.limits.max_processes = options.max_processes;
+  cmd.limits.file_size_bytes = options.file_size_bytes;
+  return cmd;
+}
+
+SolutionResult FromTests(const Problem& problem, std::vector<TestResult> tests) {
+  SolutionResult result;
+  result.question_id = problem.question_id;
+  result.tests = std::move(tests);
+  result.passed = !problem.tests.empty();
+  result.verdict = Verdict::kPass;
+  for (const TestResult& t : result.tests) {
+    if (t.verdict != Verdict::kPass && t.verdict != Verdict::kNotRun) {
+      result.passed = false;
+      result.verdict = t.verdict;
+      break;
+    }
+  }
+  return result;
 }
 
 std::string Tail(const std::string& s, size_t n) { return s.size() <= n ? s : "..." + s.substr(s.size() - n); }
@@ -76,6 +124,7 @@ absl::Status GradeOptions::Validate() const {
   }
   if (max_processes < 2) return absl::InvalidArgumentError("max_processes: must be at least 2 (harness and test)");
   if (file_size_bytes <= 0) return absl::InvalidArgumentError("file_size_bytes: must be positive");
+  if (max_batch < 1 || max_batch > 1024) return absl::InvalidArgumentError("max_batch: must be in [1, 1024]");
   return absl::OkStatus();
 }
 
@@ -135,40 +184,64 @@ SolutionResult GradeSolution(const Problem& problem, absl::string_view code, San
     result.tests.assign(n, TestResult{Verdict::kNoCode, 0, "no code"});
     return result;
   }
-  std::string program(code);
-  if (problem.test_type == TestType::kHumanEval &&
-      !absl::StrContains(program, absl::StrCat("def ", problem.entry_point, "("))) {
-    program = absl::StrCat(problem.starter_code, program);  // a completion of the prompt
-  }
-  SandboxCommand cmd;
-  cmd.argv = {options.python_path, "-I", "-c", std::string(HarnessScript())};
-  cmd.env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "PYTHONUTF8=1",
-             "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
-             "MKL_NUM_THREADS=1"};
-  cmd.stdin_data = HarnessJob(problem, program, options);
   const double budget_s = kStartupBudgetS + n * (options.timeout_s + 1.0);
-  cmd.limits.wall_s = budget_s;
-  cmd.limits.cpu_s = static_cast<int64_t>(std::ceil(budget_s));
-  cmd.limits.address_space_bytes = options.address_space_bytes;
-  cmd.limits.max_processes = options.max_processes;
-  cmd.limits.file_size_bytes = options.file_size_bytes;
-  auto run = sandbox.Run(cmd);
+  auto run = sandbox.Run(HarnessCommand(DumpJob(HarnessItem(problem, ProgramFor(problem, code), options)),
+                                        budget_s, options));
   if (!run.ok()) {
     result.error = absl::StrCat("sandbox (", sandbox.name(), "): ", run.status().message());
     result.verdict = Verdict::kRuntimeError;
     return result;
   }
-  result.tests = ParseHarnessReport(*run, n, options.stop_at_first_failure);
-  result.passed = n > 0;
-  result.verdict = Verdict::kPass;
-  for (const TestResult& t : result.tests) {
-    if (t.verdict != Verdict::kPass && t.verdict != Verdict::kNotRun) {
-      result.passed = false;
-      result.verdict = t.verdict;
-      break;
+  return FromTests(problem, ParseHarnessReport(*run, n, options.stop_at_first_failure));
+}
+
+std::vector<std::optional<SolutionResult>> GradeBatch(const std::vector<const Problem*>& problems,
+                                                      const std::vector<absl::string_view>& programs,
+                                                      Sandbox& sandbox, const GradeOptions& options) {
+  std::vector<std::optional<SolutionResult>> results(programs.size());
+  if (problems.size() != programs.size() || programs.empty() || !options.Validate().ok()) return results;
+  nlohmann::json items = nlohmann::json::array();
+  std::vector<size_t> item_of;  // item -> index into programs
+  double budget_s = kStartupBudgetS;
+  for (size_t i = 0; i < programs.size(); ++i) {
+    if (absl::StripAsciiWhitespace(programs[i]).empty()) {
+      results[i] = GradeSolution(*problems[i], programs[i], sandbox, options);  // no_code, no run
+      continue;
     }
+    items.push_back(HarnessItem(*problems[i], ProgramFor(*problems[i], programs[i]), options));
+    item_of.push_back(i);
+    // Each item: its tests, and a second for the clean-up before the next.
+    budget_s += 1.0 + static_cast<double>(problems[i]->tests.size()) * (options.timeout_s + 1.0);
   }
-  return result;
+  if (item_of.empty()) return results;
+  nlohmann::json job;
+  job["items"] = std::move(items);
+  auto run = sandbox.Run(HarnessCommand(DumpJob(job), budget_s, options));
+  if (!run.ok()) return results;  // every item is graded again, alone
+  // Each item's lines, as a one-program report; only items with their own
+  // "done" line are complete. Lines after a limit cut are never complete.
+  std::vector<std::string> lines(item_of.size());
+  std::vector<bool> done(item_of.size(), false);
+  for (absl::string_view line : absl::StrSplit(run->out, '\n', absl::SkipWhitespace())) {
+    nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("item") || !j["item"].is_number_integer()) continue;
+    const int64_t k = j["item"].get<int64_t>();
+    if (k < 0 || k >= static_cast<int64_t>(item_of.size()) || done[k]) continue;
+    if (j.value("done", false)) {
+      done[k] = true;
+      continue;
+    }
+    absl::StrAppend(&lines[k], line, "\n");
+  }
+  for (size_t k = 0; k < item_of.size(); ++k) {
+    if (!done[k]) continue;
+    const Problem& problem = *problems[item_of[k]];
+    ProcessRunResult item;
+    item.out = absl::StrCat(lines[k], "{\"done\": true}\n");
+    results[item_of[k]] = FromTests(
+        problem, ParseHarnessReport(item, static_cast<int>(problem.tests.size()), options.stop_at_first_failure));
+  }
+  return results;
 }
 
 std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,
@@ -195,20 +268,56 @@ std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std
       copies.emplace_back(i, it->second);
     }
   }
+  // The runs that need the sandbox, cut into batches: several programs per
+  // sandbox run where the sandbox allows it, small enough that every slot
+  // gets about two batches.
+  std::vector<size_t> sandboxed;
+  std::vector<const Problem*> problem_of(solutions.size(), nullptr);
+  for (size_t i : runs) {
+    problem_of[i] = benchmark.Find(solutions[i].question_id);
+    if (problem_of[i] == nullptr) {
+      results[i].question_id = solutions[i].question_id;
+      results[i].error = absl::StrCat("question_id \"", solutions[i].question_id, "\" is not in the benchmark");
+    } else if (absl::StripAsciiWhitespace(solutions[i].code).empty()) {
+      results[i] = GradeSolution(*problem_of[i], solutions[i].code, sandbox, options);  // no_code, no run
+    } else {
+      sandboxed.push_back(i);
+    }
+  }
+  const size_t slots = static_cast<size_t>(std::max(1, sandbox.max_parallel()));
+  size_t per_batch = 1;
+  if (sandbox.own_pid_namespace() && options.max_batch > 1) {
+    per_batch = std::clamp<size_t>((sandboxed.size() + 2 * slots - 1) / (2 * slots), 1,
+                                   static_cast<size_t>(options.max_batch));
+  }
+  std::vector<std::vector<size_t>> batches;
+  for (size_t b = 0; b < sandboxed.size(); b += per_batch) {
+    batches.emplace_back(sandboxed.begin() + static_cast<std::ptrdiff_t>(b),
+                         sandboxed.begin() + static_cast<std::ptrdiff_t>(std::min(b + per_batch, sandboxed.size())));
+  }
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t j = next++; j < runs.size(); j = next++) {
-      const size_t i = runs[j];
-      const Problem* p = benchmark.Find(solutions[i].question_id);
-      if (p == nullptr) {
-        results[i].question_id = solutions[i].question_id;
-        results[i].error = absl::StrCat("question_id \"", solutions[i].question_id, "\" is not in the benchmark");
-        continue;
+    for (size_t j = next++; j < batches.size(); j = next++) {
+      const std::vector<size_t>& batch = batches[j];
+      std::vector<std::optional<SolutionResult>> graded(batch.size());
+      if (batch.size() > 1) {
+        std::vector<const Problem*> problems;
+        std::vector<absl::string_view> programs;
+        for (size_t i : batch) {
+          problems.push_back(problem_of[i]);
+          programs.push_back(solutions[i].code);
+        }
+        graded = GradeBatch(problems, programs, sandbox, options);
       }
-      results[i] = GradeSolution(*p, solutions[i].code, sandbox, options);
+      for (size_t k = 0; k < batch.size(); ++k) {
+        const size_t i = batch[k];
+        // Not graded in the batch (it aborted or died): alone, as always.
+        results[i] = graded[k].has_value() ? std::move(*graded[k])
+                                           : GradeSolution(*problem_of[i], solutions[i].code, sandbox, options);
+      }
     }
   };
-  const int threads = std::max(1, std::min<int>(sandbox.max_parallel(), static_cast<int>(runs.size())));
+  const int threads = std::max(1, std::min<int>(sandbox.max_parallel(), static_cast<int>(batches.size())));
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   for (std::thread& t : pool) t.join();

@@ -15,6 +15,7 @@
 #ifndef SSD_COMMON_EVAL_GRADER_H_
 #define SSD_COMMON_EVAL_GRADER_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,10 @@ struct GradeOptions {
   int64_t address_space_bytes = int64_t{4} << 30;  // per process
   int max_processes = 64;
   int64_t file_size_bytes = int64_t{256} << 20;  // caps what a program can print, too
+  // Up to this many programs are graded one after another in one sandbox
+  // run, where the sandbox gives each run its own PID namespace (see
+  // harness.py); 1 gives every program a run of its own.
+  int max_batch = 8;
   absl::Status Validate() const;
 };
 
@@ -78,8 +83,16 @@ struct GradeOptions {
 SolutionResult GradeSolution(const Problem& problem, absl::string_view code, Sandbox& sandbox,
                              const GradeOptions& options);
 
+// Grades several programs in one sandbox run, in order: entry i is the
+// result of programs[i] on *problems[i], or nullopt where the batch ended
+// before it was graded (grade those alone). Exposed for tests.
+std::vector<std::optional<SolutionResult>> GradeBatch(const std::vector<const Problem*>& problems,
+                                                      const std::vector<absl::string_view>& programs,
+                                                      Sandbox& sandbox, const GradeOptions& options);
+
 // Grades each solution against its problem in `benchmark`, running up to
-// sandbox.max_parallel() at once. Copies of one program on one problem are
+// sandbox.max_parallel() at once (in batches of up to options.max_batch
+// programs per run where the sandbox allows it). Copies of one program on one problem are
 // graded once; with `memo`, so are programs that it already holds, and the
 // new results are added to it (a memo spans the calls of one eval).
 std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,

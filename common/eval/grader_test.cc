@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -278,6 +279,141 @@ TEST(GraderTest, EmptyCodeIsRecordedAsNoCodeWithoutRunningAnything) {
   ASSERT_EQ(r.tests.size(), 2u);
   EXPECT_EQ(r.tests[1].verdict, Verdict::kNoCode);
   EXPECT_TRUE(sb.commands().empty());
+}
+
+TEST_F(SandboxedGraderTest, BatchedProgramsGetTheVerdictsTheyGetAlone) {
+  const std::string dir = SourceDir() + "/tests/fixtures/eval";
+  auto bench = LoadBenchmark(dir + "/lcb_mini.jsonl");
+  ASSERT_TRUE(bench.ok()) << bench.status();
+  std::vector<Solution> solutions;
+  for (const auto& f : ReadFixtureSolutions(dir + "/lcb_mini_solutions.jsonl")) solutions.push_back(f.solution);
+  GradeOptions alone = FastOptions();
+  alone.max_batch = 1;
+  GradeOptions batched = FastOptions();
+  batched.max_batch = 64;
+  const std::vector<SolutionResult> a = GradeSolutions(*bench, solutions, *sandbox_, alone);
+  // GradeSolutions would cut so few programs into batches of 5; one batch
+  // of all of them is the hardest case.
+  std::vector<const Problem*> problems;
+  std::vector<absl::string_view> programs;
+  for (const Solution& sol : solutions) {
+    problems.push_back(bench->Find(sol.question_id));
+    programs.push_back(sol.code);
+  }
+  const std::vector<std::optional<SolutionResult>> b = GradeBatch(problems, programs, *sandbox_, batched);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_TRUE(b[i].has_value()) << "solution " << i << " (" << solutions[i].question_id << ") left ungraded";
+    EXPECT_EQ(VerdictName(b[i]->verdict), VerdictName(a[i].verdict)) << "solution " << i;
+    ASSERT_EQ(b[i]->tests.size(), a[i].tests.size());
+    for (size_t t = 0; t < a[i].tests.size(); ++t) {
+      EXPECT_EQ(b[i]->tests[t].verdict, a[i].tests[t].verdict) << "solution " << i << " test " << t;
+    }
+  }
+}
+
+// Prints "clean" only when no process but init, the harness and itself is
+// alive and no file of an earlier program is left.
+constexpr char kCleanCheck[] =
+    "import os\n"
+    "me = {1, os.getpid(), os.getppid()}\n"
+    "alive = []\n"
+    "for p in os.listdir('/proc'):\n"
+    "    if p.isdigit() and int(p) not in me:\n"
+    "        try:\n"
+    "            if open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[0] != 'Z': alive.append(p)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "left = [f for f in ('/tmp/leak', '/leak', '/dev/shm/leak', '/dev/leak') if os.path.exists(f)]\n"
+    "print('clean' if not alive and not left else 'dirty %s %s' % (alive, left))\n";
+
+TEST_F(SandboxedGraderTest, NothingOneProgramOfABatchLeavesReachesTheNext) {
+  const Problem p = StdinProblem({{"", "clean\n"}, {"", "clean\n"}});
+  // A daemon out of the test's process group, and files in every writable
+  // place of the sandbox.
+  const std::string leaver =
+      "import os, time\n"
+      "for f in ('/tmp/leak', '/leak', '/dev/shm/leak', '/dev/leak'):\n"
+      "    open(f, 'w').write('x')\n"
+      "if os.fork() == 0:\n"
+      "    os.setsid()\n"
+      "    if os.fork() == 0:\n"
+      "        time.sleep(60)\n"
+      "    os._exit(0)\n"
+      "print('clean')\n";
+  const std::vector<std::optional<SolutionResult>> r =
+      GradeBatch({&p, &p, &p}, {leaver, kCleanCheck, kCleanCheck}, *sandbox_, FastOptions());
+  ASSERT_EQ(r.size(), 3u);
+  for (size_t i = 0; i < r.size(); ++i) {
+    ASSERT_TRUE(r[i].has_value()) << "item " << i << " left ungraded";
+    EXPECT_TRUE(r[i]->passed) << "item " << i << ": " << r[i]->tests[0].detail;
+  }
+}
+
+TEST_F(SandboxedGraderTest, AProgramThatKillsTheHarnessCostsTheOthersOnlyARunOfTheirOwn) {
+  const Problem p = StdinProblem({{"2\n", "4\n"}});
+  const std::string good = "print(2 * int(input()))\n";
+  const std::string killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n";
+  const std::vector<std::optional<SolutionResult>> r =
+      GradeBatch({&p, &p, &p}, {good, killer, good}, *sandbox_, FastOptions());
+  ASSERT_EQ(r.size(), 3u);
+  ASSERT_TRUE(r[0].has_value());
+  EXPECT_TRUE(r[0]->passed);
+  EXPECT_FALSE(r[1].has_value()) << "the killer's batch died; it must be graded alone";
+  EXPECT_FALSE(r[2].has_value()) << "an item after the death was reported";
+  // Through GradeSolutions (12 programs on 2 slots: batches of 3), every
+  // copy ends with the verdict it gets alone.
+  Benchmark b;
+  b.problems.push_back(p);
+  b.index["stdin"] = 0;
+  std::vector<Solution> solutions;
+  for (int i = 0; i < 4; ++i) {
+    for (const std::string& code : {good, killer, good}) solutions.push_back({"stdin", code + "#" + std::to_string(i)});
+  }
+  const std::vector<SolutionResult> all = GradeSolutions(b, solutions, *sandbox_, FastOptions());
+  ASSERT_EQ(all.size(), 12u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_TRUE(all[i].error.empty()) << i << ": " << all[i].error;
+    EXPECT_EQ(all[i].passed, i % 3 != 1) << "solution " << i << ": " << VerdictName(all[i].verdict);
+  }
+  EXPECT_EQ(all[1].verdict, Verdict::kRuntimeError);
+}
+
+TEST_F(SandboxedGraderTest, AReplacedDeviceEntryStopsTheBatch) {
+  const Problem p = StdinProblem({{"2\n", "4\n"}});
+  const std::string replacer =
+      "import os\nos.unlink('/dev/stdin')\nos.symlink('/tmp/x', '/dev/stdin')\nprint(2 * int(input()))\n";
+  const std::vector<std::optional<SolutionResult>> r =
+      GradeBatch({&p, &p}, {replacer, "print(2 * int(input()))\n"}, *sandbox_, FastOptions());
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_TRUE(r[0].has_value());
+  EXPECT_TRUE(r[0]->passed);
+  EXPECT_FALSE(r[1].has_value()) << "the next item ran after /dev/stdin was replaced";
+}
+
+TEST(GraderTest, ABatchOutsideAPidNamespaceOfItsOwnIsRefused) {
+  // Killing "every other process" outside a sandbox would kill the host's:
+  // the harness refuses, and GradeSolutions never batches for such a sandbox.
+  UnsafeSandbox unsafe(2);
+  const Problem p = StdinProblem({{"2\n", "4\n"}});
+  const std::string good = "print(2 * int(input()))\n";
+  const auto r = GradeBatch({&p, &p}, {good, good}, unsafe, FastOptions());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_FALSE(r[0].has_value() || r[1].has_value());
+
+  FakeSandbox fake(
+      [](const SandboxCommand&) -> absl::StatusOr<ProcessRunResult> {
+        return HarnessOutput("{\"test\": 0, \"verdict\": \"pass\"}\n{\"done\": true}\n");
+      },
+      2);
+  Benchmark b;
+  b.problems.push_back(p);
+  b.index["stdin"] = 0;
+  std::vector<Solution> solutions;
+  for (int i = 0; i < 12; ++i) solutions.push_back({"stdin", good + "#" + std::to_string(i)});
+  GradeSolutions(b, solutions, fake, FastOptions());
+  ASSERT_EQ(fake.commands().size(), 12u);
+  for (const SandboxCommand& c : fake.commands()) EXPECT_FALSE(nlohmann::json::parse(c.stdin_data).contains("items"));
 }
 
 TEST(GraderTest, SandboxFailureAndUnknownIdsAreRecordedNotFatal) {

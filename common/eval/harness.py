@@ -2,6 +2,19 @@
 # it reads one job (a JSON object) on stdin, runs every test of one problem
 # and writes one JSON line per test to stdout, then {"done": true}.
 #
+# A batch job ({"items": [job, ...]}, bubblewrap only) grades several
+# programs in one sandbox, one after another, to pay Python's start-up and
+# the prelude imports once: every line then carries "item", and each item
+# ends with {"item": i, "done": true}. Between items nothing of the last one
+# survives: every other process in the sandbox's PID namespace is killed
+# and every file it left in the writable places (/, /dev, /dev/shm, /tmp)
+# is removed. When that cannot be made sure (a process that will not die, a
+# file that cannot go, an entry that was there at the start replaced), the
+# harness stops with {"abort": why}; the grader then grades the items that
+# have no "done" line alone, each in a sandbox of its own. So does a batch
+# that dies (an item killed the harness): one program can cost the others a
+# run of their own, never their verdict.
+#
 # Each test runs in a fresh child forked from this process, so tests cannot
 # see each other's state, a hang in C code is still killed at its timeout,
 # and the child never holds this process's pipes. The verdict is decided
@@ -215,31 +228,24 @@ def judge(job, test, expected, paths, status, timed_out):
         json.dumps(expected), json.dumps(got))))
 
 
-def main():
-    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    # The children share this uid: without this they could ptrace this
-    # process or open its pipes through /proc.
-    try:
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:
-        pass
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    emit = sys.stdout
+def run_job(job, prelude, emit, tag):
+    """Runs every test of one program; each line written carries `tag`."""
     tests = job["tests"]
     mode = job["mode"]
     source = job["code"]
     if mode == "humaneval":
         source = "%s\n\n%s\n\ncheck(%s)\n" % (job["code"], job["test_code"], job["entry_point"])
-    prelude = compile(PRELUDE, "<prelude>", "exec")
-    exec(prelude, {})  # import the modules once; the children inherit them
+
+    def line(fields):
+        fields.update(tag)
+        emit.write(json.dumps(fields) + "\n")
+
     try:
         program = compile(source, "<solution>", "exec")
     except BaseException as e:
         detail = short("%s: %s" % (type(e).__name__, e))
         for i in range(1 if job["stop_at_first_failure"] else len(tests)):
-            emit.write(json.dumps({"test": i, "verdict": "compile_error", "time_s": 0, "detail": detail}) + "\n")
-        emit.write('{"done": true}\n')
-        emit.flush()
+            line({"test": i, "verdict": "compile_error", "time_s": 0, "detail": detail})
         return
     scratch = tempfile.mkdtemp(prefix="ssd_harness_")
     paths = {k: os.path.join(scratch, k) for k in ("input", "out", "err", "status", "result")}
@@ -267,15 +273,132 @@ def main():
                 pass
             status, timed_out, elapsed = wait_child(pid, job["timeout_s"])
             verdict, detail = judge(job, test, expected, paths, status, timed_out)
-            emit.write(json.dumps({"test": i, "verdict": verdict, "time_s": round(elapsed, 4),
-                                   "detail": detail}) + "\n")
+            line({"test": i, "verdict": verdict, "time_s": round(elapsed, 4), "detail": detail})
             emit.flush()
             if verdict != "pass" and job["stop_at_first_failure"]:
                 break
-        emit.write('{"done": true}\n')
-        emit.flush()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+WRITABLE = ("/", "/dev", "/dev/shm")
+
+
+def entry_id(path):
+    st = os.lstat(path)
+    return (st.st_ino, st.st_mode, st.st_rdev, st.st_uid)
+
+
+def snapshot():
+    """What the writable places hold before any program runs."""
+    snap = {}
+    for d in WRITABLE:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            p = os.path.join(d, n)
+            if p == "/tmp":
+                continue
+            try:
+                snap[p] = entry_id(p)
+            except OSError:
+                pass
+    return snap
+
+
+def living_others():
+    me = os.getpid()
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in (1, me):
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # gone already
+        if state != b"Z":
+            out.append(int(name))
+    return out
+
+
+def remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def reset(snap):
+    """Leaves nothing of the last item: returns None, or why it could not."""
+    for _ in range(200):
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process but init and this one
+        except ProcessLookupError:
+            pass
+        left = living_others()
+        if not left:
+            break
+        time.sleep(0.001)
+    else:
+        return "processes %s would not die" % left[:5]
+    try:
+        for n in os.listdir("/tmp"):
+            remove(os.path.join("/tmp", n))
+        for d in WRITABLE:
+            for n in os.listdir(d):
+                p = os.path.join(d, n)
+                if p == "/tmp":
+                    continue
+                if p not in snap:
+                    remove(p)
+                elif entry_id(p) != snap[p]:
+                    return "%s was replaced" % p
+    except OSError as e:
+        return "cannot clean up: %s" % e
+    for p in snap:
+        if not os.path.lexists(p):
+            return "%s was removed" % p
+    return None
+
+
+def main():
+    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    # The children share this uid: without this they could ptrace this
+    # process or open its pipes through /proc.
+    try:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    emit = sys.stdout
+    prelude = compile(PRELUDE, "<prelude>", "exec")
+    exec(prelude, {})  # import the modules once; the children inherit them
+    items = job.get("items")
+    if items is None:
+        run_job(job, prelude, emit, {})
+        emit.write('{"done": true}\n')
+        emit.flush()
+        return
+    # Killing "every other process" is only safe in a PID namespace of our
+    # own, where this harness is the first process after bubblewrap's init.
+    if os.getpid() != 2:
+        emit.write(json.dumps({"abort": "a batch needs its own PID namespace (pid %d)" % os.getpid()}) + "\n")
+        emit.flush()
+        return
+    snap = snapshot()
+    for i, item in enumerate(items):
+        if i > 0:
+            why = reset(snap)
+            if why is not None:
+                emit.write(json.dumps({"abort": "before item %d: %s" % (i, why)}) + "\n")
+                emit.flush()
+                return
+        run_job(item, prelude, emit, {"item": i})
+        emit.write(json.dumps({"item": i, "done": True}) + "\n")
+        emit.flush()
 
 
 main()

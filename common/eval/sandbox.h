@@ -65,6 +65,11 @@ class Sandbox {
   virtual absl::StatusOr<ProcessRunResult> Run(const SandboxCommand& command) = 0;
   virtual absl::string_view name() const = 0;
   virtual int max_parallel() const = 0;
+  // True when every run gets a PID namespace of its own in which the
+  // command is the first process after an init (bubblewrap's layout): the
+  // grader then batches several programs into one run, since the harness
+  // can kill everything a program left behind.
+  virtual bool own_pid_namespace() const { return false; }
 };
 
 struct BwrapSandboxOptions {
@@ -96,6 +101,7 @@ class BwrapSandbox : public Sandbox {
   absl::StatusOr<ProcessRunResult> Run(const SandboxCommand& command) override;
   absl::string_view name() const override { return "bwrap"; }
   int max_parallel() const override { return options_.max_parallel; }
+  bool own_pid_namespace() const override { return true; }
 
   // The bwrap command line for one run (exposed for tests and logs).
   std::vector<std::string> BwrapArgv(const SandboxCommand& command) const;
