@@ -4,9 +4,14 @@
 //   GradeSolution    one program, one problem, one sandbox run: all of the
 //                    problem's tests run in one harness process that forks a
 //                    fresh child per test, each with its own timeout.
-//   GradeSolutions   many, in parallel up to the sandbox's limit; results in
-//                    input order. An identical program on the same problem
-//                    is run once and its result copied (see grade_memo.h).
+//   GradeBatch       several programs one after another in one sandbox
+//                    run (bubblewrap only); the harness kills and cleans up
+//                    between them, and what it did not finish is graded
+//                    alone.
+//   GradeSolutions   many, in parallel up to the sandbox's limit, in
+//                    batches where the sandbox allows; results in input
+//                    order. An identical program on the same problem is run
+//                    once and its result copied (see grade_memo.h).
 //
 // A solution passes when every test passes. Its verdict is the first
 // non-passing test's, "no_code" when there is no code to run. As in
@@ -92,9 +97,10 @@ std::vector<std::optional<SolutionResult>> GradeBatch(const std::vector<const Pr
 
 // Grades each solution against its problem in `benchmark`, running up to
 // sandbox.max_parallel() at once (in batches of up to options.max_batch
-// programs per run where the sandbox allows it). Copies of one program on one problem are
-// graded once; with `memo`, so are programs that it already holds, and the
-// new results are added to it (a memo spans the calls of one eval).
+// programs per run where the sandbox allows it). Copies of one program on
+// one problem are graded once; with `memo`, so are programs that it already
+// holds, and the new results are added to it (a memo spans the calls of one
+// eval).
 std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std::vector<Solution>& solutions,
                                            Sandbox& sandbox, const GradeOptions& options, GradeMemo* memo = nullptr);
 
