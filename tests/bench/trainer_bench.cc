@@ -246,19 +246,13 @@ int Main(int argc, char** argv) {
   std::printf("| %-34s | %9.1f%% | %10s |\n", "DP=2 scaling efficiency", 100.0 * dp2 / (2 * *ours1), "");
 
   // Packed documents: attention by document against the full mask, on the
-  // committed tiny-code base's shape, in this process.
-  ModelConfig tiny = c;
-  tiny.vocab_size = 1623;
-  tiny.hidden_size = 128;
-  tiny.intermediate_size = 384;
-  tiny.num_hidden_layers = 4;
-  tiny.num_attention_heads = 4;
-  tiny.num_key_value_heads = 2;
-  tiny.max_position_embeddings = 1024;
+  // committed tiny-code base's shape (its config.json), in this process.
+  auto tiny = LoadModelConfig(SourceDir() + "/deploy/models/tiny-code-base");
+  if (!tiny.ok()) return fail(tiny.status());
   const int reps = o.smoke ? 1 : 5;
-  auto masked = PackedStepMs(tiny, false, o.threads, reps);
+  auto masked = PackedStepMs(*tiny, false, o.threads, reps);
   if (!masked.ok()) return fail(masked.status());
-  auto by_doc = PackedStepMs(tiny, true, o.threads, reps);
+  auto by_doc = PackedStepMs(*tiny, true, o.threads, reps);
   if (!by_doc.ok()) return fail(by_doc.status());
   std::printf("\npacked SFT micro-batch (tiny-code base shape, 2 rows x 1024 tokens, 4 documents per row), "
               "forward + backward, median of %d, %d threads:\n\n", reps, o.threads);
