@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/cli/cluster_commands.h"
+#include "common/cli/analyze_commands.h"
 #include "common/cli/eval_commands.h"
 #include "common/cli/filter_commands.h"
 #include "common/cli/model_commands.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   ssd::RegisterSampleCommands(app, &run);
   ssd::RegisterFilterCommands(app, &run);
   ssd::RegisterEvalCommands(app, &run);
+  ssd::RegisterAnalyzeCommands(app, &run);
   ssd::RegisterTrainCommands(app, &run);
   ssd::RegisterClusterCommands(app, &run);
   ssd::RegisterWorkerCommands(app, &run);

@@ -11,6 +11,20 @@
 
 namespace ssd {
 
+absl::StatusOr<std::vector<int64_t>> EncodeProblemPrompt(const Tokenizer& tokenizer, const ChatTemplate* chat,
+                                                         const PromptTemplates& templates, const Problem& problem) {
+  ASSIGN_OR_RETURN(std::string prompt, FormatProblemPrompt(templates, problem));
+  if (chat != nullptr) {
+    ChatOptions co;
+    co.add_generation_prompt = true;
+    ASSIGN_OR_RETURN(prompt, chat->Render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}}), co));
+  }
+  EncodeOptions eo;
+  eo.allow_special = true;  // the chat template's markers
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer.Encode(prompt, eo));
+  return std::vector<int64_t>(ids.begin(), ids.end());
+}
+
 absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer& tokenizer,
                                                  const ChatTemplate* chat, const PromptTemplates& templates,
                                                  const Benchmark& benchmark, const SamplingParams& params) {
@@ -22,23 +36,12 @@ absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer
       out.solutions.push_back({p.question_id, ""});
       out.outputs.emplace_back();
     }
-    absl::StatusOr<std::string> prompt = FormatProblemPrompt(templates, p);
-    if (prompt.ok() && chat != nullptr) {
-      ChatOptions co;
-      co.add_generation_prompt = true;
-      prompt = chat->Render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", *prompt}}}), co);
-    }
-    absl::StatusOr<std::vector<int32_t>> ids;
-    if (prompt.ok()) {
-      EncodeOptions eo;
-      eo.allow_special = true;  // the chat template's markers
-      ids = tokenizer.Encode(*prompt, eo);
-    }
-    absl::Status status = prompt.ok() ? ids.status() : prompt.status();
+    absl::StatusOr<std::vector<int64_t>> ids = EncodeProblemPrompt(tokenizer, chat, templates, p);
+    absl::Status status = ids.status();
     if (status.ok()) {
       GenerationRequest r;
       r.id = p.question_id;
-      r.prompt_ids.assign(ids->begin(), ids->end());
+      r.prompt_ids = *std::move(ids);
       r.params = params;
       status = engine.Submit(std::move(r));
     }

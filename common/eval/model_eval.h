@@ -40,7 +40,13 @@ struct GeneratedAnswers {
   int64_t length_stops = 0;  // of those, how many ended by length (cut off)
 };
 
-// Prompts every problem with the SSD templates, through the chat template
+// The token ids a problem is prompted with: the SSD template, through the
+// chat template when there is one (one user message, generation prompt
+// added), encoded with the chat markers allowed.
+absl::StatusOr<std::vector<int64_t>> EncodeProblemPrompt(const Tokenizer& tokenizer, const ChatTemplate* chat,
+                                                         const PromptTemplates& templates, const Problem& problem);
+
+// Prompts every problem with EncodeProblemPrompt, through the chat template
 // when there is one (one user message, generation prompt added), and
 // generates params.n samples each.
 absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer& tokenizer,

@@ -11,6 +11,7 @@ Run with /usr/bin/python3 (Debian's python3-torch).
 
   hf_reference.py logits   --model DIR --ids 5,17,300
   hf_reference.py generate --model DIR --ids 5,17 --max-new-tokens N [--ignore-eos]
+  hf_reference.py token-stats --model DIR --ids 5,17,300,9 --start 2 --top-k 20
   hf_reference.py init     --arch qwen3|qwen2|llama3 --out DIR [--dtype bf16] [--shards 2] ...
   hf_reference.py bench    --model DIR --threads N [--batch 8 --seq 256 ...]
   hf_reference.py sample-bench --model DIR --threads N --concurrency 1 8 32 [--steps 128 ...]
@@ -184,6 +185,27 @@ def cmd_logits(a):
     with torch.no_grad():
         logits = ref.forward(ids)[0, -1]
     print(json.dumps([float(v) for v in logits]))
+
+
+def cmd_token_stats(a):
+    """Per completion position (ids[start:]), the next-token statistics of
+    `ssd analyze`: entropy, tail mass outside the top k, head entropy and top
+    share within the top k, probability of the actual token, argmax."""
+    ref = Reference(*load_model_dir(a.model))
+    ids = [int(s) for s in a.ids.split(",")]
+    with torch.no_grad():
+        logits = ref.forward(torch.tensor([ids]))[0].double()
+    out = []
+    for pos in range(a.start, len(ids)):
+        p = torch.softmax(logits[pos - 1], -1)
+        entropy = float(-(p * torch.log(p)).sum())
+        top = torch.topk(p, a.top_k).values
+        head = float(top.sum())
+        q = top / head
+        out.append({"entropy": entropy, "tail_mass": float(p.sum()) - head,
+                    "head_entropy": float(-(q * torch.log(q)).sum()), "top1_share": float(q[0]),
+                    "token_prob": float(p[ids[pos]]), "argmax": int(torch.argmax(p))})
+    print(json.dumps(out))
 
 
 def cmd_generate(a):
@@ -473,6 +495,11 @@ def main():
     p = sub.add_parser("logits")
     p.add_argument("--model", required=True)
     p.add_argument("--ids", required=True)
+    p = sub.add_parser("token-stats")
+    p.add_argument("--model", required=True)
+    p.add_argument("--ids", required=True)
+    p.add_argument("--start", type=int, required=True)
+    p.add_argument("--top-k", type=int, default=20)
     p = sub.add_parser("generate")
     p.add_argument("--model", required=True)
     p.add_argument("--ids", required=True)
@@ -533,7 +560,7 @@ def main():
     p.add_argument("--accum", type=int, default=1)
     p.add_argument("--steps", type=int, default=5)
     a = ap.parse_args()
-    {"logits": cmd_logits, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench,
+    {"logits": cmd_logits, "token-stats": cmd_token_stats, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench,
      "sample-bench": cmd_sample_bench, "train": cmd_train, "train-bench": cmd_train_bench}[a.cmd](a)
 
 
