@@ -84,13 +84,17 @@ absl::Status TrainerOptions::Validate() const {
   RETURN_IF_ERROR(lr_opts.Validate());
   RETURN_IF_ERROR(adamw.Validate());
   if (!(grad_clip >= 0)) return absl::InvalidArgumentError(absl::StrCat("grad_clip: must be >= 0, got ", grad_clip));
+  if (!(label_smoothing >= 0 && label_smoothing < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("label_smoothing: must be in [0, 1), got ", label_smoothing));
+  }
   if (save_every < 0) return absl::InvalidArgumentError("save_every: must be >= 0");
   if (keep_checkpoints < 1) return absl::InvalidArgumentError("keep_checkpoints: must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("threads: must be >= 0");
   return absl::OkStatus();
 }
 
-at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT) {
+at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT,
+                        double label_smoothing) {
   at::Tensor targets = targets_BT.reshape({-1}).to(hidden_BTH.device());
   at::Tensor idx = (targets != kIgnoreTarget).nonzero().squeeze(1);
   at::Tensor h = hidden_BTH.reshape({-1, hidden_BTH.size(-1)}).index_select(0, idx);
@@ -102,18 +106,21 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
   constexpr int64_t kLossChunkBytes = int64_t{16} << 20;
   const int64_t n = h.size(0);
   const int64_t rows = std::max<int64_t>(1, kLossChunkBytes / (4 * model.config().vocab_size));
-  if (n <= rows) return at::cross_entropy_loss(model.Logits(h), t, {}, at::Reduction::Sum);
+  if (n <= rows) {
+    return at::cross_entropy_loss(model.Logits(h), t, {}, at::Reduction::Sum, kIgnoreTarget, label_smoothing);
+  }
   at::Tensor sum;
   for (int64_t begin = 0; begin < n; begin += rows) {
     const int64_t len = std::min(rows, n - begin);
     at::Tensor part = at::cross_entropy_loss(model.Logits(h.narrow(0, begin, len)), t.narrow(0, begin, len), {},
-                                             at::Reduction::Sum);
+                                             at::Reduction::Sum, kIgnoreTarget, label_smoothing);
     sum = sum.defined() ? sum + part : part;
   }
   return sum;
 }
 
-at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode) {
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode,
+                             double label_smoothing) {
   at::Tensor ids = at::from_blob(const_cast<int64_t*>(mb.input_ids.data()), {mb.rows, mb.cols}, at::kLong).clone();
   at::Tensor targets = at::from_blob(const_cast<int64_t*>(mb.targets.data()), {mb.rows, mb.cols}, at::kLong).clone();
   AttentionLayout layout;
@@ -126,7 +133,7 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
   }
   AutocastScope autocast(model.options().device.is_cuda());
   at::Tensor hidden = model.ForwardHidden(ids, layout);
-  return TokenLossSum(model, hidden, targets);  // autocast keeps cross-entropy in fp32
+  return TokenLossSum(model, hidden, targets, label_smoothing);  // autocast keeps cross-entropy in fp32
 }
 
 void KeepFreedMemoryForReuse() {
@@ -368,7 +375,7 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   double loss_sum = 0, tokens = 0, pairs = 0;
   for (const MicroBatchSpec* spec : plan_.RankShare(s, coll.rank(), coll.world_size())) {
     MicroBatch mb = Materialize(*spec, dataset_.examples, plan_.options());
-    at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode);
+    at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode, options_.label_smoothing);
     (loss / global_targets).backward();
     loss_sum += loss.item<double>();
     tokens += static_cast<double>(mb.real_tokens);

@@ -65,6 +65,11 @@ struct TrainerOptions {
   double min_lr_ratio = 0.0;
   AdamWOptions adamw;
   double grad_clip = 1.0;     // global-norm clipping; 0 disables
+  // Label smoothing in [0, 1): each target's loss is (1 - e) of its
+  // cross-entropy plus e of the mean cross-entropy against every vocabulary
+  // token, as PyTorch defines it. 0 is plain SFT, which SSD uses; the
+  // tiny-code base recipe uses it to give the base a spread distractor tail.
+  double label_smoothing = 0;
 
   int64_t save_every = 0;     // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
@@ -136,10 +141,13 @@ class Trainer {
 // model.Logits(hidden) against the target. hidden_BTH: ForwardHidden output;
 // targets_BT: int64. Positions without a target contribute neither to the
 // sum nor to its gradient (their hidden rows are never projected).
-at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT);
+// `label_smoothing` as TrainerOptions::label_smoothing.
+at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT,
+                        double label_smoothing = 0);
 
 // Forward of one micro-batch: ids and attention layout as tensors on `device`.
-at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode);
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode,
+                             double label_smoothing = 0);
 
 // Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
 // no trimming) instead of returning it to the kernel: a training step

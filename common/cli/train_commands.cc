@@ -208,6 +208,9 @@ void RegisterTrainCommands(CLI::App& app, std::function<int()>* run) {
   c->add_option("--beta1", o.adamw.beta1, "AdamW beta1")->capture_default_str();
   c->add_option("--beta2", o.adamw.beta2, "AdamW beta2")->capture_default_str();
   c->add_option("--grad-clip", o.grad_clip, "global gradient-norm clip (0: off)")->capture_default_str();
+  c->add_option("--label-smoothing", o.label_smoothing,
+                "share of each target's loss spread over the whole vocabulary (0: plain SFT, what SSD uses)")
+      ->capture_default_str();
   c->add_option("--seed", f->seed, "data shuffling seed")->capture_default_str();
   c->add_option("--batching", f->batching, "packed (default) or padded (length-bucketed)")->capture_default_str();
   c->add_option("--on-bad-line", f->on_bad_line, "malformed data lines: fail or skip")->capture_default_str();
