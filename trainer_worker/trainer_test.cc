@@ -139,6 +139,38 @@ TEST_F(TrainerTest, ChunkedLossOverALargeVocabularyEqualsTheOneShotLoss) {
   EXPECT_TRUE(at::allclose(h1.grad(), h2.grad(), 1e-5, 1e-7));
 }
 
+TEST_F(TrainerTest, LabelSmoothingSpreadsItsShareOfEachTargetsLossOverTheWholeVocabulary) {
+  ModelConfig c = TinyConfig(ModelArch::kQwen3);
+  c.vocab_size = 32000;  // several logits chunks, as above
+  auto model = Decoder::RandomInit(c, 3).value();
+  at::manual_seed(11);
+  at::Tensor ids = at::randint(c.vocab_size, {2, 160}, at::kLong);
+  at::Tensor targets = ids.roll(-1, 1).clone();
+  targets.narrow(1, 0, 7).fill_(kIgnoreTarget);
+  // Scaled so that the distributions are peaked and the smoothed loss differs
+  // clearly from the plain one (a near-uniform model has nll ~ the mean).
+  at::Tensor hidden = model->ForwardHidden(ids).detach() * 30;
+  const double e = 0.1;
+  // The definition written out: (1 - e) * -log p(target) + e * mean over the
+  // vocabulary of -log p(j), summed over positions with a target.
+  at::Tensor logp = at::log_softmax(model->Logits(hidden).view({-1, c.vocab_size}).to(at::kDouble), -1);
+  at::Tensor t = targets.view(-1);
+  at::Tensor keep = t != kIgnoreTarget;
+  at::Tensor nll = -logp.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1);
+  at::Tensor uniform = -logp.mean(-1);
+  const double expected = (((1 - e) * nll + e * uniform) * keep.to(at::kDouble)).sum().item<double>();
+  const double smoothed = TokenLossSum(*model, hidden, targets, e).item<double>();
+  const double plain = TokenLossSum(*model, hidden, targets).item<double>();
+  EXPECT_NEAR(smoothed, expected, 1e-5 * expected);
+  EXPECT_GT(std::abs(smoothed - plain), 20 * 1e-5 * expected) << "smoothing changed nothing beyond the tolerance";
+  TrainerOptions o;
+  o.out_dir = "/tmp/unused";
+  o.label_smoothing = 1.0;
+  EXPECT_NE(o.Validate().message().find("label_smoothing"), std::string::npos);
+  o.label_smoothing = -0.1;
+  EXPECT_NE(o.Validate().message().find("label_smoothing"), std::string::npos);
+}
+
 TEST_F(TrainerTest, MicroBatchWithoutTargetsGivesZeroLossNotNaN) {
   auto model = Model();
   MicroBatch mb;
