@@ -176,8 +176,11 @@ std::string SvgBars(const std::string& title, const std::string& y_label, const 
                             x, top + plot_h - bh, bar_w, bh, colors[m], Esc(categories[c]), names[m],
                             Esc(fmt(vals[m])));
     }
-    absl::StrAppendFormat(&s, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" font-size=\"12\">%s</text>", cx,
-                          top + plot_h + 16, Esc(categories[c]));
+    // Many narrow groups (the histograms): every other label, so they do not run together.
+    if (categories.size() <= 8 || c % 2 == 0) {
+      absl::StrAppendFormat(&s, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" font-size=\"%d\">%s</text>", cx,
+                            top + plot_h + 16, categories.size() <= 8 ? 12 : 10, Esc(categories[c]));
+    }
   }
   absl::StrAppendFormat(&s,
                         "<rect x=\"%g\" y=\"%g\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%g\" y=\"%g\" "
@@ -352,10 +355,11 @@ std::string MechanismReportHtml(const MechanismReport& r, const std::function<st
                           {r.lock.base.head_entropy, r.fork.base.head_entropy},
                           {r.lock.tuned.head_entropy, r.fork.tuned.head_entropy}, Nats),
                   "\n");
-  auto decade = [](double x) { return absl::StrFormat("1e%.1f", x); };
+  auto decade = [](double x) { return absl::StrFormat("1e%g", x); };
   auto share = [](double x) { return absl::StrFormat("%.0f%%", 100 * x); };
   const std::vector<std::string> tail_bins = BinLabels(h.lock_log10_tail_base, decade);
-  const std::vector<std::string> head_bins = BinLabels(h.fork_head_entropy_base, Nats);
+  auto two_places = [](double x) { return absl::StrFormat("%.2f", x); };
+  const std::vector<std::string> head_bins = BinLabels(h.fork_head_entropy_base, two_places);
   absl::StrAppend(&page, "<h2>Tail mass at lock positions</h2>\n<p>Share of lock positions per half decade of tail "
                   "mass (the first bin holds everything below 1e-8). SSD should move mass to the left.</p>\n",
                   SvgBars("Tail mass at locks (log10 bins)", "share of lock positions", tail_bins,
