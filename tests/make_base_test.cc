@@ -32,7 +32,7 @@ class MakeBaseTest : public testing::Test {
                                      "--hidden", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1",
                                      "--intermediate", "64", "--epochs", "1", "--threads", "1",
                                      "--batch-tokens", "2048", "--micro-batch-tokens", "1024",
-                                     "--max-seq-len", "1024"};
+                                     "--max-seq-len", "1024", "--tail-epochs", "1"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunProcess(argv, 600);
   }
@@ -43,7 +43,9 @@ class MakeBaseTest : public testing::Test {
 TEST_F(MakeBaseTest, TheSameFlagsRebuildABitIdenticalModelAndAnotherSeedDoesNot) {
   ProcessResult a = Run(dir_ + "/a");
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
-  for (const char* step : {"1/5", "2/5", "3/5", "4/5", "5/5"}) EXPECT_NE(a.out.find(step), std::string::npos) << step;
+  for (const char* step : {"1/6", "2/6", "3/6", "4/6", "5/6", "6/6"}) {
+    EXPECT_NE(a.out.find(step), std::string::npos) << step;
+  }
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
     EXPECT_FALSE(Slurp(dir_ + "/a/model/" + f).empty()) << f;
   }
@@ -59,6 +61,15 @@ TEST_F(MakeBaseTest, TheSameFlagsRebuildABitIdenticalModelAndAnotherSeedDoesNot)
   ProcessResult c = Run(dir_ + "/c", {"--seed", "2"});
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   EXPECT_NE(Slurp(dir_ + "/a/model/model.safetensors"), Slurp(dir_ + "/c/model/model.safetensors"));
+
+  // Step 6 (label smoothing) is what the model ends with; --label-smoothing 0
+  // skips it and gives step 5's model, which is the same with or without it.
+  EXPECT_EQ(Slurp(dir_ + "/a/model/model.safetensors"), Slurp(dir_ + "/a/work/tail/model/model.safetensors"));
+  EXPECT_NE(Slurp(dir_ + "/a/model/model.safetensors"), Slurp(dir_ + "/a/work/train/model/model.safetensors"));
+  ProcessResult d = Run(dir_ + "/d", {"--label-smoothing", "0"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  EXPECT_EQ(d.out.find("6/6"), std::string::npos) << d.out;
+  EXPECT_EQ(Slurp(dir_ + "/d/model/model.safetensors"), Slurp(dir_ + "/a/work/train/model/model.safetensors"));
 }
 
 TEST_F(MakeBaseTest, BadFlagsAreNamedBeforeAnyWork) {
