@@ -8,7 +8,9 @@
 #      shortest 10%, SFT on the rest, push the weights to the samplers,
 #      evaluate the SSD model;
 #   3. prints the before/after table and writes report.json (for scripts)
-#      and report.html (charts) beside it.
+#      and report.html (charts) beside it;
+#   4. runs `ssd analyze` on the base and the SSD model (analysis.html): the
+#      tail mass at lock tokens and the spread at fork tokens, before/after.
 #
 #   deploy/quickstart.sh
 #   deploy/quickstart.sh --out /tmp/qs --port 7070
@@ -104,7 +106,7 @@ job="$out/job.yaml"
   die "--spec $spec: see the message above"
 
 cluster="$out/cluster"
-rm -rf "$cluster" "$out/runs" "$out/report.json" "$out/report.html" "$out/table.md"
+rm -rf "$cluster" "$out/runs" "$out/report.json" "$out/report.html" "$out/table.md" "$out/analysis".*
 child=0
 stop() {
   if [ "$child" -gt 0 ] && kill -0 "$child" 2>/dev/null; then
@@ -134,4 +136,20 @@ child=0
 
 # --- the reports ------------------------------------------------------------
 "$python" "$root/deploy/quickstart_report.py" report --job "$cluster/report.json" --out "$out"
+
+# --- the mechanism ----------------------------------------------------------
+# Where SSD changed the model: solutions sampled from the base on the first
+# eval problems, scored by both models (tail mass at lock tokens, spread at
+# fork tokens; README "Inside the mechanism").
+mapfile -t m < <("$python" -c '
+import json, sys
+spec = json.load(open(sys.argv[1]))["spec"]
+print(spec["model"], spec["eval"]["benchmark"], spec["eval"].get("max_tokens", 256),
+      json.load(open(sys.argv[2]))["distilled_model"], sep="\n")' "$cluster/report.json" "$out/report.json")
+[ "${#m[@]}" -eq 4 ] || die "$out/report.json: no distilled model to analyse"
+echo
+echo "quickstart: the mechanism (ssd analyze, 60 eval problems)"
+"$ssd" analyze --base "${m[0]}" --tuned "${m[3]}" --benchmark "${m[1]}" --max-problems 60 --max-tokens "${m[2]}" \
+  --out "$out/analysis.html" 2>"$out/analysis.log" ||
+  die "ssd analyze failed; see $out/analysis.log"
 echo "quickstart: done in $(($(date +%s) - start)) s"

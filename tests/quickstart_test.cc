@@ -165,6 +165,13 @@ TEST_F(QuickstartTest, OneSsdRoundRunsEveryStageAndWritesTheTableAndReports) {
     EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
   }
   EXPECT_EQ(Slurp(out + "/table.md").substr(0, 20), "| T_eval | truncatio");
+  // The mechanism step: ssd analyze on the base and the distilled model.
+  EXPECT_NE(r.out.find("At locks the tail mass went from"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("report: " + out + "/analysis.html"), std::string::npos) << r.out;
+  const Json mech = Json::parse(Slurp(out + "/analysis.json"), nullptr, false);
+  ASSERT_TRUE(mech.is_object()) << Slurp(out + "/analysis.log");
+  EXPECT_GT(mech["all"]["positions"].get<int64_t>(), 0);
+  EXPECT_EQ(mech["tuned"], round["model_path"]) << mech.dump().substr(0, 400);
 
   // report.json: per model and setting pass@1 and pass@5 with CIs, by difficulty.
   const Json rep = Json::parse(Slurp(out + "/report.json"), nullptr, false);
