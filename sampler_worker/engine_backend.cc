@@ -42,8 +42,7 @@ class EngineBackend : public GenerationBackend {
         EngineOptions eo;
         eo.max_seqs = options_.max_seqs;
         eo.kv_cache_mb = options_.kv_cache_mb;
-        eo.default_stop_ids = gm_.default_stop_ids;
-        ASSIGN_OR_RETURN(engine_, Engine::Create(gm_.model, gm_.tokenizer.get(), eo));
+        ASSIGN_OR_RETURN(engine_, CreateEngine(gm_, eo));
         if (ref.version() > 0) RETURN_IF_ERROR(engine_->SwapWeights(gm_.model, ref.version()));
       }
     } catch (const c10::Error& e) {

@@ -69,13 +69,8 @@ absl::Status RunAnalyze(const AnalyzeFlags& f) {
   MaxTokensCap cap(gm.model->config().max_position_embeddings, gm.dir);
   mo.params.max_tokens = cap.Apply(mo.params.max_tokens, "--max-tokens");
   RETURN_IF_ERROR(mo.Validate(gm.model->config().vocab_size));
-  PromptTemplates templates = DefaultSsdPrompts();
-  if (!f.prompt_templates.empty()) {
-    ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
-  }
-  EngineOptions eo = f.engine;
-  eo.default_stop_ids = gm.default_stop_ids;
-  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(gm.model, gm.tokenizer.get(), eo));
+  ASSIGN_OR_RETURN(PromptTemplates templates, LoadPromptTemplatesOrDefault(f.prompt_templates));
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, CreateEngine(gm, f.engine));
   ASSIGN_OR_RETURN(MechanismReport report,
                    AnalyzeMechanism(*engine, *gm.model, **tuned, *gm.tokenizer, gm.chat.get(), templates, bench, mo,
                                     [](const std::string& line) { LOG(INFO) << line; }));

@@ -211,13 +211,8 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
   MaxTokensCap cap(gm.model->config().max_position_embeddings, gm.dir);
   mo.params.max_tokens = cap.Apply(mo.params.max_tokens, "--max-tokens");
-  PromptTemplates templates = DefaultSsdPrompts();
-  if (!f.prompt_templates.empty()) {
-    ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
-  }
-  EngineOptions eo = f.engine;
-  eo.default_stop_ids = gm.default_stop_ids;
-  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(gm.model, gm.tokenizer.get(), eo));
+  ASSIGN_OR_RETURN(PromptTemplates templates, LoadPromptTemplatesOrDefault(f.prompt_templates));
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, CreateEngine(gm, f.engine));
   ASSIGN_OR_RETURN(ModelEvalReport report,
                    EvaluateModel(*engine, *gm.tokenizer, gm.chat.get(), templates, bench, *sandbox, mo,
                                  [](const std::string& line) { LOG(INFO) << line; }));

@@ -79,10 +79,7 @@ absl::Status RunSample(SampleFlags f) {
   const std::shared_ptr<const Decoder>& model = gm.model;
   const std::unique_ptr<Tokenizer>& tok = gm.tokenizer;
   const std::unique_ptr<ChatTemplate>& chat = gm.chat;
-  PromptTemplates templates = DefaultSsdPrompts();
-  if (!f.prompt_templates.empty()) {
-    ASSIGN_OR_RETURN(templates, LoadPromptTemplates(f.prompt_templates));
-  }
+  ASSIGN_OR_RETURN(PromptTemplates templates, LoadPromptTemplatesOrDefault(f.prompt_templates));
   for (const std::string& name : f.stop_tokens) {
     std::optional<int32_t> id = tok->TokenToId(name);
     if (!id.has_value()) {

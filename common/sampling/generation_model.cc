@@ -51,4 +51,9 @@ absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir_in, D
   return g;
 }
 
+absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const GenerationModel& gm, EngineOptions options) {
+  options.default_stop_ids = gm.default_stop_ids;
+  return Engine::Create(gm.model, gm.tokenizer.get(), options);
+}
+
 }  // namespace ssd

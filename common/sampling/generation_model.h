@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/decoder.h"
+#include "common/sampling/engine.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 
@@ -33,6 +34,10 @@ struct GenerationModel {
 // is forced on.
 absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir, DecoderOptions options,
                                                     const std::string& tokenizer_dir = "");
+
+// An engine over `gm`'s model and tokenizer, stopping by default at its
+// default stop ids (`options.default_stop_ids` is replaced).
+absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const GenerationModel& gm, EngineOptions options);
 
 }  // namespace ssd
 

@@ -103,4 +103,9 @@ absl::StatusOr<std::string> FormatSsdPrompt(const PromptTemplates& templates, ab
   return Format(templates.starter_code_template, problem_description, starter_code, "starter-code prompt template");
 }
 
+absl::StatusOr<PromptTemplates> LoadPromptTemplatesOrDefault(const std::string& path) {
+  if (path.empty()) return DefaultSsdPrompts();
+  return LoadPromptTemplates(path);
+}
+
 }  // namespace ssd

@@ -29,6 +29,9 @@ PromptTemplates DefaultSsdPrompts();
 // Reads {"stdin": ..., "starter_code": ...}; both must be strings with the
 // placeholders they need. Errors name the file and the field.
 absl::StatusOr<PromptTemplates> LoadPromptTemplates(const std::string& path);
+// LoadPromptTemplates, or DefaultSsdPrompts() when `path` is empty (an
+// optional --prompt-templates flag).
+absl::StatusOr<PromptTemplates> LoadPromptTemplatesOrDefault(const std::string& path);
 
 // The stdin template when `starter_code` is empty (after trimming
 // whitespace), else the starter-code template.
