@@ -1,12 +1,12 @@
 // GlooCollective: data-parallel collectives over TCP with c10d's
 // ProcessGroupGloo (CPU tensors), rendezvousing through a c10d TCPStore.
 //
-// Rendezvous: every rank is told (rank, world size, master address and
-// port). The store server is hosted either by rank 0 (store_owner kRank0,
-// what a coordinator-assigned job does) or by someone else that already
-// listens there (kExternal: the local `--nproc` launcher hosts it on an
-// ephemeral port, so no port is ever guessed). Gloo then opens its own
-// pairwise connections, bound to `interface_host`.
+// Rendezvous (rendezvous.h): through the group's TCPStore; Gloo then opens
+// its own pairwise connections, bound to `interface_host`.
+//
+// Gloo's headers are not in a PyPI wheel's libtorch, so a build against one
+// compiles gloo_collective_none.cc instead, whose Connect says so: such
+// builds train data-parallel on GPUs over NCCL only.
 //
 // AllReduceSum flattens the tensors into buckets of at most bucket_bytes,
 // all-reduces the buckets (issued together, awaited in order) and copies the
@@ -20,24 +20,9 @@
 
 #include "absl/status/statusor.h"
 #include "trainer_worker/collective.h"
+#include "trainer_worker/rendezvous.h"
 
 namespace ssd {
-
-enum class StoreOwner { kRank0, kExternal };
-
-struct RendezvousOptions {
-  int rank = 0;
-  int world_size = 1;
-  std::string master_addr = "127.0.0.1";
-  int master_port = 29500;
-  StoreOwner store_owner = StoreOwner::kRank0;
-  // Address Gloo binds for its connections; empty picks the loopback address
-  // when master_addr is loopback and the host's default interface otherwise.
-  std::string interface_host;
-  int timeout_s = 300;
-
-  absl::Status Validate() const;
-};
 
 struct GlooOptions {
   RendezvousOptions rendezvous;
@@ -59,20 +44,6 @@ class GlooCollective : public Collective {
  private:
   struct Impl;
   explicit GlooCollective(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
-
-// A TCPStore server that ranks join as clients (StoreOwner::kExternal).
-class StoreServer {
- public:
-  // Listens on `host` at an ephemeral port chosen by the kernel.
-  static absl::StatusOr<std::unique_ptr<StoreServer>> Start(const std::string& host, int timeout_s);
-  ~StoreServer();
-  int port() const;
-
- private:
-  struct Impl;
-  explicit StoreServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -21,7 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "trainer_worker/collective.h"
-#include "trainer_worker/gloo_collective.h"
+#include "trainer_worker/rendezvous.h"
 
 namespace ssd {
 

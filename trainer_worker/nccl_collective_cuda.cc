@@ -1,5 +1,6 @@
 // The NCCL code path; compiled only in CUDA builds (see nccl_collective.h).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <cuda_runtime_api.h>
 #include <glog/logging.h>
 #include <nccl.h>

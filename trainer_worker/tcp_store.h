@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "trainer_worker/gloo_collective.h"
+#include "trainer_worker/rendezvous.h"
 
 namespace ssd {
 

@@ -3,11 +3,13 @@
 #include "trainer_worker/rank_share.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <glog/logging.h>
 #include <malloc.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cmath>
@@ -46,20 +48,32 @@ double AttentionPairs(const MicroBatch& mb) {
 }
 
 // bf16 autocast around the CUDA forward; fp32 parameters stay the masters.
+// PyTorch 2.4 replaced the CUDA-only setters with per-device ones (and later
+// releases drop the old names), so both spellings are needed: Debian's
+// libtorch is 1.13, GPU builds use a wheel's 2.x.
 class AutocastScope {
  public:
   explicit AutocastScope(bool on) : on_(on) {
     if (!on_) return;
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
+    SetCudaAutocast(true);
   }
   ~AutocastScope() {
     if (!on_) return;
-    at::autocast::set_enabled(false);
+    SetCudaAutocast(false);
     at::autocast::clear_cache();
   }
 
  private:
+  static void SetCudaAutocast(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    if (enabled) at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+    if (enabled) at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(enabled);
+#endif
+  }
+
   const bool on_;
 };
 

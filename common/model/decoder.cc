@@ -1,6 +1,7 @@
 #include "common/model/decoder.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <glog/logging.h>
 
@@ -98,6 +99,14 @@ at::Tensor RotateHalf(const at::Tensor& x) {
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
+double LowestFinite(at::ScalarType t) {
+  switch (t) {
+    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
 // Attention of q_BNTD over k_BKSD / v_BKSD where allowed_BTS says which keys
 // each query sees. Returns [B, T, N*D].
 at::Tensor Attend(const at::Tensor& q_BNTD, const at::Tensor& k_BKSD, const at::Tensor& v_BKSD,
@@ -110,9 +119,9 @@ at::Tensor Attend(const at::Tensor& q_BNTD, const at::Tensor& k_BKSD, const at::
   at::Tensor q = (q_BNTD * (1.0 / std::sqrt(static_cast<double>(D)))).reshape({B, K, rep * T, D});
   at::Tensor scores = at::matmul(q, k_BKSD.transpose(-1, -2)).view({B, K, rep, T, S});
   // A finite "minus infinity": a row with no visible key (a padded query)
-  // becomes uniform instead of NaN; real rows always see themselves.
-  scores.masked_fill_(allowed_BTS.logical_not().view({B, 1, 1, T, S}),
-                      std::numeric_limits<float>::lowest());
+  // becomes uniform instead of NaN; real rows always see themselves. It is
+  // the scores' own lowest finite value: float's overflows bf16 and fp16.
+  scores.masked_fill_(allowed_BTS.logical_not().view({B, 1, 1, T, S}), LowestFinite(scores.scalar_type()));
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(v_BKSD.scalar_type());
   at::Tensor out = at::matmul(probs.view({B, K, rep * T, S}), v_BKSD);  // [B, K, rep*T, D]
   return out.view({B, N, T, D}).transpose(1, 2).reshape({B, T, N * D});

@@ -1,6 +1,7 @@
 #include "common/model/decoder.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "common/model/generate.h"

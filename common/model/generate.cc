@@ -1,6 +1,7 @@
 #include "common/model/generate.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 
 #include <algorithm>

@@ -1,6 +1,7 @@
 #include "common/sampling/engine.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <glog/logging.h>
 
@@ -296,7 +297,9 @@ void Engine::Prefill(const std::vector<std::shared_ptr<Request>>& prompts,
     num_new.push_back(static_cast<int64_t>(rows[b].size()));
     stats_.prefill_tokens += num_new.back();
   }
-  at::Tensor logits = model_->Extend(*cache_, seqs, ids, num_new).contiguous();
+  // The sampler reads logits on the host; on CUDA this is the step's one
+  // device-to-host copy (a no-op on CPU).
+  at::Tensor logits = model_->Extend(*cache_, seqs, ids, num_new).to(at::kCPU).contiguous();
   const int64_t V = logits.size(1);
   for (size_t i = 0; i < prompts.size(); ++i) {
     const float* row = logits.data_ptr<float>() + static_cast<int64_t>(i) * V;
@@ -512,6 +515,7 @@ void Engine::Decode(const DoneCallback& on_done) {
     seqs[b] = running_[b]->seq_id;
   }
   at::Tensor logits = model_->Extend(*cache_, seqs, ids, std::vector<int64_t>(static_cast<size_t>(B), 1))
+                          .to(at::kCPU)
                           .contiguous();
   const int64_t V = logits.size(1);
   // Drawing is independent per row (each row has its own random stream), so

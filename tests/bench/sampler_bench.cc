@@ -13,6 +13,7 @@
 //
 // It reports; it asserts nothing about time.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 
 #include <cstdio>

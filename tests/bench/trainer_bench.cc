@@ -8,6 +8,7 @@
 //
 // Reports ratios; asserts nothing about time.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <glog/logging.h>
 
