@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -517,6 +518,44 @@ TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesR
   EXPECT_EQ(regroup.training().lease().epoch(), g.training().lease().epoch() + 1);
   EXPECT_EQ(Report(t1, g1.training().lease(), [](auto* r) { r->mutable_training_done()->set_steps(1); }).code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CoordinatorTest, RankHintsOrderTheTrainingGroupWhoeverAsksFirst) {
+  auto id = Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
+  const v1::WorkerIdentity s = Register();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
+  ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
+  auto trainer = [&](std::optional<int> hint, const std::string& address) -> absl::StatusOr<v1::WorkerIdentity> {
+    v1::RegisterWorkerRequest req;
+    req.set_role(v1::WORKER_ROLE_TRAINER);
+    req.set_address(address);
+    if (hint) req.mutable_capabilities()->set_rank_hint(*hint);
+    auto r = Sync<v1::RegisterWorkerResponse>([&](auto done) { c_->RegisterWorker(req, "peer", done); });
+    if (!r.ok()) return r.status();
+    return r->identity();
+  };
+  auto bad = trainer(-1, "10.0.0.9:7000");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("capabilities.rank_hint"), std::string::npos) << bad.status();
+
+  // An unhinted trainer asks last of three: the hinted two form the group.
+  const v1::WorkerIdentity t1 = trainer(1, "10.0.0.5:7000").value();
+  const v1::WorkerIdentity t0 = trainer(0, "10.0.0.6:7000").value();
+  const v1::WorkerIdentity loose = trainer(std::nullopt, "10.0.0.7:7000").value();
+  const v1::AcquireWorkResponse l = Acquire(loose);
+  ASSERT_TRUE(l.has_idle()) << l.DebugString();
+  EXPECT_NE(l.idle().reason().find("from lower rank hints"), std::string::npos) << l.DebugString();
+  // Hint 1 asks first and is still rank 1; rank 0 (hint 0) hosts the rendezvous.
+  const v1::AcquireWorkResponse g1 = Acquire(t1);
+  ASSERT_TRUE(g1.has_training()) << g1.DebugString();
+  EXPECT_EQ(g1.training().rank(), 1);
+  EXPECT_EQ(g1.training().world_size(), 2);
+  EXPECT_EQ(g1.training().master_addr(), "10.0.0.6");
+  const v1::AcquireWorkResponse g0 = Acquire(t0);
+  ASSERT_TRUE(g0.has_training()) << g0.DebugString();
+  EXPECT_EQ(g0.training().rank(), 0);
+  EXPECT_EQ(g0.training().master_addr(), "10.0.0.6");
+  EXPECT_EQ(g0.training().lease().epoch(), g1.training().lease().epoch());
 }
 
 TEST_F(CoordinatorTest, RoundTwoLeasesGoOnlyToSamplersHoldingRoundOnesWeights) {

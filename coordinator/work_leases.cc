@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -149,6 +150,10 @@ void Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request, const
   }
   const int port = request.capabilities().rendezvous_port();
   if (port < 0 || port > 65535) return done(absl::InvalidArgumentError("capabilities.rendezvous_port: not a TCP port"));
+  if (request.capabilities().has_rank_hint() && request.capabilities().rank_hint() < 0) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("capabilities.rank_hint: ", request.capabilities().rank_hint(), " is negative")));
+  }
   if (request.weights_held_size() > 1000) return done(absl::InvalidArgumentError("weights_held: more than 1000"));
   Pending pending;
   absl::StatusOr<v1::RegisterWorkerResponse> result;
@@ -481,24 +486,43 @@ v1::AcquireWorkResponse Coordinator::AcquireForTrainer(WorkerEntry& w) {
       // for (pushes, below, still go ahead).
       break;
     }
+    // Ranks follow the workers' rank hints (unhinted last, the asking
+    // worker first among equals), so without hints the asker is rank 0.
+    auto hint = [](const WorkerEntry* t) {
+      const v1::WorkerCapabilities& c = t->rec.status().capabilities();
+      return c.has_rank_hint() ? int64_t{c.rank_hint()} : std::numeric_limits<int64_t>::max();
+    };
+    std::stable_sort(idle_trainers.begin(), idle_trainers.end(),
+                     [&](const WorkerEntry* a, const WorkerEntry* b) { return hint(a) < hint(b); });
+    idle_trainers.resize(static_cast<size_t>(world));
+    WorkerEntry& rank0_worker = *idle_trainers[0];
     s.rec.clear_group();
     s.rec.clear_ranks_done();
     for (int r = 0; r < world; ++r) s.rec.add_group(idle_trainers[static_cast<size_t>(r)]->rec.status().worker_id());
-    const v1::WorkerStatus& rank0 = w.rec.status();
+    const v1::WorkerStatus& rank0 = rank0_worker.rec.status();
     // Rank 0 hosts the store: its advertised address, else the address its
     // connection came from, else its host name.
     std::string master = !rank0.address().empty() ? HostOf(rank0.address()) : PeerHost(rank0.peer());
     if (master.empty()) master = rank0.hostname();
     s.rec.set_master_addr(master);
     s.rec.set_master_port(rank0.capabilities().rendezvous_port() > 0 ? rank0.capabilities().rendezvous_port() : 29500);
-    Grant(*e, s, w);
+    Grant(*e, s, rank0_worker);
     for (int r = 1; r < world; ++r) {
       idle_trainers[static_cast<size_t>(r)]->leases.insert({e->job.id(), {s.rec.round(), s.rec.kind(), s.rec.shard()}});
     }
     LOG(INFO) << "job " << e->job.id() << " round " << s.rec.round() << ": training group " << absl::StrJoin(s.rec.group(), ",")
               << " (epoch " << s.rec.epoch() << ", rendezvous " << s.rec.master_addr() << ":" << s.rec.master_port()
               << ")";
-    *resp.mutable_training() = TrainingFor(*e, s, 0);
+    const int my_rank = static_cast<int>(std::find(s.rec.group().begin(), s.rec.group().end(), me) - s.rec.group().begin());
+    if (my_rank >= world) {
+      // Others' hints came first: they got their leases and start on their
+      // next AcquireWork; this worker waits for the next group.
+      idle->set_reason(absl::StrCat("job ", e->job.id(), " formed its training group of ", world,
+                                    " from lower rank hints"));
+      return resp;
+    }
+    resp.clear_idle();
+    *resp.mutable_training() = TrainingFor(*e, s, my_rank);
     return resp;
   }
   // Pushes: a member of the round's training group (rank 0 first) pushes;

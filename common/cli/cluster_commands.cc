@@ -83,7 +83,8 @@ void RegisterClusterCommands(CLI::App& app, std::function<int()>* run) {
     c->add_option("--listen", f->server.rpc.listen_address, "gRPC address host:port (port 0: any)")
         ->capture_default_str();
     c->add_option("--data-dir", f->server.data_dir, "durable state (RocksDB)")->required();
-    c->add_option("--metrics-port", f->server.metrics_port, "HTTP port for /metrics and /healthz (-1: none)")
+    c->add_option("--metrics-port", f->server.metrics_port, "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
+        ->envname("SSD_METRICS_PORT")
         ->capture_default_str();
     c->add_option("--metrics-host", f->server.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
     c->add_option("--port-file", f->port_file, "write the bound gRPC port here once serving");

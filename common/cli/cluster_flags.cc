@@ -75,6 +75,9 @@ void WorkerSecurityFlags::Add(CLI::App* c) {
   c->add_option("--tls-key", flags.key, "this worker's server key (PEM)");
   c->add_option("--tls-client-cert", client_cert, "client certificate for mTLS");
   c->add_option("--tls-client-key", client_key, "client key for mTLS");
+  c->add_option("--tls-server-name", flags.server_name,
+                "name the coordinator's and the peers' certificates must carry (default: the host dialled); "
+                "for a cluster sharing one certificate across hosts whose addresses it does not list");
   c->add_flag("--insecure", flags.insecure, "plaintext on loopback only, for development ($SSD_INSECURE=1)");
 }
 

@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
 
   CLI::App app{"ssd: Simple Self-Distillation for code models"};
   app.require_subcommand(1);
+  bool dry_run = false;
+  app.add_flag("--dry-run", dry_run,
+               "parse the command line (before the subcommand: `ssd --dry-run sampler ...`), say whether it is "
+               "accepted and exit without running it; the deploy files' command lines are tested this way");
   std::function<int()> run;
   ssd::RegisterModelCommands(app, &run);
   ssd::RegisterTokenizerCommands(app, &run);
@@ -40,6 +44,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (dry_run) {
+    std::cout << "ssd " << app.get_subcommands().front()->get_name() << ": command line accepted (dry run)\n";
+    return 0;
   }
   return run ? run() : 0;
 }

@@ -83,6 +83,7 @@ struct TrainerFlags {
   std::string coordinator = Env("SSD_COORDINATOR", "127.0.0.1:7070");
   int nproc = 1;
   int rendezvous_port = 0;
+  int rank_hint = -1;
 };
 
 // `--nproc N`: N trainer processes, each a worker of its own.
@@ -152,6 +153,10 @@ absl::Status LaunchTrainers(int n) {
 
 absl::Status RunTrainer(TrainerFlags f) {
   if (f.nproc < 1) return absl::InvalidArgumentError("--nproc: must be >= 1");
+  if (f.rank_hint < -1) return absl::InvalidArgumentError(absl::StrCat("--rank-hint: ", f.rank_hint, " is below -1"));
+  if (f.rank_hint >= 0 && f.nproc > 1) {
+    return absl::InvalidArgumentError("--rank-hint: one hint cannot name the ranks of --nproc processes");
+  }
   if (f.nproc > 1) return LaunchTrainers(f.nproc);
   BlockSignals();
   TrainerAgentOptions& a = f.daemon.agent;
@@ -166,6 +171,7 @@ absl::Status RunTrainer(TrainerFlags f) {
   };
   const int port = f.rendezvous_port > 0 ? f.rendezvous_port : PickFreePort();
   a.session.registration.mutable_capabilities()->set_rendezvous_port(port);
+  if (f.rank_hint >= 0) a.session.registration.mutable_capabilities()->set_rank_hint(f.rank_hint);
   a.session.registration.mutable_capabilities()->set_device(a.device);
   a.session.registration.mutable_capabilities()->set_threads(a.threads);
   char host[256] = {0};
@@ -191,7 +197,8 @@ void RegisterWorkerCommands(CLI::App& app, std::function<int()>* run) {
         ->capture_default_str();
     c->add_option("--advertise", f->daemon.advertise, "host:port peers reach it at (default: listen host, or hostname)");
     c->add_option("--work-dir", f->daemon.work_dir, "weights versions and scratch")->required();
-    c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none)")
+    c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
+        ->envname("SSD_METRICS_PORT")
         ->capture_default_str();
     c->add_option("--metrics-host", f->daemon.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
     c->add_option("--threads", f->threads, "intra-op threads (0: the machine's cores)")->capture_default_str();
@@ -216,7 +223,12 @@ void RegisterWorkerCommands(CLI::App& app, std::function<int()>* run) {
         ->capture_default_str();
     c->add_option("--device", a.device, "cpu, cuda or cuda:N")->capture_default_str();
     c->add_option("--rendezvous-port", f->rendezvous_port, "port rank 0 hosts the TCPStore on (0: a free one)");
-    c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none)")
+    c->add_option("--rank-hint", f->rank_hint,
+                  "rank asked for in training groups (e.g. a Kubernetes Indexed Job's completion index); "
+                  "groups are ordered by it, so hint 0 hosts the rendezvous (-1: none)")
+        ->capture_default_str();
+    c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
+        ->envname("SSD_METRICS_PORT")
         ->capture_default_str();
     c->add_option("--metrics-host", f->daemon.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
     c->add_option("--push-chunk-bytes", a.push_chunk_bytes, "weight push chunk size")->capture_default_str();
