@@ -35,6 +35,11 @@ PACKAGES=(
   bubblewrap python3-pandas
   # LiveCodeBench's compressed private tests and .jsonl.gz benchmarks
   zlib1g-dev
+  # deploy tests: the compose cluster (Debian's Docker engine, compose, and
+  # mmdebstrap for a base image without a registry) and a one-node Slurm.
+  # kubectl (for `kubectl kustomize`) is not from Debian: its
+  # kubernetes-client conflicts with the kubectl these machines have.
+  docker.io iptables docker-compose mmdebstrap slurm-wlm munge
 )
 
 # deploy/fuzz.sh: clang's libFuzzer and sanitizer runtimes, and its OpenMP.

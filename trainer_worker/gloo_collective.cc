@@ -2,10 +2,16 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <arpa/inet.h>
 #include <glog/logging.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +27,45 @@ absl::Status Failed(const std::string& what, int rank, const std::exception& e) 
 
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+// The local address this host uses to reach `host`: the source address the
+// kernel picks for a UDP socket connected there (no packet is sent). Gloo's
+// default device would instead resolve this machine's hostname, which
+// /etc/hosts often maps to 127.0.0.1 or 127.0.1.1, and then advertise a
+// loopback address to ranks on other hosts.
+absl::StatusOr<std::string> LocalAddressToward(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve master_addr ", host, ": ", gai_strerror(rc)));
+  }
+  std::string out;
+  int err = 0;
+  for (addrinfo* a = res; a != nullptr && out.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      char buf[INET6_ADDRSTRLEN] = {0};
+      const void* ip = local.ss_family == AF_INET6
+                           ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+      if (inet_ntop(local.ss_family, ip, buf, sizeof(buf)) != nullptr) out = buf;
+    } else {
+      err = errno;
+    }
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (out.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("no local address routes to master_addr ", host, ": ", std::strerror(err)));
+  }
+  return out;
 }
 
 }  // namespace
@@ -45,6 +90,13 @@ absl::StatusOr<std::unique_ptr<GlooCollective>> GlooCollective::Connect(const Gl
     auto pg_options = c10d::ProcessGroupGloo::Options::create(std::chrono::seconds(r.timeout_s));
     std::string host = r.interface_host;
     if (host.empty() && IsLoopback(r.master_addr)) host = "127.0.0.1";
+    if (host.empty()) {
+      absl::StatusOr<std::string> local = LocalAddressToward(r.master_addr, r.master_port);
+      if (!local.ok()) {
+        return absl::Status(local.status().code(), absl::StrCat("gloo rank ", r.rank, ": ", local.status().message()));
+      }
+      host = *local;
+    }
     pg_options->devices.push_back(host.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
                                                : c10d::ProcessGroupGloo::createDeviceForHostname(host));
     impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, r.rank, r.world_size, pg_options);

@@ -26,7 +26,9 @@ struct RendezvousOptions {
   int master_port = 29500;
   StoreOwner store_owner = StoreOwner::kRank0;
   // Address Gloo binds for its connections; empty picks the loopback address
-  // when master_addr is loopback and the host's default interface otherwise.
+  // when master_addr is loopback, and otherwise the local address the kernel
+  // routes toward master_addr (not the hostname's, which /etc/hosts often
+  // maps to a loopback address other hosts cannot reach).
   std::string interface_host;
   int timeout_s = 300;
 
