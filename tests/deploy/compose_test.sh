@@ -19,6 +19,7 @@ set -euo pipefail
 src=${SSD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${SSD_BUILD_DIR:-$src/build}
 ssd=${SSD_BIN:-$build/bin/ssd}
+source "$src/tests/deploy/tiny_job.sh"
 
 skip() { echo "SKIP compose_test: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "dockerd needs root"
@@ -111,36 +112,9 @@ health=$($docker_bin image inspect ssd:compose-test --format '{{json .Config.Hea
 chmod 0644 "$work/certs"/*
 # The job's files at the same path in every container.
 shared=$work/shared
-mkdir -p "$shared/out"
-cp -r "$src/deploy/models/tiny-code-base" "$shared/model"
-cp "$src/deploy/examples/tiny-problems.jsonl" "$shared/problems.jsonl"
+tiny_job "$shared" compose-tiny 2 48
 chmod -R a+rwX "$shared"
-cat >"$shared/job.yaml" <<EOF
-name: compose-tiny
-model: $shared/model
-problems: $shared/problems.jsonl
-output_dir: $shared/out
-rounds: 1
-shard_size: 2
-sampling:
-  temperature: 1.5
-  top_k: 20
-  top_p: 0.8
-  n: 2
-  max_tokens: 48
-filter:
-  drop_empty: true
-  drop_shortest_percent: 10
-train:
-  epochs: 1
-  lr: 1.0e-4
-  max_seq_len: 512
-  micro_batch_tokens: 1024
-  batch_tokens: 2048
-  trainers: 2
-EOF
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export SSD_COORDINATOR_PORT=$(free_port) SSD_METRICS_BASE=$(free_port)
 export SSD_TRAINER0_METRICS_PORT=$(free_port) SSD_TRAINER1_METRICS_PORT=$(free_port)
 "${compose[@]}" config -q
@@ -167,11 +141,6 @@ assert state == "JOB_STATE_SUCCEEDED", state
 print("compose_test: job", job.get("id"), state)
 EOF
 "$ssd" export "$job" --round 1 --all --out "$work/samples.jsonl" "${client[@]}" >/dev/null
-/usr/bin/python3 - "$work/samples.jsonl" "$shared/problems.jsonl" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-problems = [json.loads(l)["question_id"] for l in open(sys.argv[2]) if l.strip()]
-assert len(rows) == 2 * len(problems), (len(rows), len(problems))
-print(f"compose_test: {len(rows)} samples for {len(problems)} problems x 2, each once")
-EOF
+counted=$(every_sample_once "$work/samples.jsonl" "$shared/problems.jsonl" 2)
+echo "compose_test: $counted"
 echo "compose_test: PASSED"
