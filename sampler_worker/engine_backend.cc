@@ -24,7 +24,7 @@ class EngineBackend : public GenerationBackend {
   absl::Status Use(const v1::WeightsRef& ref, const std::string& dir) override {
     if (engine_ != nullptr && ref.job_id() == job_ && ref.version() == version_) return absl::OkStatus();
     try {
-      ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(options_.device));
+      ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(options_.device, options_.dtype));
       auto gm = LoadGenerationModel(dir, dopts);
       if (!gm.ok()) {
         return absl::FailedPreconditionError(

@@ -16,6 +16,7 @@ namespace ssd {
 
 struct EngineBackendOptions {
   std::string device = "cpu";
+  std::string dtype = "auto";  // --dtype: auto, fp32 or bf16 (see ResolveDevice)
   int64_t max_seqs = 32;
   int64_t kv_cache_mb = 512;
 };

@@ -46,7 +46,7 @@ struct EvalCodeFlags {
 
 struct EvalModelFlags {
   EvalCodeFlags grading;  // benchmark, sandbox and grading flags shared with eval-code
-  std::string model, tokenizer, device = "cpu", prompt_templates;
+  std::string model, tokenizer, device = "cpu", dtype = "auto", prompt_templates;
   SamplingFlags sampling;
   std::vector<double> temperatures;
   double held_out_fraction = HeldOutSplit{}.held_out_fraction;
@@ -207,7 +207,7 @@ absl::Status RunEvalModel(const EvalModelFlags& f) {
   for (const std::string& e : bench.errors) LOG(WARNING) << "skipped " << e;
   if (bench.problems.empty()) return absl::InvalidArgumentError(f.grading.benchmark + ": no problems to evaluate");
   ASSIGN_OR_RETURN(std::unique_ptr<Sandbox> sandbox, MakeSandbox(f.grading));
-  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
+  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device, f.dtype));
   ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
   MaxTokensCap cap(gm.model->config().max_position_embeddings, gm.dir);
   mo.params.max_tokens = cap.Apply(mo.params.max_tokens, "--max-tokens");
@@ -305,6 +305,7 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   ev->add_option("--kv-cache-mb", m->engine.kv_cache_mb, "KV cache budget")->capture_default_str();
   ev->add_option("--threads", m->threads, "CPU threads (default: all cores)");
   ev->add_option("--device", m->device, "cpu or cuda[:N]")->capture_default_str();
+  ev->add_option("--dtype", m->dtype, "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices widened in fp32 kernels, about half the bytes per token; samples differ from fp32)")->capture_default_str();
   ev->callback([m, run] { *run = [m] { return ReportStatus("eval", RunEvalModel(*m)); }; });
 }
 

@@ -28,7 +28,7 @@ namespace ssd {
 namespace {
 
 struct SampleFlags {
-  std::string model, tokenizer, prompts, out, sft_out, prompt_templates, device = "cpu";
+  std::string model, tokenizer, prompts, out, sft_out, prompt_templates, device = "cpu", dtype = "auto";
   SamplingFlags sampling;
   std::vector<std::string> stop_tokens;
   EngineOptions engine;
@@ -74,7 +74,7 @@ class Progress {
 absl::Status RunSample(SampleFlags f) {
   at::set_num_threads(CpuThreads(f.threads));
   ASSIGN_OR_RETURN(SamplingParams params, ResolveSamplingFlags(f.sampling));
-  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device));
+  ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(f.device, f.dtype));
   ASSIGN_OR_RETURN(GenerationModel gm, LoadGenerationModel(f.model, dopts, f.tokenizer));
   const std::shared_ptr<const Decoder>& model = gm.model;
   const std::unique_ptr<Tokenizer>& tok = gm.tokenizer;
@@ -189,6 +189,7 @@ void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
   c->add_option("--prompt-templates", f->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");
   c->add_option("--threads", f->threads, "CPU threads (default: all cores)");
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_option("--dtype", f->dtype, "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices widened in fp32 kernels, about half the bytes per token; samples differ from fp32)")->capture_default_str();
   c->add_flag("--resume", f->resume, "keep --out and generate only the samples it lacks");
   c->add_flag("--ignore-eos", f->ignore_eos, "no default stop tokens (explicit --stop-token still applies)");
   c->add_flag("--quiet", f->quiet, "no progress bar");

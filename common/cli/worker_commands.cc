@@ -18,6 +18,7 @@
 #include "common/cli/omp_wait_policy.h"
 #include "common/rpc/channel_builder.h"
 #include "common/util/file_util.h"
+#include "common/model/device.h"
 #include "common/util/status_macros.h"
 #include "sampler_worker/engine_backend.h"
 #include "sampler_worker/sampler_daemon.h"
@@ -63,6 +64,8 @@ absl::Status RunSampler(SamplerFlags f) {
   BlockSignals();
   f.threads = CpuThreads(f.threads);
   at::set_num_threads(f.threads);
+  // A bad --device or --dtype fails here, not at the first job's model load.
+  RETURN_IF_ERROR(ResolveDevice(f.engine.device, f.engine.dtype).status());
   ASSIGN_OR_RETURN(f.daemon.client, f.security.Client());
   ASSIGN_OR_RETURN(f.daemon.server.security, f.security.Server());
   f.daemon.drain_timeout_ms = static_cast<int64_t>(f.drain_timeout_s * 1000);
@@ -203,6 +206,9 @@ void RegisterWorkerCommands(CLI::App& app, std::function<int()>* run) {
     c->add_option("--metrics-host", f->daemon.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
     c->add_option("--threads", f->threads, "intra-op threads (0: the machine's cores)")->capture_default_str();
     c->add_option("--device", f->engine.device, "cpu, cuda or cuda:N")->capture_default_str();
+    c->add_option("--dtype", f->engine.dtype,
+                  "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices, fp32 arithmetic)")
+        ->capture_default_str();
     c->add_option("--max-seqs", f->engine.max_seqs, "sequences decoded together")->capture_default_str();
     c->add_option("--kv-cache-mb", f->engine.kv_cache_mb, "KV-cache pool")->capture_default_str();
     c->add_option("--grade-parallel", f->daemon.grade_parallel, "programs graded at once")->capture_default_str();

@@ -6,12 +6,16 @@
 // gradients off. Each kernel computes the same formula as the ATen path;
 // results differ only by float rounding order (tests bound it at 1e-5).
 //
-// Parallelised with at::parallel_for over independent rows; all pointers are
-// to contiguous row-major buffers; no allocation.
+// Parallelised with at::parallel_for over independent rows; the arithmetic
+// of each row is cpu_rows.h's, so these agree bitwise with the one-region
+// decode step (cpu_decode_step.h). All pointers are to contiguous row-major
+// buffers.
 #ifndef SSD_COMMON_MODEL_CPU_KERNELS_H_
 #define SSD_COMMON_MODEL_CPU_KERNELS_H_
 
 #include <cstdint>
+
+#include "common/model/cpu_rows.h"
 
 namespace ssd {
 namespace cpu {
@@ -34,28 +38,14 @@ void SiluGate(const float* gu, float* out, int64_t rows, int64_t I);
 // y[M, out] = x[M, in] W[out, in]^T (+ b) for few rows M (decode batches).
 // OpenBLAS sgemm re-packs the whole weight matrix on every call, which for a
 // large lm_head at M <= 32 costs more than the arithmetic; this kernel
-// streams W once, 4 rows at a time, against all rows of x. Uses AVX2+FMA and
-// returns false (doing nothing) where the CPU lacks them.
+// streams W once against all rows of x (cpu::SkinnyRange). Uses AVX2+FMA
+// (and AVX-512 where present, with the same results) and returns false
+// (doing nothing) where the CPU lacks them.
 bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
                   int64_t in, int64_t out);
-
-// Strided view of a [B, heads, positions, D] float tensor whose last dim is
-// contiguous: element (b, h, j, d) is at data[b*batch + h*head + j*pos + d].
-// Paged (blocks != nullptr): positions live in blocks of block_size, and
-// element (b, h, j, d) is at data[blk*batch + h*head + (j % block_size)*pos
-// + d] with blk = blocks[b*blocks_stride + j / block_size].
-struct HeadsView {
-  const float* data = nullptr;
-  int64_t batch = 0, head = 0, pos = 0;
-  const int32_t* blocks = nullptr;
-  int64_t blocks_stride = 0, block_size = 0;
-
-  const float* Row(int64_t b, int64_t h, int64_t j) const {
-    if (blocks == nullptr) return data + b * batch + h * head + j * pos;
-    const int64_t blk = blocks[b * blocks_stride + j / block_size];
-    return data + blk * batch + h * head + (j % block_size) * pos;
-  }
-};
+// The same with W in bf16 bits, widened exactly in the kernel.
+bool SkinnyMatmul(const float* x, const uint16_t* W, const float* b, float* y, int64_t M,
+                  int64_t in, int64_t out);
 
 // Multi-query attention for T queries per sequence with per-query key
 // ranges: query (b, i) of head n sees keys [key_begin[b*T+i],

@@ -1,5 +1,7 @@
 #include "common/model/cpu_kernels.h"
 
+#include "common/model/cpu_packed_matmul.h"
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
@@ -74,6 +76,120 @@ TEST_F(CpuKernelsTest, SkinnyMatmulMatchesLinearForOddShapes) {
       EXPECT_LT(MaxAbsDiff(y, ref), 1e-6 * (1 + ref.abs().max().item<double>()) * std::sqrt(in))
           << "M=" << M << " in=" << in << " out=" << out;
     }
+  }
+}
+
+// The AVX-512 tiles put two outputs in a register but keep each output's
+// eight-lane order, so they must agree with the AVX2 kernel bit for bit:
+// otherwise samples would depend on the machine.
+TEST_F(CpuKernelsTest, Avx512TilesGiveTheAvx2KernelsBitsForEveryShapeAndSlice) {
+  for (int64_t M : {1, 2, 5, 6, 7, 13, 32}) {
+    for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{256, 200}, {37, 19}, {8, 9}, {300, 31}}) {
+      at::Tensor x = at::randn({M, in}), w = at::randn({out, in}), b = at::randn({out});
+      at::Tensor y2 = at::full({M, out}, NAN), y512 = at::full({M, out}, NAN);
+      ASSERT_TRUE(cpu::SkinnyRangeWith(cpu::SkinnyIsa::kAvx2, x.data_ptr<float>(), w.data_ptr<float>(),
+                                       b.data_ptr<float>(), y2.data_ptr<float>(), M, in, out, 0, out))
+          << "CPU without AVX2/FMA";
+      // The AVX-512 result in two slices split at an odd output, as threads split it.
+      const int64_t cut = out / 2 | 1;
+      for (auto [o0, o1] : std::vector<std::pair<int64_t, int64_t>>{{0, cut}, {cut, out}}) {
+        if (!cpu::SkinnyRangeWith(cpu::SkinnyIsa::kAvx512, x.data_ptr<float>(), w.data_ptr<float>(),
+                                  b.data_ptr<float>(), y512.data_ptr<float>(), M, in, out, o0, o1)) {
+          GTEST_SKIP() << "CPU without AVX-512";
+        }
+      }
+      EXPECT_TRUE(at::equal(y2, y512)) << "M=" << M << " in=" << in << " out=" << out << " max |d| "
+                                       << MaxAbsDiff(y2, y512);
+    }
+  }
+}
+
+// bf16 weights are widened exactly in the kernel: the result must be the
+// fp32 kernel's on the widened matrix, bit for bit, on both kernels.
+TEST_F(CpuKernelsTest, Bf16WeightsGiveTheFp32KernelsBitsOnTheirWidenedValues) {
+  for (cpu::SkinnyIsa isa : {cpu::SkinnyIsa::kAvx2, cpu::SkinnyIsa::kAvx512}) {
+    for (int64_t M : {1, 4, 7, 32}) {
+      for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{256, 200}, {37, 19}, {300, 31}}) {
+        at::Tensor x = at::randn({M, in}), b = at::randn({out});
+        at::Tensor w16 = at::randn({out, in}).to(at::kBFloat16);
+        at::Tensor widened = at::empty({out, in});
+        cpu::WidenBf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), widened.data_ptr<float>(),
+                       out * in);
+        ASSERT_TRUE(at::equal(widened, w16.to(at::kFloat))) << "widening must be exact";
+        at::Tensor y32 = at::full({M, out}, NAN), y16 = at::full({M, out}, NAN);
+        if (!cpu::SkinnyRangeWith(isa, x.data_ptr<float>(), widened.data_ptr<float>(), b.data_ptr<float>(),
+                                  y32.data_ptr<float>(), M, in, out, 0, out)) {
+          GTEST_SKIP() << "CPU without this kernel";
+        }
+        ASSERT_TRUE(cpu::SkinnyRangeWith(isa, x.data_ptr<float>(),
+                                         reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()),
+                                         b.data_ptr<float>(), y16.data_ptr<float>(), M, in, out, 0, out));
+        EXPECT_TRUE(at::equal(y32, y16)) << "isa " << static_cast<int>(isa) << " M=" << M << " in=" << in
+                                         << " out=" << out;
+      }
+    }
+  }
+}
+
+cpu::PackedMatrix PackedOf(const at::Tensor& w, at::Tensor* storage) {
+  *storage = at::empty({cpu::PackedElements(w.size(0), w.size(1))}, w.options());
+  cpu::PackedMatrix m;
+  m.out = w.size(0), m.in = w.size(1);
+  if (w.scalar_type() == at::kBFloat16) {
+    auto* dst = reinterpret_cast<uint16_t*>(storage->data_ptr<at::BFloat16>());
+    cpu::PackMatrix(reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), m.out, m.in, dst);
+    m.bf16 = dst;
+  } else {
+    cpu::PackMatrix(w.data_ptr<float>(), m.out, m.in, storage->data_ptr<float>());
+    m.f32 = storage->data_ptr<float>();
+  }
+  return m;
+}
+
+// The packed matmul fixes each output's arithmetic (fused multiply-adds in
+// input order), so the AVX-512, AVX2 and scalar kernels, any split of the
+// outputs and any number of rows give the same bits; and it is x W^T + b.
+TEST_F(CpuKernelsTest, PackedMatmulGivesTheSameBitsOnEveryKernelSliceAndBatchAndIsLinear) {
+  for (int64_t M : {1, 2, 5, 6, 7, 13, 32, 70}) {
+    for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{256, 200}, {37, 19}, {8, 9}, {300, 70}}) {
+      at::Tensor x = at::randn({M, in}), w = at::randn({out, in}), b = at::randn({out}), storage;
+      const cpu::PackedMatrix W = PackedOf(w, &storage);
+      at::Tensor scalar = at::full({M, out}, NAN);
+      ASSERT_TRUE(cpu::PackedMatmulWith(cpu::PackedIsa::kScalar, x.data_ptr<float>(), M, W, b.data_ptr<float>(),
+                                        scalar.data_ptr<float>(), out, 0, out));
+      at::Tensor ref = at::linear(x, w, b);
+      EXPECT_LT(MaxAbsDiff(scalar, ref), 1e-6 * (1 + ref.abs().max().item<double>()) * std::sqrt(in))
+          << "M=" << M << " in=" << in << " out=" << out;
+      for (cpu::PackedIsa isa : {cpu::PackedIsa::kAvx2, cpu::PackedIsa::kAvx512}) {
+        at::Tensor y = at::full({M, out}, NAN);
+        const int64_t cut = std::min<int64_t>(out, 16);  // two slices, as threads split them
+        bool ran = true;
+        for (auto [o0, o1] : std::vector<std::pair<int64_t, int64_t>>{{0, cut}, {cut, out}}) {
+          ran = ran && cpu::PackedMatmulWith(isa, x.data_ptr<float>(), M, W, b.data_ptr<float>(),
+                                             y.data_ptr<float>(), out, o0, o1);
+        }
+        if (!ran) continue;  // this CPU lacks the kernel
+        EXPECT_TRUE(at::equal(y, scalar)) << "isa " << static_cast<int>(isa) << " M=" << M << " in=" << in
+                                          << " out=" << out << " max |d| " << MaxAbsDiff(y, scalar);
+        // Row 0 alone equals row 0 of the batch.
+        at::Tensor alone = at::full({1, out}, NAN);
+        cpu::PackedMatmulWith(isa, x.data_ptr<float>(), 1, W, b.data_ptr<float>(), alone.data_ptr<float>(), out, 0,
+                              out);
+        EXPECT_TRUE(at::equal(alone[0], y[0])) << "isa " << static_cast<int>(isa) << " M=" << M;
+      }
+    }
+  }
+}
+
+TEST_F(CpuKernelsTest, PackedBf16WeightsGiveTheFp32BitsOfTheirWidenedValues) {
+  const int64_t M = 7, in = 96, out = 40;
+  at::Tensor x = at::randn({M, in}), w16 = at::randn({out, in}).to(at::kBFloat16), s16, s32;
+  const cpu::PackedMatrix W16 = PackedOf(w16, &s16), W32 = PackedOf(w16.to(at::kFloat), &s32);
+  for (cpu::PackedIsa isa : {cpu::PackedIsa::kScalar, cpu::PackedIsa::kAvx2, cpu::PackedIsa::kAvx512}) {
+    at::Tensor a = at::full({M, out}, NAN), b = at::full({M, out}, NAN);
+    if (!cpu::PackedMatmulWith(isa, x.data_ptr<float>(), M, W16, nullptr, a.data_ptr<float>(), out, 0, out)) continue;
+    ASSERT_TRUE(cpu::PackedMatmulWith(isa, x.data_ptr<float>(), M, W32, nullptr, b.data_ptr<float>(), out, 0, out));
+    EXPECT_TRUE(at::equal(a, b)) << "isa " << static_cast<int>(isa);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -14,7 +15,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/cpu_decode_step.h"
 #include "common/model/cpu_kernels.h"
+#include "common/model/cpu_packed_matmul.h"
 #include "common/model/rope.h"
 #include "common/model/weight_layout.h"
 #include "common/util/status_macros.h"
@@ -44,17 +47,96 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * y.to(x.scalar_type());
 }
 
-// y = x W^T + b. With a single input row on CPU a matrix-vector product
+const uint16_t* Bf16Bits(const at::Tensor& t) {
+  return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>());
+}
+
+// y = x W^T + b with W in bf16 and x in fp32 on CPU (cpu_bf16_weights): the
+// skinny kernel widens W as it streams it, in chunks of rows like the fp32
+// batch-invariant path.
+at::Tensor LinearBf16Weights(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  const int64_t in = x.size(-1), out = w.size(0);
+  at::Tensor xc = x.contiguous();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, x.options());
+  const int64_t rows = x.numel() / std::max<int64_t>(in, 1);
+  constexpr int64_t kChunkRows = 64;
+  for (int64_t r = 0; r < rows; r += kChunkRows) {
+    if (!cpu::SkinnyMatmul(xc.data_ptr<float>() + r * in, Bf16Bits(w), b.defined() ? b.data_ptr<float>() : nullptr,
+                           y.data_ptr<float>() + r * out, std::min(kChunkRows, rows - r), in, out)) {
+      return at::linear(x, w.to(at::kFloat), b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
+    }
+  }
+  return y;
+}
+
+// W [out, in] (fp32 or bf16, contiguous) in cpu_packed_matmul.h's layout.
+at::Tensor Pack(const at::Tensor& w) {
+  const int64_t out = w.size(0), in = w.size(1);
+  at::Tensor p = at::empty({cpu::PackedElements(out, in)}, w.options());
+  if (w.scalar_type() == at::kBFloat16) {
+    cpu::PackMatrix(Bf16Bits(w), out, in, reinterpret_cast<uint16_t*>(p.data_ptr<at::BFloat16>()));
+  } else {
+    cpu::PackMatrix(w.data_ptr<float>(), out, in, p.data_ptr<float>());
+  }
+  return p;
+}
+
+cpu::PackedMatrix PackedView(const at::Tensor& packed, int64_t out, int64_t in) {
+  cpu::PackedMatrix m;
+  m.out = out, m.in = in;
+  if (packed.scalar_type() == at::kBFloat16) {
+    m.bf16 = reinterpret_cast<const uint16_t*>(packed.data_ptr<at::BFloat16>());
+  } else {
+    m.f32 = packed.data_ptr<float>();
+  }
+  return m;
+}
+
+// y[..., ldy] columns [col, col + out) = x W^T (+ b) for a packed W, split
+// over the threads in groups of 64 outputs and over rows in passes of 64.
+void PackedInto(const at::Tensor& x, const cpu::PackedMatrix& W, const at::Tensor& b, float* y, int64_t ldy) {
+  const int64_t rows = x.numel() / std::max<int64_t>(W.in, 1);
+  const float* xp = x.data_ptr<float>();
+  const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+  constexpr int64_t kGroup = 4 * cpu::kPanel, kRows = 64;
+  const int64_t groups = (W.out + kGroup - 1) / kGroup;
+  at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < rows; r += kRows) {
+      cpu::PackedMatmul(xp + r * W.in, std::min(kRows, rows - r), W, bp, y + r * ldy, ldy, begin * kGroup,
+                        std::min(end * kGroup, W.out));
+    }
+  });
+}
+
+// Linear over a packed W (inference decoders; see batch_invariant).
+at::Tensor LinearPacked(const at::Tensor& x_in, const at::Tensor& packed, int64_t out, const at::Tensor& b) {
+  at::Tensor x = x_in.contiguous();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  const int64_t in = shape.back();
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, x.options());
+  PackedInto(x, PackedView(packed, out, in), b, y.data_ptr<float>(), out);
+  return y;
+}
+
+// y = x W^T + b.
+//
+// Inference decoders (batch_invariant) pass `packed`: on the CPU kernel path
+// every row goes through the packed matmul, whose per-row arithmetic does
+// not depend on the other rows (sgemm and sgemv round differently for
+// different row counts), so a sequence's logits are bitwise the same in any
+// batch. Otherwise: with a single input row on CPU a matrix-vector product
 // (sgemv) is 1.6-2x faster than the one-row sgemm `linear` would run; with a
 // few rows the skinny kernel beats sgemm's per-call packing of W.
-//
-// batch_invariant: on the CPU kernel path, every row goes through the skinny
-// kernel, whose per-row arithmetic does not depend on the other rows (sgemm
-// and sgemv round differently for different row counts), so a sequence's
-// logits are bitwise the same in any batch.
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                  bool batch_invariant = false) {
+                  bool batch_invariant = false, const at::Tensor& packed = at::Tensor()) {
   const int64_t in = x.size(-1);
+  if (packed.defined() && UseCpuKernels(x)) return LinearPacked(x, packed, w.size(0), b);
+  if (w.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kFloat && x.device().is_cpu()) {
+    return LinearBf16Weights(x, w, b);
+  }
   if (batch_invariant && UseCpuKernels(x) && x.is_contiguous()) {
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = w.size(0);
@@ -143,7 +225,7 @@ struct RopeTables {
 // [B, T, (N + 2K) * D]. Kernel path only.
 at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
                            const at::Tensor& h_BTH, const RopeTables& rope, bool inv) {
-  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias, inv).contiguous();
+  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias, inv, w.qkv_packed).contiguous();
   cpu::QkNormRope(qkv.data_ptr<float>(), h_BTH.size(0) * h_BTH.size(1), c.num_attention_heads,
                   c.num_key_value_heads, c.head_dim,
                   c.qk_norm() ? w.q_norm.data_ptr<float>() : nullptr,
@@ -268,8 +350,19 @@ RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::Sc
 
 at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, bool inv) {
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
-  at::Tensor gu = Linear(h, w.gate_up_weight, at::Tensor(), inv);
-  const int64_t I = c.intermediate_size;
+  const int64_t I = c.intermediate_size, H = c.hidden_size;
+  at::Tensor gu;
+  if (w.gate_packed.defined() && UseCpuKernels(h)) {
+    // Packed gate and up, into the [..., gate | up] rows the SiLU reads.
+    h = h.contiguous();
+    std::vector<int64_t> shape(h.sizes().begin(), h.sizes().end());
+    shape.back() = 2 * I;
+    gu = at::empty(shape, h.options());
+    PackedInto(h, PackedView(w.gate_packed, I, H), at::Tensor(), gu.data_ptr<float>(), 2 * I);
+    PackedInto(h, PackedView(w.up_packed, I, H), at::Tensor(), gu.data_ptr<float>() + I, 2 * I);
+  } else {
+    gu = Linear(h, w.gate_up_weight, at::Tensor(), inv);
+  }
   at::Tensor act;
   if (UseCpuKernels(gu) && gu.is_contiguous()) {
     std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
@@ -279,7 +372,7 @@ at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
   } else {
     act = at::silu(gu.narrow(-1, 0, I)) * gu.narrow(-1, I, I);
   }
-  return Linear(act, w.down_weight, at::Tensor(), inv);
+  return Linear(act, w.down_weight, at::Tensor(), inv, w.down_packed);
 }
 
 }  // namespace
@@ -347,6 +440,11 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
                                                      ", expected ", ShapeToString(spec.shape)));
     }
   }
+  if (options.cpu_bf16_weights &&
+      (!options.device.is_cpu() || options.dtype != at::kFloat || !options.batch_invariant)) {
+    return absl::InvalidArgumentError(
+        "bf16 CPU weights need an fp32 decoder on CPU with batch-invariant kernels (an inference decoder)");
+  }
   std::unique_ptr<Decoder> d(new Decoder(config, options));
   auto get = [&](const std::string& name) {
     return weights.at(name).to(options.device, options.dtype).contiguous();
@@ -379,6 +477,33 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
   }
   d->final_norm_ = get("model.norm.weight");
   d->lm_head_ = config.tie_word_embeddings ? d->embed_ : maybe("lm_head.weight");
+  if (options.cpu_bf16_weights) {
+    // Round to nearest even, once; the kernels widen exactly.
+    auto bf16 = [](at::Tensor& t) { t = t.to(at::kBFloat16).contiguous(); };
+    for (DecoderLayerWeights& w : d->layers_) {
+      bf16(w.qkv_weight);
+      bf16(w.o_weight);
+      bf16(w.gate_up_weight);
+      bf16(w.down_weight);
+    }
+    bf16(d->embed_);
+    if (config.tie_word_embeddings) {
+      d->lm_head_ = d->embed_;
+    } else {
+      bf16(d->lm_head_);
+    }
+  }
+  if (options.batch_invariant && options.device.is_cpu() && options.dtype == at::kFloat) {
+    const int64_t I = config.intermediate_size;
+    for (DecoderLayerWeights& w : d->layers_) {
+      w.qkv_packed = Pack(w.qkv_weight);
+      w.o_packed = Pack(w.o_weight);
+      w.gate_packed = Pack(w.gate_up_weight.narrow(0, 0, I).contiguous());
+      w.up_packed = Pack(w.gate_up_weight.narrow(0, I, I).contiguous());
+      w.down_packed = Pack(w.down_weight);
+    }
+    d->lm_head_packed_ = Pack(d->lm_head_);
+  }
   return d;
 }
 
@@ -400,7 +525,8 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::RandomInit(const ModelConfig& 
 }
 
 at::Tensor Decoder::Embed(const at::Tensor& ids_BT) const {
-  return at::embedding(embed_, ids_BT.to(options_.device));
+  at::Tensor x = at::embedding(embed_, ids_BT.to(options_.device));
+  return x.scalar_type() == options_.dtype ? x : x.to(options_.dtype);  // bf16 CPU weights
 }
 
 at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
@@ -426,7 +552,7 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
       at::Tensor attn = at::empty({B, T, N * D}, x.options());
       cpu::RangeAttention({p, T * W, D, W}, {p + N * D, T * W, D, W}, {p + (N + K) * D, T * W, D, W},
                           key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
-      x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+      x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
       x = x + Mlp(config_, w, x, inv);
     }
     return RmsNorm(x, final_norm_, config_.rms_norm_eps);
@@ -445,14 +571,14 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
     QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
     at::Tensor attn = runs.empty() ? Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS)
                                    : AttendRuns(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, runs);
-    x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+    x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
     x = x + Mlp(config_, w, x, inv);
   }
   return RmsNorm(x, final_norm_, config_.rms_norm_eps);
 }
 
 at::Tensor Decoder::Logits(const at::Tensor& hidden) const {
-  return Linear(hidden, lm_head_, at::Tensor(), options_.batch_invariant).to(at::kFloat);
+  return Linear(hidden, lm_head_, at::Tensor(), options_.batch_invariant, lm_head_packed_).to(at::kFloat);
 }
 
 at::Tensor Decoder::Forward(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
@@ -563,7 +689,7 @@ at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
     }
     at::Tensor attn = Attend(qkv.q_BNTD, gather(cache.keys(static_cast<int64_t>(l))),
                              gather(cache.values(static_cast<int64_t>(l))), allowed_BTS);
-    x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+    x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
     x = x + Mlp(config_, w, x, inv);
   }
   cache.Advance(seqs, num_new);
@@ -586,6 +712,49 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
   const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
   const int64_t W = (N + 2 * K) * D, bs = cache.block_size();
   const bool inv = options_.batch_invariant;
+  if (lm_head_packed_.defined()) {
+    // Batch-invariant inference: one parallel region for the whole forward,
+    // over the real tokens only, packed (a prompt's padding costs nothing).
+    std::vector<int64_t> row_pos, logit_rows, src_rows;
+    std::vector<int32_t> row_tables;
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t t = 0; t < num_new[b]; ++t) {
+        row_pos.push_back(starts[b] + t);
+        src_rows.push_back(b * T + t);
+        row_tables.insert(row_tables.end(), tables.begin() + b * max_blocks, tables.begin() + (b + 1) * max_blocks);
+      }
+      // A row with no new token gets some other row's logits: finite, unused.
+      logit_rows.push_back(std::max<int64_t>(static_cast<int64_t>(src_rows.size()) - 1, 0));
+    }
+    const int64_t R = static_cast<int64_t>(src_rows.size());
+    if (R > 0) {
+      cpu::DecodeModel m;
+      m.hidden = config_.hidden_size, m.heads = N, m.kv_heads = K, m.head_dim = D;
+      m.intermediate = config_.intermediate_size, m.vocab = config_.vocab_size;
+      m.eps = static_cast<float>(config_.rms_norm_eps);
+      m.inv_freq = inv_freq_.data_ptr<float>();
+      auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+      const int64_t H = config_.hidden_size, I = config_.intermediate_size;
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        const DecoderLayerWeights& w = layers_[l];
+        m.layers.push_back({ptr(w.input_norm), PackedView(w.qkv_packed, W, H), ptr(w.qkv_bias),
+                            PackedView(w.o_packed, H, N * D), ptr(w.o_bias), ptr(w.q_norm), ptr(w.k_norm),
+                            ptr(w.post_norm), PackedView(w.gate_packed, I, H), PackedView(w.up_packed, I, H),
+                            PackedView(w.down_packed, H, I), cache.keys(static_cast<int64_t>(l)).data_ptr<float>(),
+                            cache.values(static_cast<int64_t>(l)).data_ptr<float>()});
+      }
+      m.final_norm = ptr(final_norm_);
+      m.lm_head = PackedView(lm_head_packed_, config_.vocab_size, H);
+      const cpu::DecodeBatch batch{R, row_pos.data(), row_tables.data(), max_blocks, bs, logit_rows.data(), B};
+      at::Tensor x_RH = R == B * T ? x.reshape({R, config_.hidden_size}).contiguous()
+                                   : x.reshape({B * T, config_.hidden_size}).index_select(0, at::tensor(src_rows, at::kLong));
+      at::Tensor logits = at::empty({B, config_.vocab_size}, x.options());
+      cpu::DecodeStep(m, batch, x_RH.data_ptr<float>(), logits.data_ptr<float>(), at::get_num_threads(),
+                      options_.decode_profile);
+      cache.Advance(seqs, num_new);
+      return logits;
+    }
+  }
   RopeTables rope;
   std::vector<int64_t> pos(static_cast<size_t>(B * T)), key_begin(pos.size(), 0), key_end(pos.size());
   for (int64_t b = 0; b < B; ++b) {
@@ -622,7 +791,7 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
     at::Tensor attn = at::empty({B, T, N * D}, x.options());
     cpu::RangeAttention({src, T * W, D, W}, k_view, v_view, key_begin.data(), key_end.data(),
                         attn.data_ptr<float>(), B, T, N, K, D);
-    x = x + Linear(attn, w.o_weight, w.o_bias, inv);
+    x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
     x = x + Mlp(config_, w, x, inv);
   }
   cache.Advance(seqs, num_new);

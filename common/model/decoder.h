@@ -14,8 +14,9 @@
 // exposes Hugging Face names as views into them, so gradients and saves see
 // the HF layout.
 //
-// Numerics: fp32 on CPU; on CUDA the weights may be bf16 and softmax and norms
-// run in fp32. Logits are returned as float32.
+// Numerics: fp32 on CPU (optionally with bf16 weight matrices widened in the
+// kernels, DecoderOptions::cpu_bf16_weights); on CUDA the weights may be bf16
+// and softmax and norms run in fp32. Logits are returned as float32.
 //
 // Thread-safety: const methods may run concurrently; SetWeights-style mutation
 // (Parameters() used by an optimizer) needs external synchronisation.
@@ -38,18 +39,33 @@
 
 namespace ssd {
 
+namespace cpu {
+struct DecodeProfile;
+}  // namespace cpu
+
 struct DecoderOptions {
   at::ScalarType dtype = at::kFloat;  // kFloat on CPU, kBFloat16 on CUDA
   at::Device device = at::kCPU;
   // CPU fp32 inference only: compute every matmul row by row in the same
   // order whatever the batch, so a sequence's logits (and so its sampled
-  // tokens) are bitwise identical alone or in any batch. Costs some prefill
-  // speed against sgemm; the sampling engine turns it on.
+  // tokens) are bitwise identical alone or in any batch. The decoder keeps a
+  // second, packed copy of its matrices for it (cpu_packed_matmul.h), so
+  // its weights take twice the memory. The sampling engine turns it on.
   bool batch_invariant = false;
   // ATen path (training): attend document by document over packed rows.
   // false always builds the full [B, T, T] mask: only the benchmark's
   // baseline turns it off.
   bool attention_by_document = true;
+  // CPU inference: keep the weight matrices (q|k|v, o, gate|up, down, the
+  // embedding and lm_head) in bf16 and widen them in the kernels, which
+  // halves the bytes a decode step streams; activations, norms, the KV cache
+  // and all arithmetic stay fp32. The logits are exactly those of the fp32
+  // model with its matrices rounded to bf16. Needs dtype kFloat on CPU and
+  // batch_invariant; inference only (no gradients reach bf16 parameters).
+  bool cpu_bf16_weights = false;
+  // Benchmarks: where the one-region CPU decode step (batch_invariant, T ==
+  // 1) accumulates its per-phase times. Not owned; nullptr: not measured.
+  cpu::DecodeProfile* decode_profile = nullptr;
 };
 
 // Which keys each query may see in Forward().
@@ -80,6 +96,9 @@ struct DecoderLayerWeights {
   at::Tensor post_norm;       // [H]
   at::Tensor gate_up_weight;  // [2I, H], rows gate | up
   at::Tensor down_weight;     // [H, I]
+  // Inference decoders (batch_invariant, CPU fp32): the same matrices in
+  // cpu_packed_matmul.h's layout, which every CPU matmul of theirs uses.
+  at::Tensor qkv_packed, o_packed, gate_packed, up_packed, down_packed;
 };
 
 class Decoder {
@@ -150,6 +169,7 @@ class Decoder {
   std::vector<DecoderLayerWeights> layers_;
   at::Tensor final_norm_;  // [H]
   at::Tensor lm_head_;     // [V, H]; aliases embed_ when tied
+  at::Tensor lm_head_packed_;  // inference decoders: packed lm_head
 };
 
 }  // namespace ssd

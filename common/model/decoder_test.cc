@@ -2,8 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
+#include "common/model/cpu_decode_step.h"
 #include "common/model/generate.h"
 #include "common/model/test_models.h"
 
@@ -301,6 +306,110 @@ TEST_P(DecoderTest, BatchInvariantModeGivesBitwiseIdenticalLogitsInAnyBatch) {
   // invariant mode still computes the same model.
   EXPECT_LT(MaxAbsDiff(alone[0], model_->Extend(*model_->NewCache(1, 8), ids.narrow(0, 0, 1).narrow(1, 0, 8), {8})[0]),
             1e-3);
+}
+
+// Decode steps and packed prefills run in one parallel region
+// (cpu_decode_step.h), a full Forward in the per-operation kernels; a
+// preempted sequence is re-prefilled over tokens it had decoded. All must
+// give the same bits, on any thread count.
+TEST_P(DecoderTest, DecodeStepsEqualARePrefillOfTheSameTokensBitwiseOnAnyThreadCount) {
+  cpu::DecodeProfile profile;
+  DecoderOptions opts;
+  opts.batch_invariant = true;
+  opts.decode_profile = &profile;
+  auto m = Decoder::RandomInit(TinyConfig(GetParam()), 7, 0.3, opts);
+  ASSERT_TRUE(m.ok());
+  const Decoder& model = **m;
+  const int64_t B = 3, prompt = 5, steps = 7;
+  at::Tensor ids = RandomIds(B, prompt + steps);
+  const int threads_before = at::get_num_threads();
+  std::vector<std::vector<at::Tensor>> by_threads;
+  for (int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    auto cache = model.NewCache(B, prompt + steps);
+    std::vector<at::Tensor> logits;
+    model.Extend(*cache, ids.narrow(1, 0, prompt), std::vector<int64_t>(B, prompt));
+    for (int64_t t = prompt; t < prompt + steps; ++t) {
+      logits.push_back(model.Extend(*cache, ids.narrow(1, t, 1), std::vector<int64_t>(B, 1)).clone());
+    }
+    by_threads.push_back(logits);
+  }
+  at::set_num_threads(threads_before);
+  EXPECT_EQ(profile.steps, 3 * (steps + 1)) << "prefill and decode did not take the one-region path";
+  for (int64_t s = 0; s < steps; ++s) {
+    // Row b re-prefilled over everything up to and including step s's token
+    // (packed rows in one region), and the full forward (per-operation
+    // kernels, keys straight from the projections).
+    auto cache = model.NewCache(B, prompt + steps);
+    at::Tensor again = model.Extend(*cache, ids.narrow(1, 0, prompt + s + 1), std::vector<int64_t>(B, prompt + s + 1));
+    at::Tensor forward = model.Forward(ids.narrow(1, 0, prompt + s + 1)).select(1, prompt + s).contiguous();
+    EXPECT_TRUE(at::equal(by_threads[0][s], again)) << "step " << s << " max |d| " << MaxAbsDiff(by_threads[0][s], again);
+    EXPECT_TRUE(at::equal(by_threads[0][s], forward)) << "step " << s << " vs Forward, max |d| "
+                                                      << MaxAbsDiff(by_threads[0][s], forward);
+    EXPECT_TRUE(at::equal(by_threads[0][s], by_threads[1][s])) << "1 vs 2 threads, step " << s;
+    EXPECT_TRUE(at::equal(by_threads[0][s], by_threads[2][s])) << "1 vs 3 threads, step " << s;
+    // And the step computes the model: the ATen path agrees to rounding.
+    EXPECT_LT(MaxAbsDiff(again, model_->Extend(*model_->NewCache(B, prompt + steps), ids.narrow(1, 0, prompt + s + 1),
+                                               std::vector<int64_t>(B, prompt + s + 1))),
+              Tol(again));
+  }
+}
+
+// --dtype bf16 on CPU: the matrices are stored in bf16 and widened in the
+// kernels. That must be exactly the fp32 model with its matrices rounded to
+// bf16 (so the only change is the rounding of the weights), batch-invariant,
+// and close to the fp32 model's logits.
+TEST_P(DecoderTest, Bf16CpuWeightsAreTheFp32ModelOnRoundedWeightsBitwiseAndBatchInvariant) {
+  const ModelConfig& c = model_->config();
+  std::map<std::string, at::Tensor> weights, rounded;
+  for (const auto& [name, t] : model_->HfNamedTensors()) {
+    weights[name] = t.clone();
+    // Norm weights stay fp32 in the bf16 path; every matrix is rounded.
+    rounded[name] = t.dim() == 2 ? t.to(at::kBFloat16).to(at::kFloat) : t.clone();
+  }
+  DecoderOptions inv;
+  inv.batch_invariant = true;
+  DecoderOptions bf16 = inv;
+  bf16.cpu_bf16_weights = true;
+  auto m16 = Decoder::FromHfWeights(c, weights, bf16);
+  auto m32r = Decoder::FromHfWeights(c, rounded, inv);
+  auto m32 = Decoder::FromHfWeights(c, weights, inv);
+  ASSERT_TRUE(m16.ok() && m32r.ok() && m32.ok()) << m16.status();
+  EXPECT_EQ((*m16)->HfNamedTensors()[0].second.scalar_type(), at::kBFloat16) << "weights were not stored in bf16";
+
+  const int64_t B = 5, prompt = 6, steps = 5;
+  at::Tensor ids = RandomIds(B, prompt + steps);
+  auto run = [&](const Decoder& m, int64_t rows) {
+    auto cache = m.NewCache(rows, prompt + steps);
+    std::vector<at::Tensor> out = {m.Extend(*cache, ids.narrow(0, 0, rows).narrow(1, 0, prompt),
+                                            std::vector<int64_t>(rows, prompt)).clone()};
+    for (int64_t t = prompt; t < prompt + steps; ++t) {
+      out.push_back(m.Extend(*cache, ids.narrow(0, 0, rows).narrow(1, t, 1), std::vector<int64_t>(rows, 1)).clone());
+    }
+    return out;
+  };
+  const auto got = run(**m16, B), want = run(**m32r, B), alone = run(**m16, 1), full = run(**m32, B);
+  double worst = 0, scale = 0;
+  for (size_t s = 0; s < got.size(); ++s) {
+    EXPECT_TRUE(at::equal(got[s], want[s])) << "step " << s << " max |d| " << MaxAbsDiff(got[s], want[s]);
+    EXPECT_TRUE(at::equal(got[s][0], alone[s][0])) << "row 0 alone vs in a batch of " << B << ", step " << s;
+    worst = std::max(worst, MaxAbsDiff(got[s], full[s]));
+    scale = std::max(scale, full[s].abs().max().item<double>());
+  }
+  // bf16 keeps 8 significant bits: each weight moves by at most 2^-9 of
+  // itself, so logits move by a few tenths of a percent of their scale per
+  // layer; 3% of the largest logit bounds it with room, while a wrong
+  // widening (a shifted exponent, a swapped half) moves them by their scale.
+  EXPECT_LT(worst, 0.03 * scale) << "bf16 moved the logits by " << worst << " on a scale of " << scale;
+  EXPECT_GT(worst, 0.0) << "bf16 rounding changed nothing: were the weights rounded?";
+}
+
+TEST_P(DecoderTest, Bf16CpuWeightsAreRefusedOutsideTheCpuInferencePath) {
+  DecoderOptions o;
+  o.cpu_bf16_weights = true;  // without batch_invariant
+  auto m = Decoder::RandomInit(TinyConfig(GetParam()), 7, 0.3, o);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("batch-invariant"), std::string::npos) << m.status();
 }
 
 TEST_P(DecoderTest, GreedyWithCacheEqualsGreedyByRecompute) {

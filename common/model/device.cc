@@ -7,13 +7,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/model/cpu_rows.h"
 #include "common/model/nccl_probe.h"
 
 namespace ssd {
 
-absl::StatusOr<DecoderOptions> ResolveDevice(const std::string& device) {
+absl::StatusOr<DecoderOptions> ResolveDevice(const std::string& device, const std::string& dtype) {
+  if (dtype != "auto" && dtype != "fp32" && dtype != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat("--dtype ", dtype, ": expected auto, fp32 or bf16"));
+  }
   DecoderOptions options;
-  if (device == "cpu") return options;
+  if (device == "cpu") {
+    options.cpu_bf16_weights = dtype == "bf16";
+    return options;
+  }
   if (device == "cuda" || absl::StartsWith(device, "cuda:")) {
     if (!at::hasCUDA()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -25,7 +32,7 @@ absl::StatusOr<DecoderOptions> ResolveDevice(const std::string& device) {
       return absl::InvalidArgumentError(absl::StrCat("--device ", device, ": bad device index"));
     }
     options.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
-    options.dtype = at::kBFloat16;
+    options.dtype = dtype == "fp32" ? at::kFloat : at::kBFloat16;
     return options;
   }
   return absl::InvalidArgumentError(absl::StrCat("--device ", device, ": expected cpu, cuda or cuda:N"));
@@ -38,7 +45,7 @@ std::string DescribeComputeEnvironment() {
   absl::StrAppend(&out, "threads:       ", at::get_num_threads(), " intra-op\n");
   absl::StrAppend(&out, "cpu kernels:   AVX2+FMA ",
                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "yes" : "no (portable loops)",
-                  "\n");
+                  ", AVX-512 tiles ", cpu::HaveAvx512() ? "yes" : "no", "\n");
   absl::StrAppend(&out, "nccl:          ",
                   nccl.compiled ? absl::StrCat("compiled, version ", nccl.nccl_version) : "not compiled",
                   "\n");

@@ -11,7 +11,10 @@ namespace ssd {
 
 // "cpu" -> fp32 on CPU; "cuda" or "cuda:N" -> bf16 on that GPU. Fails with a
 // clear message when this libtorch has no CUDA or the device does not exist.
-absl::StatusOr<DecoderOptions> ResolveDevice(const std::string& device);
+// `dtype` ("auto", "fp32" or "bf16", from --dtype) overrides the default:
+// bf16 on CPU keeps the weight matrices in bf16 and computes in fp32
+// (DecoderOptions::cpu_bf16_weights); fp32 on CUDA runs the GPU in fp32.
+absl::StatusOr<DecoderOptions> ResolveDevice(const std::string& device, const std::string& dtype = "auto");
 
 // Multi-line report: libtorch version and parallel backend, BLAS, intra-op
 // threads, CPU vector extensions the kernels use, CUDA/NCCL availability.

@@ -1,10 +1,13 @@
 #include "tests/bench/bench_util.h"
 
 #include <ATen/ATen.h>
+#include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <vector>
 
 #include "tests/subprocess.h"
 
@@ -32,6 +35,50 @@ double PeakMatmulFlops(int repeats) {
     best = std::max(best, 2.0 * n * n * n / t);
   }
   return best;
+}
+
+namespace {
+
+__attribute__((target("avx2"))) float SumAvx2(const float* p, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
+}
+
+}  // namespace
+
+double ReadBandwidthBytesPerSecond(int threads, int repeats) {
+  const int64_t n = int64_t{128} << 20;  // floats: 512 MiB
+  std::vector<float> data(static_cast<size_t>(n), 1.0f);
+  volatile float sink = 0;
+  double best = 0;
+  for (int r = 0; r < repeats + 1; ++r) {
+    float total = 0;
+    const double s = Seconds([&] {
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+      {
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t begin = n * t / nt / 32 * 32, end = n * (t + 1) / nt / 32 * 32;
+        total += SumAvx2(data.data() + begin, end - begin);
+      }
+    });
+    sink = sink + total;
+    if (r > 0) best = std::max(best, 4.0 * n / s);  // the first run warms the pages
+  }
+  return best;
+}
+
+double DecodeWeightBytes(const ModelConfig& c, double bytes_per_weight) {
+  const double h = c.hidden_size;
+  const double per_layer = h * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * h + 3 * h * c.intermediate_size;
+  return bytes_per_weight * (c.num_hidden_layers * per_layer + c.vocab_size * h);
 }
 
 double LinearFlopsPerToken(const ModelConfig& c) {

@@ -1,10 +1,19 @@
-// model_bench: forward and decode throughput of the libtorch decoder, each as
-// a ratio against the independent Python reference (tests/reference/
-// hf_reference.py, eager PyTorch) running the same checkpoint with the same
-// thread count in the same run, and as a fraction of this machine's measured
-// peak fp32 matmul FLOP/s.
+// model_bench: forward and decode throughput of the libtorch decoder as
+// `ssd sample` runs it (batch-invariant fp32), each as a ratio against the
+// independent Python reference (tests/reference/hf_reference.py, eager
+// PyTorch) running the same checkpoint with the same thread count in the
+// same run, as a fraction of this machine's peak fp32 matmul FLOP/s, and for
+// decode as the weight bytes streamed per second against the memory read
+// bandwidth, both measured in the same run.
 //
-//   build/bin/model_bench [--threads 2] [--repeats 5] [--smoke]
+//   build/bin/model_bench [--threads 2] [--repeats 5] [--large] [--smoke]
+//   build/bin/model_bench --profile [--threads 2]   # where a decode step's time goes
+//   build/bin/model_bench --profile-bf16            # the same with --dtype bf16
+//
+// Decode rows also run the bf16-weight path (--dtype bf16: matrices stored
+// in bf16, fp32 arithmetic), its bytes counted at 2 per weight. --large
+// benchmarks a 42M-parameter model whose bf16 weights (83 MB) do not fit
+// the caches either.
 //
 // It reports; it asserts nothing about time.
 #include <ATen/ATen.h>
@@ -12,6 +21,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -20,7 +30,9 @@
 #include <vector>
 
 #include "common/model/checkpoint.h"
+#include "common/model/cpu_decode_step.h"
 #include "common/model/decoder.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
 #include "tests/subprocess.h"
@@ -32,7 +44,9 @@ struct BenchOptions {
   int threads = 2;
   int repeats = 5;
   int batch = 8, seq = 256, prompt = 32, steps = 64;
-  std::vector<int> decode_batches = {1, 16};
+  std::vector<int> decode_batches = {1, 8, 32};
+  bool profile = false;
+  bool profile_bf16 = false;
   ModelConfig config;
 };
 
@@ -41,7 +55,60 @@ struct Row {
   double ours, ref;
   std::string ref_key;
   double flops_per_token;
+  int batch = 0;  // decode rows: the batch; 0 for the forward
+  double bytes_per_weight = 4;
 };
+
+// Decodes `steps` tokens at each batch with the one-region step's profile
+// on, and prints where a step's time goes, against the whole Extend call.
+int Profile(const BenchOptions& o, const Decoder& model, cpu::DecodeProfile* profile) {
+  const ModelConfig& c = model.config();
+  std::printf("model_bench --profile: qwen3 %lld layers, hidden %lld, vocab %lld, %s, %d threads\n",
+              static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),
+              static_cast<long long>(c.vocab_size), o.profile_bf16 ? "bf16 weights" : "fp32", o.threads);
+  std::printf("one decode step (Extend with T = 1), microseconds per step, mean over %d steps x %d repeats\n\n",
+              o.steps, o.repeats);
+  for (int b : o.decode_batches) {
+    at::Tensor prompt = at::randint(c.vocab_size, {b, o.prompt}, at::kLong);
+    std::vector<int64_t> full(static_cast<size_t>(b), o.prompt), one(static_cast<size_t>(b), 1);
+    double step_s = 0;
+    int64_t steps = 0, region_steps = 0;
+    std::array<double, cpu::DecodeProfile::kNumPhases> phases{};
+    for (int r = 0; r < o.repeats + 1; ++r) {
+      auto cache = model.NewCache(b, o.prompt + o.steps + 1);
+      at::Tensor logits = model.Extend(*cache, prompt, full);
+      at::Tensor next = logits.argmax(-1).view({b, 1});
+      *profile = cpu::DecodeProfile();  // the decode steps only
+      double run_s = 0;
+      for (int s = 0; s < o.steps; ++s) {
+        run_s += Seconds([&] { logits = model.Extend(*cache, next, one); });
+        next = logits.argmax(-1).view({b, 1});
+      }
+      if (r == 0) continue;  // warm-up
+      step_s += run_s;
+      steps += o.steps;
+      region_steps += profile->steps;
+      for (size_t p = 0; p < phases.size(); ++p) phases[p] += profile->seconds[p];
+    }
+    double inside = 0;
+    for (double s : phases) inside += s;
+    std::printf("batch %d: %.1f us per step (%.0f tok/s)\n", b, 1e6 * step_s / steps, b * steps / step_s);
+    std::printf("| %-40s | %9s | %6s |\n", "phase", "us/step", "share");
+    std::printf("|%s|%s|%s|\n", std::string(42, '-').c_str(), std::string(11, '-').c_str(), std::string(8, '-').c_str());
+    for (int p = 0; p < cpu::DecodeProfile::kNumPhases; ++p) {
+      const double s = phases[static_cast<size_t>(p)];
+      std::printf("| %-40s | %9.1f | %5.1f%% |\n", cpu::DecodeProfile::Name(p), 1e6 * s / steps, 100 * s / step_s);
+    }
+    std::printf("| %-40s | %9.1f | %5.1f%% |\n\n", "outside the region (embed, tensors, call)",
+                1e6 * (step_s - inside) / steps, 100 * (step_s - inside) / step_s);
+    if (region_steps != steps) {
+      std::fprintf(stderr, "the one-region decode step did not run (%lld of %lld steps): CPU without AVX2/FMA?\n",
+                   static_cast<long long>(region_steps), static_cast<long long>(steps));
+      return 1;
+    }
+  }
+  return 0;
+}
 
 int Main(int argc, char** argv) {
   BenchOptions o;
@@ -53,20 +120,42 @@ int Main(int argc, char** argv) {
       o.threads = std::atoi(argv[++i]);
     } else if (a == "--repeats" && i + 1 < argc) {
       o.repeats = std::atoi(argv[++i]);
+    } else if (a == "--profile") {
+      o.profile = true;
+    } else if (a == "--profile-bf16") {
+      o.profile = o.profile_bf16 = true;
+    } else if (a == "--large") {
+      c = BenchModelConfig(false);
+      c.hidden_size = 512, c.intermediate_size = 1536, c.num_hidden_layers = 8;
+      c.num_attention_heads = 8, c.num_key_value_heads = 4, c.head_dim = 64;
     } else if (a == "--smoke") {  // seconds-long run for CI: tiny model, 1 repeat
       o.repeats = 1;
       o.batch = 2, o.seq = 16, o.prompt = 4, o.steps = 4;
       c = BenchModelConfig(true);
     } else {
-      std::fprintf(stderr, "usage: model_bench [--threads N] [--repeats N] [--smoke]\n");
+      std::fprintf(stderr, "usage: model_bench [--threads N] [--repeats N] [--large] [--smoke] [--profile | --profile-bf16]\n");
       return 2;
     }
   }
   at::set_num_threads(o.threads);
   at::NoGradGuard no_grad;
 
+  cpu::DecodeProfile profile;
+  DecoderOptions as_sampled;  // as `ssd sample` runs the model
+  as_sampled.batch_invariant = true;
+  if (o.profile) {
+    DecoderOptions profiled = as_sampled;
+    profiled.decode_profile = &profile;
+    profiled.cpu_bf16_weights = o.profile_bf16;
+    auto m = Decoder::RandomInit(c, 1, 0.02, profiled);
+    if (!m.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str());
+      return 1;
+    }
+    return Profile(o, **m, &profile);
+  }
+  auto model_or = Decoder::RandomInit(c, 1, 0.02, as_sampled);
   std::string dir = MakeTempDir("ssd_model_bench");
-  auto model_or = Decoder::RandomInit(c, 1, 0.02);
   if (!model_or.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model_or.status().message()).c_str());
     return 1;
@@ -99,25 +188,42 @@ int Main(int argc, char** argv) {
   rows.push_back({"forward b" + std::to_string(o.batch) + "x" + std::to_string(o.seq),
                   o.batch * o.seq / t_fwd, 0, "forward_tokens_per_s",
                   LinearFlopsPerToken(c) + AttentionFlops(c, o.seq / 2.0)});
+  DecoderOptions bf16_options = as_sampled;
+  bf16_options.cpu_bf16_weights = true;
+  auto bf16_or = Decoder::Load(dir, bf16_options);
+  if (!bf16_or.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(bf16_or.status().message()).c_str());
+    RemoveTree(dir);
+    return 1;
+  }
+  const Decoder& bf16_model = **bf16_or;
   for (int b : o.decode_batches) {
     at::Tensor prompt = at::randint(c.vocab_size, {b, o.prompt}, at::kLong);
     std::vector<int64_t> full(static_cast<size_t>(b), o.prompt), one(static_cast<size_t>(b), 1);
-    auto prefill = [&](KVCache& cache) { return model.Extend(cache, prompt, full); };
-    auto decode = [&] {
-      auto cache = model.NewCache(b, o.prompt + o.steps);
-      at::Tensor logits = prefill(*cache);
-      for (int s = 0; s < o.steps; ++s) {
-        at::Tensor next = logits.argmax(-1).view({b, 1});
-        logits = model.Extend(*cache, next, one);
-      }
-    };
-    double t_pre = MedianSeconds([&] { auto cache = model.NewCache(b, o.prompt + o.steps); prefill(*cache); }, o.repeats);
-    double t_all = MedianSeconds(decode, o.repeats);
-    std::string key = "decode_b" + std::to_string(b) + "_tokens_per_s";
-    rows.push_back({"decode b" + std::to_string(b), b * o.steps / std::max(t_all - t_pre, 1e-9), 0, key,
-                    LinearFlopsPerToken(c) + AttentionFlops(c, o.prompt + o.steps / 2.0)});
+    const std::string key = "decode_b" + std::to_string(b) + "_tokens_per_s";
+    for (const Decoder* m : {&model, &bf16_model}) {
+      auto prefill = [&](KVCache& cache) { return m->Extend(cache, prompt, full); };
+      auto decode = [&] {
+        auto cache = m->NewCache(b, o.prompt + o.steps);
+        at::Tensor logits = prefill(*cache);
+        for (int s = 0; s < o.steps; ++s) {
+          at::Tensor next = logits.argmax(-1).view({b, 1});
+          logits = m->Extend(*cache, next, one);
+        }
+      };
+      decode();  // warm-up
+      double t_pre = MedianSeconds([&] { auto cache = m->NewCache(b, o.prompt + o.steps); prefill(*cache); }, o.repeats);
+      double t_all = MedianSeconds(decode, o.repeats);
+      const bool bf16 = m == &bf16_model;
+      rows.push_back({"decode b" + std::to_string(b) + (bf16 ? " bf16" : ""),
+                      b * o.steps / std::max(t_all - t_pre, 1e-9), 0, key,
+                      LinearFlopsPerToken(c) + AttentionFlops(c, o.prompt + o.steps / 2.0), b, bf16 ? 2.0 : 4.0});
+    }
   }
   const double peak = PeakMatmulFlops(o.repeats);
+  const double bandwidth = ReadBandwidthBytesPerSecond(o.threads, o.repeats);
+  const double weight_bytes = DecodeWeightBytes(c, sizeof(float));
+  const double weight_bytes_bf16 = DecodeWeightBytes(c, 2);
   if (!run_reference(&ref_after)) {
     RemoveTree(dir);
     return 1;
@@ -130,16 +236,31 @@ int Main(int argc, char** argv) {
               static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),
               static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6, o.threads);
   std::printf("peak fp32 matmul (at::mm, best of 512/1024/2048): %.1f GFLOP/s\n", peak / 1e9);
+  std::printf("read bandwidth (%d threads, 512 MiB, best of %d): %.1f GB/s; a decode step streams %.1f MB of "
+              "weights (%.1f MB in bf16)\n", o.threads, o.repeats, bandwidth / 1e9, weight_bytes / 1e6,
+              weight_bytes_bf16 / 1e6);
   std::printf("python ref = mean of runs before and after ssd; each number a median of %d repeats\n\n",
               o.repeats);
-  std::printf("| %-16s | %12s | %12s | %8s | %9s |\n", "metric (tok/s)", "ssd", "python ref",
-              "ratio", "% of peak");
-  std::printf("|%s|%s|%s|%s|%s|\n", std::string(18, '-').c_str(), std::string(14, '-').c_str(),
-              std::string(14, '-').c_str(), std::string(10, '-').c_str(), std::string(11, '-').c_str());
+  std::printf("| %-16s | %10s | %10s | %7s | %9s | %13s | %9s |\n", "metric (tok/s)", "ssd", "python ref",
+              "ratio", "% of peak", "weights GB/s", "% of read");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(18, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(12, '-').c_str(), std::string(9, '-').c_str(), std::string(11, '-').c_str(),
+              std::string(15, '-').c_str(), std::string(11, '-').c_str());
   for (const Row& r : rows) {
-    std::printf("| %-16s | %12.0f | %12.0f | %7.2fx | %8.1f%% |\n", r.name.c_str(), r.ours, r.ref,
-                r.ours / r.ref, 100.0 * r.ours * r.flops_per_token / peak);
+    // A decode step streams the weights once for its whole batch.
+    const double streamed = r.batch > 0 ? r.ours / r.batch * DecodeWeightBytes(c, r.bytes_per_weight) : 0;
+    std::printf("| %-16s | %10.0f | %10.0f | %6.2fx | %8.1f%% | %13s | %9s |\n", r.name.c_str(), r.ours, r.ref,
+                r.ours / r.ref, 100.0 * r.ours * r.flops_per_token / peak,
+                r.batch > 0 ? absl::StrFormat("%.1f", streamed / 1e9).c_str() : "",
+                r.batch > 0 ? absl::StrFormat("%.1f%%", 100 * streamed / bandwidth).c_str() : "");
   }
+  std::printf("\nbf16 weights against fp32, decode tok/s:");
+  for (size_t i = 0; i + 1 < rows.size(); ++i) {
+    if (rows[i].batch > 0 && rows[i + 1].batch == rows[i].batch && rows[i + 1].bytes_per_weight == 2) {
+      std::printf(" b%d %.2fx", rows[i].batch, rows[i + 1].ours / rows[i].ours);
+    }
+  }
+  std::printf("\n");
   RemoveTree(dir);
   return 0;
 }

@@ -7,7 +7,10 @@
 //
 // Both sides generate `steps` tokens for each of c prompts of 32 tokens
 // (SSD's sampling settings: temperature 1.5, top-k 20, top-p 0.8; no early
-// stop), prefill included: tokens/s = c * steps / wall time.
+// stop), prefill included: tokens/s = c * steps / wall time. Each decode
+// step streams the weights once for all its rows: "weights GB/s" is
+// tokens/s / c x the weight bytes, against the memory read bandwidth
+// measured in the same run.
 //
 //   build/bin/sampler_bench [--threads 2] [--repeats 3] [--steps 128] [--smoke]
 //
@@ -16,6 +19,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -84,10 +88,14 @@ int Main(int argc, char** argv) {
   auto random = Decoder::RandomInit(c, 1, 0.02);
   CHECK(random.ok());
   CHECK(SaveHfCheckpoint(dir, c, (*random)->HfNamedTensors(), {}).ok());
+  DecoderOptions bf16_options = invariant;
+  bf16_options.cpu_bf16_weights = true;  // --dtype bf16
   auto inv_model = Decoder::Load(dir, invariant);
   auto fast_model = Decoder::Load(dir, DecoderOptions());
-  CHECK(inv_model.ok() && fast_model.ok());
-  std::shared_ptr<const Decoder> inv(std::move(*inv_model)), fast(std::move(*fast_model));
+  auto bf16_model = Decoder::Load(dir, bf16_options);
+  CHECK(inv_model.ok() && fast_model.ok() && bf16_model.ok());
+  std::shared_ptr<const Decoder> inv(std::move(*inv_model)), fast(std::move(*fast_model)),
+      bf16(std::move(*bf16_model));
 
   std::vector<std::string> py = {"sample-bench", "--model", dir, "--threads", std::to_string(threads),
                                  "--steps", std::to_string(steps), "--repeats", std::to_string(repeats),
@@ -95,12 +103,23 @@ int Main(int argc, char** argv) {
   for (int k : concurrency) py.push_back(std::to_string(k));
   nlohmann::json before, after;
   if (!RunPythonReference(py, &before)) return 1;
-  std::vector<double> ours_inv, ours_fast;
+  // Batch-1 decode alone, without the prefill, the engine's setup and the
+  // first steps: the marginal rate of `steps` more tokens per sequence.
+  auto decode_only = [&](std::shared_ptr<const Decoder> m) {
+    const double t1 = steps / EngineTokensPerSecond(m, 1, steps, repeats);
+    const double t2 = 2 * steps / EngineTokensPerSecond(m, 1, 2 * steps, repeats);
+    return steps / std::max(t2 - t1, 1e-9);
+  };
+  const double decode_inv = decode_only(inv), decode_bf16 = decode_only(bf16);
+  std::vector<double> ours_inv, ours_fast, ours_bf16;
   for (int k : concurrency) {
     ours_inv.push_back(EngineTokensPerSecond(inv, k, steps, repeats));
     ours_fast.push_back(EngineTokensPerSecond(fast, k, steps, repeats));
+    ours_bf16.push_back(EngineTokensPerSecond(bf16, k, steps, repeats));
   }
   const double peak = PeakMatmulFlops(repeats);
+  const double bandwidth = ReadBandwidthBytesPerSecond(threads, repeats);
+  const double weight_bytes = DecodeWeightBytes(c, sizeof(float));
   if (!RunPythonReference(py, &after)) return 1;
   RemoveTree(dir);
 
@@ -109,20 +128,41 @@ int Main(int argc, char** argv) {
               static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6, threads);
   std::printf("c prompts of 32 tokens x %d generated tokens; T=1.5 top-k 20 top-p 0.8; median of %d\n", steps,
               repeats);
-  std::printf("peak fp32 matmul (at::mm): %.1f GFLOP/s; python ref = mean of runs before and after ssd\n\n",
-              peak / 1e9);
-  std::printf("| %-11s | %12s | %12s | %10s | %7s | %9s | %12s |\n", "concurrency", "ssd tok/s", "python tok/s",
-              "ratio", "% peak", "sgemm tok/s", "sgemm ratio");
-  std::printf("|-------------|--------------|--------------|------------|---------|-----------|--------------|\n");
+  std::printf("peak fp32 matmul (at::mm): %.1f GFLOP/s; read bandwidth (%d threads): %.1f GB/s; "
+              "%.1f MB of weights per step\n", peak / 1e9, threads, bandwidth / 1e9, weight_bytes / 1e6);
+  std::printf("python ref = mean of runs before and after ssd\n\n");
+  std::printf("| %-11s | %12s | %12s | %10s | %7s | %12s | %9s | %9s | %12s |\n", "concurrency", "ssd tok/s",
+              "python tok/s", "ratio", "% peak", "weights GB/s", "% of read", "sgemm tok/s", "sgemm ratio");
+  std::printf("|-------------|--------------|--------------|------------|---------|--------------|-----------|"
+              "-----------|--------------|\n");
   const double flops = LinearFlopsPerToken(c) + AttentionFlops(c, 32 + steps / 2.0);
   for (size_t i = 0; i < concurrency.size(); ++i) {
     const std::string key = "c" + std::to_string(concurrency[i]) + "_tokens_per_s";
     const double ref = 0.5 * (before[key].get<double>() + after[key].get<double>());
-    std::printf("| %-11d | %12.0f | %12.0f | %9.2fx | %6.1f%% | %9.0f | %11.2fx |\n", concurrency[i], ours_inv[i],
-                ref, ours_inv[i] / ref, 100.0 * ours_inv[i] * flops / peak, ours_fast[i], ours_fast[i] / ref);
+    const double streamed = ours_inv[i] / concurrency[i] * weight_bytes;
+    std::printf("| %-11d | %12.0f | %12.0f | %9.2fx | %6.1f%% | %12.1f | %8.1f%% | %9.0f | %11.2fx |\n",
+                concurrency[i], ours_inv[i], ref, ours_inv[i] / ref, 100.0 * ours_inv[i] * flops / peak,
+                streamed / 1e9, 100 * streamed / bandwidth, ours_fast[i], ours_fast[i] / ref);
   }
   std::printf("\nssd = the engine as `ssd sample` runs it (batch-invariant matmuls); sgemm = the same engine\n"
-              "with OpenBLAS sgemm/sgemv, whose rounding depends on the batch.\n");
+              "with OpenBLAS sgemm/sgemv, whose rounding depends on the batch.\n\n");
+  std::printf("batch-1 decode alone (the marginal rate of %d more tokens; no prefill or setup):\n", steps);
+  std::printf("  fp32: %.0f tok/s, %.1f GB/s of weights, %.1f%% of read bandwidth\n", decode_inv,
+              decode_inv * weight_bytes / 1e9, 100 * decode_inv * weight_bytes / bandwidth);
+  std::printf("  bf16: %.0f tok/s, %.1f GB/s of weights, %.1f%% of read bandwidth (%.2fx fp32)\n\n", decode_bf16,
+              decode_bf16 * DecodeWeightBytes(c, 2) / 1e9, 100 * decode_bf16 * DecodeWeightBytes(c, 2) / bandwidth,
+              decode_bf16 / decode_inv);
+  std::printf("--dtype bf16 (bf16 weight matrices, fp32 arithmetic; %.1f MB per step):\n\n",
+              DecodeWeightBytes(c, 2) / 1e6);
+  std::printf("| concurrency | bf16 tok/s | vs fp32 | vs python | weights GB/s | %% of read |\n");
+  std::printf("|-------------|------------|---------|-----------|--------------|-----------|\n");
+  for (size_t i = 0; i < concurrency.size(); ++i) {
+    const std::string key = "c" + std::to_string(concurrency[i]) + "_tokens_per_s";
+    const double ref = 0.5 * (before[key].get<double>() + after[key].get<double>());
+    const double streamed = ours_bf16[i] / concurrency[i] * DecodeWeightBytes(c, 2);
+    std::printf("| %-11d | %10.0f | %6.2fx | %8.2fx | %12.1f | %8.1f%% |\n", concurrency[i], ours_bf16[i],
+                ours_bf16[i] / ours_inv[i], ours_bf16[i] / ref, streamed / 1e9, 100 * streamed / bandwidth);
+  }
   return 0;
 }
 

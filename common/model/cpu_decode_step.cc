@@ -1,0 +1,226 @@
+#include "common/model/cpu_decode_step.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "common/model/cpu_packed_matmul.h"
+#include "common/model/cpu_rows.h"
+
+namespace ssd {
+namespace cpu {
+namespace {
+
+constexpr int64_t kRowsPerPass = 64;
+// Up to this many rows every thread norms all of them into its own buffer
+// (cheaper than a barrier); more (a prefill) share one buffer, split by rows.
+constexpr int64_t kOwnNormRows = 32;
+
+// Thread t's share [begin, end) of `total` items, in blocks of `block`.
+std::pair<int64_t, int64_t> Slice(int64_t total, int64_t block, int t, int nt) {
+  const int64_t blocks = (total + block - 1) / block;
+  return {std::min(blocks * t / nt * block, total), std::min(blocks * (t + 1) / nt * block, total)};
+}
+
+// The outputs of a matrix are handed out in chunks from a shared counter, so
+// a thread that the machine slows down (these cores are shared) takes fewer
+// of them instead of keeping the others waiting at the next barrier. Chunks
+// are whole groups of 4 panels (64 outputs, the AVX-512 tile), about eight
+// per thread.
+class Chunks {
+ public:
+  Chunks(int64_t total, int nt) : total_(total) {
+    constexpr int64_t kTile = 4 * kPanel;
+    const int64_t target = (total + 8 * nt - 1) / (8 * nt);
+    width_ = std::max(kTile, (target + kTile - 1) / kTile * kTile);
+  }
+  // The next chunk [begin, end) from `counter`; false when none is left.
+  bool Next(std::atomic<int64_t>& counter, int64_t* begin, int64_t* end) const {
+    const int64_t c = counter.fetch_add(1, std::memory_order_relaxed);
+    *begin = c * width_;
+    if (*begin >= total_) return false;
+    *end = std::min(*begin + width_, total_);
+    return true;
+  }
+
+ private:
+  const int64_t total_;
+  int64_t width_ = 0;
+};
+
+// y[:, o0:o1] = x W^T (+ b), up to 64 rows per pass (their inputs stay in
+// L2 while W streams by).
+void Range(const float* x, const PackedMatrix& W, const float* b, float* y, int64_t M, int64_t ldy,
+           int64_t o0, int64_t o1) {
+  for (int64_t m = 0; m < M; m += kRowsPerPass) {
+    PackedMatmul(x + m * W.in, std::min(kRowsPerPass, M - m), W, b, y + m * ldy, ldy, o0, o1);
+  }
+}
+
+// y = x W^T (+ b) chunk by chunk from `counter`, then x_res += y there
+// (x_res == nullptr: no residual). x_res + y rounds as ATen's `x + y` does.
+void Matmul(const float* x, const PackedMatrix& W, const float* b, float* y, int64_t M, float* x_res, int nt,
+            std::atomic<int64_t>& counter) {
+  const int64_t out = W.out;
+  const Chunks chunks(out, nt);
+  int64_t o0, o1;
+  while (chunks.Next(counter, &o0, &o1)) {
+    Range(x, W, b, y, M, out, o0, o1);
+    if (x_res == nullptr) continue;
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t o = o0; o < o1; ++o) x_res[m * out + o] = x_res[m * out + o] + y[m * out + o];
+    }
+  }
+}
+
+}  // namespace
+
+const char* DecodeProfile::Name(int phase) {
+  switch (phase) {
+    case kQkv: return "norm + qkv";
+    case kRope: return "qk-norm + rope + kv write";
+    case kAttention: return "attention";
+    case kOProj: return "o_proj + residual";
+    case kGateUp: return "norm + gate_up + silu";
+    case kDown: return "down + residual";
+    case kLmHead: return "final norm + lm_head";
+    default: return "?";
+  }
+}
+
+void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH, float* logits_BV,
+                int threads, DecodeProfile* profile) {
+  const int64_t B = batch.rows, H = model.hidden, N = model.heads, K = model.kv_heads;
+  const int64_t D = model.head_dim, I = model.intermediate;
+  const int64_t W = (N + 2 * K) * D, rep = N / K;
+  const int64_t L = batch.logit_rows != nullptr ? batch.num_logits : B;
+  const float eps = model.eps, scale = 1.0f / std::sqrt(static_cast<float>(D));
+  int64_t max_keys = 1;
+  for (int64_t b = 0; b < B; ++b) max_keys = std::max(max_keys, batch.positions[b] + 1);
+  const bool own_norm = B <= kOwnNormRows;
+
+  // Buffers shared by the team, kept by the calling thread between steps.
+  thread_local std::vector<float> shared;
+  shared.resize(static_cast<size_t>(B * (W + N * D + H + 3 * I) + (own_norm ? 0 : B * H)));
+  float* qkv_BW = shared.data();
+  float* attn_BND = qkv_BW + B * W;
+  float* y_BH = attn_BND + B * N * D;
+  float* gu_B2I = y_BH + B * H;
+  float* act_BI = gu_B2I + B * 2 * I;
+  float* h_shared_BH = act_BI + B * I;  // when !own_norm
+  const HeadsView cache_view{nullptr, K * batch.block_size * D, batch.block_size * D, D,
+                             batch.block_tables, batch.max_blocks, batch.block_size};
+
+  // One work counter per matrix of the step (4 per layer, the lm_head).
+  const size_t num_counters = 4 * model.layers.size() + 1;
+  std::unique_ptr<std::atomic<int64_t>[]> counters(new std::atomic<int64_t>[num_counters]);
+  for (size_t i = 0; i < num_counters; ++i) counters[i].store(0, std::memory_order_relaxed);
+
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last = Clock::now();
+  const int team = omp_in_parallel() ? 1 : std::max(1, threads);
+#pragma omp parallel num_threads(team)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    auto mark = [&](int phase) {
+      if (profile == nullptr || t != 0) return;
+      const Clock::time_point now = Clock::now();
+      profile->seconds[static_cast<size_t>(phase)] += std::chrono::duration<double>(now - last).count();
+      last = now;
+    };
+    thread_local std::vector<float> h_own, scratch_own;
+    h_own.resize(static_cast<size_t>(own_norm ? B * H : 0));
+    scratch_own.resize(static_cast<size_t>(max_keys + 2 * D));
+    float* h_BH = own_norm ? h_own.data() : h_shared_BH;
+    float* table = scratch_own.data();
+    float* scratch = table + D;
+    // h = RmsNorm(x) with weight w, by whichever threads the row count asks for.
+    auto norm_rows = [&](const float* w) {
+      if (own_norm) {
+        for (int64_t m = 0; m < B; ++m) RmsNormRow(x_BH + m * H, w, h_BH + m * H, H, eps);
+        return;
+      }
+      const auto [r0, r1] = Slice(B, 1, t, nt);
+      for (int64_t m = r0; m < r1; ++m) RmsNormRow(x_BH + m * H, w, h_BH + m * H, H, eps);
+#pragma omp barrier
+    };
+    std::atomic<int64_t>* counter = counters.get();
+    for (const DecodeLayer& w : model.layers) {
+      norm_rows(w.input_norm);
+      Matmul(h_BH, w.qkv_weight, w.qkv_bias, qkv_BW, B, nullptr, nt, *counter++);
+#pragma omp barrier
+      mark(DecodeProfile::kQkv);
+
+      HeadsView k_view = cache_view, v_view = cache_view;
+      k_view.data = w.k_cache;
+      v_view.data = w.v_cache;
+      const auto [g0, g1] = Slice(B * K, 1, t, nt);
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t b = g / K, kv = g % K, pos = batch.positions[b];
+        float* row = qkv_BW + b * W;
+        RopeTable(pos, model.inv_freq, D, table);
+        NormRopeHead(row + (N + kv) * D, w.k_norm, D, eps, table);
+        std::memcpy(const_cast<float*>(k_view.Row(b, kv, pos)), row + (N + kv) * D, sizeof(float) * D);
+        std::memcpy(const_cast<float*>(v_view.Row(b, kv, pos)), row + (N + K + kv) * D, sizeof(float) * D);
+        for (int64_t n = kv * rep; n < (kv + 1) * rep; ++n) NormRopeHead(row + n * D, w.q_norm, D, eps, table);
+      }
+      // A packed prompt's rows attend to keys its other rows just wrote.
+#pragma omp barrier
+      mark(DecodeProfile::kRope);
+
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t b = g / K, kv = g % K, pos = batch.positions[b];
+        const float* row = qkv_BW + b * W;
+        for (int64_t n = kv * rep; n < (kv + 1) * rep; ++n) {
+          AttendRow(row + n * D, k_view, v_view, b, kv, 0, pos + 1, D, scale, scratch, attn_BND + (b * N + n) * D);
+        }
+      }
+#pragma omp barrier
+      mark(DecodeProfile::kAttention);
+
+      Matmul(attn_BND, w.o_weight, w.o_bias, y_BH, B, x_BH, nt, *counter++);
+#pragma omp barrier
+      mark(DecodeProfile::kOProj);
+
+      norm_rows(w.post_norm);
+      // Gate and up outputs of the same units, so each chunk ends in SiLU.
+      const Chunks units(I, nt);
+      int64_t i0, i1;
+      std::atomic<int64_t>& unit_counter = *counter++;
+      while (units.Next(unit_counter, &i0, &i1)) {
+        Range(h_BH, w.gate_weight, nullptr, gu_B2I, B, 2 * I, i0, i1);
+        Range(h_BH, w.up_weight, nullptr, gu_B2I + I, B, 2 * I, i0, i1);
+        for (int64_t m = 0; m < B; ++m) {
+          SiluGateRow(gu_B2I + m * 2 * I + i0, gu_B2I + m * 2 * I + I + i0, act_BI + m * I + i0, i1 - i0);
+        }
+      }
+#pragma omp barrier
+      mark(DecodeProfile::kGateUp);
+
+      Matmul(act_BI, w.down_weight, nullptr, y_BH, B, x_BH, nt, *counter++);
+#pragma omp barrier
+      mark(DecodeProfile::kDown);
+    }
+    // The final norm of the wanted rows, each thread all of them (few).
+    thread_local std::vector<float> final_own;
+    final_own.resize(static_cast<size_t>(L * H));
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t r = batch.logit_rows != nullptr ? batch.logit_rows[l] : l;
+      RmsNormRow(x_BH + r * H, model.final_norm, final_own.data() + l * H, H, eps);
+    }
+    Matmul(final_own.data(), model.lm_head, nullptr, logits_BV, L, nullptr, nt, *counter);
+  }
+  if (profile != nullptr) {
+    profile->seconds[DecodeProfile::kLmHead] += std::chrono::duration<double>(Clock::now() - last).count();
+    ++profile->steps;
+  }
+}
+
+}  // namespace cpu
+}  // namespace ssd
