@@ -21,6 +21,8 @@ constexpr int64_t kRowsPerPass = 64;
 // Up to this many rows every thread norms all of them into its own buffer
 // (cheaper than a barrier); more (a prefill) share one buffer, split by rows.
 constexpr int64_t kOwnNormRows = 32;
+// The shared buffers stay allocated between steps up to this size (16 MB).
+constexpr size_t kKeptBufferFloats = size_t{4} << 20;
 
 // Thread t's share [begin, end) of `total` items, in blocks of `block`.
 std::pair<int64_t, int64_t> Slice(int64_t total, int64_t block, int t, int nt) {
@@ -220,6 +222,9 @@ void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH,
     profile->seconds[DecodeProfile::kLmHead] += std::chrono::duration<double>(Clock::now() - last).count();
     ++profile->steps;
   }
+  // A long prefill's buffers (tens of MB at thousands of rows) are not kept
+  // for the decode steps that follow.
+  if (shared.capacity() > kKeptBufferFloats) std::vector<float>().swap(shared);
 }
 
 }  // namespace cpu
