@@ -34,11 +34,8 @@ void SiluGate(const float* gu, float* out, int64_t rows, int64_t I) {
                    });
 }
 
-namespace {
-
-template <typename WT>
-bool SkinnyMatmulOf(const float* x, const WT* W, const float* b, float* y, int64_t M, int64_t in,
-                    int64_t out) {
+bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
+                  int64_t in, int64_t out) {
   if (!HaveAvx2Fma()) return false;
   // Split output rows across threads in blocks of 24 (a multiple of both
   // kernels' tile widths, so no thread ends on a narrow tail). A task gets
@@ -51,18 +48,6 @@ bool SkinnyMatmulOf(const float* x, const WT* W, const float* b, float* y, int64
                      SkinnyRange(x, W, b, y, M, in, out, begin * kBlock, std::min(end * kBlock, out));
                    });
   return true;
-}
-
-}  // namespace
-
-bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
-                  int64_t in, int64_t out) {
-  return SkinnyMatmulOf(x, W, b, y, M, in, out);
-}
-
-bool SkinnyMatmul(const float* x, const uint16_t* W, const float* b, float* y, int64_t M,
-                  int64_t in, int64_t out) {
-  return SkinnyMatmulOf(x, W, b, y, M, in, out);
 }
 
 void RangeAttention(HeadsView q, HeadsView k, HeadsView v, const int64_t* key_begin,

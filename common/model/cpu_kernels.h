@@ -43,9 +43,6 @@ void SiluGate(const float* gu, float* out, int64_t rows, int64_t I);
 // (doing nothing) where the CPU lacks them.
 bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
                   int64_t in, int64_t out);
-// The same with W in bf16 bits, widened exactly in the kernel.
-bool SkinnyMatmul(const float* x, const uint16_t* W, const float* b, float* y, int64_t M,
-                  int64_t in, int64_t out);
 
 // Multi-query attention for T queries per sequence with per-query key
 // ranges: query (b, i) of head n sees keys [key_begin[b*T+i],

@@ -104,33 +104,6 @@ TEST_F(CpuKernelsTest, Avx512TilesGiveTheAvx2KernelsBitsForEveryShapeAndSlice) {
   }
 }
 
-// bf16 weights are widened exactly in the kernel: the result must be the
-// fp32 kernel's on the widened matrix, bit for bit, on both kernels.
-TEST_F(CpuKernelsTest, Bf16WeightsGiveTheFp32KernelsBitsOnTheirWidenedValues) {
-  for (cpu::SkinnyIsa isa : {cpu::SkinnyIsa::kAvx2, cpu::SkinnyIsa::kAvx512}) {
-    for (int64_t M : {1, 4, 7, 32}) {
-      for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{256, 200}, {37, 19}, {300, 31}}) {
-        at::Tensor x = at::randn({M, in}), b = at::randn({out});
-        at::Tensor w16 = at::randn({out, in}).to(at::kBFloat16);
-        at::Tensor widened = at::empty({out, in});
-        cpu::WidenBf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), widened.data_ptr<float>(),
-                       out * in);
-        ASSERT_TRUE(at::equal(widened, w16.to(at::kFloat))) << "widening must be exact";
-        at::Tensor y32 = at::full({M, out}, NAN), y16 = at::full({M, out}, NAN);
-        if (!cpu::SkinnyRangeWith(isa, x.data_ptr<float>(), widened.data_ptr<float>(), b.data_ptr<float>(),
-                                  y32.data_ptr<float>(), M, in, out, 0, out)) {
-          GTEST_SKIP() << "CPU without this kernel";
-        }
-        ASSERT_TRUE(cpu::SkinnyRangeWith(isa, x.data_ptr<float>(),
-                                         reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()),
-                                         b.data_ptr<float>(), y16.data_ptr<float>(), M, in, out, 0, out));
-        EXPECT_TRUE(at::equal(y32, y16)) << "isa " << static_cast<int>(isa) << " M=" << M << " in=" << in
-                                         << " out=" << out;
-      }
-    }
-  }
-}
-
 cpu::PackedMatrix PackedOf(const at::Tensor& w, at::Tensor* storage) {
   *storage = at::empty({cpu::PackedElements(w.size(0), w.size(1))}, w.options());
   cpu::PackedMatrix m;

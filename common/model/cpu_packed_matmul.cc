@@ -8,10 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
-#include "common/model/cpu_weight_loads.h"
+#include "common/model/cpu_rows.h"
 
 namespace ssd {
 namespace cpu {
@@ -19,6 +18,22 @@ namespace {
 
 constexpr int64_t kRows = 6;    // rows per tile
 constexpr int64_t kGroup = 4;   // panels per AVX-512 tile (64 outputs)
+
+// Weights as fp32 values, stored as fp32 or as bf16 bits (the upper half of
+// an fp32, so widening is exact): one at a time and eight at a time.
+inline float WeightValue(float w) { return w; }
+inline float WeightValue(uint16_t w) {
+  const uint32_t bits = static_cast<uint32_t>(w) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 LoadW8(const float* w) { return _mm256_loadu_ps(w); }
+__attribute__((target("avx2,fma"))) inline __m256 LoadW8(const uint16_t* w) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
 
 template <typename WT>
 void Pack(const WT* W, int64_t out, int64_t in, WT* packed) {
@@ -182,13 +197,7 @@ void MatmulScalar(const float* x, int64_t M, const WT* W, int64_t in, const floa
 
 bool CpuHas(PackedIsa isa) {
   switch (isa) {
-    case PackedIsa::kAvx512: {
-      static const bool yes = __builtin_cpu_supports("avx512f") && [] {
-        const char* off = std::getenv("SSD_CPU_NO_AVX512");
-        return off == nullptr || std::strcmp(off, "1") != 0;
-      }();
-      return yes;
-    }
+    case PackedIsa::kAvx512: return HaveAvx512();
     case PackedIsa::kAvx2: {
       static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
       return yes;

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "common/model/cpu_weight_loads.h"
 
 namespace ssd {
 namespace cpu {
@@ -59,28 +58,21 @@ __attribute__((target("avx2,fma"))) inline __m256 Reduce8(const __m256 a[8]) {
   return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// Weights are fp32 or bf16 (the upper half of an fp32: widening is exact),
-// and either way the arithmetic is fp32: a bf16 matrix gives bitwise the
-// results of the fp32 kernel on its widened values.
-// (LoadW8 and WeightValue: cpu_weight_loads.h.)
-
 // The end of one dot product: the lanes, the inputs past in8 one by one,
 // then the bias.
-template <typename WT>
-__attribute__((target("avx2,fma"))) inline float FinishDot(__m256 acc, const float* xr, const WT* wr,
+__attribute__((target("avx2,fma"))) inline float FinishDot(__m256 acc, const float* xr, const float* wr,
                                                            int64_t in8, int64_t in, const float* b,
                                                            int64_t o) {
   float sum = HorizontalSum(acc);
-  for (int64_t i = in8; i < in; ++i) sum += xr[i] * WeightValue(wr[i]);
+  for (int64_t i = in8; i < in; ++i) sum += xr[i] * wr[i];
   return sum + (b != nullptr ? b[o] : 0.0f);
 }
 
 // One (row, output) dot product on its own.
-template <typename WT>
-__attribute__((target("avx2,fma"))) inline float DotAvx2(const float* xr, const WT* wr, int64_t in8,
+__attribute__((target("avx2,fma"))) inline float DotAvx2(const float* xr, const float* wr, int64_t in8,
                                                          int64_t in, const float* b, int64_t o) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < in8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + i), LoadW8(wr + i), acc);
+  for (int64_t i = 0; i < in8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + i), _mm256_loadu_ps(wr + i), acc);
   return FinishDot(acc, xr, wr, in8, in, b, o);
 }
 
@@ -89,14 +81,13 @@ __attribute__((target("avx2,fma"))) inline float DotAvx2(const float* xr, const 
 // L1 while the row groups pass over them). Rows past the last group of 4 go
 // one at a time against 12 outputs per pass, so twelve FMA chains are in
 // flight; outputs past the last tile of 3 go one by one.
-template <typename WT>
-__attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const WT* W, const float* b,
+__attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const float* W, const float* b,
                                                          float* y, int64_t M, int64_t in, int64_t ldy,
                                                          int64_t o_begin, int64_t o_end) {
   const int64_t in8 = in - in % 8;
   int64_t o = o_begin;
   for (; o + 3 <= o_end; o += 3) {
-    const WT* w[3] = {W + o * in, W + (o + 1) * in, W + (o + 2) * in};
+    const float* w[3] = {W + o * in, W + (o + 1) * in, W + (o + 2) * in};
     for (int64_t m = 0; m + 4 <= M; m += 4) {
       const float* xr[4];
       for (int j = 0; j < 4; ++j) xr[j] = x + (m + j) * in;
@@ -105,7 +96,7 @@ __attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const W
         for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
       }
       for (int64_t i = 0; i < in8; i += 8) {
-        const __m256 w0 = LoadW8(w[0] + i), w1 = LoadW8(w[1] + i), w2 = LoadW8(w[2] + i);
+        const __m256 w0 = _mm256_loadu_ps(w[0] + i), w1 = _mm256_loadu_ps(w[1] + i), w2 = _mm256_loadu_ps(w[2] + i);
         for (int j = 0; j < 4; ++j) {
           const __m256 v = _mm256_loadu_ps(xr[j] + i);
           acc[0][j] = _mm256_fmadd_ps(v, w0, acc[0][j]);
@@ -129,7 +120,7 @@ __attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const W
       for (int r = 0; r < 12; ++r) acc[r] = _mm256_setzero_ps();
       for (int64_t i = 0; i < in8; i += 8) {
         const __m256 v = _mm256_loadu_ps(xr + i);
-        for (int r = 0; r < 12; ++r) acc[r] = _mm256_fmadd_ps(v, LoadW8(W + (oo + r) * in + i), acc[r]);
+        for (int r = 0; r < 12; ++r) acc[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(W + (oo + r) * in + i), acc[r]);
       }
       for (int r = 0; r < 12; ++r) y[m * ldy + oo + r] = FinishDot(acc[r], xr, W + (oo + r) * in, in8, in, b, oo + r);
     }
@@ -147,27 +138,20 @@ __attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const W
 // outputs): the main tile is 6 x 4 (24 accumulators, 4 weight pairs and one
 // input in the 32 zmm registers: 24 FMAs of 16 lanes per 10 loads).
 // Eight weights of two rows as one register: row a in lanes 0-7, row b in
-// 8-15. bf16 rows are joined first and widened in one instruction.
+// 8-15.
 __attribute__((target("avx512f,avx512dq,avx2,fma"))) inline __m512 LoadWPair(const float* a, const float* b) {
   return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
 }
-__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline __m512 LoadWPair(const uint16_t* a,
-                                                                              const uint16_t* b) {
-  const __m256i joined = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(joined), 16));
-}
 
-template <int R, int P, typename WT>
+template <int R, int P>
 __attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void Tile512(
-    const float* x, const WT* W, const float* b, float* y, int64_t in, int64_t in8, int64_t ldy,
+    const float* x, const float* W, const float* b, float* y, int64_t in, int64_t in8, int64_t ldy,
     int64_t m, int64_t o) {
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r) {
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
   }
-  const WT* w = W + o * in;
+  const float* w = W + o * in;
   const float* xr = x + m * in;
   for (int64_t i = 0; i < in8; i += 8) {
     __m512 wp[P];
@@ -194,15 +178,14 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void Tile512(
     _mm256_storeu_ps(part, sums);
     for (int j = 0; j < 8; ++j) {
       float sum = part[j];
-      for (int64_t i = in8; i < in; ++i) sum += xr[r * in + i] * WeightValue(w[j * in + i]);
+      for (int64_t i = in8; i < in; ++i) sum += xr[r * in + i] * w[j * in + i];
       out[j] = sum + (b != nullptr ? b[o + j] : 0.0f);
     }
   }
 }
 
-template <typename WT>
 __attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(
-    const float* x, const WT* W, const float* b, float* y, int64_t M, int64_t in, int64_t ldy,
+    const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in, int64_t ldy,
     int64_t o_begin, int64_t o_end) {
   const int64_t in8 = in - in % 8;
   int64_t o = o_begin;
@@ -232,8 +215,7 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(
   }
 }
 
-template <typename WT>
-bool RangeWith(SkinnyIsa isa, const float* x, const WT* W, const float* b, float* y, int64_t M,
+bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M,
                int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
   if (!HaveAvx2Fma()) return false;
   if (isa == SkinnyIsa::kAvx512) {
@@ -489,24 +471,13 @@ void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64
   RangeWith(HaveAvx512() ? SkinnyIsa::kAvx512 : SkinnyIsa::kAvx2, x, W, b, y, M, in, ldy, o_begin, o_end);
 }
 
-void SkinnyRange(const float* x, const uint16_t* W, const float* b, float* y, int64_t M, int64_t in,
-                 int64_t ldy, int64_t o_begin, int64_t o_end) {
-  RangeWith(HaveAvx512() ? SkinnyIsa::kAvx512 : SkinnyIsa::kAvx2, x, W, b, y, M, in, ldy, o_begin, o_end);
-}
 
 bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y,
                      int64_t M, int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
   return RangeWith(isa, x, W, b, y, M, in, ldy, o_begin, o_end);
 }
 
-bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const uint16_t* W, const float* b, float* y,
-                     int64_t M, int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
-  return RangeWith(isa, x, W, b, y, M, in, ldy, o_begin, o_end);
-}
 
-void WidenBf16(const uint16_t* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = WeightValue(in[i]);
-}
 
 void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv,
                int64_t lo, int64_t hi, int64_t D, float scale, float* scratch, float* out) {

@@ -33,8 +33,9 @@ namespace cpu {
 // Whether this CPU runs the vector kernels (AVX2 and FMA). SkinnyRange
 // requires them; the other functions have portable fallbacks.
 bool HaveAvx2Fma();
-// Whether SkinnyRange may use its AVX-512 tiles (same results, fewer
-// instructions). $SSD_CPU_NO_AVX512=1 turns them off, for comparison.
+// Whether the matmul kernels (SkinnyRange here, cpu_packed_matmul.h's) may
+// use AVX-512 (same results, fewer instructions). $SSD_CPU_NO_AVX512=1
+// turns it off, for comparison.
 bool HaveAvx512();
 
 // Strided view of a [B, heads, positions, D] float tensor whose last dim is
@@ -79,12 +80,7 @@ void SiluGateRow(const float* gate, const float* up, float* out, int64_t n);
 
 // y[m * ldy + o] = x[m * in, +in) . W[o * in, +in) (+ b[o]) for m < M and
 // o in [o_begin, o_end), in the order described above. Needs HaveAvx2Fma().
-// W is fp32, or bf16 bits (uint16_t, the upper half of an fp32) widened
-// exactly in the kernel: a bf16 matrix gives the fp32 kernel's results on
-// its widened values, bit for bit.
 void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
-                 int64_t ldy, int64_t o_begin, int64_t o_end);
-void SkinnyRange(const float* x, const uint16_t* W, const float* b, float* y, int64_t M, int64_t in,
                  int64_t ldy, int64_t o_begin, int64_t o_end);
 
 // SkinnyRange with a chosen kernel, for tests and benchmarks: false (doing
@@ -92,11 +88,6 @@ void SkinnyRange(const float* x, const uint16_t* W, const float* b, float* y, in
 enum class SkinnyIsa { kAvx2, kAvx512 };
 bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y,
                      int64_t M, int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end);
-bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const uint16_t* W, const float* b, float* y,
-                     int64_t M, int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end);
-
-// out[i] = the fp32 value of bf16 bits in[i] (exact), for i < n.
-void WidenBf16(const uint16_t* in, float* out, int64_t n);
 
 // Softmax attention of one query row `q` [D] over keys and values (b, kv,
 // j) for j in [lo, hi) of the views; scale multiplies the scores. An empty

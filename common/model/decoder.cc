@@ -51,26 +51,6 @@ const uint16_t* Bf16Bits(const at::Tensor& t) {
   return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>());
 }
 
-// y = x W^T + b with W in bf16 and x in fp32 on CPU (cpu_bf16_weights): the
-// skinny kernel widens W as it streams it, in chunks of rows like the fp32
-// batch-invariant path.
-at::Tensor LinearBf16Weights(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  const int64_t in = x.size(-1), out = w.size(0);
-  at::Tensor xc = x.contiguous();
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = out;
-  at::Tensor y = at::empty(shape, x.options());
-  const int64_t rows = x.numel() / std::max<int64_t>(in, 1);
-  constexpr int64_t kChunkRows = 64;
-  for (int64_t r = 0; r < rows; r += kChunkRows) {
-    if (!cpu::SkinnyMatmul(xc.data_ptr<float>() + r * in, Bf16Bits(w), b.defined() ? b.data_ptr<float>() : nullptr,
-                           y.data_ptr<float>() + r * out, std::min(kChunkRows, rows - r), in, out)) {
-      return at::linear(x, w.to(at::kFloat), b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
-    }
-  }
-  return y;
-}
-
 // W [out, in] (fp32 or bf16, contiguous) in cpu_packed_matmul.h's layout.
 at::Tensor Pack(const at::Tensor& w) {
   const int64_t out = w.size(0), in = w.size(1);
@@ -131,28 +111,13 @@ at::Tensor LinearPacked(const at::Tensor& x_in, const at::Tensor& packed, int64_
 // (sgemv) is 1.6-2x faster than the one-row sgemm `linear` would run; with a
 // few rows the skinny kernel beats sgemm's per-call packing of W.
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                  bool batch_invariant = false, const at::Tensor& packed = at::Tensor()) {
+                  const at::Tensor& packed = at::Tensor()) {
   const int64_t in = x.size(-1);
   if (packed.defined() && UseCpuKernels(x)) return LinearPacked(x, packed, w.size(0), b);
-  if (w.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kFloat && x.device().is_cpu()) {
-    return LinearBf16Weights(x, w, b);
-  }
-  if (batch_invariant && UseCpuKernels(x) && x.is_contiguous()) {
-    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-    shape.back() = w.size(0);
-    at::Tensor y = at::empty(shape, x.options());
-    const int64_t rows = x.numel() / std::max<int64_t>(in, 1), out = w.size(0);
-    const float* xp = x.data_ptr<float>();
-    float* yp = y.data_ptr<float>();
-    // Chunks of rows keep the inputs in cache while W streams past them.
-    constexpr int64_t kChunkRows = 64;
-    bool ok = true;
-    for (int64_t r = 0; r < rows && ok; r += kChunkRows) {
-      ok = cpu::SkinnyMatmul(xp + r * in, w.data_ptr<float>(),
-                             b.defined() ? b.data_ptr<float>() : nullptr, yp + r * out,
-                             std::min(kChunkRows, rows - r), in, out);
-    }
-    if (ok) return y;
+  if (w.scalar_type() != x.scalar_type()) {
+    // bf16 CPU weights outside the kernel path (gradients on): widen and let
+    // ATen do it, autograd included.
+    return at::linear(x, w.to(x.scalar_type()), b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
   }
   if (x.numel() == in && x.device().is_cpu()) {
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
@@ -224,8 +189,8 @@ struct RopeTables {
 // q/k/v projection with q/k norm and RoPE applied, as one fused matrix
 // [B, T, (N + 2K) * D]. Kernel path only.
 at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
-                           const at::Tensor& h_BTH, const RopeTables& rope, bool inv) {
-  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias, inv, w.qkv_packed).contiguous();
+                           const at::Tensor& h_BTH, const RopeTables& rope) {
+  at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias, w.qkv_packed).contiguous();
   cpu::QkNormRope(qkv.data_ptr<float>(), h_BTH.size(0) * h_BTH.size(1), c.num_attention_heads,
                   c.num_key_value_heads, c.head_dim,
                   c.qk_norm() ? w.q_norm.data_ptr<float>() : nullptr,
@@ -235,12 +200,12 @@ at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
 }
 
 QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH,
-               const RopeTables& rope, bool inv) {
+               const RopeTables& rope) {
   const int64_t B = h_BTH.size(0), T = h_BTH.size(1);
   const int64_t N = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
   at::Tensor q, k, v;
   if (!rope.cos_BT1D.defined()) {
-    at::Tensor qkv = ProjectFusedQKV(c, w, h_BTH, rope, inv);
+    at::Tensor qkv = ProjectFusedQKV(c, w, h_BTH, rope);
     q = qkv.narrow(-1, 0, N * D).view({B, T, N, D});
     k = qkv.narrow(-1, N * D, K * D).view({B, T, K, D});
     v = qkv.narrow(-1, (N + K) * D, K * D).view({B, T, K, D});
@@ -348,7 +313,7 @@ RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::Sc
   return rope;
 }
 
-at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, bool inv) {
+at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
   const int64_t I = c.intermediate_size, H = c.hidden_size;
   at::Tensor gu;
@@ -361,7 +326,7 @@ at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
     PackedInto(h, PackedView(w.gate_packed, I, H), at::Tensor(), gu.data_ptr<float>(), 2 * I);
     PackedInto(h, PackedView(w.up_packed, I, H), at::Tensor(), gu.data_ptr<float>() + I, 2 * I);
   } else {
-    gu = Linear(h, w.gate_up_weight, at::Tensor(), inv);
+    gu = Linear(h, w.gate_up_weight, at::Tensor());
   }
   at::Tensor act;
   if (UseCpuKernels(gu) && gu.is_contiguous()) {
@@ -372,7 +337,7 @@ at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
   } else {
     act = at::silu(gu.narrow(-1, 0, I)) * gu.narrow(-1, I, I);
   }
-  return Linear(act, w.down_weight, at::Tensor(), inv, w.down_packed);
+  return Linear(act, w.down_weight, at::Tensor(), w.down_packed);
 }
 
 }  // namespace
@@ -540,20 +505,19 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
                                                    : at::zeros({B, T}, long_opts);
   at::Tensor x = Embed(ids_BT);
   const bool kernels = UseCpuKernels(x);
-  const bool inv = options_.batch_invariant;
   const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
   std::vector<int64_t> key_begin, key_end;
   if (kernels && KeyRangesFromSegments(seg, &key_begin, &key_end)) {
     const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads;
     const int64_t D = config_.head_dim, W = (N + 2 * K) * D;
     for (const DecoderLayerWeights& w : layers_) {
-      at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
+      at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
       const float* p = qkv.data_ptr<float>();
       at::Tensor attn = at::empty({B, T, N * D}, x.options());
       cpu::RangeAttention({p, T * W, D, W}, {p + N * D, T * W, D, W}, {p + (N + K) * D, T * W, D, W},
                           key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
-      x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
-      x = x + Mlp(config_, w, x, inv);
+      x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
+      x = x + Mlp(config_, w, x);
     }
     return RmsNorm(x, final_norm_, config_.rms_norm_eps);
   }
@@ -568,17 +532,17 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
     allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
   }
   for (const DecoderLayerWeights& w : layers_) {
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     at::Tensor attn = runs.empty() ? Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS)
                                    : AttendRuns(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, runs);
-    x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
-    x = x + Mlp(config_, w, x, inv);
+    x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
+    x = x + Mlp(config_, w, x);
   }
   return RmsNorm(x, final_norm_, config_.rms_norm_eps);
 }
 
 at::Tensor Decoder::Logits(const at::Tensor& hidden) const {
-  return Linear(hidden, lm_head_, at::Tensor(), options_.batch_invariant, lm_head_packed_).to(at::kFloat);
+  return Linear(hidden, lm_head_, at::Tensor(), lm_head_packed_).to(at::kFloat);
 }
 
 at::Tensor Decoder::Forward(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
@@ -668,7 +632,6 @@ at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
   at::Tensor table_idx = at::tensor(tables, at::kInt).to(at::kLong).to(dev);
   const RopeTables rope = MakeRope(pos_BT, inv_freq_, options_.dtype, /*kernels=*/false);
   const int64_t K = config_.num_key_value_heads, D = config_.head_dim;
-  const bool inv = options_.batch_invariant;
   auto gather = [&](const at::Tensor& pool) {
     // [B * max_blocks, K, bs, D] -> [B, K, max_blocks * bs, D] -> first S.
     return pool.index_select(0, table_idx)
@@ -679,7 +642,7 @@ at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
   };
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
+    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     if (!write_flat.empty()) {
       at::Tensor k_rows = qkv.k_BKTD.transpose(1, 2).reshape({B * T, K, D}).index_select(0, flat_idx);
       at::Tensor v_rows = qkv.v_BKTD.transpose(1, 2).reshape({B * T, K, D}).index_select(0, flat_idx);
@@ -689,8 +652,8 @@ at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
     }
     at::Tensor attn = Attend(qkv.q_BNTD, gather(cache.keys(static_cast<int64_t>(l))),
                              gather(cache.values(static_cast<int64_t>(l))), allowed_BTS);
-    x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
-    x = x + Mlp(config_, w, x, inv);
+    x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
+    x = x + Mlp(config_, w, x);
   }
   cache.Advance(seqs, num_new);
   // Only the last new token of each row needs logits.
@@ -711,7 +674,6 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t N = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
   const int64_t W = (N + 2 * K) * D, bs = cache.block_size();
-  const bool inv = options_.batch_invariant;
   if (lm_head_packed_.defined()) {
     // Batch-invariant inference: one parallel region for the whole forward,
     // over the real tokens only, packed (a prompt's padding costs nothing).
@@ -768,7 +730,7 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
   rope.inv_freq = inv_freq_.data_ptr<float>();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& w = layers_[l];
-    at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope, inv);
+    at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
     const float* src = qkv.data_ptr<float>();
     float* kc = cache.keys(static_cast<int64_t>(l)).data_ptr<float>();
     float* vc = cache.values(static_cast<int64_t>(l)).data_ptr<float>();
@@ -791,8 +753,8 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
     at::Tensor attn = at::empty({B, T, N * D}, x.options());
     cpu::RangeAttention({src, T * W, D, W}, k_view, v_view, key_begin.data(), key_end.data(),
                         attn.data_ptr<float>(), B, T, N, K, D);
-    x = x + Linear(attn, w.o_weight, w.o_bias, inv, w.o_packed);
-    x = x + Mlp(config_, w, x, inv);
+    x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
+    x = x + Mlp(config_, w, x);
   }
   cache.Advance(seqs, num_new);
   std::vector<int64_t> last(static_cast<size_t>(B));
