@@ -6,8 +6,11 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,18 +22,23 @@
 namespace ssd {
 namespace {
 
-// Processes the sandbox machinery itself adds to a run: bwrap's monitor and
-// the init process of the PID namespace.
-constexpr int kBwrapProcesses = 2;
+// Processes the sandbox machinery adds to a run: the init process of the
+// PID namespace (inside the sandbox's user namespace), and bwrap's monitor
+// (outside it, under the uid that runs bwrap).
+constexpr int kInitProcesses = 1;
+constexpr int kMonitorProcesses = 1;
 
-struct UidProcesses {
+// Tasks (threads included: the kernel counts each against RLIMIT_NPROC) of
+// a uid, as /proc shows them; processes in other PID namespaces are not
+// seen.
+struct UidTasks {
   int live = 0;
   int zombies = 0;
 };
 
-// The processes owned by `uid`; live ones get SIGKILL when `kill_live`.
-UidProcesses ScanUid(uid_t uid, bool kill_live = false) {
-  UidProcesses n;
+// The tasks owned by `uid`; live processes get SIGKILL when `kill_live`.
+UidTasks ScanUid(uid_t uid, bool kill_live = false) {
+  UidTasks n;
   DIR* d = opendir("/proc");
   if (d == nullptr) return n;
   while (dirent* e = readdir(d)) {
@@ -38,23 +46,41 @@ UidProcesses ScanUid(uid_t uid, bool kill_live = false) {
     const std::string dir = absl::StrCat("/proc/", e->d_name);
     struct stat st;
     if (stat(dir.c_str(), &st) != 0 || st.st_uid != uid) continue;
-    // The state is the field after the parenthesized command name.
-    char buf[512];
+    // After the parenthesized command name: the state (field 3), then
+    // fields 4 to 19, then num_threads (field 20).
+    char buf[1024];
     const int fd = open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
     const ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
     if (fd >= 0) close(fd);
     if (len <= 0) continue;
     buf[len] = '\0';
     const char* paren = strrchr(buf, ')');
-    if (paren != nullptr && paren[1] == ' ' && paren[2] == 'Z') {
+    if (paren == nullptr || paren[1] != ' ') continue;
+    if (paren[2] == 'Z') {
       ++n.zombies;
-    } else {
-      ++n.live;
-      if (kill_live) kill(static_cast<pid_t>(std::atoi(e->d_name)), SIGKILL);
+      continue;
     }
+    const char* field = paren + 2;
+    for (int i = 3; i < 20 && field != nullptr; ++i) {
+      field = strchr(field, ' ');
+      if (field != nullptr) ++field;
+    }
+    const int threads = field != nullptr ? std::atoi(field) : 0;
+    n.live += std::max(threads, 1);
+    if (kill_live) kill(static_cast<pid_t>(std::atoi(e->d_name)), SIGKILL);
   }
   closedir(d);
   return n;
+}
+
+// Since Linux 5.14, when RLIMIT_NPROC moved onto the per-namespace ucounts,
+// it counts the tasks of a uid in one user namespace; before, every task of
+// the host uid.
+bool KernelCountsNprocPerUserNamespace() {
+  utsname u;
+  int major = 0, minor = 0;
+  if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 5 || (major == 5 && minor >= 14);
 }
 
 // The slot's uid belongs to the sandbox alone, so whatever still runs under
@@ -97,6 +123,9 @@ absl::Status BwrapSandboxOptions::Validate() const {
   if (bwrap_path.empty() || bwrap_path[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("bwrap_path: \"", bwrap_path, "\" must be an absolute path"));
   }
+  if (prlimit_path.empty() || prlimit_path[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("prlimit_path: \"", prlimit_path, "\" must be an absolute path"));
+  }
   if (max_parallel < 1) return absl::InvalidArgumentError("max_parallel: must be at least 1");
   if (uid_range < max_parallel) return absl::InvalidArgumentError("uid_range: must be at least max_parallel");
   if (uid_base < 1000 || uid_base + uid_range > 65534) {
@@ -116,7 +145,10 @@ absl::Status BwrapSandboxOptions::Validate() const {
 }
 
 BwrapSandbox::BwrapSandbox(BwrapSandboxOptions options)
-    : options_(std::move(options)), is_root_(geteuid() == 0), slot_busy_(options_.max_parallel, false) {}
+    : options_(std::move(options)),
+      is_root_(geteuid() == 0),
+      nproc_per_user_namespace_(KernelCountsNprocPerUserNamespace()),
+      slot_busy_(options_.max_parallel, false) {}
 
 absl::StatusOr<std::unique_ptr<BwrapSandbox>> BwrapSandbox::Create(const BwrapSandboxOptions& options) {
   RETURN_IF_ERROR(options.Validate());
@@ -125,6 +157,11 @@ absl::StatusOr<std::unique_ptr<BwrapSandbox>> BwrapSandbox::Create(const BwrapSa
         "the sandbox needs bubblewrap, but ", options.bwrap_path,
         " is missing (install the Debian package bubblewrap, or pass --unsafe-no-sandbox to run trusted code "
         "without isolation)"));
+  }
+  if (access(options.prlimit_path.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the sandbox sets its process limit with prlimit, but ", options.prlimit_path,
+        " is missing (install the Debian package util-linux)"));
   }
   std::unique_ptr<BwrapSandbox> sb(new BwrapSandbox(options));
   if (sb->is_root_) RETURN_IF_ERROR(sb->ClaimUids());
@@ -142,7 +179,7 @@ absl::StatusOr<std::unique_ptr<BwrapSandbox>> BwrapSandbox::Create(const BwrapSa
   return sb;
 }
 
-std::vector<std::string> BwrapSandbox::BwrapArgv(const SandboxCommand& c) const {
+std::vector<std::string> BwrapSandbox::BwrapArgv(const SandboxCommand& c, int64_t nproc_in_sandbox) const {
   std::vector<std::string> a = {options_.bwrap_path,
                                 "--unshare-all",     // user, pid, net, ipc, uts, cgroup
                                 "--unshare-user",    // required, not just tried
@@ -173,6 +210,8 @@ std::vector<std::string> BwrapSandbox::BwrapArgv(const SandboxCommand& c) const 
     a.insert(a.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
   }
   a.push_back("--");
+  const std::string nproc = absl::StrCat(nproc_in_sandbox);
+  a.insert(a.end(), {options_.prlimit_path, absl::StrCat("--nproc=", nproc, ":", nproc), "--"});
   a.insert(a.end(), c.argv.begin(), c.argv.end());
   return a;
 }
@@ -237,19 +276,30 @@ absl::StatusOr<ProcessRunResult> BwrapSandbox::Run(const SandboxCommand& command
   if (command.argv.empty()) return absl::InvalidArgumentError("sandbox: empty argv");
   const int slot = AcquireSlot();
   ProcessSpec spec = SpecFor(command);
-  spec.argv = BwrapArgv(command);
   spec.env = {"PATH=/usr/bin:/bin"};  // for bwrap itself; the program gets command.env
-  int64_t nproc = command.limits.max_processes + kBwrapProcesses;
+  // The limit inside counts the run's own tasks plus, on kernels before
+  // 5.14, every other task of the host uid that runs bwrap.
+  int64_t inside = command.limits.max_processes + kInitProcesses;
   if (is_root_) {
     spec.run_as_uid = slot_uids_[slot];
-    // The PID namespace's init outlives the run as a zombie until the
-    // system's init reaps it, and zombies count against RLIMIT_NPROC.
-    nproc += ScanUid(*spec.run_as_uid).zombies;
+    // RLIMIT_NPROC is not enforced for root, and a run's uid is its own:
+    // bwrap gets the whole run's budget. The PID namespace's init of an
+    // earlier run lingers as a zombie until the system's init reaps it, and
+    // zombies count.
+    const int earlier = ScanUid(*spec.run_as_uid).zombies;
+    spec.limits.max_processes = command.limits.max_processes + kInitProcesses + kMonitorProcesses + earlier;
+    if (!nproc_per_user_namespace_) inside += kMonitorProcesses + earlier;
   } else {
-    const UidProcesses mine = ScanUid(geteuid());
-    nproc += mine.live + mine.zombies;
+    // bwrap keeps the caller's limit: set on bwrap, it would bound the
+    // caller's uid across the host (other containers' tasks included), which
+    // no count taken here can see.
+    spec.limits.max_processes = 0;
+    if (!nproc_per_user_namespace_) {
+      const UidTasks mine = ScanUid(geteuid());
+      inside += kMonitorProcesses + mine.live + mine.zombies;
+    }
   }
-  spec.limits.max_processes = nproc;
+  spec.argv = BwrapArgv(command, inside);
   auto r = RunLimitedProcess(spec);
   if (is_root_) KillLeftovers(*spec.run_as_uid);
   ReleaseSlot(slot);

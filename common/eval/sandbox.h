@@ -16,12 +16,18 @@
 //                           work without it.
 //   FakeSandbox (fake_sandbox.h)  scripted results for grader tests.
 //
-// Process limits: RLIMIT_NPROC is not enforced for root, so when run as root
-// BwrapSandbox starts each concurrent run as its own unprivileged uid
-// (see BwrapSandboxOptions::uid_base); the process count is then per run, and a fork bomb in
-// one run cannot starve another. Run as another user, the count covers all
-// of that user's processes, so the limit is raised by the number the user
-// already has.
+// Process limits: the run's RLIMIT_NPROC is set inside the sandbox's own
+// user namespace (util-linux prlimit execs the command). Since Linux 5.14 the
+// kernel counts RLIMIT_NPROC per (user namespace, uid), so there the count is
+// the run's own tasks and nothing else, whoever runs the sampler; bubblewrap
+// itself keeps the caller's limit. Before 5.14 the count is every task of the
+// host uid that runs bubblewrap, so the limit is raised by the tasks (threads
+// included) that uid already has, as far as /proc shows them.
+// RLIMIT_NPROC is not enforced for root, so when run as root BwrapSandbox
+// also starts each concurrent run as its own unprivileged uid (see
+// BwrapSandboxOptions::uid_base) and limits bubblewrap to that uid's count:
+// a fork bomb in one run cannot starve another, and a run's leftovers are
+// found by uid.
 #ifndef SSD_COMMON_EVAL_SANDBOX_H_
 #define SSD_COMMON_EVAL_SANDBOX_H_
 
@@ -74,6 +80,9 @@ class Sandbox {
 
 struct BwrapSandboxOptions {
   std::string bwrap_path = "/usr/bin/bwrap";
+  // Sets the run's process limit inside the sandbox, so it must lie under
+  // one of read_only_paths.
+  std::string prlimit_path = "/usr/bin/prlimit";
   // Mounted read-only at the same place; paths that do not exist are
   // skipped. Merged-/usr links (/bin, /lib, /lib64, /sbin) are recreated as
   // links. Nothing else of the host is visible.
@@ -104,7 +113,7 @@ class BwrapSandbox : public Sandbox {
   bool own_pid_namespace() const override { return true; }
 
   // The bwrap command line for one run (exposed for tests and logs).
-  std::vector<std::string> BwrapArgv(const SandboxCommand& command) const;
+  std::vector<std::string> BwrapArgv(const SandboxCommand& command, int64_t nproc_in_sandbox) const;
 
  private:
   explicit BwrapSandbox(BwrapSandboxOptions options);
@@ -115,6 +124,7 @@ class BwrapSandbox : public Sandbox {
   // Constant after construction.
   const BwrapSandboxOptions options_;
   const bool is_root_;
+  const bool nproc_per_user_namespace_;  // Linux 5.14 or later
   std::vector<uid_t> slot_uids_;  // root only; set by ClaimUids
   std::vector<int> lock_fds_;
 

@@ -10,17 +10,22 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <thread>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -158,27 +163,40 @@ TEST_F(SandboxTest, GeneratedCodeCannotReadFilesOutsideTheAllowedSet) {
   RemoveDir(dir);
 }
 
-TEST_F(SandboxTest, GeneratedCodeCannotForkBombTheMachine) {
-  // A counting probe first: the same code forks far more with a higher
-  // limit, so the limit is what stops it.
-  const std::string probe =
-      "import os, time\n"
-      "n = 0\n"
-      "for i in range(100):\n"
-      "    try:\n"
-      "        if os.fork() == 0:\n"
-      "            time.sleep(30)\n"
-      "            os._exit(0)\n"
-      "        n += 1\n"
-      "    except OSError:\n"
-      "        break\n"
-      "print(n)\n";
+// Forks up to 100 sleeping children and prints how many it got.
+constexpr char kForkCountProbe[] =
+    "import os, time\n"
+    "n = 0\n"
+    "for i in range(100):\n"
+    "    try:\n"
+    "        if os.fork() == 0:\n"
+    "            time.sleep(30)\n"
+    "            os._exit(0)\n"
+    "        n += 1\n"
+    "    except OSError:\n"
+    "        break\n"
+    "print(n)\n";
+
+// The fork-count probe under max_processes 10 and 200: {forks, forks}.
+std::pair<int, int> ForksUnderTightAndLooseLimits(Sandbox& sb) {
   SandboxLimits tight;
   tight.max_processes = 10;
   SandboxLimits loose;
   loose.max_processes = 200;
-  const int tight_n = std::atoi(RunPython(*sandbox_, probe, tight).out.c_str());
-  const int loose_n = std::atoi(RunPython(*sandbox_, probe, loose).out.c_str());
+  SandboxCommand c;
+  c.argv = {kPython, "-I", "-c", kForkCountProbe};
+  c.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
+  c.limits = tight;
+  auto t = sb.Run(c);
+  c.limits = loose;
+  auto l = sb.Run(c);
+  return {t.ok() ? std::atoi(t->out.c_str()) : -1, l.ok() ? std::atoi(l->out.c_str()) : -1};
+}
+
+TEST_F(SandboxTest, GeneratedCodeCannotForkBombTheMachine) {
+  // A counting probe first: the same code forks far more with a higher
+  // limit, so the limit is what stops it.
+  const auto [tight_n, loose_n] = ForksUnderTightAndLooseLimits(*sandbox_);
   EXPECT_LT(tight_n, 10);
   EXPECT_EQ(loose_n, 100);
 
@@ -334,6 +352,50 @@ TEST(BwrapSandboxCreateTest, ConcurrentSandboxesNeverShareAUid) {
   EXPECT_TRUE(BwrapSandbox::Create(narrow).ok());
 }
 
+// Runs in a death-test child: becomes `uid`, with a second process of that
+// uid holding 300 threads (what other containers' processes of one uid look
+// like to the kernel, which counts every task of a uid against
+// RLIMIT_NPROC), and runs the fork-count probe through a sandbox created as
+// that uid. Exits 0 when the limits hold as they do for root.
+[[noreturn]] void ForkCountAsUidBesideManyThreads(uid_t uid) {
+  int ready[2];
+  if (pipe(ready) != 0) _exit(3);
+  const pid_t ballast = fork();
+  if (ballast == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) _exit(4);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 300; ++i) threads.emplace_back([] { pause(); });
+    (void)!write(ready[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  char byte;
+  if (ballast < 0 || read(ready[0], &byte, 1) != 1) _exit(5);
+  if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) _exit(6);
+  auto sb = BwrapSandbox::Create(BwrapSandboxOptions{});
+  if (!sb.ok()) {
+    std::fprintf(stderr, "create as uid %u: %s\n", uid, sb.status().ToString().c_str());
+    kill(ballast, SIGKILL);
+    _exit(7);
+  }
+  const auto [tight_n, loose_n] = ForksUnderTightAndLooseLimits(**sb);
+  kill(ballast, SIGKILL);
+  waitpid(ballast, nullptr, 0);
+  std::fprintf(stderr, "forks: tight=%d loose=%d\n", tight_n, loose_n);
+  _exit(tight_n >= 0 && tight_n < 10 && loose_n == 100 ? 0 : 8);
+}
+
+TEST(BwrapSandboxNonRootTest, LimitsProcessesPerRunWhileItsUidRunsManyThreadsElsewhere) {
+  // A sampler in a container runs as a non-root uid that its neighbours
+  // share (compose's trainers and coordinator here). Its sandbox must still
+  // start, and still hold a run to its own process budget.
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run as another uid";
+  if (!BwrapSandbox::Create(BwrapSandboxOptions{}).ok()) GTEST_SKIP() << "bubblewrap unavailable here";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(ForkCountAsUidBesideManyThreads(63999), testing::ExitedWithCode(0), "forks: tight=[0-9] loose=100");
+}
+
 TEST(BwrapSandboxCreateTest, RefusesWithAClearErrorWhenBubblewrapIsMissing) {
   BwrapSandboxOptions o;
   o.bwrap_path = "/nonexistent/bwrap";
@@ -343,10 +405,22 @@ TEST(BwrapSandboxCreateTest, RefusesWithAClearErrorWhenBubblewrapIsMissing) {
   EXPECT_NE(sb.status().message().find("--unsafe-no-sandbox"), std::string::npos) << sb.status();
 }
 
+TEST(BwrapSandboxCreateTest, RefusesWithAClearErrorWhenPrlimitIsMissing) {
+  BwrapSandboxOptions o;
+  o.prlimit_path = "/nonexistent/prlimit";
+  auto sb = BwrapSandbox::Create(o);
+  ASSERT_FALSE(sb.ok());
+  EXPECT_EQ(sb.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(sb.status().message().find("util-linux"), std::string::npos) << sb.status();
+}
+
 TEST(BwrapSandboxCreateTest, OptionsNameTheBadField) {
   BwrapSandboxOptions o;
   o.read_only_paths = {"/"};
   EXPECT_NE(o.Validate().message().find("read_only_paths"), std::string::npos);
+  o = BwrapSandboxOptions{};
+  o.prlimit_path = "prlimit";
+  EXPECT_NE(o.Validate().message().find("prlimit_path"), std::string::npos);
   o = BwrapSandboxOptions{};
   o.max_parallel = 0;
   EXPECT_NE(o.Validate().message().find("max_parallel"), std::string::npos);
