@@ -96,7 +96,7 @@ def short(text):
     return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "..."
 
 
-def run_child(job, prelude, program, test, paths):
+def run_child(job, namespace, program, test, paths):
     """In the forked child: redirect, run the program once, record, _exit."""
     write_file = paths["status"]
     fd = os.open(paths["input"], os.O_RDONLY)
@@ -129,9 +129,12 @@ def run_child(job, prelude, program, test, paths):
         os._exit(0)
 
     mode = job["mode"]
-    g = {"__name__": "__solution__" if mode == "functional" else "__main__", "__builtins__": builtins}
+    # The prelude's names, bound once in the harness: a copy of that dict is
+    # what executing the prelude again here would give, without redoing its
+    # 18 star-imports for every test.
+    g = dict(namespace)
+    g["__name__"] = "__solution__" if mode == "functional" else "__main__"
     try:
-        exec(prelude, g)
         if mode == "functional":
             try:
                 exec(program, g)
@@ -228,7 +231,7 @@ def judge(job, test, expected, paths, status, timed_out):
         json.dumps(expected), json.dumps(got))))
 
 
-def run_job(job, prelude, emit, tag):
+def run_job(job, namespace, emit, tag):
     """Runs every test of one program; each line written carries `tag`."""
     tests = job["tests"]
     mode = job["mode"]
@@ -264,7 +267,7 @@ def run_job(job, prelude, emit, tag):
             if pid == 0:
                 try:
                     os.setpgid(0, 0)
-                    run_child(job, prelude, program, test, paths)
+                    run_child(job, namespace, program, test, paths)
                 finally:
                     os._exit(70)
             try:
@@ -374,11 +377,13 @@ def main():
         pass
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     emit = sys.stdout
-    prelude = compile(PRELUDE, "<prelude>", "exec")
-    exec(prelude, {})  # import the modules once; the children inherit them
+    # Import the modules and bind their names once; the children inherit
+    # both.
+    namespace = {"__builtins__": builtins}
+    exec(compile(PRELUDE, "<prelude>", "exec"), namespace)
     items = job.get("items")
     if items is None:
-        run_job(job, prelude, emit, {})
+        run_job(job, namespace, emit, {})
         emit.write('{"done": true}\n')
         emit.flush()
         return
@@ -396,7 +401,7 @@ def main():
                 emit.write(json.dumps({"abort": "before item %d: %s" % (i, why)}) + "\n")
                 emit.flush()
                 return
-        run_job(item, prelude, emit, {"item": i})
+        run_job(item, namespace, emit, {"item": i})
         emit.write(json.dumps({"item": i, "done": True}) + "\n")
         emit.flush()
 
