@@ -42,4 +42,4 @@ fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$build_type"
 cmake --build build --parallel "$jobs"
 cd build
-ctest --label-exclude 'gpu|load|docker' --output-on-failure --parallel "$jobs" "$@"
+ctest --label-exclude 'gpu|load|docker|slow' --output-on-failure --parallel "$jobs" "$@"

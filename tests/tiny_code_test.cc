@@ -4,8 +4,10 @@
 // eval split shares no problem with the train split, and `ssd
 // sft-references` turns it into training conversations.
 #include <fstream>
+#include <map>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/subprocess.h"
@@ -59,22 +61,57 @@ TEST(TinyCodeTest, TheCommittedFilesAreWhatTheSeededGeneratorMakes) {
   RemoveTree(dir);
 }
 
-TEST(TinyCodeTest, EveryReferenceSolutionPassesAndEverySplitHasEachDifficulty) {
-  for (const std::string split : {"train", "eval"}) {
-    const nlohmann::json j = Grade(Dir() + "/" + split + ".jsonl", Dir() + "/" + split + "_solutions.jsonl");
-    ASSERT_TRUE(j.contains("graded")) << split;
-    EXPECT_EQ(j["errors"].size(), 0u) << j["errors"].dump();
-    EXPECT_EQ(j["graded"], split == "train" ? 2000 : 200);
-    EXPECT_EQ(j["passed"], j["graded"]) << split;
-    for (const nlohmann::json& p : j["problems"]) {
-      EXPECT_TRUE(p["passed"].get<bool>()) << split << ": " << p.dump();
-    }
-    std::set<std::string> difficulties;
-    for (const nlohmann::json& row : ReadJsonl(Dir() + "/" + split + ".jsonl")) {
-      difficulties.insert(row["difficulty"].get<std::string>());
-    }
-    EXPECT_EQ(difficulties, (std::set<std::string>{"easy", "medium", "hard"})) << split;
+void ExpectEverySolutionPasses(const nlohmann::json& j, size_t graded, const std::string& what) {
+  ASSERT_TRUE(j.contains("graded")) << what;
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"].dump();
+  EXPECT_EQ(j["graded"], graded) << what;
+  EXPECT_EQ(j["passed"], j["graded"]) << what;
+  for (const nlohmann::json& p : j["problems"]) {
+    EXPECT_TRUE(p["passed"].get<bool>()) << what << ": " << p.dump();
   }
+}
+
+std::set<std::string> Difficulties(const std::vector<nlohmann::json>& rows) {
+  std::set<std::string> out;
+  for (const nlohmann::json& row : rows) out.insert(row["difficulty"].get<std::string>());
+  return out;
+}
+
+// Every eval reference, and the first 10 train references of each kind of
+// problem (family, difficulty, stdin or functional: 24 kinds, 223 programs,
+// as some kinds have fewer); the whole train split is
+// EveryTrainReferencePasses, label `slow`.
+TEST(TinyCodeTest, EveryEvalReferenceAndTenTrainReferencesOfEachKindPassAndEverySplitHasEachDifficulty) {
+  const std::set<std::string> all = {"easy", "medium", "hard"};
+  ExpectEverySolutionPasses(Grade(Dir() + "/eval.jsonl", Dir() + "/eval_solutions.jsonl"), 200, "eval");
+  EXPECT_EQ(Difficulties(ReadJsonl(Dir() + "/eval.jsonl")), all);
+
+  const std::vector<nlohmann::json> train = ReadJsonl(Dir() + "/train.jsonl");
+  EXPECT_EQ(Difficulties(train), all);
+  std::map<std::string, std::string> kind_of;  // question_id -> "Family/difficulty/mode"
+  for (const nlohmann::json& row : train) {
+    const std::string title = row["question_title"];
+    kind_of[row["question_id"]] = absl::StrCat(title.substr(0, title.rfind(' ')), "/",
+                                               row["difficulty"].get<std::string>(), "/",
+                                               row["starter_code"].get<std::string>().empty() ? "stdin" : "functional");
+  }
+  const std::vector<nlohmann::json> solutions = ReadJsonl(Dir() + "/train_solutions.jsonl");
+  ASSERT_EQ(solutions.size(), 2000u);
+  std::map<std::string, int> taken;
+  std::vector<nlohmann::json> sample;
+  for (const nlohmann::json& s : solutions) {
+    if (++taken[kind_of[s["question_id"]]] <= 10) sample.push_back(s);
+  }
+  EXPECT_EQ(taken.size(), 24u) << "kinds of train problem";
+  const std::string dir = MakeTempDir("ssd_tiny_code");
+  WriteJsonl(dir + "/train_sample.jsonl", sample);
+  ExpectEverySolutionPasses(Grade(Dir() + "/train.jsonl", dir + "/train_sample.jsonl"), sample.size(), "train sample");
+  EXPECT_EQ(sample.size(), 223u);
+  RemoveTree(dir);
+}
+
+TEST(TinyCodeTest, EveryTrainReferencePasses) {
+  ExpectEverySolutionPasses(Grade(Dir() + "/train.jsonl", Dir() + "/train_solutions.jsonl"), 2000, "train");
 }
 
 TEST(TinyCodeTest, TheTestsFailProgramsWithOneConstantOrOperatorChanged) {
