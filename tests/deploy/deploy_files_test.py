@@ -252,6 +252,111 @@ class ComposeTest(unittest.TestCase):
         self.assertEqual(flag(c["services"]["coordinator"]["command"], "--listen"), "127.0.0.1:17070")
 
 
+def dockerfile(name):
+    """The instructions of deploy/NAME as (stage, keyword, text) with
+    continuation lines joined and comment lines dropped, as Docker reads them."""
+    out, stage, pending = [], None, ""
+    with open(os.path.join(DEPLOY, name)) as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if line.lstrip().startswith("#"):
+                continue
+            if line.endswith("\\"):
+                pending += line[:-1] + " "
+                continue
+            line = (pending + line).strip()
+            pending = ""
+            if not line:
+                continue
+            keyword, _, text = line.partition(" ")
+            keyword = keyword.upper()
+            if keyword == "FROM":
+                m = re.search(r"\bAS\s+(\S+)", text, re.I)
+                stage = m.group(1) if m else text
+            out.append((stage, keyword, text.strip()))
+    return out
+
+
+def apt_packages(run_text):
+    """The packages of every `apt-get install` in one RUN."""
+    pkgs = []
+    for part in re.split(r"&&|;", run_text):
+        words = part.split()
+        if words[:2] == ["apt-get", "install"]:
+            pkgs += [w for w in words[2:] if not w.startswith("-")]
+    return pkgs
+
+
+def stage_packages(instrs, stage):
+    return {p for st, kw, text in instrs if st == stage and kw == "RUN" for p in apt_packages(text)}
+
+
+class DockerfileTest(unittest.TestCase):
+    """deploy/Dockerfile.cuda cannot be built here (no NVIDIA repository, no
+    PyPI); these checks hold it to the CPU image, which compose_test builds."""
+
+    def setUp(self):
+        self.cpu = dockerfile("Dockerfile")
+        self.gpu = dockerfile("Dockerfile.cuda")
+
+    def final(self, instrs, keyword):
+        """KEYWORD's instructions in the last stage and the stages it is FROM."""
+        parents = {st: text.split()[0] for st, kw, text in instrs if kw == "FROM"}
+        chain, st = [], instrs[-1][0]
+        while st in parents:
+            chain.append(st)
+            st = parents[st]
+        return [text for st, kw, text in instrs if st in chain and kw == keyword]
+
+    def test_the_gpu_image_runs_like_the_cpu_image(self):
+        for kw in ("EXPOSE", "VOLUME", "USER", "WORKDIR", "HEALTHCHECK", "ENTRYPOINT", "CMD"):
+            self.assertEqual(self.final(self.gpu, kw), self.final(self.cpu, kw), kw)
+        env = " ".join(self.final(self.gpu, "ENV"))
+        for var in ("SSD_METRICS_PORT=9090", "OMP_WAIT_POLICY=PASSIVE", "NVIDIA_VISIBLE_DEVICES=all"):
+            self.assertIn(var, env)
+        runs = self.final(self.gpu, "RUN")
+        self.assertIn('["/usr/local/bin/ssd", "--help"]', runs, "the image build must load every library once")
+
+    def test_the_gpu_image_has_the_cpu_images_packages_but_debians_torch(self):
+        cpu_runtime = stage_packages(self.cpu, "runtime-base")
+        self.assertIn("libtorch1.13", cpu_runtime)
+        self.assertEqual(stage_packages(self.gpu, "runtime"), cpu_runtime - {"libtorch1.13", "libgloo0"})
+        cpu_build = stage_packages(self.cpu, "build")
+        gpu_build = stage_packages(self.gpu, "build")
+        self.assertEqual(gpu_build - {"ca-certificates", "curl", "python3-venv", "cuda-toolkit-${CUDA_PKG_VERSION}"},
+                         cpu_build - {"libtorch-dev", "libgloo-dev"})
+
+    def test_every_cmake_option_the_images_pass_is_one_cmake_defines(self):
+        with open(os.path.join(SRC, "CMakeLists.txt")) as f:
+            options = set(re.findall(r"^option\((SSD_\w+)", f.read(), re.M))
+        self.assertIn("SSD_WITH_NCCL", options)
+        gpu_cmake = [t for _, kw, t in self.gpu if kw == "RUN" and "cmake -S" in t]
+        self.assertEqual(len(gpu_cmake), 1)
+        self.assertIn("-DSSD_WITH_NCCL=ON", gpu_cmake[0])
+        for name in ("Dockerfile", "Dockerfile.cuda"):
+            for _, kw, text in dockerfile(name):
+                for opt in re.findall(r"-D(SSD_\w+)=", text):
+                    self.assertIn(opt, options, f"deploy/{name} passes -D{opt}")
+
+    def test_every_shell_run_step_parses(self):
+        for name in ("Dockerfile", "Dockerfile.cuda"):
+            for stage, kw, text in dockerfile(name):
+                if kw != "RUN" or text.startswith("["):
+                    continue
+                r = subprocess.run(["sh", "-n", "-c", text], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, f"deploy/{name}, stage {stage}: {r.stderr}\n{text}")
+
+    def test_the_build_context_carries_every_top_level_input_of_the_build(self):
+        with open(os.path.join(SRC, ".dockerignore")) as f:
+            allowed = {l[1:].strip() for l in f if l.startswith("!")}
+        with open(os.path.join(SRC, "CMakeLists.txt")) as f:
+            top = f.read()
+        used = set(re.findall(r"^\s*add_subdirectory\((\w+)", top, re.M))
+        used |= {m.split("/")[0] for m in re.findall(r"^\s*include\(([\w/]+\.cmake)\)", top, re.M)}
+        self.assertTrue(used)
+        self.assertEqual(used - allowed, set(), ".dockerignore leaves out what CMakeLists.txt reads")
+
+
 class SlurmTest(unittest.TestCase):
     script = os.path.join(DEPLOY, "slurm", "ssd.sbatch")
 
