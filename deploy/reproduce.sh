@@ -71,6 +71,30 @@ done
 [[ $train =~ ^[1-9][0-9]*$ ]] || die "--train: a positive whole number, got '$train'"
 [[ $eval =~ ^[1-9][0-9]*$ ]] || die "--eval: a positive whole number, got '$eval'"
 [ -f "$spec" ] || die "--spec $spec: no such file"
+# The spec's shape is checked here, before any seed's base is built; its
+# field values are checked by the coordinator when seed 1's job starts.
+"$python" - "$spec" <<'CHECK' || die "--spec $spec: see the message above"
+import sys
+try:
+    import yaml
+except ImportError:
+    sys.exit("python3-yaml is missing (apt-get install python3-yaml, or run deploy/install-deps.sh)")
+path = sys.argv[1]
+try:
+    with open(path, encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    sys.exit(f"{path}: not a readable YAML file: {e}")
+if not isinstance(spec, dict):
+    sys.exit(f"{path}: must be a mapping of job fields, got {type(spec).__name__}")
+if not isinstance(spec.get("eval"), dict):
+    sys.exit(f"{path}: eval: must be a mapping (the table compares the base and the SSD model by it)")
+if spec["eval"].get("base") is not True:
+    sys.exit(f"{path}: eval.base: must be true (the table needs the base's eval)")
+for key in ("sampling", "train"):
+    if key in spec and not isinstance(spec[key], dict):
+        sys.exit(f"{path}: {key}: must be a mapping, got {type(spec[key]).__name__}")
+CHECK
 if ((reuse)) && { [ "$train" != 2000 ] || [ "$eval" != 200 ] || [ "$base_flags" != "$default_base_flags" ]; }; then
   die "--reuse-committed: the committed base was made with --train 2000 --eval 200 --base-flags '$default_base_flags'; drop it or those flags"
 fi
@@ -122,8 +146,6 @@ with open(src, encoding="utf-8") as f:
 spec["name"] = "reproduce-seed-" + seed
 spec["model"] = base
 spec["problems"] = bench + "/train.jsonl"
-if not isinstance(spec, dict) or not isinstance(spec.get("eval"), dict):
-    sys.exit(src + ": not a job spec with an eval section")
 spec["eval"]["benchmark"] = bench + "/eval.jsonl"
 spec.setdefault("sampling", {})["seed"] = int(seed)
 spec.setdefault("train", {})["seed"] = int(seed)

@@ -172,22 +172,29 @@ class ReproduceTest(unittest.TestCase):
                 self.assertIn(message, r.stderr)
                 self.assertFalse(os.path.exists(out))
 
-    def test_a_spec_without_an_eval_section_is_named(self):
-        spec = os.path.join(self.tmp.name, "broken.yaml")
-        with open(spec, "w") as f:
-            f.write("name: x\n")
-        out = os.path.join(self.tmp.name, "broken")
-        argv = [SCRIPT, "--out", out, "--spec", spec, "--train", "30", "--eval", "12", "--base-flags", BASE_FLAGS,
-                "--seeds", "1"]
-        # The base is reused from the first run so that only the spec fails.
-        os.makedirs(os.path.join(out, "seed-1"))
-        subprocess.run(["cp", "-r", os.path.join(self.seed_dir(1), "base"), os.path.join(out, "seed-1", "base")],
-                       check=True)
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(os.environ, SSD_BIN=SSD))
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("not a job spec with an eval section", r.stderr)
-        self.assertIn(f"--spec {spec}", r.stderr)
-
+    def test_a_broken_spec_is_named_before_any_seed_starts(self):
+        # Checked before the first seed's benchmark and base, which take most
+        # of an hour at the default size.
+        cases = [("name: x\n", "eval: must be a mapping"),
+                 ("- a list\n", "must be a mapping of job fields, got list"),
+                 ("eval: {n: 2\n", "not a readable YAML file"),
+                 ("eval: {n: 2}\n", "eval.base: must be true"),
+                 ("eval: {base: true}\nsampling: [1]\n", "sampling: must be a mapping, got list"),
+                 ("eval: {base: true}\ntrain: 3\n", "train: must be a mapping, got int")]
+        for i, (text, message) in enumerate(cases):
+            with self.subTest(spec=text):
+                spec = os.path.join(self.tmp.name, f"broken-{i}.yaml")
+                with open(spec, "w") as f:
+                    f.write(text)
+                out = os.path.join(self.tmp.name, f"broken-{i}")
+                argv = [SCRIPT, "--out", out, "--spec", spec, "--train", "30", "--eval", "12",
+                        "--base-flags", BASE_FLAGS, "--seeds", "1"]
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                                   env=dict(os.environ, SSD_BIN=SSD))
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(f"{spec}: {message}", r.stderr)
+                self.assertIn(f"--spec {spec}", r.stderr)
+                self.assertFalse(os.path.exists(out), "nothing may be made for a broken spec")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
