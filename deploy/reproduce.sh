@@ -8,7 +8,7 @@
 #                   (seed 1 makes exactly the committed split);
 #   2. base/        a base by deploy/make-base.sh --seed S with the committed
 #                   base's recipe (20 epochs at lr 2e-3, 4,096-token batches,
-#                   about 35 minutes on 2 cores), converted to bf16 as the
+#                   20 to 35 minutes on 2 cores, by CPU), converted to bf16 as the
 #                   committed one is; with --reuse-committed, seed 1 takes
 #                   deploy/models/tiny-code-base instead (the recipe's output
 #                   on this machine type, bit for bit: README);
@@ -127,7 +127,7 @@ for s in "${list[@]}"; do
   elif [ -f "$base/model.safetensors" ]; then
     echo "reproduce: seed $s: 2/3 base already built ($base)"
   else
-    echo "reproduce: seed $s: 2/3 base (deploy/make-base.sh $base_flags; the default recipe takes about 35 minutes)"
+    echo "reproduce: seed $s: 2/3 base (deploy/make-base.sh $base_flags; the default recipe takes 20 to 35 minutes on 2 cores)"
     "$root/deploy/make-base.sh" --problems "$dir/tiny-code/train.jsonl" \
       --solutions "$dir/tiny-code/train_solutions.jsonl" --out "$dir/base" --seed "$s" \
       "${base_argv[@]}" >"$dir/base.log" 2>&1 ||
