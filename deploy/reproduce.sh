@@ -72,7 +72,7 @@ done
 [[ $eval =~ ^[1-9][0-9]*$ ]] || die "--eval: a positive whole number, got '$eval'"
 [ -f "$spec" ] || die "--spec $spec: no such file"
 # The spec's shape is checked here, before any seed's base is built; its
-# field values are checked by the coordinator when seed 1's job starts.
+# field values are checked by the coordinator when the first seed's job starts.
 "$python" - "$spec" <<'CHECK' || die "--spec $spec: see the message above"
 import sys
 try:

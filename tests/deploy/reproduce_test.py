@@ -196,5 +196,6 @@ class ReproduceTest(unittest.TestCase):
                 self.assertIn(f"--spec {spec}", r.stderr)
                 self.assertFalse(os.path.exists(out), "nothing may be made for a broken spec")
 
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
