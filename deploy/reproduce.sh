@@ -70,6 +70,7 @@ done
 [[ $seeds =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--seeds: a comma-separated list of whole numbers, got '$seeds'"
 [[ $train =~ ^[1-9][0-9]*$ ]] || die "--train: a positive whole number, got '$train'"
 [[ $eval =~ ^[1-9][0-9]*$ ]] || die "--eval: a positive whole number, got '$eval'"
+[ -x "$python" ] || die "$python is missing (apt-get install python3)"
 [ -f "$spec" ] || die "--spec $spec: no such file"
 # The spec's shape is checked here, before any seed's base is built; its
 # field values are checked by the coordinator when the first seed's job starts.
@@ -100,7 +101,6 @@ if ((reuse)) && { [ "$train" != 2000 ] || [ "$eval" != 200 ] || [ "$base_flags" 
 fi
 read -r -a base_argv <<<"$base_flags"
 [ -x "$ssd" ] || die "$ssd: not built (run deploy/test.sh, or set SSD_BIN)"
-[ -x "$python" ] || die "$python is missing (apt-get install python3)"
 mkdir -p "$out" || die "--out $out: cannot create it"
 out="$(cd "$out" && pwd)"
 
