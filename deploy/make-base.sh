@@ -23,6 +23,7 @@
 # on the same machine type (training is deterministic on CPU).
 #
 #   deploy/make-base.sh --out build/models/tiny-code-base
+#   deploy/make-base.sh --extra-problems X.jsonl --extra-solutions XS.jsonl --out DIR   # train on more problems
 #   deploy/make-base.sh --problems P.jsonl --solutions S.jsonl --out DIR --layers 2 --hidden 64 --epochs 1
 #
 # The model lands in OUT/model (a Hugging Face folder with its tokenizer);
@@ -33,6 +34,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 problems="$root/deploy/tiny-code/train.jsonl"
 solutions="$root/deploy/tiny-code/train_solutions.jsonl"
+extra_problems=""
+extra_solutions=""
 out=""
 ssd="${SSD_BIN:-$root/build/bin/ssd}"
 vocab=4096
@@ -60,6 +63,10 @@ usage() {
 Options (defaults in brackets):
   --problems FILE      LiveCodeBench-format problems [deploy/tiny-code/train.jsonl]
   --solutions FILE     {question_id, code} per line [deploy/tiny-code/train_solutions.jsonl]
+  --extra-problems FILE --extra-solutions FILE
+                       more problems and references to train on, after the first
+                       (make_tiny_code.py --extra N writes extra.jsonl and
+                       extra_solutions.jsonl) [none]
   --out DIR            output folder (required)
   --vocab N            tokenizer size [$vocab]
   --hidden N --layers N --heads N --kv-heads N --intermediate N   [$hidden $layers $heads $kv_heads $intermediate]
@@ -82,6 +89,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --problems) problems="$2"; shift 2 ;;
     --solutions) solutions="$2"; shift 2 ;;
+    --extra-problems) extra_problems="$2"; shift 2 ;;
+    --extra-solutions) extra_solutions="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --vocab) vocab="$2"; shift 2 ;;
     --hidden) hidden="$2"; shift 2 ;;
@@ -109,11 +118,28 @@ done
 [ -x "$ssd" ] || die "$ssd: not built (run deploy/test.sh, or set SSD_BIN)"
 [ -r "$problems" ] || die "--problems $problems: cannot read it"
 [ -r "$solutions" ] || die "--solutions $solutions: cannot read it"
+if [ -n "$extra_problems$extra_solutions" ]; then
+  [ -n "$extra_problems" ] && [ -n "$extra_solutions" ] ||
+    die "--extra-problems and --extra-solutions go together"
+  [ -r "$extra_problems" ] || die "--extra-problems $extra_problems: cannot read it"
+  [ -r "$extra_solutions" ] || die "--extra-solutions $extra_solutions: cannot read it"
+fi
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing (apt-get install python3)"
 
 work="$out/work"
 rm -rf "$work" "$out/model"
 mkdir -p "$work"
+
+if [ -n "$extra_problems" ]; then
+  # One problem set, the first's lines then the extra ones (a first file
+  # without a final newline gets one, so no two lines run together).
+  join_lines() { cat "$1"; [ -z "$(tail -c 1 "$1")" ] || echo; cat "$2"; }
+  join_lines "$problems" "$extra_problems" > "$work/problems.jsonl"
+  join_lines "$solutions" "$extra_solutions" > "$work/solutions.jsonl"
+  echo "make-base: training on $(basename "$problems") and $(basename "$extra_problems")"
+  problems="$work/problems.jsonl"
+  solutions="$work/solutions.jsonl"
+fi
 
 echo "make-base: 1/6 training conversations from $(basename "$problems")"
 "$ssd" sft-references --benchmark "$problems" --solutions "$solutions" --out "$work/clean.jsonl"

@@ -72,10 +72,49 @@ TEST_F(MakeBaseTest, TheSameFlagsRebuildABitIdenticalModelAndAnotherSeedDoesNot)
   EXPECT_EQ(Slurp(dir_ + "/d/model/model.safetensors"), Slurp(dir_ + "/a/work/train/model/model.safetensors"));
 }
 
+TEST_F(MakeBaseTest, ExtraProblemsTrainAfterTheFirstSetAsIfOneFileHeldBoth) {
+  // The 40 problems split 25 + 15, the first parts without a final newline:
+  // --extra-problems gives the model that one 40-problem file gives.
+  std::vector<std::string> problems, solutions;
+  {
+    std::ifstream p(dir_ + "/p.jsonl"), s(dir_ + "/s.jsonl");
+    for (std::string line; std::getline(p, line);) problems.push_back(line);
+    for (std::string line; std::getline(s, line);) solutions.push_back(line);
+  }
+  ASSERT_EQ(problems.size(), 40u);
+  ASSERT_EQ(solutions.size(), 40u);
+  auto write = [](const std::string& path, const std::vector<std::string>& lines, size_t from, size_t to,
+                  bool final_newline) {
+    std::ofstream out(path);
+    for (size_t i = from; i < to; ++i) out << lines[i] << (i + 1 < to || final_newline ? "\n" : "");
+  };
+  write(dir_ + "/p1.jsonl", problems, 0, 25, false);
+  write(dir_ + "/s1.jsonl", solutions, 0, 25, false);
+  write(dir_ + "/p2.jsonl", problems, 25, 40, true);
+  write(dir_ + "/s2.jsonl", solutions, 25, 40, true);
+
+  ProcessResult one = Run(dir_ + "/one", {"--label-smoothing", "0"});
+  ASSERT_EQ(one.exit_code, 0) << one.out << one.err;
+  ProcessResult two = Run(dir_ + "/two", {"--label-smoothing", "0", "--problems", dir_ + "/p1.jsonl", "--solutions",
+                                          dir_ + "/s1.jsonl", "--extra-problems", dir_ + "/p2.jsonl",
+                                          "--extra-solutions", dir_ + "/s2.jsonl"});
+  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+  EXPECT_NE(two.out.find("training on p1.jsonl and p2.jsonl"), std::string::npos) << two.out;
+  EXPECT_NE(two.err.find("40 conversations"), std::string::npos) << two.err;
+  EXPECT_EQ(Slurp(dir_ + "/one/work/clean.jsonl"), Slurp(dir_ + "/two/work/clean.jsonl"));
+  EXPECT_EQ(Slurp(dir_ + "/one/model/model.safetensors"), Slurp(dir_ + "/two/model/model.safetensors"));
+}
+
 TEST_F(MakeBaseTest, BadFlagsAreNamedBeforeAnyWork) {
   ProcessResult r = Run(dir_ + "/x", {"--problems", dir_ + "/missing.jsonl"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--problems " + dir_ + "/missing.jsonl: cannot read it"), std::string::npos) << r.err;
+  r = Run(dir_ + "/x", {"--extra-problems", dir_ + "/p.jsonl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--extra-problems and --extra-solutions go together"), std::string::npos) << r.err;
+  r = Run(dir_ + "/x", {"--extra-problems", dir_ + "/p.jsonl", "--extra-solutions", dir_ + "/none.jsonl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--extra-solutions " + dir_ + "/none.jsonl: cannot read it"), std::string::npos) << r.err;
   r = Run(dir_ + "/x", {"--bogus"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown option: --bogus"), std::string::npos) << r.err;

@@ -2,10 +2,12 @@
 // what the seeded generator makes, every reference solution passes its tests
 // in the real sandbox, the tests tell a wrong program from a right one, the
 // eval split shares no problem with the train split, and `ssd
-// sft-references` turns it into training conversations.
+// sft-references` turns it into training conversations; an extra training
+// split leaves both splits as they are.
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -146,6 +148,51 @@ TEST(TinyCodeTest, TheEvalSplitSharesNoProblemWithTheTrainSplit) {
     functional += !row["starter_code"].get<std::string>().empty();
   }
   EXPECT_GT(functional, 0);
+}
+
+// --extra N (more training problems for a base model) is drawn after both
+// splits: they stay byte for byte the committed ones, and no extra problem is
+// in either. Its first 30 references pass in the sandbox.
+TEST(TinyCodeTest, TheExtraSplitLeavesTrainAndEvalAsTheyAreAndSharesNoProblemWithEither) {
+  const std::string dir = MakeTempDir("ssd_tiny_code_extra");
+  ProcessResult r = RunProcess({kPython, Generator(), "--extra", "300", "--out", dir}, 120);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("2000 train, 200 eval and 300 extra problems"), std::string::npos) << r.out;
+  for (const char* f : {"train.jsonl", "eval.jsonl", "train_solutions.jsonl", "eval_solutions.jsonl"}) {
+    std::ifstream a(Dir() + "/" + f), b(dir + "/" + f);
+    std::stringstream sa, sb;
+    sa << a.rdbuf();
+    sb << b.rdbuf();
+    EXPECT_TRUE(sa.str() == sb.str()) << f << " differs from the committed one with --extra";
+  }
+  std::set<std::string> seen;
+  for (const char* f : {"train.jsonl", "eval.jsonl"}) {
+    for (const nlohmann::json& row : ReadJsonl(Dir() + "/" + f)) seen.insert(row["question_content"]);
+  }
+  std::vector<nlohmann::json> extra = ReadJsonl(dir + "/extra.jsonl"), sols = ReadJsonl(dir + "/extra_solutions.jsonl");
+  ASSERT_EQ(extra.size(), 300u);
+  ASSERT_EQ(sols.size(), 300u);
+  std::set<std::string> ids;
+  for (const nlohmann::json& row : extra) {
+    EXPECT_EQ(seen.count(row["question_content"]), 0u) << row["question_id"] << " is also in train or eval";
+    ids.insert(row["question_id"]);
+  }
+  EXPECT_EQ(ids.size(), 300u);
+  EXPECT_EQ(Difficulties(extra), (std::set<std::string>{"easy", "medium", "hard"}));
+  // --check covers the extra split too.
+  r = RunProcess({kPython, Generator(), "--extra", "300", "--check", dir}, 120);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  extra.resize(30);
+  sols.resize(30);
+  WriteJsonl(dir + "/extra30.jsonl", extra);
+  WriteJsonl(dir + "/extra30_solutions.jsonl", sols);
+  ExpectEverySolutionPasses(Grade(dir + "/extra30.jsonl", dir + "/extra30_solutions.jsonl"), 30, "extra");
+
+  r = RunProcess({kPython, Generator(), "--extra", "-1", "--out", dir}, 120);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--extra must be 0 or more"), std::string::npos) << r.err;
+  RemoveTree(dir);
 }
 
 TEST(TinyCodeTest, SftReferencesWritesOneConversationPerSolutionWithTheSsdPrompt) {

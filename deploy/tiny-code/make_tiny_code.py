@@ -42,8 +42,14 @@ them checks that the two agree.
 Outputs, in --out (default: beside this file):
   train.jsonl, eval.jsonl                     the problems (LiveCodeBench lines)
   train_solutions.jsonl, eval_solutions.jsonl {question_id, code}
+  extra.jsonl, extra_solutions.jsonl          with --extra N only: N more
+                                              training problems for the base
+                                              model, drawn after both splits
+                                              (which are the same with or
+                                              without it), in neither of them
+                                              and of no reserved structure
 
-    /usr/bin/python3 deploy/tiny-code/make_tiny_code.py [--seed 1] [--train 2000] [--eval 200] [--out DIR]
+    /usr/bin/python3 deploy/tiny-code/make_tiny_code.py [--seed 1] [--train 2000] [--eval 200] [--extra 0] [--out DIR]
     /usr/bin/python3 deploy/tiny-code/make_tiny_code.py --check DIR   # DIR holds what these flags make
 
 The output depends only on the flags: Python's `random.Random` with a seed is
@@ -726,7 +732,7 @@ def record(p, qid, index):
     }
 
 
-def generate(seed, n_train, n_eval):
+def generate(seed, n_train, n_eval, n_extra=0):
     rng = random.Random(seed)
     train, eval_, seen = [], [], set()
     # Draw until both splits are full; a problem goes to the split that can
@@ -751,8 +757,24 @@ def generate(seed, n_train, n_eval):
             eval_.append(p)
         else:
             train.append(p)
+    # The extra split is drawn after both others are full, from the same
+    # stream, so train and eval are the same with or without it. It holds
+    # only combinations in neither split, and no reserved structure.
+    extra = []
+    attempts = 0
+    while len(extra) < n_extra:
+        attempts += 1
+        if attempts > 200 * n_extra + 10000:
+            sys.exit("make_tiny_code: could not draw %d extra problems" % n_extra)
+        p = draw(rng)
+        key = repr((p["structure"], p["constants"]))
+        if key in seen or reserved(p["structure"], seed):
+            continue
+        seen.add(key)
+        extra.append(p)
     out = {}
-    for split, problems in (("train", train), ("eval", eval_)):
+    splits = [("train", train), ("eval", eval_)] + ([("extra", extra)] if n_extra else [])
+    for split, problems in splits:
         lines, sols = [], []
         for i, p in enumerate(problems):
             qid = "tc-%s-%04d" % (split, i)
@@ -777,12 +799,16 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--train", type=int, default=2000, help="problems in the train split")
     ap.add_argument("--eval", type=int, default=200, help="problems in the eval split")
+    ap.add_argument("--extra", type=int, default=0,
+                    help="problems in an extra training split (extra.jsonl), disjoint from train and eval")
     ap.add_argument("--out", default=HERE, help="folder to write the four files to")
     ap.add_argument("--check", metavar="DIR", help="compare DIR with what the flags make; exit 1 on a difference")
     a = ap.parse_args()
     if a.train < 1 or a.eval < 1:
         sys.exit("make_tiny_code: --train and --eval must be at least 1")
-    out = generate(a.seed, a.train, a.eval)
+    if a.extra < 0:
+        sys.exit("make_tiny_code: --extra must be 0 or more")
+    out = generate(a.seed, a.train, a.eval, a.extra)
     if a.check:
         bad = 0
         for split, (lines, sols) in out.items():
@@ -813,7 +839,8 @@ def main():
                 f.write(dump(rows))
             os.replace(tmp, os.path.join(a.out, name))
     counts = {s: len(v[0]) for s, v in out.items()}
-    print("tiny-code: %d train and %d eval problems in %s" % (counts["train"], counts["eval"], a.out))
+    extra = " and %d extra" % counts["extra"] if "extra" in counts else ""
+    print("tiny-code: %d train, %d eval%s problems in %s" % (counts["train"], counts["eval"], extra, a.out))
 
 
 if __name__ == "__main__":
