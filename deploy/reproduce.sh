@@ -22,7 +22,7 @@
 #
 #   deploy/reproduce.sh [--seeds 1,2,3] [--out build/reproduce] [--reuse-committed]
 #
-# --spec, --train, --eval and --base-flags change the job, the benchmark's
+# --spec, --train, --eval, --extra and --base-flags change the job, the benchmark's
 # size and the base recipe (tests/deploy/reproduce_test.py runs the whole
 # script at a few seconds' size with them); --reuse-committed needs the
 # defaults, since the committed base was made with them.
@@ -37,6 +37,8 @@ reuse=0
 spec="$root/deploy/examples/quickstart.yaml"
 train=2000
 eval=200
+default_extra=0
+extra=$default_extra
 default_base_flags="--epochs 20 --lr 2e-3 --batch-tokens 4096"
 base_flags="$default_base_flags"
 die() { echo "reproduce: $*" >&2; exit 1; }
@@ -51,6 +53,8 @@ Options (defaults in brackets):
   --spec FILE         the job the seeds' jobs are made from [deploy/examples/quickstart.yaml]
   --train N           problems in the benchmark's train split [$train]
   --eval N            problems in its eval split [$eval]
+  --extra N           more problems the base alone trains on (make_tiny_code.py --extra,
+                      make-base.sh --extra-problems); the job samples only train [$extra]
   --base-flags FLAGS  deploy/make-base.sh's recipe [$base_flags]
 EOF
 }
@@ -62,6 +66,7 @@ while (($#)); do
     --spec) spec="$2"; shift 2 ;;
     --train) train="$2"; shift 2 ;;
     --eval) eval="$2"; shift 2 ;;
+    --extra) extra="$2"; shift 2 ;;
     --base-flags) base_flags="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -70,6 +75,7 @@ done
 [[ $seeds =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--seeds: a comma-separated list of whole numbers, got '$seeds'"
 [[ $train =~ ^[1-9][0-9]*$ ]] || die "--train: a positive whole number, got '$train'"
 [[ $eval =~ ^[1-9][0-9]*$ ]] || die "--eval: a positive whole number, got '$eval'"
+[[ $extra =~ ^(0|[1-9][0-9]*)$ ]] || die "--extra: a whole number, got '$extra'"
 [ -x "$python" ] || die "$python is missing (apt-get install python3)"
 [ -f "$spec" ] || die "--spec $spec: no such file"
 # The spec's shape is checked here, before any seed's base is built; its
@@ -96,8 +102,9 @@ for key in ("sampling", "train"):
     if key in spec and not isinstance(spec[key], dict):
         sys.exit(f"{path}: {key}: must be a mapping, got {type(spec[key]).__name__}")
 CHECK
-if ((reuse)) && { [ "$train" != 2000 ] || [ "$eval" != 200 ] || [ "$base_flags" != "$default_base_flags" ]; }; then
-  die "--reuse-committed: the committed base was made with --train 2000 --eval 200 --base-flags '$default_base_flags'; drop it or those flags"
+if ((reuse)) && { [ "$train" != 2000 ] || [ "$eval" != 200 ] || [ "$extra" != "$default_extra" ] ||
+  [ "$base_flags" != "$default_base_flags" ]; }; then
+  die "--reuse-committed: the committed base was made with --train 2000 --eval 200 --extra $default_extra --base-flags '$default_base_flags'; drop it or those flags"
 fi
 read -r -a base_argv <<<"$base_flags"
 [ -x "$ssd" ] || die "$ssd: not built (run deploy/test.sh, or set SSD_BIN)"
@@ -118,7 +125,11 @@ for s in "${list[@]}"; do
 
   echo "reproduce: seed $s: 1/3 tiny-code"
   "$python" "$root/deploy/tiny-code/make_tiny_code.py" --seed "$s" --train "$train" --eval "$eval" \
-    --out "$dir/tiny-code" || die "seed $s: make_tiny_code.py failed"
+    --extra "$extra" --out "$dir/tiny-code" || die "seed $s: make_tiny_code.py failed"
+  extra_argv=()
+  if [ "$extra" != 0 ]; then
+    extra_argv=(--extra-problems "$dir/tiny-code/extra.jsonl" --extra-solutions "$dir/tiny-code/extra_solutions.jsonl")
+  fi
 
   base="$dir/base/bf16"
   if [ "$s" = 1 ] && [ "$reuse" = 1 ]; then
@@ -129,8 +140,8 @@ for s in "${list[@]}"; do
   else
     echo "reproduce: seed $s: 2/3 base (deploy/make-base.sh $base_flags; the default recipe takes 20 to 35 minutes on 2 cores)"
     "$root/deploy/make-base.sh" --problems "$dir/tiny-code/train.jsonl" \
-      --solutions "$dir/tiny-code/train_solutions.jsonl" --out "$dir/base" --seed "$s" \
-      "${base_argv[@]}" >"$dir/base.log" 2>&1 ||
+      --solutions "$dir/tiny-code/train_solutions.jsonl" ${extra_argv[@]+"${extra_argv[@]}"} --out "$dir/base" \
+      --seed "$s" "${base_argv[@]}" >"$dir/base.log" 2>&1 ||
       { tail -20 "$dir/base.log" >&2; die "seed $s: make-base failed ($dir/base.log)"; }
     "$ssd" model convert --model "$dir/base/model" --dtype bf16 --out "$base.tmp" >>"$dir/base.log" 2>&1 ||
       die "seed $s: bf16 conversion failed ($dir/base.log)"

@@ -58,7 +58,8 @@ class ReproduceTest(unittest.TestCase):
         with open(cls.spec, "w") as f:
             f.write(JOB)
         start = time.monotonic()
-        cls.first = cls.reproduce("--seeds", "1,2")
+        # Each base also trains on 20 extra problems that the job does not sample.
+        cls.first = cls.reproduce("--seeds", "1,2", "--extra", "20")
         cls.first_s = time.monotonic() - start
 
     @classmethod
@@ -98,6 +99,10 @@ class ReproduceTest(unittest.TestCase):
                 self.assertIn(f"seed {s}: {stage}" if "/" in stage else f"seed {s} {stage}", r.stdout)
             self.assertEqual(len(slurp(os.path.join(d, "tiny-code", "train.jsonl")).splitlines()), 30)
             self.assertEqual(len(slurp(os.path.join(d, "tiny-code", "eval.jsonl")).splitlines()), 12)
+            self.assertEqual(len(slurp(os.path.join(d, "tiny-code", "extra.jsonl")).splitlines()), 20)
+            base_log = slurp(os.path.join(d, "base.log"))
+            self.assertIn("training on train.jsonl and extra.jsonl", base_log)
+            self.assertIn("sft-references: 50 conversations", base_log)
             self.assertTrue(os.path.getsize(os.path.join(d, "base", "bf16", "model.safetensors")) > 0)
             job = slurp(os.path.join(d, "job.yaml"))
             self.assertIn(os.path.join(d, "base", "bf16"), job)
@@ -162,6 +167,8 @@ class ReproduceTest(unittest.TestCase):
         cases = [(["--seeds", "1,x"], "--seeds"),
                  (["--train", "0"], "--train"),
                  (["--eval", "many"], "--eval"),
+                 (["--extra", "-3"], "--extra: a whole number"),
+                 (["--reuse-committed", "--extra", "5"], "--reuse-committed: the committed base was made with"),
                  (["--spec", os.path.join(self.tmp.name, "missing.yaml")], "missing.yaml: no such file"),
                  (["--reuse-committed"], "--reuse-committed: the committed base was made with"),
                  (["--frobnicate"], "unknown option: --frobnicate")]
