@@ -181,13 +181,18 @@ def main():
         return 2
     table = format_table(rows, a.seed_dirs)
     print(table)
+    outputs = []
     if a.out:
-        with open(a.out, "w", encoding="utf-8") as f:
-            f.write(table + "\n")
+        outputs.append(("--out", a.out, table + "\n"))
     if a.json:
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"seeds": a.seed_dirs, "rows": rows}, f, indent=2)
-            f.write("\n")
+        outputs.append(("--json", a.json, json.dumps({"seeds": a.seed_dirs, "rows": rows}, indent=2) + "\n"))
+    for flag, path, text in outputs:
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            print(f"reproduce_table: {flag} {path}: cannot write it: {e.strerror}", file=sys.stderr)
+            return 2
     return 0
 
 

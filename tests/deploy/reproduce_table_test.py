@@ -127,6 +127,18 @@ class ReproduceTableTest(unittest.TestCase):
             self.assertIn(message, r.stderr, d)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
+    def test_an_unwritable_output_is_named_not_a_traceback(self):
+        d = self.seed("ok", report(0.2, 0.4))
+        cases = [("--out", os.path.join(self.tmp.name, "no-such-dir", "table.md")),
+                 ("--json", self.tmp.name)]  # a folder, not a file
+        for flag, path in cases:
+            with self.subTest(flag=flag):
+                r = subprocess.run([sys.executable, SCRIPT, d, flag, path], capture_output=True, text=True,
+                                   timeout=60)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(f"reproduce_table: {flag} {path}: cannot write it", r.stderr)
+                self.assertNotIn("Traceback", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
