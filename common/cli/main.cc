@@ -15,8 +15,12 @@
 #include "common/cli/tokenizer_commands.h"
 #include "common/cli/train_commands.h"
 #include "common/cli/worker_commands.h"
+#include "common/util/openblas_core.h"
 
 int main(int argc, char** argv) {
+  // Before anything else: this may re-execute the process with OpenBLAS
+  // kernels for this CPU (common/util/openblas_core.h).
+  ssd::ReexecWithBetterOpenBlasCore(argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   // A crash (SIGSEGV, SIGABRT, ...) prints the signal and a stack trace to

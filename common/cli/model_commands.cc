@@ -22,6 +22,7 @@
 #include "common/tokenizer/end_of_turn.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
+#include "common/util/openblas_core.h"
 #include "common/util/status_macros.h"
 
 namespace ssd {
@@ -229,12 +230,13 @@ int RunCommand(absl::string_view name, int threads, Fn fn) {
 
 void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   auto env_threads = std::make_shared<int>(0);
-  CLI::App* env = app.add_subcommand("env", "Describe libtorch, BLAS threads, CPU kernels and CUDA/NCCL");
+  CLI::App* env = app.add_subcommand("env", "Describe libtorch, BLAS threads and kernels, CPU kernels and CUDA/NCCL");
   env->add_option("--threads", *env_threads, "libtorch intra-op threads (default: all cores)");
   env->callback([env_threads, run] {
     *run = [env_threads] {
       return RunCommand("env", *env_threads, [] {
-        std::cout << DescribeComputeEnvironment() << "omp wait:      " << DescribeOmpWaitPolicy() << "\n";
+        std::cout << DescribeComputeEnvironment() << "omp wait:      " << DescribeOmpWaitPolicy() << "\n"
+                  << "blas core:     " << DescribeOpenBlasCore() << "\n";
         return absl::OkStatus();
       });
     };

@@ -25,6 +25,7 @@
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "common/util/openblas_core.h"
 #include "tests/bench/bench_util.h"
 #include "tests/subprocess.h"
 #include "trainer_worker/gloo_collective.h"
@@ -229,7 +230,8 @@ int Main(int argc, char** argv) {
   std::printf("step = %lld micro-batches x %lld rows x %lld tokens = %lld tokens; median of %d steps\n",
               static_cast<long long>(o.accum), static_cast<long long>(o.rows), static_cast<long long>(o.seq),
               static_cast<long long>(step_tokens), o.steps);
-  std::printf("peak fp32 matmul: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)\n\n", peak2 / 1e9, o.threads,
+  std::printf("peak fp32 matmul (OpenBLAS %s): %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)\n\n",
+              LoadedOpenBlasCore().c_str(), peak2 / 1e9, o.threads,
               peak1 / 1e9);
   std::printf("| %-34s | %10s | %10s |\n", "metric", "value", "MFU");
   std::printf("|%s|%s|%s|\n", std::string(36, '-').c_str(), std::string(12, '-').c_str(), std::string(12, '-').c_str());
@@ -270,6 +272,7 @@ int Main(int argc, char** argv) {
 }  // namespace ssd
 
 int main(int argc, char** argv) {
+  ssd::ReexecWithBetterOpenBlasCore(argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;  // warnings and errors only
