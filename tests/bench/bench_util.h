@@ -19,8 +19,10 @@ double MedianSeconds(const std::function<void()>& fn, int repeats);
 // Best square fp32 at::mm rate among 512/1024/2048.
 double PeakMatmulFlops(int repeats);
 // Best rate (bytes/s) at which `threads` threads read a 512 MiB array (far
-// past the caches), each streaming its own half with vector loads: the
-// memory bandwidth a batch-1 decode step can at best stream weights with.
+// past the caches), each streaming its own half with vector loads (AVX2,
+// and AVX-512 where the CPU has it; each with and without software
+// prefetch): the memory bandwidth a batch-1 decode step can at best stream
+// weights with.
 double ReadBandwidthBytesPerSecond(int threads, int repeats);
 // Bytes of weights one decode step streams: every matrix of the layers and
 // the lm_head (the embedding is only indexed), at `bytes_per_weight`.

@@ -238,9 +238,9 @@ int Main(int argc, char** argv) {
               static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6, o.threads);
   std::printf("peak fp32 matmul (at::mm on OpenBLAS's %s kernels, best of 512/1024/2048): %.1f GFLOP/s\n",
               LoadedOpenBlasCore().c_str(), peak / 1e9);
-  std::printf("read bandwidth (%d threads, 512 MiB, best of %d): %.1f GB/s; a decode step streams %.1f MB of "
-              "weights (%.1f MB in bf16)\n", o.threads, o.repeats, bandwidth / 1e9, weight_bytes / 1e6,
-              weight_bytes_bf16 / 1e6);
+  std::printf("read bandwidth (%d threads, 512 MiB, best of %d runs of each read loop): %.1f GB/s; a decode step "
+              "streams %.1f MB of weights (%.1f MB in bf16)\n", o.threads, o.repeats, bandwidth / 1e9,
+              weight_bytes / 1e6, weight_bytes_bf16 / 1e6);
   std::printf("python ref = mean of runs before and after ssd; each number a median of %d repeats\n\n",
               o.repeats);
   std::printf("| %-16s | %10s | %10s | %7s | %9s | %13s | %9s |\n", "metric (tok/s)", "ssd", "python ref",

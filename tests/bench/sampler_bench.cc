@@ -130,7 +130,8 @@ int Main(int argc, char** argv) {
   std::printf("c prompts of 32 tokens x %d generated tokens; T=1.5 top-k 20 top-p 0.8; median of %d\n", steps,
               repeats);
   std::printf("peak fp32 matmul (at::mm, OpenBLAS %s): %.1f GFLOP/s; read bandwidth (%d threads): %.1f GB/s; "
-              "%.1f MB of weights per step\n", LoadedOpenBlasCore().c_str(), peak / 1e9, threads, bandwidth / 1e9, weight_bytes / 1e6);
+              "%.1f MB of weights per step\n", LoadedOpenBlasCore().c_str(), peak / 1e9, threads, bandwidth / 1e9,
+              weight_bytes / 1e6);
   std::printf("python ref = mean of runs before and after ssd\n\n");
   std::printf("| %-11s | %12s | %12s | %10s | %7s | %12s | %9s | %9s | %12s |\n", "concurrency", "ssd tok/s",
               "python tok/s", "ratio", "% peak", "weights GB/s", "% of read", "sgemm tok/s", "sgemm ratio");
