@@ -140,7 +140,7 @@ for s in "${list[@]}"; do
   else
     echo "reproduce: seed $s: 2/3 base (deploy/make-base.sh $base_flags; the default recipe takes 20 to 35 minutes on 2 cores)"
     "$root/deploy/make-base.sh" --problems "$dir/tiny-code/train.jsonl" \
-      --solutions "$dir/tiny-code/train_solutions.jsonl" ${extra_argv[@]+"${extra_argv[@]}"} --out "$dir/base" \
+      --solutions "$dir/tiny-code/train_solutions.jsonl" "${extra_argv[@]}" --out "$dir/base" \
       --seed "$s" "${base_argv[@]}" >"$dir/base.log" 2>&1 ||
       { tail -20 "$dir/base.log" >&2; die "seed $s: make-base failed ($dir/base.log)"; }
     "$ssd" model convert --model "$dir/base/model" --dtype bf16 --out "$base.tmp" >>"$dir/base.log" 2>&1 ||

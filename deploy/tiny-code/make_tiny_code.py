@@ -732,6 +732,11 @@ def record(p, qid, index):
     }
 
 
+def combination(p):
+    # A problem's identity across splits: its structure and its constants.
+    return repr((p["structure"], p["constants"]))
+
+
 def generate(seed, n_train, n_eval, n_extra=0):
     rng = random.Random(seed)
     train, eval_, seen = [], [], set()
@@ -743,7 +748,7 @@ def generate(seed, n_train, n_eval, n_extra=0):
         if attempts > 200 * (n_train + n_eval) + 10000:
             sys.exit("make_tiny_code: could not draw %d train and %d eval problems" % (n_train, n_eval))
         p = draw(rng)
-        key = repr((p["structure"], p["constants"]))
+        key = combination(p)
         if key in seen:
             continue
         held_out = reserved(p["structure"], seed)
@@ -767,7 +772,7 @@ def generate(seed, n_train, n_eval, n_extra=0):
         if attempts > 200 * n_extra + 10000:
             sys.exit("make_tiny_code: could not draw %d extra problems" % n_extra)
         p = draw(rng)
-        key = repr((p["structure"], p["constants"]))
+        key = combination(p)
         if key in seen or reserved(p["structure"], seed):
             continue
         seen.add(key)
