@@ -47,7 +47,9 @@ struct TruncatedDistribution {
 
 class TokenSampler {
  public:
-  // Applies steps 1-5 to logits[0, vocab) (modified in place by steps 1-2).
+  // Applies steps 1-5 to logits[0, vocab), which it uses as scratch: after
+  // it, the kept ids hold their penalised, divided logits and the others
+  // are unspecified (with top-k on, only ids near the k-th are divided).
   // `seen` lists the token ids the repetition penalty applies to (duplicates
   // are fine); it is ignored when the penalty is 1. Not for greedy params.
   void Truncate(float* logits, int64_t vocab, const SamplingParams& params,

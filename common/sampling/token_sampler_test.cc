@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <random>
@@ -224,6 +225,88 @@ TEST(TokenSamplerTest, TruncationKeepsExactlyTheReferenceSetOnALargeVocabulary) 
     for (size_t i = 0; i < got.ids.size(); ++i) {
       ASSERT_TRUE(want.count(got.ids[i]));
       EXPECT_NEAR(got.probs[i], want.at(got.ids[i]), 1e-9);
+    }
+  }
+}
+
+// The top-k set as the steps define it: divide the whole row, keep every id
+// at or above the k-th largest quotient.
+std::set<int32_t> WholeRowTopK(const std::vector<float>& raw, float t, int k) {
+  std::vector<float> q(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) q[i] = raw[i] / t;
+  std::vector<float> sorted = q;
+  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
+  const float kth = sorted[static_cast<size_t>(k - 1)];
+  std::set<int32_t> keep;
+  for (size_t i = 0; i < q.size(); ++i) {
+    if (q[i] >= kth) keep.insert(static_cast<int32_t>(i));
+  }
+  return keep;
+}
+
+TEST(TokenSamplerTest, TopKKeepsTheWholeRowsSetWhereRoundingTiesQuotientsBelowTheKth) {
+  // Truncate divides only the ids near the k-th largest logit. Logits one
+  // to a few ulps below the k-th can round to its quotient, which makes
+  // them ties that the whole-row division keeps; plant them and check the
+  // set is the same, and that the planted ties did happen.
+  std::mt19937 gen(11);
+  std::normal_distribution<float> n(0.0f, 3.0f);
+  int ties_below = 0;
+  for (float t : {3.0f, 1.5f, 0.7f, 1.1f, 7.0f}) {
+    for (int k : {1, 5, 20}) {
+      for (int trial = 0; trial < 20; ++trial) {
+        std::vector<float> row(5000);
+        for (float& x : row) x = n(gen);
+        std::vector<float> sorted = row;
+        std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
+        float below = sorted[static_cast<size_t>(k - 1)];
+        for (int j = 0; j < 6; ++j) {
+          below = std::nextafter(below, -INFINITY);
+          row[static_cast<size_t>(gen() % row.size())] = below;
+        }
+        // (A planted value may overwrite the k-th itself; the reference
+        // follows whatever the row now is.)
+        const std::set<int32_t> want = WholeRowTopK(row, t, k);
+        SamplingParams p;
+        p.temperature = t;
+        p.top_k = k;
+        std::vector<float> scratch = row;
+        TruncatedDistribution got;
+        TokenSampler().Truncate(scratch.data(), static_cast<int64_t>(row.size()), p, {}, &got);
+        ASSERT_EQ(std::set<int32_t>(got.ids.begin(), got.ids.end()), want) << "t " << t << " k " << k;
+        std::vector<float> kept;
+        for (int32_t id : want) kept.push_back(row[static_cast<size_t>(id)]);
+        std::sort(kept.begin(), kept.end(), std::greater<float>());
+        for (size_t i = static_cast<size_t>(k); i < kept.size(); ++i) ties_below += kept[i] < kept[k - 1];
+      }
+    }
+  }
+  EXPECT_GT(ties_below, 0) << "no planted logit rounded to the k-th quotient; the test proves nothing";
+}
+
+TEST(TokenSamplerTest, TopKKeepsTheWholeRowsSetForZeroSubnormalAndInfiniteLogits) {
+  // Rows whose k-th logit or quotient is not a normal float take the
+  // whole-row division; the set must not change either way.
+  const float sub = std::numeric_limits<float>::denorm_min();
+  const std::vector<std::pair<std::vector<float>, float>> rows = {
+      {{0.0f, 0.0f, 0.0f, 1.0f, -1.0f, 0.0f}, 1.5f},
+      {{sub, 2 * sub, 3 * sub, 0.0f, -sub, sub}, 1.5f},
+      {{sub, 2 * sub, 3 * sub, 0.0f, -sub, sub}, 0.25f},
+      {{1e-30f, 2e-30f, 3e-30f, 0.0f, 1e-30f, 4e-30f}, 1e10f},
+      {{INFINITY, 1.0f, 2.0f, -INFINITY, 3.0f, 1.0f}, 1.5f},
+      {{-INFINITY, -INFINITY, 2.0f, -INFINITY, 3.0f, 1.0f}, 1.5f},
+      {{1e38f, 3e38f, 2e38f, 3e38f, 1.0f, 0.0f}, 0.5f},
+  };
+  for (const auto& [row, t] : rows) {
+    for (int k : {1, 2, 3, 4}) {
+      SamplingParams p;
+      p.temperature = t;
+      p.top_k = k;
+      std::vector<float> scratch = row;
+      TruncatedDistribution got;
+      TokenSampler().Truncate(scratch.data(), static_cast<int64_t>(row.size()), p, {}, &got);
+      EXPECT_EQ(std::set<int32_t>(got.ids.begin(), got.ids.end()), WholeRowTopK(row, t, k))
+          << "t " << t << " k " << k << " first logit " << row[0];
     }
   }
 }
