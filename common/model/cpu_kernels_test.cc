@@ -123,7 +123,7 @@ cpu::PackedMatrix PackedOf(const at::Tensor& w, at::Tensor* storage) {
 // input order), so the AVX-512, AVX2 and scalar kernels, any split of the
 // outputs and any number of rows give the same bits; and it is x W^T + b.
 TEST_F(CpuKernelsTest, PackedMatmulGivesTheSameBitsOnEveryKernelSliceAndBatchAndIsLinear) {
-  for (int64_t M : {1, 2, 5, 6, 7, 13, 32, 70}) {
+  for (int64_t M : {1, 2, 5, 6, 7, 8, 9, 13, 14, 15, 32, 70}) {
     for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{256, 200}, {37, 19}, {8, 9}, {300, 70}}) {
       at::Tensor x = at::randn({M, in}), w = at::randn({out, in}), b = at::randn({out}), storage;
       const cpu::PackedMatrix W = PackedOf(w, &storage);
@@ -152,6 +152,35 @@ TEST_F(CpuKernelsTest, PackedMatmulGivesTheSameBitsOnEveryKernelSliceAndBatchAnd
       }
     }
   }
+}
+
+// zmm16-31 as 256 floats (AVX-512 CPUs only).
+__attribute__((target("avx512f"))) void ReadHighZmm(float* out) {
+  asm volatile(
+      "vmovups %%zmm16, 0(%0)\n\tvmovups %%zmm17, 64(%0)\n\tvmovups %%zmm18, 128(%0)\n\t"
+      "vmovups %%zmm19, 192(%0)\n\tvmovups %%zmm20, 256(%0)\n\tvmovups %%zmm21, 320(%0)\n\t"
+      "vmovups %%zmm22, 384(%0)\n\tvmovups %%zmm23, 448(%0)\n\tvmovups %%zmm24, 512(%0)\n\t"
+      "vmovups %%zmm25, 576(%0)\n\tvmovups %%zmm26, 640(%0)\n\tvmovups %%zmm27, 704(%0)\n\t"
+      "vmovups %%zmm28, 768(%0)\n\tvmovups %%zmm29, 832(%0)\n\tvmovups %%zmm30, 896(%0)\n\t"
+      "vmovups %%zmm31, 960(%0)" ::"r"(out)
+      : "memory");
+}
+
+TEST_F(CpuKernelsTest, Avx512MatmulsLeaveZmm16To31ZeroSoTheSseCodeAfterThemDoesNotWaitOnThem) {
+  if (!cpu::HaveAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const int64_t M = 32, in = 64, out = 128;
+  at::Tensor x = at::randn({M, in}), w = at::randn({out, in}), y = at::empty({M, out}), storage;
+  const cpu::PackedMatrix W = PackedOf(w, &storage);
+  std::vector<float> regs(256, 1.0f);
+  ASSERT_TRUE(cpu::PackedMatmulWith(cpu::PackedIsa::kAvx512, x.data_ptr<float>(), M, W, nullptr,
+                                    y.data_ptr<float>(), out, 0, out));
+  ReadHighZmm(regs.data());
+  EXPECT_EQ(std::count(regs.begin(), regs.end(), 0.0f), 256) << "packed kernel";
+  std::fill(regs.begin(), regs.end(), 1.0f);
+  ASSERT_TRUE(cpu::SkinnyRangeWith(cpu::SkinnyIsa::kAvx512, x.data_ptr<float>(), w.data_ptr<float>(), nullptr,
+                                   y.data_ptr<float>(), M, in, out, 0, out));
+  ReadHighZmm(regs.data());
+  EXPECT_EQ(std::count(regs.begin(), regs.end(), 0.0f), 256) << "row-major kernel";
 }
 
 TEST_F(CpuKernelsTest, PackedBf16WeightsGiveTheFp32BitsOfTheirWidenedValues) {

@@ -63,23 +63,26 @@ __attribute__((target("avx512f"))) inline __m512 Load16(const uint16_t* w) {
 template <int R, int P, typename WT>
 __attribute__((target("avx512f"))) void Tile512(const float* x, int64_t in, const WT* panels,
                                                 const float* b, float* y, int64_t ldy, int64_t o,
-                                                int64_t o_end) {
+                                                int64_t o_end, const char* next, int64_t next_lines, bool first) {
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r) {
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
   }
-  // With few rows the tile streams weights faster than the hardware
-  // prefetcher runs ahead of its P streams (bf16 most: half the bytes per
-  // step); ask for each line 2 KB ahead.
-  constexpr bool kPrefetch = R <= 2;
+  // With few rows, or as the first tile over a group (whose weights come
+  // from L3 or memory, not L2), the tile streams weights faster than the
+  // hardware prefetcher runs ahead of its P streams (bf16 most: half the
+  // bytes per step); ask for each line 2 KB ahead. `next_lines` lines from
+  // `next` (the next group's) are asked into L2, one per step.
+  const bool prefetch = R <= 2 || first;
   constexpr int64_t kStepsPerLine = 64 / (kPanel * static_cast<int64_t>(sizeof(WT)));
   constexpr int64_t kAhead = 2048 / (kPanel * static_cast<int64_t>(sizeof(WT)));
   for (int64_t i = 0; i < in; ++i) {
-    if (kPrefetch && i % kStepsPerLine == 0) {
+    if (prefetch && i % kStepsPerLine == 0) {
       for (int p = 0; p < P; ++p) {
         _mm_prefetch(reinterpret_cast<const char*>(panels + (p * in + i + kAhead) * kPanel), _MM_HINT_T0);
       }
     }
+    if (i < next_lines) _mm_prefetch(next + i * 64, _MM_HINT_T1);
     __m512 w[P];
     for (int p = 0; p < P; ++p) w[p] = Load16(panels + (p * in + i) * kPanel);
     for (int r = 0; r < R; ++r) {
@@ -101,17 +104,49 @@ __attribute__((target("avx512f"))) void Tile512(const float* x, int64_t in, cons
 template <int P, typename WT>
 __attribute__((target("avx512f"))) void Rows512(const float* x, int64_t M, int64_t in, const WT* panels,
                                                 const float* b, float* y, int64_t ldy, int64_t o,
-                                                int64_t o_end) {
-  int64_t m = 0;
-  for (; m + kRows <= M; m += kRows) Tile512<kRows, P>(x + m * in, in, panels, b, y + m * ldy, ldy, o, o_end);
+                                                int64_t o_end, const WT* next, int64_t next_elems) {
+  // The next group's weights are asked into L2 while this one computes,
+  // spread over the tiles (one line per kernel step), so the first tile of
+  // the next group does not wait on L3 or memory.
+  const int64_t tiles = (M + kRows - 1) / kRows;
+  const int64_t lines = next != nullptr ? next_elems * static_cast<int64_t>(sizeof(WT)) / 64 : 0;
+  const int64_t per_tile = std::min(in, (lines + tiles - 1) / tiles);
+  const char* pf = reinterpret_cast<const char*>(next);
+  int64_t done = 0;
+  auto take = [&](int64_t* n) {
+    *n = std::min(per_tile, lines - done);
+    const char* at = pf + done * 64;
+    done += *n;
+    return at;
+  };
+  // Full tiles of 6 rows; a remainder under 4 rows shares the last full
+  // tile's rows instead (6 + 2 as 4 + 4): a tile of 1 to 3 rows has too few
+  // independent accumulators to keep both FMA units busy.
+  const int64_t rest = M % kRows;
+  const int64_t full = M / kRows - (rest > 0 && rest < 4 && M > kRows ? 1 : 0);
+  int64_t m = 0, n = 0;
+  for (int64_t k = 0; k < full; ++k, m += kRows) {
+    const char* at = take(&n);
+    Tile512<kRows, P>(x + m * in, in, panels, b, y + m * ldy, ldy, o, o_end, at, n, m == 0);
+  }
+  if (M - m > kRows) {  // 7 to 9 rows: split in two
+    const int64_t half = (M - m) / 2;
+    const char* at = take(&n);
+    switch (half) {
+      case 4: Tile512<4, P>(x + m * in, in, panels, b, y + m * ldy, ldy, o, o_end, at, n, m == 0); break;
+      default: Tile512<3, P>(x + m * in, in, panels, b, y + m * ldy, ldy, o, o_end, at, n, m == 0); break;
+    }
+    m += half;
+  }
   const float* xr = x + m * in;
   float* yr = y + m * ldy;
+  const char* at = take(&n);
   switch (M - m) {
-    case 5: Tile512<5, P>(xr, in, panels, b, yr, ldy, o, o_end); break;
-    case 4: Tile512<4, P>(xr, in, panels, b, yr, ldy, o, o_end); break;
-    case 3: Tile512<3, P>(xr, in, panels, b, yr, ldy, o, o_end); break;
-    case 2: Tile512<2, P>(xr, in, panels, b, yr, ldy, o, o_end); break;
-    case 1: Tile512<1, P>(xr, in, panels, b, yr, ldy, o, o_end); break;
+    case 5: Tile512<5, P>(xr, in, panels, b, yr, ldy, o, o_end, at, n, m == 0); break;
+    case 4: Tile512<4, P>(xr, in, panels, b, yr, ldy, o, o_end, at, n, m == 0); break;
+    case 3: Tile512<3, P>(xr, in, panels, b, yr, ldy, o, o_end, at, n, m == 0); break;
+    case 2: Tile512<2, P>(xr, in, panels, b, yr, ldy, o, o_end, at, n, m == 0); break;
+    case 1: Tile512<1, P>(xr, in, panels, b, yr, ldy, o, o_end, at, n, m == 0); break;
     default: break;
   }
 }
@@ -125,13 +160,17 @@ __attribute__((target("avx512f"))) void Matmul512(const float* x, int64_t M, con
   for (int64_t o = o_begin; o < o_end; o += kGroup * kPanel) {
     const WT* panels = W + (o / kPanel) * in * kPanel;
     const int64_t g_end = std::min(o_end, o + kGroup * kPanel);
+    const WT* next = g_end < o_end ? W + (g_end / kPanel) * in * kPanel : nullptr;
+    const int64_t next_panels = (std::min(o_end, g_end + kGroup * kPanel) - g_end + kPanel - 1) / kPanel;
+    const int64_t next_elems = next_panels * kPanel * in;
     switch ((g_end - o + kPanel - 1) / kPanel) {
-      case 4: Rows512<4>(x, M, in, panels, b, y, ldy, o, g_end); break;
-      case 3: Rows512<3>(x, M, in, panels, b, y, ldy, o, g_end); break;
-      case 2: Rows512<2>(x, M, in, panels, b, y, ldy, o, g_end); break;
-      default: Rows512<1>(x, M, in, panels, b, y, ldy, o, g_end); break;
+      case 4: Rows512<4>(x, M, in, panels, b, y, ldy, o, g_end, next, next_elems); break;
+      case 3: Rows512<3>(x, M, in, panels, b, y, ldy, o, g_end, next, next_elems); break;
+      case 2: Rows512<2>(x, M, in, panels, b, y, ldy, o, g_end, next, next_elems); break;
+      default: Rows512<1>(x, M, in, panels, b, y, ldy, o, g_end, next, next_elems); break;
     }
   }
+  ZeroHighZmm();  // the tiles use all 32 registers
 }
 
 // ---- AVX2: R rows x one panel (two ymm accumulators per row).

@@ -213,6 +213,7 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(
   for (; o < o_end; ++o) {
     for (int64_t m = 0; m < M; ++m) y[m * ldy + o] = DotAvx2(x + m * in, W + o * in, in8, in, b, o);
   }
+  ZeroHighZmm();  // the tiles use all 32 registers
 }
 
 bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M,
@@ -415,6 +416,20 @@ bool HaveAvx2Fma() {
 bool HaveAvx512() {
   static const bool yes = HaveAvx2Fma() && CpuHasAvx512();
   return yes;
+}
+
+__attribute__((target("avx512f"))) void ZeroHighZmm() {
+  asm volatile(
+      "vpxord %%zmm16, %%zmm16, %%zmm16\n\tvpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+      "vpxord %%zmm18, %%zmm18, %%zmm18\n\tvpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+      "vpxord %%zmm20, %%zmm20, %%zmm20\n\tvpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+      "vpxord %%zmm22, %%zmm22, %%zmm22\n\tvpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+      "vpxord %%zmm24, %%zmm24, %%zmm24\n\tvpxord %%zmm25, %%zmm25, %%zmm25\n\t"
+      "vpxord %%zmm26, %%zmm26, %%zmm26\n\tvpxord %%zmm27, %%zmm27, %%zmm27\n\t"
+      "vpxord %%zmm28, %%zmm28, %%zmm28\n\tvpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+      "vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31" ::
+          : "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",
+            "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
 }
 
 void RmsNormRow(const float* x, const float* w, float* out, int64_t dim, float eps) {

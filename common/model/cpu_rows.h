@@ -37,6 +37,12 @@ bool HaveAvx2Fma();
 // use AVX-512 (same results, fewer instructions). $SSD_CPU_NO_AVX512=1
 // turns it off, for comparison.
 bool HaveAvx512();
+// Zeroes zmm16-31. VZEROUPPER, which the compiler puts at the end of each
+// AVX function, leaves them alone, and while their upper halves are not
+// zero every SSE instruction that follows waits on them (the decode step's
+// own code ran ~15% slower after the 24-accumulator tiles). An AVX-512
+// kernel that uses them calls this on its way out. AVX-512 CPUs only.
+void ZeroHighZmm();
 
 // Strided view of a [B, heads, positions, D] float tensor whose last dim is
 // contiguous: element (b, h, j, d) is at data[b*batch + h*head + j*pos + d].
