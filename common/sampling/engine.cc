@@ -299,7 +299,9 @@ void Engine::Prefill(const std::vector<std::shared_ptr<Request>>& prompts,
   }
   // The sampler reads logits on the host; on CUDA this is the step's one
   // device-to-host copy (a no-op on CPU).
+  const Clock::time_point t0 = Clock::now();
   at::Tensor logits = model_->Extend(*cache_, seqs, ids, num_new).to(at::kCPU).contiguous();
+  stats_.prefill_seconds += SecondsSince(t0, Clock::now());
   const int64_t V = logits.size(1);
   for (size_t i = 0; i < prompts.size(); ++i) {
     const float* row = logits.data_ptr<float>() + static_cast<int64_t>(i) * V;
@@ -514,9 +516,12 @@ void Engine::Decode(const DoneCallback& on_done) {
     ids.data_ptr<int64_t>()[b] = running_[b]->out.back();
     seqs[b] = running_[b]->seq_id;
   }
+  const Clock::time_point t0 = Clock::now();
   at::Tensor logits = model_->Extend(*cache_, seqs, ids, std::vector<int64_t>(static_cast<size_t>(B), 1))
                           .to(at::kCPU)
                           .contiguous();
+  const Clock::time_point t1 = Clock::now();
+  stats_.forward_seconds += SecondsSince(t0, t1);
   const int64_t V = logits.size(1);
   // Drawing is independent per row (each row has its own random stream), so
   // rows are drawn in parallel; at a 150k vocabulary each draw scans the
@@ -527,6 +532,7 @@ void Engine::Decode(const DoneCallback& on_done) {
     TokenSampler& sampler = samplers_[static_cast<size_t>(at::get_thread_num()) % samplers_.size()];
     for (int64_t b = begin; b < end; ++b) drawn[b] = Draw(*running_[b], rows + b * V, sampler);
   });
+  stats_.draw_seconds += SecondsSince(t1, Clock::now());
   std::vector<std::unique_ptr<Sequence>> still;
   still.reserve(running_.size());
   for (int64_t b = 0; b < B; ++b) {
@@ -548,8 +554,10 @@ bool Engine::Step(const DoneCallback& on_done) {
   }
   ApplyPendingSwap();
   if (!HasWork()) return false;
+  const Clock::time_point t0 = Clock::now();
   Admit(on_done);
   Decode(on_done);
+  stats_.step_seconds += SecondsSince(t0, Clock::now());
   stats_.peak_kv_blocks = cache_->peak_used_blocks();
   stats_.running = static_cast<int64_t>(running_.size());
   int64_t waiting = static_cast<int64_t>(preempted_.size());

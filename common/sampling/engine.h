@@ -107,6 +107,14 @@ struct EngineStats {
   int64_t peak_kv_blocks = 0;
   int64_t running = 0;
   int64_t waiting_samples = 0;
+  // Wall seconds of the engine's steps so far (step_seconds), and of three
+  // parts of them: the prefill forward passes, the decode forward passes,
+  // and drawing the decode steps' tokens (truncation and the draw). The rest
+  // is admission, bookkeeping, stop checks, detokenizing and callbacks.
+  double prefill_seconds = 0;
+  double forward_seconds = 0;
+  double draw_seconds = 0;
+  double step_seconds = 0;
 };
 
 class Engine {

@@ -186,6 +186,21 @@ TEST_F(EngineTest, SampleIsIdenticalAloneInABatchOf32AndInterleaved) {
   EXPECT_NE(alone.at({"target", 0}).ids, alone.at({"target", 1}).ids);
 }
 
+TEST_F(EngineTest, StatsSplitTheStepsTimeIntoPrefillForwardAndDrawWithoutCountingAnyTwice) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  ASSERT_TRUE(e->Submit(Request("p", 4, 20, 30)).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  Collect(*e);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const EngineStats st = e->stats();
+  EXPECT_GT(st.prefill_seconds, 0);
+  EXPECT_GT(st.forward_seconds, 0);
+  EXPECT_GT(st.draw_seconds, 0);
+  EXPECT_LE(st.prefill_seconds + st.forward_seconds + st.draw_seconds, st.step_seconds);
+  EXPECT_LE(st.step_seconds, wall);
+}
+
 TEST_F(EngineTest, SamplesOfOnePromptSharePrefillAndMatchSamplesRequestedSingly) {
   auto model = Model();
   auto e = MakeEngine(model);

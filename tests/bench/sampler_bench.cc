@@ -12,7 +12,10 @@
 // tokens/s / c x the weight bytes, against the memory read bandwidth
 // measured in the same run.
 //
-//   build/bin/sampler_bench [--threads 2] [--repeats 3] [--steps 128] [--smoke]
+//   build/bin/sampler_bench [--threads 2] [--repeats 3] [--steps 128] [--smoke] [--profile]
+//
+// --profile prints, instead, where the engine's time goes (prefill, decode
+// forward, drawing, the rest) by the engine's own timers.
 //
 // It reports; it asserts nothing about time.
 #include <ATen/ATen.h>
@@ -20,6 +23,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -34,36 +38,70 @@
 namespace ssd {
 namespace {
 
-double EngineTokensPerSecond(std::shared_ptr<const Decoder> model, int concurrency, int steps, int repeats) {
+// One engine run: c prompts of 32 random tokens, `steps` tokens each with
+// SSD's sampling settings; its wall seconds, and its stats in `stats`.
+double RunEngine(std::shared_ptr<const Decoder> model, int concurrency, int steps, EngineStats* stats) {
   const ModelConfig& c = model->config();
-  auto run = [&] {
-    EngineOptions eo;
-    eo.max_seqs = concurrency;
-    eo.kv_cache_mb = 256;
-    auto engine = Engine::Create(model, nullptr, eo);
-    CHECK(engine.ok()) << engine.status();
-    std::mt19937 gen(0);
-    for (int i = 0; i < concurrency; ++i) {
-      GenerationRequest r;
-      r.id = "p" + std::to_string(i);
-      for (int t = 0; t < 32; ++t) r.prompt_ids.push_back(gen() % c.vocab_size);
-      r.params.temperature = 1.5;
-      r.params.top_k = 20;
-      r.params.top_p = 0.8;
-      r.params.max_tokens = steps;
-      CHECK((*engine)->Submit(std::move(r)).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  EngineOptions eo;
+  eo.max_seqs = concurrency;
+  eo.kv_cache_mb = 256;
+  auto engine = Engine::Create(model, nullptr, eo);
+  CHECK(engine.ok()) << engine.status();
+  std::mt19937 gen(0);
+  for (int i = 0; i < concurrency; ++i) {
+    GenerationRequest r;
+    r.id = "p" + std::to_string(i);
+    for (int t = 0; t < 32; ++t) r.prompt_ids.push_back(gen() % c.vocab_size);
+    r.params.temperature = 1.5;
+    r.params.top_k = 20;
+    r.params.top_p = 0.8;
+    r.params.max_tokens = steps;
+    CHECK((*engine)->Submit(std::move(r)).ok());
+  }
+  int64_t tokens = 0;
+  (*engine)->RunUntilDone([&](SampleResult s) { tokens += s.num_tokens; });
+  CHECK_EQ(tokens, int64_t{concurrency} * steps);
+  *stats = (*engine)->stats();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Generated tokens per second of the engine at `concurrency`, median of
+// `repeats` runs after a warm-up.
+double EngineTokensPerSecond(std::shared_ptr<const Decoder> model, int concurrency, int steps, int repeats) {
+  EngineStats unused;
+  RunEngine(model, concurrency, steps, &unused);  // warm-up
+  return concurrency * steps / MedianSeconds([&] { RunEngine(model, concurrency, steps, &unused); }, repeats);
+}
+
+// --profile: where the engine's time goes at each concurrency (fp32, as
+// `ssd sample` runs it), by its own timers in the run of median wall time.
+void PrintEngineProfile(std::shared_ptr<const Decoder> model, const std::vector<int>& concurrency, int steps,
+                        int repeats) {
+  std::printf("the engine's time by part (fp32, batch-invariant), c prompts x %d generated tokens; "
+              "the run of median wall time of %d, after a warm-up; shares of its wall time\n\n", steps, repeats);
+  std::printf("| concurrency | tok/s | prefill | decode forward | draw | rest of the steps | setup, outside steps |\n"
+              "|------------:|------:|--------:|---------------:|-----:|------------------:|---------------------:|\n");
+  for (int k : concurrency) {
+    EngineStats st;
+    RunEngine(model, k, steps, &st);  // warm-up
+    std::vector<std::pair<double, EngineStats>> runs;
+    for (int r = 0; r < repeats; ++r) {
+      const double secs = RunEngine(model, k, steps, &st);
+      runs.emplace_back(secs, st);
     }
-    int64_t tokens = 0;
-    (*engine)->RunUntilDone([&](SampleResult s) { tokens += s.num_tokens; });
-    CHECK_EQ(tokens, int64_t{concurrency} * steps);
-  };
-  run();  // warm-up
-  return concurrency * steps / MedianSeconds(run, repeats);
+    std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    const auto& [total, m] = runs[runs.size() / 2];
+    const double rest = m.step_seconds - m.prefill_seconds - m.forward_seconds - m.draw_seconds;
+    std::printf("| %11d | %5.0f | %6.1f%% | %13.1f%% | %3.1f%% | %16.1f%% | %19.1f%% |\n", k, k * steps / total,
+                100 * m.prefill_seconds / total, 100 * m.forward_seconds / total, 100 * m.draw_seconds / total,
+                100 * rest / total, 100 * std::max(0.0, total - m.step_seconds) / total);
+  }
 }
 
 int Main(int argc, char** argv) {
   int threads = 2, repeats = 3, steps = 128;
-  bool smoke = false;
+  bool smoke = false, profile = false;
   std::vector<int> concurrency = {1, 8, 32};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -75,8 +113,10 @@ int Main(int argc, char** argv) {
       steps = std::atoi(argv[++i]);
     } else if (a == "--smoke") {  // seconds-long run for CI
       smoke = true, repeats = 1, steps = 4, concurrency = {1, 4};
+    } else if (a == "--profile") {
+      profile = true;
     } else {
-      std::fprintf(stderr, "usage: sampler_bench [--threads N] [--repeats N] [--steps N] [--smoke]\n");
+      std::fprintf(stderr, "usage: sampler_bench [--threads N] [--repeats N] [--steps N] [--smoke] [--profile]\n");
       return 2;
     }
   }
@@ -97,6 +137,11 @@ int Main(int argc, char** argv) {
   CHECK(inv_model.ok() && fast_model.ok() && bf16_model.ok());
   std::shared_ptr<const Decoder> inv(std::move(*inv_model)), fast(std::move(*fast_model)),
       bf16(std::move(*bf16_model));
+  if (profile) {
+    PrintEngineProfile(inv, concurrency, steps, repeats);
+    RemoveTree(dir);
+    return 0;
+  }
 
   std::vector<std::string> py = {"sample-bench", "--model", dir, "--threads", std::to_string(threads),
                                  "--steps", std::to_string(steps), "--repeats", std::to_string(repeats),
