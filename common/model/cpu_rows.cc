@@ -299,12 +299,16 @@ class RowWalker {
 };
 
 // Scores, then exp in blocks of 8, then the weighted sum of values; D is a
-// multiple of 8 and at most kMaxAvxHeadDim.
+// multiple of 8 and at most kMaxAvxHeadDim. kChunks = D / 8 where it is a
+// compile-time constant (the common head dims), so the query and the
+// accumulators stay in registers instead of round-tripping through the
+// stack at every key; 0 for any other D. The arithmetic is the same.
+template <int kChunks>
 __attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const HeadsView& k,
                                                        const HeadsView& v, int64_t b, int64_t kv,
                                                        int64_t lo, int64_t hi, int64_t D,
                                                        float scale, float* scores, float* o) {
-  const int64_t chunks = D / 8;
+  const int64_t chunks = kChunks > 0 ? kChunks : D / 8;
   __m256 q[kMaxAvxHeadDim / 8];
   for (int64_t c = 0; c < chunks; ++c) q[c] = _mm256_mul_ps(_mm256_loadu_ps(qv + 8 * c), _mm256_set1_ps(scale));
   const int64_t S = hi - lo;
@@ -497,7 +501,12 @@ bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float*
 void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv,
                int64_t lo, int64_t hi, int64_t D, float scale, float* scratch, float* out) {
   if (HaveAvx2Fma() && D % 8 == 0 && D <= kMaxAvxHeadDim) {
-    AttendRowAvx2(q, k, v, b, kv, lo, hi, D, scale, scratch, out);
+    switch (D) {
+      case 32: AttendRowAvx2<4>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;
+      case 64: AttendRowAvx2<8>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;
+      case 128: AttendRowAvx2<16>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;
+      default: AttendRowAvx2<0>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;
+    }
   } else {
     AttendRowPortable(q, k, v, b, kv, lo, hi, D, scale, scratch, out);
   }
