@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "tests/subprocess.h"
@@ -79,8 +82,24 @@ __attribute__((target("avx512f"))) float SumAvx512(const float* p, int64_t n, in
 
 }  // namespace
 
+int64_t LastLevelCacheBytes() {
+  int64_t best = 0;
+  for (int i = 0; i < 16; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream type(dir + "type"), size(dir + "size");
+    std::string t, sz;
+    if (!(type >> t) || !(size >> sz) || t == "Instruction" || sz.empty()) continue;
+    int64_t bytes = std::atoll(sz.c_str());
+    if (sz.back() == 'K') bytes <<= 10;
+    if (sz.back() == 'M') bytes <<= 20;
+    best = std::max(best, bytes);
+  }
+  return best;
+}
+
 double ReadBandwidthBytesPerSecond(int threads, int repeats) {
-  const int64_t n = int64_t{128} << 20;  // floats: 512 MiB
+  // Floats: 512 MiB, or 4x the last-level cache where that is larger.
+  const int64_t n = std::max(int64_t{128} << 20, LastLevelCacheBytes());
   std::vector<float> data(static_cast<size_t>(n), 1.0f);
   volatile float sink = 0;
   const bool avx512 = __builtin_cpu_supports("avx512f");

@@ -5,6 +5,7 @@
 #ifndef SSD_TESTS_BENCH_BENCH_UTIL_H_
 #define SSD_TESTS_BENCH_BENCH_UTIL_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,8 +19,11 @@ double Seconds(const std::function<void()>& fn);
 double MedianSeconds(const std::function<void()>& fn, int repeats);
 // Best square fp32 at::mm rate among 512/1024/2048.
 double PeakMatmulFlops(int repeats);
-// Best rate (bytes/s) at which `threads` threads read a 512 MiB array (far
-// past the caches), each streaming its own half with vector loads (AVX2,
+// The largest data cache of CPU 0 (the last level) in bytes, from sysfs; 0
+// where sysfs does not say.
+int64_t LastLevelCacheBytes();
+// Best rate (bytes/s) at which `threads` threads read a 512 MiB array, or
+// one of 4x the last-level cache where that is larger (far past the caches), each streaming its own half with vector loads (AVX2,
 // and AVX-512 where the CPU has it; each with and without software
 // prefetch): the memory bandwidth a batch-1 decode step can at best stream
 // weights with.
