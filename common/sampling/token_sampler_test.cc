@@ -244,6 +244,17 @@ std::set<int32_t> WholeRowTopK(const std::vector<float>& raw, float t, int k) {
   return keep;
 }
 
+// The ids Truncate keeps with temperature t and top-k k alone.
+std::set<int32_t> KeptByTruncate(const std::vector<float>& row, float t, int k) {
+  SamplingParams p;
+  p.temperature = t;
+  p.top_k = k;
+  std::vector<float> scratch = row;
+  TruncatedDistribution got;
+  TokenSampler().Truncate(scratch.data(), static_cast<int64_t>(row.size()), p, {}, &got);
+  return std::set<int32_t>(got.ids.begin(), got.ids.end());
+}
+
 TEST(TokenSamplerTest, TopKKeepsTheWholeRowsSetWhereRoundingTiesQuotientsBelowTheKth) {
   // Truncate divides only the ids near the k-th largest logit. Logits one
   // to a few ulps below the k-th can round to its quotient, which makes
@@ -267,13 +278,7 @@ TEST(TokenSamplerTest, TopKKeepsTheWholeRowsSetWhereRoundingTiesQuotientsBelowTh
         // (A planted value may overwrite the k-th itself; the reference
         // follows whatever the row now is.)
         const std::set<int32_t> want = WholeRowTopK(row, t, k);
-        SamplingParams p;
-        p.temperature = t;
-        p.top_k = k;
-        std::vector<float> scratch = row;
-        TruncatedDistribution got;
-        TokenSampler().Truncate(scratch.data(), static_cast<int64_t>(row.size()), p, {}, &got);
-        ASSERT_EQ(std::set<int32_t>(got.ids.begin(), got.ids.end()), want) << "t " << t << " k " << k;
+        ASSERT_EQ(KeptByTruncate(row, t, k), want) << "t " << t << " k " << k;
         std::vector<float> kept;
         for (int32_t id : want) kept.push_back(row[static_cast<size_t>(id)]);
         std::sort(kept.begin(), kept.end(), std::greater<float>());
@@ -299,13 +304,7 @@ TEST(TokenSamplerTest, TopKKeepsTheWholeRowsSetForZeroSubnormalAndInfiniteLogits
   };
   for (const auto& [row, t] : rows) {
     for (int k : {1, 2, 3, 4}) {
-      SamplingParams p;
-      p.temperature = t;
-      p.top_k = k;
-      std::vector<float> scratch = row;
-      TruncatedDistribution got;
-      TokenSampler().Truncate(scratch.data(), static_cast<int64_t>(row.size()), p, {}, &got);
-      EXPECT_EQ(std::set<int32_t>(got.ids.begin(), got.ids.end()), WholeRowTopK(row, t, k))
+      EXPECT_EQ(KeptByTruncate(row, t, k), WholeRowTopK(row, t, k))
           << "t " << t << " k " << k << " first logit " << row[0];
     }
   }
