@@ -52,7 +52,8 @@ void Divide(float* l, int64_t n, float t) {
   for (int64_t i = 0; i < n; ++i) l[i] /= t;
 }
 
-// Bit j set iff l[j] > x (cmp_gt) or l[j] >= x, for j < 32; never for NaN.
+// Bit j (j < 32) set iff l[j] compares to x as kCmp says (_CMP_GT_OQ: >,
+// _CMP_GE_OQ: >=); never for NaN.
 template <int kCmp>
 __attribute__((target("avx2"))) inline uint32_t Mask32(const float* l, __m256 x) {
   uint32_t m = 0;
