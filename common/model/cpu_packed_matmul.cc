@@ -237,10 +237,7 @@ void MatmulScalar(const float* x, int64_t M, const WT* W, int64_t in, const floa
 bool CpuHas(PackedIsa isa) {
   switch (isa) {
     case PackedIsa::kAvx512: return HaveAvx512();
-    case PackedIsa::kAvx2: {
-      static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-      return yes;
-    }
+    case PackedIsa::kAvx2: return HaveAvx2Fma();
     default: return true;
   }
 }

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/util/cpu_features.h"
 
 namespace ssd {
 namespace cpu {
@@ -220,8 +221,7 @@ bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, fl
                int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
   if (!HaveAvx2Fma()) return false;
   if (isa == SkinnyIsa::kAvx512) {
-    static const bool cpu_has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    if (!cpu_has) return false;
+    if (!CpuHasAvx512FDq()) return false;
     SkinnyRangeAvx512(x, W, b, y, M, in, ldy, o_begin, o_end);
   } else {
     SkinnyRangeAvx2(x, W, b, y, M, in, ldy, o_begin, o_end);
@@ -229,8 +229,9 @@ bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, fl
   return true;
 }
 
-bool CpuHasAvx512() {
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))) return false;
+// AVX-512 unless $SSD_CPU_NO_AVX512=1.
+bool Avx512Allowed() {
+  if (!CpuHasAvx512FDq()) return false;
   const char* off = std::getenv("SSD_CPU_NO_AVX512");
   return off == nullptr || std::strcmp(off, "1") != 0;
 }
@@ -412,13 +413,10 @@ void AttendRowPortable(const float* qv, const HeadsView& k, const HeadsView& v, 
 
 }  // namespace
 
-bool HaveAvx2Fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+bool HaveAvx2Fma() { return CpuHasAvx2Fma(); }
 
 bool HaveAvx512() {
-  static const bool yes = HaveAvx2Fma() && CpuHasAvx512();
+  static const bool yes = HaveAvx2Fma() && Avx512Allowed();
   return yes;
 }
 

@@ -44,7 +44,7 @@ std::string DescribeComputeEnvironment() {
   absl::StrAppend(&out, "libtorch:      ", TORCH_VERSION, " (CUDA ", at::hasCUDA() ? "yes" : "no", ")\n");
   absl::StrAppend(&out, "threads:       ", at::get_num_threads(), " intra-op\n");
   absl::StrAppend(&out, "cpu kernels:   AVX2+FMA ",
-                  __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "yes" : "no (portable loops)",
+                  cpu::HaveAvx2Fma() ? "yes" : "no (portable loops)",
                   ", AVX-512 tiles ", cpu::HaveAvx512() ? "yes" : "no", "\n");
   absl::StrAppend(&out, "nccl:          ",
                   nccl.compiled ? absl::StrCat("compiled, version ", nccl.nccl_version) : "not compiled",

@@ -8,13 +8,10 @@
 #include <functional>
 #include <numeric>
 
+#include "common/util/cpu_features.h"
+
 namespace ssd {
 namespace {
-
-bool HaveAvx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
 
 // Descending logit, then ascending id: a strict total order, so every
 // selection and sort below is deterministic even with tied logits.
@@ -48,7 +45,7 @@ __attribute__((target("avx2"))) void DivideAvx2(float* l, int64_t n, float t) {
 }
 
 void Divide(float* l, int64_t n, float t) {
-  if (HaveAvx2()) return DivideAvx2(l, n, t);
+  if (CpuHasAvx2()) return DivideAvx2(l, n, t);
   for (int64_t i = 0; i < n; ++i) l[i] /= t;
 }
 
@@ -107,7 +104,7 @@ __attribute__((target("avx2"))) void HeapScanAvx2(const float* l, int64_t i, int
 float KthLargest(const float* l, int64_t n, size_t k, std::vector<float>* heap) {
   heap->assign(l, l + k);
   std::make_heap(heap->begin(), heap->end(), std::greater<float>());
-  if (HaveAvx2()) {
+  if (CpuHasAvx2()) {
     HeapScanAvx2(l, static_cast<int64_t>(k), n, heap);
   } else {
     for (int64_t i = static_cast<int64_t>(k); i < n; ++i) Offer(l[i], heap);
@@ -135,7 +132,7 @@ __attribute__((target("avx2"))) void CollectAvx2(const float* l, int64_t n, floa
 
 template <typename Keep>
 void Collect(const float* l, int64_t n, float lo, Keep keep, std::vector<int32_t>* out) {
-  if (HaveAvx2()) return CollectAvx2(l, n, lo, keep, out);
+  if (CpuHasAvx2()) return CollectAvx2(l, n, lo, keep, out);
   for (int64_t i = 0; i < n; ++i) {
     if (l[i] >= lo && keep(i)) out->push_back(static_cast<int32_t>(i));
   }

@@ -9,19 +9,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/util/cpu_features.h"
+
 namespace ssd {
 namespace {
 
 // OpenBLAS 0.3's x86-64 cores with AVX2 kernels.
 constexpr const char* kAvx2Cores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Excavator"};
-
-bool CpuAvx2Fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-
-bool CpuAvx512() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vl");
-}
 
 }  // namespace
 
@@ -44,7 +38,7 @@ std::string LoadedOpenBlasCore() {
 void ReexecWithBetterOpenBlasCore(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
   const std::string chosen = LoadedOpenBlasCore();
-  const std::string better = BetterOpenBlasCore(chosen, CpuAvx2Fma(), CpuAvx512());
+  const std::string better = BetterOpenBlasCore(chosen, CpuHasAvx2Fma(), CpuHasAvx512SkylakeX());
   if (better.empty()) return;
   setenv("OPENBLAS_CORETYPE", better.c_str(), 1);
   setenv(kOpenBlasCoreMarker, chosen.c_str(), 1);
