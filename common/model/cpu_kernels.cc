@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include "common/util/cpu_features.h"
+
 namespace ssd {
 namespace cpu {
 
@@ -36,7 +38,7 @@ void SiluGate(const float* gu, float* out, int64_t rows, int64_t I) {
 
 bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
                   int64_t in, int64_t out) {
-  if (!HaveAvx2Fma()) return false;
+  if (!CpuHasAvx2Fma()) return false;
   // Split output rows across threads in blocks of 24 (a multiple of both
   // kernels' tile widths, so no thread ends on a narrow tail). A task gets
   // at least ~32k multiply-adds: small layers at decode sizes still split

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/model/cpu_rows.h"
+#include "common/util/cpu_features.h"
 
 namespace ssd {
 namespace cpu {
@@ -237,7 +238,7 @@ void MatmulScalar(const float* x, int64_t M, const WT* W, int64_t in, const floa
 bool CpuHas(PackedIsa isa) {
   switch (isa) {
     case PackedIsa::kAvx512: return HaveAvx512();
-    case PackedIsa::kAvx2: return HaveAvx2Fma();
+    case PackedIsa::kAvx2: return CpuHasAvx2Fma();
     default: return true;
   }
 }

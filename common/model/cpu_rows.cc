@@ -219,7 +219,7 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(
 
 bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M,
                int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
-  if (!HaveAvx2Fma()) return false;
+  if (!CpuHasAvx2Fma()) return false;
   if (isa == SkinnyIsa::kAvx512) {
     if (!CpuHasAvx512FDq()) return false;
     SkinnyRangeAvx512(x, W, b, y, M, in, ldy, o_begin, o_end);
@@ -413,10 +413,8 @@ void AttendRowPortable(const float* qv, const HeadsView& k, const HeadsView& v, 
 
 }  // namespace
 
-bool HaveAvx2Fma() { return CpuHasAvx2Fma(); }
-
 bool HaveAvx512() {
-  static const bool yes = HaveAvx2Fma() && Avx512Allowed();
+  static const bool yes = CpuHasAvx2Fma() && Avx512Allowed();
   return yes;
 }
 
@@ -473,7 +471,7 @@ void QkNormRopeRow(float* row, int64_t N, int64_t K, int64_t D, const float* q_n
 }
 
 void SiluGateRow(const float* gate, const float* up, float* out, int64_t n) {
-  if (HaveAvx2Fma()) {
+  if (CpuHasAvx2Fma()) {
     SiluGateAvx2(gate, up, out, n);
     return;
   }
@@ -498,7 +496,7 @@ bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float*
 
 void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv,
                int64_t lo, int64_t hi, int64_t D, float scale, float* scratch, float* out) {
-  if (HaveAvx2Fma() && D % 8 == 0 && D <= kMaxAvxHeadDim) {
+  if (CpuHasAvx2Fma() && D % 8 == 0 && D <= kMaxAvxHeadDim) {
     switch (D) {
       case 32: AttendRowAvx2<4>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;
       case 64: AttendRowAvx2<8>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;

@@ -30,9 +30,8 @@
 namespace ssd {
 namespace cpu {
 
-// Whether this CPU runs the vector kernels (AVX2 and FMA). SkinnyRange
-// requires them; the other functions have portable fallbacks.
-bool HaveAvx2Fma();
+// The vector kernels need AVX2 and FMA (CpuHasAvx2Fma, cpu_features.h).
+// SkinnyRange requires them; the other functions have portable fallbacks.
 // Whether the matmul kernels (SkinnyRange here, cpu_packed_matmul.h's) may
 // use AVX-512 (same results, fewer instructions). $SSD_CPU_NO_AVX512=1
 // turns it off, for comparison.
@@ -85,7 +84,7 @@ void NormRopeHead(float* x, const float* w, int64_t D, float eps, const float* t
 void SiluGateRow(const float* gate, const float* up, float* out, int64_t n);
 
 // y[m * ldy + o] = x[m * in, +in) . W[o * in, +in) (+ b[o]) for m < M and
-// o in [o_begin, o_end), in the order described above. Needs HaveAvx2Fma().
+// o in [o_begin, o_end), in the order described above. Needs CpuHasAvx2Fma().
 void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
                  int64_t ldy, int64_t o_begin, int64_t o_end);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/cpu_rows.h"
 #include "common/model/nccl_probe.h"
+#include "common/util/cpu_features.h"
 
 namespace ssd {
 
@@ -44,7 +45,7 @@ std::string DescribeComputeEnvironment() {
   absl::StrAppend(&out, "libtorch:      ", TORCH_VERSION, " (CUDA ", at::hasCUDA() ? "yes" : "no", ")\n");
   absl::StrAppend(&out, "threads:       ", at::get_num_threads(), " intra-op\n");
   absl::StrAppend(&out, "cpu kernels:   AVX2+FMA ",
-                  cpu::HaveAvx2Fma() ? "yes" : "no (portable loops)",
+                  CpuHasAvx2Fma() ? "yes" : "no (portable loops)",
                   ", AVX-512 tiles ", cpu::HaveAvx512() ? "yes" : "no", "\n");
   absl::StrAppend(&out, "nccl:          ",
                   nccl.compiled ? absl::StrCat("compiled, version ", nccl.nccl_version) : "not compiled",
