@@ -5,19 +5,21 @@
 #   1. the training conversations: each problem's SSD prompt, its reference
 #      code as the answer (ssd sft-references);
 #   2. a byte-level BPE tokenizer trained on their text (ssd tokenizer train);
-#   3. the same conversations with a spread distractor tail: a share of the
-#      code words replaced by random vocabulary words (--tail-noise), so that
-#      the base is sure at the tokens that decide correctness but keeps a thin
-#      tail over many wrong ones, the regime SSD addresses;
+#   3. with --tail-noise X > 0, the same conversations with a share X of the
+#      code words replaced by random vocabulary words; off by default (the
+#      README's base table: the noise is learned where it sits, leaves almost
+#      no tail on unseen problems, and cost the base 21 points greedy), the
+#      training data is then step 1's conversations;
 #   4. a randomly initialised Qwen3 model (ssd model init);
 #   5. plain SFT on those conversations (ssd train);
 #   6. a spread tail at every position: a few more epochs of SFT on the
 #      clean conversations with label smoothing (--label-smoothing; 0 skips
-#      this step). Step 3's noise is learned where it sits in the training
-#      problems; on unseen problems it leaves almost no tail (ssd analyze
-#      measured 0.08% outside the top 20 at lock tokens). Label smoothing
+#      this step). This gives the base its spread tail: label smoothing
 #      puts its share on every token at every position, which is what T = 1
-#      sampling derails on and top-k/top-p truncation cuts.
+#      sampling derails on and top-k/top-p truncation cuts. (Step 3's noise
+#      does not: it is learned where it sits in the training problems, and
+#      on unseen problems ssd analyze measured 0.08% outside the top 20 at
+#      lock tokens.)
 #
 # Every step is seeded, so the same flags give the same model, bit for bit,
 # on the same machine type (training is deterministic on CPU).
@@ -46,7 +48,7 @@ kv_heads=2
 intermediate=384
 epochs=8
 lr=1e-3
-tail_noise=0.03
+tail_noise=0
 seed=1
 threads=0
 max_seq_len=1024
@@ -155,9 +157,14 @@ with open(sys.argv[1], encoding="utf-8") as f, open(sys.argv[2], "w", encoding="
 EOF
 "$ssd" tokenizer train --corpus "$work/corpus.txt" --vocab-size "$vocab" --out "$work/tokenizer"
 
-echo "make-base: 3/6 conversations with tail noise $tail_noise"
-"$ssd" sft-references --benchmark "$problems" --solutions "$solutions" --out "$work/train.jsonl" \
-  --tail-noise "$tail_noise" --tokenizer "$work/tokenizer" --seed "$seed"
+if [ "$tail_noise" != 0 ]; then
+  echo "make-base: 3/6 conversations with tail noise $tail_noise"
+  "$ssd" sft-references --benchmark "$problems" --solutions "$solutions" --out "$work/train.jsonl" \
+    --tail-noise "$tail_noise" --tokenizer "$work/tokenizer" --seed "$seed"
+else
+  echo "make-base: 3/6 no tail noise: step 5 trains on the clean conversations"
+  cp "$work/clean.jsonl" "$work/train.jsonl"
+fi
 
 echo "make-base: 4/6 model: qwen3, $layers layers, hidden $hidden"
 "$ssd" model init --arch qwen3 --tokenizer "$work/tokenizer" --hidden "$hidden" --layers "$layers" \

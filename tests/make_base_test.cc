@@ -49,9 +49,11 @@ TEST_F(MakeBaseTest, TheSameFlagsRebuildABitIdenticalModelAndAnotherSeedDoesNot)
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
     EXPECT_FALSE(Slurp(dir_ + "/a/model/" + f).empty()) << f;
   }
-  // Tail noise really went into the training data.
-  EXPECT_NE(a.err.find("replaced by tail noise"), std::string::npos) << a.err;
-  EXPECT_NE(Slurp(dir_ + "/a/work/train.jsonl"), Slurp(dir_ + "/a/work/clean.jsonl"));
+  // No tail noise by default: step 5 trains on the clean conversations.
+  EXPECT_NE(a.out.find("3/6 no tail noise"), std::string::npos) << a.out;
+  // Only step 1 wrote conversations (its line reports 0 words replaced).
+  EXPECT_EQ(a.err.find("replaced by tail noise"), a.err.rfind("replaced by tail noise")) << a.err;
+  EXPECT_EQ(Slurp(dir_ + "/a/work/train.jsonl"), Slurp(dir_ + "/a/work/clean.jsonl"));
 
   ProcessResult b = Run(dir_ + "/b");
   ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
@@ -61,6 +63,14 @@ TEST_F(MakeBaseTest, TheSameFlagsRebuildABitIdenticalModelAndAnotherSeedDoesNot)
   ProcessResult c = Run(dir_ + "/c", {"--seed", "2"});
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   EXPECT_NE(Slurp(dir_ + "/a/model/model.safetensors"), Slurp(dir_ + "/c/model/model.safetensors"));
+
+  // --tail-noise puts its noise into step 5's data, and so into the model.
+  ProcessResult n = Run(dir_ + "/n", {"--tail-noise", "0.03"});
+  ASSERT_EQ(n.exit_code, 0) << n.out << n.err;
+  EXPECT_NE(n.err.find("replaced by tail noise"), std::string::npos) << n.err;
+  EXPECT_NE(Slurp(dir_ + "/n/work/train.jsonl"), Slurp(dir_ + "/n/work/clean.jsonl"));
+  EXPECT_EQ(Slurp(dir_ + "/n/work/clean.jsonl"), Slurp(dir_ + "/a/work/clean.jsonl"));
+  EXPECT_NE(Slurp(dir_ + "/a/model/model.safetensors"), Slurp(dir_ + "/n/model/model.safetensors"));
 
   // Step 6 (label smoothing) is what the model ends with; --label-smoothing 0
   // skips it and gives step 5's model, which is the same with or without it.
