@@ -59,7 +59,7 @@ tail_epochs=2
 tail_lr=5e-4
 
 usage() {
-  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo pipefail/{/^set -euo/d;p;}' "$0" | sed 's/^# \{0,1\}//'
   cat <<EOF
 
 Options (defaults in brackets):
