@@ -8,8 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "common/eval/benchmark.h"
-#include "common/eval/prompting.h"
+#include "sampler_worker/eval_shard.h"
 #include "common/rpc/status_conversion.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -279,97 +278,11 @@ absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomi
 
 absl::Status SamplerWorker::Evaluate(const v1::ShardLease& lease, const std::atomic<bool>* cancel,
                                      v1::ShardDone* done) {
-  Benchmark bench;
-  for (const v1::ProblemTask& t : lease.tasks()) {
-    auto p = ParseProblem(t.problem().benchmark_line());
-    if (!p.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("eval problem \"", t.problem().id(), "\": ", p.status().message()));
-    }
-    bench.index[p->question_id] = bench.problems.size();
-    bench.problems.push_back(std::move(*p));
-  }
-  const v1::EvalTask& ev = lease.eval();
-  GradeOptions grade = options_.grade;
-  grade.timeout_s = ev.timeout_s() > 0 ? ev.timeout_s() : grade.timeout_s;
-  // Each temperature with each truncation; a lease from before truncations
-  // were a list carries the one truncation in top_k / top_p / min_p.
-  std::vector<v1::Truncation> truncations(ev.truncations().begin(), ev.truncations().end());
-  if (truncations.empty()) {
-    v1::Truncation t;
-    t.set_top_k(ev.top_k());
-    t.set_top_p(ev.top_p());
-    t.set_min_p(ev.min_p());
-    truncations.push_back(t);
-  }
-  // Identical programs recur across samples and settings (a confident
-  // model's low-temperature and truncated answers): each runs once a lease.
-  GradeMemo memo;
-  for (int ti = 0; ti < ev.temperatures_size(); ++ti) {
-    std::map<std::string, int> greedy_passed;  // T = 0: truncation changes nothing, so decode once
-    for (size_t k = 0; k < truncations.size(); ++k) {
-      const double temperature = ev.temperatures(ti);
-      std::map<std::string, int> passed;
-      if (temperature == 0 && k > 0) {
-        passed = greedy_passed;
-      } else {
-        BackendSettings s;
-        s.temperature = temperature;
-        s.top_k = truncations[k].top_k();
-        s.top_p = truncations[k].top_p();
-        s.min_p = truncations[k].min_p();
-        s.max_tokens = ev.max_tokens();
-        // The same seed for every truncation of a temperature: the settings
-        // are compared on the same random draws.
-        s.seed = lease.seed() + static_cast<uint64_t>(ti);
-        // Greedy decoding gives every sample the same tokens (the engine is
-        // batch-invariant), so one is generated and counted n times.
-        const int64_t generate = temperature == 0 ? 1 : ev.n();
-        RETURN_IF_ERROR(GradeSetting(lease, bench, s, generate, grade, cancel, &memo, &passed));
-        if (temperature == 0) {
-          for (auto& [id, c] : passed) c *= static_cast<int>(ev.n());
-          greedy_passed = passed;
-        }
-      }
-      for (const v1::ProblemTask& t : lease.tasks()) {
-        v1::EvalOutcome* o = done->add_eval_outcomes();
-        o->set_problem_id(t.problem().id());
-        o->set_temperature(temperature);
-        o->set_truncation(static_cast<int32_t>(k));
-        o->set_n(static_cast<int32_t>(ev.n()));
-        o->set_c(passed[t.problem().id()]);
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SamplerWorker::GradeSetting(const v1::ShardLease& lease, const Benchmark& bench,
-                                         const BackendSettings& s, int64_t samples, const GradeOptions& grade,
-                                         const std::atomic<bool>* cancel, GradeMemo* memo,
-                                         std::map<std::string, int>* passed) {
-  std::vector<BackendRequest> requests;
-  for (const v1::ProblemTask& t : lease.tasks()) {
-    BackendRequest r;
-    r.problem = &t.problem();
-    for (int64_t i = 0; i < samples; ++i) r.sample_indices.push_back(i);
-    r.settings = s;
-    requests.push_back(std::move(r));
-  }
-  std::map<std::pair<std::string, int64_t>, std::string> outputs;
-  RETURN_IF_ERROR(backend_->Generate(
-      requests, lease.enable_thinking(),
-      [&](BackendSample b) { outputs[{b.problem_id, b.sample_index}] = std::move(b.text); }, cancel));
-  std::vector<Solution> solutions;
-  for (const auto& [key, text] : outputs) solutions.push_back({key.first, ExtractCode(text)});
-  const int64_t reused_before = memo->reused();
-  const std::vector<SolutionResult> results = GradeSolutions(bench, solutions, *sandbox_, grade, memo);
-  for (const SolutionResult& r : results) {
-    if (!r.error.empty()) return absl::InternalError(absl::StrCat("grading ", r.question_id, ": ", r.error));
-    (*passed)[r.question_id] += r.passed;
-  }
+  EvalShardStats shard;
+  RETURN_IF_ERROR(EvaluateShard(lease, *backend_, *sandbox_, options_.grade, cancel, done, &shard));
   absl::MutexLock lock(&stats_mu_);
-  stats_.eval_answers_graded += static_cast<int64_t>(results.size());
-  stats_.eval_answers_reused += memo->reused() - reused_before;
+  stats_.eval_answers_graded += shard.answers_graded;
+  stats_.eval_answers_reused += shard.answers_reused;
   return absl::OkStatus();
 }
 

@@ -5,8 +5,8 @@
 //                        │  the missing samples, stream each to the replay
 //                        │  store as it finishes, report the shard done
 //                        ├─ EVAL lease: generate n answers per problem and
-//                        │  temperature, grade them in the sandbox, report
-//                        │  pass counts
+//                        │  setting, grade them in the sandbox
+//                        │  (eval_shard.h), report pass counts
 //                        └─ idle: if a job waits for weights this sampler
 //                           lacks, fetch them from a peer that holds them
 //
@@ -18,12 +18,10 @@
 #define SSD_SAMPLER_WORKER_SAMPLER_WORKER_H_
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
-#include "common/eval/grade_memo.h"
 #include "common/eval/grader.h"
 #include "common/eval/sandbox.h"
 #include "common/weights/weights_transport.h"
@@ -47,8 +45,8 @@ struct SamplerWorkerStats {
   int64_t shards_done = 0;
   int64_t shards_failed = 0;
   int64_t eval_answers_graded = 0;
-  // Of those, the answers whose program was already graded on the same
-  // problem in the same lease, and so were not run again.
+  // Of those, the answers whose program was graded for another answer to
+  // the same problem in the same lease, and so was not run again.
   int64_t eval_answers_reused = 0;
   int64_t fetches = 0;
 };
@@ -79,12 +77,6 @@ class SamplerWorker {
   void RunShard(const v1::ShardLease& lease);
   absl::Status Sample(const v1::ShardLease& lease, const std::atomic<bool>* cancel, int64_t* appended);
   absl::Status Evaluate(const v1::ShardLease& lease, const std::atomic<bool>* cancel, v1::ShardDone* done);
-  // Generates `samples` answers per problem with `s`, grades them (a
-  // program `memo` holds is not run again) and adds each problem's passing
-  // count to `passed`.
-  absl::Status GradeSetting(const v1::ShardLease& lease, const Benchmark& bench, const BackendSettings& s,
-                            int64_t samples, const GradeOptions& grade, const std::atomic<bool>* cancel,
-                            GradeMemo* memo, std::map<std::string, int>* passed);
   absl::Status Fetch(const v1::Idle& idle);
   std::string WeightsDir(const v1::ShardLease& lease) const;
 

@@ -14,7 +14,11 @@
 // same rlimits, no namespaces). For context the synthetic workload is also
 // run the naive way, one python process per test, with and without bwrap.
 // A second table compares bubblewrap with a run per program against
-// batches of programs in one run (GradeOptions::max_batch).
+// batches of programs in one run (GradeOptions::max_batch). A third grades
+// eval shards the way a sampler does (sampler_worker/eval_shard.h): 10
+// problems at 5 settings, with the copies and the wrong answers a sampled
+// model gives, graded once per setting (the baseline) against once per
+// shard.
 // Reports medians of --repeats; asserts nothing about time.
 #include <unistd.h>
 
@@ -25,12 +29,14 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/eval/benchmark.h"
+#include "common/eval/grade_memo.h"
 #include "common/eval/grader.h"
 #include "common/eval/sandbox.h"
 #include "nlohmann/json.hpp"
@@ -143,6 +149,71 @@ double NaiveRate(const Workload& w, Sandbox& sb, int parallel, int* failures) {
   for (auto& t : pool) t.join();
   *failures = bad;
   return jobs.size() / (Now() - t0);
+}
+
+// An eval shard's answers: for each run of 10 problems of `w`, a greedy
+// answer and 4 sampled settings of 5 answers each, as a sampler decodes
+// them. Every answer is the right program except where (problem + setting +
+// sample) % 3 == 0, which gets a wrong program of its own (it fails its
+// first test).
+struct ShardAnswers {
+  std::vector<std::vector<std::vector<Solution>>> shards;  // [shard][setting]
+  int executions = 0;
+};
+
+ShardAnswers EvalShards(const Workload& w) {
+  ShardAnswers a;
+  const size_t per_shard = 10;
+  for (size_t first = 0; first < w.bench.problems.size(); first += per_shard) {
+    std::vector<std::vector<Solution>> settings(5);
+    std::set<std::pair<std::string, std::string>> distinct;
+    for (size_t p = first; p < std::min(first + per_shard, w.bench.problems.size()); ++p) {
+      const Problem& pr = w.bench.problems[p];
+      const std::string& right = w.solutions[p].code;
+      for (int s = 0; s < 5; ++s) {
+        for (int i = 0; i < (s == 0 ? 1 : 5); ++i) {
+          std::string code = right;
+          if ((p + static_cast<size_t>(s + i)) % 3 == 0) {
+            code = pr.test_type == TestType::kFunctional
+                       ? absl::StrCat("class Solution:\n    def total(self, xs, t):\n        return ", s * 10 + i - 99, "\n")
+                       : absl::StrCat("print(", s * 10 + i - 99, ")\n");
+          }
+          if (distinct.insert({pr.question_id, code}).second) {
+            a.executions += code == right ? static_cast<int>(pr.tests.size()) : 1;
+          }
+          settings[static_cast<size_t>(s)].push_back({pr.question_id, code});
+        }
+      }
+    }
+    a.shards.push_back(std::move(settings));
+  }
+  return a;
+}
+
+// Test executions per second over every shard of `a`, each graded per
+// setting (a GradeSolutions call per setting sharing one memo, as samplers
+// did before eval_shard.h) or in one call; counts wrong verdicts.
+double ShardGradeRate(const Workload& w, const ShardAnswers& a, Sandbox& sb, bool per_setting, int* wrong) {
+  const double t0 = Now();
+  *wrong = 0;
+  for (const auto& shard : a.shards) {
+    GradeMemo memo;
+    std::vector<std::vector<Solution>> calls;
+    if (per_setting) {
+      calls = shard;
+    } else {
+      calls.emplace_back();
+      for (const auto& setting : shard) calls[0].insert(calls[0].end(), setting.begin(), setting.end());
+    }
+    for (const std::vector<Solution>& call : calls) {
+      const std::vector<SolutionResult> r = GradeSolutions(w.bench, call, sb, GradeOptions{}, &memo);
+      for (size_t i = 0; i < r.size(); ++i) {
+        const size_t p = w.bench.index.at(call[i].question_id);
+        *wrong += r[i].passed != (call[i].code == w.solutions[p].code);
+      }
+    }
+  }
+  return a.executions / (Now() - t0);
 }
 
 double Median(std::vector<double> v) {
@@ -315,6 +386,33 @@ int Main(int argc, char** argv) {
     }
     const double m1 = Median(one), m2 = Median(many);
     std::printf("| %-36s | %10.1f | %10.1f | %5.2fx |\n", name.c_str(), m1, m2, m2 / m1);
+  }
+
+  // Eval shards, as a sampler grades them: per setting against per shard,
+  // alternating.
+  const ShardAnswers shards = EvalShards(syn);
+  size_t answers = 0;
+  for (const auto& shard : shards.shards) {
+    for (const auto& setting : shard) answers += setting.size();
+  }
+  std::printf("\nbubblewrap, %d parallel: eval shards of 10 problems x 5 settings (%zu answers, %d test executions "
+              "once each), graded per setting (baseline) against per shard\n\n",
+              parallel, answers, shards.executions);
+  std::printf("| %-36s | %10s | %10s | %6s |\n", "workload (test executions/s)", "per setting", "per shard",
+              "ratio");
+  std::printf("|%s|%s:|%s:|%s:|\n", std::string(38, '-').c_str(), std::string(11, '-').c_str(),
+              std::string(11, '-').c_str(), std::string(7, '-').c_str());
+  {
+    std::vector<double> per_setting, per_shard;
+    for (int r = 0; r < repeats; ++r) {
+      int w1 = 0, w2 = 0;
+      per_setting.push_back(ShardGradeRate(syn, shards, **bwrap, true, &w1));
+      per_shard.push_back(ShardGradeRate(syn, shards, **bwrap, false, &w2));
+      total_failures += w1 + w2;
+    }
+    const double m1 = Median(per_setting), m2 = Median(per_shard);
+    std::printf("| %-36s | %10.1f | %10.1f | %5.2fx |\n",
+                absl::StrCat("synthetic, ", shards.shards.size(), " shards").c_str(), m1, m2, m2 / m1);
   }
   if (total_failures > 0) {
     std::fprintf(stderr, "eval_bench: %d solutions failed; the numbers are not comparable\n", total_failures);
