@@ -675,6 +675,34 @@ TEST_F(CoordinatorTest, WatchSeesTheSnapshotThenEveryTransitionInOrder) {
   EXPECT_EQ(c_->Watch("job-404", nullptr).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(CoordinatorTest, WatchersSeeALeaseWhenItIsGrantedNotOnlyWhenItEnds) {
+  auto id = Submit(Spec());  // 3 sample shards
+  absl::Mutex mu;
+  std::vector<int64_t> leased;  // shards_leased of every snapshot a watcher got
+  auto w = c_->Watch(*id, [&](const v1::Job& j) {
+    absl::MutexLock l(&mu);
+    leased.push_back(j.progress().shards_leased());
+  });
+  ASSERT_TRUE(w.ok());
+  // Publishes run before the reply, so each call's snapshot is here when it returns.
+  auto last = [&] {
+    absl::MutexLock l(&mu);
+    return leased.empty() ? int64_t{-1} : leased.back();
+  };
+  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::ShardLease first = Acquire(a).shard();
+  EXPECT_EQ(last(), 1);
+  ASSERT_TRUE(Acquire(b).has_shard());
+  EXPECT_EQ(last(), 2);
+  ASSERT_TRUE(Complete(a, first).ok());
+  EXPECT_EQ(last(), 1);
+  // The worker that reported leases its next shard at once: a watcher must
+  // not be left with the report's count.
+  ASSERT_TRUE(Acquire(a).has_shard());
+  EXPECT_EQ(last(), 2);
+  c_->Unwatch(*w);
+}
+
 TEST_F(CoordinatorTest, ProblemFilesWithBadLinesAreRefusedWholeWithLineNumbers) {
   ASSERT_TRUE(WriteFileAtomically(dir_ + "/bad.jsonl",
                                   "{\"id\": \"a\", \"prompt\": \"x\"}\n{\"id\": \"a\", \"prompt\": \"y\"}\n[1]\n"

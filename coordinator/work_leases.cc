@@ -293,7 +293,11 @@ void Coordinator::Grant(JobEntry& e, ShardEntry& s, WorkerEntry& w) {
   w.leases.insert({e.job.id(), {s.rec.round(), s.rec.kind(), s.rec.shard()}});
   PersistShard(s);
   if (leases_granted_ != nullptr) leases_granted_->Increment();
-  e.progress_dirty = true;
+  // A durable change, so watchers see it now like the report that ends the
+  // lease. Left to the throttled progress publish, the last snapshot a
+  // watcher held was nearly always taken at a report, when the reporting
+  // worker had not yet leased its next shard, and showed one lease too few.
+  MarkChanged(e);
 }
 
 std::vector<v1::PushTarget> Coordinator::Holders(const std::string& job_id, int32_t version) const {
