@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "coordinator/client/job_view.h"
+#include "coordinator/client/progress_printer.h"
 #include "coordinator/job_state.h"
 
 namespace ssd {
@@ -34,46 +34,15 @@ absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, 
     ~Restore() { sigaction(SIGINT, old, nullptr); }
   } restore{&old};
 
-  WatchView view;
-  v1::Job last;
-  bool have_last = false;
-  int drawn_lines = 0;
-  int64_t last_line_ms = 0;
-  auto on_job = [&](const v1::Job& job) {
-    const bool changed = !have_last || job.state() != last.state() || job.round() != last.round();
-    last = job;
-    have_last = true;
-    const int64_t now = NowMs();
-    if (options.json) {
-      out << ToJson(job) << "\n" << std::flush;
-      return;
-    }
-    if (IsTerminal(job.state())) return;  // the summary below says it
-    const std::string text = view.Render(job, now);
-    if (options.tty) {
-      // Redraw the block in place.
-      if (drawn_lines > 0) out << "\x1b[" << drawn_lines << "A";
-      int lines = 0;
-      for (absl::string_view l : absl::StrSplit(text, '\n')) {
-        if (l.empty()) continue;
-        out << "\r\x1b[K" << l << "\n";
-        ++lines;
-      }
-      for (int i = lines; i < drawn_lines; ++i) out << "\r\x1b[K\n";
-      if (drawn_lines > lines) out << "\x1b[" << (drawn_lines - lines) << "A";
-      drawn_lines = lines;
-      out << std::flush;
-    } else if (changed || now - last_line_ms >= 10000) {
-      out << text << std::flush;
-      last_line_ms = now;
-    }
-  };
+  ProgressPrinter printer(out, options.json, options.tty);
+  auto on_job = [&](const v1::Job& job) { printer.OnJob(job, NowMs()); };
   // Ctrl-C and the caller's stop flag both end the watch.
   std::atomic<bool> cancel{false};
   std::atomic<bool> done{false};
   std::thread relay([&] {
     while (!done.load()) {
       if (g_interrupted.load() || (options.stop != nullptr && options.stop->load())) cancel.store(true);
+      printer.OnTick(NowMs());
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
@@ -90,11 +59,11 @@ absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, 
     const absl::Status s = client->Watch(job_id, on_job, &cancel);
     if (cancel.load()) {
       if (!options.json && g_interrupted.load()) {
-        out << "\ndetached from " << job_id << " (the job goes on; ssd watch " << job_id << ")\n";
+        printer.Write(absl::StrCat("\ndetached from ", job_id, " (the job goes on; ssd watch ", job_id, ")\n"));
       }
       return kExitDetached;
     }
-    if (s.ok() && have_last && IsTerminal(last.state())) break;
+    if (s.ok() && printer.last().has_value() && IsTerminal(printer.last()->state())) break;
     if (!s.ok() && s.code() != absl::StatusCode::kUnavailable) return s;
     if (s.ok()) failing_since = std::chrono::steady_clock::now();
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - failing_since).count() > options.reconnect_s) {
@@ -102,9 +71,9 @@ absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, 
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+  const v1::Job last = *printer.last();
   if (!options.json) {
-    out << FormatJobDetails(last, NowMs());
-    out << "job " << job_id << " " << JobStateName(last.state()) << "\n" << std::flush;
+    printer.Write(absl::StrCat(FormatJobDetails(last, NowMs()), "job ", job_id, " ", JobStateName(last.state()), "\n"));
   }
   return ExitCodeFor(last.state());
 }
