@@ -83,9 +83,11 @@ absl::Status RunSftReferences(const SftReferencesFlags& f) {
   std::string text;
   for (const std::string& line : sft.lines) absl::StrAppend(&text, line, "\n");
   RETURN_IF_ERROR(WriteFileAtomically(f.out, text));
-  std::cerr << "sft-references: " << sft.lines.size() << " conversations to " << f.out << " ("
-            << sft.words_replaced << " of " << sft.words << " code words replaced by tail noise, " << errors.size()
-            << " skipped)" << std::endl;
+  std::cerr << "sft-references: " << sft.lines.size() << " conversations to " << f.out << " (";
+  if (f.tail_noise > 0) {
+    std::cerr << sft.words_replaced << " of " << sft.words << " code words replaced by tail noise, ";
+  }
+  std::cerr << errors.size() << " skipped)" << std::endl;
   return absl::OkStatus();
 }
 
