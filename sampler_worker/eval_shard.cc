@@ -14,12 +14,11 @@
 namespace ssd {
 namespace {
 
-// One decode of the shard: a temperature with a truncation.
+// One decode of the shard, a temperature with a truncation, and where its
+// answers sit in the shard's list of solutions.
 struct Setting {
   int temperature_index = 0;
   size_t truncation = 0;
-  BackendSettings decode;
-  int64_t samples = 0;        // generated per problem
   int64_t weight = 1;         // how many of the lease's n each generated answer counts for
   size_t first_solution = 0;  // its answers in the shard's list of solutions
   size_t num_solutions = 0;
@@ -60,25 +59,26 @@ absl::Status EvaluateShard(const v1::ShardLease& lease, GenerationBackend& backe
     const double temperature = ev.temperatures(ti);
     for (size_t k = 0; k < truncations.size(); ++k) {
       if (temperature == 0 && k > 0) continue;  // the greedy decode stands for every truncation
+      BackendSettings decode;
+      decode.temperature = temperature;
+      decode.top_k = truncations[k].top_k();
+      decode.top_p = truncations[k].top_p();
+      decode.min_p = truncations[k].min_p();
+      decode.max_tokens = ev.max_tokens();
+      // The same seed for every truncation of a temperature: the settings are
+      // compared on the same random draws.
+      decode.seed = lease.seed() + static_cast<uint64_t>(ti);
+      const int64_t samples = temperature == 0 ? 1 : ev.n();
       Setting s;
       s.temperature_index = ti;
       s.truncation = k;
-      s.decode.temperature = temperature;
-      s.decode.top_k = truncations[k].top_k();
-      s.decode.top_p = truncations[k].top_p();
-      s.decode.min_p = truncations[k].min_p();
-      s.decode.max_tokens = ev.max_tokens();
-      // The same seed for every truncation of a temperature: the settings are
-      // compared on the same random draws.
-      s.decode.seed = lease.seed() + static_cast<uint64_t>(ti);
-      s.samples = temperature == 0 ? 1 : ev.n();
       s.weight = temperature == 0 ? ev.n() : 1;
       std::vector<BackendRequest> requests;
       for (const v1::ProblemTask& t : lease.tasks()) {
         BackendRequest r;
         r.problem = &t.problem();
-        for (int64_t i = 0; i < s.samples; ++i) r.sample_indices.push_back(i);
-        r.settings = s.decode;
+        for (int64_t i = 0; i < samples; ++i) r.sample_indices.push_back(i);
+        r.settings = decode;
         requests.push_back(std::move(r));
       }
       std::map<std::pair<std::string, int64_t>, std::string> outputs;

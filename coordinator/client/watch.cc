@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -63,7 +64,8 @@ absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, 
       }
       return kExitDetached;
     }
-    if (s.ok() && printer.last().has_value() && IsTerminal(printer.last()->state())) break;
+    const std::optional<v1::Job> last = printer.last();
+    if (s.ok() && last.has_value() && IsTerminal(last->state())) break;
     if (!s.ok() && s.code() != absl::StatusCode::kUnavailable) return s;
     if (s.ok()) failing_since = std::chrono::steady_clock::now();
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - failing_since).count() > options.reconnect_s) {
