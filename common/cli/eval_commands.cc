@@ -248,6 +248,9 @@ void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
                  "programs run at once (default 0: two per core, since grading waits mostly on process start-up)")
       ->capture_default_str();
   e->add_flag("--all-tests", f->all_tests, "run every test instead of stopping at the first failure");
+  e->add_flag("--fork-per-test", f->grade.fork_per_test,
+              "run each test in a process of its own (slower; by default a program's tests share one, each from "
+              "fresh globals)");
   e->add_option("--max-batch", f->grade.max_batch,
                 "programs graded one after another in one sandbox run (bubblewrap; 1: a run per program)")
       ->capture_default_str();

@@ -41,6 +41,7 @@ nlohmann::json HarnessItem(const Problem& p, absl::string_view code, const Grade
   job["entry_point"] = p.entry_point;
   job["timeout_s"] = o.timeout_s;
   job["stop_at_first_failure"] = o.stop_at_first_failure;
+  job["fork_per_test"] = o.fork_per_test;
   nlohmann::json tests = nlohmann::json::array();
   for (const TestCase& t : p.tests) tests.push_back({{"input", t.input}, {"output", t.output}});
   job["tests"] = std::move(tests);

@@ -3,7 +3,8 @@
 //
 //   GradeSolution    one program, one problem, one sandbox run: all of the
 //                    problem's tests run in one harness process that forks a
-//                    fresh child per test, each with its own timeout.
+//                    child for the program and starts its tests one at a
+//                    time, each from fresh globals, with its own timeout.
 //   GradeBatch       several programs one after another in one sandbox
 //                    run (bubblewrap only); the harness kills and cleans up
 //                    between them, and what it did not finish is graded
@@ -71,6 +72,11 @@ struct SolutionResult {
 struct GradeOptions {
   double timeout_s = 6;  // per test, wall clock, as LiveCodeBench
   bool stop_at_first_failure = true;
+  // Each test in a process of its own, so nothing a program changes can
+  // reach its next test. By default a program's tests share one child,
+  // each from fresh globals (see harness.py), which pays for one process
+  // per program instead of one per test.
+  bool fork_per_test = false;
   std::string python_path = "/usr/bin/python3";
   int64_t address_space_bytes = int64_t{4} << 30;  // per process
   int max_processes = 64;

@@ -180,6 +180,70 @@ TEST_F(SandboxedGraderTest, EachTestStartsFromFreshState) {
   EXPECT_TRUE(r.passed) << r.tests[1].detail;
 }
 
+// A program's tests share one child until a test ends it; these pin what
+// carries over and what does not.
+TEST_F(SandboxedGraderTest, TestsAfterACrashOrATimeoutRunInANewChild) {
+  GradeOptions o = FastOptions();
+  o.timeout_s = 1;
+  o.stop_at_first_failure = false;
+  const Problem p = StdinProblem({{"1", "1"}, {"2", "2"}, {"3", "3"}, {"4", "4"}});
+  const SolutionResult r = GradeSolution(p,
+                                         "import os\n"
+                                         "x = int(input())\n"
+                                         "if x == 2: os._exit(3)\n"
+                                         "while x == 3: pass\n"
+                                         "print(x)\n",
+                                         *sandbox_, o);
+  ASSERT_EQ(r.tests.size(), 4u);
+  EXPECT_EQ(r.tests[0].verdict, Verdict::kPass) << r.tests[0].detail;
+  EXPECT_EQ(r.tests[1].verdict, Verdict::kRuntimeError);
+  EXPECT_EQ(r.tests[1].detail, "exited (code 3) before finishing");
+  EXPECT_EQ(r.tests[2].verdict, Verdict::kTimeout);
+  EXPECT_EQ(r.tests[3].verdict, Verdict::kPass) << r.tests[3].detail;
+}
+
+TEST_F(SandboxedGraderTest, BuiltinsStdinAndTheRecursionLimitAreRestoredBetweenTests) {
+  const Problem p = StdinProblem({{"1", "1"}, {"2", "2"}, {"3", "3"}});
+  // Each test breaks something shared; the next one needs it whole.
+  const SolutionResult r = GradeSolution(p,
+                                         "import builtins, sys\n"
+                                         "class Box: pass\n"
+                                         "x = int(input())\n"
+                                         "def depth(n): return 0 if n == 0 else 1 + depth(n - 1)\n"
+                                         "depth(5000)\n"
+                                         "print(x)\n"
+                                         "builtins.__build_class__ = None\n"
+                                         "sys.setrecursionlimit(100)\n"
+                                         "sys.stdin = None\n",
+                                         *sandbox_, FastOptions());
+  EXPECT_TRUE(r.passed) << r.tests[1].detail << r.tests[2].detail;
+}
+
+TEST_F(SandboxedGraderTest, AProgramThatClosesEveryDescriptorIsStillGraded) {
+  const Problem p = StdinProblem({{"1", "1"}, {"2", "2"}});
+  const SolutionResult r =
+      GradeSolution(p, "import os\nx = input()\nos.closerange(3, 4096)\nprint(x)\n", *sandbox_, FastOptions());
+  EXPECT_TRUE(r.passed) << r.tests[0].detail << r.tests[1].detail;
+}
+
+TEST_F(SandboxedGraderTest, OutputLeftInAWriterAfterATestNeverReachesTheNext) {
+  // The writer holds "x" unflushed and sits in a cycle that the second
+  // collection moves to the oldest generation, so only a full collection
+  // frees (and flushes) it. The program's own collection at its start would
+  // flush the last test's writer into this test's output: "x2", not "2".
+  const Problem p = StdinProblem({{"1", "1"}, {"2", "2"}});
+  const SolutionResult r = GradeSolution(p,
+                                         "import gc\n"
+                                         "gc.collect()\n"
+                                         "w = open(1, 'w', closefd=False)\n"
+                                         "w.write('x')\n"
+                                         "def keep(): return w\n"
+                                         "gc.collect()\n"
+                                         "print(input())\n",
+                                         *sandbox_, FastOptions());
+  EXPECT_TRUE(r.passed) << r.tests[1].detail;
+}
+
 TEST_F(SandboxedGraderTest, NumpyAndPandasImportInsideTheSandbox) {
   // They need /usr plus /etc/alternatives (the BLAS link) in the sandbox.
   const Problem p = StdinProblem({{"1 2 3\n", "6\n"}});

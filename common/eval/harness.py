@@ -15,9 +15,11 @@
 # that dies (an item killed the harness): one program can cost the others a
 # run of their own, never their verdict.
 #
-# Each test runs in a fresh child forked from this process, so tests cannot
-# see each other's state, a hang in C code is still killed at its timeout,
-# and the child never holds this process's pipes. The verdict is decided
+# A program's tests run in a child forked from this process, one test at a
+# time when this process says so (see run_job), so a hang in C code is
+# still killed at its timeout and the child never holds this process's
+# pipes; each test starts from a fresh copy of the prelude's names, so a
+# program's globals do not carry over between its tests. The verdict is decided
 # here, from what the child printed or returned, never by the child:
 # functional results cross back as plain JSON, so an object with a rigged
 # __eq__ cannot pass. The solution's source is only compiled here, never
@@ -29,12 +31,15 @@
 # argument per input line, tuples compared as lists.
 import builtins
 import ctypes
+import gc
 import json
+import math
 import os
 import resource
 import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -96,38 +101,38 @@ def short(text):
     return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "..."
 
 
-def run_child(job, namespace, program, test, paths):
-    """In the forked child: redirect, run the program once, record, _exit."""
-    write_file = paths["status"]
-    fd = os.open(paths["input"], os.O_RDONLY)
-    os.dup2(fd, 0)
-    os.close(fd)
-    for target, name in ((1, "out"), (2, "err")):
-        fd = os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(fd, target)
-        os.close(fd)
+# Bound when the harness starts, before any solution runs: a solution can
+# rebind names in these modules, and its later tests share its process.
+_os_open, _os_write, _os_dup2, _os_close, _dumps, _loads = os.open, os.write, os.dup2, os.close, json.dumps, json.loads
+
+
+def redirect(paths):
+    """Points fds 0, 1 and 2 at one test's files, and sys.std* at them."""
+    for target, name, flags in ((0, "input", os.O_RDONLY),
+                                (1, "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                                (2, "err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+        fd = _os_open(paths[name], flags, 0o600)
+        if fd != target:  # fd is the target itself when a program closed it
+            _os_dup2(fd, target)
+            _os_close(fd)
     sys.stdin = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
     sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    cpu = int(job["timeout_s"]) + 1
-    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    if hard == resource.RLIM_INFINITY or hard > cpu:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
-    os_open, os_write, dumps = os.open, os.write, json.dumps  # before the solution can patch them
 
-    def record(status, result=None):
-        try:
-            sys.stdout.flush()
-        except BaseException:
-            status = {"kind": "runtime_error", "detail": "writing the output failed (output limit?)"}
-        if result is not None:
-            fd = os_open(paths["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os_write(fd, result.encode("utf-8"))
-        fd = os_open(write_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os_write(fd, dumps(status).encode("utf-8"))
-        os._exit(0)
 
+def silence():
+    """Points fds 0, 1 and 2 at /dev/null: what a finished test still writes goes nowhere."""
+    sys.stdin = sys.stdout = sys.stderr = None
+    fd = _os_open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        if fd != target:
+            _os_dup2(fd, target)
+    if fd > 2:
+        _os_close(fd)
+
+
+def run_program(job, namespace, program, test):
+    """Runs the program once on one test: (status, functional result or None)."""
     mode = job["mode"]
     # The prelude's names, bound once in the harness: a copy of that dict is
     # what executing the prelude again here would give, without redoing its
@@ -143,49 +148,85 @@ def run_child(job, namespace, program, test, paths):
                 else:
                     method = g[job["func_name"]]
             except BaseException as e:
-                record({"kind": "compile_error", "detail": short("%s: %s" % (type(e).__name__, e))})
-            args = [json.loads(line) for line in test["input"].split("\n")]
+                return {"kind": "compile_error", "detail": short("%s: %s" % (type(e).__name__, e))}, None
+            args = [_loads(line) for line in test["input"].split("\n")]
             value = method(*args)
             try:
-                result = dumps(to_plain(value))
+                return {"kind": "ok"}, _dumps(to_plain(value))
             except (Unrepresentable, ValueError, RecursionError) as e:
-                record({"kind": "wrong_answer", "detail": short("returned %s" % e)})
-            record({"kind": "ok"}, result)
+                return {"kind": "wrong_answer", "detail": short("returned %s" % e)}, None
         exec(program, g)
-        record({"kind": "ok"})
+        return {"kind": "ok"}, None
     except SystemExit as e:
         if mode == "stdin":
-            record({"kind": "ok"})  # a program may end itself with exit()
-        record({"kind": "runtime_error", "detail": "exited before finishing (SystemExit %s)" % short(e.code)})
+            return {"kind": "ok"}, None  # a program may end itself with exit()
+        return {"kind": "runtime_error", "detail": "exited before finishing (SystemExit %s)" % short(e.code)}, None
     except MemoryError:
-        record({"kind": "memory_limit", "detail": "MemoryError"})
+        return {"kind": "memory_limit", "detail": "MemoryError"}, None
     except AssertionError as e:
         if mode == "humaneval":
-            record({"kind": "wrong_answer", "detail": short("assertion failed %s" % e)})
-        record({"kind": "runtime_error", "detail": short("AssertionError: %s" % e)})
+            return {"kind": "wrong_answer", "detail": short("assertion failed %s" % e)}, None
+        return {"kind": "runtime_error", "detail": short("AssertionError: %s" % e)}, None
     except BaseException as e:
-        record({"kind": "runtime_error", "detail": short("%s: %s" % (type(e).__name__, e))})
+        return {"kind": "runtime_error", "detail": short("%s: %s" % (type(e).__name__, e))}, None
 
 
-def wait_child(pid, timeout_s):
-    start = time.monotonic()
-    pidfd = os.pidfd_open(pid)
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    timed_out = not poller.poll(int(timeout_s * 1000))
-    if timed_out:
-        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+def child_main(job, namespace, program, first, scratch, channel):
+    """In the forked child: runs tests first, first + 1, ... of one program,
+    each when the harness says so, and records each in its own files."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    saved_builtins = dict(builtins.__dict__)
+    recursion_limit = sys.getrecursionlimit()
+    tests = job["tests"]
+    for i in range(first, last_test(job, first)):
+        if channel.recv(1) != b"g":
+            break
+        paths = test_paths(scratch, i)
+        # What an earlier test of this program changed in the shared places.
+        builtins.__dict__.clear()
+        builtins.__dict__.update(saved_builtins)
+        sys.setrecursionlimit(recursion_limit)
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        # RLIMIT_CPU counts the whole process: allow this test its own share.
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = math.ceil(used.ru_utime + used.ru_stime) + int(job["timeout_s"]) + 1
+        if cpu_hard == resource.RLIM_INFINITY or cpu_hard > cpu:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu_hard))
+        redirect(paths)
+        try:
+            status, result = run_program(job, namespace, program, tests[i])
             try:
-                kill()
-            except OSError:
-                pass
-    _, status = os.waitpid(pid, 0)
-    os.close(pidfd)
-    try:
-        os.killpg(pid, signal.SIGKILL)  # what the test left running
-    except OSError:
-        pass
-    return status, timed_out, time.monotonic() - start
+                sys.stdout.flush()
+            except BaseException:
+                status = {"kind": "runtime_error", "detail": "writing the output failed (output limit?)"}
+        except BaseException:
+            status, result = {"kind": "runtime_error", "detail": "the program's error could not be reported"}, None
+        if result is not None:
+            fd = _os_open(paths["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            _os_write(fd, result.encode("utf-8"))
+            _os_close(fd)
+        fd = _os_open(paths["status"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        _os_write(fd, _dumps(status).encode("utf-8"))
+        _os_close(fd)
+        # The test's objects (and any writer they hold) die here, with
+        # nothing to write to; only what this program created is scanned,
+        # as the harness froze its own objects.
+        silence()
+        status = result = None
+        gc.collect()
+        channel.send(b"d")
+    os._exit(0)
+
+
+def last_test(job, first):
+    """One past the last test a child started at `first` may run."""
+    return first + 1 if job.get("fork_per_test") else len(job["tests"])
+
+
+def test_paths(scratch, i):
+    return {k: os.path.join(scratch, "%d.%s" % (i, k)) for k in ("input", "out", "err", "status", "result")}
 
 
 def read(path, limit=None):
@@ -197,9 +238,11 @@ def read(path, limit=None):
 
 
 def judge(job, test, expected, paths, status, timed_out):
+    """One test's verdict. `status` is the child's wait status when it ended
+    during the test, None when it finished the test and lives on."""
     if timed_out:
         return "timeout", "over %gs" % job["timeout_s"]
-    if os.WIFSIGNALED(status):
+    if status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
             return "timeout", "CPU time limit"
@@ -209,6 +252,8 @@ def judge(job, test, expected, paths, status, timed_out):
         st = json.loads(raw)
         kind = st["kind"]
     except Exception:
+        if status is None:
+            return "runtime_error", "the test ended without a verdict"
         return "runtime_error", "exited (code %d) before finishing" % os.WEXITSTATUS(status)
     if kind != "ok":
         return kind, st.get("detail", "")
@@ -231,8 +276,116 @@ def judge(job, test, expected, paths, status, timed_out):
         json.dumps(expected), json.dumps(got))))
 
 
+def end_child(pid, pidfd):
+    """Kills the child and what it left running, and reaps it: its wait status."""
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            kill()
+        except OSError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    os.close(pidfd)
+    try:
+        os.killpg(pid, signal.SIGKILL)  # what it left running
+    except OSError:
+        pass
+    return status
+
+
+def run_child(job, namespace, program, first, scratch, line, emit):
+    """Forks one child for tests first, first + 1, ...; returns the test to
+    go on from in a new child, or the number of tests when done."""
+    tests = job["tests"]
+    n = len(tests)
+    last = last_test(job, first)
+    parent_end, child_end = socket.socketpair()
+    emit.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            parent_end.close()
+            child_main(job, namespace, program, first, scratch, child_end)
+        finally:
+            os._exit(70)
+    child_end.close()
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(parent_end.fileno(), select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    i = first
+    try:
+        while i < last:
+            test = tests[i]
+            paths = test_paths(scratch, i)
+            with open(paths["input"], "w", encoding="utf-8") as f:
+                f.write(test["input"] if job["mode"] == "stdin" else "")
+            expected = json.loads(test["output"]) if job["mode"] == "functional" else None
+            start = time.monotonic()
+            timeout_ms = int(job["timeout_s"] * 1000)
+            finished = timed_out = False
+            try:
+                parent_end.send(b"g", socket.MSG_NOSIGNAL)
+                sent = True
+            except OSError:
+                if i > first:
+                    return i  # the child died between tests: this one runs in a new child
+                sent = False
+            while sent:
+                left = timeout_ms - int((time.monotonic() - start) * 1000)
+                events = dict(poller.poll(max(left, 0)))
+                if not events:
+                    timed_out = True
+                    break
+                if pidfd in events:
+                    break  # the child ended during the test
+                if parent_end.recv(1) == b"d":
+                    finished = True
+                    break
+                # The channel broke (the program closed it): the child ends
+                # after this test, and its files tell how the test went.
+                poller.unregister(parent_end.fileno())
+            status = None
+            if not finished:
+                status, pidfd = end_child(pid, pidfd), None
+            elapsed = time.monotonic() - start
+            verdict, detail = judge(job, test, expected, paths, status, timed_out)
+            line({"test": i, "verdict": verdict, "time_s": round(elapsed, 4), "detail": detail})
+            emit.flush()
+            for p in paths.values():
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+            i += 1
+            if verdict != "pass" and job["stop_at_first_failure"]:
+                return n
+            if not finished:
+                return i
+        return i
+    finally:
+        parent_end.close()
+        if pidfd is not None:
+            end_child(pid, pidfd)
+
+
 def run_job(job, namespace, emit, tag):
-    """Runs every test of one program; each line written carries `tag`."""
+    """Runs every test of one program; each line written carries `tag`.
+
+    The tests run one after another in a child forked from this process:
+    one fork per program rather than per test, which is most of what
+    grading costs where creating a process is slow. Each test still starts
+    from a fresh copy of the prelude's names, with its own stdin, output
+    files and CPU limit, and the builtins and recursion limit as the
+    harness left them. What a program changes elsewhere (a module's
+    attributes, a thread it leaves running) can reach its own later tests,
+    as in LiveCodeBench, whose tests of one program share a process. After
+    a test that ends the child (a timeout, a crash) the next one runs in a
+    new child. With "fork_per_test" every test has a child of its own."""
     tests = job["tests"]
     mode = job["mode"]
     source = job["code"]
@@ -251,35 +404,10 @@ def run_job(job, namespace, emit, tag):
             line({"test": i, "verdict": "compile_error", "time_s": 0, "detail": detail})
         return
     scratch = tempfile.mkdtemp(prefix="ssd_harness_")
-    paths = {k: os.path.join(scratch, k) for k in ("input", "out", "err", "status", "result")}
     try:
-        for i, test in enumerate(tests):
-            with open(paths["input"], "w", encoding="utf-8") as f:
-                f.write(test["input"] if mode == "stdin" else "")
-            for k in ("out", "err", "status", "result"):
-                try:
-                    os.unlink(paths[k])
-                except OSError:
-                    pass
-            expected = json.loads(test["output"]) if mode == "functional" else None
-            emit.flush()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.setpgid(0, 0)
-                    run_child(job, namespace, program, test, paths)
-                finally:
-                    os._exit(70)
-            try:
-                os.setpgid(pid, pid)
-            except OSError:
-                pass
-            status, timed_out, elapsed = wait_child(pid, job["timeout_s"])
-            verdict, detail = judge(job, test, expected, paths, status, timed_out)
-            line({"test": i, "verdict": verdict, "time_s": round(elapsed, 4), "detail": detail})
-            emit.flush()
-            if verdict != "pass" and job["stop_at_first_failure"]:
-                break
+        i = 0
+        while i < len(tests):
+            i = run_child(job, namespace, program, i, scratch, line, emit)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -381,6 +509,9 @@ def main():
     # both.
     namespace = {"__builtins__": builtins}
     exec(compile(PRELUDE, "<prelude>", "exec"), namespace)
+    # What exists now is never garbage: the children's collections skip it,
+    # and leave its pages shared with this process.
+    gc.freeze()
     items = job.get("items")
     if items is None:
         run_job(job, namespace, emit, {})

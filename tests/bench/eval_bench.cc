@@ -7,7 +7,7 @@
 // Workloads:
 //   synthetic    --problems stdin and functional problems, --tests tests
 //                each, graded by the harness (one python per problem, a
-//                forked child per test).
+//                forked child per program).
 //   humaneval    the 164 HumanEval canonical solutions (one test each, so
 //                python start-up dominates), when ../shared/data has them.
 // Rows compare the bubblewrap sandbox with UnsafeSandbox (same harness,
@@ -18,7 +18,8 @@
 // eval shards the way a sampler does (sampler_worker/eval_shard.h): 10
 // problems at 5 settings, with the copies and the wrong answers a sampled
 // model gives, graded once per setting (the baseline) against once per
-// shard.
+// shard. A fourth grades in batches with a forked child per test (the
+// baseline, GradeOptions::fork_per_test) against one per program.
 // Reports medians of --repeats; asserts nothing about time.
 #include <unistd.h>
 
@@ -110,9 +111,10 @@ bool HumanEval(Workload* w) {
 
 // Tests per second over one grading of the workload; counts failures.
 // max_batch 1: a sandbox run per program, as UnsafeSandbox always does.
-double GradeRate(const Workload& w, Sandbox& sb, int* failures, int max_batch = 1) {
+double GradeRate(const Workload& w, Sandbox& sb, int* failures, int max_batch = 1, bool fork_per_test = false) {
   GradeOptions o;
   o.max_batch = max_batch;
+  o.fork_per_test = fork_per_test;
   const double t0 = Now();
   const std::vector<SolutionResult> r = GradeSolutions(w.bench, w.solutions, sb, o);
   const double dt = Now() - t0;
@@ -219,6 +221,28 @@ double ShardGradeRate(const Workload& w, const ShardAnswers& a, Sandbox& sb, boo
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+void PrintComparisonHeader(const std::string& title, const char* baseline, const char* candidate) {
+  std::printf("\n%s\n\n", title.c_str());
+  std::printf("| %-36s | %11s | %11s | %6s |\n", "workload (test executions/s)", baseline, candidate, "ratio");
+  std::printf("|%s|%s:|%s:|%s:|\n", std::string(38, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(12, '-').c_str(), std::string(7, '-').c_str());
+}
+
+// One row: medians of `repeats` runs of the baseline and the candidate,
+// alternating, and their ratio. Failed solutions are added to *failures.
+void PrintComparisonRow(const std::string& name, int repeats, const std::function<double(int*)>& baseline,
+                        const std::function<double(int*)>& candidate, int* failures) {
+  std::vector<double> b, c;
+  for (int r = 0; r < repeats; ++r) {
+    int fb = 0, fc = 0;
+    b.push_back(baseline(&fb));
+    c.push_back(candidate(&fc));
+    *failures += fb + fc;
+  }
+  const double mb = Median(b), mc = Median(c);
+  std::printf("| %-36s | %11.1f | %11.1f | %5.2fx |\n", name.c_str(), mb, mc, mc / mb);
 }
 
 double LoadAverage() {
@@ -366,53 +390,44 @@ int Main(int argc, char** argv) {
 
   // Batching: several programs graded one after another in one bubblewrap
   // run (the harness kills and cleans up between them), against a run per
-  // program, alternating.
+  // program.
   std::vector<std::pair<std::string, const Workload*>> batched = {
       {absl::StrCat("synthetic, ", problems, "x", tests, " tests"), &syn}};
   if (!he.solutions.empty()) batched.push_back({"HumanEval canonical, 164x1 test", &he});
-  std::printf("\nbubblewrap, %d parallel: a sandbox per program (baseline) against batches of up to %d\n\n", parallel,
-              GradeOptions{}.max_batch);
-  std::printf("| %-36s | %10s | %10s | %6s |\n", "workload (test executions/s)", "per program", "batched",
-              "ratio");
-  std::printf("|%s|%s:|%s:|%s:|\n", std::string(38, '-').c_str(), std::string(11, '-').c_str(),
-              std::string(11, '-').c_str(), std::string(7, '-').c_str());
+  const int max_batch = GradeOptions{}.max_batch;
+  PrintComparisonHeader(absl::StrCat("bubblewrap, ", parallel, " parallel: a sandbox per program (baseline) against "
+                                     "batches of up to ", max_batch),
+                        "per program", "batched");
   for (const auto& [name, w] : batched) {
-    std::vector<double> one, many;
-    for (int r = 0; r < repeats; ++r) {
-      int f1 = 0, f2 = 0;
-      one.push_back(GradeRate(*w, **bwrap, &f1, 1));
-      many.push_back(GradeRate(*w, **bwrap, &f2, GradeOptions{}.max_batch));
-      total_failures += f1 + f2;
-    }
-    const double m1 = Median(one), m2 = Median(many);
-    std::printf("| %-36s | %10.1f | %10.1f | %5.2fx |\n", name.c_str(), m1, m2, m2 / m1);
+    PrintComparisonRow(
+        name, repeats, [&, w = w](int* f) { return GradeRate(*w, **bwrap, f, 1); },
+        [&, w = w](int* f) { return GradeRate(*w, **bwrap, f, max_batch); }, &total_failures);
   }
 
-  // Eval shards, as a sampler grades them: per setting against per shard,
-  // alternating.
+  // Eval shards, as a sampler grades them: per setting against per shard.
   const ShardAnswers shards = EvalShards(syn);
   size_t answers = 0;
   for (const auto& shard : shards.shards) {
     for (const auto& setting : shard) answers += setting.size();
   }
-  std::printf("\nbubblewrap, %d parallel: eval shards of 10 problems x 5 settings (%zu answers, %d test executions "
-              "once each), graded per setting (baseline) against per shard\n\n",
-              parallel, answers, shards.executions);
-  std::printf("| %-36s | %10s | %10s | %6s |\n", "workload (test executions/s)", "per setting", "per shard",
-              "ratio");
-  std::printf("|%s|%s:|%s:|%s:|\n", std::string(38, '-').c_str(), std::string(11, '-').c_str(),
-              std::string(11, '-').c_str(), std::string(7, '-').c_str());
-  {
-    std::vector<double> per_setting, per_shard;
-    for (int r = 0; r < repeats; ++r) {
-      int w1 = 0, w2 = 0;
-      per_setting.push_back(ShardGradeRate(syn, shards, **bwrap, true, &w1));
-      per_shard.push_back(ShardGradeRate(syn, shards, **bwrap, false, &w2));
-      total_failures += w1 + w2;
-    }
-    const double m1 = Median(per_setting), m2 = Median(per_shard);
-    std::printf("| %-36s | %10.1f | %10.1f | %5.2fx |\n",
-                absl::StrCat("synthetic, ", shards.shards.size(), " shards").c_str(), m1, m2, m2 / m1);
+  PrintComparisonHeader(absl::StrCat("bubblewrap, ", parallel, " parallel: eval shards of 10 problems x 5 settings (",
+                                     answers, " answers, ", shards.executions,
+                                     " test executions once each), graded per setting (baseline) against per shard"),
+                        "per setting", "per shard");
+  PrintComparisonRow(
+      absl::StrCat("synthetic, ", shards.shards.size(), " shards"), repeats,
+      [&](int* f) { return ShardGradeRate(syn, shards, **bwrap, true, f); },
+      [&](int* f) { return ShardGradeRate(syn, shards, **bwrap, false, f); }, &total_failures);
+
+  // A program's tests: a forked child each against one child for them all,
+  // in batches.
+  PrintComparisonHeader(absl::StrCat("bubblewrap, ", parallel, " parallel, batches of up to ", max_batch,
+                                     ": a child process per test (baseline) against one per program"),
+                        "per test", "per program");
+  for (const auto& [name, w] : batched) {
+    PrintComparisonRow(
+        name, repeats, [&, w = w](int* f) { return GradeRate(*w, **bwrap, f, max_batch, true); },
+        [&, w = w](int* f) { return GradeRate(*w, **bwrap, f, max_batch, false); }, &total_failures);
   }
   if (total_failures > 0) {
     std::fprintf(stderr, "eval_bench: %d solutions failed; the numbers are not comparable\n", total_failures);
