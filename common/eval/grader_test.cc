@@ -219,6 +219,26 @@ TEST_F(SandboxedGraderTest, BuiltinsStdinAndTheRecursionLimitAreRestoredBetweenT
   EXPECT_TRUE(r.passed) << r.tests[1].detail << r.tests[2].detail;
 }
 
+TEST_F(SandboxedGraderTest, AThreadLeftRunningNeverReachesTheNextTest) {
+  // Test 1 leaves a thread that, a second later, keeps taking sys.stdout
+  // away; test 2 prints after two seconds. Sharing test 1's process, it
+  // would print into nothing.
+  const Problem p = StdinProblem({{"1", "1"}, {"2", "2"}});
+  const SolutionResult r = GradeSolution(p,
+                                         "import sys, threading, time\n"
+                                         "x = int(input())\n"
+                                         "def spoil():\n"
+                                         "    time.sleep(1)\n"
+                                         "    while True:\n"
+                                         "        sys.stdout = None\n"
+                                         "        time.sleep(0.001)\n"
+                                         "if x == 1: threading.Thread(target=spoil, daemon=True).start()\n"
+                                         "if x == 2: time.sleep(2)\n"
+                                         "print(x)\n",
+                                         *sandbox_, FastOptions());
+  EXPECT_TRUE(r.passed) << r.tests[0].detail << " / " << r.tests[1].detail;
+}
+
 TEST_F(SandboxedGraderTest, AProgramThatClosesEveryDescriptorIsStillGraded) {
   const Problem p = StdinProblem({{"1", "1"}, {"2", "2"}});
   const SolutionResult r =

@@ -216,6 +216,11 @@ def child_main(job, namespace, program, first, scratch, channel):
         silence()
         status = result = None
         gc.collect()
+        # A thread the program left running could reach its next test: then
+        # that test runs in a new child ("x": done, and this child ends).
+        if len(os.listdir("/proc/self/task")) > 1:
+            channel.send(b"x")
+            break
         channel.send(b"d")
     os._exit(0)
 
@@ -327,7 +332,7 @@ def run_child(job, namespace, program, first, scratch, line, emit):
             expected = json.loads(test["output"]) if job["mode"] == "functional" else None
             start = time.monotonic()
             timeout_ms = int(job["timeout_s"] * 1000)
-            finished = timed_out = False
+            finished = timed_out = retired = False
             try:
                 parent_end.send(b"g", socket.MSG_NOSIGNAL)
                 sent = True
@@ -341,14 +346,21 @@ def run_child(job, namespace, program, first, scratch, line, emit):
                 if not events:
                     timed_out = True
                     break
-                if pidfd in events:
-                    break  # the child ended during the test
-                if parent_end.recv(1) == b"d":
-                    finished = True
-                    break
-                # The channel broke (the program closed it): the child ends
-                # after this test, and its files tell how the test went.
-                poller.unregister(parent_end.fileno())
+                if parent_end.fileno() in events:
+                    try:
+                        said = parent_end.recv(1)
+                    except OSError:
+                        said = b""
+                    if said in (b"d", b"x"):
+                        finished = True  # even if the child ended just after
+                        retired = said == b"x"
+                        break
+                    if pidfd not in events:
+                        # The channel broke (the program closed it): the child
+                        # ends after this test, and its files tell how it went.
+                        poller.unregister(parent_end.fileno())
+                        continue
+                break  # the child ended during the test
             status = None
             if not finished:
                 status, pidfd = end_child(pid, pidfd), None
@@ -364,7 +376,7 @@ def run_child(job, namespace, program, first, scratch, line, emit):
             i += 1
             if verdict != "pass" and job["stop_at_first_failure"]:
                 return n
-            if not finished:
+            if not finished or retired:
                 return i
         return i
     finally:
@@ -382,10 +394,10 @@ def run_job(job, namespace, emit, tag):
     from a fresh copy of the prelude's names, with its own stdin, output
     files and CPU limit, and the builtins and recursion limit as the
     harness left them. What a program changes elsewhere (a module's
-    attributes, a thread it leaves running) can reach its own later tests,
-    as in LiveCodeBench, whose tests of one program share a process. After
-    a test that ends the child (a timeout, a crash) the next one runs in a
-    new child. With "fork_per_test" every test has a child of its own."""
+    attributes, a file in /tmp) can reach its own later tests, as in
+    LiveCodeBench, whose tests of one program share a process. After a test
+    that ends the child (a timeout, a crash) or leaves a thread running in
+    it, the next one runs in a new child. With "fork_per_test" every test has a child of its own."""
     tests = job["tests"]
     mode = job["mode"]
     source = job["code"]
