@@ -20,6 +20,7 @@ src=${SSD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${SSD_BUILD_DIR:-$src/build}
 ssd=${SSD_BIN:-$build/bin/ssd}
 source "$src/tests/deploy/tiny_job.sh"
+source "$src/tests/deploy/dockerd.sh"
 
 skip() { echo "SKIP compose_test: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "dockerd needs root"
@@ -32,8 +33,6 @@ done
 
 docker_bin=/usr/bin/docker  # Debian's client, matching its dockerd
 work=$(mktemp -d /tmp/ssd-compose.XXXXXX)
-sock=$work/docker.sock
-export DOCKER_HOST=unix://$sock
 project=ssdtest$$
 compose=(docker-compose -p "$project" -f "$src/deploy/docker-compose.yml" -f "$src/deploy/docker-compose.hostnet.yml")
 dockerd_pid=""
@@ -53,14 +52,8 @@ cleanup() {
     left=$($docker_bin ps -aq | wc -l)
     vols=$($docker_bin volume ls -q | wc -l)
     ((left == 0 && vols == 0)) || { echo "FAIL: $left containers and $vols volumes left after down"; rc=1; }
-    kill "$dockerd_pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$dockerd_pid" 2>/dev/null
-    wait "$dockerd_pid" 2>/dev/null
   fi
-  # dockerd leaves its default network namespace bind-mounted under its
-  # exec root; take down whatever is still mounted below the work folder.
-  grep -o " $work[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  stop_dockerd "$work"
   rm -rf "$work"
   exit $rc
 }
@@ -68,16 +61,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "compose_test: starting dockerd in $work"
-dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" -H "$DOCKER_HOST" \
-  --storage-driver=vfs --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
-  >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-for _ in $(seq 60); do
-  $docker_bin info >/dev/null 2>&1 && break
-  kill -0 "$dockerd_pid" 2>/dev/null || { tail -5 "$work/dockerd.log"; dockerd_pid=""; skip "dockerd did not start"; }
-  sleep 0.5
-done
-$docker_bin info >/dev/null 2>&1 || { tail -5 "$work/dockerd.log"; skip "dockerd did not answer in 30 s"; }
+start_dockerd "$work" || skip "dockerd did not start or did not answer in 30 s"
 
 # The base image: Debian 12 minbase with the runtime packages already in it,
 # so the Dockerfile's apt step finds them installed.
@@ -91,10 +75,8 @@ if [[ ! -f $rootfs ]]; then
   mkdir -p "$cache"
   rm -f "$rootfs.partial.tar"
   echo "compose_test: mmdebstrap bookworm with: $pkgs"
-  mmdebstrap --variant=minbase --format=tar --include="$(echo "$pkgs" | tr ' ' ',')" bookworm "$rootfs.partial.tar" \
-    "deb http://deb.debian.org/debian bookworm main" \
-    "deb http://deb.debian.org/debian bookworm-updates main" \
-    "deb http://deb.debian.org/debian-security bookworm-security main" >"$work/mmdebstrap.log" 2>&1 ||
+  # shellcheck disable=SC2086  # one package per word
+  debian_rootfs "$rootfs.partial.tar" "$work/mmdebstrap.log" $pkgs ||
     { tail -20 "$work/mmdebstrap.log"; echo "FAIL: mmdebstrap"; exit 1; }
   mv "$rootfs.partial.tar" "$rootfs"
 fi

@@ -20,6 +20,7 @@
 #   quickstart_from_bare: rc=0 wall=359 s (table md5 ...)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
+source "$src/tests/deploy/dockerd.sh"
 out=""
 while (($#)); do
   case "$1" in
@@ -38,23 +39,14 @@ work=$(mktemp -d /tmp/ssd-bare.XXXXXX)
 [[ -n $out ]] || out=$work/run
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-export DOCKER_HOST=unix://$work/docker.sock
 name=ssd-bare-$$
 dockerd_pid=""
 
 cleanup() {
   local rc=$?
   set +e
-  if [[ -n $dockerd_pid ]]; then
-    $docker_bin rm -f "$name" >/dev/null 2>&1
-    kill "$dockerd_pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$dockerd_pid" 2>/dev/null
-    wait "$dockerd_pid" 2>/dev/null
-  fi
-  # dockerd leaves its default network namespace bind-mounted under its
-  # exec root.
-  grep -o " $work[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  [[ -n $dockerd_pid ]] && $docker_bin rm -f "$name" >/dev/null 2>&1
+  stop_dockerd "$work"
   rm -rf "$work/data" "$work/exec" "$work/rootfs.tar"
   [[ $out == "$work"/* ]] || rm -rf "$work"
   exit $rc
@@ -64,21 +56,9 @@ trap 'exit 130' INT TERM
 
 rm -rf "$out/src"
 git clone -q "$src" "$out/src"
-dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" -H "$DOCKER_HOST" \
-  --storage-driver=vfs --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
-  >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-for _ in $(seq 60); do
-  $docker_bin info >/dev/null 2>&1 && break
-  kill -0 "$dockerd_pid" 2>/dev/null || { tail -5 "$work/dockerd.log"; dockerd_pid=""; exit 1; }
-  sleep 0.5
-done
+start_dockerd "$work" || { echo "quickstart_from_bare: dockerd did not start" >&2; exit 1; }
 echo "quickstart_from_bare: mmdebstrap --variant=minbase bookworm (not timed)"
-mmdebstrap --variant=minbase --format=tar bookworm "$work/rootfs.tar" \
-  "deb http://deb.debian.org/debian bookworm main" \
-  "deb http://deb.debian.org/debian bookworm-updates main" \
-  "deb http://deb.debian.org/debian-security bookworm-security main" >"$work/mmdebstrap.log" 2>&1 ||
-  { tail -20 "$work/mmdebstrap.log"; exit 1; }
+debian_rootfs "$work/rootfs.tar" "$work/mmdebstrap.log" || { tail -20 "$work/mmdebstrap.log"; exit 1; }
 $docker_bin import "$work/rootfs.tar" "$name:bookworm" >/dev/null
 
 ca=()
