@@ -63,7 +63,10 @@ void CommitLog::WhenDurable(uint64_t seq, Callback done) {
   absl::Status now;
   {
     absl::MutexLock lock(&mu_);
-    if (seq > durable_ && error_.ok()) {
+    // While the committer runs callbacks, later ones queue behind them even
+    // when their outcome is known, so callbacks run in sequence order and a
+    // callback that runs means every earlier one has run.
+    if (notifying_ || (seq > durable_ && error_.ok())) {
       // Waiters arrive nearly in order; insert from the back.
       auto it = waiters_.end();
       while (it != waiters_.begin() && std::prev(it)->first > seq) --it;
@@ -127,32 +130,47 @@ void CommitLog::Run() {
     const auto t0 = std::chrono::steady_clock::now();
     const absl::Status s = merged.empty() ? absl::OkStatus() : store_->Apply(merged, options_.sync);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::deque<std::pair<uint64_t, Callback>> ready;
-    absl::Status cb_status;
     {
       absl::MutexLock lock(&mu_);
       if (s.ok()) {
         durable_ = last;
         ++groups_written_;
-        while (!waiters_.empty() && waiters_.front().first <= durable_) {
-          ready.push_back(std::move(waiters_.front()));
-          waiters_.pop_front();
-        }
       } else {
         LOG(ERROR) << "commit log: a write failed; the coordinator refuses further changes until it is restarted: "
                    << s;
         error_ = s;
         queue_.clear();
-        ready.swap(waiters_);
       }
-      cb_status = error_;
+      notifying_ = true;
     }
     if (s.ok() && groups_ != nullptr) {
       groups_->Increment();
       bytes_->Increment(merged.bytes());
       group_seconds_->Observe(seconds);
     }
-    for (auto& [seq, cb] : ready) cb(seq <= last && s.ok() ? absl::OkStatus() : cb_status);
+    RunDecidedCallbacks();
+  }
+}
+
+void CommitLog::RunDecidedCallbacks() {
+  // Callbacks run without the lock, so a callback may enqueue or wait; a
+  // waiter added meanwhile whose outcome is already known runs in the next
+  // pass, and the flag drops only when none is left.
+  for (;;) {
+    std::vector<std::pair<Callback, absl::Status>> ready;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!waiters_.empty() && (waiters_.front().first <= durable_ || !error_.ok())) {
+        ready.emplace_back(std::move(waiters_.front().second),
+                           waiters_.front().first <= durable_ ? absl::OkStatus() : error_);
+        waiters_.pop_front();
+      }
+      if (ready.empty()) {
+        notifying_ = false;
+        return;
+      }
+    }
+    for (auto& [cb, status] : ready) cb(status);
   }
 }
 

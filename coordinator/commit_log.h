@@ -60,11 +60,14 @@ class CommitLog {
   // I/O. An empty batch still gets a number (a barrier).
   uint64_t Enqueue(WriteBatch batch);
   // Runs `done` once every batch up to `seq` is durable, or with the error
-  // that stopped the log. Runs inline when that is already known.
+  // that stopped the log. Callbacks run in sequence order: `done` runs
+  // inline only when its outcome is known and no earlier callback is still
+  // running, otherwise on the committer thread after them.
   void WhenDurable(uint64_t seq, Callback done);
   // The newest sequence number handed out.
   uint64_t last_enqueued() const;
-  // Blocks until everything enqueued so far is durable.
+  // Blocks until everything enqueued so far is durable and every callback
+  // registered for it has run.
   absl::Status Flush();
 
   absl::Status health() const;
@@ -72,6 +75,8 @@ class CommitLog {
 
  private:
   void Run();
+  // Runs, in order, the waiters whose outcome is known, until none is left.
+  void RunDecidedCallbacks();
 
   KvStore* const store_;
   const CommitLogOptions options_;
@@ -86,6 +91,8 @@ class CommitLog {
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // The committer is running callbacks outside the lock.
+  bool notifying_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   int64_t groups_written_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

@@ -63,6 +63,36 @@ TEST(CommitLogTest, ConcurrentBatchesShareSyncedWrites) {
   EXPECT_LT(log.groups_written(), 4000);
 }
 
+TEST(CommitLogTest, AWaiterForAnAlreadyDurableBatchWaitsForTheCallbacksBeforeIt) {
+  InMemoryKvStore store({"t"});
+  CommitLog log(&store, {}, nullptr);
+  log.Start();
+  absl::Notification entered, release;
+  absl::Mutex mu;
+  std::vector<int> order;
+  const uint64_t seq = log.Enqueue(One("a"));
+  log.WhenDurable(seq, [&](const absl::Status&) {
+    entered.Notify();
+    release.WaitForNotification();
+    absl::MutexLock l(&mu);
+    order.push_back(1);
+  });
+  // The batch is durable and its first callback is running.
+  entered.WaitForNotification();
+  log.WhenDurable(seq, [&](const absl::Status&) {
+    absl::MutexLock l(&mu);
+    order.push_back(2);
+  });
+  {
+    absl::MutexLock l(&mu);
+    EXPECT_TRUE(order.empty()) << "the second callback ran inline, before the first finished";
+  }
+  release.Notify();
+  ASSERT_TRUE(log.Flush().ok());
+  absl::MutexLock l(&mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
 TEST(CommitLogTest, AFailedWriteFailsItsWaitersAndEverythingAfterAndTurnsUnhealthy) {
   InMemoryKvStore store({"t"});
   CommitLog log(&store, {}, nullptr);
@@ -78,7 +108,12 @@ TEST(CommitLogTest, AFailedWriteFailsItsWaitersAndEverythingAfterAndTurnsUnhealt
   EXPECT_EQ(first.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(log.health().code(), absl::StatusCode::kResourceExhausted);
   absl::Status later;
-  log.WhenDurable(log.Enqueue(One("b")), [&](const absl::Status& s) { later = s; });
+  absl::Notification later_done;
+  log.WhenDurable(log.Enqueue(One("b")), [&](const absl::Status& s) {
+    later = s;
+    later_done.Notify();
+  });
+  later_done.WaitForNotification();
   EXPECT_EQ(later.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(store.Get(0, "b")->has_value());
 }
