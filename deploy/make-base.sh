@@ -7,9 +7,10 @@
 #   2. a byte-level BPE tokenizer trained on their text (ssd tokenizer train);
 #   3. with --tail-noise X > 0, the same conversations with a share X of the
 #      code words replaced by random vocabulary words; off by default (the
-#      README's base table: the noise is learned where it sits, leaves almost
-#      no tail on unseen problems, and cost the base 21 points greedy on
-#      seed 1); the training data is then step 1's conversations;
+#      history in deploy/models/tiny-code-base/README.md: the noise is learned
+#      where it sits, leaves almost no tail on unseen problems, and cost the
+#      base 21 points greedy on seed 1); the training data is then step 1's
+#      conversations;
 #   4. a randomly initialised Qwen3 model (ssd model init);
 #   5. plain SFT on those conversations (ssd train);
 #   6. a spread tail at every position: a few more epochs of SFT on the

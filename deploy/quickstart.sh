@@ -143,7 +143,7 @@ child=0
 # --- the mechanism ----------------------------------------------------------
 # Where SSD changed the model: solutions sampled from the base on the first
 # eval problems, scored by both models (tail mass at lock tokens, spread at
-# fork tokens; README "Inside the mechanism").
+# fork tokens; common/analysis/README.md).
 mapfile -t m < <("$python" -c '
 import json, sys
 spec = json.load(open(sys.argv[1]))["spec"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's reproduction table: the whole SSD pipeline once per seed, with
+# deploy/REPRODUCE.md's table: the whole SSD pipeline once per seed, with
 # the benchmark, the base model and the SSD round all seeded by it, then the
 # mean and 95% interval over seeds (deploy/reproduce_table.py).
 #
@@ -11,7 +11,7 @@
 #                   20 to 35 minutes on 2 cores, by CPU), converted to bf16 as the
 #                   committed one is; with --reuse-committed, seed 1 takes
 #                   deploy/models/tiny-code-base instead (the recipe's output
-#                   on this machine type, bit for bit: README);
+#                   on this machine type, bit for bit: its README);
 #   3. run/         the quickstart's job (deploy/examples/quickstart.yaml) on
 #                   that base and benchmark, its sampling and training seeds
 #                   set to S, through deploy/quickstart.sh.

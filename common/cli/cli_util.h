@@ -30,7 +30,7 @@ int CpuThreads(int requested, int sharers = 1);
 // waits mostly on process start-up (bubblewrap, Python, the harness), so
 // more programs than cores keep the cores busy: on 2 cores, 4 at a time
 // graded 1.3-1.4x faster than 2, and 8 only 1.1x faster than 4
-// (eval_bench --sweep-parallel, README).
+// (eval_bench --sweep-parallel, tests/bench/results/eval_bench_*_2026-12-01.md).
 int GradingParallelism(int requested);
 
 // "[1,2,3]"

@@ -6,8 +6,8 @@
 // batch 1 here); but when two processes' threads share the cores (a sampler
 // next to a trainer, two local ranks), a thread spinning at a barrier holds
 // the core that the thread it waits for needs, and both crawl: 15-70x
-// slower each (tests/bench/thread_policy_bench.py; README, "Threads on a
-// shared machine").
+// slower each (tests/bench/thread_policy_bench.py; its results are in
+// tests/bench/results/).
 //
 // So a command run on its own keeps libgomp's default, and the commands
 // that start processes which share the cores (`ssd local`, `ssd train

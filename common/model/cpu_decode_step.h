@@ -31,6 +31,25 @@
 // Torch-free. Runs on any x86-64 CPU: where AVX2 is missing, attention and
 // SiLU take portable loops (with their own rounding) and the matmuls the
 // scalar kernel (with the same results).
+//
+// Tuning notes (model_bench --profile on the 12.9M-parameter bench model,
+// fp32, batch 1, recorded 2026-12-05; tests/bench/results/):
+// - With eight at::parallel_for per layer, a batch-1 step forked the
+//   thread team about 50 times and went through ATen for the residual
+//   adds: 202 tok/s. One region per step with barriers between phases,
+//   then outputs handed out in chunks from a shared counter, brought it to
+//   ~700 tok/s. A static split of the outputs left one thread waiting at
+//   every barrier: 11% of the time was in libgomp's spin.
+// - Attention's per-key block lookup divided by the block size. Walking
+//   the blocks instead, and summing eight keys' lanes at once, left it
+//   bound by reading the KV rows.
+// - The last step was the packed weight layout (cpu_packed_matmul.h).
+// - Where the time goes now (2026-12-05, 2 cores): final norm +
+//   lm_head 54%, norm + gate_up + SiLU 18%, down 8%, norm + qkv 7%,
+//   attention 4%, o_proj 4%, q/k norm + RoPE + KV write 2%, outside the
+//   region 2% (model_bench_epyc-2c_2026-12-05.md). At batch 32 (2026-12-06,
+//   a 480 MiB-L3 VM): lm_head 44%, gate_up 21%, attention 11%, down 9%
+//   (model_bench_amx-480m-2c_2026-12-06.md).
 #ifndef SSD_COMMON_MODEL_CPU_DECODE_STEP_H_
 #define SSD_COMMON_MODEL_CPU_DECODE_STEP_H_
 

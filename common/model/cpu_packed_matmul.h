@@ -18,6 +18,22 @@
 // in the kernel: a bf16 matrix gives the fp32 results of its widened values.
 //
 // Torch-free; compiled with -ffp-contract=off.
+//
+// Tuning notes (tests/bench/results/):
+// - Why panels: the row-major kernel (cpu_rows.h's SkinnyRange) needs one
+//   horizontal sum per output, which at hidden 256 cost a fifth of its
+//   instructions and held it to 78 GFLOP/s per core at 32 rows. The
+//   broadcast-FMA tiles over panels run at 129-149 GFLOP/s (one core,
+//   lm_head shape) and stream a batch-1 row at 38 GB/s per core instead of
+//   20 (recorded 2026-12-05 with model_bench --profile).
+// - The next weight group into L2: while one group of 4 panels computes,
+//   the tiles ask for the next group's lines into L2, one line per kernel
+//   step, and the first tile over a group prefetches its own lines ahead.
+//   At 32 rows the row tiles are 6+6+6+6+4+4 (no tiles of 1-3 rows) instead
+//   of 6x5+2. Together: the lm_head at 32 rows on one core went from ~110
+//   to ~122 GFLOP/s (2026-12-06, a VM with a 480 MiB L3).
+// - The AVX-512 tiles use zmm16-31 and clear them on the way out
+//   (ZeroHighZmm, cpu_rows.h).
 #ifndef SSD_COMMON_MODEL_CPU_PACKED_MATMUL_H_
 #define SSD_COMMON_MODEL_CPU_PACKED_MATMUL_H_
 

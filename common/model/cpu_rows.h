@@ -22,6 +22,18 @@
 // outputs to reuse loads, but no tile changes that order.
 //
 // Torch-free; all pointers are to contiguous row-major float buffers.
+//
+// Tuning notes (2026-12-06, a 2-core VM with AVX-512 and a 480 MiB L3,
+// sampler_bench and model_bench --profile; tests/bench/results/):
+// - zmm16-31: zeroing them when the AVX-512 kernels return (ZeroHighZmm)
+//   took a batch-32 decode step from about 6,800 to 7,450 tok/s, the same
+//   as compiling the decode step for AVX2 only. A test reads the registers
+//   after each kernel. The token sampler's heap, SSE code called from an
+//   AVX2 loop, had the same problem.
+// - Attention in registers: the AVX2 attention kernel is a template on
+//   D / 8 for head dims 32, 64 and 128, so its query and accumulators stay
+//   in registers instead of going through the stack at every key. Batch-32
+//   attention fell from ~846 to ~480 us per step.
 #ifndef SSD_COMMON_MODEL_CPU_ROWS_H_
 #define SSD_COMMON_MODEL_CPU_ROWS_H_
 
