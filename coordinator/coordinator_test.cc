@@ -15,6 +15,7 @@
 #include "common/util/file_util.h"
 #include "coordinator/store_schema.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -45,8 +46,6 @@ v1::Sample MakeSample(const std::string& problem, int64_t index, const std::stri
 class CoordinatorTest : public testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/coordinator_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
     std::string lines;
     for (int i = 0; i < 10; ++i) absl::StrAppend(&lines, nlohmann::json{{"id", absl::StrCat("p", i)}, {"prompt", absl::StrCat("prompt ", i)}}.dump(), "\n");
     ASSERT_TRUE(WriteFileAtomically(dir_ + "/p.jsonl", lines).ok());
@@ -59,7 +58,6 @@ class CoordinatorTest : public testing::Test {
   }
   void TearDown() override {
     c_.reset();
-    std::system(("rm -rf " + dir_).c_str());
   }
   void Restart() {
     if (c_) c_->Shutdown();
@@ -165,7 +163,8 @@ class CoordinatorTest : public testing::Test {
     return seen;
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"coordinator_test"};
+  std::string dir_ = tmp_.path();
   InMemoryKvStore store_{CoordinatorTables()};
   FakeClock clock_;
   CoordinatorOptions options_;
@@ -650,8 +649,9 @@ TEST_F(CoordinatorTest, BadImportLinesAreListedAndNothingIsCreated) {
     c_->Import(h, "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}\nnot json\n", done);
   });
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("train.jsonl:1: messages must be"), std::string::npos) << r.status();
-  EXPECT_NE(r.status().message().find("train.jsonl:2: not a JSON object"), std::string::npos);
+  EXPECT_NE(r.status().message().find("train.jsonl:1: \"messages\" must be a prompt and its answer"), std::string::npos)
+      << r.status();
+  EXPECT_NE(r.status().message().find("train.jsonl:2: not valid JSON at byte 1"), std::string::npos) << r.status();
   v1::ListJobsRequest all;
   EXPECT_EQ(Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(all, done); })->jobs_size(), 0);
 }
@@ -712,7 +712,7 @@ TEST_F(CoordinatorTest, ProblemFilesWithBadLinesAreRefusedWholeWithLineNumbers) 
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("bad.jsonl:2: duplicate id \"a\""), std::string::npos) << r.status();
-  EXPECT_NE(r.status().message().find("bad.jsonl:3: must be a JSON object"), std::string::npos);
+  EXPECT_NE(r.status().message().find("bad.jsonl:3: expected a JSON object, got an array"), std::string::npos);
   EXPECT_NE(r.status().message().find("bad.jsonl:4: needs \"prompt\""), std::string::npos);
   EXPECT_NE(Submit("model: /m\nproblems: missing.jsonl\n").status().message().find("problems:"), std::string::npos);
 }

@@ -12,7 +12,10 @@
 #include "common/eval/benchmark.h"
 #include "common/eval/inflate.h"
 #include "common/eval/prompting.h"
+#include "common/chat/chat_record.h"
 #include "common/util/file_util.h"
+#include "common/util/json.h"
+#include "common/util/jsonl.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -23,6 +26,7 @@ using Json = nlohmann::json;
 
 constexpr size_t kMaxListedErrors = 20;
 
+// The file's bytes, inflated when it ends in .gz.
 absl::StatusOr<std::string> ReadMaybeGzip(const std::string& field, const std::string& path) {
   auto bytes = ReadFileToString(path, size_t{16} << 30);
   if (!bytes.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ": ", bytes.status().message()));
@@ -53,23 +57,8 @@ absl::StatusOr<std::string> IdOf(const Json& j, const char* key) {
   return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" must be a string or an integer"));
 }
 
-absl::Status CheckMessages(const Json& m) {
-  if (!m.is_array() || m.empty()) return absl::InvalidArgumentError("\"messages\" must be a non-empty list");
-  for (size_t i = 0; i < m.size(); ++i) {
-    const Json& x = m[i];
-    if (!x.is_object() || !x.contains("role") || !x["role"].is_string() || !x.contains("content") ||
-        !x["content"].is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("messages[", i, "] must be an object with string \"role\" and \"content\""));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<v1::Problem> ParseTrainLine(absl::string_view line, const PromptTemplates& templates) {
-  Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
-  if (!j.is_object()) return absl::InvalidArgumentError("must be a JSON object");
+  ASSIGN_OR_RETURN(Json j, ParseJsonObject<Json>(line));
   v1::Problem p;
   if (j.contains("max_tokens")) {
     if (!j["max_tokens"].is_number_integer() || j["max_tokens"].get<int64_t>() < 1) {
@@ -104,7 +93,7 @@ absl::StatusOr<v1::Problem> ParseTrainLine(absl::string_view line, const PromptT
     p.set_raw_prompt(j["prompt"].get<std::string>());
     if (p.raw_prompt().empty()) return absl::InvalidArgumentError("\"prompt\" is empty");
   } else if (j.contains("messages")) {
-    RETURN_IF_ERROR(CheckMessages(j["messages"]));
+    RETURN_IF_ERROR(ValidateMessages(j["messages"]));
     p.set_messages_json(j["messages"].dump());
   } else {
     return absl::InvalidArgumentError("needs \"prompt\" (raw text) or \"messages\" (chat)");
@@ -131,29 +120,27 @@ absl::StatusOr<std::vector<v1::Problem>> LoadProblemLines(
     const std::function<absl::StatusOr<std::optional<v1::Problem>>(absl::string_view)>& parse) {
   ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip(field, path));
   std::vector<v1::Problem> out;
-  std::vector<std::string> errors;
   std::set<std::string> ids;
-  int64_t line_no = 0;
-  for (absl::string_view line : absl::StrSplit(bytes, '\n')) {
-    ++line_no;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto p = parse(line);
-    if (!p.ok()) {
-      errors.push_back(absl::StrCat(path, ":", line_no, ": ", p.status().message()));
-      continue;
-    }
-    if (!p->has_value()) continue;
-    if (!ids.insert((*p)->id()).second) {
-      errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate id \"", (*p)->id(), "\""));
-      continue;
-    }
-    if (out.size() >= max_problems) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": ", path, " has more than ", max_problems, " problems (the coordinator's limit)"));
-    }
-    out.push_back(std::move(**p));
+  absl::StatusOr<JsonlStats> stats =
+      ReadJsonlBytes(path, bytes, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<v1::Problem> p, parse(line.text));
+        if (!p.has_value()) return absl::OkStatus();
+        if (!ids.insert(p->id()).second) {
+          return absl::InvalidArgumentError(absl::StrCat("duplicate id \"", p->id(), "\""));
+        }
+        if (out.size() >= max_problems) {
+          // Not a bad line: the read stops here.
+          return absl::OutOfRangeError(absl::StrCat("more than ", max_problems, " problems"));
+        }
+        out.push_back(std::move(*p));
+        return absl::OkStatus();
+      });
+  if (absl::IsOutOfRange(stats.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", path, " has more than ", max_problems, " problems (the coordinator's limit)"));
   }
-  if (!errors.empty()) return Refuse(field, errors);
+  if (!stats.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ": ", stats.status().message()));
+  if (!stats->errors.empty()) return Refuse(field, stats->errors);
   return out;
 }
 

@@ -11,7 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/filter/training_conversation.h"
+#include "common/chat/chat_record.h"
+#include "common/util/jsonl.h"
 #include "common/metrics/metrics_registry.h"
 #include "common/util/status_macros.h"
 #include "coordinator/coordinator.h"
@@ -299,8 +300,12 @@ absl::StatusOr<std::string> Coordinator::ExportPage(const v1::ExportRequest& req
   }
   std::string out;
   for (const v1::ScannedSample& s : page->samples()) {
-    ASSIGN_OR_RETURN(std::string line, TrainingConversationLine(s.problem(), s.sample().text()));
-    absl::StrAppend(&out, line, "\n");
+    absl::StatusOr<std::string> line =
+        SampleConversationLine(s.problem().messages_json(), s.problem().raw_prompt(), s.sample().text());
+    if (!line.ok()) {
+      return absl::Status(line.status().code(), absl::StrCat("problem ", s.problem().id(), ": ", line.status().message()));
+    }
+    absl::StrAppend(&out, *line, "\n");
   }
   return out;
 }
@@ -356,36 +361,18 @@ void Coordinator::Import(const v1::ImportHeader& header, const std::string& json
   std::map<std::string, uint32_t> by_prompt;
   std::vector<std::pair<uint32_t, std::string>> samples;  // problem, text
   std::vector<int64_t> counts;
-  std::vector<std::string> errors;
-  int64_t line_no = 0;
-  for (absl::string_view line : absl::StrSplit(jsonl, '\n')) {
-    ++line_no;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    const std::string where = absl::StrCat(source, ":", line_no, ": ");
-    Json j = Json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("messages") || !j["messages"].is_array()) {
-      errors.push_back(where + "not a JSON object with a \"messages\" list");
-      continue;
-    }
-    Json& m = j["messages"];
-    bool ok = m.size() >= 2;
-    for (const Json& x : m) {
-      ok = ok && x.is_object() && x.contains("role") && x["role"].is_string() && x.contains("content") &&
-           x["content"].is_string();
-    }
-    if (!ok || m.back()["role"] != "assistant") {
-      errors.push_back(where +
-                       "messages must be >= 2 {\"role\", \"content\"} objects ending with the assistant's reply");
-      continue;
-    }
+  absl::StatusOr<JsonlStats> read = ReadJsonlBytes(source, jsonl, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+    ASSIGN_OR_RETURN(Json m, ParseChatRecord(line.text));
+    RETURN_IF_ERROR(ValidateAnswered(m));
     std::string text = m.back()["content"].get<std::string>();
     m.erase(m.size() - 1);
     const std::string prompt = m.dump();
     auto [it, inserted] = by_prompt.emplace(prompt, static_cast<uint32_t>(problems.size()));
     if (inserted) {
       if (problems.size() >= options_.max_problems_per_job) {
-        return done(absl::InvalidArgumentError(absl::StrCat(where, "more than ", options_.max_problems_per_job,
-                                                            " distinct prompts (the coordinator's limit)")));
+        // Not a bad line: the import stops here.
+        return absl::OutOfRangeError(
+            absl::StrCat("more than ", options_.max_problems_per_job, " distinct prompts (the coordinator's limit)"));
       }
       v1::Problem p;
       p.set_id(absl::StrCat("import-", problems.size() + 1));
@@ -395,12 +382,11 @@ void Coordinator::Import(const v1::ImportHeader& header, const std::string& json
     }
     ++counts[it->second];
     samples.emplace_back(it->second, std::move(text));
-  }
-  if (!errors.empty()) {
-    const size_t shown = std::min<size_t>(errors.size(), 20);
-    return done(absl::InvalidArgumentError(
-        absl::StrCat(source, ": ", errors.size(), " bad line(s), nothing imported:\n",
-                     absl::StrJoin(errors.begin(), errors.begin() + static_cast<long>(shown), "\n"))));
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return done(absl::InvalidArgumentError(read.status().message()));
+  if (read->bad_lines > 0) {
+    return done(absl::InvalidArgumentError(absl::StrCat(RefuseBadLines(source, *read).message(), "\nnothing was imported")));
   }
   if (samples.empty()) return done(absl::InvalidArgumentError(absl::StrCat(source, ": no conversations")));
   const int64_t n = *std::max_element(counts.begin(), counts.end());

@@ -12,7 +12,6 @@
 // refused, because a lease is not a lock (a paused worker can wake up after
 // its lease went to someone else).
 #include <glog/logging.h>
-#include <openssl/sha.h>
 #include <sys/random.h>
 
 #include <algorithm>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/metrics/metrics_registry.h"
+#include "common/util/sha256.h"
 #include "common/util/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/job_spec.h"
@@ -35,19 +35,6 @@ namespace {
 
 constexpr int kMaxFailuresKept = 10;
 
-std::string Sha256(const std::string& s) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), out);
-  return std::string(reinterpret_cast<char*>(out), sizeof(out));
-}
-
-bool SameBytes(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return d == 0;
-}
-
 std::string NewSession() {
   unsigned char raw[24];
   size_t got = 0;
@@ -56,13 +43,7 @@ std::string NewSession() {
     CHECK_GT(n, 0) << "getrandom failed";
     got += static_cast<size_t>(n);
   }
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return HexEncode(absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
 }
 
 std::string Describe(const v1::LeaseRef& l) {
@@ -114,7 +95,7 @@ absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::Authenticate(const v1::Wo
         absl::StrCat("worker ", identity.worker_id(), " is not registered with this coordinator; register again"));
   }
   WorkerEntry& w = it->second;
-  if (!SameBytes(Sha256(identity.session()), w.rec.session_sha256())) {
+  if (!ConstantTimeEquals(Sha256(identity.session()), w.rec.session_sha256())) {
     return absl::PermissionDeniedError(absl::StrCat("identity.session does not match worker ", identity.worker_id()));
   }
   if (w.state == v1::WORKER_STATE_LEFT) {
@@ -167,7 +148,7 @@ void Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request, const
     if (!request.resume().worker_id().empty()) {
       auto it = workers_.find(request.resume().worker_id());
       if (it != workers_.end()) {
-        if (!SameBytes(Sha256(request.resume().session()), it->second.rec.session_sha256())) {
+        if (!ConstantTimeEquals(Sha256(request.resume().session()), it->second.rec.session_sha256())) {
           return done(absl::PermissionDeniedError(
               absl::StrCat("resume.session does not match worker ", request.resume().worker_id())));
         }

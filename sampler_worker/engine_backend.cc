@@ -6,13 +6,12 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "common/filter/training_conversation.h"
+#include "common/chat/training_conversation.h"
 #include "common/model/device.h"
 #include "common/sampling/engine.h"
 #include "common/sampling/generation_model.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "trainer_worker/sft_dataset.h"
 
 namespace ssd {
 namespace {
@@ -117,18 +116,11 @@ class EngineBackend : public GenerationBackend {
                                                         int64_t max_seq_len, bool enable_thinking) override {
     if (engine_ == nullptr) return absl::FailedPreconditionError("no model loaded");
     if (gm_.chat == nullptr) return absl::UnimplementedError("the model folder has no chat template");
-    // Exactly what a trainer rank reads (the JSONL line) and does with it
-    // (ParseSftLine, TokenizeConversation).
-    ASSIGN_OR_RETURN(std::string line, TrainingConversationLine(problem, text));
-    ASSIGN_OR_RETURN(nlohmann::ordered_json messages, ParseSftLine(line, absl::StrCat("sample of ", problem.id())));
-    SftDatasetOptions o;
+    ConversationOptions o;
     o.max_seq_len = max_seq_len;
     o.chat.extra["enable_thinking"] = enable_thinking;
-    bool truncated = false;
-    absl::StatusOr<TokenizedExample> ex = TokenizeConversation(messages, *gm_.chat, *gm_.tokenizer, o, &truncated);
-    if (absl::IsNotFound(ex.status())) return TrainingSize{max_seq_len, 0};
-    if (!ex.ok()) return ex.status();
-    const ExampleSize size = SizeOf(*ex);
+    ASSIGN_OR_RETURN(ExampleSize size, ::ssd::SizeTrainingConversation(problem.messages_json(), problem.raw_prompt(), text,
+                                                                *gm_.chat, *gm_.tokenizer, o));
     return TrainingSize{size.tokens, size.loss_tokens};
   }
 

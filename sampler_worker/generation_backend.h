@@ -84,7 +84,7 @@ class GenerationBackend {
                                 const std::atomic<bool>* cancel) = 0;
   virtual BackendStats stats() const = 0;
   // Sizes the training conversation of `text` as an answer to `problem`
-  // (common/filter/training_conversation.h) with the loaded model's chat
+  // (common/chat/training_conversation.h) with the loaded model's chat
   // template and tokenizer, cut at `max_seq_len` as the trainer cuts it.
   // {max_seq_len, 0} when the cut leaves nothing to train on. UNIMPLEMENTED
   // when the backend cannot count (the sample is then stored uncounted).

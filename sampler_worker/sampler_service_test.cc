@@ -21,6 +21,7 @@
 #include "common/weights/weights_chunks.h"
 #include "common/weights/weights_manifest.h"
 #include "common/weights/weights_transport.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -62,8 +63,6 @@ struct FakeSampler {
 class SamplerServiceTest : public testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sampler_service_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
     base_ = MakeModel("base", 64, 1.0f);
     v1_ = MakeModel("v1", 64, 2.0f);
     v2_ = MakeModel("v2", 64, 3.0f);
@@ -71,7 +70,6 @@ class SamplerServiceTest : public testing::Test {
   void TearDown() override {
     for (auto& s : samplers_) s->server.server->Shutdown();
     samplers_.clear();
-    std::system(("rm -rf " + dir_).c_str());
   }
 
   // A model folder with a 2 MB tensor (so it takes several chunks).
@@ -152,7 +150,9 @@ class SamplerServiceTest : public testing::Test {
     }
   }
 
-  std::string dir_, base_, v1_, v2_;
+  ScopedTempDir tmp_{"sampler_service_test"};
+  std::string dir_ = tmp_.path();
+  std::string base_, v1_, v2_;
   std::vector<std::unique_ptr<FakeSampler>> samplers_;
 };
 

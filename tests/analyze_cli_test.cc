@@ -10,8 +10,10 @@
 
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
-#include "tests/tiny_model.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
+#include "tests/testing/tiny_model.h"
 
 namespace ssd {
 namespace {
@@ -28,7 +30,6 @@ std::string Slurp(const std::string& path) {
 class AnalyzeCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("ssd_analyze");
     ASSERT_EQ(MakeTinyModel(dir_ + "/base"), "");
     // The "tuned" model: same shape and tokenizer, other weights.
     ProcessResult r = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64",
@@ -40,8 +41,6 @@ class AnalyzeCliTest : public ::testing::Test {
     }
     bench_ = SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl";
   }
-  void TearDown() override { RemoveTree(dir_); }
-
   std::vector<std::string> Analyze(std::vector<std::string> extra) {
     std::vector<std::string> argv = {SsdBinary(),    "analyze",   "--base",        dir_ + "/base", "--tuned",
                                      dir_ + "/tuned", "--benchmark", bench_,       "--max-tokens", "12",
@@ -49,7 +48,9 @@ class AnalyzeCliTest : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
-  std::string dir_, bench_;
+  ScopedTempDir tmp_{"ssd_analyze"};
+  std::string dir_ = tmp_.path();
+  std::string bench_;
 };
 
 TEST_F(AnalyzeCliTest, EveryPositionMatchesTheReferenceAndTheGroupsAddUp) {

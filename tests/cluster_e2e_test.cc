@@ -26,7 +26,8 @@
 #include "common/weights/weights_transport.h"
 #include "nlohmann/json.hpp"
 #include "tests/cluster/cluster_harness.h"
-#include "tests/tiny_model.h"
+#include "tests/testing/tiny_model.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -41,13 +42,14 @@ std::string Fixture() { return SourceDir() + "/tests/fixtures/eval/lcb_mini.json
 class ClusterE2ETest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    model_dir_ = new std::string(MakeTempDir("ssd_e2e_model") + "/model");
+    model_tmp_ = new ScopedTempDir("ssd_e2e_model");
+    model_dir_ = new std::string(model_tmp_->Join("model"));
     const std::string err = MakeTinyModel(*model_dir_);
     ASSERT_EQ(err, "") << err;
   }
   static void TearDownTestSuite() {
-    RemoveTree(model_dir_->substr(0, model_dir_->rfind('/')));
     delete model_dir_;
+    delete model_tmp_;
   }
 
   // The test job: the 5 fixture problems, 2 samples each.
@@ -125,8 +127,10 @@ class ClusterE2ETest : public testing::Test {
     return out;
   }
 
+  static ScopedTempDir* model_tmp_;
   static std::string* model_dir_;
 };
+ScopedTempDir* ClusterE2ETest::model_tmp_ = nullptr;
 std::string* ClusterE2ETest::model_dir_ = nullptr;
 
 TEST_F(ClusterE2ETest, TwoRoundsWithEvalOnTwoSamplersAndTwoTrainersDoWhatSsdSays) {

@@ -6,7 +6,9 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -38,7 +40,8 @@ TEST(EvalCliTest, GradesTheFixtureAndPrintsOneJsonObject) {
 }
 
 TEST(EvalCliTest, PrintsAVerdictPerProblemAndThePassRate) {
-  const std::string dir = MakeTempDir("ssd_eval_cli");
+  ScopedTempDir tmp("ssd_eval_cli");
+  const std::string dir = tmp.path();
   std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "fx_sum", "code": "print(6)"})j" << "\n"
                                   << R"j({"question_id": "fx_echo", "output": "```python\nprint(input())\n```"})j"
                                   << "\n";
@@ -48,11 +51,11 @@ TEST(EvalCliTest, PrintsAVerdictPerProblemAndThePassRate) {
   EXPECT_NE(r.out.find("fx_sum"), std::string::npos);
   EXPECT_NE(r.out.find("wrong_answer"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("pass rate: 1/2 = 50.0%"), std::string::npos) << r.out;
-  RemoveTree(dir);
 }
 
 TEST(EvalCliTest, BadLinesAreReportedByLineNumberAndTheRunGoesOn) {
-  const std::string dir = MakeTempDir("ssd_eval_cli");
+  ScopedTempDir tmp("ssd_eval_cli");
+  const std::string dir = tmp.path();
   std::ofstream(dir + "/bench.jsonl")
       << "{not json\n"
       << R"j({"question_id": "ok", "question_content": "echo", "public_test_cases": "[{\"input\": \"x\\n\", \"output\": \"x\\n\", \"testtype\": \"stdin\"}]"})j"
@@ -73,7 +76,6 @@ TEST(EvalCliTest, BadLinesAreReportedByLineNumberAndTheRunGoesOn) {
   EXPECT_EQ(j["problems"][1]["verdict"], "no_code");
   EXPECT_NE(j["problems"][2]["error"].get<std::string>().find("not in the benchmark"), std::string::npos);
   EXPECT_DOUBLE_EQ(j["pass_rate"].get<double>(), 0.5);  // the unknown id is not graded
-  RemoveTree(dir);
 }
 
 TEST(EvalCliTest, RefusesWithoutBubblewrapUnlessUnsafeIsExplicit) {
@@ -85,7 +87,8 @@ TEST(EvalCliTest, RefusesWithoutBubblewrapUnlessUnsafeIsExplicit) {
   EXPECT_NE(refused.err.find("--unsafe-no-sandbox"), std::string::npos) << refused.err;
   EXPECT_EQ(refused.out, "");
 
-  const std::string dir = MakeTempDir("ssd_eval_cli");
+  ScopedTempDir tmp("ssd_eval_cli");
+  const std::string dir = tmp.path();
   std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "fx_sum", "code": "print(sum(map(int, open(0).read().split()[1:])))"})j"
                                   << "\n";
   std::vector<std::string> unsafe = base;
@@ -97,7 +100,6 @@ TEST(EvalCliTest, RefusesWithoutBubblewrapUnlessUnsafeIsExplicit) {
   const nlohmann::json j = nlohmann::json::parse(ran.out);
   EXPECT_EQ(j["sandbox"], "unsafe-no-sandbox");
   EXPECT_EQ(j["problems"][0]["verdict"], "pass");
-  RemoveTree(dir);
 }
 
 TEST(EvalCliTest, MissingFlagsAndBadValuesAreUsageErrors) {

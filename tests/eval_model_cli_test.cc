@@ -11,8 +11,10 @@
 
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
-#include "tests/tiny_model.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
+#include "tests/testing/tiny_model.h"
 
 namespace ssd {
 namespace {
@@ -20,12 +22,12 @@ namespace {
 class EvalModelCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("ssd_eval_model");
     ASSERT_EQ(MakeTinyModel(dir_ + "/model"), "");
     bench_ = SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl";
   }
-  void TearDown() override { RemoveTree(dir_); }
-  std::string dir_, bench_;
+  ScopedTempDir tmp_{"ssd_eval_model"};
+  std::string dir_ = tmp_.path();
+  std::string bench_;
 };
 
 TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperature) {

@@ -10,7 +10,9 @@
 
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -60,7 +62,6 @@ std::string ChatLine(const std::string& user, const std::string& answer) {
 class FilterCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("ssd_filter_cli");
     // Sample lines: chars 7, 12, 21, 30 (two lines each), one blank and one
     // single-line stub; their token counts run the other way.
     std::ofstream(dir_ + "/samples.jsonl") << SampleLine("p1", 0, "def f:\n", 40)
@@ -79,8 +80,6 @@ class FilterCliTest : public ::testing::Test {
             "a\nb\nc",         "for i in x:\n  go\n", "while True:\n    break\n  ",
             "class A:\n    def m(self):\n  pass\n"};
   }
-  void TearDown() override { RemoveTree(dir_); }
-
   ProcessResult Filter(std::vector<std::string> extra) {
     std::vector<std::string> argv = {SsdBinary(), "filter", "--out", dir_ + "/out.jsonl"};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -94,7 +93,8 @@ class FilterCliTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_filter_cli"};
+  std::string dir_ = tmp_.path();
   std::vector<std::string> all_;
 };
 
@@ -181,7 +181,7 @@ TEST_F(FilterCliTest, BadLinesAreNamedByFileAndLineAndFailUnlessSkipped) {
   ProcessResult r = Filter({"--in", bad});
   EXPECT_EQ(r.exit_code, 2);
   for (const std::string& want :
-       {bad + ":2: not valid JSON", bad + ":3: the last message must be the assistant's answer",
+       {bad + ":2: not valid JSON", bad + ":3: \"messages\" must be a prompt and its answer",
         bad + ":5: a sample line without \"messages\"", bad + ":6: neither a chat line"}) {
     EXPECT_NE(r.err.find(want), std::string::npos) << want << "\n" << r.err;
   }

@@ -6,7 +6,9 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "common/util/file_util.h"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -16,7 +18,6 @@ std::string Slurp(const std::string& path) { return ReadFileToString(path).value
 class MakeBaseTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("ssd_make_base");
     // The first 40 problems of the tiny-code train split and their solutions.
     std::ifstream p(SourceDir() + "/deploy/tiny-code/train.jsonl"), s(SourceDir() + "/deploy/tiny-code/train_solutions.jsonl");
     std::ofstream po(dir_ + "/p.jsonl"), so(dir_ + "/s.jsonl");
@@ -24,8 +25,6 @@ class MakeBaseTest : public testing::Test {
     for (int i = 0; i < 40 && std::getline(p, line); ++i) po << line << "\n";
     for (int i = 0; i < 40 && std::getline(s, line); ++i) so << line << "\n";
   }
-  void TearDown() override { RemoveTree(dir_); }
-
   ProcessResult Run(const std::string& out, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {SourceDir() + "/deploy/make-base.sh", "--problems", dir_ + "/p.jsonl",
                                      "--solutions", dir_ + "/s.jsonl", "--out", out, "--vocab", "600",
@@ -37,7 +36,8 @@ class MakeBaseTest : public testing::Test {
     return RunProcess(argv, 600);
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_make_base"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(MakeBaseTest, TheSameFlagsRebuildABitIdenticalModelAndAnotherSeedDoesNot) {

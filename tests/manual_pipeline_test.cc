@@ -13,7 +13,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -52,11 +54,8 @@ TEST(ManualPipelineTest, TheReadmeCommandsRunAsWrittenEndToEnd) {
   for (const char* step : {"tokenizer train", "model init", "train ", "sample ", "filter ", "eval "}) {
     EXPECT_NE(block.find(std::string("build/bin/ssd ") + step), std::string::npos) << step;
   }
-  const std::string w = MakeTempDir("ssd_manual_pipeline");
-  struct RemoveOnExit {
-    std::string dir;
-    ~RemoveOnExit() { RemoveTree(dir); }
-  } cleanup{w};  // also when an ASSERT returns early
+  ScopedTempDir scoped("ssd_manual_pipeline");  // removed also when an ASSERT returns early
+  const std::string w = scoped.path();
   const std::string script = absl::StrReplaceAll(block, {{"W=/tmp/ssd-manual", "W=" + w}, {"build/bin/ssd", SsdBinary()}});
   ProcessResult r = RunProcess({"/bin/bash", "-e", "-x", "-o", "pipefail", "-c",
                                 "cd \"$0\" && " + script, SourceDir()},

@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -23,7 +25,8 @@ std::string Slurp(const std::string& path) {
 class ModelInitCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("ssd_model_init"));
+    tmp_ = new ScopedTempDir("ssd_model_init");
+    dir_ = new std::string(tmp_->path());
     std::string corpus;
     for (int i = 0; i < 40; ++i) corpus += "def f(x):\n    return x + " + std::to_string(i) + "\n";
     std::ofstream(*dir_ + "/corpus.txt") << corpus;
@@ -36,8 +39,8 @@ class ModelInitCliTest : public ::testing::Test {
     im_end_ = nlohmann::json::parse(v.out)[0].get<int>();
   }
   static void TearDownTestSuite() {
-    RemoveTree(*dir_);
     delete dir_;
+    delete tmp_;
   }
   static ProcessResult Init(const std::string& out, std::vector<std::string> extra) {
     std::vector<std::string> argv = {SsdBinary(), "model", "init", "--hidden", "32", "--layers", "1", "--heads", "2",
@@ -56,9 +59,11 @@ class ModelInitCliTest : public ::testing::Test {
     for (const auto& a : t["added_tokens"]) top = std::max(top, a["id"].get<int>());
     return top + 1;
   }
+  static ScopedTempDir* tmp_;
   static std::string* dir_;
   static int im_end_;
 };
+ScopedTempDir* ModelInitCliTest::tmp_ = nullptr;
 std::string* ModelInitCliTest::dir_ = nullptr;
 int ModelInitCliTest::im_end_ = -1;
 

@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -23,9 +25,6 @@ std::string Reference() { return SourceDir() + "/tests/reference/hf_reference.py
 
 class ModelParityTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = MakeTempDir("ssd_model_parity"); }
-  void TearDown() override { RemoveTree(dir_); }
-
   std::string Run(std::vector<std::string> argv) {
     ProcessResult r = RunProcess(argv);
     EXPECT_EQ(r.signal, 0) << argv[0] << " died with signal " << r.signal << "\n" << r.err;
@@ -68,7 +67,8 @@ class ModelParityTest : public ::testing::Test {
     return absl::StrJoin(v, ",");
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_model_parity"};
+  std::string dir_ = tmp_.path();
   int counter_ = 0;
 };
 

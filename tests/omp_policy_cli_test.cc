@@ -5,7 +5,8 @@
 
 #include <string>
 
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {

@@ -8,7 +8,8 @@
 
 #include <string>
 
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {

@@ -22,7 +22,10 @@
 #include "common/util/file_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "common/util/ports.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -67,32 +70,10 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
   return found;
 }
 
-// A listening socket on 127.0.0.1, held for the test's lifetime.
-class BusyPort {
- public:
-  BusyPort() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd_, 1) != 0) return;
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~BusyPort() { close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 class QuickstartTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("ssd_quickstart");
     Head("deploy/tiny-code/train.jsonl", 40, dir_ + "/train.jsonl");
     Head("deploy/tiny-code/eval.jsonl", 20, dir_ + "/eval.jsonl");
     // The shipped spec's settings at a smaller size; relative paths, as a
@@ -117,7 +98,6 @@ class QuickstartTest : public testing::Test {
                                       << "  shard_size: 5\n"
                                       << "  base: true\n";
   }
-  void TearDown() override { RemoveTree(dir_); }
 
   std::vector<std::string> Quickstart(const std::vector<std::string>& args, const std::string& ssd = SsdBinary(),
                                       const std::string& bwrap = "") {
@@ -129,18 +109,20 @@ class QuickstartTest : public testing::Test {
     return argv;
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_quickstart"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(QuickstartTest, OneSsdRoundRunsEveryStageAndWritesTheTableAndReports) {
-  BusyPort busy;
-  ASSERT_GT(busy.port(), 0);
+  absl::StatusOr<LoopbackListener> busy = LoopbackListener::Open();
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  ASSERT_GT(busy->port(), 0);
   const std::string out = dir_ + "/out";
-  ProcessResult r = RunProcess(Quickstart({"--out", out, "--port", std::to_string(busy.port())}), 900);
+  ProcessResult r = RunProcess(Quickstart({"--out", out, "--port", std::to_string(busy->port())}), 900);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string all = r.out + r.err;
   // The busy port was seen and another one taken.
-  EXPECT_NE(all.find(absl::StrCat("port ", busy.port(), " is in use")), std::string::npos) << all;
+  EXPECT_NE(all.find(absl::StrCat("port ", busy->port(), " is in use")), std::string::npos) << all;
 
   // Every stage ran: the base was evaluated, every prompt sampled, the filter
   // cut by length, SFT stepped, the SSD model evaluated.

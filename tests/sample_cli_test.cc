@@ -12,8 +12,10 @@
 
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
-#include "tests/tiny_model.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
+#include "tests/testing/tiny_model.h"
 
 namespace ssd {
 namespace {
@@ -36,7 +38,8 @@ std::vector<nlohmann::json> Lines(const std::string& path) {
 class SampleCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("ssd_sample_cli"));
+    tmp_ = new ScopedTempDir("ssd_sample_cli");
+    dir_ = new std::string(tmp_->path());
     const std::string m = *dir_ + "/model";
     const std::string failed = MakeTinyModel(m);
     ASSERT_EQ(failed, "");
@@ -47,8 +50,8 @@ class SampleCliTest : public ::testing::Test {
       << R"({"question_id": "lcb1", "question_content": "Read n; print n+1.", "starter_code": ""})" << "\n";
   }
   static void TearDownTestSuite() {
-    RemoveTree(*dir_);
     delete dir_;
+    delete tmp_;
   }
   static ProcessResult Sample(std::vector<std::string> extra) {
     std::vector<std::string> argv = {SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts",
@@ -56,8 +59,10 @@ class SampleCliTest : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunProcess(argv);
   }
+  static ScopedTempDir* tmp_;
   static std::string* dir_;
 };
+ScopedTempDir* SampleCliTest::tmp_ = nullptr;
 std::string* SampleCliTest::dir_ = nullptr;
 
 TEST_F(SampleCliTest, WritesEverySampleOfEveryPromptShape) {

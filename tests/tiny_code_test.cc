@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -47,7 +49,8 @@ TEST(TinyCodeTest, TheCommittedFilesAreWhatTheSeededGeneratorMakes) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
   // And the check can fail: one changed expected output is caught.
-  const std::string dir = MakeTempDir("ssd_tiny_code");
+  ScopedTempDir tmp("ssd_tiny_code");
+  const std::string dir = tmp.path();
   for (const char* f : {"train.jsonl", "eval.jsonl", "train_solutions.jsonl", "eval_solutions.jsonl"}) {
     std::ifstream in(Dir() + "/" + f);
     std::ofstream(dir + "/" + f) << in.rdbuf();
@@ -60,7 +63,6 @@ TEST(TinyCodeTest, TheCommittedFilesAreWhatTheSeededGeneratorMakes) {
   r = RunProcess({kPython, Generator(), "--check", dir}, 120);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("eval.jsonl:4: differs"), std::string::npos) << r.out;
-  RemoveTree(dir);
 }
 
 void ExpectEverySolutionPasses(const nlohmann::json& j, size_t graded, const std::string& what) {
@@ -105,11 +107,11 @@ TEST(TinyCodeTest, EveryEvalReferenceAndTenTrainReferencesOfEachKindPassAndEvery
     if (++taken[kind_of[s["question_id"]]] <= 10) sample.push_back(s);
   }
   EXPECT_EQ(taken.size(), 24u) << "kinds of train problem";
-  const std::string dir = MakeTempDir("ssd_tiny_code");
+  ScopedTempDir tmp("ssd_tiny_code");
+  const std::string dir = tmp.path();
   WriteJsonl(dir + "/train_sample.jsonl", sample);
   ExpectEverySolutionPasses(Grade(Dir() + "/train.jsonl", dir + "/train_sample.jsonl"), sample.size(), "train sample");
   EXPECT_EQ(sample.size(), 223u);
-  RemoveTree(dir);
 }
 
 TEST(TinyCodeTest, EveryTrainReferencePasses) {
@@ -119,7 +121,8 @@ TEST(TinyCodeTest, EveryTrainReferencePasses) {
 TEST(TinyCodeTest, TheTestsFailProgramsWithOneConstantOrOperatorChanged) {
   // Change the last digit or comparison of each reference program: most such
   // programs are wrong, and the tests must say so.
-  const std::string dir = MakeTempDir("ssd_tiny_code");
+  ScopedTempDir tmp("ssd_tiny_code");
+  const std::string dir = tmp.path();
   std::vector<nlohmann::json> sols = ReadJsonl(Dir() + "/eval_solutions.jsonl");
   int mutated = 0;
   for (nlohmann::json& s : sols) {
@@ -136,7 +139,6 @@ TEST(TinyCodeTest, TheTestsFailProgramsWithOneConstantOrOperatorChanged) {
   const nlohmann::json j = Grade(Dir() + "/eval.jsonl", dir + "/mutants.jsonl");
   ASSERT_TRUE(j.contains("passed"));
   EXPECT_LT(j["passed"].get<int>(), 200 - mutated * 3 / 4) << "mutants that still pass: too many";
-  RemoveTree(dir);
 }
 
 TEST(TinyCodeTest, TheEvalSplitSharesNoProblemWithTheTrainSplit) {
@@ -154,7 +156,8 @@ TEST(TinyCodeTest, TheEvalSplitSharesNoProblemWithTheTrainSplit) {
 // splits: they stay byte for byte the committed ones, and no extra problem is
 // in either. Its first 30 references pass in the sandbox.
 TEST(TinyCodeTest, TheExtraSplitLeavesTrainAndEvalAsTheyAreAndSharesNoProblemWithEither) {
-  const std::string dir = MakeTempDir("ssd_tiny_code_extra");
+  ScopedTempDir tmp("ssd_tiny_code_extra");
+  const std::string dir = tmp.path();
   ProcessResult r = RunProcess({kPython, Generator(), "--extra", "300", "--out", dir}, 120);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("2000 train, 200 eval and 300 extra problems"), std::string::npos) << r.out;
@@ -192,11 +195,11 @@ TEST(TinyCodeTest, TheExtraSplitLeavesTrainAndEvalAsTheyAreAndSharesNoProblemWit
   r = RunProcess({kPython, Generator(), "--extra", "-1", "--out", dir}, 120);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--extra must be 0 or more"), std::string::npos) << r.err;
-  RemoveTree(dir);
 }
 
 TEST(TinyCodeTest, SftReferencesWritesOneConversationPerSolutionWithTheSsdPrompt) {
-  const std::string dir = MakeTempDir("ssd_tiny_code");
+  ScopedTempDir tmp("ssd_tiny_code");
+  const std::string dir = tmp.path();
   ProcessResult r = RunProcess({SsdBinary(), "sft-references", "--benchmark", Dir() + "/train.jsonl", "--solutions",
                                 Dir() + "/train_solutions.jsonl", "--out", dir + "/sft.jsonl"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -211,7 +214,6 @@ TEST(TinyCodeTest, SftReferencesWritesOneConversationPerSolutionWithTheSsdPrompt
                   Dir() + "/train_solutions.jsonl", "--out", dir + "/noisy.jsonl", "--tail-noise", "0.03"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("tail_noise: needs a tokenizer"), std::string::npos) << r.err;
-  RemoveTree(dir);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -122,7 +124,8 @@ TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
   ASSERT_TRUE(config.ok());
   const bool clean_up = nlohmann::json::parse(*config).value("clean_up_tokenization_spaces", false);
 
-  const std::string tmp = MakeTempDir("ssd_tok_parity");
+  ScopedTempDir scoped("ssd_tok_parity");
+  const std::string tmp = scoped.path();
   const std::string texts_path = tmp + "/texts.json";
   std::vector<std::string> texts = TrickyTexts();
   const size_t tricky = texts.size();
@@ -131,7 +134,6 @@ TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
   // shared/ sits beside the checkout (in CI too); HumanEval is optional there.
   const std::string human_eval = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
   ProcessResult r = RunProcess({"node", js + "/encode_corpus.mjs", dir, texts_path, human_eval}, 600);
-  RemoveTree(tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   size_t lines = 0;
@@ -209,11 +211,11 @@ nlohmann::ordered_json ChatCases() {
 // tokenizer_config.json at `config_path`) and expects identical text.
 void ExpectChatParity(const ChatTemplate& chat, const std::string& config_path,
                       const nlohmann::ordered_json& cases) {
-  const std::string tmp = MakeTempDir("ssd_chat_parity");
+  ScopedTempDir scoped("ssd_chat_parity");
+  const std::string tmp = scoped.path();
   std::ofstream(tmp + "/cases.json") << cases.dump();
   ProcessResult r = RunProcess({"node", SourceDir() + "/tests/reference/js/render_chat.mjs", config_path,
                                 tmp + "/cases.json"});
-  RemoveTree(tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json want = nlohmann::json::parse(r.out);
   ASSERT_EQ(want.size(), cases.size());
@@ -305,7 +307,8 @@ TEST(ChatTemplateFixtureTest, ARealTemplateOverFourThousandMessagesStaysInsideTh
 TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
   auto source = ReadFileToString(SourceDir() + "/tests/fixtures/templates/qwen2.5-instruct.jinja");
   ASSERT_TRUE(source.ok()) << source.status();
-  const std::string tmp = MakeTempDir("ssd_qwen25_chat");
+  ScopedTempDir scoped("ssd_qwen25_chat");
+  const std::string tmp = scoped.path();
   nlohmann::ordered_json config = {{"chat_template", *source}, {"eos_token", "<|im_end|>"},
                                    {"pad_token", "<|endoftext|>"}, {"bos_token", nullptr}};
   std::ofstream(tmp + "/tokenizer_config.json") << config.dump();
@@ -326,11 +329,11 @@ TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
   cases.push_back({{"messages", conv}, {"add_generation_prompt", true}, {"extra", {{"tools", tools}}}});
   cases.push_back({{"messages", conv}, {"add_generation_prompt", false}});
   ExpectChatParity(**chat, tmp + "/tokenizer_config.json", cases);
-  RemoveTree(tmp);
 }
 
 TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDeterministic) {
-  const std::string tmp = MakeTempDir("ssd_tok_train");
+  ScopedTempDir scoped("ssd_tok_train");
+  const std::string tmp = scoped.path();
   std::string corpus;
   for (const std::string& t : DiverseCorpus(600)) corpus += t + "\n";
   std::ofstream(tmp + "/corpus.txt") << corpus;
@@ -377,11 +380,11 @@ TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDete
   auto chat = ChatTemplate::Load(tmp + "/a");
   ASSERT_TRUE(chat.ok()) << chat.status();
   ExpectChatParity(**chat, tmp + "/a/tokenizer_config.json", ChatCases());
-  RemoveTree(tmp);
 }
 
 TEST(TrainedTokenizerTest, BadTrainingInputIsRefusedClearly) {
-  const std::string tmp = MakeTempDir("ssd_tok_train_bad");
+  ScopedTempDir scoped("ssd_tok_train_bad");
+  const std::string tmp = scoped.path();
   std::ofstream(tmp + "/bad.txt", std::ios::binary) << std::string("ok\xff", 3);
   ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/bad.txt", "--out", tmp + "/o"});
   EXPECT_NE(r.exit_code, 0);
@@ -390,7 +393,6 @@ TEST(TrainedTokenizerTest, BadTrainingInputIsRefusedClearly) {
   r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/ok.txt", "--vocab-size", "100", "--out", tmp + "/o"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--vocab-size 100"), std::string::npos) << r.err;
-  RemoveTree(tmp);
 }
 
 INSTANTIATE_TEST_SUITE_P(RealTokenizers, TokenizerParityTest, ::testing::Values("qwen3", "llama3"));

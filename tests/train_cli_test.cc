@@ -17,7 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/safetensors.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -59,7 +61,8 @@ std::string ChatData(int n) {
 class TrainCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("train_cli_test"));
+    tmp_ = new ScopedTempDir("train_cli_test");
+    dir_ = new std::string(tmp_->path());
     const std::string& d = *dir_;
     std::string corpus;
     for (int i = 0; i < 20; ++i) corpus += ChatData(30) + "def f():\n    return 12\nadd 3 and 4\n";
@@ -72,8 +75,8 @@ class TrainCliTest : public ::testing::Test {
     WriteAll(d + "/train.jsonl", ChatData(64));
   }
   static void TearDownTestSuite() {
-    RemoveTree(*dir_);
     delete dir_;
+    delete tmp_;
   }
 
   static void Check(const ProcessResult& r) {
@@ -111,9 +114,11 @@ class TrainCliTest : public ::testing::Test {
     return args;
   }
 
+  static ScopedTempDir* tmp_;
   static std::string* dir_;
 };
 
+ScopedTempDir* TrainCliTest::tmp_ = nullptr;
 std::string* TrainCliTest::dir_ = nullptr;
 
 // Max |a - b| / max |b| over every tensor of two model.safetensors.

@@ -3,12 +3,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
+
+#include "common/util/ports.h"
 
 namespace ssd {
 namespace {
@@ -60,21 +58,8 @@ TEST(GlooCollectiveTest, TwoRanksSumBucketedTensorsBroadcastAndMeetAtABarrier) {
   }
 }
 
-// A port the kernel just handed out (bound to port 0, then released).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST(GlooCollectiveTest, RankZeroCanHostTheStoreItself) {
-  const int port = FreePort();
+  const int port = PickFreePort().value();
   absl::Status status[2];
   at::Tensor sums[2];
   auto rank_main = [&](int r) {

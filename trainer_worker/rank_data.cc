@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/filter/training_conversation.h"
+#include "common/chat/chat_record.h"
 #include "common/rpc/status_conversion.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -67,9 +67,11 @@ class ConversationWriter {
     return absl::OkStatus();
   }
   absl::Status Add(const v1::ScannedSample& x) {
-    ASSIGN_OR_RETURN(std::string line, TrainingConversationLine(x.problem(), x.sample().text()));
+    absl::StatusOr<std::string> line =
+        SampleConversationLine(x.problem().messages_json(), x.problem().raw_prompt(), x.sample().text());
+    if (!line.ok()) return absl::Status(line.status().code(), absl::StrCat("problem ", x.problem().id(), ": ", line.status().message()));
     ++lines_;
-    return out_->Append(line + "\n");
+    return out_->Append(*line + "\n");
   }
   absl::Status Commit() { return out_->Commit(); }
   int64_t lines() const { return lines_; }

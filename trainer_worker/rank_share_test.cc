@@ -7,23 +7,20 @@
 #include <fstream>
 
 #include "trainer_worker/rank_data.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
 
 class RankShareTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/rank_share_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
-  std::string dir_;
+  ScopedTempDir tmp_{"rank_share_test"};
+  std::string dir_ = tmp_.path();
 };
 
 TokenizedExample Example(int len, int prompt, int line = 0) {

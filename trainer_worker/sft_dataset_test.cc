@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/tokenizer/bpe_trainer.h"
 #include "common/util/file_util.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -18,8 +19,8 @@ namespace {
 class SftDatasetTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/sft_dataset_test.XXXXXX";
-    dir_ = new std::string(mkdtemp(tmpl));
+    tmp_ = new ScopedTempDir("sft_dataset_test");
+    dir_ = new std::string(tmp_->path());
     std::string corpus;
     for (int i = 0; i < 50; ++i) corpus += "def add(a, b):\n    return a + b\nprint the sum of two numbers\n";
     BpeTrainerOptions o;
@@ -29,8 +30,8 @@ class SftDatasetTest : public ::testing::Test {
     chat_ = ChatTemplate::Load(*dir_).value().release();
   }
   static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
     delete dir_;
+    delete tmp_;
     delete tokenizer_;
     delete chat_;
   }
@@ -44,11 +45,13 @@ class SftDatasetTest : public ::testing::Test {
     return LoadSftDataset(path, *chat_, *tokenizer_, o);
   }
 
+  static ScopedTempDir* tmp_;
   static std::string* dir_;
   static Tokenizer* tokenizer_;
   static ChatTemplate* chat_;
 };
 
+ScopedTempDir* SftDatasetTest::tmp_ = nullptr;
 std::string* SftDatasetTest::dir_ = nullptr;
 Tokenizer* SftDatasetTest::tokenizer_ = nullptr;
 ChatTemplate* SftDatasetTest::chat_ = nullptr;

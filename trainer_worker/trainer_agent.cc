@@ -1,12 +1,8 @@
 #include "trainer_worker/trainer_agent.h"
 
-#include <arpa/inet.h>
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/rpc/status_conversion.h"
-#include "common/util/child_process.h"
 #include "common/util/file_util.h"
+#include "common/util/process_group.h"
 #include "common/util/status_macros.h"
 #include "common/weights/weights_source.h"
 #include "nlohmann/json.hpp"
@@ -41,36 +37,16 @@ std::string Num(double v) {
   return o.str();
 }
 
-// The last `n` lines of a file, for failure reports.
-std::string Tail(const std::string& path, int n) {
-  auto text = ReadFileToString(path, 64 << 20);
-  if (!text.ok()) return "";
-  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+// The last `n` lines of a log on one line, for a failure report.
+std::string LogTail(const std::string& path, int n) {
   std::string out;
-  for (size_t i = lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0; i < lines.size(); ++i) {
-    absl::StrAppend(&out, out.empty() ? "" : " | ", lines[i].substr(0, 300));
+  for (absl::string_view line : absl::StrSplit(TailOfLog(path, n, ""), '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&out, out.empty() ? "" : " | ", line.substr(0, 300));
   }
   return out;
 }
 
 }  // namespace
-
-int PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_ANY);
-  a.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 TrainerAgent::TrainerAgent(const TrainerAgentOptions& options) : options_([&] {
   TrainerAgentOptions o = options;
@@ -177,17 +153,19 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
   const std::vector<std::string> argv = TrainArgv(options_, a, *data, out);
   LOG(INFO) << "training " << lease.job_id() << " round " << lease.round() << " as rank " << a.rank() << "/"
             << a.world_size() << " (epoch " << lease.epoch() << "), log " << log;
-  auto spawned = SpawnInGroup(argv, log);
+  SpawnOptions spawn;
+  spawn.argv = argv;
+  spawn.log_path = log;
+  auto spawned = ProcessGroup::Spawn(spawn);
   if (!spawned.ok()) return fail(absl::StrCat("cannot start `ssd train`: ", spawned.status().message()));
-  const pid_t child = *spawned;
+  ProcessGroup& child = **spawned;
   const std::string metrics = JoinPath(out, "metrics.jsonl");
   size_t read_upto = 0;
   int64_t last_report = 0;
-  int status = 0;
   bool revoked = false;
   Json last;
   for (;;) {
-    const pid_t r = waitpid(child, &status, WNOHANG);
+    const bool exited = child.Poll();
     if (a.rank() == 0) {
       // New metrics lines since the last look.
       auto text = ReadFileToString(metrics, 1 << 30);
@@ -218,11 +196,10 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
         stats_.tokens_per_s = tp->tokens_per_s();
       }
     }
-    if (r == child) break;
+    if (exited) break;
     if (session_->Revoked(lease) || draining_.load()) {
       revoked = true;
-      kill(-child, SIGKILL);
-      waitpid(child, &status, 0);
+      child.Stop(absl::ZeroDuration());
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -231,11 +208,8 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
     LOG(WARNING) << "training lease revoked (or draining); stopped `ssd train`; a new group resumes from the last checkpoint";
     return absl::CancelledError("revoked");
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return fail(absl::StrCat("`ssd train` rank ", a.rank(), " ",
-                             WIFEXITED(status) ? absl::StrCat("exited ", WEXITSTATUS(status))
-                                               : absl::StrCat("died of signal ", WTERMSIG(status)),
-                             ": ", Tail(log, 3)));
+  if (!child.succeeded()) {
+    return fail(absl::StrCat("`ssd train` rank ", a.rank(), " ", child.DescribeExit(), ": ", LogTail(log, 3)));
   }
   v1::ReportWorkRequest done;
   *done.mutable_lease() = lease;

@@ -82,9 +82,6 @@ class TrainerAgent {
   TrainerAgentStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
-// Picks a free TCP port on this host for the rendezvous store.
-int PickFreePort();
-
 }  // namespace ssd
 
 #endif  // SSD_TRAINER_WORKER_TRAINER_AGENT_H_

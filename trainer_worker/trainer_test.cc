@@ -13,6 +13,7 @@
 #include "common/model/test_models.h"
 #include "trainer_worker/in_process_collective.h"
 #include "trainer_worker/rank_share.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -39,11 +40,8 @@ std::vector<TokenizedExample> SyntheticExamples(int64_t vocab, int fixed_len = 0
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/trainer_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
     at::set_num_threads(1);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   TrainerOptions Options(const std::string& out) const {
     TrainerOptions o;
@@ -87,7 +85,8 @@ class TrainerTest : public ::testing::Test {
     return worst;
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"trainer_test"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(TrainerTest, PromptPositionsGetExactlyZeroGradient) {

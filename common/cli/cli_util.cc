@@ -1,8 +1,10 @@
 #include "common/cli/cli_util.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -12,6 +14,16 @@
 #include "absl/strings/strip.h"
 
 namespace ssd {
+
+std::string Env(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text,
                                                  int64_t limit) {

@@ -12,6 +12,11 @@
 
 namespace ssd {
 
+// The environment variable `name`, or `fallback` when it is unset or empty.
+std::string Env(const char* name, const std::string& fallback = "");
+// Milliseconds since the Unix epoch.
+int64_t WallMs();
+
 // Parses "5,17,300" into ids, each in [0, limit). The error names the flag,
 // the offending element and its position.
 absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text,

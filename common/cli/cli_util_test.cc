@@ -1,5 +1,4 @@
 #include "common/cli/cli_util.h"
-#include "common/cli/omp_wait_policy.h"
 
 #include <gtest/gtest.h>
 
@@ -47,21 +46,6 @@ TEST(CliUtilTest, GradingDefaultsToTwoProgramsPerCoreAndKeepsAnExplicitValue) {
   EXPECT_EQ(GradingParallelism(3), 3);
   EXPECT_EQ(CpuThreads(0), cores);
   EXPECT_EQ(CpuThreads(0, 2 * cores), 1);
-}
-
-TEST(OmpWaitPolicyTest, ALauncherSetsPassiveForItsChildrenOnlyWhenTheUserChoseNothing) {
-  unsetenv("OMP_WAIT_POLICY");
-  unsetenv("GOMP_SPINCOUNT");
-  EXPECT_TRUE(ShareCoresWithChildren());
-  EXPECT_STREQ(getenv("OMP_WAIT_POLICY"), "PASSIVE");
-  setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
-  EXPECT_FALSE(ShareCoresWithChildren());
-  EXPECT_STREQ(getenv("OMP_WAIT_POLICY"), "ACTIVE");
-  unsetenv("OMP_WAIT_POLICY");
-  setenv("GOMP_SPINCOUNT", "1000", 1);
-  EXPECT_FALSE(ShareCoresWithChildren());
-  EXPECT_EQ(getenv("OMP_WAIT_POLICY"), nullptr);
-  unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
-#include "common/cli/omp_wait_policy.h"
+#include "common/util/omp_wait_policy.h"
 #include "common/model/checkpoint.h"
 #include "common/model/checkpoint_files.h"
 #include "common/model/decoder.h"

@@ -12,6 +12,7 @@
 #include "common/util/file_util.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 
 namespace ssd {
 namespace {
@@ -53,13 +54,10 @@ absl::Status RunChatTemplate(const TokenizeFlags& f) {
   ASSIGN_OR_RETURN(auto tmpl, ChatTemplate::Load(f.tokenizer));
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(f.messages, size_t{256} << 20));
   nlohmann::ordered_json messages;
-  try {
-    messages = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::ordered_json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(f.messages, ": malformed JSON at byte ", e.byte));
-  } catch (const nlohmann::ordered_json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(f.messages, ": malformed JSON: ", e.what()));
+  {
+    absl::StatusOr<nlohmann::ordered_json> parsed = ParseJson<nlohmann::ordered_json>(text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(f.messages, ": ", parsed.status().message()));
+    messages = std::move(*parsed);
   }
   // Accept a bare list or an ml-ssd record {"messages": [...]}.
   if (messages.is_object() && messages.contains("messages")) messages = messages["messages"];

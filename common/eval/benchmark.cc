@@ -8,6 +8,8 @@
 #include "common/eval/inflate.h"
 #include "common/eval/pickle_string.h"
 #include "common/util/file_util.h"
+#include "common/util/json.h"
+#include "common/util/jsonl.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -16,12 +18,11 @@ namespace {
 
 using Json = nlohmann::json;
 
-absl::StatusOr<Json> ParseJson(absl::string_view text, absl::string_view what) {
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": malformed JSON (", e.what(), ")"));
-  }
+// A JSON field of the record, errors prefixed with what it is.
+absl::StatusOr<Json> ParseField(absl::string_view text, absl::string_view what) {
+  absl::StatusOr<Json> j = ParseJson<Json>(text);
+  if (!j.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", j.status().message()));
+  return j;
 }
 
 // The string field `key`, "" when absent or null.
@@ -83,10 +84,10 @@ absl::Status AppendTests(const Json& list, const char* field, bool* type_known, 
       int line_no = 0;
       for (absl::string_view line : absl::StrSplit(tc.input, '\n')) {
         ++line_no;
-        auto arg = ParseJson(line, absl::StrCat(where, ".input line ", line_no));
+        auto arg = ParseField(line, absl::StrCat(where, ".input line ", line_no));
         if (!arg.ok()) return arg.status();
       }
-      auto out = ParseJson(tc.output, absl::StrCat(where, ".output"));
+      auto out = ParseField(tc.output, absl::StrCat(where, ".output"));
       if (!out.ok()) return out.status();
     }
     problem->tests.push_back(std::move(tc));
@@ -122,7 +123,7 @@ absl::StatusOr<Problem> ParseLiveCodeBench(const Json& j, const BenchmarkOptions
   bool type_known = false;
   {
     ASSIGN_OR_RETURN(std::string pub, RequiredString(j, "public_test_cases"));
-    ASSIGN_OR_RETURN(Json list, ParseJson(pub, "public_test_cases"));
+    ASSIGN_OR_RETURN(Json list, ParseField(pub, "public_test_cases"));
     RETURN_IF_ERROR(AppendTests(list, "public_test_cases", &type_known, &p));
     p.num_public_tests = static_cast<int>(p.tests.size());
   }
@@ -132,7 +133,7 @@ absl::StatusOr<Problem> ParseLiveCodeBench(const Json& j, const BenchmarkOptions
       RETURN_IF_ERROR(AppendTests(priv, "private_test_cases", &type_known, &p));
     } else if (priv.is_string()) {
       ASSIGN_OR_RETURN(std::string text, DecodePrivateTests(priv.get<std::string>(), options.max_test_bytes));
-      ASSIGN_OR_RETURN(Json list, ParseJson(text, "private_test_cases (decoded)"));
+      ASSIGN_OR_RETURN(Json list, ParseField(text, "private_test_cases (decoded)"));
       RETURN_IF_ERROR(AppendTests(list, "private_test_cases", &type_known, &p));
     } else {
       return absl::InvalidArgumentError("private_test_cases: must be a string or a JSON list");
@@ -143,7 +144,7 @@ absl::StatusOr<Problem> ParseLiveCodeBench(const Json& j, const BenchmarkOptions
   if (p.test_type == TestType::kFunctional) {
     Json meta;
     if (j.contains("metadata") && j["metadata"].is_string()) {
-      ASSIGN_OR_RETURN(meta, ParseJson(j["metadata"].get<std::string>(), "metadata"));
+      ASSIGN_OR_RETURN(meta, ParseField(j["metadata"].get<std::string>(), "metadata"));
     } else if (j.contains("metadata")) {
       meta = j["metadata"];
     }
@@ -211,7 +212,7 @@ absl::StatusOr<std::string> DecodePrivateTests(absl::string_view text, size_t ma
 }
 
 absl::StatusOr<Problem> ParseProblem(absl::string_view json_line, const BenchmarkOptions& options) {
-  ASSIGN_OR_RETURN(Json j, ParseJson(json_line, "record"));
+  ASSIGN_OR_RETURN(Json j, ParseField(json_line, "record"));
   if (!j.is_object()) return absl::InvalidArgumentError("record: must be a JSON object");
   if (j.contains("question_id")) return ParseLiveCodeBench(j, options);
   if (j.contains("task_id")) return ParseHumanEval(j);
@@ -228,30 +229,24 @@ absl::StatusOr<Benchmark> LoadBenchmark(const std::string& path, const Benchmark
     bytes = std::move(*text);
   }
   Benchmark b;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(bytes, '\n')) {
-    ++line_no;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto p = ParseProblem(line, options);
-    if (!p.ok()) {
-      b.errors.push_back(absl::StrCat(path, ":", line_no, ": ", p.status().message()));
-      continue;
-    }
+  ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlBytes(path, bytes, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+    ASSIGN_OR_RETURN(Problem p, ParseProblem(line.text, options));
     if (options.dates.active()) {
-      const std::string day = p->contest_date.substr(0, 10);
+      const std::string day = p.contest_date.substr(0, 10);
       if (!IsIsoDate(day) || (!options.dates.start_date.empty() && day < options.dates.start_date) ||
           (!options.dates.end_date.empty() && day > options.dates.end_date)) {
         ++b.filtered_by_date;
-        continue;
+        return absl::OkStatus();
       }
     }
-    if (b.index.contains(p->question_id)) {
-      b.errors.push_back(absl::StrCat(path, ":", line_no, ": duplicate question_id \"", p->question_id, "\""));
-      continue;
+    if (b.index.contains(p.question_id)) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate question_id \"", p.question_id, "\""));
     }
-    b.index[p->question_id] = b.problems.size();
-    b.problems.push_back(std::move(*p));
-  }
+    b.index[p.question_id] = b.problems.size();
+    b.problems.push_back(std::move(p));
+    return absl::OkStatus();
+  }));
+  b.errors = std::move(stats.errors);
   return b;
 }
 

@@ -11,14 +11,10 @@
 #include "common/eval/prompting.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
-
-std::string SourceDir() {
-  const char* s = std::getenv("SSD_SOURCE_DIR");
-  return s ? s : ".";
-}
 
 std::string Fixture() { return SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl"; }
 
@@ -107,7 +103,7 @@ TEST(BenchmarkTest, ReportsBadLinesWithTheirLineNumbersAndKeepsGoing) {
   ASSERT_EQ(b->problems.size(), 2u);
   EXPECT_EQ(b->problems[1].question_id, "last");
   const std::pair<int, std::string> expected[] = {
-      {2, "malformed JSON"}, {3, "private_test_cases: zlib"},          {4, "unknown testtype \"interactive\""},
+      {2, "not valid JSON"}, {3, "private_test_cases: zlib"},          {4, "unknown testtype \"interactive\""},
       {6, "func_name"},      {7, "input line 1"},    {8, "no test cases"},
       {9, "duplicate"},      {10, "JSON object"},
   };

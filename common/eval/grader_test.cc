@@ -15,17 +15,13 @@
 #include "common/eval/prompting.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 
 void PrintTo(Verdict v, std::ostream* os) { *os << VerdictName(v); }
 
 namespace {
-
-std::string SourceDir() {
-  const char* s = std::getenv("SSD_SOURCE_DIR");
-  return s ? s : ".";
-}
 
 std::unique_ptr<Sandbox> RealSandbox() {
   BwrapSandboxOptions o;

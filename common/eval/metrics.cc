@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/util/hash.h"
 #include "common/util/splitmix64.h"
 #include "common/util/status_macros.h"
 
@@ -41,9 +42,7 @@ PassAtKGroup MakeGroup(std::string name, const std::vector<ProblemOutcome>& outc
 }
 
 uint64_t Fnv1a(uint64_t seed, absl::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (int i = 0; i < 8; ++i) h = (h ^ ((seed >> (8 * i)) & 0xff)) * 1099511628211ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = Fnv1a64(s, Fnv1a64Word(seed));
   // FNV's high bits barely depend on the last bytes ("q1" vs "q2"): mix them
   // with splitmix64's finalizer.
   return SplitMix64Finalize(h);

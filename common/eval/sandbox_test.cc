@@ -30,6 +30,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "common/util/ports.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -57,15 +59,6 @@ class SandboxTest : public testing::Test {
   std::unique_ptr<BwrapSandbox> sandbox_;
   UnsafeSandbox unsafe_{1};
 };
-
-std::string MakeDir(const std::string& parent) {
-  std::string tmpl = parent + "/ssd_sandbox_test_XXXXXX";
-  char* d = mkdtemp(tmpl.data());
-  EXPECT_NE(d, nullptr);
-  return tmpl;
-}
-
-void RemoveDir(const std::string& dir) { std::system(("rm -rf '" + dir + "'").c_str()); }
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -95,29 +88,23 @@ TEST_F(SandboxTest, RunsAProgramAndCapturesItsOutput) {
 }
 
 TEST_F(SandboxTest, GeneratedCodeCannotOpenANetworkConnection) {
-  const int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(listener, 4), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  absl::StatusOr<LoopbackListener> listener = LoopbackListener::Open();
+  ASSERT_TRUE(listener.ok()) << listener.status();
   const std::string probe = absl::StrCat(
       "import socket\n"
       "try:\n"
-      "    socket.create_connection(('127.0.0.1', ", ntohs(addr.sin_port), "), timeout=3)\n"
+      "    socket.create_connection(('127.0.0.1', ", listener->port(), "), timeout=3)\n"
       "    print('connected')\n"
       "except OSError as e:\n"
       "    print('blocked', e)\n");
   EXPECT_EQ(RunPython(unsafe_, probe).out, "connected\n");  // the probe works
   const ProcessRunResult r = RunPython(*sandbox_, probe);
   EXPECT_EQ(r.out.rfind("blocked", 0), 0u) << r.out << r.err;
-  close(listener);
 }
 
 TEST_F(SandboxTest, GeneratedCodeCannotLeaveAFileBehind) {
-  const std::string dir = MakeDir("/var/tmp");
+  ScopedTempDir tmp("ssd_sandbox_test", "/var/tmp");
+  const std::string dir = tmp.path();
   chmod(dir.c_str(), 0777);  // so only the sandbox, not permissions, stands in the way
   const std::string escaped = dir + "/escaped.txt";
   const std::string probe = absl::StrCat(
@@ -137,11 +124,11 @@ TEST_F(SandboxTest, GeneratedCodeCannotLeaveAFileBehind) {
   // Without the sandbox the same write lands on the host.
   RunPython(unsafe_, absl::StrCat("open('", escaped, "', 'w').write('x')"));
   EXPECT_TRUE(Exists(escaped));
-  RemoveDir(dir);
 }
 
 TEST_F(SandboxTest, GeneratedCodeCannotReadFilesOutsideTheAllowedSet) {
-  const std::string dir = MakeDir("/var/tmp");  // a stand-in for a data dir
+  ScopedTempDir tmp("ssd_sandbox_test", "/var/tmp");
+  const std::string dir = tmp.path();  // a stand-in for a data dir
   chmod(dir.c_str(), 0755);
   const std::string secret = dir + "/secret.txt";
   std::ofstream(secret) << "s3cret";
@@ -160,7 +147,6 @@ TEST_F(SandboxTest, GeneratedCodeCannotReadFilesOutsideTheAllowedSet) {
   EXPECT_EQ(r.out, "") << r.out;
   const ProcessRunResult u = RunPython(unsafe_, probe);
   EXPECT_NE(u.out.find("read " + secret), std::string::npos) << u.out;
-  RemoveDir(dir);
 }
 
 // Forks up to 100 sleeping children and prints how many it got.

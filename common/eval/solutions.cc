@@ -1,19 +1,16 @@
 #include "common/eval/solutions.h"
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/eval/prompting.h"
-#include "common/util/file_util.h"
+#include "common/util/json.h"
+#include "common/util/jsonl.h"
 #include "common/util/status_macros.h"
 
 namespace ssd {
 namespace {
 
 absl::StatusOr<Solution> ParseSolution(absl::string_view line) {
-  nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("malformed JSON");
-  if (!j.is_object()) return absl::InvalidArgumentError("must be a JSON object");
+  ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonObject<nlohmann::json>(line));
   Solution s;
   const char* id_key = j.contains("question_id") ? "question_id" : "task_id";
   if (!j.contains(id_key) || !j[id_key].is_string() || j[id_key].get<std::string>().empty()) {
@@ -35,19 +32,13 @@ absl::StatusOr<Solution> ParseSolution(absl::string_view line) {
 }  // namespace
 
 absl::StatusOr<SolutionsFile> LoadSolutions(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, size_t{16} << 30));
   SolutionsFile f;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto s = ParseSolution(line);
-    if (!s.ok()) {
-      f.errors.push_back(absl::StrCat(path, ":", line_no, ": ", s.status().message()));
-      continue;
-    }
-    f.solutions.push_back(std::move(*s));
-  }
+  ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlFile(path, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+    ASSIGN_OR_RETURN(Solution s, ParseSolution(line.text));
+    f.solutions.push_back(std::move(s));
+    return absl::OkStatus();
+  }));
+  f.errors = std::move(stats.errors);
   return f;
 }
 

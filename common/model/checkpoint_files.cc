@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -57,13 +58,10 @@ std::string ResolveModelDir(const std::string& path) {
 absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text,
                                                                     const std::string& where) {
   json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON at byte ", e.byte, ": ", e.what()));
-  } catch (const json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON: ", e.what()));
+  {
+    absl::StatusOr<json> parsed = ParseJson<json>(text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", parsed.status().message()));
+    j = std::move(*parsed);
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": expected an object with a \"weight_map\" object"));

@@ -12,6 +12,7 @@
 #include "common/model/test_models.h"
 #include "common/util/file_util.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -19,14 +20,11 @@ namespace {
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ssd_checkpoint_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
     config_ = TinyConfig(ModelArch::kQwen2);
     auto m = Decoder::RandomInit(config_, 3, 0.3);
     ASSERT_TRUE(m.ok());
     model_ = std::move(*m);
   }
-  void TearDown() override { system(("rm -rf " + dir_).c_str()); }
 
   std::string Save(const std::string& name, const SaveOptions& opts) {
     std::string d = JoinPath(dir_, name);
@@ -44,7 +42,8 @@ class CheckpointTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_checkpoint_test"};
+  std::string dir_ = tmp_.path();
   ModelConfig config_;
   std::unique_ptr<Decoder> model_;
   at::NoGradGuard no_grad_;
@@ -128,7 +127,7 @@ TEST_F(CheckpointTest, IntegerWeightsAreRejected) {
 TEST_F(CheckpointTest, MalformedConfigJsonIsRejected) {
   std::string d = Save("badcfg", {});
   std::ofstream(JoinPath(d, "config.json"), std::ios::trunc) << "{\"model_type\": \"qwen2\",";
-  ExpectLoadError(d, {"config.json", "malformed JSON"});
+  ExpectLoadError(d, {"config.json", "not valid JSON"});
 }
 
 TEST_F(CheckpointTest, EmptyFolderSaysWhatIsMissing) {

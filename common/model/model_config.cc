@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -182,14 +183,10 @@ int64_t ModelConfig::NumParameters() const {
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::string_view source) {
   json j;
-  try {
-    j = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": malformed JSON at byte ", e.byte, ": ", e.what()));
-  } catch (const json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(source, ": malformed JSON: ", e.what()));
+  {
+    absl::StatusOr<json> parsed = ParseJson<json>(json_text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(source, ": ", parsed.status().message()));
+    j = std::move(*parsed);
   }
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": top level must be a JSON object"));

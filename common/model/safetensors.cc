@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -65,17 +66,12 @@ int64_t TensorInfo::num_elements() const {
 absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
     absl::string_view header_json, uint64_t data_bytes, const std::string& path,
     std::map<std::string, std::string>* metadata) {
-  json j;
-  try {
-    j = json::parse(header_json.begin(), header_json.end());
-  } catch (const json::parse_error& e) {
-    // +8: report the offset in the file, not in the header.
-    return absl::InvalidArgumentError(absl::StrCat(path, ": safetensors header is not valid JSON (at file offset ",
-                                                   8 + e.byte, "): ", e.what()));
-  } catch (const json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON: ", e.what()));
+  // The header starts after its 8-byte length: offsets are the file's.
+  absl::StatusOr<json> parsed = ParseJson<json>(header_json, 8);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": safetensors header: ", parsed.status().message()));
   }
+  json j = std::move(*parsed);
   if (!j.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": safetensors header must be a JSON object"));

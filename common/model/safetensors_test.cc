@@ -8,17 +8,13 @@
 #include <random>
 
 #include "common/util/file_util.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ssd_safetensors_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { system(("rm -rf " + dir_).c_str()); }
 
   // Writes [8-byte length][header][data]; `declared_len` overrides the length.
   std::string WriteRaw(const std::string& header, size_t data_bytes, int64_t declared_len = -1) {
@@ -43,7 +39,8 @@ class SafetensorsTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_safetensors_test"};
+  std::string dir_ = tmp_.path();
   int counter_ = 0;
 };
 
@@ -103,7 +100,8 @@ TEST_F(SafetensorsTest, TruncatedDataSectionIsRejected) {
 
 TEST_F(SafetensorsTest, MalformedHeaderJsonIsRejectedWithOffset) {
   auto path = WriteRaw(R"({"w":{"dtype":"F32",)", 0);
-  ExpectError(path, {"not valid JSON", "offset"});
+  // The header is 20 bytes from offset 8: it ends at file byte 28.
+  ExpectError(path, {"safetensors header: not valid JSON at byte 2"});
 }
 
 TEST_F(SafetensorsTest, UnknownDtypeIsRejected) {
@@ -215,7 +213,7 @@ TEST(SafetensorsHeaderTest, ANumberOutOfRangeInTheHeaderIsAnError) {
   auto t = ParseSafetensorsHeader(R"({"w": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 4]}})", 4,
                                   "big.safetensors", &metadata);
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find("big.safetensors: malformed JSON"), std::string::npos) << t.status();
+  EXPECT_NE(t.status().message().find("big.safetensors: safetensors header: not valid JSON"), std::string::npos) << t.status();
 }
 
 }  // namespace

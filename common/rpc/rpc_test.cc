@@ -28,6 +28,8 @@
 #include "common/rpc/token_auth.h"
 #include "common/util/file_util.h"
 #include "ssd/v1/coordinator.grpc.pb.h"
+#include "common/util/ports.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -48,16 +50,16 @@ class EchoService : public v1::Coordinator::CallbackService {
 class RpcTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/rpc_test.XXXXXX";
-    dir_ = new std::string(mkdtemp(tmpl));
+    tmp_ = new ScopedTempDir("rpc_test");
+    dir_ = new std::string(tmp_->path());
     DevCertsOptions o;
     o.out_dir = *dir_;
     ASSERT_TRUE(MakeDevCerts(o).ok());
     token_ = new std::string(*ReadTokenFile(JoinPath(*dir_, "token")));
   }
   static void TearDownTestSuite() {
-    std::system(("rm -rf " + *dir_).c_str());
     delete dir_;
+    delete tmp_;
     delete token_;
   }
   static std::string F(const char* name) { return JoinPath(*dir_, name); }
@@ -109,12 +111,14 @@ class RpcTest : public testing::Test {
     return stub->GetJob(ctx.get(), req, job);
   }
 
+  static ScopedTempDir* tmp_;
   static std::string* dir_;
   static std::string* token_;
   MetricsRegistry metrics_;
   EchoService service_;
   BuiltServer server_;
 };
+ScopedTempDir* RpcTest::tmp_ = nullptr;
 std::string* RpcTest::dir_ = nullptr;
 std::string* RpcTest::token_ = nullptr;
 
@@ -131,31 +135,21 @@ TEST_F(RpcTest, TlsCallWithTheTokenSucceedsAndTheHandlerNeverSeesTheToken) {
 // before it connects it to `port`: a handshake on a slow or loaded host.
 class SlowProxy {
  public:
-  SlowProxy(int port, int delay_ms) : port_(port), delay_ms_(delay_ms) {
-    listen_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    listen(listen_, 16);
-    socklen_t len = sizeof(a);
-    getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
-    proxy_port_ = ntohs(a.sin_port);
+  SlowProxy(int port, int delay_ms) : port_(port), delay_ms_(delay_ms), listener_(LoopbackListener::Open().value()) {
     accept_ = std::thread([this] { AcceptLoop(); });
   }
   ~SlowProxy() {
     stop_ = true;
-    shutdown(listen_, SHUT_RDWR);
-    close(listen_);
+    shutdown(listener_.fd(), SHUT_RDWR);
     accept_.join();
     for (std::thread& t : pumps_) t.join();
   }
-  int port() const { return proxy_port_; }
+  int port() const { return listener_.port(); }
 
  private:
   void AcceptLoop() {
     while (!stop_) {
-      const int c = accept(listen_, nullptr, nullptr);
+      const int c = accept(listener_.fd(), nullptr, nullptr);
       if (c < 0) return;
       pumps_.emplace_back([this, c] { Pump(c); });
     }
@@ -185,8 +179,7 @@ class SlowProxy {
   }
   const int port_;
   const int delay_ms_;
-  int listen_ = -1;
-  int proxy_port_ = 0;
+  LoopbackListener listener_;
   std::atomic<bool> stop_{false};
   std::thread accept_;
   std::vector<std::thread> pumps_;
@@ -274,8 +267,8 @@ TEST_F(RpcTest, PlaintextClientAgainstATlsPortFailsUnavailable) {
 
 TEST_F(RpcTest, ClientThatDoesNotTrustTheServersCaFails) {
   Start(ServerTls());
-  char tmpl[] = "/tmp/rpc_test_other.XXXXXX";
-  const std::string other = mkdtemp(tmpl);
+  ScopedTempDir tmp("rpc_test_other");
+  const std::string other = tmp.path();
   DevCertsOptions o;
   o.out_dir = other;
   ASSERT_TRUE(MakeDevCerts(o).ok());
@@ -283,7 +276,6 @@ TEST_F(RpcTest, ClientThatDoesNotTrustTheServersCaFails) {
   c.ca_file = JoinPath(other, "ca.pem");
   v1::Job job;
   EXPECT_EQ(Call(c, "x", &job).error_code(), grpc::StatusCode::UNAVAILABLE);
-  std::system(("rm -rf " + other).c_str());
 }
 
 TEST_F(RpcTest, MutualTlsRefusesAClientWithoutACertificateAndAcceptsOneWithIt) {
@@ -353,14 +345,13 @@ TEST(StatusConversionTest, EveryCodeAndMessageRoundTrips) {
 }
 
 TEST(SecurityTest, TokenFilesAreTrimmedAndShortOrMissingOnesRefused) {
-  char tmpl[] = "/tmp/rpc_test_tok.XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  ScopedTempDir tmp("rpc_test_tok");
+  const std::string dir = tmp.path();
   ASSERT_TRUE(WriteFileAtomically(dir + "/t", "  0123456789abcdefXYZ\n").ok());
   EXPECT_EQ(*ReadTokenFile(dir + "/t"), "0123456789abcdefXYZ");
   ASSERT_TRUE(WriteFileAtomically(dir + "/short", "abc").ok());
   EXPECT_NE(ReadTokenFile(dir + "/short").status().message().find("at least 16"), std::string::npos);
   EXPECT_FALSE(ReadTokenFile(dir + "/missing").ok());
-  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(SecurityTest, LoopbackAddressesAreRecognised) {
@@ -373,8 +364,8 @@ TEST(SecurityTest, LoopbackAddressesAreRecognised) {
 }
 
 TEST(DevCertsTest, KeysAndTokenArePrivateAndAnExistingSetIsNotOverwrittenWithoutForce) {
-  char tmpl[] = "/tmp/rpc_test_certs.XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  ScopedTempDir tmp("rpc_test_certs");
+  const std::string dir = tmp.path();
   DevCertsOptions o;
   o.out_dir = dir;
   o.hosts = {"coordinator.example", "10.0.0.7"};
@@ -390,7 +381,6 @@ TEST(DevCertsTest, KeysAndTokenArePrivateAndAnExistingSetIsNotOverwrittenWithout
   EXPECT_NE(again.message().find("--force"), std::string::npos);
   o.force = true;
   EXPECT_TRUE(MakeDevCerts(o).ok());
-  std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace

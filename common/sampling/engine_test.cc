@@ -16,6 +16,7 @@
 #include "common/model/test_models.h"
 #include "common/tokenizer/bpe_trainer.h"
 #include "common/util/file_util.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -32,7 +33,8 @@ class EngineTest : public ::testing::Test {
     for (int i = 0; i < 50; ++i) {
       corpus += "def f(x):\n    return x * 2 + 1\nprint(f(3))\nfor i in range(10):\n    total += i\n";
     }
-    dir_ = new std::string("/tmp/ssd_engine_test_tok_" + std::to_string(::getpid()));
+    tmp_ = new ScopedTempDir("ssd_engine_test_tok");
+    dir_ = new std::string(tmp_->path());
     BpeTrainerOptions o;
     o.vocab_size = 300;
     ASSERT_TRUE(TrainBpeTokenizer(corpus, o, *dir_).ok());
@@ -42,8 +44,8 @@ class EngineTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete tokenizer_;
-    std::system(("rm -rf " + *dir_).c_str());
     delete dir_;
+    delete tmp_;
   }
 
   static std::shared_ptr<const Decoder> Model(uint64_t seed = 7, bool invariant = true) {
@@ -90,10 +92,12 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(a.cumulative_logprob, b.cumulative_logprob) << what;
   }
 
+  static ScopedTempDir* tmp_;
   static std::string* dir_;
   static Tokenizer* tokenizer_;
   at::NoGradGuard no_grad_;
 };
+ScopedTempDir* EngineTest::tmp_ = nullptr;
 std::string* EngineTest::dir_ = nullptr;
 Tokenizer* EngineTest::tokenizer_ = nullptr;
 

@@ -1,5 +1,7 @@
 #include "common/sampling/philox.h"
 
+#include "common/util/hash.h"
+
 namespace ssd {
 
 std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
@@ -17,14 +19,7 @@ std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> c, std::array<uint32_
   return c;
 }
 
-uint64_t PromptKey(std::string_view prompt_id) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char ch : prompt_id) {
-    h ^= ch;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
+uint64_t PromptKey(std::string_view prompt_id) { return Fnv1a64(absl::string_view(prompt_id.data(), prompt_id.size())); }
 
 double SampleUniform(uint64_t seed, uint64_t prompt_key, uint32_t sample_index, uint32_t step) {
   const std::array<uint32_t, 4> r = Philox4x32(

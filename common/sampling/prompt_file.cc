@@ -3,8 +3,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "common/util/file_util.h"
+#include "common/chat/chat_record.h"
+#include "common/util/json.h"
+#include "common/util/jsonl.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -71,7 +72,7 @@ absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemp
     return absl::OkStatus();
   }
   const Json& messages = j["messages"];
-  if (!messages.is_array() || messages.empty()) return absl::InvalidArgumentError("\"messages\" must be a non-empty array");
+  RETURN_IF_ERROR(ValidateMessages(messages));
   ASSIGN_OR_RETURN(*text, RenderChat(chat, messages));
   *conversation = messages;
   return absl::OkStatus();
@@ -81,54 +82,36 @@ absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemp
 
 absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokenizer& tokenizer,
                                           const ChatTemplate* chat, const PromptTemplates& templates) {
-  ASSIGN_OR_RETURN(std::string data, ReadFileToString(path));
   PromptFile out;
   std::set<std::string> ids;
-  int64_t line_no = 0;
-  for (absl::string_view line : absl::StrSplit(data, '\n')) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
-    auto fail = [&](absl::string_view why) { out.errors.push_back(absl::StrCat(path, ":", line_no, ": ", why)); };
-    Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) {
-      fail("not valid JSON");
-      continue;
-    }
+  ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlFile(path, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+    ASSIGN_OR_RETURN(Json j, ParseJson(line.text));
     PromptEntry e;
-    e.line = line_no;
+    e.line = line.number;
     std::string text;
     Json conversation;
-    if (absl::Status s = ParseLine(j, chat, templates, &e.id, &text, &conversation); !s.ok()) {
-      fail(s.message());
-      continue;
-    }
+    RETURN_IF_ERROR(ParseLine(j, chat, templates, &e.id, &text, &conversation));
     if (auto mt = j.find("max_tokens"); mt != j.end()) {
       if (!mt->is_number_integer() || mt->get<int64_t>() <= 0) {
-        fail("\"max_tokens\" must be a positive integer");
-        continue;
+        return absl::InvalidArgumentError("\"max_tokens\" must be a positive integer");
       }
       e.max_tokens = mt->get<int64_t>();
     }
     if (!ids.insert(e.id).second) {
-      fail(absl::StrCat("id \"", e.id, "\" appears on an earlier line"));
-      continue;
+      return absl::InvalidArgumentError(absl::StrCat("id \"", e.id, "\" appears on an earlier line"));
     }
     EncodeOptions eo;
     eo.allow_special = true;
     absl::StatusOr<std::vector<int32_t>> tokens = tokenizer.Encode(text, eo);
-    if (!tokens.ok()) {
-      fail(tokens.status().message());
-      continue;
-    }
-    if (tokens->empty()) {
-      fail("the prompt is empty");
-      continue;
-    }
+    if (!tokens.ok()) return absl::InvalidArgumentError(tokens.status().message());
+    if (tokens->empty()) return absl::InvalidArgumentError("the prompt is empty");
     e.ids.assign(tokens->begin(), tokens->end());
     e.text = std::move(text);
-    e.messages_json = conversation.dump(-1, ' ', false, Json::error_handler_t::replace);
+    e.messages_json = DumpJsonLine(conversation);
     out.prompts.push_back(std::move(e));
-  }
+    return absl::OkStatus();
+  }));
+  out.errors = std::move(stats.errors);
   return out;
 }
 

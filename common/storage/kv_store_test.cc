@@ -13,23 +13,19 @@
 
 #include "common/storage/in_memory_kv_store.h"
 #include "common/storage/rocksdb_kv_store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
 
 const std::vector<std::string> kTables = {"a", "b"};
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/kv_store_test.XXXXXX";
-  return mkdtemp(tmpl);
-}
-
 class KvStoreTest : public testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (GetParam()) {
-      dir_ = TempDir();
-      auto s = RocksDbKvStore::Open({dir_}, kTables);
+      tmp_ = std::make_unique<ScopedTempDir>("kv_store_test");
+      auto s = RocksDbKvStore::Open({tmp_->path()}, kTables);
       ASSERT_TRUE(s.ok()) << s.status();
       store_ = std::move(*s);
     } else {
@@ -38,7 +34,7 @@ class KvStoreTest : public testing::TestWithParam<bool> {
   }
   void TearDown() override {
     store_.reset();
-    if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
+    tmp_.reset();
   }
   std::vector<std::string> Keys(int table, const std::string& prefix, const std::string& start = "") {
     std::vector<std::string> out;
@@ -51,7 +47,7 @@ class KvStoreTest : public testing::TestWithParam<bool> {
                     .ok());
     return out;
   }
-  std::string dir_;
+  std::unique_ptr<ScopedTempDir> tmp_;
   std::unique_ptr<KvStore> store_;
 };
 
@@ -95,7 +91,8 @@ INSTANTIATE_TEST_SUITE_P(Impl, KvStoreTest, testing::Values(false, true),
                          [](const testing::TestParamInfo<bool>& i) { return i.param ? "RocksDb" : "InMemory"; });
 
 TEST(RocksDbKvStoreTest, SyncedBatchSurvivesAChildKilledRightAfterTheWrite) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp("kv_store_test");
+  const std::string dir = tmp.path();
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -121,11 +118,11 @@ TEST(RocksDbKvStoreTest, SyncedBatchSurvivesAChildKilledRightAfterTheWrite) {
                   }).ok());
   EXPECT_EQ(n, 100);
   s->reset();
-  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(RocksDbKvStoreTest, SecondOpenOfALockedFolderFailsNamingTheFolder) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp("kv_store_test");
+  const std::string dir = tmp.path();
   auto first = RocksDbKvStore::Open({dir}, kTables);
   ASSERT_TRUE(first.ok());
   auto second = RocksDbKvStore::Open({dir}, kTables);
@@ -133,11 +130,11 @@ TEST(RocksDbKvStoreTest, SecondOpenOfALockedFolderFailsNamingTheFolder) {
   EXPECT_NE(second.status().message().find(dir), std::string::npos) << second.status();
   EXPECT_NE(second.status().message().find("another coordinator"), std::string::npos) << second.status();
   first->reset();
-  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(RocksDbKvStoreTest, ReopenWithAnExtraTableKeepsTheOldTablesData) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp("kv_store_test");
+  const std::string dir = tmp.path();
   {
     auto s = RocksDbKvStore::Open({dir}, {"a"});
     ASSERT_TRUE(s.ok());
@@ -150,7 +147,6 @@ TEST(RocksDbKvStoreTest, ReopenWithAnExtraTableKeepsTheOldTablesData) {
   EXPECT_EQ(*(*s)->Get(1, "k").value(), "v");
   EXPECT_FALSE((*s)->Get(0, "k")->has_value());
   s->reset();
-  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(InMemoryKvStoreTest, InjectedFailureRejectsTheWholeBatch) {

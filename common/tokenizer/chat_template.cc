@@ -7,6 +7,7 @@
 #include "common/tokenizer/jinja/parser.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 
 namespace ssd {
 
@@ -18,13 +19,10 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Load(const std::stri
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) file = JoinPath(path, "tokenizer_config.json");
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(file, size_t{64} << 20));
   Json config;
-  try {
-    config = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(file, ": malformed JSON at byte ", e.byte, ": ", e.what()));
-  } catch (const Json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(file, ": malformed JSON: ", e.what()));
+  {
+    absl::StatusOr<Json> parsed = ParseJson<Json>(text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(file, ": ", parsed.status().message()));
+    config = std::move(*parsed);
   }
   if (!config.is_object()) return absl::InvalidArgumentError(absl::StrCat(file, ": expected a JSON object"));
   auto ct = config.find("chat_template");

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -68,13 +69,10 @@ PromptTemplates DefaultSsdPrompts() {
 absl::StatusOr<PromptTemplates> LoadPromptTemplates(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, size_t{1} << 20));
   nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON at byte ", e.byte));
-  } catch (const nlohmann::json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON: ", e.what()));
+  {
+    absl::StatusOr<nlohmann::json> parsed = ParseJson<nlohmann::json>(text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.status().message()));
+    j = std::move(*parsed);
   }
   PromptTemplates t;
   for (auto [field, dst] : {std::pair<const char*, std::string*>{"stdin", &t.stdin_template},

@@ -1,4 +1,5 @@
 #include "common/tokenizer/ssd_prompts.h"
+#include "tests/testing/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -28,17 +29,13 @@ TEST(SsdPromptsTest, StarterCodeProblemsEmbedTheStarterCode) {
 
 class PromptFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ssd_prompts_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { system(("rm -rf " + dir_).c_str()); }
   std::string Write(const std::string& body) {
     std::string p = dir_ + "/p" + std::to_string(n_++) + ".json";
     std::ofstream(p) << body;
     return p;
   }
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_prompts_test"};
+  std::string dir_ = tmp_.path();
   int n_ = 0;
 };
 
@@ -64,7 +61,7 @@ TEST_F(PromptFileTest, BadTemplatesNameFileFieldAndProblem) {
          "{oops}");
   expect(R"({"stdin": "{problem_description", "starter_code": "{problem_description}{entry_point}"})", "unclosed");
   expect(R"({"stdin": 3, "starter_code": "{problem_description}{entry_point}"})", "\"stdin\"");
-  expect("not json", "malformed JSON");
+  expect("not json", "not valid JSON");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "common/util/json.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -57,13 +58,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view json_text,
                                                                const std::string& where) {
   json j;
-  try {
-    j = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON at byte ", e.byte, ": ", e.what()));
-  } catch (const json::exception& e) {
-    // Not a syntax error but still bad input: a number out of range (1e999).
-    return absl::InvalidArgumentError(absl::StrCat(where, ": malformed JSON: ", e.what()));
+  {
+    absl::StatusOr<json> parsed = ParseJson<json>(json_text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", parsed.status().message()));
+    j = std::move(*parsed);
   }
   if (!j.is_object() || !j.contains("model")) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": expected an object with a \"model\""));

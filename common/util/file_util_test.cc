@@ -5,17 +5,14 @@
 #include <unistd.h>
 
 #include "common/util/mapped_file.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/ssd_file_util_test.XXXXXX";
-  return mkdtemp(tmpl);
-}
-
 TEST(FileUtilTest, AtomicWriteThenReadRoundTrips) {
-  std::string dir = TempDir();
+  ScopedTempDir tmp("ssd_file_util_test");
+  const std::string dir = tmp.path();
   std::string path = JoinPath(dir, "a.txt");
   ASSERT_TRUE(WriteFileAtomically(path, "hello").ok());
   ASSERT_TRUE(WriteFileAtomically(path, "world!").ok());
@@ -25,11 +22,11 @@ TEST(FileUtilTest, AtomicWriteThenReadRoundTrips) {
   auto mapped = MappedFile::Open(path);
   ASSERT_TRUE(mapped.ok());
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(mapped->data()), mapped->size()), "world!");
-  system(("rm -rf " + dir).c_str());
 }
 
 TEST(FileUtilTest, AbandonedWriterLeavesNoFileBehind) {
-  std::string dir = TempDir();
+  ScopedTempDir tmp("ssd_file_util_test");
+  const std::string dir = tmp.path();
   std::string path = JoinPath(dir, "b.bin");
   {
     auto w = AtomicFileWriter::Open(path);
@@ -38,7 +35,6 @@ TEST(FileUtilTest, AbandonedWriterLeavesNoFileBehind) {
   }  // destroyed without Commit
   EXPECT_FALSE(PathExists(path));
   EXPECT_EQ(system(("test -z \"$(ls -A " + dir + ")\"").c_str()), 0) << "temp file left behind";
-  system(("rm -rf " + dir).c_str());
 }
 
 TEST(FileUtilTest, MissingFileIsNotFoundAndNamesThePath) {
@@ -49,21 +45,21 @@ TEST(FileUtilTest, MissingFileIsNotFoundAndNamesThePath) {
 }
 
 TEST(FileUtilTest, ReadRefusesFilesOverTheLimit) {
-  std::string dir = TempDir();
+  ScopedTempDir tmp("ssd_file_util_test");
+  const std::string dir = tmp.path();
   std::string path = JoinPath(dir, "big");
   ASSERT_TRUE(WriteFileAtomically(path, std::string(100, 'x')).ok());
   EXPECT_FALSE(ReadFileToString(path, 99).ok());
   EXPECT_TRUE(ReadFileToString(path, 100).ok());
-  system(("rm -rf " + dir).c_str());
 }
 
 TEST(FileUtilTest, MakeDirsCreatesParentsAndIsIdempotent) {
-  std::string dir = TempDir();
+  ScopedTempDir tmp("ssd_file_util_test");
+  const std::string dir = tmp.path();
   std::string deep = JoinPath(dir, "x/y/z");
   ASSERT_TRUE(MakeDirs(deep).ok());
   ASSERT_TRUE(MakeDirs(deep).ok());
   EXPECT_TRUE(PathExists(deep));
-  system(("rm -rf " + dir).c_str());
 }
 
 TEST(FileUtilTest, JoinPathUsesExactlyOneSlash) {

@@ -1,7 +1,5 @@
 #include "common/weights/weights_manifest.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <set>
 
@@ -10,16 +8,15 @@
 #include "common/model/safetensors.h"
 #include "common/util/file_util.h"
 #include "common/util/mapped_file.h"
+#include "common/util/sha256.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
 namespace {
 
-std::string Sha256(const uint8_t* data, size_t n) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(data, n, out);
-  return std::string(reinterpret_cast<char*>(out), sizeof(out));
+std::string Sha256Of(const uint8_t* data, size_t n) {
+  return Sha256(absl::string_view(reinterpret_cast<const char*>(data), n));
 }
 
 bool PlainName(const std::string& n) {
@@ -35,13 +32,13 @@ absl::Status AddFile(const std::string& dir, const std::string& name, v1::Weight
   wf->set_bytes(static_cast<int64_t>(f.size()));
   const bool safetensors = name.size() > 12 && name.substr(name.size() - 12) == ".safetensors";
   if (!safetensors) {
-    wf->set_sha256(Sha256(f.data(), f.size()));
+    wf->set_sha256(Sha256Of(f.data(), f.size()));
   } else {
     ASSIGN_OR_RETURN(SafetensorsFile st, SafetensorsFile::Open(path));
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | f.data()[i];
     const uint64_t data_start = 8 + header_len;
-    wf->set_sha256(Sha256(f.data(), data_start));
+    wf->set_sha256(Sha256Of(f.data(), data_start));
     for (const TensorInfo& t : st.tensors()) {
       v1::TensorDigest* d = wf->add_tensors();
       d->set_name(t.name);
@@ -49,7 +46,7 @@ absl::Status AddFile(const std::string& dir, const std::string& name, v1::Weight
       for (int64_t s : t.shape) d->add_shape(s);
       d->set_begin(static_cast<int64_t>(data_start + t.data_begin));
       d->set_end(static_cast<int64_t>(data_start + t.data_end));
-      d->set_sha256(Sha256(f.data() + data_start + t.data_begin, t.num_bytes()));
+      d->set_sha256(Sha256Of(f.data() + data_start + t.data_begin, t.num_bytes()));
     }
   }
   m->set_total_bytes(m->total_bytes() + wf->bytes());
@@ -156,14 +153,6 @@ absl::Status CheckSameArchitecture(const std::string& base_config_json, const st
   return absl::OkStatus();
 }
 
-std::string HexDigest(const std::string& sha256) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : sha256) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
+std::string HexDigest(const std::string& sha256) { return HexEncode(sha256); }
 
 }  // namespace ssd

@@ -14,12 +14,6 @@
 namespace ssd {
 namespace {
 
-std::string Final(SHA256_CTX* ctx) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256_Final(out, ctx);
-  return std::string(reinterpret_cast<char*>(out), sizeof(out));
-}
-
 bool IsSafetensors(const std::string& name) {
   return name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0;
 }
@@ -51,7 +45,7 @@ absl::Status WeightsReceiver::StartFile(size_t i) {
     fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
     file_pos_ = 0;
-    SHA256_Init(&file_ctx_);
+    file_hash_.Reset();
     safetensors_ = IsSafetensors(f.name());
     header_end_ = -1;
     tensor_ = -1;
@@ -67,7 +61,7 @@ absl::Status WeightsReceiver::EndFile() {
   if (safetensors_ && (header_end_ < 0 || tensor_ < f.tensors_size())) {
     return absl::DataLossError(absl::StrCat(f.name(), ": ended before all its tensors arrived"));
   }
-  if (Final(&file_ctx_) != f.sha256()) {
+  if (file_hash_.Final() != f.sha256()) {
     return absl::DataLossError(absl::StrCat(f.name(), ": ", safetensors_ ? "header " : "", "checksum mismatch (sha256 ",
                                             HexDigest(f.sha256()).substr(0, 16), "... expected)"));
   }
@@ -131,10 +125,10 @@ absl::Status WeightsReceiver::Feed(const uint8_t* data, size_t n) {
       done += static_cast<size_t>(w);
     }
     if (!safetensors_ || file_pos_ < header_end_ || header_end_ < 0) {
-      SHA256_Update(&file_ctx_, data, take);
+      file_hash_.Update(data, take);
       if (safetensors_ && file_pos_ < 8) std::memcpy(length_bytes_ + file_pos_, data, take);
     } else {
-      SHA256_Update(&tensor_ctx_, data, take);
+      tensor_hash_.Update(data, take);
     }
     file_pos_ += static_cast<int64_t>(take);
     received_ += static_cast<int64_t>(take);
@@ -167,15 +161,15 @@ absl::Status WeightsReceiver::Feed(const uint8_t* data, size_t n) {
       while (header_end_ >= 0 && file_pos_ >= header_end_) {
         if (tensor_ < 0) {
           tensor_ = 0;
-          SHA256_Init(&tensor_ctx_);
+          tensor_hash_.Reset();
         }
         if (tensor_ >= f.tensors_size() || f.tensors(tensor_).end() != file_pos_) break;
-        if (Final(&tensor_ctx_) != f.tensors(tensor_).sha256()) {
+        if (tensor_hash_.Final() != f.tensors(tensor_).sha256()) {
           return absl::DataLossError(
               absl::StrCat(f.name(), ": tensor ", f.tensors(tensor_).name(), " checksum mismatch"));
         }
         ++tensor_;
-        SHA256_Init(&tensor_ctx_);
+        tensor_hash_.Reset();
       }
     }
     if (file_pos_ == f.bytes()) {

@@ -12,13 +12,12 @@
 #ifndef SSD_COMMON_WEIGHTS_WEIGHTS_RECEIVER_H_
 #define SSD_COMMON_WEIGHTS_WEIGHTS_RECEIVER_H_
 
-#include <openssl/sha.h>
-
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/util/sha256.h"
 #include "common/weights/weights_chunks.h"
 #include "common/weights/weights_manifest.h"
 #include "ssd/v1/sampler.pb.h"
@@ -69,14 +68,14 @@ class WeightsReceiver {
   size_t file_ = 0;
   int64_t file_pos_ = 0;
   int fd_ = -1;
-  SHA256_CTX file_ctx_;
+  Sha256Stream file_hash_;
   // Safetensors: the header's end (known after 8 bytes) and the tensor
   // being hashed.
   bool safetensors_ = false;
   int64_t header_end_ = -1;
   uint8_t length_bytes_[8];
   int tensor_ = -1;
-  SHA256_CTX tensor_ctx_;
+  Sha256Stream tensor_hash_;
 };
 
 }  // namespace ssd

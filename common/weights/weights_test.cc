@@ -13,6 +13,7 @@
 #include "common/weights/weights_manifest.h"
 #include "common/weights/weights_receiver.h"
 #include "common/weights/weights_source.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -20,8 +21,6 @@ namespace {
 class WeightsTest : public testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/weights_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
     model_ = dir_ + "/model";
     ASSERT_TRUE(MakeDirs(model_).ok());
     ASSERT_TRUE(WriteFileAtomically(model_ + "/config.json", R"({"model_type": "qwen3", "hidden_size": 8})").ok());
@@ -38,7 +37,6 @@ class WeightsTest : public testing::Test {
     ref_.set_job_id("job-000001");
     ref_.set_version(1);
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   std::shared_ptr<WeightsSource> Source(int64_t chunk = 4096) {
     auto s = WeightsSource::Open(model_, ref_, chunk);
@@ -77,7 +75,9 @@ class WeightsTest : public testing::Test {
     return grpc::ByteBuffer(&s, 1);
   }
 
-  std::string dir_, model_;
+  ScopedTempDir tmp_{"weights_test"};
+  std::string dir_ = tmp_.path();
+  std::string model_;
   std::vector<float> a_, b_;
   v1::WeightsRef ref_;
 };

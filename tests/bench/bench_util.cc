@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 

@@ -43,6 +43,7 @@
 #include "common/rpc/security.h"
 #include "common/rpc/server_builder.h"
 #include "common/storage/rocksdb_kv_store.h"
+#include "common/util/ports.h"
 #include "coordinator/store_schema.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
 #include "ssd/v1/state.pb.h"
@@ -52,7 +53,7 @@
 #include "sampler_worker/sampler_service.h"
 #include "sampler_worker/weights_store.h"
 #include "tests/cluster/cluster_harness.h"
-#include "tests/tiny_model.h"
+#include "tests/testing/tiny_model.h"
 
 namespace ssd {
 namespace {
@@ -366,15 +367,8 @@ LeaseResult Leases(int workers, int cycles_per_worker) {
 
 // Copies `data` over a loopback TCP connection (the baseline of a hop).
 double RawTcpGbps(const uint8_t* data, size_t n) {
-  const int ls = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  listen(ls, 1);
-  getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
-  std::thread reader([ls] {
+  LoopbackListener listener = LoopbackListener::Open(1).value();
+  std::thread reader([ls = listener.fd()] {
     const int c = accept(ls, nullptr, nullptr);
     std::vector<char> buf(4 << 20);
     while (read(c, buf.data(), buf.size()) > 0) {
@@ -382,6 +376,10 @@ double RawTcpGbps(const uint8_t* data, size_t n) {
     close(c);
   });
   const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(listener.port()));
   connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   const double t0 = Now();
   for (size_t off = 0; off < n;) {
@@ -393,7 +391,6 @@ double RawTcpGbps(const uint8_t* data, size_t n) {
   reader.join();
   const double dt = Now() - t0;
   close(s);
-  close(ls);
   return n / dt / 1e9;
 }
 

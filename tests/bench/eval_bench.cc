@@ -41,7 +41,8 @@
 #include "common/eval/grader.h"
 #include "common/eval/sandbox.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {

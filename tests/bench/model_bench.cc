@@ -39,7 +39,8 @@
 #include "nlohmann/json.hpp"
 #include "common/util/openblas_core.h"
 #include "tests/bench/bench_util.h"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -169,7 +170,8 @@ int Main(int argc, char** argv) {
     return Profile(o, **m, &profile);
   }
   auto model_or = Decoder::RandomInit(c, 1, 0.02, as_sampled);
-  std::string dir = MakeTempDir("ssd_model_bench");
+  ScopedTempDir tmp("ssd_model_bench");
+  const std::string dir = tmp.path();
   if (!model_or.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model_or.status().message()).c_str());
     return 1;
@@ -191,7 +193,6 @@ int Main(int argc, char** argv) {
   auto run_reference = [&](nlohmann::json* out) { return RunPythonReference(py, out); };
   nlohmann::json ref_before, ref_after;
   if (!run_reference(&ref_before)) {
-    RemoveTree(dir);
     return 1;
   }
 
@@ -207,7 +208,6 @@ int Main(int argc, char** argv) {
   auto bf16_or = Decoder::Load(dir, bf16_options);
   if (!bf16_or.ok()) {
     std::fprintf(stderr, "%s\n", std::string(bf16_or.status().message()).c_str());
-    RemoveTree(dir);
     return 1;
   }
   const Decoder& bf16_model = **bf16_or;
@@ -239,7 +239,6 @@ int Main(int argc, char** argv) {
   const double weight_bytes = DecodeWeightBytes(c, sizeof(float));
   const double weight_bytes_bf16 = DecodeWeightBytes(c, 2);
   if (!run_reference(&ref_after)) {
-    RemoveTree(dir);
     return 1;
   }
   for (Row& r : rows) {
@@ -283,7 +282,6 @@ int Main(int argc, char** argv) {
     }
   }
   std::printf("\n");
-  RemoveTree(dir);
   return 0;
 }
 

@@ -33,7 +33,8 @@
 #include "common/sampling/engine.h"
 #include "common/util/openblas_core.h"
 #include "tests/bench/bench_util.h"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -123,7 +124,8 @@ int Main(int argc, char** argv) {
   at::set_num_threads(threads);
   at::NoGradGuard no_grad;
   const ModelConfig c = BenchModelConfig(smoke);
-  std::string dir = MakeTempDir("ssd_sampler_bench");
+  ScopedTempDir tmp("ssd_sampler_bench");
+  const std::string dir = tmp.path();
   DecoderOptions invariant;
   invariant.batch_invariant = true;
   auto random = Decoder::RandomInit(c, 1, 0.02);
@@ -139,7 +141,6 @@ int Main(int argc, char** argv) {
       bf16(std::move(*bf16_model));
   if (profile) {
     PrintEngineProfile(inv, concurrency, steps, repeats);
-    RemoveTree(dir);
     return 0;
   }
 
@@ -167,7 +168,6 @@ int Main(int argc, char** argv) {
   const double bandwidth = ReadBandwidthBytesPerSecond(threads, repeats);
   const double weight_bytes = DecodeWeightBytes(c, sizeof(float));
   if (!RunPythonReference(py, &after)) return 1;
-  RemoveTree(dir);
 
   std::printf("sampler_bench: qwen3 %lld layers, hidden %lld, vocab %lld (%.1fM params), fp32, %d threads\n",
               static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),

@@ -22,7 +22,9 @@
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/utf8.h"
 #include "nlohmann/json.hpp"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -120,12 +122,12 @@ int Main(int argc, char** argv) {
   for (const auto& d : docs) bytes += d.size();
 
   // Baseline first, on the same documents.
-  const std::string tmp = MakeTempDir("ssd_tokenizer_bench");
+  ScopedTempDir scoped("ssd_tokenizer_bench");
+  const std::string tmp = scoped.path();
   std::ofstream(tmp + "/docs.json") << nlohmann::json(docs).dump();
   ProcessResult js = RunProcess({"node", SourceDir() + "/tests/reference/js/bench_encode.mjs", dir,
                                  tmp + "/docs.json", std::to_string(repeats)},
                                 3600);
-  RemoveTree(tmp);
   if (js.exit_code != 0) {
     std::fprintf(stderr, "reference failed: %s\n", js.err.c_str());
     return 1;

@@ -27,10 +27,12 @@
 #include "nlohmann/json.hpp"
 #include "common/util/openblas_core.h"
 #include "tests/bench/bench_util.h"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_env.h"
 #include "trainer_worker/gloo_collective.h"
 #include "trainer_worker/launcher.h"
 #include "trainer_worker/trainer.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -180,7 +182,8 @@ int Main(int argc, char** argv) {
   if (as_rank) return RankMain(o, dir, r, result);
 
   const ModelConfig c = BenchModelConfig(o.smoke);
-  dir = MakeTempDir("ssd_trainer_bench");
+  ScopedTempDir tmp("ssd_trainer_bench");
+  dir = tmp.path();
   auto model = Decoder::RandomInit(c, 1, 0.02);
   absl::Status saved = model.ok() ? SaveHfCheckpoint(dir, c, (*model)->HfNamedTensors(), {}) : model.status();
   if (!saved.ok()) {
@@ -190,7 +193,6 @@ int Main(int argc, char** argv) {
   const int64_t step_tokens = o.accum * o.rows * o.seq;
   auto fail = [&](const absl::Status& s) {
     std::fprintf(stderr, "trainer_bench: %s\n", std::string(s.message()).c_str());
-    RemoveTree(dir);
     return 1;
   };
   std::vector<std::string> py = {"train-bench", "--model", dir, "--threads", std::to_string(o.threads), "--rows", std::to_string(o.rows),
@@ -264,7 +266,6 @@ int Main(int argc, char** argv) {
   std::printf("| %-34s | %10.1f |\n", "full [B, T, T] mask (baseline)", *masked);
   std::printf("| %-34s | %10.1f |\n", "by document", *by_doc);
   std::printf("| %-34s | %9.2fx |\n", "speed-up", *masked / *by_doc);
-  RemoveTree(dir);
   return 0;
 }
 

@@ -32,7 +32,6 @@ std::string SimWorkerBinary() {
 }
 
 LocalCluster::LocalCluster() {
-  dir_ = MakeTempDir("ssd_cluster");
   certs_ = dir_ + "/certs";
   RunProcess({SsdBinary(), "certs", "init", "--out", certs_}, 60);
 }
@@ -40,7 +39,6 @@ LocalCluster::LocalCluster() {
 LocalCluster::~LocalCluster() {
   workers_.clear();
   coordinator_.reset();
-  RemoveTree(dir_);
 }
 
 bool LocalCluster::StartCoordinator(const std::vector<std::string>& extra_args) {

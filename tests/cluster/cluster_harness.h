@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "coordinator/client/cluster_client.h"
-#include "tests/subprocess.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 
@@ -53,7 +55,8 @@ class LocalCluster {
   std::string HttpGet(const std::string& path) const;
 
  private:
-  std::string dir_;
+  ScopedTempDir tmp_{"ssd_cluster"};  // first: removed after everything else
+  std::string dir_ = tmp_.path();
   std::string certs_;
   int port_ = 0;
   int metrics_port_ = -1;

@@ -10,9 +10,6 @@
 
 namespace ssd {
 
-// FNV-1a of `s` continued from `h`.
-uint64_t Mix(uint64_t h, const std::string& s);
-
 // ~10% empty, ~10% one-line stubs, the rest multi-line code of varying
 // length, padded to at least `text_bytes`.
 std::string FakeText(const std::string& job, int round, const std::string& problem, int64_t index, int text_bytes);

@@ -28,6 +28,7 @@
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
 #include "common/util/file_util.h"
+#include "common/util/hash.h"
 #include "ssd/v1/coordinator.grpc.pb.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
 #include "tests/cluster/fake_model.h"
@@ -202,7 +203,7 @@ class SimWorker {
       for (const v1::ProblemTask& t : lease.tasks()) {
         for (size_t ti = 0; ti < static_cast<size_t>(lease.eval().temperatures_size()); ++ti) {
           const double temp = lease.eval().temperatures(static_cast<int>(ti));
-          const uint64_t h = Mix(1469598103934665603ull, absl::StrCat(t.problem().id(), "/", ti));
+          const uint64_t h = Fnv1a64(absl::StrCat(t.problem().id(), "/", ti), 1469598103934665603ull);
           const int n = static_cast<int>(lease.eval().n());
           // Later rounds solve a little more, as SSD should.
           const int c = std::min<int>(n, static_cast<int>(h % (n + 1)) + lease.lease().round());

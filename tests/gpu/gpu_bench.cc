@@ -39,6 +39,7 @@
 #include "nlohmann/json.hpp"
 #include "trainer_worker/metrics.h"
 #include "trainer_worker/trainer.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -249,11 +250,11 @@ int Main(int argc, char** argv) {
                 decode_tokens, tps, 100 * bw_share, 100 * mfu, Ratio(tps, base, key.c_str()).c_str());
   }
   model.reset();
-  char tmpl[] = "/tmp/gpu_bench.XXXXXX";
-  const std::string out_dir = mkdtemp(tmpl);
   const int seq = smoke ? 256 : 1024;
-  const TrainResult tr = TrainThroughput(c, seq, train_steps, out_dir);
-  std::filesystem::remove_all(out_dir);
+  const TrainResult tr = [&] {
+    ScopedTempDir out_dir("gpu_bench");
+    return TrainThroughput(c, seq, train_steps, out_dir.path());
+  }();
   std::printf("| SFT step, %d-token rows, 8 rows per step | %.0f | %.1f%% of bf16 peak (MFU) | %s |\n", seq,
               tr.tokens_per_s, 100 * tr.achieved_flops / peak_flops, Ratio(tr.tokens_per_s, base, "train_tokens_per_s").c_str());
   return 0;

@@ -23,6 +23,7 @@
 #include "common/model/test_models.h"
 #include "common/sampling/engine.h"
 #include "common/tokenizer/tokenizer.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -72,11 +73,6 @@ std::string Describe(const LogitsGap& g) {
   std::snprintf(buf, sizeof buf, "max|d| %.4g, mean|d| %.4g, logit scale %.4g, top-1 agreement %.1f%%", g.max_abs,
                 g.mean_abs, g.scale, 100 * g.top1_agree);
   return buf;
-}
-
-std::string SourceDir() {
-  const char* s = std::getenv("SSD_SOURCE_DIR");
-  return s != nullptr ? s : ".";
 }
 
 class ArchTest : public ::testing::TestWithParam<ModelArch> {};

@@ -17,6 +17,7 @@
 #include "trainer_worker/nccl_collective.h"
 #include "trainer_worker/rendezvous.h"
 #include "trainer_worker/trainer.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -44,11 +45,6 @@ class TrainerGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!HaveCuda()) GTEST_SKIP() << "this libtorch has no CUDA or no device is visible (tests/gpu/run.sh)";
-    char tmpl[] = "/tmp/trainer_gpu_test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   TrainerOptions Options(const std::string& out, const std::string& device) const {
@@ -100,7 +96,8 @@ class TrainerGpuTest : public ::testing::Test {
     return worst;
   }
 
-  std::string dir_;
+  ScopedTempDir tmp_{"trainer_gpu_test"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(TrainerGpuTest, Bf16AutocastOnCudaTracksTheFp32CpuLossCurve) {

@@ -41,6 +41,7 @@
 #include "absl/strings/str_split.h"
 #include "tests/cluster/cluster_harness.h"
 #include "tests/cluster/fake_model.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -239,7 +240,7 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
 
   if (HasFailure()) {
     // Keep the logs of every process for the post-mortem.
-    const std::string keep = MakeTempDir("ssd_load_failure");
+    const std::string keep = ScopedTempDir("ssd_load_failure").Release();
     std::system(absl::StrCat("cp -r ", cluster.dir(), "/. ", keep, "/ && rm -rf ", keep, "/data").c_str());
     std::printf("load: logs kept in %s\n", keep.c_str());
   }
