@@ -20,19 +20,20 @@ namespace ssd {
 
 Coordinator::Coordinator(const CoordinatorOptions& options, KvStore* store, const Clock* clock,
                          MetricsRegistry* metrics)
-    : options_(options), store_(store), clock_(clock), metrics_(metrics) {
+    : options_(options),
+      store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      workers_(clock, [this](const WorkerEntry& w) ABSL_NO_THREAD_SAFETY_ANALYSIS { PersistWorker(w); }),
+      samples_(options, store, metrics),
+      scheduler_(options, Scheduler::Parts{&jobs_, &job_order_, &workers_, &samples_,
+                                           [this](JobEntry& e, Shard& s, WorkerEntry& w)
+                                               ABSL_NO_THREAD_SAFETY_ANALYSIS { Grant(e, s, w); }}) {
   log_ = std::make_unique<CommitLog>(store, CommitLogOptions(), metrics);
   if (metrics == nullptr) return;
   leases_granted_ = &metrics->AddCounter("ssd_leases_granted_total", "Shard leases handed to workers.").WithLabels({});
   leases_expired_ =
       &metrics->AddCounter("ssd_leases_expired_total", "Leases that lapsed without a renewal or whose worker died.")
-           .WithLabels({});
-  samples_appended_ =
-      &metrics->AddCounter("ssd_samples_appended_total", "Samples stored in the replay store.").WithLabels({});
-  sample_bytes_appended_ =
-      &metrics->AddCounter("ssd_sample_bytes_appended_total", "Text bytes of the samples stored.").WithLabels({});
-  duplicates_ignored_ =
-      &metrics->AddCounter("ssd_samples_duplicate_total", "Appends of samples already stored, acknowledged and ignored.")
            .WithLabels({});
   appends_refused_ =
       &metrics->AddCounter("ssd_append_refused_total", "Append streams ended by a bad or unauthorised sample.")
@@ -63,15 +64,13 @@ Coordinator::Coordinator(const CoordinatorOptions& options, KvStore* store, cons
       for (const auto& [id, e] : jobs_) {
         ++by_state[JobStateName(e.job.state())];
         if (IsTerminal(e.job.state())) continue;
-        for (const auto& [key, n] : e.shard_counts) {
+        for (const auto& [key, n] : e.leases.counts()) {
           const std::string k = LeaseKindName(static_cast<v1::LeaseKind>(std::get<1>(key)));
           if (std::get<2>(key) == v1::SHARD_STATE_QUEUED) queued[k] += n;
           if (std::get<2>(key) == v1::SHARD_STATE_LEASED) held[k] += n;
         }
       }
-      for (const auto& [id, w] : workers_) {
-        ++by_worker[{WorkerRoleName(w.rec.status().role()), WorkerStateName(w.state)}];
-      }
+      for (const auto& [id, w] : workers_.workers()) ++by_worker[{WorkerRoleName(w.role()), WorkerStateName(w.state)}];
     }
     for (const auto& [s, n] : by_state) jobs->WithLabels({s}).Set(n);
     for (const auto& [k, n] : queued) queue->WithLabels({k}).Set(n);
@@ -118,17 +117,17 @@ absl::Status Coordinator::Health() const {
 
 void Coordinator::Write(WriteBatch batch) { log_->Enqueue(std::move(batch)); }
 
-void Coordinator::PersistJob(JobEntry& e) {
+void Coordinator::PersistJob(const JobEntry& e) {
   v1::Job durable = e.job;
   durable.clear_progress();
   WriteBatch b;
-  b.Put(kJobs, e.job.id(), durable.SerializeAsString());
+  b.Put(kJobs, e.id(), durable.SerializeAsString());
   Write(std::move(b));
 }
 
-void Coordinator::PersistShard(const ShardEntry& s) {
+void Coordinator::PersistShard(const v1::ShardRecord& rec) {
   WriteBatch b;
-  b.Put(kShards, ShardKey(s.rec.job_id(), s.rec.round(), s.rec.kind(), s.rec.shard()), s.rec.SerializeAsString());
+  b.Put(kShards, ShardKey(rec.job_id(), rec.round(), rec.kind(), rec.shard()), rec.SerializeAsString());
   Write(std::move(b));
 }
 
@@ -140,45 +139,28 @@ void Coordinator::PersistWorker(const WorkerEntry& w) {
   Write(std::move(b));
 }
 
+void Coordinator::PersistCounters() {
+  v1::Counters c;
+  c.set_next_job(next_job_);
+  c.set_next_worker(next_worker_);
+  WriteBatch meta;
+  meta.Put(kMeta, "counters", c.SerializeAsString());
+  Write(std::move(meta));
+}
+
+JobEntry& Coordinator::NewJobEntry(const std::string& id) {
+  auto [it, inserted] =
+      jobs_.try_emplace(id, [this](const v1::ShardRecord& rec) ABSL_NO_THREAD_SAFETY_ANALYSIS { PersistShard(rec); });
+  return it->second;
+}
+
 void Coordinator::MarkChanged(JobEntry& e) {
   e.job.set_version(e.job.version() + 1);
   e.job.set_updated_unix_ms(clock_->NowMs());
-  dirty_.insert(e.job.id());
+  dirty_.insert(e.id());
 }
 
-void Coordinator::IndexShard(JobEntry& e, const ShardEntry& s, int delta) {
-  const ShardId id{s.rec.round(), s.rec.kind(), s.rec.shard()};
-  e.shard_counts[{s.rec.round(), s.rec.kind(), s.rec.state()}] += delta;
-  if (s.rec.state() == v1::SHARD_STATE_QUEUED) {
-    if (delta > 0) e.queued.insert(id);
-    if (delta < 0) e.queued.erase(id);
-  }
-  if (s.rec.state() == v1::SHARD_STATE_LEASED) {
-    if (delta > 0) e.leased.insert(id);
-    if (delta < 0) e.leased.erase(id);
-  }
-}
-
-Coordinator::ShardEntry& Coordinator::AddShard(JobEntry& e, ShardEntry s) {
-  PersistShard(s);
-  const ShardId id{s.rec.round(), s.rec.kind(), s.rec.shard()};
-  ShardEntry& slot = e.shards[id] = std::move(s);
-  IndexShard(e, slot, +1);
-  return slot;
-}
-
-void Coordinator::SetShardState(JobEntry& e, ShardEntry& s, v1::ShardState state) {
-  IndexShard(e, s, -1);
-  s.rec.set_state(state);
-  IndexShard(e, s, +1);
-}
-
-int64_t Coordinator::ShardCount(const JobEntry& e, int32_t round, v1::LeaseKind kind, v1::ShardState state) const {
-  auto it = e.shard_counts.find({round, kind, state});
-  return it == e.shard_counts.end() ? 0 : it->second;
-}
-
-Coordinator::JobEntry* Coordinator::FindJob(const std::string& id) {
+JobEntry* Coordinator::FindJob(const std::string& id) {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;
 }
@@ -191,18 +173,18 @@ void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
     const int32_t r = e.job.round();
     int64_t total = 0;
     for (int state = v1::SHARD_STATE_QUEUED; state <= v1::SHARD_STATE_FAILED; ++state) {
-      total += ShardCount(e, r, kind, static_cast<v1::ShardState>(state));
+      total += e.leases.Count(r, kind, static_cast<v1::ShardState>(state));
     }
     p->set_shards_total(total);
-    p->set_shards_done(ShardCount(e, r, kind, v1::SHARD_STATE_DONE));
-    p->set_shards_leased(ShardCount(e, r, kind, v1::SHARD_STATE_LEASED));
+    p->set_shards_done(e.leases.Count(r, kind, v1::SHARD_STATE_DONE));
+    p->set_shards_leased(e.leases.Count(r, kind, v1::SHARD_STATE_LEASED));
   }
   if (st == v1::JOB_STATE_SAMPLING) {
-    auto it = e.samples.find(e.job.round());
+    const SampleRound* r = samples_.FindRound(e.id(), e.job.round());
     p->set_samples_total(static_cast<int64_t>(e.problems.size()) * e.job.spec().sampling().n());
-    p->set_samples_done(it == e.samples.end() ? 0 : it->second.count);
+    p->set_samples_done(r == nullptr ? 0 : r->count);
   } else if (st == v1::JOB_STATE_EVALUATING) {
-    const int64_t settings = static_cast<int64_t>(EvalTemperatures(e, e.job.round()).size() *
+    const int64_t settings = static_cast<int64_t>(e.EvalTemperatures(e.job.round()).size() *
                                                   EvalTruncations(e.job.spec().eval()).size());
     p->set_samples_total(static_cast<int64_t>(e.eval_problems.size()) * settings * e.job.spec().eval().n());
     int64_t done = 0;
@@ -283,12 +265,11 @@ absl::Status Coordinator::Recover() {
   }
   absl::Status bad;
   RETURN_IF_ERROR(store_->Scan(kJobs, "", "", [&](absl::string_view key, absl::string_view value) {
-    JobEntry e;
+    JobEntry& e = NewJobEntry(std::string(key));
     if (!e.job.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
       bad = absl::DataLossError(absl::StrCat("store: job record ", key, " does not parse"));
       return false;
     }
-    jobs_[std::string(key)] = std::move(e);
     return true;
   }));
   RETURN_IF_ERROR(bad);
@@ -296,10 +277,9 @@ absl::Status Coordinator::Recover() {
   for (auto& entry : jobs_) {
     // Not a structured binding: lambdas below use `e`, and C++17 cannot
     // capture a binding.
-    const std::string& id = entry.first;
+    const std::string jid = entry.first;
     JobEntry& e = entry.second;
-    order.emplace_back(e.job.created_unix_ms(), id);
-    const std::string jid = id;
+    order.emplace_back(e.job.created_unix_ms(), jid);
     for (ProblemSet set : {kTrainProblems, kEvalProblems}) {
       RETURN_IF_ERROR(store_->Scan(kProblems, ProblemPrefix(jid, set), "", [&](absl::string_view, absl::string_view v) {
         v1::Problem p;
@@ -320,38 +300,16 @@ absl::Status Coordinator::Recover() {
       RETURN_IF_ERROR(bad);
     }
     RETURN_IF_ERROR(store_->Scan(kShards, JobPrefix(jid), "", [&](absl::string_view, absl::string_view v) {
-      ShardEntry s;
-      if (!s.rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      v1::ShardRecord rec;
+      if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
         bad = absl::DataLossError(absl::StrCat("store: a shard of job ", jid, " does not parse"));
         return false;
       }
-      if (s.rec.state() == v1::SHARD_STATE_LEASED) s.expiry_ms = now + options_.recovery_grace_ms;
-      ShardEntry& slot = e.shards[{s.rec.round(), s.rec.kind(), s.rec.shard()}] = std::move(s);
-      IndexShard(e, slot, +1);
+      e.leases.Restore(std::move(rec), now + options_.recovery_grace_ms);
       return true;
     }));
     RETURN_IF_ERROR(bad);
-    RETURN_IF_ERROR(store_->Scan(kFeatures, JobPrefix(jid), "", [&](absl::string_view k, absl::string_view v) {
-      SampleKeyParts parts;
-      v1::SampleFeatures f;
-      if (!ParseSampleKey(k, &parts) || !f.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-        bad = absl::DataLossError(absl::StrCat("store: a sample index entry of job ", jid, " does not parse"));
-        return false;
-      }
-      SampleRound& r = RoundSamples(e, static_cast<int32_t>(parts.round));
-      const int64_t slot = static_cast<int64_t>(parts.problem) * r.n + parts.sample;
-      if (parts.problem >= r.problems || parts.sample >= r.n || r.Has(slot)) {
-        bad = absl::DataLossError(absl::StrCat("store: sample index entry out of range in job ", jid));
-        return false;
-      }
-      r.Set(slot);
-      r.features[slot] = Features{f.chars(), f.tokens(), f.bytes(), f.empty(), f.single_line()};
-      ++r.count;
-      r.bytes += f.bytes();
-      r.tokens += f.tokens();
-      return true;
-    }));
-    RETURN_IF_ERROR(bad);
+    RETURN_IF_ERROR(samples_.Recover(e));
     RETURN_IF_ERROR(store_->Scan(kEvals, JobPrefix(jid), "", [&](absl::string_view k, absl::string_view v) {
       EvalKeyParts parts;
       v1::EvalOutcome o;
@@ -368,43 +326,39 @@ absl::Status Coordinator::Recover() {
   for (const auto& [t, id] : order) job_order_.push_back(id);
 
   RETURN_IF_ERROR(store_->Scan(kWorkers, "", "", [&](absl::string_view key, absl::string_view v) {
-    WorkerEntry w;
-    if (!w.rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+    v1::WorkerRecord rec;
+    if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
       bad = absl::DataLossError(absl::StrCat("store: worker record ", key, " does not parse"));
       return false;
     }
-    w.state = w.rec.status().state();
-    if (w.state == v1::WORKER_STATE_ALIVE || w.state == v1::WORKER_STATE_RECOVERING) {
-      w.state = v1::WORKER_STATE_RECOVERING;
-      // The worker has the grace period, not just its timeout, to be heard.
-      w.last_seen_ms = now + options_.recovery_grace_ms - options_.worker_timeout_ms;
-    }
-    workers_[std::string(key)] = std::move(w);
+    // A worker that was alive has the grace period, not just its timeout, to
+    // be heard.
+    workers_.Restore(std::move(rec), now + options_.recovery_grace_ms - options_.worker_timeout_ms);
     return true;
   }));
   RETURN_IF_ERROR(bad);
   // Leases back onto their workers.
   for (auto& [id, e] : jobs_) {
     if (IsTerminal(e.job.state())) continue;
-    for (auto& [sid, s] : e.shards) {
+    for (const auto& [sid, s] : e.leases.shards()) {
       if (s.rec.state() != v1::SHARD_STATE_LEASED) continue;
       if (s.rec.kind() == v1::LEASE_KIND_TRAIN) {
         for (const std::string& member : s.rec.group()) {
-          auto w = workers_.find(member);
-          if (w != workers_.end()) w->second.leases.insert({id, sid});
+          if (WorkerEntry* w = workers_.Find(member)) w->leases.insert({id, sid});
         }
-      } else {
-        auto w = workers_.find(s.rec.worker_id());
-        if (w != workers_.end()) w->second.leases.insert({id, sid});
+      } else if (WorkerEntry* w = workers_.Find(s.rec.worker_id())) {
+        w->leases.insert({id, sid});
       }
     }
   }
   int64_t samples = 0;
   for (const auto& [id, e] : jobs_) {
-    for (const auto& [r, s] : e.samples) samples += s.count;
+    if (const auto* rounds = samples_.Rounds(id)) {
+      for (const auto& [r, round] : *rounds) samples += round.count;
+    }
   }
-  LOG(INFO) << "coordinator: recovered " << jobs_.size() << " jobs, " << workers_.size() << " workers and " << samples
-            << " samples";
+  LOG(INFO) << "coordinator: recovered " << jobs_.size() << " jobs, " << workers_.workers().size() << " workers and "
+            << samples << " samples";
   return absl::OkStatus();
 }
 
@@ -428,15 +382,12 @@ void Coordinator::Tick() {
     absl::MutexLock lock(&mu_);
     if (!log_->health().ok()) return;
     const int64_t now = clock_->NowMs();
-    for (auto& [id, w] : workers_) {
-      if (w.state != v1::WORKER_STATE_ALIVE && w.state != v1::WORKER_STATE_RECOVERING) continue;
-      if (now - w.last_seen_ms <= options_.worker_timeout_ms) continue;
-      const double silent_s = (now - w.last_seen_ms) / 1000.0;
-      LOG(WARNING) << "worker " << id << " missed its heartbeats for " << silent_s << " s; returning its leases";
-      w.state = v1::WORKER_STATE_DEAD;
-      ReleaseWorker(w, absl::StrFormat("worker %s stopped heartbeating (silent for %.1f s)", id, silent_s),
+    for (WorkerEntry* w : workers_.Silent(now, options_.worker_timeout_ms)) {
+      const double silent_s = (now - w->last_seen_ms) / 1000.0;
+      LOG(WARNING) << "worker " << w->id() << " missed its heartbeats for " << silent_s << " s; returning its leases";
+      ReleaseWorker(*w, absl::StrFormat("worker %s stopped heartbeating (silent for %.1f s)", w->id(), silent_s),
                     /*graceful=*/false);
-      PersistWorker(w);
+      workers_.SetState(*w, v1::WORKER_STATE_DEAD);
     }
     ExpireLeases();
     for (auto& [id, e] : jobs_) {
@@ -445,10 +396,10 @@ void Coordinator::Tick() {
       // One rate point a second, ten seconds of them.
       if (e.rate.empty() || now - e.rate.back().t_ms >= 1000) {
         int64_t samples = 0, tokens = 0;
-        auto it = e.samples.find(e.job.round());
-        if (e.job.state() == v1::JOB_STATE_SAMPLING && it != e.samples.end()) {
-          samples = it->second.count;
-          tokens = it->second.tokens;
+        const SampleRound* r = samples_.FindRound(id, e.job.round());
+        if (e.job.state() == v1::JOB_STATE_SAMPLING && r != nullptr) {
+          samples = r->count;
+          tokens = r->tokens;
         }
         if (!e.rate.empty() && samples < e.rate.back().samples) e.rate.clear();  // a new round
         e.rate.push_back({now, samples, tokens});
@@ -469,13 +420,8 @@ void Coordinator::Tick() {
 absl::StatusOr<std::string> Coordinator::CreateJob(v1::JobSpec spec, const std::string& peer, bool imported,
                                                    std::vector<v1::Problem> problems) {
   const std::string id = absl::StrFormat("job-%06d", next_job_++);
-  v1::Counters c;
-  c.set_next_job(next_job_);
-  c.set_next_worker(next_worker_);
-  WriteBatch meta;
-  meta.Put(kMeta, "counters", c.SerializeAsString());
-  Write(std::move(meta));
-  JobEntry& e = jobs_[id];
+  PersistCounters();
+  JobEntry& e = NewJobEntry(id);
   job_order_.push_back(id);
   const int64_t now = clock_->NowMs();
   e.job.set_id(id);
@@ -524,7 +470,7 @@ void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::stri
     if (absl::Status h = Health(); !h.ok()) return done(h);
     auto id = CreateJob(std::move(*spec), peer, /*imported=*/false, std::move(*problems));
     if (!id.ok()) return done(id.status());
-    JobEntry& e = jobs_[*id];
+    JobEntry& e = jobs_.at(*id);
     WriteBatch b;
     for (uint32_t i = 0; i < eval.size(); ++i) {
       b.Put(kProblems, ProblemKey(*id, kEvalProblems, i), eval[i].SerializeAsString());
@@ -645,24 +591,14 @@ void Coordinator::ListWorkers(const v1::ListWorkersRequest& request, Done<v1::Li
   v1::ListWorkersResponse r;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, w] : workers_) {
+    for (const auto& [id, w] : workers_.workers()) {
       if (!request.include_gone() && (w.state == v1::WORKER_STATE_DEAD || w.state == v1::WORKER_STATE_LEFT)) continue;
       v1::WorkerStatus* s = r.add_workers();
-      *s = w.rec.status();
-      s->set_state(w.state);
-      s->set_last_heartbeat_unix_ms(std::max<int64_t>(0, std::min(w.last_seen_ms, clock_->NowMs())));
-      s->clear_weights_held();
-      for (const auto& [job, version] : w.held) {
-        v1::WeightsRef* ref = s->add_weights_held();
-        ref->set_job_id(job);
-        ref->set_version(version);
-      }
-      s->clear_leases();
+      *s = workers_.Status(w);
       for (const auto& [job, sid] : w.leases) {
         auto e = jobs_.find(job);
         if (e == jobs_.end()) continue;
-        auto sh = e->second.shards.find(sid);
-        if (sh != e->second.shards.end()) *s->add_leases() = RefOf(sh->second);
+        if (const Shard* sh = e->second.leases.Find(sid)) *s->add_leases() = LeaseTable::RefOf(sh->rec);
       }
     }
     pending = EndOp();

@@ -1,25 +1,27 @@
-// Coordinator: the control plane's domain object. It owns every job, shard
-// lease, worker and stored sample of a cluster, keeps them in memory under
-// one mutex, and writes every change through the CommitLog into RocksDB
-// before anyone hears of it. The gRPC services (coordinator_service.h,
-// replay_store_service.h) are thin adapters over the methods below.
+// Coordinator: the control plane's domain object, a façade over the
+// coordinator's parts. It owns every job, shard lease, worker and stored
+// sample of a cluster, keeps them in memory under one mutex, and writes
+// every change through the CommitLog into the KvStore before anyone hears of
+// it. The gRPC services (server/) are thin adapters over its public methods.
 //
-// Implementation files, one concept each:
-//   coordinator.cc        start-up, recovery from the store, the tick, users' job API
-//   job_progression.cc    the state machine's actions: stage set-up, filter, eval report
-//   work_leases.cc        workers: registration, heartbeats, leases, reports, expiry
-//   replay_store.cc       samples: append, scan, stats, export, import
+// The parts, each with its own header and contract:
+//   LeaseTable      (lease_table.h)      a job's shards: grant, renew, expire, return
+//   WorkerRegistry  (worker_registry.h)  identities, sessions, heartbeats, held weights
+//   Scheduler       (scheduler.h)        what to hand a sampler or a trainer
+//   SampleStore     (sample_store.h)     samples: append, scan, export, import
+//   JobEntry        (job_entry.h)        one job's in-memory state
+// The façade owns the lock, the commit log, recovery, the tick and the
+// watchers, and ties the parts together. Its methods live in:
+//   coordinator.cc       start-up, recovery from the store, the tick, users' job API
+//   job_progression.cc   the state machine's actions (job_state.h draws it)
+//   worker_calls.cc      workers: registration, heartbeats, work, leaving
+//   work_reports.cc      ReportWork: one handler per report
+//   replay_store.cc      the replay store's calls
 //
 // Concurrency: every public method may be called from any thread. Methods
 // that change state answer through a callback that runs once the change is
 // durable (on the commit-log thread, or inline); they never block on I/O
 // while holding the mutex.
-//
-// Scheduling of several jobs: sampler leases rotate over the running jobs
-// in submission order (one shard of each in turn), so concurrent jobs
-// share the samplers; trainer groups are formed first-come first-served by
-// the time a job entered TRAINING, each group taking `train.trainers`
-// idle trainers at once (a partial group is never held).
 #ifndef SSD_COORDINATOR_COORDINATOR_H_
 #define SSD_COORDINATOR_COORDINATOR_H_
 
@@ -43,6 +45,11 @@
 #include "coordinator/clock.h"
 #include "coordinator/commit_log.h"
 #include "coordinator/coordinator_options.h"
+#include "coordinator/job_entry.h"
+#include "coordinator/lease_table.h"
+#include "coordinator/sample_store.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/worker_registry.h"
 #include "ssd/v1/coordinator.pb.h"
 #include "ssd/v1/job.pb.h"
 #include "ssd/v1/replay_store.pb.h"
@@ -55,23 +62,6 @@ class MetricsRegistry;
 
 template <typename T>
 using Done = std::function<void(absl::StatusOr<T>)>;
-
-// Tracks one Append stream across its messages.
-struct AppendSession {
-  v1::WorkerIdentity identity;
-  v1::LeaseRef lease;
-  bool started = false;
-  int64_t messages = 0;
-  int64_t accepted = 0;
-  int64_t duplicates = 0;
-};
-
-// Where a Scan or Export continues.
-struct ScanCursor {
-  std::string next_key;  // "" before the first page
-  int64_t ordinal = 0;   // selected samples seen so far (for rank/world)
-  bool done = false;
-};
 
 class Coordinator {
  public:
@@ -103,7 +93,7 @@ class Coordinator {
   void Unwatch(int64_t watch_id);
   void ListWorkers(const v1::ListWorkersRequest& request, Done<v1::ListWorkersResponse> done);
 
-  // ---- workers (work_leases.cc) ----
+  // ---- workers (worker_calls.cc, work_reports.cc) ----
   void RegisterWorker(const v1::RegisterWorkerRequest& request, const std::string& peer,
                       Done<v1::RegisterWorkerResponse> done);
   void Heartbeat(const v1::HeartbeatRequest& request, Done<v1::HeartbeatResponse> done);
@@ -127,62 +117,6 @@ class Coordinator {
   void TickForTest();
 
  private:
-  using ShardId = std::tuple<int32_t, int32_t, int32_t>;  // round, LeaseKind, shard
-  struct ShardEntry {
-    v1::ShardRecord rec;
-    int64_t expiry_ms = 0;  // LEASED sample/eval shards
-  };
-  struct Features {
-    int64_t chars = 0;
-    int64_t tokens = 0;
-    int64_t bytes = 0;
-    bool empty = false;
-    bool single_line = false;
-  };
-  struct SampleRound {
-    int64_t n = 0;
-    int64_t problems = 0;
-    std::vector<uint64_t> present;  // bit p * n + s
-    std::vector<Features> features;  // by p * n + s, valid where present
-    int64_t count = 0;
-    int64_t bytes = 0;
-    int64_t tokens = 0;
-    bool Has(int64_t slot) const { return (present[slot >> 6] >> (slot & 63)) & 1; }
-    void Set(int64_t slot) { present[slot >> 6] |= uint64_t{1} << (slot & 63); }
-  };
-  struct RatePoint {
-    int64_t t_ms;
-    int64_t samples;
-    int64_t tokens;
-  };
-  struct JobEntry {
-    v1::Job job;  // durable fields; progress is filled in on read
-    std::vector<v1::Problem> problems;  // sampling problems
-    absl::flat_hash_map<std::string, uint32_t> problem_index;
-    std::vector<v1::Problem> eval_problems;  // id, difficulty (benchmark lines stay in the store)
-    absl::flat_hash_map<std::string, uint32_t> eval_index;
-    std::map<int32_t, SampleRound> samples;
-    // round -> (eval problem, setting) -> outcome; setting = truncation index x
-    // temperatures + temperature index (store_schema.h).
-    std::map<int32_t, std::map<std::pair<uint32_t, uint16_t>, v1::EvalOutcome>> evals;
-    std::map<ShardId, ShardEntry> shards;
-    // Indexes over `shards`, kept by AddShard/SetShardState so that no
-    // lease operation walks every shard of a big job.
-    std::set<ShardId> queued;
-    std::set<ShardId> leased;
-    std::map<std::tuple<int32_t, int32_t, int32_t>, int64_t> shard_counts;  // (round, kind, state) -> shards
-    std::vector<RatePoint> rate;  // recent (time, samples, tokens), for samples/s
-    v1::StageProgress live;  // training and push progress from reports
-    bool progress_dirty = false;
-    int64_t last_publish_ms = 0;
-  };
-  struct WorkerEntry {
-    v1::WorkerRecord rec;
-    v1::WorkerState state = v1::WORKER_STATE_ALIVE;
-    int64_t last_seen_ms = 0;
-    std::set<std::pair<std::string, int32_t>> held;  // (job, weights version)
-    std::set<std::pair<std::string, ShardId>> leases;
-  };
   struct Watcher {
     std::string job_id;
     std::function<void(const v1::Job&)> update;
@@ -199,16 +133,13 @@ class Coordinator {
   template <typename T>
   void ReplyAfter(Pending pending, absl::StatusOr<T> result, Done<T> done);
   void Write(WriteBatch batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PersistJob(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PersistShard(const ShardEntry& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistJob(const JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistShard(const v1::ShardRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistWorker(const WorkerEntry& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistCounters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new JobEntry for `id` whose shard writes go to the commit log.
+  JobEntry& NewJobEntry(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkChanged(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Adds a new shard (persisted) and moves one between states, keeping
-  // the job's shard indexes.
-  ShardEntry& AddShard(JobEntry& e, ShardEntry s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetShardState(JobEntry& e, ShardEntry& s, v1::ShardState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int64_t ShardCount(const JobEntry& e, int32_t round, v1::LeaseKind kind, v1::ShardState state) const;
-  static void IndexShard(JobEntry& e, const ShardEntry& s, int delta);
   v1::Job Snapshot(const JobEntry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillProgress(const JobEntry& e, v1::StageProgress* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobEntry* FindJob(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -223,9 +154,6 @@ class Coordinator {
   void Advance(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetState(JobEntry& e, v1::JobState s, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailJob(JobEntry& e, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Queued shards of `size` consecutive problems each, over `problems`.
-  void AddRangeShards(JobEntry& e, int32_t round, v1::LeaseKind kind, int64_t problems, int32_t size)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartSampling(JobEntry& e, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartEvaluating(JobEntry& e, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunFilter(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -237,38 +165,37 @@ class Coordinator {
   // Ends every lease of the job (terminal states): workers learn of it at
   // their next heartbeat.
   void ReleaseAllLeases(JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool StageShardsDone(const JobEntry& e, v1::LeaseKind kind) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  SampleRound& RoundSamples(JobEntry& e, int32_t round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<double> EvalTemperatures(const JobEntry& e, int32_t round) const;
-  uint64_t SeedFor(const JobEntry& e, v1::LeaseKind kind, int32_t round) const;
 
-  // ---- workers and leases (work_leases.cc) ----
-  absl::StatusOr<WorkerEntry*> Authenticate(const v1::WorkerIdentity& identity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The shard a lease names, checked to be current, leased and held by
-  // `worker`: FAILED_PRECONDITION for stale epochs or finished work,
-  // PERMISSION_DENIED for another worker's lease.
-  absl::StatusOr<std::pair<JobEntry*, ShardEntry*>> CheckLease(const v1::LeaseRef& lease, const WorkerEntry& worker)
+  // ---- workers and leases (worker_calls.cc) ----
+  // Grants shard `s` of `e` to `w` (the Scheduler's grant).
+  void Grant(JobEntry& e, Shard& s, WorkerEntry& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job and shard a lease names, checked to be current, leased and held
+  // by `worker` (LeaseTable::Check), in a job that is still running.
+  absl::StatusOr<std::pair<JobEntry*, Shard*>> CheckLease(const v1::LeaseRef& lease, const WorkerEntry& worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the shard to the queue (counting an attempt unless `graceful`),
   // failing the job when it is out of attempts.
-  void ReturnShard(JobEntry& e, ShardEntry& s, const std::string& reason, bool graceful)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReturnShard(JobEntry& e, Shard& s, const std::string& reason, bool graceful) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseWorker(WorkerEntry& w, const std::string& reason, bool graceful) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteHeld(WorkerEntry& w, const google::protobuf::RepeatedPtrField<v1::WeightsRef>& held)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::AcquireWorkResponse AcquireForSampler(WorkerEntry& w, std::vector<std::string>* eval_keys)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::AcquireWorkResponse AcquireForTrainer(WorkerEntry& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Grant(JobEntry& e, ShardEntry& s, WorkerEntry& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::LeaseRef RefOf(const ShardEntry& s) const;
-  v1::TrainingAssignment TrainingFor(const JobEntry& e, const ShardEntry& s, int rank) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::PushAssignment PushFor(const JobEntry& e, const ShardEntry& s) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ReportShardDone(JobEntry& e, ShardEntry& s, WorkerEntry& w, const v1::ShardDone& done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<v1::PushTarget> Holders(const std::string& job_id, int32_t version) const
+
+  // ---- reports (work_reports.cc), one per ReportWorkRequest.report ----
+  absl::Status OnShardDone(JobEntry& e, Shard& s, WorkerEntry& w, const v1::ShardDone& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnFailed(JobEntry& e, Shard& s, WorkerEntry& w, const v1::ReportWorkRequest& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnTrainingProgress(JobEntry& e, Shard& s, WorkerEntry& w, const v1::TrainingProgress& p)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnTrainingDone(JobEntry& e, Shard& s, WorkerEntry& w, const v1::TrainingDone& d)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnPushProgress(JobEntry& e, Shard& s, WorkerEntry& w, const v1::PushProgress& p)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnPushDone(JobEntry& e, Shard& s, WorkerEntry& w, const v1::PushDone& d)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // ---- the replay store (replay_store.cc) ----
+  // The view a Scan or Export of `request`'s round reads.
+  absl::StatusOr<ScanView> ViewForScan(const v1::ScanRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Constant after construction.
   const CoordinatorOptions options_;
@@ -278,23 +205,20 @@ class Coordinator {
   std::unique_ptr<CommitLog> log_;
   Counter* leases_granted_ = nullptr;
   Counter* leases_expired_ = nullptr;
-  Counter* samples_appended_ = nullptr;
-  Counter* sample_bytes_appended_ = nullptr;
-  Counter* duplicates_ignored_ = nullptr;
   Counter* appends_refused_ = nullptr;
 
   mutable absl::Mutex mu_;
   std::map<std::string, JobEntry> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> job_order_ ABSL_GUARDED_BY(mu_);  // submission order
-  size_t sampler_cursor_ ABSL_GUARDED_BY(mu_) = 0;  // rotation over running jobs
-  std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);
+  WorkerRegistry workers_ ABSL_GUARDED_BY(mu_);
+  SampleStore samples_ ABSL_GUARDED_BY(mu_);
+  Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
   int64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_job_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_worker_ ABSL_GUARDED_BY(mu_) = 1;
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);  // jobs to publish after this op
   std::vector<v1::Job> transitions_ ABSL_GUARDED_BY(mu_);  // a snapshot per state change in this op
-  int64_t duplicates_total_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread tick_thread_;

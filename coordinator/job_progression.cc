@@ -13,30 +13,6 @@
 
 namespace ssd {
 
-Coordinator::SampleRound& Coordinator::RoundSamples(JobEntry& e, int32_t round) {
-  SampleRound& r = e.samples[round];
-  if (r.n == 0) {
-    r.n = std::max<int64_t>(1, e.job.spec().sampling().n());
-    r.problems = static_cast<int64_t>(e.problems.size());
-    const int64_t slots = r.n * r.problems;
-    r.present.assign(static_cast<size_t>((slots + 63) / 64), 0);
-    r.features.resize(static_cast<size_t>(slots));
-  }
-  return r;
-}
-
-std::vector<double> Coordinator::EvalTemperatures(const JobEntry& e, int32_t round) const {
-  const v1::EvalSpec& ev = e.job.spec().eval();
-  const auto& list = round == 0 ? ev.base_temperatures() : ev.temperatures();
-  return std::vector<double>(list.begin(), list.end());
-}
-
-uint64_t Coordinator::SeedFor(const JobEntry& e, v1::LeaseKind kind, int32_t round) const {
-  const uint64_t seed = e.job.spec().sampling().seed();
-  if (kind == v1::LEASE_KIND_EVAL) return seed + 1000003ull * static_cast<uint64_t>(round + 1);
-  return seed + static_cast<uint64_t>(std::max(0, round - 1));
-}
-
 void Coordinator::SetState(JobEntry& e, v1::JobState s, int32_t round) {
   if (!IsAllowedTransition(e.job.state(), s)) {
     LOG(DFATAL) << "job " << e.job.id() << ": no transition " << JobStateName(e.job.state()) << " -> "
@@ -64,74 +40,29 @@ void Coordinator::FailJob(JobEntry& e, const std::string& reason) {
   ReleaseAllLeases(e);
 }
 
-void Coordinator::ReleaseAllLeases(JobEntry& e) {
-  for (auto& [id, w] : workers_) {
-    for (auto it = w.leases.begin(); it != w.leases.end();) {
-      it = it->first == e.job.id() ? w.leases.erase(it) : std::next(it);
-    }
-  }
-}
-
-bool Coordinator::StageShardsDone(const JobEntry& e, v1::LeaseKind kind) const {
-  const int32_t r = e.job.round();
-  return ShardCount(e, r, kind, v1::SHARD_STATE_DONE) > 0 && ShardCount(e, r, kind, v1::SHARD_STATE_QUEUED) == 0 &&
-         ShardCount(e, r, kind, v1::SHARD_STATE_LEASED) == 0 && ShardCount(e, r, kind, v1::SHARD_STATE_FAILED) == 0;
-}
-
-namespace {
-int32_t NumShards(int64_t problems, int32_t shard_size) {
-  return static_cast<int32_t>((problems + shard_size - 1) / shard_size);
-}
-}  // namespace
-
-void Coordinator::AddRangeShards(JobEntry& e, int32_t round, v1::LeaseKind kind, int64_t problems, int32_t size) {
-  for (int32_t i = 0; i < NumShards(problems, size); ++i) {
-    ShardEntry s;
-    s.rec.set_job_id(e.job.id());
-    s.rec.set_round(round);
-    s.rec.set_kind(kind);
-    s.rec.set_shard(i);
-    s.rec.set_first_problem(i * size);
-    s.rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, problems - static_cast<int64_t>(i) * size)));
-    s.rec.set_state(v1::SHARD_STATE_QUEUED);
-    AddShard(e, std::move(s));
-  }
-}
+void Coordinator::ReleaseAllLeases(JobEntry& e) { workers_.DropJobLeases(e.id()); }
 
 // Shards first, then the state: the transition's snapshot shows the stage
 // with its shards.
 void Coordinator::StartSampling(JobEntry& e, int32_t round) {
-  RoundSamples(e, round);
-  AddRangeShards(e, round, v1::LEASE_KIND_SAMPLE, static_cast<int64_t>(e.problems.size()), e.job.spec().shard_size());
+  samples_.Round(e, round);
+  e.leases.AddRange(e.id(), round, v1::LEASE_KIND_SAMPLE, static_cast<int64_t>(e.problems.size()),
+                    e.job.spec().shard_size());
   v1::RoundStatus* rs = e.job.add_rounds();
   rs->set_round(round);
   SetState(e, v1::JOB_STATE_SAMPLING, round);
 }
 
 void Coordinator::StartEvaluating(JobEntry& e, int32_t round) {
-  AddRangeShards(e, round, v1::LEASE_KIND_EVAL, static_cast<int64_t>(e.eval_problems.size()),
-                 e.job.spec().eval().shard_size());
+  e.leases.AddRange(e.id(), round, v1::LEASE_KIND_EVAL, static_cast<int64_t>(e.eval_problems.size()),
+                    e.job.spec().eval().shard_size());
   SetState(e, v1::JOB_STATE_EVALUATING, round);
 }
 
 void Coordinator::RunFilter(JobEntry& e) {
   const int32_t round = e.job.round();
-  SampleRound& r = RoundSamples(e, round);
-  std::vector<FilterCandidate> candidates;
-  candidates.reserve(static_cast<size_t>(r.count));
-  for (int64_t slot = 0; slot < r.n * r.problems; ++slot) {
-    if (!r.Has(slot)) continue;
-    FilterCandidate c;
-    c.key = SampleKey(e.job.id(), static_cast<uint32_t>(round), static_cast<uint32_t>(slot / r.n),
-                      static_cast<uint32_t>(slot % r.n));
-    const Features& f = r.features[static_cast<size_t>(slot)];
-    c.features.set_chars(f.chars);
-    c.features.set_tokens(f.tokens);
-    c.features.set_empty(f.empty);
-    c.features.set_single_line(f.single_line);
-    candidates.push_back(std::move(c));
-  }
-  const v1::FilterResult result = ComputeFilter(e.job.spec().filter(), std::move(candidates));
+  const v1::FilterResult result = ComputeFilter(e.job.spec().filter(), samples_.FilterCandidates(e, round));
+  const int64_t count = samples_.Round(e, round).count;
   v1::RoundStatus* rs = nullptr;
   for (v1::RoundStatus& x : *e.job.mutable_rounds()) {
     if (x.round() == round) rs = &x;
@@ -140,7 +71,7 @@ void Coordinator::RunFilter(JobEntry& e) {
     rs = e.job.add_rounds();
     rs->set_round(round);
   }
-  rs->set_samples(r.count);
+  rs->set_samples(count);
   *rs->mutable_filter() = result;
   LOG(INFO) << "job " << e.job.id() << " round " << round << ": filter kept " << result.survivors() << " of "
             << result.total() << " samples (empty " << result.dropped_empty() << ", single-line "
@@ -150,12 +81,12 @@ void Coordinator::RunFilter(JobEntry& e) {
 
 void Coordinator::StartTraining(JobEntry& e) {
   SetState(e, v1::JOB_STATE_TRAINING, e.job.round());
-  ShardEntry s;
-  s.rec.set_job_id(e.job.id());
-  s.rec.set_round(e.job.round());
-  s.rec.set_kind(v1::LEASE_KIND_TRAIN);
-  s.rec.set_state(v1::SHARD_STATE_QUEUED);
-  AddShard(e, std::move(s));
+  v1::ShardRecord rec;
+  rec.set_job_id(e.id());
+  rec.set_round(e.job.round());
+  rec.set_kind(v1::LEASE_KIND_TRAIN);
+  rec.set_state(v1::SHARD_STATE_QUEUED);
+  e.leases.Add(std::move(rec));
 }
 
 void Coordinator::AfterTraining(JobEntry& e) {
@@ -167,12 +98,12 @@ void Coordinator::AfterTraining(JobEntry& e) {
     return;
   }
   SetState(e, v1::JOB_STATE_PUSHING, round);
-  ShardEntry s;
-  s.rec.set_job_id(e.job.id());
-  s.rec.set_round(round);
-  s.rec.set_kind(v1::LEASE_KIND_PUSH);
-  s.rec.set_state(v1::SHARD_STATE_QUEUED);
-  AddShard(e, std::move(s));
+  v1::ShardRecord rec;
+  rec.set_job_id(e.id());
+  rec.set_round(round);
+  rec.set_kind(v1::LEASE_KIND_PUSH);
+  rec.set_state(v1::SHARD_STATE_QUEUED);
+  e.leases.Add(std::move(rec));
 }
 
 void Coordinator::AfterPush(JobEntry& e) {
@@ -189,7 +120,7 @@ void Coordinator::AfterEval(JobEntry& e) {
   for (const v1::Problem& p : e.eval_problems) problems.push_back({p.id(), p.difficulty()});
   std::vector<v1::EvalOutcome> outcomes;
   for (const auto& [k, o] : e.evals[round]) outcomes.push_back(o);
-  *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), EvalTemperatures(e, round),
+  *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), e.EvalTemperatures(round),
                                       EvalTruncations(e.job.spec().eval()), problems, outcomes);
   PersistJob(e);
   if (round == 0) {
@@ -224,8 +155,7 @@ void Coordinator::Advance(JobEntry& e) {
         }
         break;
       case v1::JOB_STATE_SAMPLING: {
-        const SampleRound& r = RoundSamples(e, e.job.round());
-        if (StageShardsDone(e, v1::LEASE_KIND_SAMPLE) && r.count == r.n * r.problems) {
+        if (e.leases.AllDone(e.job.round(), v1::LEASE_KIND_SAMPLE) && samples_.Round(e, e.job.round()).complete()) {
           SetState(e, v1::JOB_STATE_FILTERING, e.job.round());
         }
         break;
@@ -242,7 +172,7 @@ void Coordinator::Advance(JobEntry& e) {
         break;
       }
       case v1::JOB_STATE_EVALUATING:
-        if (StageShardsDone(e, v1::LEASE_KIND_EVAL)) AfterEval(e);
+        if (e.leases.AllDone(e.job.round(), v1::LEASE_KIND_EVAL)) AfterEval(e);
         break;
       default:
         break;  // TRAINING and PUSHING move on reports
