@@ -6,10 +6,14 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/metrics/metrics_registry.h"
+#include "common/util/sha256.h"
 #include "common/util/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"
 #include "coordinator/problem_set.h"
@@ -66,8 +70,8 @@ Coordinator::Coordinator(const CoordinatorOptions& options, KvStore* store, cons
         if (IsTerminal(e.job.state())) continue;
         for (const auto& [key, n] : e.leases.counts()) {
           const std::string k = LeaseKindName(static_cast<v1::LeaseKind>(std::get<1>(key)));
-          if (std::get<2>(key) == v1::SHARD_STATE_QUEUED) queued[k] += n;
-          if (std::get<2>(key) == v1::SHARD_STATE_LEASED) held[k] += n;
+          if (std::get<2>(key) == internal::SHARD_STATE_QUEUED) queued[k] += n;
+          if (std::get<2>(key) == internal::SHARD_STATE_LEASED) held[k] += n;
         }
       }
       for (const auto& [id, w] : workers_.workers()) ++by_worker[{WorkerRoleName(w.role()), WorkerStateName(w.state)}];
@@ -89,6 +93,7 @@ absl::Status Coordinator::Start() {
     if (started_) return absl::OkStatus();
     started_ = true;
   }
+  RETURN_IF_ERROR(CheckSchema());
   RETURN_IF_ERROR(Recover());
   log_->Start();
   tick_thread_ = std::thread([this] { TickLoop(); });
@@ -125,14 +130,14 @@ void Coordinator::PersistJob(const JobEntry& e) {
   Write(std::move(b));
 }
 
-void Coordinator::PersistShard(const v1::ShardRecord& rec) {
+void Coordinator::PersistShard(const internal::ShardRecord& rec) {
   WriteBatch b;
   b.Put(kShards, ShardKey(rec.job_id(), rec.round(), rec.kind(), rec.shard()), rec.SerializeAsString());
   Write(std::move(b));
 }
 
 void Coordinator::PersistWorker(const WorkerEntry& w) {
-  v1::WorkerRecord rec = w.rec;
+  internal::WorkerRecord rec = w.rec;
   rec.mutable_status()->set_state(w.state);
   WriteBatch b;
   b.Put(kWorkers, rec.status().worker_id(), rec.SerializeAsString());
@@ -140,7 +145,7 @@ void Coordinator::PersistWorker(const WorkerEntry& w) {
 }
 
 void Coordinator::PersistCounters() {
-  v1::Counters c;
+  internal::Counters c;
   c.set_next_job(next_job_);
   c.set_next_worker(next_worker_);
   WriteBatch meta;
@@ -150,7 +155,7 @@ void Coordinator::PersistCounters() {
 
 JobEntry& Coordinator::NewJobEntry(const std::string& id) {
   auto [it, inserted] =
-      jobs_.try_emplace(id, [this](const v1::ShardRecord& rec) ABSL_NO_THREAD_SAFETY_ANALYSIS { PersistShard(rec); });
+      jobs_.try_emplace(id, [this](const internal::ShardRecord& rec) ABSL_NO_THREAD_SAFETY_ANALYSIS { PersistShard(rec); });
   return it->second;
 }
 
@@ -172,12 +177,12 @@ void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
   if (st == v1::JOB_STATE_SAMPLING || st == v1::JOB_STATE_EVALUATING) {
     const int32_t r = e.job.round();
     int64_t total = 0;
-    for (int state = v1::SHARD_STATE_QUEUED; state <= v1::SHARD_STATE_FAILED; ++state) {
-      total += e.leases.Count(r, kind, static_cast<v1::ShardState>(state));
+    for (int state = internal::SHARD_STATE_QUEUED; state <= internal::SHARD_STATE_FAILED; ++state) {
+      total += e.leases.Count(r, kind, static_cast<internal::ShardState>(state));
     }
     p->set_shards_total(total);
-    p->set_shards_done(e.leases.Count(r, kind, v1::SHARD_STATE_DONE));
-    p->set_shards_leased(e.leases.Count(r, kind, v1::SHARD_STATE_LEASED));
+    p->set_shards_done(e.leases.Count(r, kind, internal::SHARD_STATE_DONE));
+    p->set_shards_leased(e.leases.Count(r, kind, internal::SHARD_STATE_LEASED));
   }
   if (st == v1::JOB_STATE_SAMPLING) {
     const SampleRound* r = samples_.FindRound(e.id(), e.job.round());
@@ -253,12 +258,46 @@ void Coordinator::AfterDurable(Pending pending, std::function<void(const absl::S
 
 // ------------------------------------------------------------- recovery
 
+absl::Status Coordinator::CheckSchema() {
+  ASSIGN_OR_RETURN(auto stamp, store_->Get(kMeta, "schema"));
+  if (stamp.has_value()) {
+    internal::SchemaVersion v;
+    if (!v.ParseFromString(*stamp)) return absl::DataLossError("store: meta/schema does not parse");
+    if (v.version() == kSchemaVersion) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this data dir holds coordinator schema version ", v.version(), "; this ssd reads version ", kSchemaVersion,
+        ". Open it with the ssd that wrote it (ssd export can take its rounds out as JSONL), or use a new "
+        "--data-dir"));
+  }
+  // No stamp: a new store, or one written before versions were recorded.
+  bool any = false;
+  for (int table : {kMeta, kJobs, kWorkers}) {
+    RETURN_IF_ERROR(store_->Scan(table, "", "", [&](absl::string_view, absl::string_view) {
+      any = true;
+      return false;
+    }));
+  }
+  if (any) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this data dir was written by an ssd from before schema versions were recorded (coordinator schema "
+        "version 1); this ssd reads version ", kSchemaVersion,
+        ". Open it with the ssd that wrote it (ssd export can take its rounds out as JSONL), or use a new "
+        "--data-dir"));
+  }
+  internal::SchemaVersion v;
+  v.set_version(kSchemaVersion);
+  v.set_created_unix_ms(clock_->NowMs());
+  WriteBatch b;
+  b.Put(kMeta, "schema", v.SerializeAsString());
+  return store_->Apply(b, /*sync=*/true);
+}
+
 absl::Status Coordinator::Recover() {
   absl::MutexLock lock(&mu_);
   const int64_t now = clock_->NowMs();
   ASSIGN_OR_RETURN(auto counters, store_->Get(kMeta, "counters"));
   if (counters.has_value()) {
-    v1::Counters c;
+    internal::Counters c;
     if (!c.ParseFromString(*counters)) return absl::DataLossError("store: meta/counters does not parse");
     next_job_ = std::max<uint64_t>(1, c.next_job());
     next_worker_ = std::max<uint64_t>(1, c.next_worker());
@@ -300,7 +339,7 @@ absl::Status Coordinator::Recover() {
       RETURN_IF_ERROR(bad);
     }
     RETURN_IF_ERROR(store_->Scan(kShards, JobPrefix(jid), "", [&](absl::string_view, absl::string_view v) {
-      v1::ShardRecord rec;
+      internal::ShardRecord rec;
       if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
         bad = absl::DataLossError(absl::StrCat("store: a shard of job ", jid, " does not parse"));
         return false;
@@ -324,9 +363,19 @@ absl::Status Coordinator::Recover() {
   }
   std::sort(order.begin(), order.end());
   for (const auto& [t, id] : order) job_order_.push_back(id);
+  RETURN_IF_ERROR(store_->Scan(kRequests, "", "", [&](absl::string_view key, absl::string_view v) {
+    internal::SubmitRecord rec;
+    if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      bad = absl::DataLossError(absl::StrCat("store: the record of request id ", key, " does not parse"));
+      return false;
+    }
+    requests_[std::string(key)] = std::move(rec);
+    return true;
+  }));
+  RETURN_IF_ERROR(bad);
 
   RETURN_IF_ERROR(store_->Scan(kWorkers, "", "", [&](absl::string_view key, absl::string_view v) {
-    v1::WorkerRecord rec;
+    internal::WorkerRecord rec;
     if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
       bad = absl::DataLossError(absl::StrCat("store: worker record ", key, " does not parse"));
       return false;
@@ -341,7 +390,7 @@ absl::Status Coordinator::Recover() {
   for (auto& [id, e] : jobs_) {
     if (IsTerminal(e.job.state())) continue;
     for (const auto& [sid, s] : e.leases.shards()) {
-      if (s.rec.state() != v1::SHARD_STATE_LEASED) continue;
+      if (s.rec.state() != internal::SHARD_STATE_LEASED) continue;
       if (s.rec.kind() == v1::LEASE_KIND_TRAIN) {
         for (const std::string& member : s.rec.group()) {
           if (WorkerEntry* w = workers_.Find(member)) w->leases.insert({id, sid});
@@ -446,12 +495,77 @@ absl::StatusOr<std::string> Coordinator::CreateJob(v1::JobSpec spec, const std::
   return id;
 }
 
+namespace {
+
+absl::Status CheckRequestId(const std::string& id) {
+  if (id.size() > 128) return absl::InvalidArgumentError("request_id: longer than 128 bytes");
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return absl::InvalidArgumentError("request_id: only printable ASCII without spaces");
+  }
+  return absl::OkStatus();
+}
+
+// What makes two SubmitJob calls the same request: everything but the id.
+std::string RequestDigest(const v1::SubmitJobRequest& request) {
+  v1::SubmitJobRequest copy = request;
+  copy.clear_request_id();
+  std::string bytes;
+  google::protobuf::io::StringOutputStream out(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&out);
+  coded.SetSerializationDeterministic(true);
+  copy.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return Sha256(bytes);
+}
+
+}  // namespace
+
 void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::string& peer,
                             Done<v1::SubmitJobResponse> done) {
+  if (absl::Status s = CheckRequestId(request.request_id()); !s.ok()) return done(s);
+  const std::string digest = request.request_id().empty() ? "" : RequestDigest(request);
+  // A retry answers with the job the first call made, once that is durable.
+  auto earlier = [&](const internal::SubmitRecord& rec) -> absl::StatusOr<v1::SubmitJobResponse> {
+    if (rec.request_sha256() != digest) {
+      return absl::AlreadyExistsError(absl::StrCat("request_id ", request.request_id(), " made job ", rec.job_id(),
+                                                   " from another request; use a new request_id for a new job"));
+    }
+    v1::SubmitJobResponse r;
+    r.set_job_id(rec.job_id());
+    *r.mutable_job() = Snapshot(jobs_.at(rec.job_id()));
+    r.set_deduplicated(true);
+    return r;
+  };
+  if (!request.request_id().empty()) {
+    Pending pending;
+    absl::StatusOr<v1::SubmitJobResponse> result;
+    bool seen = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = requests_.find(request.request_id()); it != requests_.end()) {
+        seen = true;
+        result = earlier(it->second);
+        pending = EndOp();
+      }
+    }
+    if (seen) return ReplyAfter(std::move(pending), std::move(result), std::move(done));
+  }
   // Parsing and reading the problem files happen before taking the lock.
-  JobSpecParseOptions po;
-  po.base_dir = request.base_dir();
-  auto spec = ParseJobSpecYaml(request.spec_yaml(), po);
+  absl::StatusOr<v1::JobSpec> spec;
+  switch (request.spec_case()) {
+    case v1::SubmitJobRequest::kSpecYaml: {
+      JobSpecParseOptions po;
+      po.base_dir = request.base_dir();
+      spec = ParseJobSpecYaml(request.spec_yaml(), po);
+      break;
+    }
+    case v1::SubmitJobRequest::kJobSpec:
+      spec = request.job_spec();
+      if (absl::Status s = ValidateBuiltJobSpec(*spec); !s.ok()) spec = s;
+      break;
+    default:
+      spec = absl::InvalidArgumentError("spec: set spec_yaml (the YAML text) or job_spec (a complete JobSpec)");
+  }
   if (!spec.ok()) return done(spec.status());
   auto templates = TemplatesFor(*spec);
   if (!templates.ok()) return done(templates.status());
@@ -468,6 +582,13 @@ void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::stri
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status h = Health(); !h.ok()) return done(h);
+    // Two calls with one request_id may both have parsed: the first to get
+    // here makes the job.
+    if (auto it = requests_.find(request.request_id()); !request.request_id().empty() && it != requests_.end()) {
+      result = earlier(it->second);
+      pending = EndOp();
+      return ReplyAfter(std::move(pending), std::move(result), std::move(done));
+    }
     auto id = CreateJob(std::move(*spec), peer, /*imported=*/false, std::move(*problems));
     if (!id.ok()) return done(id.status());
     JobEntry& e = jobs_.at(*id);
@@ -476,6 +597,12 @@ void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::stri
       b.Put(kProblems, ProblemKey(*id, kEvalProblems, i), eval[i].SerializeAsString());
       eval[i].clear_benchmark_line();
       e.eval_index[eval[i].id()] = i;
+    }
+    if (!request.request_id().empty()) {
+      internal::SubmitRecord& rec = requests_[request.request_id()];
+      rec.set_job_id(*id);
+      rec.set_request_sha256(digest);
+      b.Put(kRequests, request.request_id(), rec.SerializeAsString());
     }
     Write(std::move(b));
     e.job.set_num_eval_problems(static_cast<int64_t>(eval.size()));
@@ -517,22 +644,62 @@ void Coordinator::GetJob(const std::string& job_id, Done<v1::Job> done) {
   ReplyAfter(std::move(pending), std::move(result), std::move(done));
 }
 
+namespace {
+
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+constexpr absl::string_view kPageTokenPrefix = "after:";
+
+absl::StatusOr<int> PageSize(int32_t requested) {
+  if (requested < 0 || requested > kMaxPageSize) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size: must be in [0, ", kMaxPageSize, "], got ", requested));
+  }
+  return requested == 0 ? kDefaultPageSize : requested;
+}
+
+// A page token names the last item of the previous page: "after:<id>".
+absl::StatusOr<std::string> PageTokenItem(const std::string& token) {
+  if (token.empty()) return std::string();
+  if (!absl::StartsWith(token, kPageTokenPrefix) || token.size() == kPageTokenPrefix.size()) {
+    return absl::InvalidArgumentError("page_token: not a token this coordinator issued (pass next_page_token back)");
+  }
+  return token.substr(kPageTokenPrefix.size());
+}
+
+}  // namespace
+
 void Coordinator::ListJobs(const v1::ListJobsRequest& request, Done<v1::ListJobsResponse> done) {
-  if (request.limit() < 0) return done(absl::InvalidArgumentError("limit: must be >= 0"));
+  absl::StatusOr<int> page_size = PageSize(request.page_size());
+  if (!page_size.ok()) return done(page_size.status());
+  absl::StatusOr<std::string> after = PageTokenItem(request.page_token());
+  if (!after.ok()) return done(after.status());
   std::set<int> states(request.states().begin(), request.states().end());
   Pending pending;
-  v1::ListJobsResponse r;
+  absl::StatusOr<v1::ListJobsResponse> result;
   {
     absl::MutexLock lock(&mu_);
-    for (auto it = job_order_.rbegin(); it != job_order_.rend(); ++it) {
-      const JobEntry& e = jobs_.at(*it);
-      if (!states.empty() && states.count(e.job.state()) == 0) continue;
-      *r.add_jobs() = Snapshot(e);
-      if (request.limit() > 0 && r.jobs_size() >= request.limit()) break;
+    auto it = job_order_.rbegin();
+    if (!after->empty()) it = std::find(job_order_.rbegin(), job_order_.rend(), *after);
+    if (it == job_order_.rend() && !after->empty()) {
+      result = absl::InvalidArgumentError(
+          absl::StrCat("page_token: names job ", *after, ", which this coordinator does not have"));
+    } else {
+      if (!after->empty()) ++it;
+      v1::ListJobsResponse r;
+      for (; it != job_order_.rend(); ++it) {
+        const JobEntry& e = jobs_.at(*it);
+        if (!states.empty() && states.count(e.job.state()) == 0) continue;
+        if (r.jobs_size() == *page_size) {
+          r.set_next_page_token(absl::StrCat(kPageTokenPrefix, r.jobs(r.jobs_size() - 1).id()));
+          break;
+        }
+        *r.add_jobs() = Snapshot(e);
+      }
+      result = std::move(r);
     }
     pending = EndOp();
   }
-  ReplyAfter<v1::ListJobsResponse>(std::move(pending), std::move(r), std::move(done));
+  ReplyAfter(std::move(pending), std::move(result), std::move(done));
 }
 
 void Coordinator::CancelJob(const v1::CancelJobRequest& request, Done<v1::Job> done) {
@@ -587,12 +754,22 @@ void Coordinator::Unwatch(int64_t watch_id) {
 }
 
 void Coordinator::ListWorkers(const v1::ListWorkersRequest& request, Done<v1::ListWorkersResponse> done) {
+  absl::StatusOr<int> page_size = PageSize(request.page_size());
+  if (!page_size.ok()) return done(page_size.status());
+  absl::StatusOr<std::string> after = PageTokenItem(request.page_token());
+  if (!after.ok()) return done(after.status());
   Pending pending;
   v1::ListWorkersResponse r;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, w] : workers_.workers()) {
+    const auto& all = workers_.workers();
+    for (auto it = after->empty() ? all.begin() : all.upper_bound(*after); it != all.end(); ++it) {
+      const WorkerEntry& w = it->second;
       if (!request.include_gone() && (w.state == v1::WORKER_STATE_DEAD || w.state == v1::WORKER_STATE_LEFT)) continue;
+      if (r.workers_size() == *page_size) {
+        r.set_next_page_token(absl::StrCat(kPageTokenPrefix, r.workers(r.workers_size() - 1).worker_id()));
+        break;
+      }
       v1::WorkerStatus* s = r.add_workers();
       *s = workers_.Status(w);
       for (const auto& [job, sid] : w.leases) {

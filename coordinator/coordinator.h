@@ -50,10 +50,11 @@
 #include "coordinator/sample_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_registry.h"
-#include "ssd/v1/coordinator.pb.h"
+#include "coordinator/records.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/job_service.pb.h"
 #include "ssd/v1/replay_store.pb.h"
-#include "ssd/v1/state.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 
@@ -70,7 +71,9 @@ class Coordinator {
   Coordinator(const CoordinatorOptions& options, KvStore* store, const Clock* clock, MetricsRegistry* metrics);
   ~Coordinator();
 
-  // Loads every job, shard, worker and sample index from the store (leases
+  // Checks the store's schema version (FAILED_PRECONDITION, naming it, for
+  // a store written by another schema; a new store is stamped with this
+  // one), loads every job, shard, worker and sample index from it (leases
   // and workers get options.recovery_grace_ms to be renewed), then starts
   // the commit log and the tick thread.
   absl::Status Start();
@@ -80,9 +83,12 @@ class Coordinator {
   absl::Status Health() const;
   CommitLog& log() { return *log_; }
 
-  // ---- users ----
+  // ---- users (JobService; job_service.proto states each call's errors) ----
+  // A request_id seen before returns the job it made (deduplicated) when the
+  // request is the same, ALREADY_EXISTS when it is not.
   void SubmitJob(const v1::SubmitJobRequest& request, const std::string& peer, Done<v1::SubmitJobResponse> done);
   void GetJob(const std::string& job_id, Done<v1::Job> done);
+  // Newest first; page tokens name where the next page starts.
   void ListJobs(const v1::ListJobsRequest& request, Done<v1::ListJobsResponse> done);
   void CancelJob(const v1::CancelJobRequest& request, Done<v1::Job> done);
   // Calls `update` with the job now, then with the job after every durable
@@ -91,18 +97,26 @@ class Coordinator {
   // must not call back into the coordinator.
   absl::StatusOr<int64_t> Watch(const std::string& job_id, std::function<void(const v1::Job&)> update);
   void Unwatch(int64_t watch_id);
+  // By worker id, a page at a time.
   void ListWorkers(const v1::ListWorkersRequest& request, Done<v1::ListWorkersResponse> done);
 
-  // ---- workers (worker_calls.cc, work_reports.cc) ----
-  void RegisterWorker(const v1::RegisterWorkerRequest& request, const std::string& peer,
-                      Done<v1::RegisterWorkerResponse> done);
-  void Heartbeat(const v1::HeartbeatRequest& request, Done<v1::HeartbeatResponse> done);
-  void AcquireWork(const v1::AcquireWorkRequest& request, Done<v1::AcquireWorkResponse> done);
-  void ReportWork(const v1::ReportWorkRequest& request, Done<v1::ReportWorkResponse> done);
-  void Deregister(const v1::DeregisterRequest& request, Done<v1::DeregisterResponse> done);
+  // ---- workers (WorkerService; worker_calls.cc, work_reports.cc) ----
+  // `who` is the worker's credentials from the call's metadata; for
+  // RegisterWorker, `resume` is the credentials of a worker resuming (null
+  // for a new one).
+  void RegisterWorker(const v1::RegisterWorkerRequest& request, const v1::WorkerCredentials* resume,
+                      const std::string& peer, Done<v1::RegisterWorkerResponse> done);
+  void Heartbeat(const v1::WorkerCredentials& who, const v1::HeartbeatRequest& request,
+                 Done<v1::HeartbeatResponse> done);
+  void AcquireWork(const v1::WorkerCredentials& who, const v1::AcquireWorkRequest& request,
+                   Done<v1::AcquireWorkResponse> done);
+  void ReportWork(const v1::WorkerCredentials& who, const v1::ReportWorkRequest& request,
+                  Done<v1::ReportWorkResponse> done);
+  void Deregister(const v1::WorkerCredentials& who, Done<v1::DeregisterResponse> done);
 
   // ---- replay store (replay_store.cc) ----
-  // Validates and stages the samples of one Append message. On success the
+  // Validates and stages the samples of one Append message, from the worker
+  // whose credentials session->credentials holds. On success the
   // samples are durable once log().WhenDurable(*seq) says so; on error
   // (naming the sample) the samples before the bad one are staged anyway.
   absl::Status AppendMessage(const v1::AppendRequest& message, AppendSession* session, uint64_t* seq);
@@ -134,7 +148,7 @@ class Coordinator {
   void ReplyAfter(Pending pending, absl::StatusOr<T> result, Done<T> done);
   void Write(WriteBatch batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistJob(const JobEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PersistShard(const v1::ShardRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistShard(const internal::ShardRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistWorker(const WorkerEntry& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistCounters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A new JobEntry for `id` whose shard writes go to the commit log.
@@ -143,6 +157,8 @@ class Coordinator {
   v1::Job Snapshot(const JobEntry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillProgress(const JobEntry& e, v1::StageProgress* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobEntry* FindJob(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The store's schema version: refuses another, stamps a new store.
+  absl::Status CheckSchema();
   absl::Status Recover();
   void TickLoop();
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
@@ -217,6 +233,8 @@ class Coordinator {
   int64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_job_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_worker_ ABSL_GUARDED_BY(mu_) = 1;
+  // SubmitJob's request ids: the job each made and the request's digest.
+  std::map<std::string, internal::SubmitRecord> requests_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);  // jobs to publish after this op
   std::vector<v1::Job> transitions_ ABSL_GUARDED_BY(mu_);  // a snapshot per state change in this op
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

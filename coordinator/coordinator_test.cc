@@ -5,14 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/storage/in_memory_kv_store.h"
 #include "common/util/file_util.h"
+#include "coordinator/job_spec.h"
+#include "coordinator/records.pb.h"
 #include "coordinator/store_schema.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/temp_dir.h"
@@ -38,7 +42,7 @@ v1::Sample MakeSample(const std::string& problem, int64_t index, const std::stri
   s.set_sample_index(index);
   s.set_text(text.empty() ? absl::StrCat("def f():\n    return ", problem, index, "\n") : text);
   s.set_num_tokens(5);
-  s.set_finish_reason("stop");
+  s.set_finish_reason(v1::FINISH_REASON_STOP);
   s.set_weights_version(round - 1);
   return s;
 }
@@ -80,32 +84,31 @@ class CoordinatorTest : public testing::Test {
     if (!r.ok()) return r.status();
     return r->job_id();
   }
-  v1::WorkerIdentity Register(v1::WorkerRole role = v1::WORKER_ROLE_SAMPLER, const std::string& address = "h:1") {
+  v1::WorkerCredentials Register(v1::WorkerRole role = v1::WORKER_ROLE_SAMPLER, const std::string& address = "h:1") {
     v1::RegisterWorkerRequest req;
     req.set_role(role);
     req.set_address(address);
-    auto r = Sync<v1::RegisterWorkerResponse>([&](auto done) { c_->RegisterWorker(req, "peer", done); });
+    auto r = Sync<v1::RegisterWorkerResponse>([&](auto done) { c_->RegisterWorker(req, nullptr, "peer", done); });
     EXPECT_TRUE(r.ok()) << r.status();
-    return r->identity();
+    return r->credentials();
   }
-  v1::AcquireWorkResponse Acquire(const v1::WorkerIdentity& id, const std::vector<std::pair<std::string, int>>& held = {}) {
+  v1::AcquireWorkResponse Acquire(const v1::WorkerCredentials& id, const std::vector<std::pair<std::string, int>>& held = {}) {
     v1::AcquireWorkRequest req;
-    *req.mutable_identity() = id;
     for (const auto& [job, v] : held) {
       auto* w = req.add_weights_held();
       w->set_job_id(job);
       w->set_version(v);
     }
-    auto r = Sync<v1::AcquireWorkResponse>([&](auto done) { c_->AcquireWork(req, done); });
+    auto r = Sync<v1::AcquireWorkResponse>([&](auto done) { c_->AcquireWork(id, req, done); });
     EXPECT_TRUE(r.ok()) << r.status();
     return *r;
   }
-  absl::Status Append(const v1::WorkerIdentity& id, const v1::LeaseRef& lease, const std::vector<v1::Sample>& samples,
+  absl::Status Append(const v1::WorkerCredentials& id, const v1::LeaseRef& lease, const std::vector<v1::Sample>& samples,
                       AppendSession* session = nullptr) {
     AppendSession local;
     if (session == nullptr) session = &local;
+    session->credentials = id;
     v1::AppendRequest msg;
-    *msg.mutable_identity() = id;
     *msg.mutable_lease() = lease;
     for (const v1::Sample& s : samples) *msg.add_samples() = s;
     uint64_t seq = 0;
@@ -116,7 +119,7 @@ class CoordinatorTest : public testing::Test {
     return st;
   }
   // Appends every missing sample of a shard lease and reports it done.
-  absl::Status Complete(const v1::WorkerIdentity& id, const v1::ShardLease& lease) {
+  absl::Status Complete(const v1::WorkerCredentials& id, const v1::ShardLease& lease) {
     std::vector<v1::Sample> all;
     for (const v1::ProblemTask& t : lease.tasks()) {
       for (int64_t i : t.sample_indices()) all.push_back(MakeSample(t.problem().id(), i));
@@ -124,19 +127,17 @@ class CoordinatorTest : public testing::Test {
     if (absl::Status s = Append(id, lease.lease(), all); !s.ok()) return s;
     return Report(id, lease.lease(), [](v1::ReportWorkRequest* r) { r->mutable_shard_done(); });
   }
-  absl::Status Report(const v1::WorkerIdentity& id, const v1::LeaseRef& lease,
+  absl::Status Report(const v1::WorkerCredentials& id, const v1::LeaseRef& lease,
                       const std::function<void(v1::ReportWorkRequest*)>& fill) {
     v1::ReportWorkRequest req;
-    *req.mutable_identity() = id;
     *req.mutable_lease() = lease;
     fill(&req);
-    return Sync<v1::ReportWorkResponse>([&](auto done) { c_->ReportWork(req, done); }).status();
+    return Sync<v1::ReportWorkResponse>([&](auto done) { c_->ReportWork(id, req, done); }).status();
   }
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::WorkerIdentity& id, const std::vector<v1::LeaseRef>& leases) {
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::WorkerCredentials& id, const std::vector<v1::LeaseRef>& leases) {
     v1::HeartbeatRequest req;
-    *req.mutable_identity() = id;
     for (const auto& l : leases) *req.add_leases() = l;
-    return Sync<v1::HeartbeatResponse>([&](auto done) { c_->Heartbeat(req, done); });
+    return Sync<v1::HeartbeatResponse>([&](auto done) { c_->Heartbeat(id, req, done); });
   }
   v1::Job Job(const std::string& id) {
     auto j = Sync<v1::Job>([&](auto done) { c_->GetJob(id, done); });
@@ -184,7 +185,7 @@ TEST_F(CoordinatorTest, SubmittedJobIsSamplingWithOneShardPerShardSizeProblems) 
 TEST_F(CoordinatorTest, LeasesGoOutOnceAndCarryTheMissingIndicesAndTheJobSeed) {
   auto id = Submit(Spec("", "  seed: 42\n"));
   ASSERT_TRUE(id.ok());
-  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::WorkerCredentials a = Register(), b = Register();
   std::set<int> shards;
   for (const auto& w : {a, a, b}) {
     const v1::AcquireWorkResponse r = Acquire(w);
@@ -200,7 +201,7 @@ TEST_F(CoordinatorTest, LeasesGoOutOnceAndCarryTheMissingIndicesAndTheJobSeed) {
 
 TEST_F(CoordinatorTest, DuplicateAppendsAreAcknowledgedAndIgnored) {
   auto id = Submit(Spec());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   AppendSession s1;
   ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p0", 1)}, &s1).ok());
@@ -216,7 +217,7 @@ TEST_F(CoordinatorTest, DuplicateAppendsAreAcknowledgedAndIgnored) {
 
 TEST_F(CoordinatorTest, AnExpiredLeaseIsReLeasedWithANewEpochAndTheOldOneIsFenced) {
   auto id = Submit(Spec("shard_size: 10\n"));
-  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::WorkerCredentials a = Register(), b = Register();
   const v1::ShardLease first = Acquire(a).shard();
   ASSERT_TRUE(Append(a, first.lease(), {MakeSample("p0", 0)}).ok());
   EXPECT_TRUE(Acquire(b).has_idle());
@@ -244,7 +245,7 @@ TEST_F(CoordinatorTest, AnExpiredLeaseIsReLeasedWithANewEpochAndTheOldOneIsFence
 
 TEST_F(CoordinatorTest, AnotherWorkersLeaseIsPermissionDeniedForAppendReportAndRenewal) {
   Submit(Spec());
-  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::WorkerCredentials a = Register(), b = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   EXPECT_EQ(Append(b, lease.lease(), {MakeSample("p0", 0)}).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(Report(b, lease.lease(), [](auto* r) { r->mutable_shard_done(); }).code(),
@@ -253,14 +254,14 @@ TEST_F(CoordinatorTest, AnotherWorkersLeaseIsPermissionDeniedForAppendReportAndR
   EXPECT_EQ(hb.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(hb.status().message().find("is held by"), std::string::npos);
   // A forged session is not the worker.
-  v1::WorkerIdentity forged = a;
+  v1::WorkerCredentials forged = a;
   forged.set_session("0000");
   EXPECT_EQ(Append(forged, lease.lease(), {MakeSample("p0", 0)}).code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(CoordinatorTest, SamplesOutsideTheLeaseOrTheJobAreRefusedNamingTheSample) {
   auto id = Submit(Spec());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();  // shard 0: p0..p3
   absl::Status outside = Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p7", 0)});
   EXPECT_EQ(outside.code(), absl::StatusCode::kPermissionDenied);
@@ -269,7 +270,7 @@ TEST_F(CoordinatorTest, SamplesOutsideTheLeaseOrTheJobAreRefusedNamingTheSample)
   EXPECT_EQ(Append(a, lease.lease(), {MakeSample("nope", 0)}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Append(a, lease.lease(), {MakeSample("p1", 2)}).code(), absl::StatusCode::kInvalidArgument);
   v1::Sample bad_reason = MakeSample("p1", 0);
-  bad_reason.set_finish_reason("STOP!");
+  bad_reason.set_finish_reason(v1::FINISH_REASON_UNSPECIFIED);
   EXPECT_EQ(Append(a, lease.lease(), {bad_reason}).code(), absl::StatusCode::kInvalidArgument);
   v1::LeaseRef unknown = lease.lease();
   unknown.set_job_id("job-999999");
@@ -278,7 +279,7 @@ TEST_F(CoordinatorTest, SamplesOutsideTheLeaseOrTheJobAreRefusedNamingTheSample)
 
 TEST_F(CoordinatorTest, DoneWithMissingSamplesIsRefusedAndTheShardStaysLeased) {
   Submit(Spec());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0)}).ok());
   const absl::Status s = Report(a, lease.lease(), [](auto* r) { r->mutable_shard_done(); });
@@ -289,7 +290,7 @@ TEST_F(CoordinatorTest, DoneWithMissingSamplesIsRefusedAndTheShardStaysLeased) {
 
 TEST_F(CoordinatorTest, AShardThatFailsMaxAttemptsTimesFailsTheJobWithEveryReason) {
   auto id = Submit(Spec("max_shard_attempts: 2\n"));
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   for (int i = 0; i < 2; ++i) {
     const v1::ShardLease lease = Acquire(a).shard();
     ASSERT_EQ(lease.lease().shard(), 0);
@@ -304,7 +305,7 @@ TEST_F(CoordinatorTest, AShardThatFailsMaxAttemptsTimesFailsTheJobWithEveryReaso
 
 TEST_F(CoordinatorTest, CompleteRoundIsFilteredGloballyAndTrainersScanDisjointPartitions) {
   auto id = Submit(Spec("filter:\n  drop_shortest_percent: 25\n"));
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(a, Acquire(a).shard()).ok());
   const v1::Job j = Job(*id);
   ASSERT_EQ(j.state(), v1::JOB_STATE_TRAINING);
@@ -321,7 +322,7 @@ TEST_F(CoordinatorTest, CompleteRoundIsFilteredGloballyAndTrainersScanDisjointPa
 
 TEST_F(CoordinatorTest, TrainersReadEverySurvivorsSizeThenTheTextOfOnlyTheOnesTheySelect) {
   auto id = Submit(Spec("filter:\n  drop_shortest_percent: 25\n"));
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   for (int k = 0; k < 3; ++k) {
     const v1::ShardLease lease = Acquire(a).shard();
     EXPECT_EQ(lease.sft_max_seq_len(), 2048) << "sample leases carry the job's train.max_seq_len";
@@ -395,7 +396,7 @@ TEST_F(CoordinatorTest, TrainersReadEverySurvivorsSizeThenTheTextOfOnlyTheOnesTh
 
 TEST_F(CoordinatorTest, SamplesWithImpossibleTrainingSizesAreRefusedNamingThem) {
   Submit(Spec("train:\n  max_seq_len: 64\n  micro_batch_tokens: 64\n  batch_tokens: 64\n"));
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   ASSERT_EQ(lease.sft_max_seq_len(), 64);
   struct Case {
@@ -417,7 +418,7 @@ TEST_F(CoordinatorTest, SamplesWithImpossibleTrainingSizesAreRefusedNamingThem) 
 
 TEST_F(CoordinatorTest, RestartFromTheStoreKeepsJobsLeasesSamplesAndWorkerIdentities) {
   auto id = Submit(Spec());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0), MakeSample("p0", 1)}).ok());
   Restart();
@@ -436,12 +437,12 @@ TEST_F(CoordinatorTest, RestartFromTheStoreKeepsJobsLeasesSamplesAndWorkerIdenti
 
 TEST_F(CoordinatorTest, AfterARestartLeasesGetTheGracePeriodThenExpire) {
   Submit(Spec());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   Restart();
   clock_.AdvanceMs(1500);  // past the TTL but inside the grace
   c_->TickForTest();
-  const v1::WorkerIdentity b = Register();
+  const v1::WorkerCredentials b = Register();
   EXPECT_NE(Acquire(b).shard().lease().shard(), lease.lease().shard());
   clock_.AdvanceMs(1000);  // past the grace
   ASSERT_TRUE(Heartbeat(b, {}).ok());
@@ -454,11 +455,9 @@ TEST_F(CoordinatorTest, AfterARestartLeasesGetTheGracePeriodThenExpire) {
 
 TEST_F(CoordinatorTest, ADeadWorkersLeasesReturnAtOnceAndAGracefulLeaveCostsNoAttempt) {
   auto id = Submit(Spec("max_shard_attempts: 1\n"));
-  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::WorkerCredentials a = Register(), b = Register();
   const v1::ShardLease la = Acquire(a).shard();
-  v1::DeregisterRequest req;
-  *req.mutable_identity() = a;
-  auto left = Sync<v1::DeregisterResponse>([&](auto done) { c_->Deregister(req, done); });
+  auto left = Sync<v1::DeregisterResponse>([&](auto done) { c_->Deregister(a, done); });
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->leases_returned(), 1);
   const v1::ShardLease lb = Acquire(b).shard();
@@ -472,7 +471,7 @@ TEST_F(CoordinatorTest, ADeadWorkersLeasesReturnAtOnceAndAGracefulLeaveCostsNoAt
 
 TEST_F(CoordinatorTest, CancelRevokesEveryLeaseAndRefusesFurtherSamples) {
   auto id = Submit(Spec());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   v1::CancelJobRequest req;
   req.set_job_id(*id);
@@ -489,14 +488,14 @@ TEST_F(CoordinatorTest, CancelRevokesEveryLeaseAndRefusesFurtherSamples) {
 
 TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesRanksAndRendezvous) {
   auto id = Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
-  const v1::WorkerIdentity s = Register();
+  const v1::WorkerCredentials s = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
   ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
-  const v1::WorkerIdentity t1 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.5:7000");
+  const v1::WorkerCredentials t1 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.5:7000");
   const v1::AcquireWorkResponse alone = Acquire(t1);
   ASSERT_TRUE(alone.has_idle());
   EXPECT_NE(alone.idle().reason().find("trains on 2 trainers; 1 are idle"), std::string::npos) << alone.DebugString();
-  const v1::WorkerIdentity t2 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.6:7000");
+  const v1::WorkerCredentials t2 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.6:7000");
   const v1::AcquireWorkResponse g = Acquire(t2);
   ASSERT_TRUE(g.has_training()) << g.DebugString();
   EXPECT_EQ(g.training().rank(), 0);
@@ -511,7 +510,7 @@ TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesR
   clock_.AdvanceMs(3500);
   ASSERT_TRUE(Heartbeat(t2, {}).ok());
   c_->TickForTest();
-  const v1::WorkerIdentity t3 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.7:7000");
+  const v1::WorkerCredentials t3 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.7:7000");
   const v1::AcquireWorkResponse regroup = Acquire(t3);
   ASSERT_TRUE(regroup.has_training()) << regroup.DebugString();
   EXPECT_EQ(regroup.training().lease().epoch(), g.training().lease().epoch() + 1);
@@ -521,26 +520,26 @@ TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesR
 
 TEST_F(CoordinatorTest, RankHintsOrderTheTrainingGroupWhoeverAsksFirst) {
   auto id = Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
-  const v1::WorkerIdentity s = Register();
+  const v1::WorkerCredentials s = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
   ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
-  auto trainer = [&](std::optional<int> hint, const std::string& address) -> absl::StatusOr<v1::WorkerIdentity> {
+  auto trainer = [&](std::optional<int> hint, const std::string& address) -> absl::StatusOr<v1::WorkerCredentials> {
     v1::RegisterWorkerRequest req;
     req.set_role(v1::WORKER_ROLE_TRAINER);
     req.set_address(address);
     if (hint) req.mutable_capabilities()->set_rank_hint(*hint);
-    auto r = Sync<v1::RegisterWorkerResponse>([&](auto done) { c_->RegisterWorker(req, "peer", done); });
+    auto r = Sync<v1::RegisterWorkerResponse>([&](auto done) { c_->RegisterWorker(req, nullptr, "peer", done); });
     if (!r.ok()) return r.status();
-    return r->identity();
+    return r->credentials();
   };
   auto bad = trainer(-1, "10.0.0.9:7000");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("capabilities.rank_hint"), std::string::npos) << bad.status();
 
   // An unhinted trainer asks last of three: the hinted two form the group.
-  const v1::WorkerIdentity t1 = trainer(1, "10.0.0.5:7000").value();
-  const v1::WorkerIdentity t0 = trainer(0, "10.0.0.6:7000").value();
-  const v1::WorkerIdentity loose = trainer(std::nullopt, "10.0.0.7:7000").value();
+  const v1::WorkerCredentials t1 = trainer(1, "10.0.0.5:7000").value();
+  const v1::WorkerCredentials t0 = trainer(0, "10.0.0.6:7000").value();
+  const v1::WorkerCredentials loose = trainer(std::nullopt, "10.0.0.7:7000").value();
   const v1::AcquireWorkResponse l = Acquire(loose);
   ASSERT_TRUE(l.has_idle()) << l.DebugString();
   EXPECT_NE(l.idle().reason().find("from lower rank hints"), std::string::npos) << l.DebugString();
@@ -559,9 +558,9 @@ TEST_F(CoordinatorTest, RankHintsOrderTheTrainingGroupWhoeverAsksFirst) {
 
 TEST_F(CoordinatorTest, RoundTwoLeasesGoOnlyToSamplersHoldingRoundOnesWeights) {
   auto id = Submit(Spec("rounds: 2\n"));
-  const v1::WorkerIdentity s = Register(), other = Register(v1::WORKER_ROLE_SAMPLER, "h:2");
+  const v1::WorkerCredentials s = Register(), other = Register(v1::WORKER_ROLE_SAMPLER, "h:2");
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
-  const v1::WorkerIdentity t = Register(v1::WORKER_ROLE_TRAINER);
+  const v1::WorkerCredentials t = Register(v1::WORKER_ROLE_TRAINER);
   const v1::AcquireWorkResponse train = Acquire(t);
   ASSERT_TRUE(train.has_training());
   ASSERT_TRUE(Report(t, train.training().lease(), [](auto* r) {
@@ -609,7 +608,7 @@ TEST_F(CoordinatorTest, AFailedStoreWriteTurnsTheCoordinatorUnhealthyAndNothingI
 
 TEST_F(CoordinatorTest, ExportedRoundImportsAsANewJobThatExportsTheSameLines) {
   auto id = Submit(Spec("filter:\n  drop_shortest_percent: 0\n"));
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(a, Acquire(a).shard()).ok());
   auto export_all = [&](const std::string& job) {
     v1::ExportRequest req;
@@ -665,7 +664,7 @@ TEST_F(CoordinatorTest, WatchSeesTheSnapshotThenEveryTransitionInOrder) {
     if (states.empty() || states.back() != j.state()) states.push_back(j.state());
   });
   ASSERT_TRUE(w.ok());
-  const v1::WorkerIdentity a = Register();
+  const v1::WorkerCredentials a = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(a, Acquire(a).shard()).ok());
   ASSERT_TRUE(c_->log().Flush().ok());
   c_->Unwatch(*w);
@@ -689,7 +688,7 @@ TEST_F(CoordinatorTest, WatchersSeeALeaseWhenItIsGrantedNotOnlyWhenItEnds) {
     absl::MutexLock l(&mu);
     return leased.empty() ? int64_t{-1} : leased.back();
   };
-  const v1::WorkerIdentity a = Register(), b = Register();
+  const v1::WorkerCredentials a = Register(), b = Register();
   const v1::ShardLease first = Acquire(a).shard();
   EXPECT_EQ(last(), 1);
   ASSERT_TRUE(Acquire(b).has_shard());
@@ -715,6 +714,231 @@ TEST_F(CoordinatorTest, ProblemFilesWithBadLinesAreRefusedWholeWithLineNumbers) 
   EXPECT_NE(r.status().message().find("bad.jsonl:3: expected a JSON object, got an array"), std::string::npos);
   EXPECT_NE(r.status().message().find("bad.jsonl:4: needs \"prompt\""), std::string::npos);
   EXPECT_NE(Submit("model: /m\nproblems: missing.jsonl\n").status().message().find("problems:"), std::string::npos);
+}
+
+// ---- the job API: idempotent submits, paging, typed specs, the store's schema
+
+absl::StatusOr<v1::SubmitJobResponse> SubmitRequest(Coordinator* c, const v1::SubmitJobRequest& req) {
+  return Sync<v1::SubmitJobResponse>([&](auto done) { c->SubmitJob(req, "test", done); });
+}
+
+TEST_F(CoordinatorTest, ASubmitRetriedWithItsRequestIdReturnsTheFirstJobEvenAfterARestart) {
+  v1::SubmitJobRequest req;
+  req.set_spec_yaml(Spec());
+  req.set_base_dir(dir_);
+  req.set_request_id("retry-me");
+  auto first = SubmitRequest(c_.get(), req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->deduplicated());
+  auto again = SubmitRequest(c_.get(), req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deduplicated());
+  EXPECT_EQ(again->job_id(), first->job_id());
+  Restart();
+  auto after_restart = SubmitRequest(c_.get(), req);
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status();
+  EXPECT_TRUE(after_restart->deduplicated());
+  EXPECT_EQ(after_restart->job_id(), first->job_id());
+  EXPECT_EQ(after_restart->job().state(), v1::JOB_STATE_SAMPLING);
+  auto all = Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(v1::ListJobsRequest(), done); });
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->jobs_size(), 1);
+  // Another request under the same id is refused, naming the job it made.
+  req.set_spec_yaml(Spec("rounds: 2\n"));
+  auto other = SubmitRequest(c_.get(), req);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists) << other.status();
+  EXPECT_NE(other.status().message().find("request_id retry-me made job " + first->job_id()), std::string::npos)
+      << other.status();
+  // Without an id, the same request makes a second job.
+  req.set_spec_yaml(Spec());
+  req.clear_request_id();
+  auto plain = SubmitRequest(c_.get(), req);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_NE(plain->job_id(), first->job_id());
+}
+
+TEST_F(CoordinatorTest, ARequestIdThatIsTooLongOrNotPrintableIsInvalidArgumentNamingIt) {
+  v1::SubmitJobRequest req;
+  req.set_spec_yaml(Spec());
+  req.set_base_dir(dir_);
+  for (const std::string& bad : {std::string(129, 'x'), std::string("with space"), std::string("tab\there")}) {
+    req.set_request_id(bad);
+    auto r = SubmitRequest(c_.get(), req);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StartsWith(r.status().message(), "request_id: ")) << r.status();
+  }
+  req.set_request_id(std::string(128, 'x'));
+  EXPECT_TRUE(SubmitRequest(c_.get(), req).ok());
+}
+
+TEST_F(CoordinatorTest, ListJobsWalksTwoHundredFiftyJobsNewestFirstInPagesOfAHundred) {
+  std::vector<std::string> submitted;
+  for (int i = 0; i < 250; ++i) {
+    auto id = Submit(Spec());
+    ASSERT_TRUE(id.ok()) << id.status();
+    submitted.push_back(*id);
+  }
+  std::vector<std::string> listed;
+  std::vector<int> page_sizes;
+  v1::ListJobsRequest req;  // page_size 0: the default, 100
+  do {
+    auto page = Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(req, done); });
+    ASSERT_TRUE(page.ok()) << page.status();
+    page_sizes.push_back(page->jobs_size());
+    for (const v1::Job& j : page->jobs()) listed.push_back(j.id());
+    req.set_page_token(page->next_page_token());
+    ASSERT_LE(page_sizes.size(), 4u) << "the pages never end";
+  } while (!req.page_token().empty());
+  EXPECT_EQ(page_sizes, (std::vector<int>{100, 100, 50}));
+  std::reverse(submitted.begin(), submitted.end());
+  EXPECT_EQ(listed, submitted);
+  // A state filter pages over the matching jobs only.
+  auto cancel = Sync<v1::Job>([&](auto done) {
+    v1::CancelJobRequest c;
+    c.set_job_id(submitted[7]);
+    c_->CancelJob(c, done);
+  });
+  ASSERT_TRUE(cancel.ok());
+  v1::ListJobsRequest cancelled;
+  cancelled.add_states(v1::JOB_STATE_CANCELLED);
+  cancelled.set_page_size(1);
+  auto one = Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(cancelled, done); });
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->jobs_size(), 1);
+  EXPECT_EQ(one->jobs(0).id(), submitted[7]);
+  EXPECT_EQ(one->next_page_token(), "") << "a token after the only cancelled job";
+  // A page that ends exactly at the last match says so with an empty token.
+  cancelled.clear_states();
+  cancelled.set_page_size(250);
+  auto whole = Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(cancelled, done); });
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->jobs_size(), 250);
+  EXPECT_EQ(whole->next_page_token(), "");
+}
+
+TEST_F(CoordinatorTest, APageSizeOutOfRangeOrAPageTokenItDidNotIssueIsInvalidArgumentNamingTheField) {
+  ASSERT_TRUE(Submit(Spec()).ok());
+  struct Case {
+    int32_t size;
+    std::string token;
+    std::string message;
+  };
+  for (const Case& c : {Case{-1, "", "page_size: must be in [0, 1000], got -1"},
+                        Case{1001, "", "page_size: must be in [0, 1000], got 1001"},
+                        Case{0, "opaque", "page_token: not a token this coordinator issued"},
+                        Case{0, "after:", "page_token: not a token this coordinator issued"},
+                        Case{0, "after:job-that-never-was", "page_token: names job job-that-never-was"}}) {
+    v1::ListJobsRequest req;
+    req.set_page_size(c.size);
+    req.set_page_token(c.token);
+    auto r = Sync<v1::ListJobsResponse>([&](auto done) { c_->ListJobs(req, done); });
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_TRUE(absl::StartsWith(r.status().message(), c.message)) << r.status();
+  }
+  v1::ListWorkersRequest w;
+  w.set_page_size(5000);
+  auto r = Sync<v1::ListWorkersResponse>([&](auto done) { c_->ListWorkers(w, done); });
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoordinatorTest, ListWorkersPagesInWorkerIdOrder) {
+  std::set<std::string> registered;
+  for (int i = 0; i < 5; ++i) registered.insert(Register().worker_id());
+  std::vector<std::string> listed;
+  v1::ListWorkersRequest req;
+  req.set_page_size(2);
+  int pages = 0;
+  do {
+    auto page = Sync<v1::ListWorkersResponse>([&](auto done) { c_->ListWorkers(req, done); });
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    for (const auto& w : page->workers()) listed.push_back(w.worker_id());
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(listed, std::vector<std::string>(registered.begin(), registered.end()));
+}
+
+TEST_F(CoordinatorTest, AJobSpecSentWholeIsValidatedAndNeedsAbsolutePaths) {
+  v1::SubmitJobRequest req;
+  v1::JobSpec spec = DefaultJobSpec();
+  spec.set_model("/m");
+  spec.set_problems(dir_ + "/p.jsonl");
+  spec.set_shard_size(5);
+  *req.mutable_job_spec() = spec;
+  auto ok = SubmitRequest(c_.get(), req);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->job().progress().shards_total(), 2);
+  spec.mutable_sampling()->set_top_p(1.5);
+  *req.mutable_job_spec() = spec;
+  auto bad = SubmitRequest(c_.get(), req);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("sampling.top_p: must be in (0, 1], got 1.5"), std::string::npos)
+      << bad.status();
+  spec.mutable_sampling()->set_top_p(0.8);
+  spec.set_problems("p.jsonl");
+  *req.mutable_job_spec() = spec;
+  auto relative = SubmitRequest(c_.get(), req);
+  EXPECT_EQ(relative.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(relative.status().message().find("problems: p.jsonl is relative"), std::string::npos)
+      << relative.status();
+  auto neither = SubmitRequest(c_.get(), v1::SubmitJobRequest());
+  EXPECT_EQ(neither.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(neither.status().message(), "spec: set spec_yaml")) << neither.status();
+}
+
+TEST(CoordinatorSchemaTest, ANewStoreIsStampedWithTheSchemaVersionAndReopens) {
+  InMemoryKvStore store(CoordinatorTables());
+  FakeClock clock;
+  {
+    Coordinator c(CoordinatorOptions(), &store, &clock, nullptr);
+    ASSERT_TRUE(c.Start().ok());
+    c.Shutdown();
+  }
+  auto stamp = store.Get(kMeta, "schema");
+  ASSERT_TRUE(stamp.ok() && stamp->has_value());
+  internal::SchemaVersion v;
+  ASSERT_TRUE(v.ParseFromString(**stamp));
+  EXPECT_EQ(v.version(), kSchemaVersion);
+  Coordinator again(CoordinatorOptions(), &store, &clock, nullptr);
+  EXPECT_TRUE(again.Start().ok());
+  again.Shutdown();
+}
+
+TEST(CoordinatorSchemaTest, AStoreOfAnotherSchemaVersionOrFromBeforeVersionsIsRefusedNamingTheVersion) {
+  FakeClock clock;
+  {
+    InMemoryKvStore store(CoordinatorTables());
+    internal::SchemaVersion v;
+    v.set_version(kSchemaVersion + 1);
+    WriteBatch b;
+    b.Put(kMeta, "schema", v.SerializeAsString());
+    ASSERT_TRUE(store.Apply(b, true).ok());
+    Coordinator c(CoordinatorOptions(), &store, &clock, nullptr);
+    const absl::Status s = c.Start();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(s.message().find(absl::StrCat("holds coordinator schema version ", kSchemaVersion + 1,
+                                            "; this ssd reads version ", kSchemaVersion)),
+              std::string::npos)
+        << s;
+  }
+  {
+    // What the ssd before schema stamps left: a job and no stamp.
+    InMemoryKvStore store(CoordinatorTables());
+    WriteBatch b;
+    b.Put(kJobs, "job-1", "old bytes");
+    ASSERT_TRUE(store.Apply(b, true).ok());
+    Coordinator c(CoordinatorOptions(), &store, &clock, nullptr);
+    const absl::Status s = c.Start();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(s.message().find("from before schema versions were recorded (coordinator schema version 1)"),
+              std::string::npos)
+        << s;
+    // Nothing was written over it.
+    auto stamp = store.Get(kMeta, "schema");
+    ASSERT_TRUE(stamp.ok());
+    EXPECT_FALSE(stamp->has_value());
+  }
 }
 
 }  // namespace

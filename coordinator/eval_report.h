@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ssd/v1/coordinator.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 #include "ssd/v1/job.pb.h"
 
 namespace ssd {

@@ -16,7 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "coordinator/lease_table.h"
-#include "ssd/v1/coordinator.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 #include "ssd/v1/job.pb.h"
 
 namespace ssd {

@@ -81,11 +81,11 @@ void Coordinator::RunFilter(JobEntry& e) {
 
 void Coordinator::StartTraining(JobEntry& e) {
   SetState(e, v1::JOB_STATE_TRAINING, e.job.round());
-  v1::ShardRecord rec;
+  internal::ShardRecord rec;
   rec.set_job_id(e.id());
   rec.set_round(e.job.round());
   rec.set_kind(v1::LEASE_KIND_TRAIN);
-  rec.set_state(v1::SHARD_STATE_QUEUED);
+  rec.set_state(internal::SHARD_STATE_QUEUED);
   e.leases.Add(std::move(rec));
 }
 
@@ -98,11 +98,11 @@ void Coordinator::AfterTraining(JobEntry& e) {
     return;
   }
   SetState(e, v1::JOB_STATE_PUSHING, round);
-  v1::ShardRecord rec;
+  internal::ShardRecord rec;
   rec.set_job_id(e.id());
   rec.set_round(round);
   rec.set_kind(v1::LEASE_KIND_PUSH);
-  rec.set_state(v1::SHARD_STATE_QUEUED);
+  rec.set_state(internal::SHARD_STATE_QUEUED);
   e.leases.Add(std::move(rec));
 }
 
@@ -117,7 +117,7 @@ void Coordinator::AfterPush(JobEntry& e) {
 void Coordinator::AfterEval(JobEntry& e) {
   const int32_t round = e.job.round();
   std::vector<EvalProblemInfo> problems;
-  for (const v1::Problem& p : e.eval_problems) problems.push_back({p.id(), p.difficulty()});
+  for (const v1::Problem& p : e.eval_problems) problems.push_back({p.id(), DifficultyName(p.difficulty())});
   std::vector<v1::EvalOutcome> outcomes;
   for (const auto& [k, o] : e.evals[round]) outcomes.push_back(o);
   *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), e.EvalTemperatures(round),

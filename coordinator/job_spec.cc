@@ -14,9 +14,26 @@
 #include "common/sampling/sampling_presets.h"
 #include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
+#include "common/util/status_macros.h"
 
 namespace ssd {
 namespace {
+
+// The YAML spellings of the spec's enums.
+bool ParseLrSchedule(const std::string& name, v1::LrSchedule* out) {
+  if (name == "cosine") *out = v1::LR_SCHEDULE_COSINE;
+  else if (name == "linear") *out = v1::LR_SCHEDULE_LINEAR;
+  else if (name == "constant") *out = v1::LR_SCHEDULE_CONSTANT;
+  else return false;
+  return true;
+}
+
+bool ParseBatching(const std::string& name, v1::Batching* out) {
+  if (name == "packed") *out = v1::BATCHING_PACKED;
+  else if (name == "padded") *out = v1::BATCHING_PADDED;
+  else return false;
+  return true;
+}
 
 size_t EditDistance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -267,6 +284,23 @@ bool ValidDate(const std::string& d) {
 
 }  // namespace
 
+absl::Status ValidateBuiltJobSpec(const v1::JobSpec& spec) {
+  RETURN_IF_ERROR(ValidateJobSpec(spec));
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"model", &spec.model()},
+      {"problems", &spec.problems()},
+      {"prompt_template", &spec.prompt_template()},
+      {"output_dir", &spec.output_dir()},
+      {"eval.benchmark", &spec.eval().benchmark()}};
+  for (const auto& [field, path] : paths) {
+    if (!path->empty() && (*path)[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", *path, " is relative; a job_spec sent whole needs absolute paths"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 v1::JobSpec DefaultJobSpec() {
   v1::JobSpec spec;
   spec.set_rounds(1);
@@ -288,7 +322,7 @@ v1::JobSpec DefaultJobSpec() {
   t->set_epochs(1);
   t->set_steps(0);
   t->set_lr(5e-6);
-  t->set_schedule("cosine");
+  t->set_schedule(v1::LR_SCHEDULE_COSINE);
   t->set_min_lr(0);
   t->set_warmup_steps(0);
   t->set_batch_tokens(65536);
@@ -300,7 +334,7 @@ v1::JobSpec DefaultJobSpec() {
   t->set_grad_clip(1.0);
   t->set_save_every(0);
   t->set_trainers(1);
-  t->set_batching("packed");
+  t->set_batching(v1::BATCHING_PACKED);
   t->set_seed(0);
   return spec;
 }
@@ -468,7 +502,17 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
       SSD_INT(epochs)
       SSD_INT(steps)
       SSD_DOUBLE(lr)
-      f.Str("schedule", s->mutable_schedule());
+      if (f.Has("schedule")) {
+        std::string name;
+        f.Str("schedule", &name);
+        v1::LrSchedule v;
+        if (ParseLrSchedule(name, &v)) {
+          s->set_schedule(v);
+        } else {
+          errors.push_back(absl::StrCat("train.schedule: must be cosine, linear or constant, got \"", name, "\"",
+                                        Where(n["schedule"])));
+        }
+      }
       SSD_DOUBLE(min_lr)
       SSD_INT(warmup_steps)
       SSD_INT(batch_tokens)
@@ -484,7 +528,17 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
         f.Int("trainers", &i32);
         s->set_trainers(i32);
       }
-      f.Str("batching", s->mutable_batching());
+      if (f.Has("batching")) {
+        std::string name;
+        f.Str("batching", &name);
+        v1::Batching v;
+        if (ParseBatching(name, &v)) {
+          s->set_batching(v);
+        } else {
+          errors.push_back(absl::StrCat("train.batching: must be packed or padded, got \"", name, "\"",
+                                        Where(n["batching"])));
+        }
+      }
       if (f.Has("seed")) {
         u = s->seed();
         f.Int("seed", &u);
@@ -621,8 +675,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
   need(t.epochs() >= 1 && t.epochs() <= 1000, absl::StrCat("train.epochs: must be in [1, 1000], got ", t.epochs()));
   need(t.steps() >= 0, absl::StrCat("train.steps: must be >= 0 (0: run the epochs), got ", t.steps()));
   need(t.lr() > 0 && t.lr() < 1, absl::StrCat("train.lr: must be in (0, 1), got ", num(t.lr())));
-  need(t.schedule() == "cosine" || t.schedule() == "linear" || t.schedule() == "constant",
-       absl::StrCat("train.schedule: must be cosine, linear or constant, got \"", t.schedule(), "\""));
+  need(t.schedule() != v1::LR_SCHEDULE_UNSPECIFIED && v1::LrSchedule_IsValid(t.schedule()),
+       absl::StrCat("train.schedule: must be cosine, linear or constant, got ", t.schedule()));
   need(t.min_lr() >= 0 && t.min_lr() <= t.lr(),
        absl::StrCat("train.min_lr: must be in [0, train.lr], got ", num(t.min_lr())));
   need(t.warmup_steps() >= 0, absl::StrCat("train.warmup_steps: must be >= 0, got ", t.warmup_steps()));
@@ -630,9 +684,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
        absl::StrCat("train.warmup_steps: ", t.warmup_steps(), " is more than train.steps (", t.steps(), ")"));
   need(t.max_seq_len() >= 2 && t.max_seq_len() <= (1 << 22),
        absl::StrCat("train.max_seq_len: must be in [2, 4194304], got ", t.max_seq_len()));
-  const bool packed = t.batching() == "packed";
-  need(packed || t.batching() == "padded",
-       absl::StrCat("train.batching: must be packed or padded, got \"", t.batching(), "\""));
+  const bool packed = t.batching() == v1::BATCHING_PACKED;
+  need(packed || t.batching() == v1::BATCHING_PADDED,
+       absl::StrCat("train.batching: must be packed or padded, got ", t.batching()));
   if (t.max_seq_len() >= 2) {
     need(t.micro_batch_tokens() >= t.max_seq_len() && t.micro_batch_tokens() % t.max_seq_len() == 0,
          absl::StrCat("train.micro_batch_tokens: ", t.micro_batch_tokens(),

@@ -38,6 +38,11 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
 // The range and consistency checks alone, for specs built in code.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional = false);
 
+// A spec built in code and sent whole (SubmitJobRequest.job_spec): the
+// checks of ValidateJobSpec, and every path absolute, since there is no
+// folder to resolve against.
+absl::Status ValidateBuiltJobSpec(const v1::JobSpec& spec);
+
 // A spec with every default filled in and no paths.
 v1::JobSpec DefaultJobSpec();
 

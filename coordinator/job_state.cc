@@ -52,4 +52,22 @@ std::string WorkerRoleName(v1::WorkerRole r) { return Strip(v1::WorkerRole_Name(
 std::string WorkerStateName(v1::WorkerState s) { return Strip(v1::WorkerState_Name(s), "WORKER_STATE_"); }
 std::string LeaseKindName(v1::LeaseKind k) { return Strip(v1::LeaseKind_Name(k), "LEASE_KIND_"); }
 
+std::string DifficultyName(v1::Difficulty d) {
+  switch (d) {
+    case v1::DIFFICULTY_EASY: return "easy";
+    case v1::DIFFICULTY_MEDIUM: return "medium";
+    case v1::DIFFICULTY_HARD: return "hard";
+    default: return "";
+  }
+}
+
+absl::StatusOr<v1::Difficulty> ParseDifficulty(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower.empty()) return v1::DIFFICULTY_UNSPECIFIED;
+  if (lower == "easy") return v1::DIFFICULTY_EASY;
+  if (lower == "medium") return v1::DIFFICULTY_MEDIUM;
+  if (lower == "hard") return v1::DIFFICULTY_HARD;
+  return absl::InvalidArgumentError(absl::StrCat("difficulty: must be easy, medium or hard, got \"", name, "\""));
+}
+
 }  // namespace ssd

@@ -31,9 +31,10 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "ssd/v1/coordinator.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/types.pb.h"
 
 namespace ssd {
 
@@ -45,9 +46,17 @@ std::string JobStateName(v1::JobState s);
 // Parses a name (case-insensitive); false when unknown.
 bool ParseJobStateName(absl::string_view name, v1::JobState* out);
 
+// The API's other enums, without their prefixes ("SAMPLER", "ALIVE", ...).
 std::string WorkerRoleName(v1::WorkerRole r);
 std::string WorkerStateName(v1::WorkerState s);
 std::string LeaseKindName(v1::LeaseKind k);
+
+// "easy", "medium", "hard", or "" when not graded: the benchmarks'
+// spelling, and the eval report's group names.
+std::string DifficultyName(v1::Difficulty d);
+// Parses a benchmark's difficulty (any case; "" is not graded). An unknown
+// one is INVALID_ARGUMENT naming it.
+absl::StatusOr<v1::Difficulty> ParseDifficulty(absl::string_view name);
 
 }  // namespace ssd
 

@@ -21,23 +21,23 @@ LeaseTable::LeaseTable(Persist persist) : persist_(std::move(persist)) {}
 void LeaseTable::Index(const Shard& s, int delta) {
   const ShardId id = s.id();
   counts_[{s.rec.round(), s.rec.kind(), s.rec.state()}] += delta;
-  if (s.rec.state() == v1::SHARD_STATE_QUEUED) {
+  if (s.rec.state() == internal::SHARD_STATE_QUEUED) {
     if (delta > 0) queued_.insert(id);
     if (delta < 0) queued_.erase(id);
   }
-  if (s.rec.state() == v1::SHARD_STATE_LEASED) {
+  if (s.rec.state() == internal::SHARD_STATE_LEASED) {
     if (delta > 0) leased_.insert(id);
     if (delta < 0) leased_.erase(id);
   }
 }
 
-void LeaseTable::SetState(Shard& s, v1::ShardState state) {
+void LeaseTable::SetState(Shard& s, internal::ShardState state) {
   Index(s, -1);
   s.rec.set_state(state);
   Index(s, +1);
 }
 
-Shard& LeaseTable::Add(v1::ShardRecord rec) {
+Shard& LeaseTable::Add(internal::ShardRecord rec) {
   persist_(rec);
   Shard s;
   s.rec = std::move(rec);
@@ -50,22 +50,22 @@ void LeaseTable::AddRange(const std::string& job_id, int32_t round, v1::LeaseKin
                           int32_t size) {
   const int32_t n = static_cast<int32_t>((problems + size - 1) / size);
   for (int32_t i = 0; i < n; ++i) {
-    v1::ShardRecord rec;
+    internal::ShardRecord rec;
     rec.set_job_id(job_id);
     rec.set_round(round);
     rec.set_kind(kind);
     rec.set_shard(i);
     rec.set_first_problem(i * size);
     rec.set_num_problems(static_cast<int32_t>(std::min<int64_t>(size, problems - static_cast<int64_t>(i) * size)));
-    rec.set_state(v1::SHARD_STATE_QUEUED);
+    rec.set_state(internal::SHARD_STATE_QUEUED);
     Add(std::move(rec));
   }
 }
 
-void LeaseTable::Restore(v1::ShardRecord rec, int64_t expiry_ms) {
+void LeaseTable::Restore(internal::ShardRecord rec, int64_t expiry_ms) {
   Shard s;
   s.rec = std::move(rec);
-  if (s.rec.state() == v1::SHARD_STATE_LEASED) s.expiry_ms = expiry_ms;
+  if (s.rec.state() == internal::SHARD_STATE_LEASED) s.expiry_ms = expiry_ms;
   Shard& slot = shards_[s.id()] = std::move(s);
   Index(slot, +1);
 }
@@ -86,14 +86,14 @@ Shard* LeaseTable::NextQueued(int32_t round, v1::LeaseKind kind) {
   return &shards_.at(*q);
 }
 
-int64_t LeaseTable::Count(int32_t round, v1::LeaseKind kind, v1::ShardState state) const {
+int64_t LeaseTable::Count(int32_t round, v1::LeaseKind kind, internal::ShardState state) const {
   auto it = counts_.find({round, kind, state});
   return it == counts_.end() ? 0 : it->second;
 }
 
 bool LeaseTable::AllDone(int32_t round, v1::LeaseKind kind) const {
-  return Count(round, kind, v1::SHARD_STATE_DONE) > 0 && Count(round, kind, v1::SHARD_STATE_QUEUED) == 0 &&
-         Count(round, kind, v1::SHARD_STATE_LEASED) == 0 && Count(round, kind, v1::SHARD_STATE_FAILED) == 0;
+  return Count(round, kind, internal::SHARD_STATE_DONE) > 0 && Count(round, kind, internal::SHARD_STATE_QUEUED) == 0 &&
+         Count(round, kind, internal::SHARD_STATE_LEASED) == 0 && Count(round, kind, internal::SHARD_STATE_FAILED) == 0;
 }
 
 std::vector<ShardId> LeaseTable::Expired(int64_t now_ms) const {
@@ -107,7 +107,7 @@ std::vector<ShardId> LeaseTable::Expired(int64_t now_ms) const {
 
 void LeaseTable::Grant(Shard& s, const std::string& worker_id, int64_t now_ms, int64_t ttl_ms) {
   s.rec.set_epoch(s.rec.epoch() + 1);
-  SetState(s, v1::SHARD_STATE_LEASED);
+  SetState(s, internal::SHARD_STATE_LEASED);
   s.rec.set_worker_id(worker_id);
   if (Lapses(s.rec.kind())) s.expiry_ms = now_ms + ttl_ms;
   persist_(s.rec);
@@ -118,7 +118,7 @@ void LeaseTable::Renew(Shard& s, int64_t now_ms, int64_t ttl_ms) {
 }
 
 void LeaseTable::Complete(Shard& s) {
-  SetState(s, v1::SHARD_STATE_DONE);
+  SetState(s, internal::SHARD_STATE_DONE);
   s.expiry_ms = 0;
   persist_(s.rec);
 }
@@ -128,7 +128,7 @@ bool LeaseTable::Return(Shard& s, const std::string& reason, bool graceful, int 
     s.rec.clear_group();
     s.rec.clear_ranks_done();
   }
-  SetState(s, v1::SHARD_STATE_QUEUED);
+  SetState(s, internal::SHARD_STATE_QUEUED);
   s.expiry_ms = 0;
   if (!graceful) {
     s.rec.set_attempts(s.rec.attempts() + 1);
@@ -136,7 +136,7 @@ bool LeaseTable::Return(Shard& s, const std::string& reason, bool graceful, int 
     while (s.rec.failures_size() > kMaxFailuresKept) s.rec.mutable_failures()->erase(s.rec.mutable_failures()->begin());
   }
   const bool failed = !graceful && s.rec.attempts() >= max_attempts;
-  if (failed) SetState(s, v1::SHARD_STATE_FAILED);
+  if (failed) SetState(s, internal::SHARD_STATE_FAILED);
   persist_(s.rec);
   return !failed;
 }
@@ -151,9 +151,9 @@ absl::StatusOr<Shard*> LeaseTable::Check(const v1::LeaseRef& lease, const std::s
                                                       s->rec.epoch(),
                                                       " (the lease lapsed and was handed out again); drop this work"));
   }
-  if (s->rec.state() != v1::SHARD_STATE_LEASED) {
+  if (s->rec.state() != internal::SHARD_STATE_LEASED) {
     return absl::FailedPreconditionError(absl::StrCat(Describe(lease), " is no longer held (the work is ",
-                                                      v1::ShardState_Name(s->rec.state()), ")"));
+                                                      internal::ShardState_Name(s->rec.state()), ")"));
   }
   if (!HeldBy(s->rec, worker_id)) {
     return absl::PermissionDeniedError(
@@ -162,18 +162,18 @@ absl::StatusOr<Shard*> LeaseTable::Check(const v1::LeaseRef& lease, const std::s
   return s;
 }
 
-bool LeaseTable::HeldBy(const v1::ShardRecord& rec, const std::string& worker_id) {
+bool LeaseTable::HeldBy(const internal::ShardRecord& rec, const std::string& worker_id) {
   if (rec.kind() == v1::LEASE_KIND_TRAIN) {
     return std::find(rec.group().begin(), rec.group().end(), worker_id) != rec.group().end();
   }
   return rec.worker_id() == worker_id;
 }
 
-std::string LeaseTable::Holder(const v1::ShardRecord& rec) {
+std::string LeaseTable::Holder(const internal::ShardRecord& rec) {
   return rec.kind() == v1::LEASE_KIND_TRAIN ? absl::StrJoin(rec.group(), ",") : rec.worker_id();
 }
 
-v1::LeaseRef LeaseTable::RefOf(const v1::ShardRecord& rec) {
+v1::LeaseRef LeaseTable::RefOf(const internal::ShardRecord& rec) {
   v1::LeaseRef r;
   r.set_job_id(rec.job_id());
   r.set_round(rec.round());

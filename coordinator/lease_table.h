@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ssd/v1/coordinator.pb.h"
-#include "ssd/v1/state.pb.h"
+#include "ssd/v1/worker_service.pb.h"
+#include "coordinator/records.pb.h"
 
 namespace ssd {
 
@@ -41,7 +41,7 @@ namespace ssd {
 using ShardId = std::tuple<int32_t, int32_t, int32_t>;
 
 struct Shard {
-  v1::ShardRecord rec;
+  internal::ShardRecord rec;
   int64_t expiry_ms = 0;  // a LEASED sample or eval shard's; 0 otherwise
 
   ShardId id() const { return {rec.round(), rec.kind(), rec.shard()}; }
@@ -49,23 +49,23 @@ struct Shard {
 
 class LeaseTable {
  public:
-  using Persist = std::function<void(const v1::ShardRecord&)>;
+  using Persist = std::function<void(const internal::ShardRecord&)>;
   explicit LeaseTable(Persist persist);
 
   // A new queued shard, written.
-  Shard& Add(v1::ShardRecord rec);
+  Shard& Add(internal::ShardRecord rec);
   // Queued shards of `size` consecutive problems each over `problems`
   // problems, numbered from 0, written.
   void AddRange(const std::string& job_id, int32_t round, v1::LeaseKind kind, int64_t problems, int32_t size);
   // A shard read back from the store, not written again. A LEASED one
   // lapses at `expiry_ms` unless renewed.
-  void Restore(v1::ShardRecord rec, int64_t expiry_ms);
+  void Restore(internal::ShardRecord rec, int64_t expiry_ms);
 
   Shard* Find(const ShardId& id);
   const Shard* Find(const ShardId& id) const;
   // The first QUEUED shard of (round, kind), or null.
   Shard* NextQueued(int32_t round, v1::LeaseKind kind);
-  int64_t Count(int32_t round, v1::LeaseKind kind, v1::ShardState state) const;
+  int64_t Count(int32_t round, v1::LeaseKind kind, internal::ShardState state) const;
   // Whether (round, kind) has shards and every one is DONE.
   bool AllDone(int32_t round, v1::LeaseKind kind) const;
   const std::map<ShardId, Shard>& shards() const { return shards_; }
@@ -98,16 +98,16 @@ class LeaseTable {
 
   // Whether `worker_id` holds the lease (a member of a training group, or
   // the holder of any other lease).
-  static bool HeldBy(const v1::ShardRecord& rec, const std::string& worker_id);
+  static bool HeldBy(const internal::ShardRecord& rec, const std::string& worker_id);
   // Who holds it: the worker, or the training group joined by commas.
-  static std::string Holder(const v1::ShardRecord& rec);
-  static v1::LeaseRef RefOf(const v1::ShardRecord& rec);
+  static std::string Holder(const internal::ShardRecord& rec);
+  static v1::LeaseRef RefOf(const internal::ShardRecord& rec);
   // "SAMPLE lease of job job-000001 round 1 shard 3 (epoch 2)".
   static std::string Describe(const v1::LeaseRef& lease);
 
  private:
   void Index(const Shard& s, int delta);
-  void SetState(Shard& s, v1::ShardState state);
+  void SetState(Shard& s, internal::ShardState state);
 
   const Persist persist_;
   std::map<ShardId, Shard> shards_;

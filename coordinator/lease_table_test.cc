@@ -9,8 +9,8 @@ namespace {
 
 class LeaseTableTest : public testing::Test {
  protected:
-  LeaseTable table_{[this](const v1::ShardRecord& rec) { written_.push_back(rec); }};
-  std::vector<v1::ShardRecord> written_;
+  LeaseTable table_{[this](const internal::ShardRecord& rec) { written_.push_back(rec); }};
+  std::vector<internal::ShardRecord> written_;
 };
 
 v1::LeaseRef Ref(const Shard& s) { return LeaseTable::RefOf(s.rec); }
@@ -22,7 +22,7 @@ TEST_F(LeaseTableTest, ARangeCoversTheProblemsInQueuedShardsEachWritten) {
   const Shard& last = table_.shards().rbegin()->second;
   EXPECT_EQ(last.rec.first_problem(), 8);
   EXPECT_EQ(last.rec.num_problems(), 2) << "the last shard holds the remainder";
-  EXPECT_EQ(table_.Count(1, v1::LEASE_KIND_SAMPLE, v1::SHARD_STATE_QUEUED), 3);
+  EXPECT_EQ(table_.Count(1, v1::LEASE_KIND_SAMPLE, internal::SHARD_STATE_QUEUED), 3);
   EXPECT_EQ(table_.NextQueued(1, v1::LEASE_KIND_SAMPLE)->rec.shard(), 0);
   EXPECT_EQ(table_.NextQueued(1, v1::LEASE_KIND_EVAL), nullptr);
   EXPECT_EQ(table_.NextQueued(2, v1::LEASE_KIND_SAMPLE), nullptr);
@@ -33,20 +33,20 @@ TEST_F(LeaseTableTest, AGrantRaisesTheEpochAndOnlySampleAndEvalLeasesLapse) {
   Shard& s = *table_.NextQueued(1, v1::LEASE_KIND_SAMPLE);
   table_.Grant(s, "sampler-1", 1000, 30);
   EXPECT_EQ(s.rec.epoch(), 1);
-  EXPECT_EQ(s.rec.state(), v1::SHARD_STATE_LEASED);
+  EXPECT_EQ(s.rec.state(), internal::SHARD_STATE_LEASED);
   EXPECT_EQ(s.expiry_ms, 1030);
-  EXPECT_EQ(written_.back().state(), v1::SHARD_STATE_LEASED) << "a grant is written";
+  EXPECT_EQ(written_.back().state(), internal::SHARD_STATE_LEASED) << "a grant is written";
   EXPECT_EQ(table_.NextQueued(1, v1::LEASE_KIND_SAMPLE), nullptr);
   EXPECT_TRUE(table_.Expired(1029).empty());
   EXPECT_EQ(table_.Expired(1030).size(), 1u);
   table_.Renew(s, 1020, 30);
   EXPECT_TRUE(table_.Expired(1030).empty()) << "a renewal pushes the expiry";
 
-  v1::ShardRecord train;
+  internal::ShardRecord train;
   train.set_job_id("job-1");
   train.set_round(1);
   train.set_kind(v1::LEASE_KIND_TRAIN);
-  train.set_state(v1::SHARD_STATE_QUEUED);
+  train.set_state(internal::SHARD_STATE_QUEUED);
   Shard& t = table_.Add(train);
   table_.Grant(t, "trainer-1", 1000, 30);
   EXPECT_EQ(t.expiry_ms, 0) << "training leases end with their workers, not at a TTL";
@@ -60,7 +60,7 @@ TEST_F(LeaseTableTest, AReturnCountsAnAttemptKeepsTheLastTenReasonsAndFailsAtThe
   for (int i = 0; i < 11; ++i) {
     table_.Grant(s, "sampler-1", 0, 30);
     ASSERT_TRUE(table_.Return(s, "oom " + std::to_string(i), /*graceful=*/false, /*max_attempts=*/20));
-    EXPECT_EQ(s.rec.state(), v1::SHARD_STATE_QUEUED);
+    EXPECT_EQ(s.rec.state(), internal::SHARD_STATE_QUEUED);
     EXPECT_EQ(s.expiry_ms, 0);
   }
   EXPECT_EQ(s.rec.attempts(), 11);
@@ -71,15 +71,15 @@ TEST_F(LeaseTableTest, AReturnCountsAnAttemptKeepsTheLastTenReasonsAndFailsAtThe
   EXPECT_EQ(s.rec.attempts(), 11);
   table_.Grant(s, "sampler-2", 0, 30);
   EXPECT_FALSE(table_.Return(s, "oom again", false, 12));
-  EXPECT_EQ(s.rec.state(), v1::SHARD_STATE_FAILED);
-  EXPECT_EQ(written_.back().state(), v1::SHARD_STATE_FAILED);
-  EXPECT_EQ(table_.Count(1, v1::LEASE_KIND_SAMPLE, v1::SHARD_STATE_FAILED), 1);
+  EXPECT_EQ(s.rec.state(), internal::SHARD_STATE_FAILED);
+  EXPECT_EQ(written_.back().state(), internal::SHARD_STATE_FAILED);
+  EXPECT_EQ(table_.Count(1, v1::LEASE_KIND_SAMPLE, internal::SHARD_STATE_FAILED), 1);
 }
 
 TEST_F(LeaseTableTest, ReturningATrainingLeaseDissolvesItsGroup) {
-  v1::ShardRecord rec;
+  internal::ShardRecord rec;
   rec.set_kind(v1::LEASE_KIND_TRAIN);
-  rec.set_state(v1::SHARD_STATE_QUEUED);
+  rec.set_state(internal::SHARD_STATE_QUEUED);
   Shard& s = table_.Add(rec);
   s.rec.add_group("trainer-1");
   s.rec.add_group("trainer-2");
@@ -127,10 +127,10 @@ TEST_F(LeaseTableTest, ARoundIsDoneOnlyWhenEveryShardIsDone) {
 }
 
 TEST_F(LeaseTableTest, ARestoredShardIsNotWrittenAgainAndALeasedOneGetsTheGivenExpiry) {
-  v1::ShardRecord rec;
+  internal::ShardRecord rec;
   rec.set_round(2);
   rec.set_kind(v1::LEASE_KIND_SAMPLE);
-  rec.set_state(v1::SHARD_STATE_LEASED);
+  rec.set_state(internal::SHARD_STATE_LEASED);
   rec.set_epoch(4);
   rec.set_worker_id("sampler-3");
   table_.Restore(rec, 5000);
@@ -138,7 +138,7 @@ TEST_F(LeaseTableTest, ARestoredShardIsNotWrittenAgainAndALeasedOneGetsTheGivenE
   const Shard* s = table_.Find({2, v1::LEASE_KIND_SAMPLE, 0});
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->expiry_ms, 5000);
-  EXPECT_EQ(table_.Count(2, v1::LEASE_KIND_SAMPLE, v1::SHARD_STATE_LEASED), 1);
+  EXPECT_EQ(table_.Count(2, v1::LEASE_KIND_SAMPLE, internal::SHARD_STATE_LEASED), 1);
   EXPECT_EQ(table_.Expired(5000).size(), 1u);
 }
 

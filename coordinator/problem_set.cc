@@ -17,6 +17,7 @@
 #include "common/util/json.h"
 #include "common/util/jsonl.h"
 #include "common/util/status_macros.h"
+#include "coordinator/job_state.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -66,7 +67,10 @@ absl::StatusOr<v1::Problem> ParseTrainLine(absl::string_view line, const PromptT
     }
     p.set_max_tokens(j["max_tokens"].get<int64_t>());
   }
-  if (j.contains("difficulty") && j["difficulty"].is_string()) p.set_difficulty(j["difficulty"].get<std::string>());
+  if (j.contains("difficulty") && j["difficulty"].is_string()) {
+    ASSIGN_OR_RETURN(v1::Difficulty d, ParseDifficulty(j["difficulty"].get<std::string>()));
+    p.set_difficulty(d);
+  }
   if (j.contains("question_id")) {
     ASSIGN_OR_RETURN(std::string id, IdOf(j, "question_id"));
     p.set_id(id);
@@ -175,7 +179,8 @@ absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& ev
         }
         v1::Problem p;
         p.set_id(parsed.question_id);
-        p.set_difficulty(parsed.difficulty);
+        ASSIGN_OR_RETURN(v1::Difficulty difficulty, ParseDifficulty(parsed.difficulty));
+        p.set_difficulty(difficulty);
         ASSIGN_OR_RETURN(std::string prompt, FormatProblemPrompt(templates, parsed));
         p.set_messages_json(Json::array({Json{{"role", "user"}, {"content", prompt}}}).dump());
         p.set_benchmark_line(std::string(line));

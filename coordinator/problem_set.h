@@ -26,7 +26,7 @@
 #include "absl/status/statusor.h"
 #include "common/tokenizer/ssd_prompts.h"
 #include "coordinator/coordinator_options.h"
-#include "ssd/v1/coordinator.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 #include "ssd/v1/job.pb.h"
 
 namespace ssd {

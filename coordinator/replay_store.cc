@@ -22,7 +22,6 @@ absl::Status Coordinator::AppendMessage(const v1::AppendRequest& message, Append
   ++session->messages;
   if (!session->started) {
     if (!message.has_lease()) return absl::InvalidArgumentError("the first Append message must carry the lease");
-    session->identity = message.identity();
     session->lease = message.lease();
     session->started = true;
   } else if (message.has_lease() && message.lease().SerializeAsString() != session->lease.SerializeAsString()) {
@@ -32,7 +31,7 @@ absl::Status Coordinator::AppendMessage(const v1::AppendRequest& message, Append
     if (appends_refused_ != nullptr) appends_refused_->Increment();
     return s;
   };
-  auto w = workers_.Authenticate(session->identity.worker_id(), session->identity.session());
+  auto w = workers_.Authenticate(session->credentials.worker_id(), session->credentials.session());
   if (!w.ok()) return fail(w.status());
   auto checked = CheckLease(session->lease, **w);
   if (!checked.ok()) return fail(checked.status());

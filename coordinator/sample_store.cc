@@ -15,22 +15,28 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-bool ValidFinishReason(const std::string& r) {
-  if (r.empty() || r.size() > 32) return false;
-  for (char c : r) {
-    if (!(c >= 'a' && c <= 'z') && c != '_') return false;
-  }
-  return true;
+internal::SampleFeatures ToRecord(const SampleFeatures& f) {
+  internal::SampleFeatures r;
+  r.set_chars(f.chars);
+  r.set_tokens(f.tokens);
+  r.set_bytes(f.bytes);
+  r.set_empty(f.empty);
+  r.set_single_line(f.single_line);
+  return r;
+}
+
+SampleFeatures FromRecord(const internal::SampleFeatures& r) {
+  return SampleFeatures{r.chars(), r.tokens(), r.bytes(), r.empty(), r.single_line()};
 }
 
 }  // namespace
 
-void SampleRound::Add(int64_t slot, const v1::SampleFeatures& f) {
+void SampleRound::Add(int64_t slot, const SampleFeatures& f) {
   present[static_cast<size_t>(slot >> 6)] |= uint64_t{1} << (slot & 63);
-  features[static_cast<size_t>(slot)] = Features{f.chars(), f.tokens(), f.bytes(), f.empty(), f.single_line()};
+  features[static_cast<size_t>(slot)] = f;
   ++count;
-  bytes += f.bytes();
-  tokens += f.tokens();
+  bytes += f.bytes;
+  tokens += f.tokens;
 }
 
 SampleStore::SampleStore(const CoordinatorOptions& options, KvStore* store, MetricsRegistry* metrics)
@@ -73,7 +79,7 @@ absl::Status SampleStore::Recover(const JobEntry& e) {
   absl::Status bad;
   RETURN_IF_ERROR(store_->Scan(kFeatures, JobPrefix(e.id()), "", [&](absl::string_view k, absl::string_view v) {
     SampleKeyParts parts;
-    v1::SampleFeatures f;
+    internal::SampleFeatures f;
     if (!ParseSampleKey(k, &parts) || !f.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
       bad = absl::DataLossError(absl::StrCat("store: a sample index entry of job ", e.id(), " does not parse"));
       return false;
@@ -84,7 +90,7 @@ absl::Status SampleStore::Recover(const JobEntry& e) {
       bad = absl::DataLossError(absl::StrCat("store: sample index entry out of range in job ", e.id()));
       return false;
     }
-    r.Add(slot, f);
+    r.Add(slot, FromRecord(f));
     return true;
   }));
   return bad;
@@ -148,9 +154,9 @@ absl::Status SampleStore::Append(const JobEntry& e, const Shard& s, const std::s
                                                       ", but the lease is for version ", s.rec.round() - 1));
       break;
     }
-    if (!ValidFinishReason(x.finish_reason())) {
-      error = absl::InvalidArgumentError(
-          absl::StrCat(where, ": finish_reason must be a short lowercase word such as stop or length"));
+    if (x.finish_reason() != v1::FINISH_REASON_STOP && x.finish_reason() != v1::FINISH_REASON_LENGTH) {
+      error = absl::InvalidArgumentError(absl::StrCat(where, ": finish_reason must be STOP or LENGTH, got ",
+                                                      v1::FinishReason_Name(x.finish_reason())));
       break;
     }
     const int64_t slot = pi * r.n + x.sample_index();
@@ -160,9 +166,9 @@ absl::Status SampleStore::Append(const JobEntry& e, const Shard& s, const std::s
       if (duplicates_ignored_ != nullptr) duplicates_ignored_->Increment();
       continue;
     }
-    const v1::SampleFeatures f = ComputeFeatures(x.text(), x.num_tokens());
+    const SampleFeatures f = ComputeFeatures(x.text(), x.num_tokens());
     r.Add(slot, f);
-    v1::SampleRecord rec;
+    internal::SampleRecord rec;
     *rec.mutable_sample() = x;
     rec.set_worker_id(worker_id);
     rec.set_lease_epoch(s.rec.epoch());
@@ -170,7 +176,7 @@ absl::Status SampleStore::Append(const JobEntry& e, const Shard& s, const std::s
     rec.set_appended_unix_ms(now_ms);
     const std::string key = SampleKey(e.id(), static_cast<uint32_t>(s.rec.round()), static_cast<uint32_t>(pi),
                                       static_cast<uint32_t>(x.sample_index()));
-    batch->Put(kFeatures, key, f.SerializeAsString());
+    batch->Put(kFeatures, key, ToRecord(f).SerializeAsString());
     batch->Put(kSamples, key, rec.SerializeAsString());
     ++accepted;
     bytes += static_cast<int64_t>(x.text().size());
@@ -192,11 +198,7 @@ std::vector<FilterCandidate> SampleStore::FilterCandidates(const JobEntry& e, in
     FilterCandidate c;
     c.key = SampleKey(e.id(), static_cast<uint32_t>(round), static_cast<uint32_t>(slot / r.n),
                       static_cast<uint32_t>(slot % r.n));
-    const SampleRound::Features& f = r.features[static_cast<size_t>(slot)];
-    c.features.set_chars(f.chars);
-    c.features.set_tokens(f.tokens);
-    c.features.set_empty(f.empty);
-    c.features.set_single_line(f.single_line);
+    c.features = r.features[static_cast<size_t>(slot)];
     candidates.push_back(std::move(c));
   }
   return candidates;
@@ -237,7 +239,7 @@ absl::StatusOr<v1::ScanResponse> SampleStore::ScanPage(const v1::ScanRequest& re
         }
         last_key = std::string(key);
         SampleKeyParts parts;
-        v1::SampleRecord rec;
+        internal::SampleRecord rec;
         if (!ParseSampleKey(key, &parts) || !rec.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
             parts.problem >= view.problems->size()) {
           bad = absl::DataLossError(absl::StrCat("store: a sample of job ", request.job_id(), " does not parse"));
@@ -353,18 +355,18 @@ void SampleStore::AddImported(const JobEntry& e, ImportedSamples imported, int64
   std::vector<int64_t> next(e.problems.size(), 0);
   for (auto& [p, text] : imported.samples) {
     const int64_t s = next[p]++;
-    const v1::SampleFeatures f = ComputeFeatures(text, 0);
+    const SampleFeatures f = ComputeFeatures(text, 0);
     r.Add(static_cast<int64_t>(p) * r.n + s, f);
-    v1::SampleRecord rec;
+    internal::SampleRecord rec;
     v1::Sample* x = rec.mutable_sample();
     x->set_problem_id(e.problems[p].id());
     x->set_sample_index(s);
     x->set_text(std::move(text));
-    x->set_finish_reason("imported");
+    x->set_finish_reason(v1::FINISH_REASON_IMPORTED);
     rec.set_worker_id("import");
     rec.set_appended_unix_ms(now_ms);
     const std::string key = SampleKey(e.id(), 1, p, static_cast<uint32_t>(s));
-    batch->Put(kFeatures, key, f.SerializeAsString());
+    batch->Put(kFeatures, key, ToRecord(f).SerializeAsString());
     batch->Put(kSamples, key, rec.SerializeAsString());
   }
 }

@@ -28,7 +28,7 @@
 #include "coordinator/coordinator_options.h"
 #include "coordinator/job_entry.h"
 #include "ssd/v1/replay_store.pb.h"
-#include "ssd/v1/state.pb.h"
+#include "coordinator/records.pb.h"
 
 namespace ssd {
 
@@ -37,7 +37,7 @@ class MetricsRegistry;
 
 // One Append stream across its messages.
 struct AppendSession {
-  v1::WorkerIdentity identity;
+  v1::WorkerCredentials credentials;  // from the stream's metadata
   v1::LeaseRef lease;
   bool started = false;
   int64_t messages = 0;
@@ -55,17 +55,10 @@ struct ScanCursor {
 // The samples of one round of one job: which slots are stored, and the
 // features the filter reads.
 struct SampleRound {
-  struct Features {
-    int64_t chars = 0;
-    int64_t tokens = 0;
-    int64_t bytes = 0;
-    bool empty = false;
-    bool single_line = false;
-  };
   int64_t n = 0;         // samples per problem
   int64_t problems = 0;
-  std::vector<uint64_t> present;   // bit p * n + s
-  std::vector<Features> features;  // by p * n + s, valid where present
+  std::vector<uint64_t> present;         // bit p * n + s
+  std::vector<SampleFeatures> features;  // by p * n + s, valid where present
   int64_t count = 0;
   int64_t bytes = 0;
   int64_t tokens = 0;
@@ -73,7 +66,7 @@ struct SampleRound {
   bool Has(int64_t slot) const { return (present[slot >> 6] >> (slot & 63)) & 1; }
   bool complete() const { return count == n * problems; }
   // Marks `slot` stored with `f`.
-  void Add(int64_t slot, const v1::SampleFeatures& f);
+  void Add(int64_t slot, const SampleFeatures& f);
 };
 
 // What a Scan of one round needs from the job, copied under the lock.

@@ -36,7 +36,7 @@ class SampleStoreTest : public testing::Test {
     s.set_sample_index(index);
     s.set_text(text);
     s.set_num_tokens(3);
-    s.set_finish_reason("stop");
+    s.set_finish_reason(v1::FINISH_REASON_STOP);
     s.set_weights_version(0);
     return s;
   }
@@ -53,7 +53,7 @@ class SampleStoreTest : public testing::Test {
   CoordinatorOptions options_;
   InMemoryKvStore kv_{CoordinatorTables()};
   SampleStore store_{options_, &kv_, nullptr};
-  JobEntry job_{[](const v1::ShardRecord&) {}};
+  JobEntry job_{[](const internal::ShardRecord&) {}};
   Shard* shard_ = nullptr;
   AppendSession session_;
 };
@@ -85,8 +85,9 @@ TEST_F(SampleStoreTest, AnAppendOutsideTheLeaseIsRefusedNamingTheSampleButKeepsT
   late.set_weights_version(1);
   EXPECT_NE(Append({late}).message().find("generated with weights version 1"), std::string::npos);
   v1::Sample bad = Sample("p0", 0, "x");
-  bad.set_finish_reason("STOP!");
-  EXPECT_NE(Append({bad}).message().find("finish_reason must be a short lowercase word"), std::string::npos);
+  bad.set_finish_reason(v1::FINISH_REASON_IMPORTED);
+  EXPECT_NE(Append({bad}).message().find("finish_reason must be STOP or LENGTH, got FINISH_REASON_IMPORTED"),
+            std::string::npos);
   EXPECT_EQ(Append({Sample("p0", 2, "x")}).code(), absl::StatusCode::kInvalidArgument) << "index past n";
 }
 

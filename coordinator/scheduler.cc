@@ -34,7 +34,7 @@ std::string HostOf(const std::string& address) {
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
-int RankIn(const v1::ShardRecord& rec, const std::string& worker_id) {
+int RankIn(const internal::ShardRecord& rec, const std::string& worker_id) {
   return static_cast<int>(std::find(rec.group().begin(), rec.group().end(), worker_id) - rec.group().begin());
 }
 
@@ -208,7 +208,7 @@ v1::AcquireWorkResponse Scheduler::ForTrainer(WorkerEntry& w) {
   for (const auto& [job, sid] : w.leases) {
     JobEntry& e = parts_.jobs->at(job);
     Shard* s = e.leases.Find(sid);
-    if (s == nullptr || s->rec.state() != v1::SHARD_STATE_LEASED) continue;
+    if (s == nullptr || s->rec.state() != internal::SHARD_STATE_LEASED) continue;
     if (s->rec.kind() == v1::LEASE_KIND_TRAIN) {
       *resp.mutable_training() = TrainingFor(e, *s, RankIn(s->rec, me));
       return resp;
@@ -232,7 +232,7 @@ v1::AcquireWorkResponse Scheduler::ForTrainer(WorkerEntry& w) {
   });
   for (JobEntry* e : training) {
     Shard* s = e->leases.Find({e->job.round(), v1::LEASE_KIND_TRAIN, 0});
-    if (s == nullptr || s->rec.state() != v1::SHARD_STATE_QUEUED) continue;
+    if (s == nullptr || s->rec.state() != internal::SHARD_STATE_QUEUED) continue;
     // FIFO: a later job does not take trainers the first one is waiting for
     // (pushes, below, still go ahead).
     if (!FormTrainingGroup(*e, *s, w, idle)) break;
@@ -254,7 +254,7 @@ v1::AcquireWorkResponse Scheduler::ForTrainer(WorkerEntry& w) {
     JobEntry& e = parts_.jobs->at(id);
     if (e.job.state() != v1::JOB_STATE_PUSHING) continue;
     Shard* push = e.leases.Find({e.job.round(), v1::LEASE_KIND_PUSH, 0});
-    if (push == nullptr || push->rec.state() != v1::SHARD_STATE_QUEUED) continue;
+    if (push == nullptr || push->rec.state() != internal::SHARD_STATE_QUEUED) continue;
     const Shard& train = *e.leases.Find({e.job.round(), v1::LEASE_KIND_TRAIN, 0});
     std::string pusher;
     for (const std::string& member : train.rec.group()) {

@@ -32,7 +32,7 @@
 #include "coordinator/job_entry.h"
 #include "coordinator/sample_store.h"
 #include "coordinator/worker_registry.h"
-#include "ssd/v1/coordinator.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 

@@ -22,7 +22,7 @@ class SchedulerTest : public testing::Test {
   // `shard_size`, sampled `n` times each, trained on `trainers` trainers.
   JobEntry& AddJob(const std::string& id, v1::JobState state, int problems, int shard_size = 2, int round = 1,
                    int trainers = 2, int n = 1) {
-    JobEntry& e = jobs_.try_emplace(id, [](const v1::ShardRecord&) {}).first->second;
+    JobEntry& e = jobs_.try_emplace(id, [](const internal::ShardRecord&) {}).first->second;
     e.job.set_id(id);
     e.job.set_state(state);
     e.job.set_round(round);
@@ -43,14 +43,14 @@ class SchedulerTest : public testing::Test {
     v1::RegisterWorkerRequest r;
     r.set_role(role);
     r.set_address(address);
-    return *workers_.Register(r, "ipv4:10.1.1.1:99", [&](v1::WorkerRole) { return id; })->worker;
+    return *workers_.Register(r, nullptr, "ipv4:10.1.1.1:99", [&](v1::WorkerRole) { return id; })->worker;
   }
   void AddTrainingShard(JobEntry& e) {
-    v1::ShardRecord rec;
+    internal::ShardRecord rec;
     rec.set_job_id(e.id());
     rec.set_round(e.job.round());
     rec.set_kind(v1::LEASE_KIND_TRAIN);
-    rec.set_state(v1::SHARD_STATE_QUEUED);
+    rec.set_state(internal::SHARD_STATE_QUEUED);
     e.leases.Add(rec);
   }
 
@@ -106,7 +106,7 @@ TEST_F(SchedulerTest, ASamplerHoldsAtMostItsLeaseLimit) {
 TEST_F(SchedulerTest, OnlyTheMissingSamplesOfAShardAreHandedOut) {
   JobEntry& e = AddJob("job-1", v1::JOB_STATE_SAMPLING, 2, /*shard_size=*/2, /*round=*/1, 2, /*n=*/3);
   SampleRound& r = samples_.Round(e, 1);
-  v1::SampleFeatures f;
+  SampleFeatures f;
   r.Add(0 * 3 + 1, f);  // p0 #1 is stored
   for (int s = 0; s < 3; ++s) r.Add(1 * 3 + s, f);  // p1 is complete
   WorkerEntry& w = AddWorker("sampler-1", v1::WORKER_ROLE_SAMPLER);
@@ -181,11 +181,11 @@ TEST_F(SchedulerTest, APushGoesToAMemberOfTheGroupAlongEveryLiveSampler) {
   e.job.set_state(v1::JOB_STATE_PUSHING);
   e.job.add_rounds()->set_round(1);
   e.job.mutable_rounds(0)->set_model_path("/out/round-1/model");
-  v1::ShardRecord push;
+  internal::ShardRecord push;
   push.set_job_id("job-1");
   push.set_round(1);
   push.set_kind(v1::LEASE_KIND_PUSH);
-  push.set_state(v1::SHARD_STATE_QUEUED);
+  push.set_state(internal::SHARD_STATE_QUEUED);
   e.leases.Add(push);
   v1::AcquireWorkResponse none = scheduler_.ForTrainer(member);
   ASSERT_TRUE(none.has_idle());

@@ -21,7 +21,7 @@ uint32_t GetU32(absl::string_view s) {
 }  // namespace
 
 std::vector<std::string> CoordinatorTables() {
-  return {"meta", "jobs", "problems", "shards", "workers", "samples", "features", "evals"};
+  return {"meta", "jobs", "problems", "shards", "workers", "samples", "features", "evals", "requests"};
 }
 
 std::string JobPrefix(absl::string_view job_id) { return absl::StrCat(job_id, absl::string_view("\0", 1)); }

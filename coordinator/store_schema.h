@@ -1,6 +1,7 @@
 // The coordinator's tables in its KvStore and how keys are spelled.
 //
 //   table     key                                         value
+//   meta      "schema"                                    SchemaVersion (kSchemaVersion)
 //   meta      "counters"                                  Counters
 //   jobs      job_id                                      Job (without live progress)
 //   problems  job_id \0 kind(1) problem(4)                Problem
@@ -9,7 +10,9 @@
 //   samples   job_id \0 round(4) problem(4) sample(4)     SampleRecord
 //   features  (the same key as samples)                   SampleFeatures
 //   evals     job_id \0 round(4) problem(4) setting(2)    EvalOutcome
+//   requests  request_id                                  SubmitRecord (SubmitJob's idempotency)
 //
+// Record types are in records.proto (package ssd.internal).
 // Integers are big-endian, so bytewise key order is numeric order and a
 // round's samples are one contiguous range, sorted by problem then sample.
 // Job ids never contain \0 (they are made by the coordinator).
@@ -24,7 +27,12 @@
 
 namespace ssd {
 
-enum Table : int { kMeta = 0, kJobs, kProblems, kShards, kWorkers, kSamples, kFeatures, kEvals, kNumTables };
+enum Table : int { kMeta = 0, kJobs, kProblems, kShards, kWorkers, kSamples, kFeatures, kEvals, kRequests, kNumTables };
+
+// The layout of the tables and records above. A data dir written with
+// another version (or before versions were recorded: version 1) is refused
+// at start-up, never misread.
+inline constexpr uint32_t kSchemaVersion = 2;
 
 // Table names, in enum order (the RocksDB column families).
 std::vector<std::string> CoordinatorTables();

@@ -26,13 +26,14 @@ int RankOf(const Shard& s, const WorkerEntry& w) {
 
 }  // namespace
 
-void Coordinator::ReportWork(const v1::ReportWorkRequest& request, Done<v1::ReportWorkResponse> done) {
+void Coordinator::ReportWork(const v1::WorkerCredentials& who, const v1::ReportWorkRequest& request,
+                             Done<v1::ReportWorkResponse> done) {
   Pending pending;
   absl::StatusOr<v1::ReportWorkResponse> result;
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status h = Health(); !h.ok()) return done(h);
-    auto w = workers_.Authenticate(request.identity().worker_id(), request.identity().session());
+    auto w = workers_.Authenticate(who.worker_id(), who.session());
     if (!w.ok()) return done(w.status());
     auto checked = CheckLease(request.lease(), **w);
     if (!checked.ok()) {

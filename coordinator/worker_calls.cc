@@ -68,7 +68,7 @@ void Coordinator::ReleaseWorker(WorkerEntry& w, const std::string& reason, bool 
     JobEntry* e = FindJob(job);
     if (e == nullptr || IsTerminal(e->job.state())) continue;
     Shard* s = e->leases.Find(sid);
-    if (s == nullptr || s->rec.state() != v1::SHARD_STATE_LEASED) continue;
+    if (s == nullptr || s->rec.state() != internal::SHARD_STATE_LEASED) continue;
     if (!graceful && leases_expired_ != nullptr) leases_expired_->Increment();
     ReturnShard(*e, *s, reason, graceful);
     MarkChanged(*e);
@@ -92,23 +92,23 @@ void Coordinator::ExpireLeases() {
   }
 }
 
-void Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request, const std::string& peer,
-                                 Done<v1::RegisterWorkerResponse> done) {
+void Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request, const v1::WorkerCredentials* resume,
+                                 const std::string& peer, Done<v1::RegisterWorkerResponse> done) {
   if (absl::Status s = WorkerRegistry::ValidateRegistration(request); !s.ok()) return done(s);
   Pending pending;
   absl::StatusOr<v1::RegisterWorkerResponse> result;
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status h = Health(); !h.ok()) return done(h);
-    auto registered = workers_.Register(request, peer, [this](v1::WorkerRole role) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto registered = workers_.Register(request, resume, peer, [this](v1::WorkerRole role) ABSL_NO_THREAD_SAFETY_ANALYSIS {
       const std::string id = absl::StrCat(role == v1::WORKER_ROLE_SAMPLER ? "sampler" : "trainer", "-", next_worker_++);
       PersistCounters();
       return id;
     });
     if (!registered.ok()) return done(registered.status());
     v1::RegisterWorkerResponse r;
-    r.mutable_identity()->set_worker_id(registered->worker->id());
-    r.mutable_identity()->set_session(registered->session);
+    r.mutable_credentials()->set_worker_id(registered->worker->id());
+    r.mutable_credentials()->set_session(registered->session);
     r.set_resumed(registered->resumed);
     r.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
     r.set_lease_ttl_ms(options_.lease_ttl_ms);
@@ -118,7 +118,8 @@ void Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request, const
   ReplyAfter(std::move(pending), std::move(result), std::move(done));
 }
 
-void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::HeartbeatResponse> done) {
+void Coordinator::Heartbeat(const v1::WorkerCredentials& who, const v1::HeartbeatRequest& request,
+                            Done<v1::HeartbeatResponse> done) {
   if (request.leases_size() > 10000 || request.weights_held_size() > 1000) {
     return done(absl::InvalidArgumentError("leases/weights_held: too many entries"));
   }
@@ -129,7 +130,7 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
     // Every write goes through Write() under mu_, so this tells whether
     // this heartbeat itself changed durable state.
     const uint64_t before = log_->last_enqueued();
-    auto w = workers_.Authenticate(request.identity().worker_id(), request.identity().session());
+    auto w = workers_.Authenticate(who.worker_id(), who.session());
     if (!w.ok()) return done(w.status());
     WorkerEntry& worker = **w;
     WorkerRegistry::NoteHeld(worker, request.weights_held());
@@ -138,7 +139,7 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
       JobEntry* e = FindJob(ref.job_id());
       const Shard* s = e == nullptr || IsTerminal(e->job.state()) ? nullptr
                                                                    : e->leases.Find({ref.round(), ref.kind(), ref.shard()});
-      if (s == nullptr || s->rec.epoch() != ref.epoch() || s->rec.state() != v1::SHARD_STATE_LEASED) {
+      if (s == nullptr || s->rec.epoch() != ref.epoch() || s->rec.state() != internal::SHARD_STATE_LEASED) {
         *r.add_revoked() = ref;
         continue;
       }
@@ -157,7 +158,7 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
       const ShardId sid{ref.round(), ref.kind(), ref.shard()};
       if (worker.leases.count({ref.job_id(), sid}) == 0) continue;
       Shard& s = *jobs_.at(ref.job_id()).leases.Find(sid);
-      if (s.rec.epoch() != ref.epoch() || s.rec.state() != v1::SHARD_STATE_LEASED) continue;
+      if (s.rec.epoch() != ref.epoch() || s.rec.state() != internal::SHARD_STATE_LEASED) continue;
       jobs_.at(ref.job_id()).leases.Renew(s, now, options_.lease_ttl_ms);
       *r.add_renewed() = LeaseTable::RefOf(s.rec);
     }
@@ -173,7 +174,8 @@ void Coordinator::Heartbeat(const v1::HeartbeatRequest& request, Done<v1::Heartb
   ReplyAfter(std::move(pending), std::move(result), std::move(done));
 }
 
-void Coordinator::AcquireWork(const v1::AcquireWorkRequest& request, Done<v1::AcquireWorkResponse> done) {
+void Coordinator::AcquireWork(const v1::WorkerCredentials& who, const v1::AcquireWorkRequest& request,
+                              Done<v1::AcquireWorkResponse> done) {
   if (request.weights_held_size() > 1000) return done(absl::InvalidArgumentError("weights_held: more than 1000"));
   Pending pending;
   v1::AcquireWorkResponse resp;
@@ -181,7 +183,7 @@ void Coordinator::AcquireWork(const v1::AcquireWorkRequest& request, Done<v1::Ac
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status h = Health(); !h.ok()) return done(h);
-    auto w = workers_.Authenticate(request.identity().worker_id(), request.identity().session());
+    auto w = workers_.Authenticate(who.worker_id(), who.session());
     if (!w.ok()) return done(w.status());
     WorkerRegistry::NoteHeld(**w, request.weights_held());
     resp = (*w)->role() == v1::WORKER_ROLE_SAMPLER ? scheduler_.ForSampler(**w, &eval_keys)
@@ -204,12 +206,12 @@ void Coordinator::AcquireWork(const v1::AcquireWorkRequest& request, Done<v1::Ac
   ReplyAfter<v1::AcquireWorkResponse>(std::move(pending), std::move(resp), std::move(done));
 }
 
-void Coordinator::Deregister(const v1::DeregisterRequest& request, Done<v1::DeregisterResponse> done) {
+void Coordinator::Deregister(const v1::WorkerCredentials& who, Done<v1::DeregisterResponse> done) {
   Pending pending;
   absl::StatusOr<v1::DeregisterResponse> result;
   {
     absl::MutexLock lock(&mu_);
-    auto w = workers_.Authenticate(request.identity().worker_id(), request.identity().session());
+    auto w = workers_.Authenticate(who.worker_id(), who.session());
     if (!w.ok()) return done(w.status());
     v1::DeregisterResponse r;
     r.set_leases_returned(static_cast<int32_t>((*w)->leases.size()));

@@ -51,23 +51,23 @@ absl::Status WorkerRegistry::ValidateRegistration(const v1::RegisterWorkerReques
 }
 
 absl::StatusOr<WorkerRegistry::Registration> WorkerRegistry::Register(
-    const v1::RegisterWorkerRequest& request, const std::string& peer,
+    const v1::RegisterWorkerRequest& request, const v1::WorkerCredentials* resume, const std::string& peer,
     const std::function<std::string(v1::WorkerRole)>& new_id) {
   const int64_t now = clock_->NowMs();
   Registration r;
-  if (!request.resume().worker_id().empty()) {
-    auto it = workers_.find(request.resume().worker_id());
+  if (resume != nullptr && !resume->worker_id().empty()) {
+    auto it = workers_.find(resume->worker_id());
     if (it != workers_.end()) {
-      if (!ConstantTimeEquals(Sha256(request.resume().session()), it->second.rec.session_sha256())) {
+      if (!ConstantTimeEquals(Sha256(resume->session()), it->second.rec.session_sha256())) {
         return absl::PermissionDeniedError(
-            absl::StrCat("resume.session does not match worker ", request.resume().worker_id()));
+            absl::StrCat("the session does not match worker ", resume->worker_id(), ", so it cannot resume"));
       }
       if (it->second.role() != request.role()) {
-        return absl::InvalidArgumentError(absl::StrCat("role: worker ", request.resume().worker_id(),
-                                                       " registered as ", WorkerRoleName(it->second.role())));
+        return absl::InvalidArgumentError(absl::StrCat("role: worker ", resume->worker_id(), " registered as ",
+                                                       WorkerRoleName(it->second.role())));
       }
       r.worker = &it->second;
-      r.session = request.resume().session();
+      r.session = resume->session();
       r.resumed = true;
     }
   }
@@ -191,7 +191,7 @@ void WorkerRegistry::DropJobLeases(const std::string& job_id) {
   }
 }
 
-void WorkerRegistry::Restore(v1::WorkerRecord rec, int64_t recovering_seen_ms) {
+void WorkerRegistry::Restore(internal::WorkerRecord rec, int64_t recovering_seen_ms) {
   WorkerEntry w;
   w.state = rec.status().state();
   w.rec = std::move(rec);

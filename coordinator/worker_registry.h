@@ -30,13 +30,13 @@
 #include "absl/status/statusor.h"
 #include "coordinator/clock.h"
 #include "coordinator/lease_table.h"
-#include "ssd/v1/coordinator.pb.h"
-#include "ssd/v1/state.pb.h"
+#include "ssd/v1/worker_service.pb.h"
+#include "coordinator/records.pb.h"
 
 namespace ssd {
 
 struct WorkerEntry {
-  v1::WorkerRecord rec;
+  internal::WorkerRecord rec;
   v1::WorkerState state = v1::WORKER_STATE_ALIVE;
   int64_t last_seen_ms = 0;
   std::set<std::pair<std::string, int32_t>> held;    // (job, weights version)
@@ -61,9 +61,11 @@ class WorkerRegistry {
     std::string session;  // the secret the worker proves itself with
     bool resumed = false;
   };
-  // A new worker (named by `new_id`), or the one `request.resume` names
-  // when its session matches: it keeps its id and leases. Written.
-  absl::StatusOr<Registration> Register(const v1::RegisterWorkerRequest& request, const std::string& peer,
+  // The worker `resume` names when its session matches (it keeps its id and
+  // leases), or a new one named by `new_id` (also when `resume` names a
+  // worker this registry does not know). Written.
+  absl::StatusOr<Registration> Register(const v1::RegisterWorkerRequest& request, const v1::WorkerCredentials* resume,
+                                        const std::string& peer,
                                         const std::function<std::string(v1::WorkerRole)>& new_id);
   // The worker `worker_id` if `session` is its secret: NOT_FOUND for an
   // unknown id, PERMISSION_DENIED for a wrong session, FAILED_PRECONDITION
@@ -88,7 +90,7 @@ class WorkerRegistry {
 
   // A record read back from the store, not written again. A worker that was
   // ALIVE is RECOVERING, heard from at `recovering_seen_ms`.
-  void Restore(v1::WorkerRecord rec, int64_t recovering_seen_ms);
+  void Restore(internal::WorkerRecord rec, int64_t recovering_seen_ms);
 
   // The status ListWorkers shows (without its leases, which the caller adds).
   v1::WorkerStatus Status(const WorkerEntry& w) const;

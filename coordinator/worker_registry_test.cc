@@ -18,8 +18,9 @@ class WorkerRegistryTest : public testing::Test {
     r.set_address(address);
     return r;
   }
-  WorkerRegistry::Registration Register(const v1::RegisterWorkerRequest& r) {
-    auto reg = registry_.Register(r, "ipv4:10.0.0.1:5000", [this](v1::WorkerRole role) {
+  WorkerRegistry::Registration Register(const v1::RegisterWorkerRequest& r,
+                                        const v1::WorkerCredentials* resume = nullptr) {
+    auto reg = registry_.Register(r, resume, "ipv4:10.0.0.1:5000", [this](v1::WorkerRole role) {
       return std::string(role == v1::WORKER_ROLE_SAMPLER ? "sampler-" : "trainer-") + std::to_string(++next_);
     });
     EXPECT_TRUE(reg.ok()) << reg.status();
@@ -46,20 +47,27 @@ TEST_F(WorkerRegistryTest, ANewWorkerGetsAnIdAndASessionThatIsStoredOnlyAsItsHas
 TEST_F(WorkerRegistryTest, AResumeKeepsTheIdOnlyWithTheRightSessionAndRole) {
   WorkerRegistry::Registration first = Register(Request(v1::WORKER_ROLE_TRAINER));
   v1::RegisterWorkerRequest again = Request(v1::WORKER_ROLE_TRAINER);
-  again.mutable_resume()->set_worker_id(first.worker->id());
-  again.mutable_resume()->set_session(first.session);
-  WorkerRegistry::Registration resumed = Register(again);
+  v1::WorkerCredentials resume;
+  resume.set_worker_id(first.worker->id());
+  resume.set_session(first.session);
+  WorkerRegistry::Registration resumed = Register(again, &resume);
   EXPECT_TRUE(resumed.resumed);
   EXPECT_EQ(resumed.worker, first.worker);
   EXPECT_EQ(resumed.session, first.session);
 
-  again.mutable_resume()->set_session("not-it");
-  auto wrong = registry_.Register(again, "", [](v1::WorkerRole) { return std::string("x"); });
-  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kPermissionDenied);
-  again.mutable_resume()->set_session(first.session);
+  auto x = [](v1::WorkerRole) { return std::string("x"); };
+  resume.set_session("not-it");
+  EXPECT_EQ(registry_.Register(again, &resume, "", x).status().code(), absl::StatusCode::kPermissionDenied);
+  resume.set_session(first.session);
   again.set_role(v1::WORKER_ROLE_SAMPLER);
-  EXPECT_EQ(registry_.Register(again, "", [](v1::WorkerRole) { return std::string("x"); }).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(registry_.Register(again, &resume, "", x).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::WorkerCredentials stranger;
+  stranger.set_worker_id("trainer-99");
+  stranger.set_session("s");
+  again.set_role(v1::WORKER_ROLE_TRAINER);
+  WorkerRegistry::Registration fresh = Register(again, &stranger);
+  EXPECT_FALSE(fresh.resumed) << "credentials this registry never issued register a new worker";
+  EXPECT_NE(fresh.worker->id(), "trainer-99");
 }
 
 TEST_F(WorkerRegistryTest, AuthenticationNamesWhatIsWrongAndBringsADeadWorkerBack) {
@@ -114,7 +122,7 @@ TEST_F(WorkerRegistryTest, HoldersAndPushChainsAreLiveSamplersWithAnAddress) {
 
 TEST_F(WorkerRegistryTest, AfterARestartLiveWorkersAreRecoveringAndGoSilentAfterTheirGrace) {
   WorkerRegistry::Registration r = Register(Request(v1::WORKER_ROLE_SAMPLER));
-  v1::WorkerRecord rec = r.worker->rec;
+  internal::WorkerRecord rec = r.worker->rec;
   rec.mutable_status()->set_state(v1::WORKER_STATE_ALIVE);
   WorkerRegistry fresh(&clock_, [](const WorkerEntry&) {});
   fresh.Restore(rec, clock_.NowMs() + 500);

@@ -87,7 +87,7 @@ class EngineBackend : public GenerationBackend {
         b.sample_index = s.sample_index;
         b.text = std::move(s.text);
         b.num_tokens = s.num_tokens;
-        b.finish_reason = std::move(s.finish_reason);
+        b.finish_reason = s.finish_reason == "length" ? v1::FINISH_REASON_LENGTH : v1::FINISH_REASON_STOP;
         b.cumulative_logprob = s.cumulative_logprob;
         b.weights_version = s.weights_version;
         on_sample(std::move(b));

@@ -25,7 +25,7 @@
 #include "common/eval/grader.h"
 #include "common/eval/sandbox.h"
 #include "sampler_worker/generation_backend.h"
-#include "ssd/v1/coordinator.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 

@@ -19,8 +19,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "ssd/v1/coordinator.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/replay_store.pb.h"
+#include "ssd/v1/types.pb.h"
 
 namespace ssd {
 
@@ -46,7 +47,7 @@ struct BackendSample {
   int64_t sample_index = 0;
   std::string text;
   int64_t num_tokens = 0;
-  std::string finish_reason;
+  v1::FinishReason finish_reason = v1::FINISH_REASON_UNSPECIFIED;
   double cumulative_logprob = 0;
   int64_t weights_version = 0;
 };

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "sampler_worker/eval_shard.h"
 #include "common/rpc/status_conversion.h"
+#include "common/rpc/worker_credentials.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "common/weights/weights_manifest.h"
@@ -65,6 +66,7 @@ class AppendStreamer {
     ctx_ = std::make_unique<grpc::ClientContext>();
     ctx_->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_));
     ctx_->set_wait_for_ready(true);
+    AttachWorkerCredentials(session_->credentials(), ctx_.get());
     ack_.Clear();
     writer_ = session_->replay_store()->Append(ctx_.get(), &ack_);
     first_ = true;
@@ -72,7 +74,6 @@ class AppendStreamer {
   bool Send(const v1::Sample& s) {
     v1::AppendRequest m;
     if (first_) {
-      *m.mutable_identity() = session_->identity();
       *m.mutable_lease() = lease_;
       first_ = false;
     }
@@ -112,7 +113,7 @@ SamplerWorker::SamplerWorker(const SamplerWorkerOptions& options, GenerationBack
 
 SamplerWorker::~SamplerWorker() { Stop(); }
 
-std::string SamplerWorker::worker_id() const { return session_ ? session_->identity().worker_id() : ""; }
+std::string SamplerWorker::worker_id() const { return session_ ? session_->credentials().worker_id() : ""; }
 
 SamplerWorkerStats SamplerWorker::stats() const {
   absl::MutexLock lock(&stats_mu_);
@@ -267,7 +268,7 @@ absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomi
                                        s.set_sample_index(b.sample_index);
                                        s.set_text(std::move(b.text));
                                        s.set_num_tokens(static_cast<int32_t>(b.num_tokens));
-                                       s.set_finish_reason(std::move(b.finish_reason));
+                                       s.set_finish_reason(b.finish_reason);
                                        s.set_cumulative_logprob(b.cumulative_logprob);
                                        s.set_weights_version(static_cast<int32_t>(b.weights_version));
                                        streamer.Add(std::move(s));

@@ -24,7 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "ssd/v1/job.pb.h"
+#include "ssd/v1/types.pb.h"
 
 namespace ssd {
 

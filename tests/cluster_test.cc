@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
+#include "common/rpc/worker_credentials.h"
 #include "common/util/file_util.h"
 #include "coordinator/job_spec.h"
 #include "nlohmann/json.hpp"
@@ -362,40 +363,40 @@ class BadInputTest : public testing::Test {
     req.set_address("127.0.0.1:1");
     v1::RegisterWorkerResponse resp;
     auto ctx = CallContext(5000);
-    EXPECT_TRUE(cluster_->Client()->coordinator()->RegisterWorker(ctx.get(), req, &resp).ok());
+    EXPECT_TRUE(cluster_->Client()->workers()->RegisterWorker(ctx.get(), req, &resp).ok());
     return resp;
   }
-  v1::AcquireWorkResponse Acquire(const v1::WorkerIdentity& id) {
+  v1::AcquireWorkResponse Acquire(const v1::WorkerCredentials& id) {
     v1::AcquireWorkRequest req;
-    *req.mutable_identity() = id;
     v1::AcquireWorkResponse work;
     auto ctx = CallContext(5000);
-    EXPECT_TRUE(cluster_->Client()->coordinator()->AcquireWork(ctx.get(), req, &work).ok());
+    AttachWorkerCredentials(id, ctx.get());
+    EXPECT_TRUE(cluster_->Client()->workers()->AcquireWork(ctx.get(), req, &work).ok());
     return work;
   }
-  void Deregister(const v1::WorkerIdentity& id) {
+  void Deregister(const v1::WorkerCredentials& id) {
     v1::DeregisterRequest d;
-    *d.mutable_identity() = id;
     v1::DeregisterResponse dr;
     auto ctx = CallContext(5000);
-    cluster_->Client()->coordinator()->Deregister(ctx.get(), d, &dr);
+    AttachWorkerCredentials(id, ctx.get());
+    cluster_->Client()->workers()->Deregister(ctx.get(), d, &dr);
   }
-  static grpc::Status AppendOne(ClusterClient* c, const v1::WorkerIdentity& id, const v1::LeaseRef& lease,
+  static grpc::Status AppendOne(ClusterClient* c, const v1::WorkerCredentials& id, const v1::LeaseRef& lease,
                                 const std::string& problem, int64_t index,
                                 const std::string& text = "print(1)\nprint(2)\n") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    AttachWorkerCredentials(id, &ctx);
     v1::AppendResponse resp;
     auto w = c->replay_store()->Append(&ctx, &resp);
     v1::AppendRequest m;
-    *m.mutable_identity() = id;
     *m.mutable_lease() = lease;
     v1::Sample* s = m.add_samples();
     s->set_problem_id(problem);
     s->set_sample_index(index);
     s->set_text(text);
     s->set_num_tokens(4);
-    s->set_finish_reason("stop");
+    s->set_finish_reason(v1::FINISH_REASON_STOP);
     w->Write(m);
     w->WritesDone();
     return w->Finish();
@@ -438,7 +439,7 @@ TEST_F(BadInputTest, ASampleForAnUnknownJobIsNotFound) {
   lease.set_round(1);
   lease.set_kind(v1::LEASE_KIND_SAMPLE);
   lease.set_epoch(1);
-  const grpc::Status s = AppendOne(cluster_->Client().get(), reg.identity(), lease, "p0", 0);
+  const grpc::Status s = AppendOne(cluster_->Client().get(), reg.credentials(), lease, "p0", 0);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(s.error_message().find("no job \"job-555555\""), std::string::npos) << s.error_message();
 }
@@ -446,39 +447,39 @@ TEST_F(BadInputTest, ASampleForAnUnknownJobIsNotFound) {
 TEST_F(BadInputTest, ASampleOutsideTheSendersLeaseIsPermissionDenied) {
   auto c = cluster_->Client();
   const auto reg = Register();
-  const v1::AcquireWorkResponse work = Acquire(reg.identity());
+  const v1::AcquireWorkResponse work = Acquire(reg.credentials());
   ASSERT_TRUE(work.has_shard()) << work.DebugString();
   // A problem of another shard under this lease...
   const std::string other = work.shard().lease().shard() == 0 ? "p7" : "p0";
-  grpc::Status s = AppendOne(c.get(), reg.identity(), work.shard().lease(), other, 0);
+  grpc::Status s = AppendOne(c.get(), reg.credentials(), work.shard().lease(), other, 0);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(s.error_message().find("outside this lease"), std::string::npos) << s.error_message();
   // ...and another worker's lease altogether.
   const auto thief = Register();
-  s = AppendOne(c.get(), thief.identity(), work.shard().lease(), work.shard().tasks(0).problem().id(), 0);
+  s = AppendOne(c.get(), thief.credentials(), work.shard().lease(), work.shard().tasks(0).problem().id(), 0);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(s.error_message().find("belongs to " + reg.identity().worker_id()), std::string::npos) << s.error_message();
-  Deregister(reg.identity());
+  EXPECT_NE(s.error_message().find("belongs to " + reg.credentials().worker_id()), std::string::npos) << s.error_message();
+  Deregister(reg.credentials());
 }
 
 TEST_F(BadInputTest, RenewingAnotherWorkersLeaseIsPermissionDenied) {
   auto c = cluster_->Client();
   const auto owner = Register();
-  const v1::AcquireWorkResponse work = Acquire(owner.identity());
+  const v1::AcquireWorkResponse work = Acquire(owner.credentials());
   ASSERT_TRUE(work.has_shard());
   const auto other = Register();
   v1::HeartbeatRequest hb;
-  *hb.mutable_identity() = other.identity();
   *hb.add_leases() = work.shard().lease();
   v1::HeartbeatResponse resp;
   auto hctx = CallContext(5000);
-  const grpc::Status s = c->coordinator()->Heartbeat(hctx.get(), hb, &resp);
+  AttachWorkerCredentials(other.credentials(), hctx.get());
+  const grpc::Status s = c->workers()->Heartbeat(hctx.get(), hb, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(s.error_message().find("is held by " + owner.identity().worker_id() + ", not by " +
-                                   other.identity().worker_id()),
+  EXPECT_NE(s.error_message().find("is held by " + owner.credentials().worker_id() + ", not by " +
+                                   other.credentials().worker_id()),
             std::string::npos)
       << s.error_message();
-  Deregister(owner.identity());
+  Deregister(owner.credentials());
 }
 
 // ---- limits: each test sends just over one (set small in SetUpTestSuite);
@@ -519,15 +520,15 @@ TEST_F(BadInputTest, AProblemFileOneProblemOverTheLimitIsInvalidArgumentNamingTh
 TEST_F(BadInputTest, ASampleOneByteOverTheSampleLimitIsInvalidArgumentNamingTheSample) {
   auto c = cluster_->Client();
   const auto reg = Register();
-  const v1::AcquireWorkResponse work = Acquire(reg.identity());
+  const v1::AcquireWorkResponse work = Acquire(reg.credentials());
   ASSERT_TRUE(work.has_shard()) << work.DebugString();
   const std::string problem = work.shard().tasks(0).problem().id();
   const grpc::Status s =
-      AppendOne(c.get(), reg.identity(), work.shard().lease(), problem, 0, std::string(65537, 'x'));
+      AppendOne(c.get(), reg.credentials(), work.shard().lease(), problem, 0, std::string(65537, 'x'));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_NE(s.error_message().find("text of 65537 bytes is over the limit of 65536"), std::string::npos)
       << s.error_message();
-  Deregister(reg.identity());
+  Deregister(reg.credentials());
 }
 
 TEST_F(BadInputTest, AFifthConcurrentStreamOnOneConnectionIsResourceExhaustedUntilOneCloses) {
@@ -541,7 +542,7 @@ TEST_F(BadInputTest, AFifthConcurrentStreamOnOneConnectionIsResourceExhaustedUnt
     w.ctx = CallContext(30000);
     v1::WatchJobRequest req;
     req.set_job_id(*job_);
-    w.reader = c->coordinator()->WatchJob(w.ctx.get(), req);
+    w.reader = c->jobs()->WatchJob(w.ctx.get(), req);
     return w;
   };
   std::vector<Watch> held;
@@ -586,7 +587,7 @@ TEST_F(BadInputTest, ACallWithoutATokenIsUnauthenticatedAndTheLogNeverShowsToken
     return s;
   }());
   ASSERT_TRUE(creds.ok());
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(cluster_->address(), *creds));
+  auto stub = v1::JobService::NewStub(grpc::CreateChannel(cluster_->address(), *creds));
   v1::GetJobRequest req;
   req.set_job_id(*job_);
   v1::Job job;
@@ -596,7 +597,7 @@ TEST_F(BadInputTest, ACallWithoutATokenIsUnauthenticatedAndTheLogNeverShowsToken
   EXPECT_NE(s.error_message().find("no bearer token"), std::string::npos);
   const std::string token = *ReadTokenFile(cluster_->certs() + "/token");
   EXPECT_EQ(cluster_->coordinator()->Log().find(token), std::string::npos);
-  EXPECT_NE(cluster_->coordinator()->Log().find("unauthenticated call to /ssd.v1.Coordinator/GetJob"),
+  EXPECT_NE(cluster_->coordinator()->Log().find("unauthenticated call to /ssd.v1.JobService/GetJob"),
             std::string::npos);
 }
 
@@ -609,7 +610,7 @@ TEST_F(BadInputTest, AWrongTokenIsUnauthenticated) {
 }
 
 TEST_F(BadInputTest, PlaintextAgainstTheTlsPortIsUnavailable) {
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(cluster_->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::JobService::NewStub(grpc::CreateChannel(cluster_->address(), grpc::InsecureChannelCredentials()));
   v1::GetJobRequest req;
   req.set_job_id(*job_);
   v1::Job job;
@@ -618,14 +619,65 @@ TEST_F(BadInputTest, PlaintextAgainstTheTlsPortIsUnavailable) {
 }
 
 TEST_F(BadInputTest, AForgedWorkerSessionIsPermissionDenied) {
+  v1::WorkerCredentials forged;
+  forged.set_worker_id("sampler-1");
+  forged.set_session("guessed");
   v1::HeartbeatRequest hb;
-  hb.mutable_identity()->set_worker_id("sampler-1");
-  hb.mutable_identity()->set_session("guessed");
   v1::HeartbeatResponse resp;
   auto ctx = CallContext(5000);
-  const grpc::Status s = cluster_->Client()->coordinator()->Heartbeat(ctx.get(), hb, &resp);
+  AttachWorkerCredentials(forged, ctx.get());
+  const grpc::Status s = cluster_->Client()->workers()->Heartbeat(ctx.get(), hb, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(s.error_message().find("session does not match worker sampler-1"), std::string::npos);
+}
+
+TEST_F(BadInputTest, AWorkerCallOrAppendWithoutCredentialsMetadataIsUnauthenticatedNamingTheKey) {
+  v1::HeartbeatRequest hb;
+  v1::HeartbeatResponse resp;
+  auto ctx = CallContext(5000);
+  const grpc::Status s = cluster_->Client()->workers()->Heartbeat(ctx.get(), hb, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_NE(s.error_message().find("no x-ssd-worker-id metadata"), std::string::npos) << s.error_message();
+  // A stream says so before reading a message.
+  grpc::ClientContext actx;
+  actx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  actx.AddMetadata("x-ssd-worker-id", "sampler-1");
+  v1::AppendResponse ack;
+  auto w = cluster_->Client()->replay_store()->Append(&actx, &ack);
+  w->WritesDone();
+  const grpc::Status a = w->Finish();
+  EXPECT_EQ(a.error_code(), grpc::StatusCode::UNAUTHENTICATED) << a.error_message();
+  EXPECT_NE(a.error_message().find("no x-ssd-worker-session metadata"), std::string::npos) << a.error_message();
+}
+
+TEST_F(BadInputTest, ASubmitRetriedWithItsRequestIdMakesOneJobAndAnotherSpecUnderItIsAlreadyExists) {
+  auto c = cluster_->Client();
+  v1::SubmitJobRequest req;
+  req.set_spec_yaml(SamplingSpec(cluster_->WriteProblems(2, "retry.jsonl"), "rounds: 1\n"));
+  req.set_base_dir(cluster_->dir());
+  req.set_request_id("cluster-test-retry-1");
+  v1::SubmitJobResponse first, again;
+  {
+    auto ctx = CallContext(5000);
+    const grpc::Status s = c->jobs()->SubmitJob(ctx.get(), req, &first);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  {
+    auto ctx = CallContext(5000);
+    const grpc::Status s = c->jobs()->SubmitJob(ctx.get(), req, &again);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_FALSE(first.deduplicated());
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.job_id(), first.job_id());
+  req.set_spec_yaml(req.spec_yaml() + "train:\n  lr: 2.0e-5\n");
+  v1::SubmitJobResponse other;
+  auto ctx = CallContext(5000);
+  const grpc::Status s = c->jobs()->SubmitJob(ctx.get(), req, &other);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_NE(s.error_message().find("request_id cluster-test-retry-1 made job " + first.job_id()), std::string::npos)
+      << s.error_message();
+  EXPECT_TRUE(c->Cancel(first.job_id(), "test done").ok());
 }
 
 }  // namespace

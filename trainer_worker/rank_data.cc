@@ -92,25 +92,6 @@ absl::Status CheckCount(int64_t got, const v1::TrainingAssignment& a) {
 
 }  // namespace
 
-absl::StatusOr<BatchPlanOptions> PlanOptionsFor(const v1::TrainSpec& t) {
-  BatchPlanOptions o;
-  if (t.batching() == "packed" || t.batching().empty()) {
-    o.mode = BatchingMode::kPacked;
-  } else if (t.batching() == "padded") {
-    o.mode = BatchingMode::kPadded;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("train.batching: \"", t.batching(), "\" is not packed or padded"));
-  }
-  o.row_tokens = t.max_seq_len();
-  o.micro_batch_tokens = t.micro_batch_tokens();
-  o.batch_tokens = t.batch_tokens();
-  o.seed = t.seed();
-  RETURN_IF_ERROR(o.Validate());
-  return o;
-}
-
-int64_t PlanEpochs(const v1::TrainSpec& t) { return t.steps() > 0 ? 1000 : t.epochs(); }
-
 std::string SelectBitmap(const std::vector<int64_t>& ordinals) {
   std::string bits;
   for (int64_t i : ordinals) {

@@ -16,8 +16,9 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/client/worker_session.h"
-#include "ssd/v1/coordinator.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 #include "trainer_worker/packing.h"
+#include "trainer_worker/train_spec.h"
 
 namespace ssd {
 
@@ -27,11 +28,6 @@ struct RankData {
   int64_t survivors = 0;   // of the round
   int64_t lines = 0;       // in data_path
 };
-
-// The plan `ssd train` builds from the flags the trainer agent gives it for
-// `t` (TrainerAgent::TrainArgv), and the steps it runs (0: all).
-absl::StatusOr<BatchPlanOptions> PlanOptionsFor(const v1::TrainSpec& t);
-int64_t PlanEpochs(const v1::TrainSpec& t);
 
 // Bitmap for ScanRequest.select: bit i set iff chosen[i].
 std::string SelectBitmap(const std::vector<int64_t>& ordinals);

@@ -113,7 +113,7 @@ TEST(SelectBitmapTest, BitIIsByteIOver8LeastSignificantFirst) {
 
 TEST(PlanOptionsTest, TheAgentPlansWithTheSettingsItPassesToSsdTrain) {
   v1::TrainSpec t;
-  t.set_batching("padded");
+  t.set_batching(v1::BATCHING_PADDED);
   t.set_max_seq_len(64);
   t.set_micro_batch_tokens(128);
   t.set_batch_tokens(512);
@@ -128,8 +128,8 @@ TEST(PlanOptionsTest, TheAgentPlansWithTheSettingsItPassesToSsdTrain) {
   EXPECT_EQ(o->seed, 9u);
   EXPECT_EQ(PlanEpochs(t), 3);
   t.set_steps(5);
-  EXPECT_EQ(PlanEpochs(t), 1000);  // TrainArgv: --max-steps 5 --epochs 1000
-  t.set_batching("sorted");
+  EXPECT_EQ(PlanEpochs(t), 1000) << "a spec with steps runs until them";
+  t.set_batching(v1::BATCHING_UNSPECIFIED);
   EXPECT_FALSE(PlanOptionsFor(t).ok());
 }
 

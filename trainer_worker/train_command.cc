@@ -26,6 +26,7 @@
 #include "trainer_worker/gloo_collective.h"
 #include "trainer_worker/launcher.h"
 #include "trainer_worker/nccl_collective.h"
+#include "trainer_worker/train_spec.h"
 #include "trainer_worker/trainer.h"
 
 namespace ssd {
@@ -45,7 +46,39 @@ struct TrainFlags {
   int nproc = 0;
   RendezvousOptions rendezvous;
   std::string store_owner = "rank0";
+  // A job's TrainSpec (train_spec.h), and the flags it may not be given with.
+  std::string spec_path;
+  std::vector<std::string> flags_given_with_spec;
 };
+
+// The spec's settings onto the flags they replace.
+absl::Status ApplyTrainSpec(const v1::TrainSpec& t, TrainFlags* f) {
+  TrainerOptions& o = f->trainer;
+  ASSIGN_OR_RETURN(BatchPlanOptions plan, PlanOptionsFor(t));
+  o.epochs = PlanEpochs(t);  // with steps, the steps end the run
+  o.max_steps = t.steps();
+  o.lr = t.lr();
+  switch (t.schedule()) {
+    case v1::LR_SCHEDULE_COSINE: f->schedule = "cosine"; break;
+    case v1::LR_SCHEDULE_LINEAR: f->schedule = "linear"; break;
+    case v1::LR_SCHEDULE_CONSTANT: f->schedule = "constant"; break;
+    default: return absl::InvalidArgumentError(absl::StrCat("--spec: schedule ", t.schedule(), " is not one ssd knows"));
+  }
+  f->batching = plan.mode == BatchingMode::kPadded ? "padded" : "packed";
+  if (t.lr() <= 0) return absl::InvalidArgumentError(absl::StrCat("--spec: lr must be > 0, got ", t.lr()));
+  o.min_lr_ratio = t.min_lr() / t.lr();
+  o.warmup_steps = t.warmup_steps();
+  o.batching.batch_tokens = plan.batch_tokens;
+  o.batching.micro_batch_tokens = plan.micro_batch_tokens;
+  o.max_seq_len = t.max_seq_len();
+  o.adamw.weight_decay = t.weight_decay();
+  o.adamw.beta1 = t.beta1();
+  o.adamw.beta2 = t.beta2();
+  o.grad_clip = t.grad_clip();
+  f->seed = plan.seed;
+  o.save_every = t.save_every();
+  return absl::OkStatus();
+}
 
 // The launcher re-runs this very command line, minus --nproc, once per rank.
 absl::StatusOr<std::vector<std::string>> ArgsWithoutNproc() {
@@ -89,6 +122,14 @@ absl::Status DumpTokens(const TrainerOptions& o, const std::string& path) {
 
 absl::Status RunTrain(TrainFlags f) {
   TrainerOptions& o = f.trainer;
+  if (!f.spec_path.empty()) {
+    if (!f.flags_given_with_spec.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(f.flags_given_with_spec.front(),
+                                                     ": the --spec file sets it; give one or the other"));
+    }
+    ASSIGN_OR_RETURN(v1::TrainSpec spec, ReadTrainSpec(f.spec_path));
+    RETURN_IF_ERROR(ApplyTrainSpec(spec, &f));
+  }
   ASSIGN_OR_RETURN(o.decay, ParseLrDecay(f.schedule));
   if (f.batching == "packed") {
     o.batching.mode = BatchingMode::kPacked;
@@ -234,7 +275,14 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
   c->add_option("--master-port", f->rendezvous.master_port, "rendezvous (TCPStore) port")->capture_default_str();
   c->add_option("--store-owner", f->store_owner, "who hosts the store: rank0 or external (the launcher)")
       ->capture_default_str();
-  c->callback([f, run] { *run = [f] { return ReportStatus("train", RunTrain(*f)); }; });
+  c->add_option("--spec", f->spec_path,
+                "a job's training settings (a TrainSpec as JSON, train_spec.h) instead of the flags it sets");
+  c->callback([c, f, run] {
+    for (const std::string& flag : TrainSpecFlags()) {
+      if (c->count(flag) > 0) f->flags_given_with_spec.push_back(flag);
+    }
+    *run = [f] { return ReportStatus("train", RunTrain(*f)); };
+  });
 }
 
 }  // namespace ssd

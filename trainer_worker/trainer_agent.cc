@@ -18,6 +18,7 @@
 #include "common/util/process_group.h"
 #include "common/util/status_macros.h"
 #include "common/weights/weights_source.h"
+#include "trainer_worker/train_spec.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -28,13 +29,6 @@ using Json = nlohmann::ordered_json;
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Num(double v) {
-  std::ostringstream o;
-  o.precision(17);
-  o << v;
-  return o.str();
 }
 
 // The last `n` lines of a log on one line, for a failure report.
@@ -56,7 +50,7 @@ TrainerAgent::TrainerAgent(const TrainerAgentOptions& options) : options_([&] {
 }()) {}
 TrainerAgent::~TrainerAgent() = default;
 
-std::string TrainerAgent::worker_id() const { return session_ ? session_->identity().worker_id() : ""; }
+std::string TrainerAgent::worker_id() const { return session_ ? session_->credentials().worker_id() : ""; }
 
 TrainerAgentStats TrainerAgent::stats() const {
   absl::MutexLock lock(&mu_);
@@ -106,21 +100,11 @@ std::string TrainerAgent::OutDir(const v1::TrainingAssignment& a) const {
 
 std::vector<std::string> TrainerAgent::TrainArgv(const TrainerAgentOptions& o, const v1::TrainingAssignment& a,
                                                  const RankData& data, const std::string& out) {
-  const v1::TrainSpec& t = a.train();
   const std::string exe = o.ssd_binary.empty() ? SelfExecutable() : o.ssd_binary;
-  std::vector<std::string> argv = {
-      exe, "train", "--model", a.start_model(), "--data", data.data_path, "--out", out, "--resume", "--no-progress",
-      "--lr", Num(t.lr()), "--schedule", t.schedule(), "--min-lr-ratio", Num(t.min_lr() / t.lr()),
-      "--warmup", std::to_string(t.warmup_steps()), "--batch-tokens", std::to_string(t.batch_tokens()),
-      "--micro-batch-tokens", std::to_string(t.micro_batch_tokens()), "--max-seq-len", std::to_string(t.max_seq_len()),
-      "--weight-decay", Num(t.weight_decay()), "--beta1", Num(t.beta1()), "--beta2", Num(t.beta2()),
-      "--grad-clip", Num(t.grad_clip()), "--seed", std::to_string(t.seed()), "--batching", t.batching(),
-      "--save-every", std::to_string(t.save_every()), "--device", o.device, "--peak-flops", "0"};
-  if (t.steps() > 0) {
-    argv.insert(argv.end(), {"--max-steps", std::to_string(t.steps()), "--epochs", "1000"});
-  } else {
-    argv.insert(argv.end(), {"--epochs", std::to_string(t.epochs())});
-  }
+  // The job's training settings go as the proto, in a file Train() wrote.
+  std::vector<std::string> argv = {exe,         "train", "--model", a.start_model(), "--data",    data.data_path,
+                                   "--out",     out,     "--spec",  TrainSpecPath(out), "--resume", "--no-progress",
+                                   "--device",  o.device, "--peak-flops", "0"};
   if (!data.sizes_path.empty()) argv.insert(argv.end(), {"--rank-sizes", data.sizes_path});
   argv.insert(argv.end(), {"--enable-thinking", a.enable_thinking() ? "true" : "false"});
   if (o.threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
@@ -150,6 +134,9 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
   const std::string out = OutDir(a);
   RETURN_IF_ERROR(MakeDirs(out));
   const std::string log = JoinPath(out, absl::StrCat("train.rank", a.rank(), ".log"));
+  if (absl::Status s = WriteTrainSpec(a.train(), TrainSpecPath(out)); !s.ok()) {
+    return fail(absl::StrCat("writing the train spec: ", s.message()));
+  }
   const std::vector<std::string> argv = TrainArgv(options_, a, *data, out);
   LOG(INFO) << "training " << lease.job_id() << " round " << lease.round() << " as rank " << a.rank() << "/"
             << a.world_size() << " (epoch " << lease.epoch() << "), log " << log;

@@ -9,13 +9,13 @@
 namespace ssd {
 namespace {
 
-int64_t Length(const v1::FilterSpec& spec, const v1::SampleFeatures& f) {
-  return spec.length_unit() == v1::LENGTH_UNIT_TOKENS ? f.tokens() : f.chars();
+int64_t Length(const v1::FilterSpec& spec, const SampleFeatures& f) {
+  return spec.length_unit() == v1::LENGTH_UNIT_TOKENS ? f.tokens : f.chars;
 }
 
-bool PassesRules(const v1::FilterSpec& spec, const v1::SampleFeatures& f) {
-  if (spec.drop_empty() && f.empty()) return false;
-  if (spec.drop_single_line() && f.single_line()) return false;
+bool PassesRules(const v1::FilterSpec& spec, const SampleFeatures& f) {
+  if (spec.drop_empty() && f.empty) return false;
+  if (spec.drop_single_line() && f.single_line) return false;
   return true;
 }
 
@@ -49,19 +49,19 @@ v1::FilterSpec DefaultFilterSpec() {
   return f;
 }
 
-v1::SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens) {
-  v1::SampleFeatures f;
+SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens) {
+  SampleFeatures f;
   int64_t chars = 0;
   for (unsigned char c : text) chars += (c & 0xC0) != 0x80;  // count lead bytes
-  f.set_chars(chars);
-  f.set_tokens(num_tokens);
-  f.set_bytes(static_cast<int64_t>(text.size()));
-  f.set_empty(absl::StripAsciiWhitespace(text).empty());
+  f.chars = chars;
+  f.tokens = num_tokens;
+  f.bytes = static_cast<int64_t>(text.size());
+  f.empty = absl::StripAsciiWhitespace(text).empty();
   int lines = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (!absl::StripAsciiWhitespace(line).empty() && ++lines > 1) break;
   }
-  f.set_single_line(lines <= 1);
+  f.single_line = lines <= 1;
   return f;
 }
 
@@ -71,9 +71,9 @@ v1::FilterResult ComputeFilter(const v1::FilterSpec& spec, std::vector<FilterCan
   r.set_length_unit(spec.length_unit());
   std::vector<std::pair<int64_t, const std::string*>> kept;
   for (const FilterCandidate& c : samples) {
-    if (spec.drop_empty() && c.features.empty()) {
+    if (spec.drop_empty() && c.features.empty) {
       r.set_dropped_empty(r.dropped_empty() + 1);
-    } else if (spec.drop_single_line() && c.features.single_line()) {
+    } else if (spec.drop_single_line() && c.features.single_line) {
       r.set_dropped_single_line(r.dropped_single_line() + 1);
     } else {
       kept.emplace_back(Length(spec, c.features), &c.key);
@@ -101,7 +101,7 @@ v1::FilterResult ComputeFilter(const v1::FilterSpec& spec, std::vector<FilterCan
 }
 
 bool Survives(const v1::FilterSpec& spec, const v1::FilterResult& result, absl::string_view key,
-              const v1::SampleFeatures& features) {
+              const SampleFeatures& features) {
   if (!PassesRules(spec, features)) return false;
   if (!result.has_cut()) return true;
   const int64_t len = Length(spec, features);

@@ -26,7 +26,6 @@
 
 #include "absl/strings/string_view.h"
 #include "ssd/v1/job.pb.h"
-#include "ssd/v1/state.pb.h"
 
 namespace ssd {
 
@@ -35,19 +34,27 @@ namespace ssd {
 // characters (ml-ssd's code).
 v1::FilterSpec DefaultFilterSpec();
 
-// Lengths and flags of one sample text.
-v1::SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens);
+// What the filter reads of one sample text.
+struct SampleFeatures {
+  int64_t chars = 0;   // Unicode code points
+  int64_t tokens = 0;  // generated tokens, as the sampler reported them
+  int64_t bytes = 0;
+  bool empty = false;        // nothing but whitespace
+  bool single_line = false;  // at most one non-blank line
+};
+
+SampleFeatures ComputeFeatures(absl::string_view text, int64_t num_tokens);
 
 struct FilterCandidate {
   std::string key;  // unique per sample; breaks ties at the cut (the store key, store_schema.h)
-  v1::SampleFeatures features;
+  SampleFeatures features;
 };
 
 v1::FilterResult ComputeFilter(const v1::FilterSpec& spec, std::vector<FilterCandidate> samples);
 
 // Whether one sample survives the round's filter.
 bool Survives(const v1::FilterSpec& spec, const v1::FilterResult& result, absl::string_view key,
-              const v1::SampleFeatures& features);
+              const SampleFeatures& features);
 
 }  // namespace ssd
 

@@ -16,9 +16,9 @@ namespace {
 std::set<std::string> Reference(const v1::FilterSpec& spec, const std::vector<FilterCandidate>& all) {
   std::vector<std::pair<int64_t, std::string>> kept;
   for (const FilterCandidate& c : all) {
-    if (spec.drop_empty() && c.features.empty()) continue;
-    if (spec.drop_single_line() && c.features.single_line()) continue;
-    kept.emplace_back(spec.length_unit() == v1::LENGTH_UNIT_TOKENS ? c.features.tokens() : c.features.chars(), c.key);
+    if (spec.drop_empty() && c.features.empty) continue;
+    if (spec.drop_single_line() && c.features.single_line) continue;
+    kept.emplace_back(spec.length_unit() == v1::LENGTH_UNIT_TOKENS ? c.features.tokens : c.features.chars, c.key);
   }
   std::sort(kept.begin(), kept.end());
   const size_t drop = static_cast<size_t>(kept.size() * spec.drop_shortest_percent() / 100.0);
@@ -28,15 +28,15 @@ std::set<std::string> Reference(const v1::FilterSpec& spec, const std::vector<Fi
 }
 
 TEST(SampleFeaturesTest, CountsCodePointsAndRecognisesEmptyAndSingleLineTexts) {
-  const v1::SampleFeatures f = ComputeFeatures("h\xc3\xa9llo \xe2\x82\xac\nx", 7);
-  EXPECT_EQ(f.chars(), 9);
-  EXPECT_EQ(f.bytes(), 12);
-  EXPECT_EQ(f.tokens(), 7);
-  EXPECT_FALSE(f.empty());
-  EXPECT_FALSE(f.single_line());
-  EXPECT_TRUE(ComputeFeatures(" \n\t ", 0).empty());
-  EXPECT_TRUE(ComputeFeatures("\n  return 1  \n\n", 0).single_line());
-  EXPECT_FALSE(ComputeFeatures("\n  return 1  \n\n", 0).empty());
+  const SampleFeatures f = ComputeFeatures("h\xc3\xa9llo \xe2\x82\xac\nx", 7);
+  EXPECT_EQ(f.chars, 9);
+  EXPECT_EQ(f.bytes, 12);
+  EXPECT_EQ(f.tokens, 7);
+  EXPECT_FALSE(f.empty);
+  EXPECT_FALSE(f.single_line);
+  EXPECT_TRUE(ComputeFeatures(" \n\t ", 0).empty);
+  EXPECT_TRUE(ComputeFeatures("\n  return 1  \n\n", 0).single_line);
+  EXPECT_FALSE(ComputeFeatures("\n  return 1  \n\n", 0).empty);
 }
 
 class FilterTest : public testing::TestWithParam<std::tuple<bool, bool, double, bool>> {};

@@ -27,7 +27,7 @@
 #include "common/rpc/status_conversion.h"
 #include "common/rpc/token_auth.h"
 #include "common/util/file_util.h"
-#include "ssd/v1/coordinator.grpc.pb.h"
+#include "ssd/v1/job_service.grpc.pb.h"
 #include "common/util/ports.h"
 #include "tests/testing/temp_dir.h"
 
@@ -35,7 +35,7 @@ namespace ssd {
 namespace {
 
 // GetJob echoes the id and reports whether the token reached the handler.
-class EchoService : public v1::Coordinator::CallbackService {
+class EchoService : public v1::JobService::CallbackService {
  public:
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx, const v1::GetJobRequest* req,
                                    v1::Job* job) override {
@@ -104,7 +104,7 @@ class RpcTest : public testing::Test {
     c.security = client;
     auto ch = MakeChannel(c);
     EXPECT_TRUE(ch.ok()) << ch.status();
-    auto stub = v1::Coordinator::NewStub(*ch);
+    auto stub = v1::JobService::NewStub(*ch);
     v1::GetJobRequest req;
     req.set_job_id(id);
     auto ctx = CallContext(5000);
@@ -203,7 +203,7 @@ TEST_F(RpcTest, CallWithoutATokenIsUnauthenticated) {
   // A channel with TLS but no call credentials at all.
   auto creds = MakeChannelCredentials(ClientTls(*token_));
   ASSERT_TRUE(creds.ok());
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(Target(), *creds));
+  auto stub = v1::JobService::NewStub(grpc::CreateChannel(Target(), *creds));
   v1::GetJobRequest req;
   v1::Job job;
   auto ctx = CallContext(5000);
@@ -257,7 +257,7 @@ TEST_F(RpcTest, HealthCheckNeedsNoToken) {
 
 TEST_F(RpcTest, PlaintextClientAgainstATlsPortFailsUnavailable) {
   Start(ServerTls());
-  auto stub = v1::Coordinator::NewStub(grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::JobService::NewStub(grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials()));
   v1::GetJobRequest req;
   v1::Job job;
   auto ctx = CallContext(3000);
@@ -328,10 +328,10 @@ TEST_F(RpcTest, EveryCallIsCountedByMethodAndCode) {
   v1::Job job;
   ASSERT_TRUE(Call(ClientTls(*token_), "a", &job).ok());
   const std::string text = metrics_.Render();
-  EXPECT_NE(text.find("ssd_rpc_server_handled_total{method=\"/ssd.v1.Coordinator/GetJob\",code=\"OK\"} 1"),
+  EXPECT_NE(text.find("ssd_rpc_server_handled_total{method=\"/ssd.v1.JobService/GetJob\",code=\"OK\"} 1"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("ssd_rpc_server_duration_seconds_count{method=\"/ssd.v1.Coordinator/GetJob\"} 1"),
+  EXPECT_NE(text.find("ssd_rpc_server_duration_seconds_count{method=\"/ssd.v1.JobService/GetJob\"} 1"),
             std::string::npos);
 }
 

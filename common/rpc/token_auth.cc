@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/util/sha256.h"
 
 namespace ssd {
 namespace {
@@ -35,15 +36,6 @@ std::string Lookup(const grpc::AuthMetadataProcessor::InputMetadata& md, absl::s
 
 }  // namespace
 
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  // Lengths are not secret (tokens have a fixed length in practice); the
-  // content comparison touches every byte.
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 TokenAuthProcessor::TokenAuthProcessor(std::string token, std::set<std::string> public_methods)
     : token_(std::move(token)), public_methods_(std::move(public_methods)) {}
 
@@ -57,7 +49,7 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata, grp
     reason = "no bearer token (authorization metadata) on the call";
   } else if (!absl::StartsWith(header, kBearer)) {
     reason = "the authorization metadata is not \"Bearer <token>\"";
-  } else if (!ConstantTimeEquals(header.substr(kBearer.size()), token_)) {
+  } else if (!ConstantTimeEquals(header.substr(kBearer.size()), token_)) {  // every byte, whatever differs
     reason = "wrong bearer token";
   }
   if (reason != nullptr) {

@@ -39,9 +39,6 @@ class TokenAuthProcessor : public grpc::AuthMetadataProcessor {
 // (local-TCP channels) they are allowed without TLS.
 std::shared_ptr<grpc::CallCredentials> BearerTokenCredentials(const std::string& token, bool insecure);
 
-// Compares in time independent of where the strings differ.
-bool ConstantTimeEquals(const std::string& a, const std::string& b);
-
 }  // namespace ssd
 
 #endif  // SSD_COMMON_RPC_TOKEN_AUTH_H_

@@ -19,6 +19,22 @@ std::string Sha256Of(const uint8_t* data, size_t n) {
   return Sha256(absl::string_view(reinterpret_cast<const char*>(data), n));
 }
 
+v1::DType ToProtoDType(DType d) {
+  switch (d) {
+    case DType::kF64: return v1::DTYPE_F64;
+    case DType::kF32: return v1::DTYPE_F32;
+    case DType::kF16: return v1::DTYPE_F16;
+    case DType::kBF16: return v1::DTYPE_BF16;
+    case DType::kI64: return v1::DTYPE_I64;
+    case DType::kI32: return v1::DTYPE_I32;
+    case DType::kI16: return v1::DTYPE_I16;
+    case DType::kI8: return v1::DTYPE_I8;
+    case DType::kU8: return v1::DTYPE_U8;
+    case DType::kBool: return v1::DTYPE_BOOL;
+  }
+  return v1::DTYPE_UNSPECIFIED;
+}
+
 bool PlainName(const std::string& n) {
   return !n.empty() && n.size() <= 255 && n.find('/') == std::string::npos && n != "." && n != ".." &&
          n.find('\0') == std::string::npos;
@@ -42,7 +58,7 @@ absl::Status AddFile(const std::string& dir, const std::string& name, v1::Weight
     for (const TensorInfo& t : st.tensors()) {
       v1::TensorDigest* d = wf->add_tensors();
       d->set_name(t.name);
-      d->set_dtype(std::string(DTypeName(t.dtype)));
+      d->set_dtype(ToProtoDType(t.dtype));
       for (int64_t s : t.shape) d->add_shape(s);
       d->set_begin(static_cast<int64_t>(data_start + t.data_begin));
       d->set_end(static_cast<int64_t>(data_start + t.data_end));
@@ -118,6 +134,10 @@ absl::Status ValidateManifest(const v1::WeightsManifest& m, int64_t max_total_by
           (cursor >= 0 && d.begin() < cursor)) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": tensor ", d.name().substr(0, 100), " has a bad digest or byte range"));
+      }
+      if (d.dtype() == v1::DTYPE_UNSPECIFIED || !v1::DType_IsValid(d.dtype())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": tensor ", d.name().substr(0, 100), " has no dtype (", d.dtype(), ")"));
       }
       cursor = d.end();
     }

@@ -90,7 +90,7 @@ TEST_F(WeightsTest, ManifestDigestsEveryTensorAndFileAndTheConfigComesFirst) {
   EXPECT_EQ(m->files(2).name(), "model.safetensors");
   ASSERT_EQ(m->files(2).tensors_size(), 3);
   EXPECT_EQ(m->files(2).tensors(0).name(), "a");
-  EXPECT_EQ(m->files(2).tensors(0).dtype(), "F32");
+  EXPECT_EQ(m->files(2).tensors(0).dtype(), v1::DTYPE_F32);
   EXPECT_EQ(m->files(2).tensors(0).end() - m->files(2).tensors(0).begin(), 12000);
   EXPECT_TRUE(ValidateManifest(*m, 1 << 30).ok());
   EXPECT_EQ(ValidateManifest(*m, 100).code(), absl::StatusCode::kResourceExhausted);

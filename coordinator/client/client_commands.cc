@@ -90,10 +90,10 @@ void RegisterClientCommands(CLI::App& app, std::function<int()>* run) {
           }
           req.add_states(st);
         }
-        req.set_limit(*limit);
+        if (*limit < 0) return ReportStatus("jobs", absl::InvalidArgumentError("--limit: must be >= 0"));
         auto client = f->Connect();
         if (!client.ok()) return ReportStatus("jobs", client.status());
-        auto r = (*client)->ListJobs(req);
+        auto r = (*client)->ListAllJobs(req, *limit);
         if (!r.ok()) return ReportStatus("jobs", r.status());
         std::cout << (f->json ? ToJson(*r) + "\n" : FormatJobsTable(*r, WallMs()));
         return 0;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <climits>
+#include <random>
 #include <cstdlib>
 #include <thread>
 
@@ -34,12 +35,21 @@ absl::Status Rpc(const grpc::Status& s, const std::string& what, const std::stri
   return a;
 }
 
+// 128 random bits in hex: a SubmitJob request id no other client picks.
+std::string NewRequestId() {
+  std::random_device rd;
+  std::string id;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&id, absl::Hex(rd(), absl::kZeroPad8));
+  return id;
+}
+
 }  // namespace
 
 ClusterClient::ClusterClient(const ClusterClientOptions& options, std::shared_ptr<grpc::Channel> channel)
     : options_(options),
       channel_(std::move(channel)),
-      coordinator_(v1::Coordinator::NewStub(channel_)),
+      jobs_(v1::JobService::NewStub(channel_)),
+      workers_(v1::WorkerService::NewStub(channel_)),
       replay_(v1::ReplayStore::NewStub(channel_)) {}
 
 absl::StatusOr<std::unique_ptr<ClusterClient>> ClusterClient::Connect(const ClusterClientOptions& options) {
@@ -57,10 +67,21 @@ absl::StatusOr<v1::SubmitJobResponse> ClusterClient::Submit(const std::string& s
   v1::SubmitJobRequest req;
   req.set_spec_yaml(spec_yaml);
   req.set_base_dir(base_dir);
+  req.set_request_id(NewRequestId());
   v1::SubmitJobResponse resp;
-  auto ctx = CallContext(options_.call_timeout_ms);
-  RETURN_IF_ERROR(Rpc(coordinator_->SubmitJob(ctx.get(), req, &resp), "SubmitJob", options_.channel.target));
-  return resp;
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto ctx = CallContext(options_.call_timeout_ms);
+    const grpc::Status s = jobs_->SubmitJob(ctx.get(), req, &resp);
+    const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!retry || attempt == kAttempts) {
+      RETURN_IF_ERROR(Rpc(s, "SubmitJob", options_.channel.target));
+      return resp;
+    }
+    // The same request_id: if the first attempt made the job, this returns it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
+  }
 }
 
 absl::StatusOr<v1::Job> ClusterClient::GetJob(const std::string& job_id) {
@@ -68,15 +89,28 @@ absl::StatusOr<v1::Job> ClusterClient::GetJob(const std::string& job_id) {
   req.set_job_id(job_id);
   v1::Job job;
   auto ctx = CallContext(options_.call_timeout_ms);
-  RETURN_IF_ERROR(Rpc(coordinator_->GetJob(ctx.get(), req, &job), "GetJob", options_.channel.target));
+  RETURN_IF_ERROR(Rpc(jobs_->GetJob(ctx.get(), req, &job), "GetJob", options_.channel.target));
   return job;
 }
 
 absl::StatusOr<v1::ListJobsResponse> ClusterClient::ListJobs(const v1::ListJobsRequest& request) {
   v1::ListJobsResponse resp;
   auto ctx = CallContext(options_.call_timeout_ms);
-  RETURN_IF_ERROR(Rpc(coordinator_->ListJobs(ctx.get(), request, &resp), "ListJobs", options_.channel.target));
+  RETURN_IF_ERROR(Rpc(jobs_->ListJobs(ctx.get(), request, &resp), "ListJobs", options_.channel.target));
   return resp;
+}
+
+absl::StatusOr<v1::ListJobsResponse> ClusterClient::ListAllJobs(v1::ListJobsRequest request, int64_t limit) {
+  v1::ListJobsResponse all;
+  do {
+    ASSIGN_OR_RETURN(v1::ListJobsResponse page, ListJobs(request));
+    for (v1::Job& j : *page.mutable_jobs()) {
+      if (limit > 0 && all.jobs_size() >= limit) return all;
+      *all.add_jobs() = std::move(j);
+    }
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return all;
 }
 
 absl::StatusOr<v1::Job> ClusterClient::Cancel(const std::string& job_id, const std::string& reason) {
@@ -85,17 +119,22 @@ absl::StatusOr<v1::Job> ClusterClient::Cancel(const std::string& job_id, const s
   req.set_reason(reason);
   v1::Job job;
   auto ctx = CallContext(options_.call_timeout_ms);
-  RETURN_IF_ERROR(Rpc(coordinator_->CancelJob(ctx.get(), req, &job), "CancelJob", options_.channel.target));
+  RETURN_IF_ERROR(Rpc(jobs_->CancelJob(ctx.get(), req, &job), "CancelJob", options_.channel.target));
   return job;
 }
 
 absl::StatusOr<v1::ListWorkersResponse> ClusterClient::ListWorkers(bool include_gone) {
   v1::ListWorkersRequest req;
   req.set_include_gone(include_gone);
-  v1::ListWorkersResponse resp;
-  auto ctx = CallContext(options_.call_timeout_ms);
-  RETURN_IF_ERROR(Rpc(coordinator_->ListWorkers(ctx.get(), req, &resp), "ListWorkers", options_.channel.target));
-  return resp;
+  v1::ListWorkersResponse all;
+  do {
+    v1::ListWorkersResponse page;
+    auto ctx = CallContext(options_.call_timeout_ms);
+    RETURN_IF_ERROR(Rpc(jobs_->ListWorkers(ctx.get(), req, &page), "ListWorkers", options_.channel.target));
+    for (v1::WorkerStatus& w : *page.mutable_workers()) *all.add_workers() = std::move(w);
+    req.set_page_token(page.next_page_token());
+  } while (!req.page_token().empty());
+  return all;
 }
 
 absl::StatusOr<v1::StatsResponse> ClusterClient::Stats(const std::string& job_id) {
@@ -124,7 +163,7 @@ absl::Status ClusterClient::Watch(const std::string& job_id, const std::function
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  auto reader = coordinator_->WatchJob(&ctx, req);
+  auto reader = jobs_->WatchJob(&ctx, req);
   v1::Job job;
   while (reader->Read(&job)) on_job(job);
   grpc::Status s = reader->Finish();

@@ -12,8 +12,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/rpc/channel_builder.h"
-#include "ssd/v1/coordinator.grpc.pb.h"
+#include "ssd/v1/job_service.grpc.pb.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
+#include "ssd/v1/worker_service.grpc.pb.h"
 
 namespace grpc {
 class ClientContext;
@@ -32,12 +33,19 @@ class ClusterClient {
   static absl::StatusOr<std::unique_ptr<ClusterClient>> Connect(const ClusterClientOptions& options);
 
   // `spec_path` is read here; relative paths inside it are resolved against
-  // its folder by the coordinator.
+  // its folder by the coordinator. The submission carries a fresh request
+  // id, and a call that cannot reach the coordinator (UNAVAILABLE, or a
+  // deadline) is retried with it a few times: a retry never makes a second
+  // job.
   absl::StatusOr<v1::SubmitJobResponse> SubmitFile(const std::string& spec_path);
   absl::StatusOr<v1::SubmitJobResponse> Submit(const std::string& spec_yaml, const std::string& base_dir);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
+  // One page, as the request asks.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  // Every page, up to `limit` jobs (0: all), as one response.
+  absl::StatusOr<v1::ListJobsResponse> ListAllJobs(v1::ListJobsRequest request, int64_t limit);
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const std::string& reason);
+  // Every page.
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(bool include_gone);
   absl::StatusOr<v1::StatsResponse> Stats(const std::string& job_id);
 
@@ -52,7 +60,8 @@ class ClusterClient {
   // Creates a job from an ml-ssd JSONL file and a job spec.
   absl::StatusOr<v1::ImportResponse> ImportFile(const std::string& jsonl_path, const std::string& spec_path);
 
-  v1::Coordinator::Stub* coordinator() { return coordinator_.get(); }
+  v1::JobService::Stub* jobs() { return jobs_.get(); }
+  v1::WorkerService::Stub* workers() { return workers_.get(); }
   v1::ReplayStore::Stub* replay_store() { return replay_.get(); }
   const ClusterClientOptions& options() const { return options_; }
 
@@ -61,7 +70,8 @@ class ClusterClient {
 
   const ClusterClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Coordinator::Stub> coordinator_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
   std::unique_ptr<v1::ReplayStore::Stub> replay_;
 };
 

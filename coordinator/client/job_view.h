@@ -9,8 +9,9 @@
 #include <string>
 
 #include "google/protobuf/message.h"
-#include "ssd/v1/coordinator.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/job_service.pb.h"
+#include "ssd/v1/replay_store.pb.h"
 
 namespace ssd {
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_conversion.h"
+#include "common/rpc/worker_credentials.h"
 #include "common/util/status_macros.h"
 
 namespace ssd {
@@ -23,7 +24,7 @@ WorkerSession::WorkerSession(const WorkerSessionOptions& options) : options_(opt
 absl::StatusOr<std::unique_ptr<WorkerSession>> WorkerSession::Start(const WorkerSessionOptions& options) {
   std::unique_ptr<WorkerSession> s(new WorkerSession(options));
   ASSIGN_OR_RETURN(s->channel_, MakeChannel(options.channel));
-  s->coordinator_ = v1::Coordinator::NewStub(s->channel_);
+  s->workers_ = v1::WorkerService::NewStub(s->channel_);
   s->replay_ = v1::ReplayStore::NewStub(s->channel_);
   RETURN_IF_ERROR(s->Register());
   s->heartbeat_ = std::thread([p = s.get()] { p->HeartbeatLoop(); });
@@ -40,9 +41,9 @@ void WorkerSession::Shutdown() {
   if (heartbeat_.joinable()) heartbeat_.join();
 }
 
-v1::WorkerIdentity WorkerSession::identity() const {
+v1::WorkerCredentials WorkerSession::credentials() const {
   absl::MutexLock lock(&mu_);
-  return identity_;
+  return credentials_;
 }
 
 void WorkerSession::SetWeightsHeld(std::vector<v1::WeightsRef> held) {
@@ -75,16 +76,19 @@ bool WorkerSession::Revoked(const v1::LeaseRef& lease) const {
 absl::Status WorkerSession::Register() {
   absl::MutexLock one(&register_mu_);
   v1::RegisterWorkerRequest req = options_.registration;
+  v1::WorkerCredentials resume;
   {
     absl::MutexLock lock(&mu_);
-    *req.mutable_resume() = identity_;
+    resume = credentials_;
     for (const v1::WeightsRef& r : held_) *req.add_weights_held() = r;
   }
   v1::RegisterWorkerResponse resp;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.unavailable_retry_ms);
   for (;;) {
     auto ctx = CallContext(options_.call_timeout_ms, /*wait_for_ready=*/true);
-    const grpc::Status s = coordinator_->RegisterWorker(ctx.get(), req, &resp);
+    // Registered before: the same credentials resume the same worker.
+    if (!resume.worker_id().empty()) AttachWorkerCredentials(resume, ctx.get());
+    const grpc::Status s = workers_->RegisterWorker(ctx.get(), req, &resp);
     if (s.ok()) break;
     if (!Retryable(s) || std::chrono::steady_clock::now() > deadline) {
       return absl::Status(FromGrpcStatus(s).code(),
@@ -94,9 +98,9 @@ absl::Status WorkerSession::Register() {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   absl::MutexLock lock(&mu_);
-  identity_ = resp.identity();
+  credentials_ = resp.credentials();
   heartbeat_ms_ = resp.heartbeat_interval_ms();
-  LOG(INFO) << (resp.resumed() ? "resumed as " : "registered as ") << identity_.worker_id() << " with "
+  LOG(INFO) << (resp.resumed() ? "resumed as " : "registered as ") << credentials_.worker_id() << " with "
             << options_.channel.target;
   return absl::OkStatus();
 }
@@ -105,6 +109,7 @@ grpc::Status WorkerSession::Call(const std::function<grpc::Status(grpc::ClientCo
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.unavailable_retry_ms);
   for (int attempt = 0;; ++attempt) {
     auto ctx = CallContext(timeout_ms > 0 ? timeout_ms : options_.call_timeout_ms, /*wait_for_ready=*/true);
+    AttachWorkerCredentials(credentials(), ctx.get());
     const grpc::Status s = call(ctx.get());
     if (s.error_code() == grpc::StatusCode::NOT_FOUND && s.error_message().find("is not registered") != std::string::npos &&
         attempt < 3) {
@@ -124,10 +129,9 @@ absl::StatusOr<v1::AcquireWorkResponse> WorkerSession::Acquire() {
     v1::AcquireWorkRequest req;
     {
       absl::MutexLock lock(&mu_);
-      *req.mutable_identity() = identity_;
       for (const v1::WeightsRef& r : held_) *req.add_weights_held() = r;
     }
-    return coordinator_->AcquireWork(ctx, req, &resp);
+    return workers_->AcquireWork(ctx, req, &resp);
   });
   if (!s.ok()) return FromGrpcStatus(s);
   return resp;
@@ -135,19 +139,16 @@ absl::StatusOr<v1::AcquireWorkResponse> WorkerSession::Acquire() {
 
 absl::Status WorkerSession::Report(v1::ReportWorkRequest request) {
   v1::ReportWorkResponse resp;
-  const grpc::Status s = Call([&](grpc::ClientContext* ctx) {
-    *request.mutable_identity() = identity();
-    return coordinator_->ReportWork(ctx, request, &resp);
-  });
+  const grpc::Status s = Call([&](grpc::ClientContext* ctx) { return workers_->ReportWork(ctx, request, &resp); });
   return FromGrpcStatus(s);
 }
 
 absl::Status WorkerSession::Deregister() {
   v1::DeregisterRequest req;
-  *req.mutable_identity() = identity();
   v1::DeregisterResponse resp;
   auto ctx = CallContext(10000);
-  return FromGrpcStatus(coordinator_->Deregister(ctx.get(), req, &resp));
+  AttachWorkerCredentials(credentials(), ctx.get());
+  return FromGrpcStatus(workers_->Deregister(ctx.get(), req, &resp));
 }
 
 void WorkerSession::HeartbeatLoop() {
@@ -159,15 +160,17 @@ void WorkerSession::HeartbeatLoop() {
       if (mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(wait_ms))) return;
     }
     v1::HeartbeatRequest req;
+    v1::WorkerCredentials credentials;
     {
       absl::MutexLock lock(&mu_);
-      *req.mutable_identity() = identity_;
+      credentials = credentials_;
       for (const v1::WeightsRef& r : held_) *req.add_weights_held() = r;
       for (const v1::LeaseRef& l : leases_) *req.add_leases() = l;
     }
     v1::HeartbeatResponse resp;
     auto ctx = CallContext(std::max<int64_t>(1000, wait_ms));
-    const grpc::Status s = coordinator_->Heartbeat(ctx.get(), req, &resp);
+    AttachWorkerCredentials(credentials, ctx.get());
+    const grpc::Status s = workers_->Heartbeat(ctx.get(), req, &resp);
     if (!s.ok()) {
       if (s.error_code() == grpc::StatusCode::NOT_FOUND) (void)Register();
       continue;  // unavailable: the next beat tries again

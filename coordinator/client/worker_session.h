@@ -1,5 +1,6 @@
-// WorkerSession: a sampler's or trainer's side of the coordinator protocol.
-// It registers (resuming its identity after a coordinator restart),
+// WorkerSession: a sampler's or trainer's side of the workers' protocol
+// (worker_service.proto). It registers (resuming its identity after a
+// coordinator restart), sends its credentials as metadata on every call,
 // heartbeats on its own thread with the leases the worker says it holds,
 // tells the worker which leases were revoked, and retries calls while the
 // coordinator is unreachable (a restart must not cost work in flight).
@@ -21,8 +22,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/rpc/channel_builder.h"
-#include "ssd/v1/coordinator.grpc.pb.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
+#include "ssd/v1/worker_service.grpc.pb.h"
 
 namespace ssd {
 
@@ -40,7 +41,10 @@ class WorkerSession {
   ~WorkerSession();
   void Shutdown();
 
-  v1::WorkerIdentity identity() const;
+  // What RegisterWorker issued: the worker's id and session secret. Calls
+  // made through Call carry them already; a call made otherwise (a stream)
+  // attaches them with AttachWorkerCredentials.
+  v1::WorkerCredentials credentials() const;
   // What the worker holds and works on; sent with every heartbeat and
   // acquire.
   void SetWeightsHeld(std::vector<v1::WeightsRef> held);
@@ -54,10 +58,11 @@ class WorkerSession {
   absl::Status Report(v1::ReportWorkRequest request);
   absl::Status Deregister();
 
-  v1::Coordinator::Stub* coordinator() { return coordinator_.get(); }
+  v1::WorkerService::Stub* worker_service() { return workers_.get(); }
   v1::ReplayStore::Stub* replay_store() { return replay_.get(); }
-  // Retries `call` (which makes one attempt with the given context) while
-  // the coordinator is unavailable, re-registering if it forgot us.
+  // Retries `call` (which makes one attempt with the given context, which
+  // carries the credentials) while the coordinator is unavailable,
+  // re-registering if it forgot us.
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& call, int64_t timeout_ms = 0);
 
  private:
@@ -67,12 +72,12 @@ class WorkerSession {
 
   const WorkerSessionOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Coordinator::Stub> coordinator_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
   std::unique_ptr<v1::ReplayStore::Stub> replay_;
 
   absl::Mutex register_mu_;  // one registration at a time
   mutable absl::Mutex mu_;
-  v1::WorkerIdentity identity_ ABSL_GUARDED_BY(mu_);
+  v1::WorkerCredentials credentials_ ABSL_GUARDED_BY(mu_);
   int64_t heartbeat_ms_ ABSL_GUARDED_BY(mu_) = 3000;
   std::vector<v1::WeightsRef> held_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::LeaseRef> leases_ ABSL_GUARDED_BY(mu_);

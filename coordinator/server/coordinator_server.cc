@@ -10,9 +10,10 @@
 #include "common/storage/rocksdb_kv_store.h"
 #include "common/util/status_macros.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/server/coordinator_service.h"
 #include "coordinator/server/executor.h"
+#include "coordinator/server/job_service.h"
 #include "coordinator/server/replay_store_service.h"
+#include "coordinator/server/worker_service.h"
 #include "coordinator/store_schema.h"
 #include "coordinator/server/stream_limiter.h"
 
@@ -25,7 +26,8 @@ struct CoordinatorServer::Impl {
   std::unique_ptr<Coordinator> coordinator;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<StreamLimiter> streams;
-  std::unique_ptr<CoordinatorService> coordinator_service;
+  std::unique_ptr<JobServiceImpl> job_service;
+  std::unique_ptr<WorkerServiceImpl> worker_service;
   std::unique_ptr<ReplayStoreService> replay_service;
   BuiltServer server;
   std::unique_ptr<HttpEndpoint> http;
@@ -55,13 +57,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   RETURN_IF_ERROR(impl->coordinator->Start());
   impl->executor = std::make_unique<Executor>(2);
   impl->streams = std::make_unique<StreamLimiter>(options.max_streams_per_client);
-  impl->coordinator_service =
-      std::make_unique<CoordinatorService>(impl->coordinator.get(), impl->executor.get(), impl->streams.get());
+  impl->job_service =
+      std::make_unique<JobServiceImpl>(impl->coordinator.get(), impl->executor.get(), impl->streams.get());
+  impl->worker_service = std::make_unique<WorkerServiceImpl>(impl->coordinator.get());
   impl->replay_service =
       std::make_unique<ReplayStoreService>(impl->coordinator.get(), impl->executor.get(), impl->streams.get());
   ServerOptions rpc = options.rpc;
   rpc.metrics = &impl->metrics;
-  ASSIGN_OR_RETURN(impl->server, BuildServer(rpc, {impl->coordinator_service.get(), impl->replay_service.get()}));
+  ASSIGN_OR_RETURN(impl->server, BuildServer(rpc, {impl->job_service.get(), impl->worker_service.get(),
+                                                  impl->replay_service.get()}));
   if (options.metrics_port >= 0) {
     Coordinator* c = impl->coordinator.get();
     HttpEndpointOptions h;

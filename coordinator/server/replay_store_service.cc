@@ -4,7 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_conversion.h"
-#include "coordinator/server/coordinator_service.h"
+#include "common/rpc/worker_credentials.h"
+#include "coordinator/server/service_util.h"
 
 namespace ssd {
 namespace {
@@ -14,8 +15,10 @@ constexpr int kMaxInFlight = 8;
 
 class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
  public:
-  AppendReactor(Coordinator* coordinator, v1::AppendResponse* response, StreamLimiter::Slot slot)
+  AppendReactor(Coordinator* coordinator, v1::AppendResponse* response, StreamLimiter::Slot slot,
+                v1::WorkerCredentials credentials)
       : coordinator_(coordinator), response_(response), slot_(std::move(slot)) {
+    session_.credentials = std::move(credentials);
     StartRead(&message_);
   }
 
@@ -206,9 +209,11 @@ class ImportReactor : public grpc::ServerReadReactor<v1::ImportRequest> {
 
 grpc::ServerReadReactor<v1::AppendRequest>* ReplayStoreService::Append(grpc::CallbackServerContext* ctx,
                                                                        v1::AppendResponse* response) {
+  absl::StatusOr<v1::WorkerCredentials> who = WorkerCredentialsOf(*ctx);
+  if (!who.ok()) return new RefusedReader<v1::AppendRequest>(ToGrpcStatus(who.status()));
   auto slot = streams_->Acquire(ctx->peer(), "Append");
   if (!slot.ok()) return new RefusedReader<v1::AppendRequest>(ToGrpcStatus(slot.status()));
-  return new AppendReactor(coordinator_, response, std::move(*slot));
+  return new AppendReactor(coordinator_, response, std::move(*slot), std::move(*who));
 }
 
 grpc::ServerWriteReactor<v1::ScanResponse>* ReplayStoreService::Scan(grpc::CallbackServerContext* ctx,

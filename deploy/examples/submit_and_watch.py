@@ -7,16 +7,23 @@ proto/ into build/python (put that folder on PYTHONPATH):
     PYTHONPATH=build/python /usr/bin/python3 deploy/examples/submit_and_watch.py \
         --coordinator localhost:7070 --certs certs deploy/examples/tiny.yaml
 
+SubmitJob carries a request_id, so a submit that times out or finds the
+coordinator restarting is retried without making a second job.
+
 Exit status: 0 when the job SUCCEEDED, 3 when it FAILED, 4 when CANCELLED
 (as `ssd watch`), 1 when the coordinator cannot be reached.
 """
 import argparse
 import os
 import sys
+import time
+import uuid
 
 import grpc
 
-from ssd.v1 import coordinator_pb2, coordinator_pb2_grpc, job_pb2
+from ssd.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
+
+RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class BearerToken(grpc.AuthMetadataPlugin):
@@ -83,19 +90,25 @@ def main():
 
     with open(args.spec) as f:
         spec_yaml = f.read()
-    stub = coordinator_pb2_grpc.CoordinatorStub(channel(args.coordinator, args.certs))
-    try:
-        resp = stub.SubmitJob(coordinator_pb2.SubmitJobRequest(
-            spec_yaml=spec_yaml, base_dir=os.path.dirname(os.path.abspath(args.spec))), timeout=args.timeout)
-    except grpc.RpcError as e:
-        print("submit failed: %s: %s" % (e.code().name, e.details()), file=sys.stderr)
-        return 2 if e.code() == grpc.StatusCode.INVALID_ARGUMENT else 1
+    stub = job_service_pb2_grpc.JobServiceStub(channel(args.coordinator, args.certs))
+    request = job_service_pb2.SubmitJobRequest(spec_yaml=spec_yaml, base_dir=os.path.dirname(os.path.abspath(args.spec)),
+                                               request_id=uuid.uuid4().hex)
+    for attempt in range(3):
+        try:
+            resp = stub.SubmitJob(request, timeout=args.timeout)
+            break
+        except grpc.RpcError as e:
+            if e.code() in RETRIED and attempt < 2:
+                time.sleep(1 + attempt)
+                continue
+            print("submit failed: %s: %s" % (e.code().name, e.details()), file=sys.stderr)
+            return 2 if e.code() == grpc.StatusCode.INVALID_ARGUMENT else 1
     print(resp.job_id, flush=True)
 
     job = resp.job
     last = None
     try:
-        for job in stub.WatchJob(coordinator_pb2.WatchJobRequest(job_id=resp.job_id)):
+        for job in stub.WatchJob(job_service_pb2.WatchJobRequest(job_id=resp.job_id)):
             now = (state_name(job.state), job.round)
             if now != last:
                 print("%s round %d" % now, flush=True)

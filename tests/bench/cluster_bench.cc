@@ -41,12 +41,14 @@
 #include "absl/strings/str_format.h"
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
+#include "common/rpc/worker_credentials.h"
 #include "common/rpc/server_builder.h"
 #include "common/storage/rocksdb_kv_store.h"
 #include "common/util/ports.h"
 #include "coordinator/store_schema.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
-#include "ssd/v1/state.pb.h"
+#include "ssd/v1/worker_service.grpc.pb.h"
+#include "coordinator/records.pb.h"
 #include "common/model/safetensors.h"
 #include "common/weights/weights_source.h"
 #include "common/weights/weights_transport.h"
@@ -68,7 +70,7 @@ std::shared_ptr<grpc::Channel> Channel(const LocalCluster& c) {
   return *MakeChannel(o);
 }
 
-v1::WorkerIdentity RegisterSampler(v1::Coordinator::Stub* stub) {
+v1::WorkerCredentials RegisterSampler(v1::WorkerService::Stub* stub) {
   v1::RegisterWorkerRequest req;
   req.set_role(v1::WORKER_ROLE_SAMPLER);
   req.set_address("127.0.0.1:1");
@@ -76,7 +78,7 @@ v1::WorkerIdentity RegisterSampler(v1::Coordinator::Stub* stub) {
   auto ctx = CallContext(10000);
   grpc::Status s = stub->RegisterWorker(ctx.get(), req, &resp);
   if (!s.ok()) fprintf(stderr, "register: %s\n", s.error_message().c_str());
-  return resp.identity();
+  return resp.credentials();
 }
 
 std::string Text(size_t bytes, int64_t i) {
@@ -126,18 +128,18 @@ IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool 
   // One worker, lease and channel per stream.
   struct Stream {
     std::shared_ptr<grpc::Channel> channel;
-    v1::WorkerIdentity id;
+    v1::WorkerCredentials id;
     v1::ShardLease lease;
   };
   std::vector<Stream> streams(kStreams);
   for (Stream& s : streams) {
     s.channel = Channel(cluster);
-    auto stub = v1::Coordinator::NewStub(s.channel);
+    auto stub = v1::WorkerService::NewStub(s.channel);
     s.id = RegisterSampler(stub.get());
     v1::AcquireWorkRequest req;
-    *req.mutable_identity() = s.id;
     v1::AcquireWorkResponse resp;
     auto ctx = CallContext(10000);
+    AttachWorkerCredentials(s.id, ctx.get());
     stub->AcquireWork(ctx.get(), req, &resp);
     s.lease = resp.shard();
   }
@@ -149,10 +151,10 @@ IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool 
     threads.emplace_back([&] {
       auto store = v1::ReplayStore::NewStub(s.channel);
       grpc::ClientContext ctx;
+      AttachWorkerCredentials(s.id, &ctx);
       v1::AppendResponse ack;
       auto w = store->Append(&ctx, &ack);
       v1::AppendRequest m;
-      *m.mutable_identity() = s.id;
       *m.mutable_lease() = s.lease.lease();
       for (const v1::ProblemTask& t : s.lease.tasks()) {
         v1::Sample* x = m.add_samples();
@@ -160,7 +162,7 @@ IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool 
         x->set_sample_index(0);
         x->set_text(Text(sample_bytes, m.samples_size()));
         x->set_num_tokens(static_cast<int32_t>(sample_bytes / 4));
-        x->set_finish_reason("stop");
+        x->set_finish_reason(v1::FINISH_REASON_STOP);
         if (m.samples_size() >= per_message) {
           w->Write(m);
           m.Clear();
@@ -185,11 +187,11 @@ IngestResult Ingest(size_t sample_bytes, int64_t samples, int per_message, bool 
   auto db = RocksDbKvStore::Open({raw_dir}, CoordinatorTables());
   if (!db.ok()) Fail(absl::StrCat("raw RocksDB: ", db.status().message()));
   auto put = [&](int64_t i, WriteBatch* b) {
-    v1::SampleRecord rec;
+    internal::SampleRecord rec;
     rec.mutable_sample()->set_problem_id(absl::StrCat("p", i));
     rec.mutable_sample()->set_text(Text(sample_bytes, i));
     rec.mutable_sample()->set_num_tokens(static_cast<int32_t>(sample_bytes / 4));
-    rec.mutable_sample()->set_finish_reason("stop");
+    rec.mutable_sample()->set_finish_reason(v1::FINISH_REASON_STOP);
     const std::string key = SampleKey("job-000001", 1, static_cast<uint32_t>(i), 0);
     b->Put(kSamples, key, rec.SerializeAsString());
     b->Put(kFeatures, key, "\x08\x01\x10\x01");
@@ -245,10 +247,10 @@ LeaseResult Leases(int workers, int cycles_per_worker) {
       absl::StrCat("model: /m\nproblems: ", cluster.WriteProblems(problems), "\nshard_size: 1\nsampling:\n  n: 1\n")));
   if (!job.ok()) Fail(absl::StrCat("submit: ", job.status().message()));
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  std::vector<v1::WorkerIdentity> ids;
+  std::vector<v1::WorkerCredentials> ids;
   for (int i = 0; i < workers; ++i) {
     channels.push_back(Channel(cluster));
-    auto stub = v1::Coordinator::NewStub(channels.back());
+    auto stub = v1::WorkerService::NewStub(channels.back());
     ids.push_back(RegisterSampler(stub.get()));
   }
   // Baseline: health checks, same channels, same concurrency.
@@ -294,54 +296,54 @@ LeaseResult Leases(int workers, int cycles_per_worker) {
   const double t0 = Now();
   for (int i = 0; i < workers; ++i) {
     threads.emplace_back([&, i] {
-      auto coord = v1::Coordinator::NewStub(channels[i]);
+      auto coord = v1::WorkerService::NewStub(channels[i]);
       auto store = v1::ReplayStore::NewStub(channels[i]);
       for (int c = 0; c < cycles_per_worker; ++c) {
         v1::AcquireWorkRequest aq;
-        *aq.mutable_identity() = ids[i];
         v1::AcquireWorkResponse work;
         double s = Now();
         {
           auto ctx = CallContext(10000);
+          AttachWorkerCredentials(ids[i], ctx.get());
           if (!coord->AcquireWork(ctx.get(), aq, &work).ok()) return;
         }
         lat[i].push_back((Now() - s) * 1000);
         if (!work.has_shard()) break;
         v1::HeartbeatRequest hb;
-        *hb.mutable_identity() = ids[i];
         *hb.add_leases() = work.shard().lease();
         v1::HeartbeatResponse hr;
         s = Now();
         {
           auto ctx = CallContext(10000);
+          AttachWorkerCredentials(ids[i], ctx.get());
           coord->Heartbeat(ctx.get(), hb, &hr);
         }
         lat[i].push_back((Now() - s) * 1000);
         // The shard's one sample (not counted among the lease RPCs).
         {
           grpc::ClientContext ctx;
+          AttachWorkerCredentials(ids[i], &ctx);
           v1::AppendResponse ack;
           auto w = store->Append(&ctx, &ack);
           v1::AppendRequest m;
-          *m.mutable_identity() = ids[i];
           *m.mutable_lease() = work.shard().lease();
           v1::Sample* x = m.add_samples();
           x->set_problem_id(work.shard().tasks(0).problem().id());
           x->set_text("print(1)\nprint(2)\n");
           x->set_num_tokens(4);
-          x->set_finish_reason("stop");
+          x->set_finish_reason(v1::FINISH_REASON_STOP);
           w->Write(m);
           w->WritesDone();
           w->Finish();
         }
         v1::ReportWorkRequest rep;
-        *rep.mutable_identity() = ids[i];
         *rep.mutable_lease() = work.shard().lease();
         rep.mutable_shard_done();
         v1::ReportWorkResponse rr;
         s = Now();
         {
           auto ctx = CallContext(10000);
+          AttachWorkerCredentials(ids[i], ctx.get());
           coord->ReportWork(ctx.get(), rep, &rr);
         }
         lat[i].push_back((Now() - s) * 1000);

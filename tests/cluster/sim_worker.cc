@@ -27,9 +27,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
+#include "common/rpc/worker_credentials.h"
 #include "common/util/file_util.h"
 #include "common/util/hash.h"
-#include "ssd/v1/coordinator.grpc.pb.h"
+#include "ssd/v1/worker_service.grpc.pb.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
 #include "tests/cluster/fake_model.h"
 
@@ -68,7 +69,7 @@ class SimWorker {
       std::cerr << ch.status() << "\n";
       return 2;
     }
-    coord_ = v1::Coordinator::NewStub(*ch);
+    coord_ = v1::WorkerService::NewStub(*ch);
     store_ = v1::ReplayStore::NewStub(*ch);
     Register();
     std::thread hb([this] { HeartbeatLoop(); });
@@ -79,7 +80,6 @@ class SimWorker {
         continue;
       }
       v1::AcquireWorkRequest req;
-      *req.mutable_identity() = Identity();
       AddHeld(req.mutable_weights_held());
       v1::AcquireWorkResponse resp;
       grpc::Status s = Retry([&](grpc::ClientContext* ctx) { return coord_->AcquireWork(ctx, req, &resp); });
@@ -107,7 +107,7 @@ class SimWorker {
   }
 
  private:
-  v1::WorkerIdentity Identity() {
+  v1::WorkerCredentials Identity() {
     std::lock_guard<std::mutex> l(mu_);
     return identity_;
   }
@@ -125,6 +125,10 @@ class SimWorker {
   grpc::Status Retry(F call) {
     for (int i = 0;; ++i) {
       auto ctx = CallContext(5000, /*wait_for_ready=*/true);
+      // Registered before: every call (a re-registration too) carries the
+      // credentials.
+      const v1::WorkerCredentials who = Identity();
+      if (!who.worker_id().empty()) AttachWorkerCredentials(who, ctx.get());
       grpc::Status s = call(ctx.get());
       if (s.error_code() != grpc::StatusCode::UNAVAILABLE && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
         return s;
@@ -141,7 +145,6 @@ class SimWorker {
     if (args_.role == "sampler") req.set_address(absl::StrCat("127.0.0.1:", 40000 + (getpid() % 20000)));
     req.mutable_capabilities()->set_device("sim");
     req.mutable_capabilities()->set_rendezvous_port(29500);
-    *req.mutable_resume() = Identity();
     v1::RegisterWorkerResponse resp;
     grpc::Status s = Retry([&](grpc::ClientContext* ctx) { return coord_->RegisterWorker(ctx, req, &resp); });
     if (!s.ok()) {
@@ -149,7 +152,7 @@ class SimWorker {
       std::exit(1);
     }
     std::lock_guard<std::mutex> l(mu_);
-    identity_ = resp.identity();
+    identity_ = resp.credentials();
     interval_ms_ = resp.heartbeat_interval_ms();
     std::cout << "registered as " << identity_.worker_id() << std::endl;
   }
@@ -158,7 +161,6 @@ class SimWorker {
     for (;;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms_.load()));
       v1::HeartbeatRequest req;
-      *req.mutable_identity() = Identity();
       AddHeld(req.mutable_weights_held());
       {
         std::lock_guard<std::mutex> l(mu_);
@@ -190,7 +192,6 @@ class SimWorker {
   }
 
   grpc::Status Report(v1::ReportWorkRequest& req) {
-    *req.mutable_identity() = Identity();
     v1::ReportWorkResponse resp;
     return Retry([&](grpc::ClientContext* ctx) { return coord_->ReportWork(ctx, req, &resp); });
   }
@@ -234,9 +235,9 @@ class SimWorker {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
     v1::AppendResponse ack;
+    AttachWorkerCredentials(Identity(), &ctx);
     auto writer = store_->Append(&ctx, &ack);
     v1::AppendRequest msg;
-    *msg.mutable_identity() = Identity();
     *msg.mutable_lease() = lease.lease();
     int64_t in_message = 0;
     bool ok = true;
@@ -257,7 +258,7 @@ class SimWorker {
         x->set_sample_index(index);
         x->set_text(text);
         x->set_num_tokens(static_cast<int32_t>(std::min<int64_t>(text.size() / 3, lease.sampling().max_tokens())));
-        x->set_finish_reason("stop");
+        x->set_finish_reason(v1::FINISH_REASON_STOP);
         x->set_weights_version(lease.weights().version());
         if (++in_message >= args_.per_message) flush();
         ++sent_;
@@ -333,10 +334,10 @@ class SimWorker {
   }
 
   const Args args_;
-  std::unique_ptr<v1::Coordinator::Stub> coord_;
+  std::unique_ptr<v1::WorkerService::Stub> coord_;
   std::unique_ptr<v1::ReplayStore::Stub> store_;
   std::mutex mu_;
-  v1::WorkerIdentity identity_;
+  v1::WorkerCredentials identity_;
   std::set<std::pair<std::string, int32_t>> held_;
   v1::LeaseRef current_;
   bool working_ = false;

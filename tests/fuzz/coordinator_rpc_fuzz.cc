@@ -2,9 +2,11 @@
 // decoded messages of arbitrary bytes, against the in-memory store and a
 // fake clock: what a hostile or broken client can send over gRPC, without
 // the transport. Input: records of [kind:1][length:2, little-endian][message].
-// A worker id, job id or lease job id of "@" stands for the newest one the
-// coordinator handed out, so the fuzzer reaches leases and appends without
-// guessing sessions.
+// A worker call's message starts with its credentials (what the call's
+// metadata carries over gRPC): [length:2, little-endian][WorkerCredentials].
+// A worker id, job id or lease job id of "@" (a page token of "after:@")
+// stands for the newest one the coordinator handed out, so the fuzzer
+// reaches leases and appends without guessing sessions.
 // Properties: every request gets an answer (libFuzzer's -timeout catches a
 // hang); a coordinator restarted on the same store starts, knows every job
 // the first one accepted, and holds exactly the samples the first one said
@@ -64,12 +66,12 @@ absl::StatusOr<T> Sync(F&& call) {
 
 // What "@" stands for.
 struct Newest {
-  ssd::v1::WorkerIdentity worker;
+  ssd::v1::WorkerCredentials worker;
   std::string job_id;
   ssd::v1::LeaseRef lease;
 };
 
-void Substitute(const Newest& n, ssd::v1::WorkerIdentity* id) {
+void Substitute(const Newest& n, ssd::v1::WorkerCredentials* id) {
   if (id->worker_id() == "@") *id = n.worker;
 }
 void Substitute(const Newest& n, ssd::v1::LeaseRef* lease) {
@@ -77,6 +79,20 @@ void Substitute(const Newest& n, ssd::v1::LeaseRef* lease) {
 }
 void Substitute(const Newest& n, std::string* job_id) {
   if (*job_id == "@") *job_id = n.job_id;
+}
+
+// A worker call's record: [credentials length:2, little-endian][WorkerCredentials]
+// [request], as a call's metadata and body. False when the bytes do not split.
+bool SplitCredentials(absl::string_view msg, const Newest& n, ssd::v1::WorkerCredentials* who,
+                      absl::string_view* body) {
+  if (msg.size() < 2) return false;
+  const size_t len = static_cast<uint8_t>(msg[0]) | static_cast<size_t>(static_cast<uint8_t>(msg[1])) << 8;
+  if (msg.size() < 2 + len) return false;
+  who->Clear();
+  if (!who->ParseFromArray(msg.data() + 2, static_cast<int>(len))) return false;
+  Substitute(n, who);
+  *body = msg.substr(2 + len);
+  return true;
 }
 
 void NoteWork(const ssd::v1::AcquireWorkResponse& r, Newest* n) {
@@ -133,6 +149,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const absl::string_view msg(reinterpret_cast<const char*>(data) + at + 3, len);
     at += 3 + len;
     absl::Status st;
+    v1::WorkerCredentials who;
+    absl::string_view body;
     switch (kind % 16) {
       case 0: {
         v1::SubmitJobRequest r;
@@ -151,7 +169,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 2: {
         v1::ListJobsRequest r;
-        if (Parse(msg, &r)) st = Sync<v1::ListJobsResponse>([&](auto done) { c->ListJobs(r, done); }).status();
+        if (!Parse(msg, &r)) break;
+        if (r.page_token() == "after:@") r.set_page_token("after:" + newest.job_id);
+        st = Sync<v1::ListJobsResponse>([&](auto done) { c->ListJobs(r, done); }).status();
         break;
       }
       case 3: {
@@ -168,26 +188,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 5: {
         v1::RegisterWorkerRequest r;
-        if (!Parse(msg, &r)) break;
-        Substitute(newest, r.mutable_resume());
-        auto out = Sync<v1::RegisterWorkerResponse>([&](auto done) { c->RegisterWorker(r, "fuzz", done); });
+        v1::WorkerCredentials resume;
+        if (!SplitCredentials(msg, newest, &resume, &body) || !Parse(body, &r)) break;
+        const bool resuming = !resume.worker_id().empty() || !resume.session().empty();
+        auto out = Sync<v1::RegisterWorkerResponse>(
+            [&](auto done) { c->RegisterWorker(r, resuming ? &resume : nullptr, "fuzz", done); });
         st = out.status();
-        if (out.ok()) newest.worker = out->identity();
+        if (out.ok()) newest.worker = out->credentials();
         break;
       }
       case 6: {
         v1::HeartbeatRequest r;
-        if (!Parse(msg, &r)) break;
-        Substitute(newest, r.mutable_identity());
+        if (!SplitCredentials(msg, newest, &who, &body) || !Parse(body, &r)) break;
         for (auto& l : *r.mutable_leases()) Substitute(newest, &l);
-        st = Sync<v1::HeartbeatResponse>([&](auto done) { c->Heartbeat(r, done); }).status();
+        st = Sync<v1::HeartbeatResponse>([&](auto done) { c->Heartbeat(who, r, done); }).status();
         break;
       }
       case 7: {
         v1::AcquireWorkRequest r;
-        if (!Parse(msg, &r)) break;
-        Substitute(newest, r.mutable_identity());
-        auto out = Sync<v1::AcquireWorkResponse>([&](auto done) { c->AcquireWork(r, done); });
+        if (!SplitCredentials(msg, newest, &who, &body) || !Parse(body, &r)) break;
+        auto out = Sync<v1::AcquireWorkResponse>([&](auto done) { c->AcquireWork(who, r, done); });
         st = out.status();
         if (out.ok()) NoteWork(*out, &newest);
         if (out.ok() && verbose) std::fprintf(stderr, "  work: %s\n", out->ShortDebugString().substr(0, 200).c_str());
@@ -195,25 +215,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 8: {
         v1::ReportWorkRequest r;
-        if (!Parse(msg, &r)) break;
-        Substitute(newest, r.mutable_identity());
+        if (!SplitCredentials(msg, newest, &who, &body) || !Parse(body, &r)) break;
         Substitute(newest, r.mutable_lease());
-        st = Sync<v1::ReportWorkResponse>([&](auto done) { c->ReportWork(r, done); }).status();
+        st = Sync<v1::ReportWorkResponse>([&](auto done) { c->ReportWork(who, r, done); }).status();
         break;
       }
       case 9: {
-        v1::DeregisterRequest r;
-        if (!Parse(msg, &r)) break;
-        Substitute(newest, r.mutable_identity());
-        st = Sync<v1::DeregisterResponse>([&](auto done) { c->Deregister(r, done); }).status();
+        if (!SplitCredentials(msg, newest, &who, &body)) break;
+        st = Sync<v1::DeregisterResponse>([&](auto done) { c->Deregister(who, done); }).status();
         break;
       }
       case 10:
       case 11: {  // one message of an Append stream; kind 11 starts a new stream
         v1::AppendRequest r;
-        if (!Parse(msg, &r)) break;
-        if (kind % 16 == 11) append = std::make_unique<AppendSession>();
-        if (r.has_identity()) Substitute(newest, r.mutable_identity());
+        if (!SplitCredentials(msg, newest, &who, &body) || !Parse(body, &r)) break;
+        if (kind % 16 == 11) {
+          append = std::make_unique<AppendSession>();
+          append->credentials = who;  // a stream's metadata arrives once, with its first message
+        }
         if (r.has_lease()) Substitute(newest, r.mutable_lease());
         uint64_t seq = 0;
         st = c->AppendMessage(r, append.get(), &seq);

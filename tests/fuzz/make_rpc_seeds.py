@@ -3,8 +3,10 @@
 targets. coordinator_rpc seeds are request sequences a real client sends (a
 job submitted, a sampler registering, leasing a shard, streaming its samples,
 heartbeating and reporting; a trainer; an import; cancellation), encoded as
-the target reads them: records of [kind:1][length:2 LE][serialized message].
-The messages come from proto/ssd/v1 through protoc's Python output.
+the target reads them: records of [kind:1][length:2 LE][serialized message],
+where a worker call's message is [length:2 LE][WorkerCredentials][request]
+(the credentials a gRPC call carries as metadata). The messages come from
+proto/ssd/v1 through protoc's Python output.
 
   /usr/bin/python3 tests/fuzz/make_rpc_seeds.py
 """
@@ -59,34 +61,41 @@ def load_protos(tmp):
     files = [os.path.join("ssd/v1", f) for f in sorted(os.listdir(os.path.join(proto_dir, "ssd/v1")))]
     subprocess.run(["protoc", "-I", proto_dir, "--python_out", tmp] + files, check=True)
     sys.path.insert(0, tmp)
-    from ssd.v1 import coordinator_pb2, replay_store_pb2  # noqa: E402
-    return coordinator_pb2, replay_store_pb2
+    from ssd.v1 import job_service_pb2, replay_store_pb2, types_pb2, worker_service_pb2  # noqa: E402
+    return job_service_pb2, worker_service_pb2, replay_store_pb2, types_pb2
 
 
 def record(kind, payload):
     return struct.pack("<BH", kind, len(payload)) + payload
 
 
+def as_worker(credentials, request):
+    """A worker call: its credentials, then its request."""
+    creds = credentials.SerializeToString()
+    return struct.pack("<H", len(creds)) + creds + request.SerializeToString()
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        c, r = load_protos(tmp)
+        j, w, r, t = load_protos(tmp)
+        me = w.WorkerCredentials(worker_id="@")
+        nobody = w.WorkerCredentials()
+        stop = r.FINISH_REASON_STOP
 
         def sampler_session(spec):
-            out = record(SUBMIT, c.SubmitJobRequest(spec_yaml=spec).SerializeToString())
-            reg = c.RegisterWorkerRequest(role=c.WORKER_ROLE_SAMPLER, address="127.0.0.1:1", hostname="h")
-            out += record(REGISTER, reg.SerializeToString())
-            me = c.WorkerIdentity(worker_id="@")
-            out += record(ACQUIRE, c.AcquireWorkRequest(identity=me).SerializeToString())
-            lease = c.LeaseRef(job_id="@")
+            out = record(SUBMIT, j.SubmitJobRequest(spec_yaml=spec, request_id="seed-1").SerializeToString())
+            reg = w.RegisterWorkerRequest(role=t.WORKER_ROLE_SAMPLER, address="127.0.0.1:1", hostname="h")
+            out += record(REGISTER, as_worker(nobody, reg))
+            out += record(ACQUIRE, as_worker(me, w.AcquireWorkRequest()))
+            lease = t.LeaseRef(job_id="@")
             samples = [r.Sample(problem_id="tiny-add", sample_index=i, text=b"print(sum(map(int, input().split())))\n",
-                                num_tokens=9, finish_reason="stop") for i in range(2)]
-            out += record(APPEND_NEW, r.AppendRequest(identity=me, lease=lease, samples=samples).SerializeToString())
+                                num_tokens=9, finish_reason=stop) for i in range(2)]
+            out += record(APPEND_NEW, as_worker(me, r.AppendRequest(lease=lease, samples=samples)))
             more = [r.Sample(problem_id="tiny-rev", sample_index=i, text=b"print(input()[::-1])\n", num_tokens=6,
-                             finish_reason="stop") for i in range(2)]
-            out += record(APPEND, r.AppendRequest(samples=more).SerializeToString())
-            out += record(HEARTBEAT, c.HeartbeatRequest(identity=me, leases=[lease]).SerializeToString())
-            out += record(REPORT, c.ReportWorkRequest(identity=me, lease=lease, shard_done=c.ShardDone())
-                          .SerializeToString())
+                             finish_reason=stop) for i in range(2)]
+            out += record(APPEND, as_worker(me, r.AppendRequest(samples=more)))
+            out += record(HEARTBEAT, as_worker(me, w.HeartbeatRequest(leases=[lease])))
+            out += record(REPORT, as_worker(me, w.ReportWorkRequest(lease=lease, shard_done=w.ShardDone())))
             out += record(SCAN, r.ScanRequest(job_id="@", round=1, world=1).SerializeToString())
             out += record(EXPORT, r.ExportRequest(job_id="@", round=1, all_samples=True).SerializeToString())
             out += record(GET, b"@")
@@ -96,13 +105,19 @@ def main():
             "sampler_session": sampler_session(SPEC),
             "sampler_session_eval": sampler_session(SPEC + EVAL),
             "lease_expiry": sampler_session(SPEC) + record(TICK, b"\x00" * 40) + record(TICK, b"\x00" * 40)
-            + record(WORKERS, c.ListWorkersRequest(include_gone=True).SerializeToString()),
-            "trainer_and_cancel": record(SUBMIT, c.SubmitJobRequest(spec_yaml=SPEC).SerializeToString())
-            + record(REGISTER, c.RegisterWorkerRequest(role=c.WORKER_ROLE_TRAINER, hostname="t").SerializeToString())
-            + record(ACQUIRE, c.AcquireWorkRequest(identity=c.WorkerIdentity(worker_id="@")).SerializeToString())
-            + record(CANCEL, c.CancelJobRequest(job_id="@", reason="fuzz").SerializeToString())
-            + record(LIST, c.ListJobsRequest(limit=5).SerializeToString())
-            + record(DEREGISTER, c.DeregisterRequest(identity=c.WorkerIdentity(worker_id="@")).SerializeToString()),
+            + record(WORKERS, j.ListWorkersRequest(include_gone=True).SerializeToString()),
+            "trainer_and_cancel": record(SUBMIT, j.SubmitJobRequest(spec_yaml=SPEC).SerializeToString())
+            + record(REGISTER, as_worker(nobody, w.RegisterWorkerRequest(role=t.WORKER_ROLE_TRAINER, hostname="t")))
+            + record(ACQUIRE, as_worker(me, w.AcquireWorkRequest()))
+            + record(CANCEL, j.CancelJobRequest(job_id="@", reason="fuzz").SerializeToString())
+            + record(LIST, j.ListJobsRequest(page_size=5).SerializeToString())
+            + record(DEREGISTER, as_worker(me, w.DeregisterRequest())),
+            "resubmit": record(SUBMIT, j.SubmitJobRequest(spec_yaml=SPEC, request_id="again").SerializeToString())
+            + record(SUBMIT, j.SubmitJobRequest(spec_yaml=SPEC, request_id="again").SerializeToString())
+            + record(SUBMIT, j.SubmitJobRequest(spec_yaml=SPEC.replace("name: fuzz", "name: other"),
+                                                request_id="again").SerializeToString())
+            + record(LIST, j.ListJobsRequest(page_size=1).SerializeToString())
+            + record(LIST, j.ListJobsRequest(page_size=1, page_token="after:@").SerializeToString()),
         }
         header = r.ImportHeader(spec_yaml=SPEC, source_name="samples.jsonl").SerializeToString()
         jsonl = (b'{"problem_id": "tiny-add", "sample_index": 0, "messages": [{"role": "user", "content": "add"},'

@@ -1,25 +1,15 @@
-#include "coordinator/server/coordinator_service.h"
+#include "coordinator/server/job_service.h"
 
 #include <deque>
 #include <memory>
 
 #include "common/rpc/status_conversion.h"
 #include "coordinator/job_state.h"
+#include "coordinator/server/service_util.h"
 
 namespace ssd {
 
-template <typename T>
-std::function<void(absl::StatusOr<T>)> FinishWith(grpc::ServerUnaryReactor* reactor, T* response) {
-  return [reactor, response](absl::StatusOr<T> result) {
-    if (result.ok()) *response = std::move(*result);
-    reactor->Finish(ToGrpcStatus(result.status()));
-  };
-}
-
-template std::function<void(absl::StatusOr<v1::StatsResponse>)> FinishWith(grpc::ServerUnaryReactor*,
-                                                                            v1::StatsResponse*);
-
-grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext* ctx,
                                                         const v1::SubmitJobRequest* request,
                                                         v1::SubmitJobResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -30,14 +20,14 @@ grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(grpc::CallbackServerCont
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
                                                      const v1::GetJobRequest* request, v1::Job* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->GetJob(request->job_id(), FinishWith(reactor, response));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CoordinatorService::ListJobs(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
                                                        const v1::ListJobsRequest* request,
                                                        v1::ListJobsResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -45,58 +35,18 @@ grpc::ServerUnaryReactor* CoordinatorService::ListJobs(grpc::CallbackServerConte
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CoordinatorService::CancelJob(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
                                                         const v1::CancelJobRequest* request, v1::Job* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->CancelJob(*request, FinishWith(reactor, response));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CoordinatorService::ListWorkers(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,
                                                           const v1::ListWorkersRequest* request,
                                                           v1::ListWorkersResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->ListWorkers(*request, FinishWith(reactor, response));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CoordinatorService::RegisterWorker(grpc::CallbackServerContext* ctx,
-                                                             const v1::RegisterWorkerRequest* request,
-                                                             v1::RegisterWorkerResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  coordinator_->RegisterWorker(*request, ctx->peer(), FinishWith(reactor, response));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CoordinatorService::Heartbeat(grpc::CallbackServerContext* ctx,
-                                                        const v1::HeartbeatRequest* request,
-                                                        v1::HeartbeatResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  coordinator_->Heartbeat(*request, FinishWith(reactor, response));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CoordinatorService::AcquireWork(grpc::CallbackServerContext* ctx,
-                                                          const v1::AcquireWorkRequest* request,
-                                                          v1::AcquireWorkResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  coordinator_->AcquireWork(*request, FinishWith(reactor, response));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CoordinatorService::ReportWork(grpc::CallbackServerContext* ctx,
-                                                         const v1::ReportWorkRequest* request,
-                                                         v1::ReportWorkResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  coordinator_->ReportWork(*request, FinishWith(reactor, response));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CoordinatorService::Deregister(grpc::CallbackServerContext* ctx,
-                                                         const v1::DeregisterRequest* request,
-                                                         v1::DeregisterResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  coordinator_->Deregister(*request, FinishWith(reactor, response));
   return reactor;
 }
 
@@ -224,7 +174,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::Job> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::Job>* CoordinatorService::WatchJob(grpc::CallbackServerContext* ctx,
+grpc::ServerWriteReactor<v1::Job>* JobServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
                                                                 const v1::WatchJobRequest* request) {
   auto slot = streams_->Acquire(ctx->peer(), "WatchJob");
   if (!slot.ok()) return new RefusedWriter<v1::Job>(ToGrpcStatus(slot.status()));
