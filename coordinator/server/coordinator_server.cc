@@ -21,8 +21,10 @@ namespace ssd {
 
 struct CoordinatorServer::Impl {
   MetricsRegistry metrics;
-  RealClock clock;
-  std::unique_ptr<RocksDbKvStore> store;
+  RealClock real_clock;
+  std::unique_ptr<RocksDbKvStore> rocksdb;  // when Start opened it
+  KvStore* store = nullptr;
+  Clock* clock = nullptr;
   std::unique_ptr<Coordinator> coordinator;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<StreamLimiter> streams;
@@ -48,12 +50,30 @@ CoordinatorServer::CoordinatorServer(std::unique_ptr<Impl> impl) : impl_(std::mo
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const CoordinatorServerOptions& options) {
   RETURN_IF_ERROR(options.Validate());
-  auto impl = std::make_unique<Impl>();
   RocksDbOptions db;
   db.path = options.data_dir;
-  ASSIGN_OR_RETURN(impl->store, RocksDbKvStore::Open(db, CoordinatorTables()));
-  impl->coordinator =
-      std::make_unique<Coordinator>(options.coordinator, impl->store.get(), &impl->clock, &impl->metrics);
+  ASSIGN_OR_RETURN(std::unique_ptr<RocksDbKvStore> rocksdb, RocksDbKvStore::Open(db, CoordinatorTables()));
+  auto impl = std::make_unique<Impl>();
+  impl->rocksdb = std::move(rocksdb);
+  impl->store = impl->rocksdb.get();
+  impl->clock = &impl->real_clock;
+  return Serve(options, std::move(impl));
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::StartOn(const CoordinatorServerOptions& options,
+                                                                              KvStore* store, Clock* clock) {
+  CoordinatorServerOptions o = options;
+  if (o.data_dir.empty()) o.data_dir = "(the caller's store)";
+  RETURN_IF_ERROR(o.Validate());
+  auto impl = std::make_unique<Impl>();
+  impl->store = store;
+  impl->clock = clock;
+  return Serve(options, std::move(impl));
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Serve(const CoordinatorServerOptions& options,
+                                                                            std::unique_ptr<Impl> impl) {
+  impl->coordinator = std::make_unique<Coordinator>(options.coordinator, impl->store, impl->clock, &impl->metrics);
   RETURN_IF_ERROR(impl->coordinator->Start());
   impl->executor = std::make_unique<Executor>(2);
   impl->streams = std::make_unique<StreamLimiter>(options.max_streams_per_client);
@@ -73,7 +93,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
     h.port = options.metrics_port;
     ASSIGN_OR_RETURN(impl->http, HttpEndpoint::Start(h, &impl->metrics, [c] { return c->Health(); }));
   }
-  LOG(INFO) << "coordinator serving on port " << impl->server.port << " (data in " << options.data_dir << ")"
+  LOG(INFO) << "coordinator serving on port " << impl->server.port
+            << (impl->rocksdb ? absl::StrCat(" (data in ", options.data_dir, ")") : "")
             << (impl->http ? absl::StrCat(", metrics on port ", impl->http->port()) : "");
   return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(impl)));
 }
@@ -87,7 +108,7 @@ void CoordinatorServer::Shutdown() {
   impl_->coordinator->Shutdown();
   impl_->server.server->Wait();
   impl_->coordinator.reset();
-  impl_->store.reset();
+  impl_->rocksdb.reset();
 }
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }

@@ -15,6 +15,9 @@
 
 namespace ssd {
 
+class Clock;
+class KvStore;
+
 struct CoordinatorServerOptions {
   std::string data_dir;
   ServerOptions rpc;           // listen address, TLS, token, limits
@@ -30,7 +33,13 @@ struct CoordinatorServerOptions {
 
 class CoordinatorServer {
  public:
+  // Opens RocksDB under options.data_dir and serves on the real clock.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const CoordinatorServerOptions& options);
+  // The same daemon over a store and a clock the caller owns, which must
+  // outlive it (tests: the in-memory store and a fake clock); data_dir is
+  // not used.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> StartOn(const CoordinatorServerOptions& options,
+                                                                    KvStore* store, Clock* clock);
   ~CoordinatorServer();
   // Stops accepting calls (in-flight ones get a short grace), commits what
   // is queued and closes the store. Idempotent.
@@ -41,6 +50,8 @@ class CoordinatorServer {
  private:
   struct Impl;
   explicit CoordinatorServer(std::unique_ptr<Impl> impl);
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Serve(const CoordinatorServerOptions& options,
+                                                                  std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -14,7 +14,6 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 
