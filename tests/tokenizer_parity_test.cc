@@ -131,8 +131,9 @@ TEST_P(TokenizerParityTest, IdsAndDecodingMatchHuggingFaceReference) {
   const size_t tricky = texts.size();
   for (std::string& t : DiverseCorpus(2000)) texts.push_back(std::move(t));
   std::ofstream(texts_path) << nlohmann::json(texts).dump();
-  // shared/ sits beside the checkout (in CI too); HumanEval is optional there.
-  const std::string human_eval = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
+  // HumanEval's prompts join the corpus where the shared data is (the
+  // reference script reads what exists).
+  const std::string human_eval = SharedDataFile("HumanEval.jsonl.gz");
   ProcessResult r = RunProcess({"node", js + "/encode_corpus.mjs", dir, texts_path, human_eval}, 600);
   ASSERT_EQ(r.exit_code, 0) << r.err;
 

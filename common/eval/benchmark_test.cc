@@ -122,8 +122,8 @@ TEST(BenchmarkTest, AMissingFileIsAnErrorNamingIt) {
 }
 
 TEST(BenchmarkTest, LoadsHumanEvalGzip) {
-  const std::string path = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
-  if (access(path.c_str(), R_OK) != 0) GTEST_SKIP() << path << " is absent";
+  const std::string path = SharedDataFile("HumanEval.jsonl.gz");
+  if (access(path.c_str(), R_OK) != 0) SSD_SKIP_OR_FAIL(path + " is absent (set SSD_SHARED_DATA to its folder)");
   auto b = LoadBenchmark(path);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_TRUE(b->errors.empty());

@@ -76,7 +76,7 @@ class SandboxedGraderTest : public testing::Test {
  protected:
   void SetUp() override {
     sandbox_ = RealSandbox();
-    if (sandbox_ == nullptr) GTEST_SKIP() << "bubblewrap cannot run here";
+    if (sandbox_ == nullptr) SSD_SKIP_OR_FAIL("bubblewrap cannot run a sandbox here");
   }
   std::unique_ptr<Sandbox> sandbox_;
 };
@@ -270,9 +270,9 @@ TEST_F(SandboxedGraderTest, NumpyAndPandasImportInsideTheSandbox) {
 }
 
 TEST_F(SandboxedGraderTest, AllHumanEvalCanonicalSolutionsPass) {
-  const std::string path = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
+  const std::string path = SharedDataFile("HumanEval.jsonl.gz");
   std::ifstream probe(path);
-  if (!probe) GTEST_SKIP() << path << " is absent";
+  if (!probe) SSD_SKIP_OR_FAIL(path + " is absent (set SSD_SHARED_DATA to its folder)");
   auto bench = LoadBenchmark(path);
   ASSERT_TRUE(bench.ok()) << bench.status();
   ASSERT_EQ(bench->problems.size(), 164u);

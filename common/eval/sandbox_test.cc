@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "common/util/ports.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -42,7 +43,7 @@ class SandboxTest : public testing::Test {
  protected:
   void SetUp() override {
     auto sb = BwrapSandbox::Create(BwrapSandboxOptions{});
-    if (!sb.ok()) GTEST_SKIP() << "bubblewrap unavailable here: " << sb.status();
+    if (!sb.ok()) SSD_SKIP_OR_FAIL("bubblewrap unavailable here: " + sb.status().ToString());
     sandbox_ = std::move(*sb);
   }
 
@@ -377,7 +378,7 @@ TEST(BwrapSandboxNonRootTest, LimitsProcessesPerRunWhileItsUidRunsManyThreadsEls
   // share (compose's trainers and coordinator here). Its sandbox must still
   // start, and still hold a run to its own process budget.
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run as another uid";
-  if (!BwrapSandbox::Create(BwrapSandboxOptions{}).ok()) GTEST_SKIP() << "bubblewrap unavailable here";
+  if (!BwrapSandbox::Create(BwrapSandboxOptions{}).ok()) SSD_SKIP_OR_FAIL("bubblewrap unavailable here");
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(ForkCountAsUidBesideManyThreads(63999), testing::ExitedWithCode(0), "forks: tight=[0-9] loose=100");
 }

@@ -85,7 +85,7 @@ Workload Synthetic(int problems, int tests) {
 }
 
 bool HumanEval(Workload* w) {
-  const std::string path = SourceDir() + "/../shared/data/HumanEval.jsonl.gz";
+  const std::string path = SharedDataFile("HumanEval.jsonl.gz");
   if (access(path.c_str(), R_OK) != 0) return false;
   auto b = LoadBenchmark(path);
   if (!b.ok()) return false;

@@ -13,8 +13,9 @@
 #
 # Exits 77 (ctest SKIP) with the reason where it cannot run: not root, no
 # dockerd/docker-compose/mmdebstrap, dockerd does not start, or no
-# build/bin/ssd. The base image's root filesystem (the slow, networked step)
-# is cached under $SSD_BUILD_DIR/docker-cache, keyed by its package list.
+# build/bin/ssd. Under SSD_REQUIRE_ALL=1 it exits 1 instead. The base
+# image's root filesystem (the slow, networked step) is cached under
+# $SSD_BUILD_DIR/docker-cache, keyed by its package list.
 set -euo pipefail
 src=${SSD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${SSD_BUILD_DIR:-$src/build}
@@ -22,7 +23,7 @@ ssd=${SSD_BIN:-$build/bin/ssd}
 source "$src/tests/deploy/tiny_job.sh"
 source "$src/tests/deploy/dockerd.sh"
 
-skip() { echo "SKIP compose_test: $*"; exit 77; }
+skip() { skip_test compose_test "$@"; }
 [[ $(id -u) -eq 0 ]] || skip "dockerd needs root"
 for tool in dockerd docker-compose mmdebstrap; do
   command -v $tool >/dev/null || skip "no $tool (deploy/install-deps.sh installs docker.io, docker-compose, mmdebstrap)"

@@ -7,7 +7,8 @@ would, then exits).
   /usr/bin/python3 tests/deploy/deploy_files_test.py     # ctest: deploy_files_test
 
 SSD_BIN names the binary (default build/bin/ssd), SSD_SOURCE_DIR the tree.
-A missing kubectl or docker-compose skips that part, saying so.
+A missing kubectl or docker-compose skips that part, saying so (under
+SSD_REQUIRE_ALL=1 it fails).
 """
 import os
 import re
@@ -23,6 +24,8 @@ import yaml
 SRC = os.environ.get("SSD_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SSD = os.environ.get("SSD_BIN", os.path.join(SRC, "build", "bin", "ssd"))
 DEPLOY = os.path.join(SRC, "deploy")
+sys.path.insert(0, os.path.join(SRC, "tests", "testing"))
+from prerequisites import needs  # noqa: E402
 
 # What the orchestrators substitute at run time, given stand-in values.
 K8S_VARS = {"POD_IP": "10.1.2.3", "JOB_COMPLETION_INDEX": "1"}
@@ -60,7 +63,7 @@ def by_kind(docs, kind, name):
     raise AssertionError(f"no {kind} {name} in the rendered manifests")
 
 
-@unittest.skipUnless(shutil.which("kubectl"), "no kubectl: the Kubernetes overlays were not rendered")
+@needs(shutil.which("kubectl"), "no kubectl: the Kubernetes overlays were not rendered")
 class KubernetesTest(unittest.TestCase):
     def overlays(self):
         return {name: render(name) for name in ("cpu", "gpu")}
@@ -175,7 +178,7 @@ class KubernetesTest(unittest.TestCase):
                          ["containers"][0]["image"], "ssd:cuda")
 
 
-@unittest.skipUnless(shutil.which("docker-compose"), "no docker-compose: the compose files were not validated")
+@needs(shutil.which("docker-compose"), "no docker-compose: the compose files were not validated")
 class ComposeTest(unittest.TestCase):
     def config(self, *files, env=None):
         e = dict(os.environ)
@@ -360,7 +363,6 @@ class DockerfileTest(unittest.TestCase):
 class SlurmTest(unittest.TestCase):
     script = os.path.join(DEPLOY, "slurm", "ssd.sbatch")
 
-    @unittest.skipUnless(os.path.exists(os.path.join(DEPLOY, "slurm", "ssd.sbatch")), "no deploy/slurm/ssd.sbatch yet")
     def test_every_ssd_command_line_is_one_ssd_accepts(self):
         # Lines marked `# ssd-cmd` hold one ssd command line each (shell
         # variables given stand-in values by the script's --print-commands).

@@ -11,14 +11,14 @@
 #
 #   tests/deploy/multihost_test.sh      # ctest: multihost_test (LABELS deploy)
 #
-# Exits 77 (ctest SKIP) with the reason where namespaces cannot be made
-# (not root, no `ip`, no permission).
+# Exits 77 (ctest SKIP) with the reason where namespaces cannot be made (not
+# root, no `ip`, no permission). Under SSD_REQUIRE_ALL=1 it exits 1 instead.
 set -euo pipefail
 src=${SSD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 ssd=${SSD_BIN:-$src/build/bin/ssd}
 source "$src/tests/deploy/tiny_job.sh"
 
-skip() { echo "SKIP multihost_test: $*"; exit 77; }
+skip() { skip_test multihost_test "$@"; }
 [[ $(id -u) -eq 0 ]] || skip "network namespaces need root"
 command -v ip >/dev/null || skip "no ip (iproute2)"
 [[ -x $ssd ]] || skip "no $ssd"

@@ -17,6 +17,8 @@ import unittest
 SRC = os.environ.get("SSD_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SCRIPT = os.path.join(SRC, "deploy", "reproduce.sh")
 SSD = os.environ.get("SSD_BIN", os.path.join(SRC, "build", "bin", "ssd"))
+sys.path.insert(0, os.path.join(SRC, "tests", "testing"))
+from prerequisites import needs  # noqa: E402
 
 # The quickstart's settings at a size that runs in seconds.
 JOB = """name: reproduce-test
@@ -48,7 +50,7 @@ def slurp(path, mode="r"):
         return f.read()
 
 
-@unittest.skipUnless(os.access(SSD, os.X_OK), f"{SSD} is not built")
+@needs(os.access(SSD, os.X_OK), f"{SSD} is not built")
 class ReproduceTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -9,13 +9,14 @@
 #   tests/deploy/slurm_test.sh          # ctest: slurm_test (LABELS slurm)
 #
 # Exits 77 (ctest SKIP) with the reason where the daemons cannot run: not
-# root, slurm-wlm or munge missing, or a daemon does not come up.
+# root, slurm-wlm or munge missing, or a daemon does not come up. Under
+# SSD_REQUIRE_ALL=1 it exits 1 instead.
 set -euo pipefail
 src=${SSD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 ssd=${SSD_BIN:-$src/build/bin/ssd}
 source "$src/tests/deploy/tiny_job.sh"
 
-skip() { echo "SKIP slurm_test: $*"; exit 77; }
+skip() { skip_test slurm_test "$@"; }
 [[ $(id -u) -eq 0 ]] || skip "slurmd and munged need root"
 for tool in munged slurmctld slurmd sbatch scontrol; do
   command -v $tool >/dev/null || skip "no $tool (deploy/install-deps.sh installs slurm-wlm and munge)"

@@ -28,6 +28,12 @@ std::string SourceDir() {
   return s != nullptr && *s != '\0' ? s : ".";
 }
 
+std::string SharedDataFile(const std::string& name) {
+  const char* d = getenv("SSD_SHARED_DATA");
+  const std::string dir = d != nullptr && *d != '\0' ? std::string(d) : SourceDir() + "/../shared/data";
+  return dir + "/" + name;
+}
+
 bool RequireAllPrerequisites() {
   const char* r = getenv("SSD_REQUIRE_ALL");
   return r != nullptr && std::strcmp(r, "1") == 0;

@@ -21,6 +21,9 @@ namespace ssd {
 std::string SsdBinary();
 // $SSD_SOURCE_DIR, else ".".
 std::string SourceDir();
+// A file of the shared test data (HumanEval.jsonl.gz): under
+// $SSD_SHARED_DATA, else ../shared/data beside the checkout.
+std::string SharedDataFile(const std::string& name);
 // Whether SSD_REQUIRE_ALL=1.
 bool RequireAllPrerequisites();
 
