@@ -15,6 +15,7 @@
 #include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "coordinator/yaml_fields.h"
 
 namespace ssd {
 namespace {
@@ -34,239 +35,6 @@ bool ParseBatching(const std::string& name, v1::Batching* out) {
   else return false;
   return true;
 }
-
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string Where(const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) return "";
-  return absl::StrCat(" (line ", m.line + 1, ", column ", m.column + 1, ")");
-}
-
-std::string Shown(const YAML::Node& n) {
-  if (n.IsScalar()) return absl::StrCat("\"", n.Scalar(), "\"");
-  if (n.IsSequence()) return "a list";
-  if (n.IsMap()) return "a mapping";
-  return "nothing";
-}
-
-// Reads the fields of one YAML mapping, recording every problem with its
-// path. Keys that no getter asked for are reported by Finish().
-class Fields {
- public:
-  Fields(const YAML::Node& node, std::string path, std::vector<std::string>* errors)
-      : node_(node), path_(std::move(path)), errors_(errors) {}
-
-  bool Has(const char* key) {
-    asked_.insert(key);
-    return node_[key] && !node_[key].IsNull();
-  }
-  void Str(const char* key, std::string* out) {
-    if (!Has(key)) return;
-    const YAML::Node n = node_[key];
-    if (!n.IsScalar()) return Error(key, absl::StrCat("must be a string, got ", Shown(n)), n);
-    *out = n.Scalar();
-  }
-  template <typename T>
-  void Int(const char* key, T* out) {
-    if (!Has(key)) return;
-    const YAML::Node n = node_[key];
-    ParseInt(key, n, out);
-  }
-  void Double(const char* key, double* out) {
-    if (!Has(key)) return;
-    ParseDouble(key, node_[key], out);
-  }
-  void Bool(const char* key, bool* out) {
-    if (!Has(key)) return;
-    const YAML::Node n = node_[key];
-    bool v = false;
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-      return Error(key, absl::StrCat("must be true or false, got ", Shown(n)), n);
-    }
-    *out = v;
-  }
-  template <typename List>
-  void StrList(const char* key, List* out) {
-    if (!Has(key)) return;
-    const YAML::Node n = node_[key];
-    if (!n.IsSequence()) return Error(key, absl::StrCat("must be a list of strings, got ", Shown(n)), n);
-    out->Clear();
-    for (size_t i = 0; i < n.size(); ++i) {
-      if (!n[i].IsScalar()) {
-        return Error(absl::StrCat(key, "[", i, "]"), absl::StrCat("must be a string, got ", Shown(n[i])), n[i]);
-      }
-      *out->Add() = n[i].Scalar();
-    }
-  }
-  template <typename List>
-  void DoubleList(const char* key, List* out) {
-    if (!Has(key)) return;
-    const YAML::Node n = node_[key];
-    if (n.IsScalar()) {  // a single number is a list of one
-      double v = 0;
-      if (ParseDouble(key, n, &v)) {
-        out->Clear();
-        out->Add(v);
-      }
-      return;
-    }
-    if (!n.IsSequence()) return Error(key, absl::StrCat("must be a list of numbers, got ", Shown(n)), n);
-    out->Clear();
-    for (size_t i = 0; i < n.size(); ++i) {
-      double v = 0;
-      if (!ParseDouble(absl::StrCat(key, "[", i, "]"), n[i], &v)) return;
-      out->Add(v);
-    }
-  }
-  template <typename List>
-  void IntList(const char* key, List* out) {
-    if (!Has(key)) return;
-    const YAML::Node n = node_[key];
-    if (!n.IsSequence()) return Error(key, absl::StrCat("must be a list of integers, got ", Shown(n)), n);
-    out->Clear();
-    for (size_t i = 0; i < n.size(); ++i) {
-      int32_t v = 0;
-      if (!ParseInt(absl::StrCat(key, "[", i, "]"), n[i], &v)) return;
-      out->Add(v);
-    }
-  }
-  // The mappings of the list under `key` (none when absent); an item that
-  // is not a mapping is an error naming its index.
-  std::vector<YAML::Node> MapList(const char* key) {
-    std::vector<YAML::Node> items;
-    if (!Has(key)) return items;
-    const YAML::Node n = node_[key];
-    if (!n.IsSequence()) {
-      Error(key, absl::StrCat("must be a list of mappings, got ", Shown(n)), n);
-      return items;
-    }
-    for (size_t i = 0; i < n.size(); ++i) {
-      if (!n[i].IsMap()) {
-        Error(absl::StrCat(key, "[", i, "]"), absl::StrCat("must be a mapping of fields, got ", Shown(n[i])), n[i]);
-        return {};
-      }
-      items.push_back(n[i]);
-    }
-    return items;
-  }
-  // The mapping under `key`, or an undefined node when absent or not a map.
-  YAML::Node Map(const char* key) {
-    if (!Has(key)) return YAML::Node(YAML::NodeType::Undefined);
-    const YAML::Node n = node_[key];
-    if (!n.IsMap()) {
-      Error(key, absl::StrCat("must be a mapping of fields, got ", Shown(n)), n);
-      return YAML::Node(YAML::NodeType::Undefined);
-    }
-    return n;
-  }
-  std::string Path(const std::string& key) const { return path_.empty() ? key : absl::StrCat(path_, ".", key); }
-
-  void Finish() {
-    std::set<std::string> seen;
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
-      if (!seen.insert(key).second) {
-        // yaml-cpp would silently use the first; a repeated key is a mistake.
-        errors_->push_back(absl::StrCat(Path(key), ": given twice", Where(it->first)));
-        continue;
-      }
-      if (asked_.count(key) > 0) continue;
-      std::string best;
-      size_t best_d = 3;
-      for (const std::string& k : asked_) {
-        const size_t d = EditDistance(key, k);
-        if (d < best_d) {
-          best_d = d;
-          best = k;
-        }
-      }
-      errors_->push_back(absl::StrCat(Path(key), ": unknown field",
-                                      best.empty() ? "" : absl::StrCat(" (did you mean ", best, "?)"),
-                                      Where(it->first)));
-    }
-  }
-
- private:
-  void Error(const std::string& key, const std::string& what, const YAML::Node& n) {
-    errors_->push_back(absl::StrCat(Path(key), ": ", what, Where(n)));
-  }
-  template <typename T>
-  bool ParseInt(const std::string& key, const YAML::Node& n, T* out) {
-    if (!n.IsScalar()) {
-      Error(key, absl::StrCat("must be an integer, got ", Shown(n)), n);
-      return false;
-    }
-    // yaml-cpp's own conversion accepts "1.5" for ints on some versions;
-    // parse strictly instead.
-    const std::string& s = n.Scalar();
-    errno = 0;
-    char* end = nullptr;
-    const bool neg = !s.empty() && s[0] == '-';
-    if (std::is_unsigned<T>::value && neg) {
-      Error(key, absl::StrCat("must be a non-negative integer, got \"", s, "\""), n);
-      return false;
-    }
-    long long v = 0;
-    unsigned long long u = 0;
-    if (std::is_unsigned<T>::value) {
-      u = std::strtoull(s.c_str(), &end, 10);
-    } else {
-      v = std::strtoll(s.c_str(), &end, 10);
-    }
-    if (s.empty() || end == nullptr || *end != '\0' || errno == ERANGE) {
-      Error(key, absl::StrCat("must be an integer, got \"", s, "\""), n);
-      return false;
-    }
-    if (std::is_unsigned<T>::value) {
-      if (u > static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
-        Error(key, absl::StrCat("is too large: ", s), n);
-        return false;
-      }
-      *out = static_cast<T>(u);
-    } else {
-      if (v > static_cast<long long>(std::numeric_limits<T>::max()) ||
-          v < static_cast<long long>(std::numeric_limits<T>::min())) {
-        Error(key, absl::StrCat("is out of range: ", s), n);
-        return false;
-      }
-      *out = static_cast<T>(v);
-    }
-    return true;
-  }
-  bool ParseDouble(const std::string& key, const YAML::Node& n, double* out) {
-    if (!n.IsScalar()) {
-      Error(key, absl::StrCat("must be a number, got ", Shown(n)), n);
-      return false;
-    }
-    const std::string& s = n.Scalar();
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
-      Error(key, absl::StrCat("must be a number, got \"", s, "\""), n);
-      return false;
-    }
-    *out = v;
-    return true;
-  }
-
-  const YAML::Node node_;
-  const std::string path_;
-  std::vector<std::string>* errors_;
-  std::set<std::string> asked_;
-};
 
 std::string Resolve(const std::string& base, const std::string& path) {
   if (path.empty()) return path;
@@ -401,7 +169,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
   v1::JobSpec spec = DefaultJobSpec();
   std::vector<std::string> errors;
   try {
-    Fields top(root, "", &errors);
+    YamlFields top(root, "", &errors);
     top.Str("name", spec.mutable_name());
     top.Str("model", spec.mutable_model());
     top.Str("problems", spec.mutable_problems());
@@ -430,7 +198,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
     }
 
     if (YAML::Node n = top.Map("sampling"); n.IsDefined()) {
-      Fields f(n, "sampling", &errors);
+      YamlFields f(n, "sampling", &errors);
       v1::SamplingSpec* s = spec.mutable_sampling();
       double d = 0;
       int64_t i = 0;
@@ -464,7 +232,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
     }
 
     if (YAML::Node n = top.Map("filter"); n.IsDefined()) {
-      Fields f(n, "filter", &errors);
+      YamlFields f(n, "filter", &errors);
       v1::FilterSpec* s = spec.mutable_filter();
       if (f.Has("drop_empty")) {
         b = s->drop_empty();
@@ -487,14 +255,14 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
           s->set_length_unit(v1::LENGTH_UNIT_TOKENS);
         } else {
           errors.push_back(absl::StrCat("filter.length_unit: must be chars or tokens, got \"", unit, "\"",
-                                        Where(n["length_unit"])));
+                                        YamlWhere(n["length_unit"])));
         }
       }
       f.Finish();
     }
 
     if (YAML::Node n = top.Map("train"); n.IsDefined()) {
-      Fields f(n, "train", &errors);
+      YamlFields f(n, "train", &errors);
       v1::TrainSpec* s = spec.mutable_train();
       double d = 0;
       int64_t i = 0;
@@ -510,7 +278,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
           s->set_schedule(v);
         } else {
           errors.push_back(absl::StrCat("train.schedule: must be cosine, linear or constant, got \"", name, "\"",
-                                        Where(n["schedule"])));
+                                        YamlWhere(n["schedule"])));
         }
       }
       SSD_DOUBLE(min_lr)
@@ -536,7 +304,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
           s->set_batching(v);
         } else {
           errors.push_back(absl::StrCat("train.batching: must be packed or padded, got \"", name, "\"",
-                                        Where(n["batching"])));
+                                        YamlWhere(n["batching"])));
         }
       }
       if (f.Has("seed")) {
@@ -548,7 +316,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
     }
 
     if (YAML::Node n = top.Map("eval"); n.IsDefined()) {
-      Fields f(n, "eval", &errors);
+      YamlFields f(n, "eval", &errors);
       v1::EvalSpec* s = spec.mutable_eval();
       DefaultEval(spec, s);
       double d = 0;
@@ -566,7 +334,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
             "eval.truncations: give either eval.truncations or eval.top_k / top_p / min_p, not both");
       }
       for (size_t k = 0; k < truncations.size(); ++k) {
-        Fields g(truncations[k], absl::StrCat("eval.truncations[", k, "]"), &errors);
+        YamlFields g(truncations[k], absl::StrCat("eval.truncations[", k, "]"), &errors);
         v1::Truncation* t = s->add_truncations();
         t->set_top_k(0);  // what an item leaves out is off
         t->set_top_p(1);
