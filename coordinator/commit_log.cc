@@ -13,8 +13,8 @@ CommitLog::CommitLog(KvStore* store, const CommitLogOptions& options, MetricsReg
     : store_(store), options_(options) {
   if (metrics != nullptr) {
     groups_ = &metrics->AddCounter("ssd_store_commit_groups_total", "Synced writes of the commit log.").WithLabels({});
-    bytes_ = &metrics->AddCounter("ssd_store_written_bytes_total", "Bytes written through the commit log.")
-                  .WithLabels({});
+    bytes_ =
+        &metrics->AddCounter("ssd_store_written_bytes_total", "Bytes written through the commit log.").WithLabels({});
     group_seconds_ = &metrics
                           ->AddHistogram("ssd_store_commit_duration_seconds", "Time of one synced group write.", {},
                                          LatencyBucketsSeconds())
@@ -121,7 +121,8 @@ void CommitLog::Run() {
         if (stop_) return;
         continue;
       }
-      while (!queue_.empty() && (merged.empty() || merged.bytes() + queue_.front().second.bytes() <= options_.max_group_bytes)) {
+      while (!queue_.empty() &&
+             (merged.empty() || merged.bytes() + queue_.front().second.bytes() <= options_.max_group_bytes)) {
         merged.Append(std::move(queue_.front().second));
         last = queue_.front().first;
         queue_.pop_front();

@@ -148,8 +148,8 @@ void Coordinator::PersistCounters() {
 }
 
 JobEntry& Coordinator::NewJobEntry(const std::string& id) {
-  auto [it, inserted] =
-      jobs_.try_emplace(id, [this](const internal::ShardRecord& rec) ABSL_NO_THREAD_SAFETY_ANALYSIS { PersistShard(rec); });
+  auto [it, inserted] = jobs_.try_emplace(
+      id, [this](const internal::ShardRecord& rec) ABSL_NO_THREAD_SAFETY_ANALYSIS { PersistShard(rec); });
   return it->second;
 }
 
@@ -183,8 +183,8 @@ void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
     p->set_samples_total(static_cast<int64_t>(e.problems.size()) * e.job.spec().sampling().n());
     p->set_samples_done(r == nullptr ? 0 : r->count);
   } else if (st == v1::JOB_STATE_EVALUATING) {
-    const int64_t settings = static_cast<int64_t>(e.EvalTemperatures(e.job.round()).size() *
-                                                  EvalTruncations(e.job.spec().eval()).size());
+    const int64_t settings =
+        static_cast<int64_t>(e.EvalTemperatures(e.job.round()).size() * EvalTruncations(e.job.spec().eval()).size());
     p->set_samples_total(static_cast<int64_t>(e.eval_problems.size()) * settings * e.job.spec().eval().n());
     int64_t done = 0;
     auto it = e.evals.find(e.job.round());
@@ -274,7 +274,8 @@ absl::Status Coordinator::CheckSchema() {
   if (any) {
     return absl::FailedPreconditionError(absl::StrCat(
         "this data dir was written by an ssd from before schema versions were recorded (coordinator schema "
-        "version 1); this ssd reads version ", kSchemaVersion,
+        "version 1); this ssd reads version ",
+        kSchemaVersion,
         ". Open it with the ssd that wrote it (ssd export can take its rounds out as JSONL), or use a new "
         "--data-dir"));
   }

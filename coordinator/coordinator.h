@@ -47,10 +47,10 @@
 #include "coordinator/coordinator_options.h"
 #include "coordinator/job_entry.h"
 #include "coordinator/lease_table.h"
+#include "coordinator/records.pb.h"
 #include "coordinator/sample_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_registry.h"
-#include "coordinator/records.pb.h"
 #include "ssd/v1/job.pb.h"
 #include "ssd/v1/job_service.pb.h"
 #include "ssd/v1/replay_store.pb.h"
@@ -235,7 +235,7 @@ class Coordinator {
   uint64_t next_worker_ ABSL_GUARDED_BY(mu_) = 1;
   // SubmitJob's request ids: the job each made and the request's digest.
   std::map<std::string, internal::SubmitRecord> requests_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);  // jobs to publish after this op
+  std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);       // jobs to publish after this op
   std::vector<v1::Job> transitions_ ABSL_GUARDED_BY(mu_);  // a snapshot per state change in this op
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;

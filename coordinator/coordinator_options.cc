@@ -8,12 +8,12 @@ absl::Status CoordinatorOptions::Validate() const {
   if (lease_ttl_ms < 100) return absl::InvalidArgumentError(absl::StrCat("--lease-ttl-ms: ", lease_ttl_ms, " < 100"));
   if (heartbeat_interval_ms < 10 || heartbeat_interval_ms * 2 > lease_ttl_ms) {
     return absl::InvalidArgumentError(absl::StrCat("--heartbeat-interval-ms: ", heartbeat_interval_ms,
-                                                   " must be >= 10 and at most half of --lease-ttl-ms (",
-                                                   lease_ttl_ms, ")"));
+                                                   " must be >= 10 and at most half of --lease-ttl-ms (", lease_ttl_ms,
+                                                   ")"));
   }
   if (worker_timeout_ms < 2 * heartbeat_interval_ms) {
-    return absl::InvalidArgumentError(absl::StrCat("--worker-timeout-ms: ", worker_timeout_ms,
-                                                   " must be at least twice --heartbeat-interval-ms"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--worker-timeout-ms: ", worker_timeout_ms, " must be at least twice --heartbeat-interval-ms"));
   }
   if (recovery_grace_ms < 0) return absl::InvalidArgumentError("--recovery-grace-ms: must be >= 0");
   if (tick_ms < 1 || tick_ms > 10000) return absl::InvalidArgumentError("tick_ms: must be in [1, 10000]");

@@ -51,7 +51,9 @@ class CoordinatorTest : public testing::Test {
  protected:
   void SetUp() override {
     std::string lines;
-    for (int i = 0; i < 10; ++i) absl::StrAppend(&lines, nlohmann::json{{"id", absl::StrCat("p", i)}, {"prompt", absl::StrCat("prompt ", i)}}.dump(), "\n");
+    for (int i = 0; i < 10; ++i)
+      absl::StrAppend(
+          &lines, nlohmann::json{{"id", absl::StrCat("p", i)}, {"prompt", absl::StrCat("prompt ", i)}}.dump(), "\n");
     ASSERT_TRUE(WriteFileAtomically(dir_ + "/p.jsonl", lines).ok());
     options_.lease_ttl_ms = 1000;
     options_.heartbeat_interval_ms = 100;
@@ -60,9 +62,7 @@ class CoordinatorTest : public testing::Test {
     options_.tick_ms = 10000;  // the tests tick by hand
     Restart();
   }
-  void TearDown() override {
-    c_.reset();
-  }
+  void TearDown() override { c_.reset(); }
   void Restart() {
     if (c_) c_->Shutdown();
     c_ = std::make_unique<Coordinator>(options_, &store_, &clock_, nullptr);
@@ -73,8 +73,9 @@ class CoordinatorTest : public testing::Test {
   // top-level fields (shard_size replaces the default), `sampling` adds
   // sampling fields.
   std::string Spec(const std::string& top = "", const std::string& sampling = "") {
-    return absl::StrCat("model: /m\nproblems: p.jsonl\n", top.find("shard_size") == std::string::npos ? "shard_size: 4\n" : "",
-                        top, "sampling:\n  n: 2\n", sampling);
+    return absl::StrCat("model: /m\nproblems: p.jsonl\n",
+                        top.find("shard_size") == std::string::npos ? "shard_size: 4\n" : "", top,
+                        "sampling:\n  n: 2\n", sampling);
   }
   absl::StatusOr<std::string> Submit(const std::string& yaml) {
     v1::SubmitJobRequest req;
@@ -92,7 +93,8 @@ class CoordinatorTest : public testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r->credentials();
   }
-  v1::AcquireWorkResponse Acquire(const v1::WorkerCredentials& id, const std::vector<std::pair<std::string, int>>& held = {}) {
+  v1::AcquireWorkResponse Acquire(const v1::WorkerCredentials& id,
+                                  const std::vector<std::pair<std::string, int>>& held = {}) {
     v1::AcquireWorkRequest req;
     for (const auto& [job, v] : held) {
       auto* w = req.add_weights_held();
@@ -103,8 +105,8 @@ class CoordinatorTest : public testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return *r;
   }
-  absl::Status Append(const v1::WorkerCredentials& id, const v1::LeaseRef& lease, const std::vector<v1::Sample>& samples,
-                      AppendSession* session = nullptr) {
+  absl::Status Append(const v1::WorkerCredentials& id, const v1::LeaseRef& lease,
+                      const std::vector<v1::Sample>& samples, AppendSession* session = nullptr) {
     AppendSession local;
     if (session == nullptr) session = &local;
     session->credentials = id;
@@ -134,7 +136,8 @@ class CoordinatorTest : public testing::Test {
     fill(&req);
     return Sync<v1::ReportWorkResponse>([&](auto done) { c_->ReportWork(id, req, done); }).status();
   }
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::WorkerCredentials& id, const std::vector<v1::LeaseRef>& leases) {
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::WorkerCredentials& id,
+                                                  const std::vector<v1::LeaseRef>& leases) {
     v1::HeartbeatRequest req;
     for (const auto& l : leases) *req.add_leases() = l;
     return Sync<v1::HeartbeatResponse>([&](auto done) { c_->Heartbeat(id, req, done); });
@@ -294,7 +297,8 @@ TEST_F(CoordinatorTest, AShardThatFailsMaxAttemptsTimesFailsTheJobWithEveryReaso
   for (int i = 0; i < 2; ++i) {
     const v1::ShardLease lease = Acquire(a).shard();
     ASSERT_EQ(lease.lease().shard(), 0);
-    ASSERT_TRUE(Report(a, lease.lease(), [i](auto* r) { r->mutable_failed()->set_reason(absl::StrCat("oom ", i)); }).ok());
+    ASSERT_TRUE(
+        Report(a, lease.lease(), [i](auto* r) { r->mutable_failed()->set_reason(absl::StrCat("oom ", i)); }).ok());
   }
   const v1::Job j = Job(*id);
   EXPECT_EQ(j.state(), v1::JOB_STATE_FAILED);
@@ -487,7 +491,8 @@ TEST_F(CoordinatorTest, CancelRevokesEveryLeaseAndRefusesFurtherSamples) {
 }
 
 TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesRanksAndRendezvous) {
-  auto id = Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
+  auto id =
+      Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
   const v1::WorkerCredentials s = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
   ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
@@ -519,7 +524,8 @@ TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesR
 }
 
 TEST_F(CoordinatorTest, RankHintsOrderTheTrainingGroupWhoeverAsksFirst) {
-  auto id = Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
+  auto id =
+      Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
   const v1::WorkerCredentials s = Register();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
   ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
@@ -571,9 +577,8 @@ TEST_F(CoordinatorTest, RoundTwoLeasesGoOnlyToSamplersHoldingRoundOnesWeights) {
   const v1::AcquireWorkResponse push = Acquire(t);
   ASSERT_TRUE(push.has_push());
   ASSERT_EQ(push.push().chain_size(), 2);
-  ASSERT_TRUE(Report(t, push.push().lease(), [&](auto* r) {
-                r->mutable_push_done()->add_reached(s.worker_id());
-              }).ok());
+  ASSERT_TRUE(
+      Report(t, push.push().lease(), [&](auto* r) { r->mutable_push_done()->add_reached(s.worker_id()); }).ok());
   ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_SAMPLING);
   EXPECT_EQ(Job(*id).round(), 2);
   const v1::AcquireWorkResponse lacking = Acquire(other);
@@ -669,8 +674,8 @@ TEST_F(CoordinatorTest, WatchSeesTheSnapshotThenEveryTransitionInOrder) {
   ASSERT_TRUE(c_->log().Flush().ok());
   c_->Unwatch(*w);
   absl::MutexLock l(&mu);
-  EXPECT_EQ(states, (std::vector<v1::JobState>{v1::JOB_STATE_SAMPLING, v1::JOB_STATE_FILTERING,
-                                               v1::JOB_STATE_TRAINING}));
+  EXPECT_EQ(states,
+            (std::vector<v1::JobState>{v1::JOB_STATE_SAMPLING, v1::JOB_STATE_FILTERING, v1::JOB_STATE_TRAINING}));
   EXPECT_EQ(c_->Watch("job-404", nullptr).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -880,8 +885,7 @@ TEST_F(CoordinatorTest, AJobSpecSentWholeIsValidatedAndNeedsAbsolutePaths) {
   *req.mutable_job_spec() = spec;
   auto relative = SubmitRequest(c_.get(), req);
   EXPECT_EQ(relative.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(relative.status().message().find("problems: p.jsonl is relative"), std::string::npos)
-      << relative.status();
+  EXPECT_NE(relative.status().message().find("problems: p.jsonl is relative"), std::string::npos) << relative.status();
   auto neither = SubmitRequest(c_.get(), v1::SubmitJobRequest());
   EXPECT_EQ(neither.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StartsWith(neither.status().message(), "spec: set spec_yaml")) << neither.status();

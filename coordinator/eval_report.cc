@@ -114,8 +114,8 @@ std::string FormatEvalReport(const v1::EvalReport& report) {
       absl::StrAppend(&out, absl::StrFormat("| %.2f | %s | %s | %d |", t.temperature(), TruncationLabel(t.truncation()),
                                             g.name(), g.num_problems()));
       for (const auto& p : g.pass_at_k()) {
-        absl::StrAppend(&out, absl::StrFormat(" %.1f [%.1f, %.1f] |", 100 * p.value(), 100 * p.ci_low(),
-                                              100 * p.ci_high()));
+        absl::StrAppend(&out,
+                        absl::StrFormat(" %.1f [%.1f, %.1f] |", 100 * p.value(), 100 * p.ci_low(), 100 * p.ci_high()));
       }
       absl::StrAppend(&out, "\n");
     }
@@ -124,8 +124,7 @@ std::string FormatEvalReport(const v1::EvalReport& report) {
     absl::StrAppend(&out, absl::StrFormat("chosen T = %.2f, truncation %s on %d tuning problems; held-out pass@1 "
                                           "%.1f%% [%.1f, %.1f] on %d problems\n",
                                           report.chosen_temperature(), TruncationLabel(report.chosen_truncation()),
-                                          report.tune_problems(),
-                                          100 * report.held_out_pass_at_1().value(),
+                                          report.tune_problems(), 100 * report.held_out_pass_at_1().value(),
                                           100 * report.held_out_pass_at_1().ci_low(),
                                           100 * report.held_out_pass_at_1().ci_high(), report.held_out_problems()));
   } else {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "ssd/v1/worker_service.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 

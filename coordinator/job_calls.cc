@@ -119,8 +119,7 @@ void Coordinator::SubmitJob(const v1::SubmitJobRequest& request, const std::stri
       spec = request.job_spec();
       if (absl::Status s = ValidateBuiltJobSpec(*spec); !s.ok()) spec = s;
       break;
-    default:
-      spec = absl::InvalidArgumentError("spec: set spec_yaml (the YAML text) or job_spec (a complete JobSpec)");
+    default: spec = absl::InvalidArgumentError("spec: set spec_yaml (the YAML text) or job_spec (a complete JobSpec)");
   }
   if (!spec.ok()) return done(spec.status());
   auto templates = TemplatesFor(*spec);

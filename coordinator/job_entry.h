@@ -16,8 +16,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "coordinator/lease_table.h"
-#include "ssd/v1/worker_service.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 
@@ -40,7 +40,7 @@ struct JobEntry {
   // The round's status, or null.
   v1::RoundStatus* Round(int32_t round);
 
-  v1::Job job;  // durable fields; progress is filled in on read
+  v1::Job job;                        // durable fields; progress is filled in on read
   std::vector<v1::Problem> problems;  // sampling problems
   absl::flat_hash_map<std::string, uint32_t> problem_index;
   // Eval problems: id and difficulty (benchmark lines stay in the store).

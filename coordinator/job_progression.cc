@@ -4,11 +4,11 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/filter/sample_filter.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/eval_report.h"
 #include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"
-#include "common/filter/sample_filter.h"
 #include "coordinator/store_schema.h"
 
 namespace ssd {
@@ -121,7 +121,7 @@ void Coordinator::AfterEval(JobEntry& e) {
   std::vector<v1::EvalOutcome> outcomes;
   for (const auto& [k, o] : e.evals[round]) outcomes.push_back(o);
   *e.job.add_evals() = BuildEvalReport(round, e.job.spec().eval(), e.EvalTemperatures(round),
-                                      EvalTruncations(e.job.spec().eval()), problems, outcomes);
+                                       EvalTruncations(e.job.spec().eval()), problems, outcomes);
   PersistJob(e);
   if (round == 0) {
     StartSampling(e, 1);
@@ -174,8 +174,7 @@ void Coordinator::Advance(JobEntry& e) {
       case v1::JOB_STATE_EVALUATING:
         if (e.leases.AllDone(e.job.round(), v1::LEASE_KIND_EVAL)) AfterEval(e);
         break;
-      default:
-        break;  // TRAINING and PUSHING move on reports
+      default: break;  // TRAINING and PUSHING move on reports
     }
     if (e.job.state() == before && e.job.round() == round_before) return;
   }

@@ -22,17 +22,24 @@ namespace {
 
 // The YAML spellings of the spec's enums.
 bool ParseLrSchedule(const std::string& name, v1::LrSchedule* out) {
-  if (name == "cosine") *out = v1::LR_SCHEDULE_COSINE;
-  else if (name == "linear") *out = v1::LR_SCHEDULE_LINEAR;
-  else if (name == "constant") *out = v1::LR_SCHEDULE_CONSTANT;
-  else return false;
+  if (name == "cosine")
+    *out = v1::LR_SCHEDULE_COSINE;
+  else if (name == "linear")
+    *out = v1::LR_SCHEDULE_LINEAR;
+  else if (name == "constant")
+    *out = v1::LR_SCHEDULE_CONSTANT;
+  else
+    return false;
   return true;
 }
 
 bool ParseBatching(const std::string& name, v1::Batching* out) {
-  if (name == "packed") *out = v1::BATCHING_PACKED;
-  else if (name == "padded") *out = v1::BATCHING_PADDED;
-  else return false;
+  if (name == "packed")
+    *out = v1::BATCHING_PACKED;
+  else if (name == "padded")
+    *out = v1::BATCHING_PADDED;
+  else
+    return false;
   return true;
 }
 
@@ -54,12 +61,11 @@ bool ValidDate(const std::string& d) {
 
 absl::Status ValidateBuiltJobSpec(const v1::JobSpec& spec) {
   RETURN_IF_ERROR(ValidateJobSpec(spec));
-  const std::pair<const char*, const std::string*> paths[] = {
-      {"model", &spec.model()},
-      {"problems", &spec.problems()},
-      {"prompt_template", &spec.prompt_template()},
-      {"output_dir", &spec.output_dir()},
-      {"eval.benchmark", &spec.eval().benchmark()}};
+  const std::pair<const char*, const std::string*> paths[] = {{"model", &spec.model()},
+                                                              {"problems", &spec.problems()},
+                                                              {"prompt_template", &spec.prompt_template()},
+                                                              {"output_dir", &spec.output_dir()},
+                                                              {"eval.benchmark", &spec.eval().benchmark()}};
   for (const auto& [field, path] : paths) {
     if (!path->empty() && (*path)[0] != '/') {
       return absl::InvalidArgumentError(
@@ -164,7 +170,8 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
     return absl::InvalidArgumentError(absl::StrCat("job spec: not valid YAML: ", e.what()));
   }
   if (!root.IsMap()) {
-    return absl::InvalidArgumentError("job spec: the document must be a mapping of fields (name, model, problems, ...)");
+    return absl::InvalidArgumentError(
+        "job spec: the document must be a mapping of fields (name, model, problems, ...)");
   }
   v1::JobSpec spec = DefaultJobSpec();
   std::vector<std::string> errors;
@@ -303,8 +310,8 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
         if (ParseBatching(name, &v)) {
           s->set_batching(v);
         } else {
-          errors.push_back(absl::StrCat("train.batching: must be packed or padded, got \"", name, "\"",
-                                        YamlWhere(n["batching"])));
+          errors.push_back(
+              absl::StrCat("train.batching: must be packed or padded, got \"", name, "\"", YamlWhere(n["batching"])));
         }
       }
       if (f.Has("seed")) {
@@ -330,8 +337,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
       SSD_DOUBLE(min_p)
       const std::vector<YAML::Node> truncations = f.MapList("truncations");
       if (!truncations.empty() && single_truncation) {
-        errors.push_back(
-            "eval.truncations: give either eval.truncations or eval.top_k / top_p / min_p, not both");
+        errors.push_back("eval.truncations: give either eval.truncations or eval.top_k / top_p / min_p, not both");
       }
       for (size_t k = 0; k < truncations.size(); ++k) {
         YamlFields g(truncations[k], absl::StrCat("eval.truncations[", k, "]"), &errors);
@@ -462,10 +468,12 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
   }
   need(t.micro_batch_tokens() > 0 && t.batch_tokens() >= t.micro_batch_tokens() &&
            t.batch_tokens() % std::max<int64_t>(1, t.micro_batch_tokens()) == 0,
-       absl::StrCat("train.batch_tokens: ", t.batch_tokens(), " must be a positive multiple of train.micro_batch_tokens (",
-                    t.micro_batch_tokens(), ")"));
-  need(t.trainers() >= 1 && t.trainers() <= 4096, absl::StrCat("train.trainers: must be in [1, 4096], got ", t.trainers()));
-  if (t.trainers() >= 1 && t.micro_batch_tokens() > 0 && t.batch_tokens() % std::max<int64_t>(1, t.micro_batch_tokens()) == 0) {
+       absl::StrCat("train.batch_tokens: ", t.batch_tokens(),
+                    " must be a positive multiple of train.micro_batch_tokens (", t.micro_batch_tokens(), ")"));
+  need(t.trainers() >= 1 && t.trainers() <= 4096,
+       absl::StrCat("train.trainers: must be in [1, 4096], got ", t.trainers()));
+  if (t.trainers() >= 1 && t.micro_batch_tokens() > 0 &&
+      t.batch_tokens() % std::max<int64_t>(1, t.micro_batch_tokens()) == 0) {
     const int64_t micro = t.batch_tokens() / t.micro_batch_tokens();
     need(micro % t.trainers() == 0,
          absl::StrCat("train.trainers: ", t.trainers(), " ranks cannot share the ", micro,
@@ -507,7 +515,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
       for (int i = 0; i < list.size(); ++i) {
         need(list[i] >= 0 && list[i] <= 10,
              absl::StrCat("eval.", which, "[", i, "]: must be in [0, 10], got ", num(list[i])));
-        need(seen.insert(list[i]).second, absl::StrCat("eval.", which, "[", i, "]: ", num(list[i]), " is listed twice"));
+        need(seen.insert(list[i]).second,
+             absl::StrCat("eval.", which, "[", i, "]: ", num(list[i]), " is listed twice"));
       }
       need(list.size() <= 32, absl::StrCat("eval.", which, ": at most 32 temperatures"));
     }
@@ -519,7 +528,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
          absl::StrCat("eval.end_date: must be YYYY-MM-DD, got \"", v.end_date(), "\""));
     need(v.shard_size() >= 1 && v.shard_size() <= 100000,
          absl::StrCat("eval.shard_size: must be in [1, 100000], got ", v.shard_size()));
-    need(v.timeout_s() > 0 && v.timeout_s() <= 600, absl::StrCat("eval.timeout_s: must be in (0, 600], got ", num(v.timeout_s())));
+    need(v.timeout_s() > 0 && v.timeout_s() <= 600,
+         absl::StrCat("eval.timeout_s: must be in (0, 600], got ", num(v.timeout_s())));
     need(v.ks_size() > 0, "eval.ks: at least one k");
     for (int i = 0; i < v.ks_size(); ++i) {
       need(v.ks(i) >= 1 && v.ks(i) <= v.n(),

@@ -60,9 +60,10 @@ TEST(JobSpecTest, DefaultsAreTheSamePresetsAndFilterAsTheCommands) {
 TEST(JobSpecTest, RelativePathsResolveAgainstTheSpecFolderAndAbsoluteOnesStay) {
   JobSpecParseOptions o;
   o.base_dir = "/jobs/x";
-  auto s = ParseJobSpecYaml("model: /abs/model\nproblems: data/p.jsonl\noutput_dir: out\n"
-                            "eval:\n  benchmark: b.jsonl\n  temperatures: [0.7]\n",
-                            o);
+  auto s = ParseJobSpecYaml(
+      "model: /abs/model\nproblems: data/p.jsonl\noutput_dir: out\n"
+      "eval:\n  benchmark: b.jsonl\n  temperatures: [0.7]\n",
+      o);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->model(), "/abs/model");
   EXPECT_EQ(s->problems(), "/jobs/x/data/p.jsonl");
@@ -137,8 +138,7 @@ TEST(JobSpecTest, NotYamlOrNotAMappingIsRefusedWithThePosition) {
 }
 
 TEST(JobSpecTest, AnEmptyModelIsRequired) {
-  EXPECT_NE(ParseJobSpecYaml("model: ''\nproblems: p\n").status().message().find("model: required"),
-            std::string::npos);
+  EXPECT_NE(ParseJobSpecYaml("model: ''\nproblems: p\n").status().message().find("model: required"), std::string::npos);
 }
 
 TEST(JobSpecTest, ProblemsMayBeOmittedOnlyForImports) {
@@ -200,7 +200,8 @@ const BadField kBadFields[] = {
     {"schedule", "train:\n  schedule: step\n", "train.schedule: must be cosine, linear or constant, got \"step\""},
     {"min_lr", "train:\n  lr: 1.0e-5\n  min_lr: 1.0e-4\n", "train.min_lr: must be in [0, train.lr]"},
     {"warmup", "train:\n  warmup_steps: -2\n", "train.warmup_steps: must be >= 0"},
-    {"warmup_over_steps", "train:\n  steps: 10\n  warmup_steps: 20\n", "train.warmup_steps: 20 is more than train.steps"},
+    {"warmup_over_steps", "train:\n  steps: 10\n  warmup_steps: 20\n",
+     "train.warmup_steps: 20 is more than train.steps"},
     {"max_seq_len", "train:\n  max_seq_len: 1\n", "train.max_seq_len: must be in [2, 4194304]"},
     {"micro_batch", "train:\n  micro_batch_tokens: 1000\n",
      "train.micro_batch_tokens: 1000 must be a positive multiple of train.max_seq_len (2048)"},
@@ -221,7 +222,8 @@ const BadField kBadFields[] = {
     {"eval_min_p", "eval:\n  benchmark: b\n  temperatures: [1]\n  min_p: -1\n", "eval.min_p: must be in [0, 1]"},
     {"eval_max_tokens", "eval:\n  benchmark: b\n  temperatures: [1]\n  max_tokens: 0\n", "eval.max_tokens: must be in"},
     {"eval_no_temperatures", "eval:\n  benchmark: b\n", "eval.temperatures: required"},
-    {"eval_temperature_range", "eval:\n  benchmark: b\n  temperatures: [11]\n", "eval.temperatures[0]: must be in [0, 10]"},
+    {"eval_temperature_range", "eval:\n  benchmark: b\n  temperatures: [11]\n",
+     "eval.temperatures[0]: must be in [0, 10]"},
     {"eval_temperature_twice", "eval:\n  benchmark: b\n  temperatures: [0.7, 0.7]\n",
      "eval.temperatures[1]: 0.7 is listed twice"},
     {"eval_temperature_text", "eval:\n  benchmark: b\n  temperatures: [warm]\n",
@@ -232,12 +234,17 @@ const BadField kBadFields[] = {
      "eval.held_out_fraction: must be in (0, 1)"},
     {"eval_start_date", "eval:\n  benchmark: b\n  temperatures: [1]\n  start_date: 2025-2-1\n",
      "eval.start_date: must be YYYY-MM-DD, got \"2025-2-1\""},
-    {"eval_end_date", "eval:\n  benchmark: b\n  temperatures: [1]\n  end_date: may\n", "eval.end_date: must be YYYY-MM-DD"},
+    {"eval_end_date", "eval:\n  benchmark: b\n  temperatures: [1]\n  end_date: may\n",
+     "eval.end_date: must be YYYY-MM-DD"},
     {"eval_shard_size", "eval:\n  benchmark: b\n  temperatures: [1]\n  shard_size: 0\n", "eval.shard_size: must be in"},
-    {"eval_timeout", "eval:\n  benchmark: b\n  temperatures: [1]\n  timeout_s: 0\n", "eval.timeout_s: must be in (0, 600]"},
-    {"eval_ks", "eval:\n  benchmark: b\n  temperatures: [1]\n  n: 4\n  ks: [1, 5]\n", "eval.ks[1]: must be in [1, eval.n = 4], got 5"},
-    {"eval_base", "eval:\n  benchmark: b\n  temperatures: [1]\n  base: sometimes\n", "eval.base: must be true or false"},
-    {"eval_truncations_and_top_k", "eval:\n  benchmark: b\n  temperatures: [1]\n  top_k: 20\n  truncations: [{top_p: 0.8}]\n",
+    {"eval_timeout", "eval:\n  benchmark: b\n  temperatures: [1]\n  timeout_s: 0\n",
+     "eval.timeout_s: must be in (0, 600]"},
+    {"eval_ks", "eval:\n  benchmark: b\n  temperatures: [1]\n  n: 4\n  ks: [1, 5]\n",
+     "eval.ks[1]: must be in [1, eval.n = 4], got 5"},
+    {"eval_base", "eval:\n  benchmark: b\n  temperatures: [1]\n  base: sometimes\n",
+     "eval.base: must be true or false"},
+    {"eval_truncations_and_top_k",
+     "eval:\n  benchmark: b\n  temperatures: [1]\n  top_k: 20\n  truncations: [{top_p: 0.8}]\n",
      "eval.truncations: give either eval.truncations or eval.top_k / top_p / min_p, not both"},
     {"eval_truncations_not_list", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: 20\n",
      "eval.truncations: must be a list of mappings"},
@@ -249,7 +256,8 @@ const BadField kBadFields[] = {
      "eval.truncations[0].top_k: must be >= 0"},
     {"eval_truncations_unknown", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{topk: 20}]\n",
      "eval.truncations[0].topk: unknown field (did you mean top_k?)"},
-    {"eval_truncations_twice", "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{top_k: 20}, {top_k: 20, top_p: 1}]\n",
+    {"eval_truncations_twice",
+     "eval:\n  benchmark: b\n  temperatures: [1]\n  truncations: [{top_k: 20}, {top_k: 20, top_p: 1}]\n",
      "eval.truncations[1]: the same as eval.truncations[0]"},
     {"eval_unknown", "eval:\n  benchmark: b\n  temperatures: [1]\n  temperature: 1\n",
      "eval.temperature: unknown field (did you mean temperatures?)"},

@@ -16,18 +16,12 @@ bool IsAllowedTransition(v1::JobState from, v1::JobState to) {
   switch (from) {
     case v1::JOB_STATE_PENDING:
       return to == v1::JOB_STATE_SAMPLING || to == v1::JOB_STATE_EVALUATING || to == v1::JOB_STATE_FILTERING;
-    case v1::JOB_STATE_SAMPLING:
-      return to == v1::JOB_STATE_FILTERING;
-    case v1::JOB_STATE_FILTERING:
-      return to == v1::JOB_STATE_TRAINING;
-    case v1::JOB_STATE_TRAINING:
-      return to == v1::JOB_STATE_PUSHING || to == v1::JOB_STATE_SUCCEEDED;
-    case v1::JOB_STATE_PUSHING:
-      return to == v1::JOB_STATE_EVALUATING || to == v1::JOB_STATE_SAMPLING;
-    case v1::JOB_STATE_EVALUATING:
-      return to == v1::JOB_STATE_SAMPLING || to == v1::JOB_STATE_SUCCEEDED;
-    default:
-      return false;
+    case v1::JOB_STATE_SAMPLING: return to == v1::JOB_STATE_FILTERING;
+    case v1::JOB_STATE_FILTERING: return to == v1::JOB_STATE_TRAINING;
+    case v1::JOB_STATE_TRAINING: return to == v1::JOB_STATE_PUSHING || to == v1::JOB_STATE_SUCCEEDED;
+    case v1::JOB_STATE_PUSHING: return to == v1::JOB_STATE_EVALUATING || to == v1::JOB_STATE_SAMPLING;
+    case v1::JOB_STATE_EVALUATING: return to == v1::JOB_STATE_SAMPLING || to == v1::JOB_STATE_SUCCEEDED;
+    default: return false;
   }
 }
 

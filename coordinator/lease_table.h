@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ssd/v1/worker_service.pb.h"
 #include "coordinator/records.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 

@@ -9,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/chat/chat_record.h"
 #include "common/eval/benchmark.h"
 #include "common/eval/inflate.h"
 #include "common/eval/prompting.h"
-#include "common/chat/chat_record.h"
 #include "common/util/file_util.h"
 #include "common/util/json.h"
 #include "common/util/jsonl.h"
@@ -41,9 +41,8 @@ absl::Status Refuse(const std::string& field, const std::vector<std::string>& er
   std::vector<std::string> shown(errors.begin(), errors.begin() + std::min(errors.size(), kMaxListedErrors));
   std::string more;
   if (errors.size() > kMaxListedErrors) more = absl::StrCat("\n... and ", errors.size() - kMaxListedErrors, " more");
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", errors.size(), " bad line",
-                                                 errors.size() == 1 ? "" : "s", " (the job was not created):\n",
-                                                 absl::StrJoin(shown, "\n"), more));
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", errors.size(), " bad line", errors.size() == 1 ? "" : "s",
+                                                 " (the job was not created):\n", absl::StrJoin(shown, "\n"), more));
 }
 
 absl::StatusOr<std::string> IdOf(const Json& j, const char* key) {
@@ -88,7 +87,8 @@ absl::StatusOr<v1::Problem> ParseTrainLine(absl::string_view line, const PromptT
     return p;
   }
   if (!j.contains("id")) {
-    return absl::InvalidArgumentError("needs \"id\" with \"prompt\" or \"messages\", or a LiveCodeBench \"question_id\"");
+    return absl::InvalidArgumentError(
+        "needs \"id\" with \"prompt\" or \"messages\", or a LiveCodeBench \"question_id\"");
   }
   ASSIGN_OR_RETURN(std::string id, IdOf(j, "id"));
   p.set_id(id);
@@ -153,11 +153,11 @@ absl::StatusOr<std::vector<v1::Problem>> LoadProblemLines(
 absl::StatusOr<std::vector<v1::Problem>> LoadTrainProblems(const std::string& path, const PromptTemplates& templates,
                                                            size_t max_problems) {
   ASSIGN_OR_RETURN(std::vector<v1::Problem> out,
-                   LoadProblemLines("problems", path, max_problems, [&](absl::string_view line)
-                                                          -> absl::StatusOr<std::optional<v1::Problem>> {
-                     ASSIGN_OR_RETURN(v1::Problem p, ParseTrainLine(line, templates));
-                     return std::optional<v1::Problem>(std::move(p));
-                   }));
+                   LoadProblemLines("problems", path, max_problems,
+                                    [&](absl::string_view line) -> absl::StatusOr<std::optional<v1::Problem>> {
+                                      ASSIGN_OR_RETURN(v1::Problem p, ParseTrainLine(line, templates));
+                                      return std::optional<v1::Problem>(std::move(p));
+                                    }));
   if (out.empty()) return absl::InvalidArgumentError(absl::StrCat("problems: ", path, " holds no problems"));
   return out;
 }
@@ -168,29 +168,29 @@ absl::StatusOr<std::vector<v1::Problem>> LoadEvalProblems(const v1::EvalSpec& ev
   const BenchmarkOptions options;
   ASSIGN_OR_RETURN(
       std::vector<v1::Problem> out,
-      LoadProblemLines("eval.benchmark", path, max_problems, [&](absl::string_view line) -> absl::StatusOr<std::optional<v1::Problem>> {
-        ASSIGN_OR_RETURN(Problem parsed, ParseProblem(line, options));
-        if (!eval.start_date().empty() || !eval.end_date().empty()) {
-          const std::string day = parsed.contest_date.substr(0, 10);
-          if (day.size() != 10 || (!eval.start_date().empty() && day < eval.start_date()) ||
-              (!eval.end_date().empty() && day > eval.end_date())) {
-            return std::optional<v1::Problem>();
-          }
-        }
-        v1::Problem p;
-        p.set_id(parsed.question_id);
-        ASSIGN_OR_RETURN(v1::Difficulty difficulty, ParseDifficulty(parsed.difficulty));
-        p.set_difficulty(difficulty);
-        ASSIGN_OR_RETURN(std::string prompt, FormatProblemPrompt(templates, parsed));
-        p.set_messages_json(Json::array({Json{{"role", "user"}, {"content", prompt}}}).dump());
-        p.set_benchmark_line(std::string(line));
-        return std::optional<v1::Problem>(std::move(p));
-      }));
+      LoadProblemLines("eval.benchmark", path, max_problems,
+                       [&](absl::string_view line) -> absl::StatusOr<std::optional<v1::Problem>> {
+                         ASSIGN_OR_RETURN(Problem parsed, ParseProblem(line, options));
+                         if (!eval.start_date().empty() || !eval.end_date().empty()) {
+                           const std::string day = parsed.contest_date.substr(0, 10);
+                           if (day.size() != 10 || (!eval.start_date().empty() && day < eval.start_date()) ||
+                               (!eval.end_date().empty() && day > eval.end_date())) {
+                             return std::optional<v1::Problem>();
+                           }
+                         }
+                         v1::Problem p;
+                         p.set_id(parsed.question_id);
+                         ASSIGN_OR_RETURN(v1::Difficulty difficulty, ParseDifficulty(parsed.difficulty));
+                         p.set_difficulty(difficulty);
+                         ASSIGN_OR_RETURN(std::string prompt, FormatProblemPrompt(templates, parsed));
+                         p.set_messages_json(Json::array({Json{{"role", "user"}, {"content", prompt}}}).dump());
+                         p.set_benchmark_line(std::string(line));
+                         return std::optional<v1::Problem>(std::move(p));
+                       }));
   if (out.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("eval.benchmark: ", path, " holds no problems",
-                                                   eval.start_date().empty() && eval.end_date().empty()
-                                                       ? ""
-                                                       : " inside eval.start_date..eval.end_date"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "eval.benchmark: ", path, " holds no problems",
+        eval.start_date().empty() && eval.end_date().empty() ? "" : " inside eval.start_date..eval.end_date"));
   }
   return out;
 }

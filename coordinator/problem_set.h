@@ -26,8 +26,8 @@
 #include "absl/status/statusor.h"
 #include "common/tokenizer/ssd_prompts.h"
 #include "coordinator/coordinator_options.h"
-#include "ssd/v1/worker_service.pb.h"
 #include "ssd/v1/job.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 

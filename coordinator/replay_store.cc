@@ -38,8 +38,8 @@ absl::Status Coordinator::AppendMessage(const v1::AppendRequest& message, Append
   JobEntry& e = *checked->first;
   Shard& s = *checked->second;
   if (s.rec.kind() != v1::LEASE_KIND_SAMPLE) {
-    return fail(absl::InvalidArgumentError(absl::StrCat("lease.kind: samples are appended under SAMPLE leases, not ",
-                                                        LeaseKindName(s.rec.kind()))));
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat("lease.kind: samples are appended under SAMPLE leases, not ", LeaseKindName(s.rec.kind()))));
   }
   WriteBatch batch;
   const int64_t before = session->accepted;
@@ -69,8 +69,8 @@ absl::StatusOr<ScanView> Coordinator::ViewForScan(const v1::ScanRequest& request
   }
   if (request.survivors_only() && !view.filtered) {
     return absl::FailedPreconditionError(absl::StrCat("round ", request.round(), " of job ", request.job_id(),
-                                                      " is not filtered yet (the job is ",
-                                                      JobStateName(e->job.state()), ")"));
+                                                      " is not filtered yet (the job is ", JobStateName(e->job.state()),
+                                                      ")"));
   }
   return view;
 }
@@ -165,8 +165,8 @@ void Coordinator::Import(const v1::ImportHeader& header, const std::string& json
     rs->set_round(1);
     rs->set_samples(count);
     PersistJob(e);
-    LOG(INFO) << "job " << *id << " imported from " << source << ": " << count << " samples of "
-              << e.problems.size() << " prompts";
+    LOG(INFO) << "job " << *id << " imported from " << source << ": " << count << " samples of " << e.problems.size()
+              << " prompts";
     v1::ImportResponse resp;
     resp.set_job_id(*id);
     resp.set_samples(count);

@@ -47,7 +47,8 @@ SampleStore::SampleStore(const CoordinatorOptions& options, KvStore* store, Metr
   sample_bytes_appended_ =
       &metrics->AddCounter("ssd_sample_bytes_appended_total", "Text bytes of the samples stored.").WithLabels({});
   duplicates_ignored_ =
-      &metrics->AddCounter("ssd_samples_duplicate_total", "Appends of samples already stored, acknowledged and ignored.")
+      &metrics
+           ->AddCounter("ssd_samples_duplicate_total", "Appends of samples already stored, acknowledged and ignored.")
            .WithLabels({});
 }
 
@@ -97,8 +98,8 @@ absl::Status SampleStore::Recover(const JobEntry& e) {
 }
 
 absl::Status SampleStore::Append(const JobEntry& e, const Shard& s, const std::string& worker_id,
-                                            const v1::AppendRequest& message, AppendSession* session,
-                                            int64_t now_ms, WriteBatch* batch) {
+                                 const v1::AppendRequest& message, AppendSession* session, int64_t now_ms,
+                                 WriteBatch* batch) {
   SampleRound& r = Round(e, s.rec.round());
   const v1::SamplingSpec& spec = e.job.spec().sampling();
   absl::Status error;
@@ -143,10 +144,10 @@ absl::Status SampleStore::Append(const JobEntry& e, const Shard& s, const std::s
     if (x.sft_tokens() < 0 || x.sft_tokens() > sft_limit || x.sft_loss_tokens() < 0 ||
         (x.sft_tokens() == 0 && x.sft_loss_tokens() != 0) ||
         (x.sft_tokens() > 0 && x.sft_loss_tokens() >= x.sft_tokens())) {
-      error = absl::InvalidArgumentError(
-          absl::StrCat(where, ": sft_tokens ", x.sft_tokens(), " and sft_loss_tokens ", x.sft_loss_tokens(),
-                       " are not counts of a conversation (need 0 <= sft_loss_tokens < sft_tokens <= max_seq_len = ",
-                       sft_limit, ", or both 0)"));
+      error = absl::InvalidArgumentError(absl::StrCat(
+          where, ": sft_tokens ", x.sft_tokens(), " and sft_loss_tokens ", x.sft_loss_tokens(),
+          " are not counts of a conversation (need 0 <= sft_loss_tokens < sft_tokens <= max_seq_len = ", sft_limit,
+          ", or both 0)"));
       break;
     }
     if (x.weights_version() != s.rec.round() - 1) {
@@ -339,8 +340,7 @@ absl::StatusOr<ImportedSamples> SampleStore::ParseImport(const std::string& sour
       });
   if (!read.ok()) return absl::InvalidArgumentError(read.status().message());
   if (read->bad_lines > 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(RefuseBadLines(source, *read).message(), "\nnothing was imported"));
+    return absl::InvalidArgumentError(absl::StrCat(RefuseBadLines(source, *read).message(), "\nnothing was imported"));
   }
   if (out.samples.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": no conversations"));
   out.n = *std::max_element(counts.begin(), counts.end());

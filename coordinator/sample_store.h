@@ -27,8 +27,8 @@
 #include "common/storage/kv_store.h"
 #include "coordinator/coordinator_options.h"
 #include "coordinator/job_entry.h"
-#include "ssd/v1/replay_store.pb.h"
 #include "coordinator/records.pb.h"
+#include "ssd/v1/replay_store.pb.h"
 
 namespace ssd {
 
@@ -55,7 +55,7 @@ struct ScanCursor {
 // The samples of one round of one job: which slots are stored, and the
 // features the filter reads.
 struct SampleRound {
-  int64_t n = 0;         // samples per problem
+  int64_t n = 0;  // samples per problem
   int64_t problems = 0;
   std::vector<uint64_t> present;         // bit p * n + s
   std::vector<SampleFeatures> features;  // by p * n + s, valid where present
@@ -84,7 +84,7 @@ struct ScanView {
 struct ImportedSamples {
   std::vector<v1::Problem> problems;
   std::vector<std::pair<uint32_t, std::string>> samples;  // problem, text
-  int64_t n = 0;  // the most samples of one problem
+  int64_t n = 0;                                          // the most samples of one problem
 };
 
 class SampleStore {
@@ -103,9 +103,8 @@ class SampleStore {
   // of job `e`, and stages the new ones into `batch`. On error (naming the
   // message, the sample and its problem) the samples before the bad one are
   // staged anyway. session->accepted counts the samples accepted.
-  absl::Status Append(const JobEntry& e, const Shard& s, const std::string& worker_id,
-                                 const v1::AppendRequest& message, AppendSession* session, int64_t now_ms,
-                                 WriteBatch* batch);
+  absl::Status Append(const JobEntry& e, const Shard& s, const std::string& worker_id, const v1::AppendRequest& message,
+                      AppendSession* session, int64_t now_ms, WriteBatch* batch);
   int64_t duplicates_total() const { return duplicates_total_; }
 
   // The round's samples as the filter sees them.

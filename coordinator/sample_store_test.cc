@@ -92,8 +92,8 @@ TEST_F(SampleStoreTest, AnAppendOutsideTheLeaseIsRefusedNamingTheSampleButKeepsT
 }
 
 TEST_F(SampleStoreTest, AScanPartitionsByRankAndReadsBackTheTextsAndTheirProblems) {
-  ASSERT_TRUE(Append({Sample("p0", 0, "a"), Sample("p0", 1, "bb"), Sample("p1", 0, "ccc"), Sample("p1", 1, "dd")})
-                  .ok());
+  ASSERT_TRUE(
+      Append({Sample("p0", 0, "a"), Sample("p0", 1, "bb"), Sample("p1", 0, "ccc"), Sample("p1", 1, "dd")}).ok());
   ScanView view;
   view.problems = &job_.problems;
   std::vector<std::string> texts[2];

@@ -195,9 +195,9 @@ bool Scheduler::FormTrainingGroup(JobEntry& e, Shard& s, WorkerEntry& asking, v1
   s.rec.set_master_port(rank0.capabilities().rendezvous_port() > 0 ? rank0.capabilities().rendezvous_port() : 29500);
   parts_.grant(e, s, rank0_worker);
   for (int r = 1; r < world; ++r) idle_trainers[static_cast<size_t>(r)]->leases.insert({e.id(), s.id()});
-  LOG(INFO) << "job " << e.id() << " round " << s.rec.round() << ": training group " << absl::StrJoin(s.rec.group(), ",")
-            << " (epoch " << s.rec.epoch() << ", rendezvous " << s.rec.master_addr() << ":" << s.rec.master_port()
-            << ")";
+  LOG(INFO) << "job " << e.id() << " round " << s.rec.round() << ": training group "
+            << absl::StrJoin(s.rec.group(), ",") << " (epoch " << s.rec.epoch() << ", rendezvous "
+            << s.rec.master_addr() << ":" << s.rec.master_port() << ")";
   return true;
 }
 
@@ -240,8 +240,8 @@ v1::AcquireWorkResponse Scheduler::ForTrainer(WorkerEntry& w) {
     if (my_rank >= e->job.spec().train().trainers()) {
       // Others' hints came first: they got their leases and start on their
       // next AcquireWork; this worker waits for the next group.
-      idle->set_reason(absl::StrCat("job ", e->id(), " formed its training group of ",
-                                    e->job.spec().train().trainers(), " from lower rank hints"));
+      idle->set_reason(absl::StrCat("job ", e->id(), " formed its training group of ", e->job.spec().train().trainers(),
+                                    " from lower rank hints"));
       return resp;
     }
     resp.clear_idle();

@@ -14,9 +14,7 @@ namespace {
 
 class SchedulerTest : public testing::Test {
  protected:
-  SchedulerTest() {
-    options_.max_leases_per_sampler = 2;
-  }
+  SchedulerTest() { options_.max_leases_per_sampler = 2; }
 
   // A job in `state` at `round` with `problems` problems in shards of
   // `shard_size`, sampled `n` times each, trained on `trainers` trainers.
@@ -62,12 +60,12 @@ class SchedulerTest : public testing::Test {
   WorkerRegistry workers_{&clock_, [](const WorkerEntry&) {}};
   SampleStore samples_{options_, &store_, nullptr};
   int grants_ = 0;
-  Scheduler scheduler_{options_, Scheduler::Parts{&jobs_, &order_, &workers_, &samples_,
-                                                  [this](JobEntry& e, Shard& s, WorkerEntry& w) {
-                                                    e.leases.Grant(s, w.id(), clock_.NowMs(), 30000);
-                                                    w.leases.insert({e.id(), s.id()});
-                                                    ++grants_;
-                                                  }}};
+  Scheduler scheduler_{
+      options_, Scheduler::Parts{&jobs_, &order_, &workers_, &samples_, [this](JobEntry& e, Shard& s, WorkerEntry& w) {
+                                   e.leases.Grant(s, w.id(), clock_.NowMs(), 30000);
+                                   w.leases.insert({e.id(), s.id()});
+                                   ++grants_;
+                                 }}};
 };
 
 TEST_F(SchedulerTest, SamplersTakeOneShardOfEachRunningJobInTurn) {
@@ -107,7 +105,7 @@ TEST_F(SchedulerTest, OnlyTheMissingSamplesOfAShardAreHandedOut) {
   JobEntry& e = AddJob("job-1", v1::JOB_STATE_SAMPLING, 2, /*shard_size=*/2, /*round=*/1, 2, /*n=*/3);
   SampleRound& r = samples_.Round(e, 1);
   SampleFeatures f;
-  r.Add(0 * 3 + 1, f);  // p0 #1 is stored
+  r.Add(0 * 3 + 1, f);                              // p0 #1 is stored
   for (int s = 0; s < 3; ++s) r.Add(1 * 3 + s, f);  // p1 is complete
   WorkerEntry& w = AddWorker("sampler-1", v1::WORKER_ROLE_SAMPLER);
   std::vector<std::string> keys;

@@ -82,9 +82,10 @@ absl::Status Coordinator::OnShardDone(JobEntry& e, Shard& s, WorkerEntry& w, con
       }
     }
     if (n_missing > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          LeaseTable::Describe(LeaseTable::RefOf(s.rec)), " misses ", n_missing, " sample(s) (",
-          absl::StrJoin(missing, ", "), n_missing > 5 ? ", ..." : "", "): append them before reporting the shard done"));
+      return absl::FailedPreconditionError(absl::StrCat(LeaseTable::Describe(LeaseTable::RefOf(s.rec)), " misses ",
+                                                        n_missing, " sample(s) (", absl::StrJoin(missing, ", "),
+                                                        n_missing > 5 ? ", ..." : "",
+                                                        "): append them before reporting the shard done"));
     }
   } else {
     const std::vector<double> temps = e.EvalTemperatures(s.rec.round());
@@ -110,10 +111,11 @@ absl::Status Coordinator::OnShardDone(JobEntry& e, Shard& s, WorkerEntry& w, con
             absl::StrCat("eval_outcomes[", i, "]: truncation ", o.truncation(), " is not in [0, ", ntrunc, ")"));
       }
       if (o.n() != n || o.c() < 0 || o.c() > o.n()) {
-        return absl::InvalidArgumentError(absl::StrCat("eval_outcomes[", i, "]: n must be ", n,
-                                                       " and c in [0, n]; got n=", o.n(), " c=", o.c()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("eval_outcomes[", i, "]: n must be ", n, " and c in [0, n]; got n=", o.n(), " c=", o.c()));
       }
-      const size_t setting = static_cast<size_t>(o.truncation()) * temps.size() + static_cast<size_t>(t - temps.begin());
+      const size_t setting =
+          static_cast<size_t>(o.truncation()) * temps.size() + static_cast<size_t>(t - temps.begin());
       if (!got.emplace(std::make_pair(p->second, static_cast<uint16_t>(setting)), o).second) {
         return absl::InvalidArgumentError(absl::StrCat("eval_outcomes[", i, "]: problem \"", o.problem_id(),
                                                        "\" at temperature ", o.temperature(), " and truncation ",
@@ -150,7 +152,8 @@ absl::Status Coordinator::OnFailed(JobEntry& e, Shard& s, WorkerEntry& w, const 
 }
 
 absl::Status Coordinator::OnTrainingProgress(JobEntry& e, Shard& s, WorkerEntry& w, const v1::TrainingProgress& p) {
-  if (s.rec.kind() != v1::LEASE_KIND_TRAIN) return absl::InvalidArgumentError("training_progress: only for training leases");
+  if (s.rec.kind() != v1::LEASE_KIND_TRAIN)
+    return absl::InvalidArgumentError("training_progress: only for training leases");
   if (p.step() < 0 || p.total_steps() < p.step() || !std::isfinite(p.loss()) || !std::isfinite(p.tokens_per_s()) ||
       p.tokens_per_s() < 0) {
     return absl::InvalidArgumentError("training_progress: need 0 <= step <= total_steps and finite loss and rate");
@@ -165,7 +168,8 @@ absl::Status Coordinator::OnTrainingProgress(JobEntry& e, Shard& s, WorkerEntry&
 }
 
 absl::Status Coordinator::OnTrainingDone(JobEntry& e, Shard& s, WorkerEntry& w, const v1::TrainingDone& d) {
-  if (s.rec.kind() != v1::LEASE_KIND_TRAIN) return absl::InvalidArgumentError("training_done: only for training leases");
+  if (s.rec.kind() != v1::LEASE_KIND_TRAIN)
+    return absl::InvalidArgumentError("training_done: only for training leases");
   const int rank = RankOf(s, w);
   if (rank == 0 && d.model_path().empty()) {
     return absl::InvalidArgumentError("training_done.model_path: rank 0 must say where the model is");

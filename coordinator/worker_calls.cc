@@ -28,7 +28,7 @@ void Coordinator::Grant(JobEntry& e, Shard& s, WorkerEntry& w) {
 }
 
 absl::StatusOr<std::pair<JobEntry*, Shard*>> Coordinator::CheckLease(const v1::LeaseRef& lease,
-                                                                    const WorkerEntry& worker) {
+                                                                     const WorkerEntry& worker) {
   if (lease.job_id().empty()) return absl::InvalidArgumentError("lease.job_id: empty");
   if (lease.kind() == v1::LEASE_KIND_UNSPECIFIED) return absl::InvalidArgumentError("lease.kind: unspecified");
   JobEntry* e = FindJob(lease.job_id());
@@ -51,10 +51,10 @@ void Coordinator::ReturnShard(JobEntry& e, Shard& s, const std::string& reason, 
     m->leases.erase({e.id(), s.id()});
   }
   if (!e.leases.Return(s, reason, graceful, e.job.spec().max_shard_attempts())) {
-    const std::string what = s.rec.kind() == v1::LEASE_KIND_TRAIN  ? "training"
-                             : s.rec.kind() == v1::LEASE_KIND_PUSH ? "the weight push"
-                                                                    : absl::StrCat(LeaseKindName(s.rec.kind()), " shard ",
-                                                                                   s.rec.shard());
+    const std::string what = s.rec.kind() == v1::LEASE_KIND_TRAIN ? "training"
+                             : s.rec.kind() == v1::LEASE_KIND_PUSH
+                                 ? "the weight push"
+                                 : absl::StrCat(LeaseKindName(s.rec.kind()), " shard ", s.rec.shard());
     FailJob(e, absl::StrCat(what, " of round ", s.rec.round(), " failed ", s.rec.attempts(),
                             " times (max_shard_attempts); reasons: ", absl::StrJoin(s.rec.failures(), "; ")));
     return;
@@ -100,11 +100,13 @@ void Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request, const
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status h = Health(); !h.ok()) return done(h);
-    auto registered = workers_.Register(request, resume, peer, [this](v1::WorkerRole role) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      const std::string id = absl::StrCat(role == v1::WORKER_ROLE_SAMPLER ? "sampler" : "trainer", "-", next_worker_++);
-      PersistCounters();
-      return id;
-    });
+    auto registered =
+        workers_.Register(request, resume, peer, [this](v1::WorkerRole role) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          const std::string id =
+              absl::StrCat(role == v1::WORKER_ROLE_SAMPLER ? "sampler" : "trainer", "-", next_worker_++);
+          PersistCounters();
+          return id;
+        });
     if (!registered.ok()) return done(registered.status());
     v1::RegisterWorkerResponse r;
     r.mutable_credentials()->set_worker_id(registered->worker->id());
@@ -137,8 +139,8 @@ void Coordinator::Heartbeat(const v1::WorkerCredentials& who, const v1::Heartbea
     v1::HeartbeatResponse r;
     for (const v1::LeaseRef& ref : request.leases()) {
       JobEntry* e = FindJob(ref.job_id());
-      const Shard* s = e == nullptr || IsTerminal(e->job.state()) ? nullptr
-                                                                   : e->leases.Find({ref.round(), ref.kind(), ref.shard()});
+      const Shard* s =
+          e == nullptr || IsTerminal(e->job.state()) ? nullptr : e->leases.Find({ref.round(), ref.kind(), ref.shard()});
       if (s == nullptr || s->rec.epoch() != ref.epoch() || s->rec.state() != internal::SHARD_STATE_LEASED) {
         *r.add_revoked() = ref;
         continue;
@@ -186,8 +188,8 @@ void Coordinator::AcquireWork(const v1::WorkerCredentials& who, const v1::Acquir
     auto w = workers_.Authenticate(who.worker_id(), who.session());
     if (!w.ok()) return done(w.status());
     WorkerRegistry::NoteHeld(**w, request.weights_held());
-    resp = (*w)->role() == v1::WORKER_ROLE_SAMPLER ? scheduler_.ForSampler(**w, &eval_keys)
-                                                    : scheduler_.ForTrainer(**w);
+    resp =
+        (*w)->role() == v1::WORKER_ROLE_SAMPLER ? scheduler_.ForSampler(**w, &eval_keys) : scheduler_.ForTrainer(**w);
     pending = EndOp();
   }
   // Benchmark lines (with their tests) can be large: read them outside the
@@ -199,8 +201,10 @@ void Coordinator::AcquireWork(const v1::WorkerCredentials& who, const v1::Acquir
       if (!v.ok() || !v->has_value() || !p.ParseFromString(**v)) {
         return done(absl::DataLossError(absl::StrCat("store: eval problem ", i, " of the lease cannot be read")));
       }
-      resp.mutable_shard()->mutable_tasks(static_cast<int>(i))->mutable_problem()->set_benchmark_line(
-          p.benchmark_line());
+      resp.mutable_shard()
+          ->mutable_tasks(static_cast<int>(i))
+          ->mutable_problem()
+          ->set_benchmark_line(p.benchmark_line());
     }
   }
   ReplyAfter<v1::AcquireWorkResponse>(std::move(pending), std::move(resp), std::move(done));

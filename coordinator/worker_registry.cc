@@ -63,8 +63,8 @@ absl::StatusOr<WorkerRegistry::Registration> WorkerRegistry::Register(
             absl::StrCat("the session does not match worker ", resume->worker_id(), ", so it cannot resume"));
       }
       if (it->second.role() != request.role()) {
-        return absl::InvalidArgumentError(absl::StrCat("role: worker ", resume->worker_id(), " registered as ",
-                                                       WorkerRoleName(it->second.role())));
+        return absl::InvalidArgumentError(
+            absl::StrCat("role: worker ", resume->worker_id(), " registered as ", WorkerRoleName(it->second.role())));
       }
       r.worker = &it->second;
       r.session = resume->session();
@@ -91,8 +91,7 @@ absl::StatusOr<WorkerRegistry::Registration> WorkerRegistry::Register(
   NoteHeld(w, request.weights_held());
   persist_(w);
   LOG(INFO) << (r.resumed ? "worker resumed: " : "worker registered: ") << w.id() << " ("
-            << WorkerRoleName(request.role()) << ", " << (request.address().empty() ? peer : request.address())
-            << ")";
+            << WorkerRoleName(request.role()) << ", " << (request.address().empty() ? peer : request.address()) << ")";
   return r;
 }
 

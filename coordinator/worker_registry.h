@@ -30,8 +30,8 @@
 #include "absl/status/statusor.h"
 #include "coordinator/clock.h"
 #include "coordinator/lease_table.h"
-#include "ssd/v1/worker_service.pb.h"
 #include "coordinator/records.pb.h"
+#include "ssd/v1/worker_service.pb.h"
 
 namespace ssd {
 

@@ -26,9 +26,8 @@ class EngineBackend : public GenerationBackend {
       ASSIGN_OR_RETURN(DecoderOptions dopts, ResolveDevice(options_.device, options_.dtype));
       auto gm = LoadGenerationModel(dir, dopts);
       if (!gm.ok()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("cannot load the model for ", ref.job_id(), " v", ref.version(), " from ", dir, ": ",
-                         gm.status().message()));
+        return absl::FailedPreconditionError(absl::StrCat("cannot load the model for ", ref.job_id(), " v",
+                                                          ref.version(), " from ", dir, ": ", gm.status().message()));
       }
       if (engine_ != nullptr && ref.job_id() == job_ && SameShape(gm->model->config(), gm_.model->config())) {
         // The same model, new weights: swap between steps, keep the engine
@@ -119,8 +118,8 @@ class EngineBackend : public GenerationBackend {
     ConversationOptions o;
     o.max_seq_len = max_seq_len;
     o.chat.extra["enable_thinking"] = enable_thinking;
-    ASSIGN_OR_RETURN(ExampleSize size, ::ssd::SizeTrainingConversation(problem.messages_json(), problem.raw_prompt(), text,
-                                                                *gm_.chat, *gm_.tokenizer, o));
+    ASSIGN_OR_RETURN(ExampleSize size, ::ssd::SizeTrainingConversation(problem.messages_json(), problem.raw_prompt(),
+                                                                       text, *gm_.chat, *gm_.tokenizer, o));
     return TrainingSize{size.tokens, size.loss_tokens};
   }
 

@@ -59,14 +59,17 @@ void RegisterSamplerCommand(CLI::App& app, std::function<int()>* run) {
     auto f = std::make_shared<SamplerFlags>();
     f->daemon.coordinator = Env("SSD_COORDINATOR", "127.0.0.1:7070");
     f->daemon.server.listen_address = "0.0.0.0:0";
-    CLI::App* c = app.add_subcommand("sampler", "Run a sampler worker: lease shards, generate, stream samples, take weights");
+    CLI::App* c =
+        app.add_subcommand("sampler", "Run a sampler worker: lease shards, generate, stream samples, take weights");
     c->add_option("--coordinator", f->daemon.coordinator, "coordinator host:port ($SSD_COORDINATOR)")
         ->capture_default_str();
     c->add_option("--listen", f->daemon.server.listen_address, "this sampler's gRPC address (weights in and out)")
         ->capture_default_str();
-    c->add_option("--advertise", f->daemon.advertise, "host:port peers reach it at (default: listen host, or hostname)");
+    c->add_option("--advertise", f->daemon.advertise,
+                  "host:port peers reach it at (default: listen host, or hostname)");
     c->add_option("--work-dir", f->daemon.work_dir, "weights versions and scratch")->required();
-    c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
+    c->add_option("--metrics-port", f->daemon.metrics_port,
+                  "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
         ->envname("SSD_METRICS_PORT")
         ->capture_default_str();
     c->add_option("--metrics-host", f->daemon.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
@@ -78,7 +81,8 @@ void RegisterSamplerCommand(CLI::App& app, std::function<int()>* run) {
     c->add_option("--max-seqs", f->engine.max_seqs, "sequences decoded together")->capture_default_str();
     c->add_option("--kv-cache-mb", f->engine.kv_cache_mb, "KV-cache pool")->capture_default_str();
     c->add_option("--grade-parallel", f->daemon.grade_parallel, "programs graded at once")->capture_default_str();
-    c->add_flag("--unsafe-sandbox", f->daemon.unsafe_sandbox, "grade eval answers WITHOUT bubblewrap (trusted models only)");
+    c->add_flag("--unsafe-sandbox", f->daemon.unsafe_sandbox,
+                "grade eval answers WITHOUT bubblewrap (trusted models only)");
     c->add_option("--drain-timeout-s", f->drain_timeout_s, "on SIGTERM, how long to finish the current shard")
         ->capture_default_str();
     f->security.Add(c);

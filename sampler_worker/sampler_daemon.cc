@@ -104,25 +104,28 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
   {
     MetricsRegistry& m = impl->metrics;
     Counter* tokens = &m.AddCounter("ssd_sampler_generated_tokens_total", "Tokens generated.").WithLabels({});
-    Counter* appended = &m.AddCounter("ssd_sampler_samples_appended_total", "Samples stored in the replay store.")
-                             .WithLabels({});
+    Counter* appended =
+        &m.AddCounter("ssd_sampler_samples_appended_total", "Samples stored in the replay store.").WithLabels({});
     Counter* shards = &m.AddCounter("ssd_sampler_shards_done_total", "Shards reported done.").WithLabels({});
     Counter* failed = &m.AddCounter("ssd_sampler_shards_failed_total", "Shards that failed here.").WithLabels({});
     Counter* graded = &m.AddCounter("ssd_sampler_eval_answers_graded_total", "Eval answers graded.").WithLabels({});
-    Counter* reused = &m.AddCounter("ssd_sampler_eval_answers_reused_total",
-                                    "Eval answers whose program was already graded on the same problem (not run again).")
-                           .WithLabels({});
+    Counter* reused =
+        &m.AddCounter("ssd_sampler_eval_answers_reused_total",
+                      "Eval answers whose program was already graded on the same problem (not run again).")
+             .WithLabels({});
     Counter* push_bytes =
         &m.AddCounter("ssd_sampler_push_received_bytes_total", "Weight bytes received by pushes.").WithLabels({});
-    Counter* installs = &m.AddCounter("ssd_sampler_weights_installed_total", "Weight versions installed.").WithLabels({});
-    Gauge* gbps = &m.AddGauge("ssd_sampler_push_gigabytes_per_second", "Rate of the last push received.").WithLabels({});
+    Counter* installs =
+        &m.AddCounter("ssd_sampler_weights_installed_total", "Weight versions installed.").WithLabels({});
+    Gauge* gbps =
+        &m.AddGauge("ssd_sampler_push_gigabytes_per_second", "Rate of the last push received.").WithLabels({});
     Gauge* running = &m.AddGauge("ssd_sampler_running_sequences", "Sequences decoding now.").WithLabels({});
     Gauge* waiting = &m.AddGauge("ssd_sampler_waiting_samples", "Samples waiting for a slot.").WithLabels({});
     Gauge* kv = &m.AddGauge("ssd_sampler_kv_blocks_used", "Peak KV-cache blocks in use.").WithLabels({});
     Gauge* kv_total = &m.AddGauge("ssd_sampler_kv_blocks", "KV-cache blocks in the pool.").WithLabels({});
     Gauge* version = &m.AddGauge("ssd_sampler_weights_version", "Version of the weights being served.").WithLabels({});
     Gauge* tps = &m.AddGauge("ssd_sampler_tokens_per_second", "Generated tokens per second since the last scrape.")
-                     .WithLabels({});
+                      .WithLabels({});
     auto last = std::make_shared<std::pair<double, int64_t>>(0.0, 0);
     m.AddCollector([=] {
       const BackendStats b = p->backend->stats();

@@ -17,10 +17,10 @@
 namespace ssd {
 
 struct SamplerDaemonOptions {
-  std::string coordinator;     // host:port
-  SecurityOptions client;      // to the coordinator and to peers
-  ServerOptions server;        // its own port (listen address, TLS)
-  std::string advertise;       // host:port peers use; default: the listen host and bound port
+  std::string coordinator;  // host:port
+  SecurityOptions client;   // to the coordinator and to peers
+  ServerOptions server;     // its own port (listen address, TLS)
+  std::string advertise;    // host:port peers use; default: the listen host and bound port
   std::string work_dir;
   int metrics_port = -1;
   std::string metrics_host = "0.0.0.0";

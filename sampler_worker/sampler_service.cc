@@ -104,7 +104,8 @@ class PushReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     auto parsed = ParseChunk(*first);
     if (!parsed.ok()) return End(ToGrpcStatus(parsed.status()));
     if (!parsed->manifest.has_value()) {
-      return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first PushWeights message must be the manifest"));
+      return End(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first PushWeights message must be the manifest"));
     }
     const v1::WeightsManifest manifest = *parsed->manifest;
     const v1::WeightsRef ref = manifest.weights();
@@ -255,8 +256,9 @@ class FetchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     if (absl::Status s = BufferToProto(request_, &req); !s.ok()) return Finish(ToGrpcStatus(s));
     const std::string me = service_->hooks().worker_id ? service_->hooks().worker_id() : "this sampler";
     if (!service_->store()->Has(req.weights())) {
-      return Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat(me, " does not hold ", req.weights().job_id(),
-                                                                           " v", req.weights().version())));
+      return Finish(
+          grpc::Status(grpc::StatusCode::NOT_FOUND,
+                       absl::StrCat(me, " does not hold ", req.weights().job_id(), " v", req.weights().version())));
     }
     auto src = WeightsSource::Open(service_->store()->Dir(req.weights()), req.weights(), kDefaultWeightsChunkBytes);
     if (!src.ok()) return Finish(ToGrpcStatus(src.status()));

@@ -44,9 +44,8 @@ struct SamplerServiceHooks {
   std::function<void(const v1::WeightsRef&)> installed;
 };
 
-class SamplerService
-    : public v1::Sampler::WithRawCallbackMethod_PushWeights<
-          v1::Sampler::WithRawCallbackMethod_FetchWeights<v1::Sampler::CallbackService>> {
+class SamplerService : public v1::Sampler::WithRawCallbackMethod_PushWeights<
+                           v1::Sampler::WithRawCallbackMethod_FetchWeights<v1::Sampler::CallbackService>> {
  public:
   SamplerService(WeightsStore* store, ChannelFactory channels, SamplerServiceHooks hooks,
                  SamplerServiceOptions options);

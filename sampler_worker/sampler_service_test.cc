@@ -76,14 +76,15 @@ class SamplerServiceTest : public testing::Test {
   std::string MakeModel(const std::string& name, int hidden, float fill, size_t tensor_floats = 512 * 1024) {
     const std::string d = dir_ + "/" + name;
     EXPECT_TRUE(MakeDirs(d).ok());
-    EXPECT_TRUE(WriteFileAtomically(d + "/config.json", absl::StrCat(R"({"model_type": "qwen3", "hidden_size": )", hidden,
-                                                                     R"(, "vocab_size": 100})"))
+    EXPECT_TRUE(WriteFileAtomically(d + "/config.json", absl::StrCat(R"({"model_type": "qwen3", "hidden_size": )",
+                                                                     hidden, R"(, "vocab_size": 100})"))
                     .ok());
     EXPECT_TRUE(WriteFileAtomically(d + "/tokenizer.json", "{}").ok());
     std::vector<float> w(tensor_floats, fill), b(7, fill);
-    EXPECT_TRUE(WriteSafetensors(d + "/model.safetensors",
-                                 {{"w", DType::kF32, {static_cast<int64_t>(tensor_floats)}, w.data()}, {"b", DType::kF32, {7}, b.data()}})
-                    .ok());
+    EXPECT_TRUE(
+        WriteSafetensors(d + "/model.safetensors", {{"w", DType::kF32, {static_cast<int64_t>(tensor_floats)}, w.data()},
+                                                    {"b", DType::kF32, {7}, b.data()}})
+            .ok());
     return d;
   }
 
@@ -309,7 +310,7 @@ TEST_F(SamplerServiceTest, APushCutOffHalfwayDownAChainInstallsNothingAnywhereAn
     ASSERT_TRUE(s->Write(src->ManifestMessage({b->target()}, base_)));
     for (int64_t i = 0; i < src->num_chunks() / 2; ++i) ASSERT_TRUE(s->Write(src->Chunk(i)));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the chunks reach both
-    s->Cancel();  // the pusher dies
+    s->Cancel();                                                  // the pusher dies
   }
   // Give both a moment to notice, then a clean push must still work.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -8,12 +8,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "sampler_worker/eval_shard.h"
 #include "common/rpc/status_conversion.h"
 #include "common/rpc/worker_credentials.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
 #include "common/weights/weights_manifest.h"
+#include "sampler_worker/eval_shard.h"
 
 namespace ssd {
 namespace {
@@ -171,8 +171,7 @@ void SamplerWorker::RunShard(const v1::ShardLease& lease) {
   // Stops the generation when the lease is revoked or a drain runs out.
   std::thread watcher([&] {
     while (!finished.load()) {
-      if (session_->Revoked(ref) || stopping_.load() ||
-          (draining_.load() && NowMs() > drain_deadline_ms_.load())) {
+      if (session_->Revoked(ref) || stopping_.load() || (draining_.load() && NowMs() > drain_deadline_ms_.load())) {
         cancel.store(true);
         return;
       }
@@ -184,8 +183,8 @@ void SamplerWorker::RunShard(const v1::ShardLease& lease) {
   *report.mutable_lease() = ref;
   int64_t appended = 0;
   if (lease.weights().version() > 0 && !store_->Has(lease.weights())) {
-    status = absl::FailedPreconditionError(absl::StrCat(worker_id(), " does not hold ", lease.weights().job_id(), " v",
-                                                        lease.weights().version()));
+    status = absl::FailedPreconditionError(
+        absl::StrCat(worker_id(), " does not hold ", lease.weights().job_id(), " v", lease.weights().version()));
   } else {
     status = backend_->Use(lease.weights(), WeightsDir(lease));
   }
@@ -245,35 +244,34 @@ absl::Status SamplerWorker::Sample(const v1::ShardLease& lease, const std::atomi
   }
   AppendStreamer streamer(session_.get(), lease.lease(), options_.stream_timeout_ms, options_.append_retries);
   bool warned_sizes = false;
-  RETURN_IF_ERROR(backend_->Generate(requests, lease.enable_thinking(),
-                                     [&](BackendSample b) {
-                                       v1::Sample s;
-                                       if (lease.sft_max_seq_len() > 0) {
-                                         // Trainer ranks plan from these without reading the text.
-                                         auto size = backend_->SizeTrainingConversation(
-                                             *problems.at(b.problem_id), b.text, lease.sft_max_seq_len(),
-                                             lease.enable_thinking());
-                                         if (size.ok()) {
-                                           s.set_sft_tokens(static_cast<int32_t>(size->tokens));
-                                           s.set_sft_loss_tokens(static_cast<int32_t>(size->loss_tokens));
-                                         } else if (!warned_sizes) {
-                                           warned_sizes = true;
-                                           LOG(WARNING) << "samples of " << lease.lease().job_id()
-                                                        << " are stored without their training size ("
-                                                        << size.status() << "); every trainer rank will read "
-                                                        << "every survivor";
-                                         }
-                                       }
-                                       s.set_problem_id(std::move(b.problem_id));
-                                       s.set_sample_index(b.sample_index);
-                                       s.set_text(std::move(b.text));
-                                       s.set_num_tokens(static_cast<int32_t>(b.num_tokens));
-                                       s.set_finish_reason(b.finish_reason);
-                                       s.set_cumulative_logprob(b.cumulative_logprob);
-                                       s.set_weights_version(static_cast<int32_t>(b.weights_version));
-                                       streamer.Add(std::move(s));
-                                     },
-                                     cancel));
+  RETURN_IF_ERROR(backend_->Generate(
+      requests, lease.enable_thinking(),
+      [&](BackendSample b) {
+        v1::Sample s;
+        if (lease.sft_max_seq_len() > 0) {
+          // Trainer ranks plan from these without reading the text.
+          auto size = backend_->SizeTrainingConversation(*problems.at(b.problem_id), b.text, lease.sft_max_seq_len(),
+                                                         lease.enable_thinking());
+          if (size.ok()) {
+            s.set_sft_tokens(static_cast<int32_t>(size->tokens));
+            s.set_sft_loss_tokens(static_cast<int32_t>(size->loss_tokens));
+          } else if (!warned_sizes) {
+            warned_sizes = true;
+            LOG(WARNING) << "samples of " << lease.lease().job_id() << " are stored without their training size ("
+                         << size.status() << "); every trainer rank will read "
+                         << "every survivor";
+          }
+        }
+        s.set_problem_id(std::move(b.problem_id));
+        s.set_sample_index(b.sample_index);
+        s.set_text(std::move(b.text));
+        s.set_num_tokens(static_cast<int32_t>(b.num_tokens));
+        s.set_finish_reason(b.finish_reason);
+        s.set_cumulative_logprob(b.cumulative_logprob);
+        s.set_weights_version(static_cast<int32_t>(b.weights_version));
+        streamer.Add(std::move(s));
+      },
+      cancel));
   return streamer.Finish(appended);
 }
 
@@ -312,7 +310,8 @@ absl::Status SamplerWorker::CheckWeightsFile(const v1::WeightsManifest& m, const
   }
   auto base = ReadFileToString(JoinPath(m.base_model(), "config.json"), 1 << 20);
   if (!base.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot read the job's base model config: ", base.status().message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the job's base model config: ", base.status().message()));
   }
   ASSIGN_OR_RETURN(std::string pushed, ReadFileToString(path, 1 << 20));
   return CheckSameArchitecture(*base, pushed);

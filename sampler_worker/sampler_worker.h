@@ -54,8 +54,7 @@ struct SamplerWorkerStats {
 class SamplerWorker {
  public:
   // Nothing is owned; everything must outlive the worker.
-  SamplerWorker(const SamplerWorkerOptions& options, GenerationBackend* backend, WeightsStore* store,
-                Sandbox* sandbox);
+  SamplerWorker(const SamplerWorkerOptions& options, GenerationBackend* backend, WeightsStore* store, Sandbox* sandbox);
   ~SamplerWorker();
 
   // Registers and works until Drain() or Stop(); returns the reason it

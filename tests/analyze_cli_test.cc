@@ -32,9 +32,9 @@ class AnalyzeCliTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(MakeTinyModel(dir_ + "/base"), "");
     // The "tuned" model: same shape and tokenizer, other weights.
-    ProcessResult r = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64",
-                                  "--layers", "2", "--init-std", "0.2", "--max-position-embeddings", "8192", "--seed",
-                                  "9", "--out", dir_ + "/tuned"});
+    ProcessResult r =
+        RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2", "--init-std",
+                    "0.2", "--max-position-embeddings", "8192", "--seed", "9", "--out", dir_ + "/tuned"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
       ASSERT_EQ(RunProcess({"cp", dir_ + "/base/" + f, dir_ + "/tuned/"}).exit_code, 0);
@@ -42,9 +42,9 @@ class AnalyzeCliTest : public ::testing::Test {
     bench_ = SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl";
   }
   std::vector<std::string> Analyze(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {SsdBinary(),    "analyze",   "--base",        dir_ + "/base", "--tuned",
-                                     dir_ + "/tuned", "--benchmark", bench_,       "--max-tokens", "12",
-                                     "--threads",    "1",         "--tail-top-k",  "5"};
+    std::vector<std::string> argv = {
+        SsdBinary(), "analyze",      "--base", dir_ + "/base", "--tuned", dir_ + "/tuned", "--benchmark",
+        bench_,      "--max-tokens", "12",     "--threads",    "1",       "--tail-top-k",  "5"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
@@ -101,8 +101,8 @@ TEST_F(AnalyzeCliTest, EveryPositionMatchesTheReferenceAndTheGroupsAddUp) {
   EXPECT_GT(locks, 0) << "the fixture should have both kinds of position";
   EXPECT_LT(locks, positions);
 
-  ProcessResult dom = RunProcess(
-      {"chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--dump-dom", "file://" + html}, 120);
+  ProcessResult dom =
+      RunProcess({"chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--dump-dom", "file://" + html}, 120);
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
   size_t svgs = 0;
   for (size_t at = dom.out.find("<svg "); at != std::string::npos; at = dom.out.find("<svg ", at + 1)) ++svgs;
@@ -128,15 +128,15 @@ TEST_F(AnalyzeCliTest, BadInputIsRefusedByNameBeforeAnyWork) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("lock_share"), std::string::npos) << r.err;
 
-  r = RunProcess({SsdBinary(), "analyze", "--base", dir_ + "/base", "--tuned", dir_ + "/missing", "--benchmark",
-                  bench_, "--out", dir_ + "/a.html"});
+  r = RunProcess({SsdBinary(), "analyze", "--base", dir_ + "/base", "--tuned", dir_ + "/missing", "--benchmark", bench_,
+                  "--out", dir_ + "/a.html"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--tuned"), std::string::npos) << r.err;
 
   // Another vocabulary: the two models cannot be compared token by token.
   ASSERT_EQ(MakeTinyModel(dir_ + "/other", 300), "");
-  r = RunProcess({SsdBinary(), "analyze", "--base", dir_ + "/base", "--tuned", dir_ + "/other", "--benchmark",
-                  bench_, "--out", dir_ + "/a.html", "--max-tokens", "4"});
+  r = RunProcess({SsdBinary(), "analyze", "--base", dir_ + "/base", "--tuned", dir_ + "/other", "--benchmark", bench_,
+                  "--out", dir_ + "/a.html", "--max-tokens", "4"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("vocab_size"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("tokenizer"), std::string::npos) << r.err;

@@ -3,11 +3,10 @@
 // tiny model, the bubblewrap grader) and `ssd trainer` (`ssd train` over
 // Gloo). Every fault test SIGKILLs a real process and checks that every
 // sample is stored exactly once and the job ends where it should.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
-#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -26,16 +25,16 @@
 #include "common/weights/weights_transport.h"
 #include "nlohmann/json.hpp"
 #include "tests/cluster/cluster_harness.h"
-#include "tests/testing/tiny_model.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/tiny_model.h"
 
 namespace ssd {
 namespace {
 
 using Json = nlohmann::json;
 
-const std::vector<std::string> kTimeouts = {"--lease-ttl-ms", "2000", "--heartbeat-interval-ms", "300",
-                                            "--worker-timeout-ms", "3000", "--recovery-grace-ms", "6000"};
+const std::vector<std::string> kTimeouts = {"--lease-ttl-ms",      "2000", "--heartbeat-interval-ms", "300",
+                                            "--worker-timeout-ms", "3000", "--recovery-grace-ms",     "6000"};
 
 std::string Fixture() { return SourceDir() + "/tests/fixtures/eval/lcb_mini.jsonl"; }
 
@@ -137,12 +136,12 @@ TEST_F(ClusterE2ETest, TwoRoundsWithEvalOnTwoSamplersAndTwoTrainersDoWhatSsdSays
   LocalCluster cluster;
   ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
   const std::string out = cluster.dir() + "/out";
-  const std::string spec = cluster.WriteSpec(Spec(
-      out,
-      Train(2, 4) + absl::StrCat("filter:\n  drop_empty: true\n  drop_shortest_percent: 10\neval:\n  benchmark: ",
-                                 Fixture(), "\n  n: 2\n  max_tokens: 48\n  temperatures: [0.6, 1.0]\n",
-                                 "  base_temperatures: [0.7]\n  ks: [1, 2]\n"),
-      /*rounds=*/2));
+  const std::string spec = cluster.WriteSpec(
+      Spec(out,
+           Train(2, 4) + absl::StrCat("filter:\n  drop_empty: true\n  drop_shortest_percent: 10\neval:\n  benchmark: ",
+                                      Fixture(), "\n  n: 2\n  max_tokens: 48\n  temperatures: [0.6, 1.0]\n",
+                                      "  base_temperatures: [0.7]\n  ks: [1, 2]\n"),
+           /*rounds=*/2));
   for (int i = 0; i < 2; ++i) cluster.StartSampler();
   for (int i = 0; i < 2; ++i) cluster.StartTrainer();
   const ProcessResult r = cluster.Ssd({"submit", spec}, 280);
@@ -207,8 +206,8 @@ TEST_F(ClusterE2ETest, TwoRoundsWithEvalOnTwoSamplersAndTwoTrainersDoWhatSsdSays
       int64_t held = 0;
       for (size_t i = 1; i < lines.size(); ++i) held += absl::EndsWith(lines[i], " 1");
       const std::string rank = name.substr(std::string("sizes.rank").size(), name.size() - 4 - 10);
-      const std::string data = *ReadFileToString(
-          (entry.path().parent_path() / absl::StrCat("survivors.rank", rank, ".jsonl")).string());
+      const std::string data =
+          *ReadFileToString((entry.path().parent_path() / absl::StrCat("survivors.rank", rank, ".jsonl")).string());
       EXPECT_EQ(static_cast<int64_t>(std::count(data.begin(), data.end(), '\n')), held) << entry.path();
     }
     EXPECT_EQ(ranks, 2) << "round " << round << ": both ranks planned from sizes";
@@ -240,10 +239,11 @@ TEST_F(ClusterE2ETest, TwoRoundsWithEvalOnTwoSamplersAndTwoTrainersDoWhatSsdSays
   // Round 1 is what `ssd sample` gives for the same prompts, settings and
   // seed: placement does not matter.
   const std::string sampled = cluster.dir() + "/ssd_sample.jsonl";
-  const ProcessResult s = RunProcess({SsdBinary(), "sample", "--model", *model_dir_, "--prompts", Fixture(), "--n", "2",
-                                      "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--max-tokens", "48",
-                                      "--seed", "0", "--threads", "1", "--out", sampled},
-                                     120);
+  const ProcessResult s =
+      RunProcess({SsdBinary(),     "sample", "--model",   *model_dir_, "--prompts", Fixture(), "--n",          "2",
+                  "--temperature", "1.5",    "--top-k",   "20",        "--top-p",   "0.8",     "--max-tokens", "48",
+                  "--seed",        "0",      "--threads", "1",         "--out",     sampled},
+                 120);
   ASSERT_EQ(s.exit_code, 0) << s.err;
   const auto round1 = Scan(client.get(), "job-000001", 1);
   std::ifstream in(sampled);
@@ -290,8 +290,8 @@ TEST_F(ClusterE2ETest, ASamplerKilledMidShardLosesNothingAndDuplicatesNothing) {
   auto client = cluster.Client();
   // Long samples, so a shard is still running when the sampler dies.
   auto job = client->Submit(absl::StrCat("model: ", *model_dir_, "\nproblems: ", Fixture(),
-                                         "\nshard_size: 3\nsampling:\n  n: 2\n  max_tokens: 1500\n",
-                                         Train(1, 1), "output_dir: ", cluster.dir(), "/out\n"),
+                                         "\nshard_size: 3\nsampling:\n  n: 2\n  max_tokens: 1500\n", Train(1, 1),
+                                         "output_dir: ", cluster.dir(), "/out\n"),
                             cluster.dir());
   ASSERT_TRUE(job.ok()) << job.status();
   BackgroundProcess* victim = cluster.StartSampler();
@@ -310,8 +310,8 @@ TEST_F(ClusterE2ETest, ASamplerKilledMidShardLosesNothingAndDuplicatesNothing) {
   ASSERT_NE(victim->Wait(10), -1);
   cluster.StartSampler();
   cluster.StartTrainer();
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                      200))
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200))
       << cluster.coordinator()->Log();
   ExpectEverySampleOnce(client.get(), job->job_id(), 1, 2);
   const std::string log = cluster.coordinator()->Log();
@@ -346,14 +346,14 @@ TEST_F(ClusterE2ETest, ATrainerKilledMidStepResumesToTheWeightsOfAnUninterrupted
       ASSERT_NE(t->Wait(10), -1);
     }
   }
-  ASSERT_TRUE(WaitFor(client.get(), a->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                      200))
+  ASSERT_TRUE(WaitFor(
+      client.get(), a->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200))
       << cluster.coordinator()->Log();
   EXPECT_NE(cluster.coordinator()->Log().find("worker " + group + " missed its heartbeats"), std::string::npos);
   auto b = client->Submit(Spec(b_out, Train(2, 10, 3)), cluster.dir());
   ASSERT_TRUE(b.ok());
-  ASSERT_TRUE(WaitFor(client.get(), b->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                      200));
+  ASSERT_TRUE(WaitFor(
+      client.get(), b->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200));
   const auto wa = ReadFileToString(a_out + "/round-1/model/model.safetensors", size_t{1} << 30);
   const auto wb = ReadFileToString(b_out + "/round-1/model/model.safetensors", size_t{1} << 30);
   ASSERT_TRUE(wa.ok() && wb.ok());
@@ -368,11 +368,12 @@ TEST_F(ClusterE2ETest, TheCoordinatorKilledMidTrainingRestartsAndTheJobCompletes
   cluster.StartTrainer();
   auto job = client->Submit(Spec(cluster.dir() + "/out", Train(1, 10)), cluster.dir());
   ASSERT_TRUE(job.ok());
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.progress().train_step() >= 2; }, 120));
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(), [](const v1::Job& j) { return j.progress().train_step() >= 2; }, 120));
   cluster.KillCoordinator(SIGKILL);
   ASSERT_TRUE(cluster.StartCoordinator(kTimeouts)) << cluster.coordinator()->Log();
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                      200))
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200))
       << cluster.coordinator()->Log();
   ExpectEverySampleOnce(client.get(), job->job_id(), 1, 2);
 }
@@ -385,11 +386,10 @@ TEST_F(ClusterE2ETest, APushInterruptedHalfwayLeavesTheOldVersionAndIsRetried) {
   auto job = client->Submit(Spec(cluster.dir() + "/out", Train(1, 1), /*rounds=*/2), cluster.dir());
   ASSERT_TRUE(job.ok());
   // The only trainer trains round 1, then dies 100 KB into its push.
-  BackgroundProcess dying({SsdBinary(), "trainer", "--coordinator", cluster.address(), "--work-dir",
-                           cluster.dir() + "/dying", "--certs", cluster.certs(), "--threads", "1",
-                           "--push-chunk-bytes", "32768"},
-                          cluster.dir() + "/dying.log",
-                          {"SSD_TEST_TRAINER_DIE_AFTER_PUSH_BYTES=100000", "OMP_WAIT_POLICY=PASSIVE"});
+  BackgroundProcess dying(
+      {SsdBinary(), "trainer", "--coordinator", cluster.address(), "--work-dir", cluster.dir() + "/dying", "--certs",
+       cluster.certs(), "--threads", "1", "--push-chunk-bytes", "32768"},
+      cluster.dir() + "/dying.log", {"SSD_TEST_TRAINER_DIE_AFTER_PUSH_BYTES=100000", "OMP_WAIT_POLICY=PASSIVE"});
   ASSERT_NE(dying.Wait(120), -1) << "the trainer should have died mid-push: " << dying.Log();
   EXPECT_NE(dying.Log().find("dying mid-push"), std::string::npos);
   // Nothing was installed from the torn stream: both samplers hold only
@@ -402,8 +402,8 @@ TEST_F(ClusterE2ETest, APushInterruptedHalfwayLeavesTheOldVersionAndIsRetried) {
   EXPECT_EQ(client->GetJob(job->job_id())->state(), v1::JOB_STATE_PUSHING);
   // Another trainer takes the push over (from the saved model folder).
   cluster.StartTrainer();
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                      200))
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200))
       << cluster.coordinator()->Log();
   ExpectEverySampleOnce(client.get(), job->job_id(), 2, 2);
   for (const auto& [k, s] : Scan(client.get(), job->job_id(), 2)) EXPECT_EQ(s.sample().weights_version(), 1);
@@ -423,8 +423,9 @@ TEST_F(ClusterE2ETest, ASamplerStartedAfterRoundOneFetchesVersionOneFromAPeerAnd
                                  /*shard_size=*/1),
                             cluster.dir());
   ASSERT_TRUE(job.ok());
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(),
-                      [](const v1::Job& j) { return j.round() == 2 && j.state() == v1::JOB_STATE_SAMPLING; }, 200));
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(),
+      [](const v1::Job& j) { return j.round() == 2 && j.state() == v1::JOB_STATE_SAMPLING; }, 200));
   // The first sampler is paused so round-2 shards stay queued however
   // slowly the newcomer starts; it resumes once the newcomer has asked it
   // for version 1, and serves that fetch.
@@ -433,8 +434,8 @@ TEST_F(ClusterE2ETest, ASamplerStartedAfterRoundOneFetchesVersionOneFromAPeerAnd
   const bool asked = late->WaitForLog("fetching job-000001 v1 from sampler-", 120);
   first->Signal(SIGCONT);
   ASSERT_TRUE(asked) << late->Log();
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                      200))
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200))
       << cluster.coordinator()->Log();
   // It joined after the push, so it fetched version 1 from the first
   // sampler, then sampled round-2 shards with it.
@@ -471,7 +472,8 @@ TEST_F(ClusterE2ETest, BadPushesToARealSamplerGetClearStatusesAndItKeepsServing)
   ref.set_version(1);
   // A good model folder to push, then mangled copies of it.
   const std::string good = *model_dir_;
-  auto push = [&](const std::string& dir, const v1::WeightsRef& r, const std::function<void(int64_t, grpc::ByteBuffer*)>& mangle,
+  auto push = [&](const std::string& dir, const v1::WeightsRef& r,
+                  const std::function<void(int64_t, grpc::ByteBuffer*)>& mangle,
                   int64_t chunk = 65536) -> absl::Status {
     auto src = WeightsSource::Open(dir, r, chunk);
     if (!src.ok()) return src.status();
@@ -519,11 +521,12 @@ TEST_F(ClusterE2ETest, BadPushesToARealSamplerGetClearStatusesAndItKeepsServing)
   // A lease for a model the sampler cannot load fails the shard with the
   // reason, and then the job; the sampler keeps running.
   auto client = cluster.Client();
-  auto job = client->Submit(absl::StrCat("model: ", cluster.dir(), "/no-such-model\nproblems: ", Fixture(),
-                                         "\nmax_shard_attempts: 2\n"),
-                            cluster.dir());
+  auto job = client->Submit(
+      absl::StrCat("model: ", cluster.dir(), "/no-such-model\nproblems: ", Fixture(), "\nmax_shard_attempts: 2\n"),
+      cluster.dir());
   ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(WaitFor(client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_FAILED; }, 60));
+  ASSERT_TRUE(WaitFor(
+      client.get(), job->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_FAILED; }, 60));
   const std::string error = client->GetJob(job->job_id())->error();
   EXPECT_NE(error.find("cannot load the model for job-00000"), std::string::npos) << error;
   EXPECT_NE(error.find("no-such-model"), std::string::npos) << error;

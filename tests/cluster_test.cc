@@ -3,11 +3,10 @@
 // real RPCs over TLS with the cluster token. Workers are SIGKILLed, the
 // coordinator is SIGKILLed and restarted, and every sample must be stored
 // exactly once.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
-#include <grpcpp/grpcpp.h>
 
 #include <map>
 #include <regex>
@@ -27,8 +26,8 @@
 namespace ssd {
 namespace {
 
-const std::vector<std::string> kFastTimeouts = {"--lease-ttl-ms", "1500", "--heartbeat-interval-ms", "200",
-                                                "--worker-timeout-ms", "2500", "--recovery-grace-ms", "4000"};
+const std::vector<std::string> kFastTimeouts = {"--lease-ttl-ms",      "1500", "--heartbeat-interval-ms", "200",
+                                                "--worker-timeout-ms", "2500", "--recovery-grace-ms",     "4000"};
 
 std::string SamplingSpec(const std::string& problems, const std::string& extra = "") {
   return absl::StrCat("name: cluster-test\nmodel: /models/sim\nproblems: ", problems,
@@ -57,8 +56,8 @@ void ExpectExactlyOnce(const std::map<std::pair<std::string, int64_t>, int>& see
   for (int p = 0; p < problems; ++p) {
     for (int i = 0; i < n; ++i) {
       auto it = seen.find({absl::StrCat("p", p), i});
-      EXPECT_TRUE(it != seen.end() && it->second == 1) << "p" << p << "#" << i << " stored "
-                                                        << (it == seen.end() ? 0 : it->second) << " times";
+      EXPECT_TRUE(it != seen.end() && it->second == 1)
+          << "p" << p << "#" << i << " stored " << (it == seen.end() ? 0 : it->second) << " times";
     }
   }
 }
@@ -90,8 +89,7 @@ TEST(ClusterTest, FourSamplersOneKilledMidShardReachTrainingWithEverySampleExact
   ASSERT_TRUE(std::regex_search(vlog, m, std::regex("registered as (sampler-\\d+)")));
   const std::string victim_id = m[1];
 
-  ASSERT_TRUE(WaitForState(client.get(), job->job_id(), v1::JOB_STATE_TRAINING, 90))
-      << cluster.coordinator()->Log();
+  ASSERT_TRUE(WaitForState(client.get(), job->job_id(), v1::JOB_STATE_TRAINING, 90)) << cluster.coordinator()->Log();
   ExpectExactlyOnce(ScanRound(client.get(), job->job_id(), 1), 40, 2);
   // The killed worker's shard went back to the queue once its lease lapsed,
   // and another sampler finished it without re-sending what was stored.
@@ -174,7 +172,8 @@ TEST(ClusterTest, SubmitFollowsAJobWithTrainingPushAndEvalToSucceededAndExitsZer
       cluster.WriteProblems(12),
       absl::StrCat("rounds: 2\ntrain:\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"
                    "eval:\n  benchmark: ",
-                   SourceDir(), "/tests/fixtures/eval/lcb_mini.jsonl\n  n: 4\n  temperatures: [0.6, 1.0]\n"
+                   SourceDir(),
+                   "/tests/fixtures/eval/lcb_mini.jsonl\n  n: 4\n  temperatures: [0.6, 1.0]\n"
                    "  base_temperatures: [0.7]\n  ks: [1, 2]\n")));
   for (int i = 0; i < 2; ++i) cluster.StartWorker("sampler", {"--sample-ms", "2"});
   cluster.StartWorker("trainer", {"--train-steps", "4"});
@@ -227,8 +226,8 @@ TEST(ClusterTest, WatchExitCodesSayHowTheJobEndedAndCancelStopsIt) {
   EXPECT_EQ(WEXITSTATUS(status), 4) << watch.Log();
   EXPECT_NE(watch.Log().find("test over"), std::string::npos);
   // A job that fails: every shard attempt is refused by a sampler that dies.
-  const std::string spec2 = cluster.WriteSpec(SamplingSpec(cluster.WriteProblems(4, "p2.jsonl"), "max_shard_attempts: 1\n"),
-                                              "job2.yaml");
+  const std::string spec2 =
+      cluster.WriteSpec(SamplingSpec(cluster.WriteProblems(4, "p2.jsonl"), "max_shard_attempts: 1\n"), "job2.yaml");
   const ProcessResult s2 = cluster.Ssd({"submit", spec2, "--detach"});
   const std::string id2(absl::StripAsciiWhitespace(s2.out));
   BackgroundProcess* dying = cluster.StartWorker("sampler", {"--pause-after", "1"});
@@ -272,8 +271,8 @@ TEST(ClusterTest, ExportWritesMlSsdJsonlAndImportOfItRoundTrips) {
   EXPECT_EQ(lines, survivors);
   EXPECT_LT(survivors, 20) << "the filter drops empty samples and the shortest 10%";
   // Import as a job with no filter, export again: the same file.
-  const std::string ispec = cluster.WriteSpec("model: /models/sim\nfilter:\n  drop_shortest_percent: 0\n  drop_empty: false\n",
-                                              "import.yaml");
+  const std::string ispec = cluster.WriteSpec(
+      "model: /models/sim\nfilter:\n  drop_shortest_percent: 0\n  drop_empty: false\n", "import.yaml");
   const ProcessResult imp = cluster.Ssd({"import", out1, "--spec", ispec, "--detach"});
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   const std::string id2(absl::StripAsciiWhitespace(imp.out));
@@ -295,11 +294,12 @@ TEST(ClusterTest, ExportWritesMlSsdJsonlAndImportOfItRoundTrips) {
 TEST(ClusterTest, PythonClientSubmitsFollowsAndPrintsTheEvalTable) {
   LocalCluster cluster;
   ASSERT_TRUE(cluster.StartCoordinator(kFastTimeouts));
-  const std::string spec = cluster.WriteSpec(SamplingSpec(
-      cluster.WriteProblems(8), absl::StrCat("train:\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n"
-                                             "  batch_tokens: 2048\neval:\n  benchmark: ",
-                                             SourceDir(), "/tests/fixtures/eval/lcb_mini.jsonl\n  n: 2\n"
-                                             "  temperatures: [0.8]\n  ks: [1]\n")));
+  const std::string spec = cluster.WriteSpec(
+      SamplingSpec(cluster.WriteProblems(8), absl::StrCat("train:\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n"
+                                                          "  batch_tokens: 2048\neval:\n  benchmark: ",
+                                                          SourceDir(),
+                                                          "/tests/fixtures/eval/lcb_mini.jsonl\n  n: 2\n"
+                                                          "  temperatures: [0.8]\n  ks: [1]\n")));
   cluster.StartWorker("sampler", {"--sample-ms", "1"});
   cluster.StartWorker("trainer", {"--train-steps", "2"});
   const char* build = std::getenv("SSD_BUILD_DIR");
@@ -315,9 +315,9 @@ TEST(ClusterTest, PythonClientSubmitsFollowsAndPrintsTheEvalTable) {
   EXPECT_NE(r.out.find("| 0.80 | top_k 20, top_p 0.8 | overall | 5 |"), std::string::npos) << r.out;
   // A bad spec comes back as INVALID_ARGUMENT with the field.
   const std::string bad = cluster.WriteSpec("model: m\nproblems: x\nsampling:\n  top_p: 1.5\n", "bad.yaml");
-  const ProcessResult rb = RunProcess({"/usr/bin/env", absl::StrCat("PYTHONPATH=", build, "/python"), "/usr/bin/python3",
-                                       SourceDir() + "/deploy/examples/submit_and_watch.py", "--coordinator",
-                                       cluster.address(), "--certs", cluster.certs(), bad},
+  const ProcessResult rb = RunProcess({"/usr/bin/env", absl::StrCat("PYTHONPATH=", build, "/python"),
+                                       "/usr/bin/python3", SourceDir() + "/deploy/examples/submit_and_watch.py",
+                                       "--coordinator", cluster.address(), "--certs", cluster.certs(), bad},
                                       60);
   EXPECT_EQ(rb.exit_code, 2);
   EXPECT_NE(rb.err.find("INVALID_ARGUMENT: sampling.top_p: must be in (0, 1], got 1.5"), std::string::npos) << rb.err;
@@ -332,8 +332,8 @@ class BadInputTest : public testing::Test {
     cluster_ = new LocalCluster();
     std::vector<std::string> args = kFastTimeouts;
     // Small limits, so that each test can send just over one.
-    args.insert(args.end(), {"--max-message-mb", "1", "--max-streams-per-client", "4", "--max-problems-per-job",
-                             "8", "--max-sample-bytes", "65536"});
+    args.insert(args.end(), {"--max-message-mb", "1", "--max-streams-per-client", "4", "--max-problems-per-job", "8",
+                             "--max-sample-bytes", "65536"});
     ASSERT_TRUE(cluster_->StartCoordinator(args));
     auto client = cluster_->Client();
     auto job = client->SubmitFile(cluster_->WriteSpec(SamplingSpec(cluster_->WriteProblems(8))));
@@ -427,7 +427,8 @@ TEST_F(BadInputTest, AnUnknownJobIdIsNotFoundForGetCancelAndWatch) {
   auto c = cluster_->Client();
   EXPECT_EQ(c->GetJob("job-777777").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(c->Cancel("job-777777", "").status().code(), absl::StatusCode::kNotFound);
-  const absl::Status w = c->Watch("job-777777", [](const v1::Job&) {}, nullptr);
+  const absl::Status w = c->Watch(
+      "job-777777", [](const v1::Job&) {}, nullptr);
   EXPECT_EQ(w.code(), absl::StatusCode::kNotFound);
   EXPECT_NE(w.message().find("no job \"job-777777\""), std::string::npos) << w;
 }
@@ -458,7 +459,8 @@ TEST_F(BadInputTest, ASampleOutsideTheSendersLeaseIsPermissionDenied) {
   const auto thief = Register();
   s = AppendOne(c.get(), thief.credentials(), work.shard().lease(), work.shard().tasks(0).problem().id(), 0);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(s.error_message().find("belongs to " + reg.credentials().worker_id()), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("belongs to " + reg.credentials().worker_id()), std::string::npos)
+      << s.error_message();
   Deregister(reg.credentials());
 }
 
@@ -500,8 +502,8 @@ TEST_F(BadInputTest, AJobSpecOneByteOverItsLimitIsInvalidArgumentNamingTheLimit)
   ASSERT_EQ(spec.size(), kMaxJobSpecBytes + 1);
   auto r = cluster_->Client()->Submit(spec, cluster_->dir());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
-  EXPECT_EQ(r.status().message(), absl::StrCat("job spec: ", kMaxJobSpecBytes + 1, " bytes, more than the limit of ",
-                                               kMaxJobSpecBytes));
+  EXPECT_EQ(r.status().message(),
+            absl::StrCat("job spec: ", kMaxJobSpecBytes + 1, " bytes, more than the limit of ", kMaxJobSpecBytes));
   // At the limit the spec is parsed (and refused for what it says).
   spec.pop_back();
   auto at = cluster_->Client()->Submit(spec, cluster_->dir());
@@ -549,7 +551,8 @@ TEST_F(BadInputTest, AFifthConcurrentStreamOnOneConnectionIsResourceExhaustedUnt
   for (int i = 0; i < 4; ++i) {
     held.push_back(open());
     v1::Job first;
-    ASSERT_TRUE(held.back().reader->Read(&first)) << "watch " << i << ": " << held.back().reader->Finish().error_message();
+    ASSERT_TRUE(held.back().reader->Read(&first))
+        << "watch " << i << ": " << held.back().reader->Finish().error_message();
   }
   Watch fifth = open();
   v1::Job job;

@@ -16,9 +16,9 @@ namespace {
 std::string FixtureDir() { return SourceDir() + "/tests/fixtures/eval"; }
 
 TEST(EvalCliTest, GradesTheFixtureAndPrintsOneJsonObject) {
-  ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", FixtureDir() + "/lcb_mini.jsonl",
-                                "--solutions", FixtureDir() + "/lcb_mini_solutions.jsonl", "--timeout-s", "4",
-                                "--memory-mb", "1024", "--json"});
+  ProcessResult r =
+      RunProcess({SsdBinary(), "eval-code", "--benchmark", FixtureDir() + "/lcb_mini.jsonl", "--solutions",
+                  FixtureDir() + "/lcb_mini_solutions.jsonl", "--timeout-s", "4", "--memory-mb", "1024", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   // The expected verdicts, in file order.
@@ -42,7 +42,8 @@ TEST(EvalCliTest, GradesTheFixtureAndPrintsOneJsonObject) {
 TEST(EvalCliTest, PrintsAVerdictPerProblemAndThePassRate) {
   ScopedTempDir tmp("ssd_eval_cli");
   const std::string dir = tmp.path();
-  std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "fx_sum", "code": "print(6)"})j" << "\n"
+  std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "fx_sum", "code": "print(6)"})j"
+                                  << "\n"
                                   << R"j({"question_id": "fx_echo", "output": "```python\nprint(input())\n```"})j"
                                   << "\n";
   ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", FixtureDir() + "/lcb_mini.jsonl",
@@ -60,12 +61,15 @@ TEST(EvalCliTest, BadLinesAreReportedByLineNumberAndTheRunGoesOn) {
       << "{not json\n"
       << R"j({"question_id": "ok", "question_content": "echo", "public_test_cases": "[{\"input\": \"x\\n\", \"output\": \"x\\n\", \"testtype\": \"stdin\"}]"})j"
       << "\n";
-  std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "ok", "code": "print(input())"})j" << "\n"
+  std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "ok", "code": "print(input())"})j"
+                                  << "\n"
                                   << "[]\n"
-                                  << R"j({"question_id": "ok", "code": ""})j" << "\n"
-                                  << R"j({"question_id": "missing", "code": "print(1)"})j" << "\n";
-  ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", dir + "/bench.jsonl", "--solutions",
-                                dir + "/s.jsonl", "--json"});
+                                  << R"j({"question_id": "ok", "code": ""})j"
+                                  << "\n"
+                                  << R"j({"question_id": "missing", "code": "print(1)"})j"
+                                  << "\n";
+  ProcessResult r = RunProcess(
+      {SsdBinary(), "eval-code", "--benchmark", dir + "/bench.jsonl", "--solutions", dir + "/s.jsonl", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["errors"].size(), 2u);
@@ -79,9 +83,10 @@ TEST(EvalCliTest, BadLinesAreReportedByLineNumberAndTheRunGoesOn) {
 }
 
 TEST(EvalCliTest, RefusesWithoutBubblewrapUnlessUnsafeIsExplicit) {
-  const std::vector<std::string> base = {SsdBinary(), "eval-code", "--benchmark", FixtureDir() + "/lcb_mini.jsonl",
-                                         "--solutions", FixtureDir() + "/lcb_mini_solutions.jsonl", "--bwrap",
-                                         "/nonexistent/bwrap"};
+  const std::vector<std::string> base = {SsdBinary(),   "eval-code",
+                                         "--benchmark", FixtureDir() + "/lcb_mini.jsonl",
+                                         "--solutions", FixtureDir() + "/lcb_mini_solutions.jsonl",
+                                         "--bwrap",     "/nonexistent/bwrap"};
   ProcessResult refused = RunProcess(base);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("--unsafe-no-sandbox"), std::string::npos) << refused.err;
@@ -89,8 +94,9 @@ TEST(EvalCliTest, RefusesWithoutBubblewrapUnlessUnsafeIsExplicit) {
 
   ScopedTempDir tmp("ssd_eval_cli");
   const std::string dir = tmp.path();
-  std::ofstream(dir + "/s.jsonl") << R"j({"question_id": "fx_sum", "code": "print(sum(map(int, open(0).read().split()[1:])))"})j"
-                                  << "\n";
+  std::ofstream(dir + "/s.jsonl")
+      << R"j({"question_id": "fx_sum", "code": "print(sum(map(int, open(0).read().split()[1:])))"})j"
+      << "\n";
   std::vector<std::string> unsafe = base;
   unsafe[5] = dir + "/s.jsonl";
   unsafe.push_back("--unsafe-no-sandbox");

@@ -31,9 +31,9 @@ class EvalModelCliTest : public ::testing::Test {
 };
 
 TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperature) {
-  ProcessResult ev = RunProcess({SsdBinary(), "eval", "--model", dir_ + "/model", "--benchmark", bench_, "--n", "2",
-                                 "--temperatures", "0.5,1.0", "--max-tokens", "24", "--seed", "3", "--threads", "1",
-                                 "--json"});
+  ProcessResult ev =
+      RunProcess({SsdBinary(), "eval", "--model", dir_ + "/model", "--benchmark", bench_, "--n", "2", "--temperatures",
+                  "0.5,1.0", "--max-tokens", "24", "--seed", "3", "--threads", "1", "--json"});
   ASSERT_EQ(ev.exit_code, 0) << ev.err;
   const nlohmann::json report = nlohmann::json::parse(ev.out);
   ASSERT_EQ(report["temperatures"].size(), 2u);
@@ -52,9 +52,10 @@ TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperat
   // SSD prompt and chat template) with the same settings: eval's defaults
   // are the ssd-eval preset, which `ssd sample` takes by name.
   const std::string out = dir_ + "/samples.jsonl";
-  ProcessResult sm = RunProcess({SsdBinary(), "sample", "--model", dir_ + "/model", "--prompts", bench_, "--n", "2",
-                                 "--preset", "ssd-eval", "--temperature", "0.5", "--max-tokens", "24", "--seed", "3",
-                                 "--threads", "1", "--quiet", "--out", out});
+  ProcessResult sm = RunProcess(
+      {SsdBinary(), "sample",        "--model", dir_ + "/model", "--prompts", bench_,   "--n", "2",         "--preset",
+       "ssd-eval",  "--temperature", "0.5",     "--max-tokens",  "24",        "--seed", "3",   "--threads", "1",
+       "--quiet",   "--out",         out});
   ASSERT_EQ(sm.exit_code, 0) << sm.err;
   std::map<std::pair<std::string, int>, std::string> sampled;
   std::ifstream in(out);
@@ -77,8 +78,8 @@ TEST_F(EvalModelCliTest, GradesExactlyWhatSampleGeneratesAndNamesTheBestTemperat
   }
   sols.close();
 
-  ProcessResult ec = RunProcess({SsdBinary(), "eval-code", "--benchmark", bench_, "--solutions",
-                                 dir_ + "/solutions.jsonl", "--json"});
+  ProcessResult ec =
+      RunProcess({SsdBinary(), "eval-code", "--benchmark", bench_, "--solutions", dir_ + "/solutions.jsonl", "--json"});
   ASSERT_EQ(ec.exit_code, 0) << ec.err;
   const nlohmann::json graded = nlohmann::json::parse(ec.out);
   ASSERT_EQ(graded["problems"].size(), 10u);
@@ -124,11 +125,11 @@ TEST_F(EvalModelCliTest, GreedyGeneratesAndGradesOneAnswerPerProblemAndCountsItN
 
 TEST_F(EvalModelCliTest, TokenizerFlagAndTheMessageWithoutOneAndTheContextCap) {
   const std::string bare = dir_ + "/bare";
-  ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers",
-                                   "2", "--max-position-embeddings", "40", "--out", bare});
+  ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
+                                   "--max-position-embeddings", "40", "--out", bare});
   ASSERT_EQ(init.exit_code, 0) << init.err;
-  ProcessResult r = RunProcess({SsdBinary(), "eval", "--model", bare, "--benchmark", bench_, "--n", "1",
-                                "--max-tokens", "8", "--threads", "1"});
+  ProcessResult r = RunProcess(
+      {SsdBinary(), "eval", "--model", bare, "--benchmark", bench_, "--n", "1", "--max-tokens", "8", "--threads", "1"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find(bare + " has no tokenizer.json: pass --tokenizer DIR or copy it in with `ssd model init "
                               "--tokenizer`"),

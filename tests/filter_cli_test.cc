@@ -64,20 +64,24 @@ class FilterCliTest : public ::testing::Test {
   void SetUp() override {
     // Sample lines: chars 7, 12, 21, 30 (two lines each), one blank and one
     // single-line stub; their token counts run the other way.
-    std::ofstream(dir_ + "/samples.jsonl") << SampleLine("p1", 0, "def f:\n", 40)
-                                           << SampleLine("p1", 1, "x = 1\ny = 22\n", 30)
-                                           << SampleLine("p2", 0, "import os\nprint(os)\n", 20)
-                                           << SampleLine("p2", 1, "   \n ", 1)
-                                           << SampleLine("p3", 0, "def g(a):\n    return a * 2\n", 10)
-                                           << SampleLine("p3", 1, "pass", 2);
+    std::ofstream(dir_ + "/samples.jsonl")
+        << SampleLine("p1", 0, "def f:\n", 40) << SampleLine("p1", 1, "x = 1\ny = 22\n", 30)
+        << SampleLine("p2", 0, "import os\nprint(os)\n", 20) << SampleLine("p2", 1, "   \n ", 1)
+        << SampleLine("p3", 0, "def g(a):\n    return a * 2\n", 10) << SampleLine("p3", 1, "pass", 2);
     // Chat lines (what `ssd sample --sft-out` and `ssd export` write): chars
     // 5, 16, 25, 34.
     std::ofstream(dir_ + "/chat.jsonl") << ChatLine("q1", "a\nb\nc") << ChatLine("q2", "for i in x:\n  go\n")
                                         << ChatLine("q3", "while True:\n    break\n  ")
                                         << ChatLine("q4", "class A:\n    def m(self):\n  pass\n");
-    all_ = {"def f:\n",        "x = 1\ny = 22\n",    "import os\nprint(os)\n",
-            "   \n ",          "def g(a):\n    return a * 2\n", "pass",
-            "a\nb\nc",         "for i in x:\n  go\n", "while True:\n    break\n  ",
+    all_ = {"def f:\n",
+            "x = 1\ny = 22\n",
+            "import os\nprint(os)\n",
+            "   \n ",
+            "def g(a):\n    return a * 2\n",
+            "pass",
+            "a\nb\nc",
+            "for i in x:\n  go\n",
+            "while True:\n    break\n  ",
             "class A:\n    def m(self):\n  pass\n"};
   }
   ProcessResult Filter(std::vector<std::string> extra) {
@@ -110,8 +114,7 @@ TEST_F(FilterCliTest, DefaultsDropEmptyThenTheShortestTenPercentOfBothFilesToget
   r = Filter({"--in", dir_ + "/samples.jsonl", "--in", dir_ + "/chat.jsonl", "--drop-shortest-percent", "25"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Answers(dir_ + "/out.jsonl"), AllBut({"   \n ", "pass", "a\nb\nc"}));
-  EXPECT_NE(r.err.find("dropped 1 empty, 0 single-line, 2 short (the shortest 25% of 9"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("dropped 1 empty, 0 single-line, 2 short (the shortest 25% of 9"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("wrote 7 to " + dir_ + "/out.jsonl"), std::string::npos) << r.err;
 }
 
@@ -121,14 +124,13 @@ TEST_F(FilterCliTest, SampleLinesBecomeTheirConversationPlusTheAnswer) {
   std::vector<std::string> lines = absl::StrSplit(Slurp(dir_ + "/out.jsonl"), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 5u);
   // File order is kept.
-  EXPECT_EQ(Json::parse(lines[0]),
-            Json::parse(R"({"messages": [{"role": "user", "content": "solve p1"},
+  EXPECT_EQ(Json::parse(lines[0]), Json::parse(R"({"messages": [{"role": "user", "content": "solve p1"},
                                          {"role": "assistant", "content": "def f:\n"}]})"));
 }
 
 TEST_F(FilterCliTest, EachRuleHasItsFlag) {
-  ProcessResult r = Filter({"--in", dir_ + "/samples.jsonl", "--keep-empty", "--drop-single-line",
-                            "--drop-shortest-percent", "0"});
+  ProcessResult r =
+      Filter({"--in", dir_ + "/samples.jsonl", "--keep-empty", "--drop-single-line", "--drop-shortest-percent", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // "   \n " has no non-blank line, so the stub rule takes it too; "pass"
   // and "def f:\n" are single lines.
@@ -159,12 +161,13 @@ TEST_F(FilterCliTest, EachRuleHasItsFlag) {
 }
 
 TEST_F(FilterCliTest, ByTokensCountsChatAnswersWithTheTokenizer) {
-  std::ofstream(dir_ + "/corpus.txt") << "def f(x):\n    return x\n" << "for i in x:\n  go\n";
+  std::ofstream(dir_ + "/corpus.txt") << "def f(x):\n    return x\n"
+                                      << "for i in x:\n  go\n";
   ProcessResult t = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", dir_ + "/corpus.txt", "--vocab-size",
                                 "280", "--out", dir_ + "/tok"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
-  ProcessResult r = Filter({"--in", dir_ + "/chat.jsonl", "--by", "tokens", "--tokenizer", dir_ + "/tok",
-                            "--drop-shortest-percent", "25"});
+  ProcessResult r = Filter(
+      {"--in", dir_ + "/chat.jsonl", "--by", "tokens", "--tokenizer", dir_ + "/tok", "--drop-shortest-percent", "25"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Answers(dir_ + "/out.jsonl").size(), 3u);
   EXPECT_NE(r.err.find("1 short (the shortest 25% of 4, lengths up to"), std::string::npos) << r.err;
@@ -173,16 +176,18 @@ TEST_F(FilterCliTest, ByTokensCountsChatAnswersWithTheTokenizer) {
 
 TEST_F(FilterCliTest, BadLinesAreNamedByFileAndLineAndFailUnlessSkipped) {
   std::ofstream(dir_ + "/bad.jsonl") << ChatLine("q", "fine\nanswer\n") << "{not json\n"
-                                     << R"({"messages": [{"role": "user", "content": "no answer"}]})" << "\n"
+                                     << R"({"messages": [{"role": "user", "content": "no answer"}]})"
                                      << "\n"
-                                     << R"({"prompt_id": "old", "sample_index": 0, "text": "x\ny"})" << "\n"
-                                     << R"({"id": 3})" << "\n";
+                                     << "\n"
+                                     << R"({"prompt_id": "old", "sample_index": 0, "text": "x\ny"})"
+                                     << "\n"
+                                     << R"({"id": 3})"
+                                     << "\n";
   const std::string bad = dir_ + "/bad.jsonl";
   ProcessResult r = Filter({"--in", bad});
   EXPECT_EQ(r.exit_code, 2);
-  for (const std::string& want :
-       {bad + ":2: not valid JSON", bad + ":3: \"messages\" must be a prompt and its answer",
-        bad + ":5: a sample line without \"messages\"", bad + ":6: neither a chat line"}) {
+  for (const std::string& want : {bad + ":2: not valid JSON", bad + ":3: \"messages\" must be a prompt and its answer",
+                                  bad + ":5: a sample line without \"messages\"", bad + ":6: neither a chat line"}) {
     EXPECT_NE(r.err.find(want), std::string::npos) << want << "\n" << r.err;
   }
   EXPECT_NE(r.err.find("nothing written"), std::string::npos) << r.err;

@@ -3,9 +3,9 @@
 // another one, and bad flags get a clear message before any work.
 #include <fstream>
 
+#include "common/util/file_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "common/util/file_util.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_env.h"
@@ -19,19 +19,45 @@ class MakeBaseTest : public testing::Test {
  protected:
   void SetUp() override {
     // The first 40 problems of the tiny-code train split and their solutions.
-    std::ifstream p(SourceDir() + "/deploy/tiny-code/train.jsonl"), s(SourceDir() + "/deploy/tiny-code/train_solutions.jsonl");
+    std::ifstream p(SourceDir() + "/deploy/tiny-code/train.jsonl"),
+        s(SourceDir() + "/deploy/tiny-code/train_solutions.jsonl");
     std::ofstream po(dir_ + "/p.jsonl"), so(dir_ + "/s.jsonl");
     std::string line;
     for (int i = 0; i < 40 && std::getline(p, line); ++i) po << line << "\n";
     for (int i = 0; i < 40 && std::getline(s, line); ++i) so << line << "\n";
   }
   ProcessResult Run(const std::string& out, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {SourceDir() + "/deploy/make-base.sh", "--problems", dir_ + "/p.jsonl",
-                                     "--solutions", dir_ + "/s.jsonl", "--out", out, "--vocab", "600",
-                                     "--hidden", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1",
-                                     "--intermediate", "64", "--epochs", "1", "--threads", "1",
-                                     "--batch-tokens", "2048", "--micro-batch-tokens", "1024",
-                                     "--max-seq-len", "1024", "--tail-epochs", "1"};
+    std::vector<std::string> argv = {SourceDir() + "/deploy/make-base.sh",
+                                     "--problems",
+                                     dir_ + "/p.jsonl",
+                                     "--solutions",
+                                     dir_ + "/s.jsonl",
+                                     "--out",
+                                     out,
+                                     "--vocab",
+                                     "600",
+                                     "--hidden",
+                                     "32",
+                                     "--layers",
+                                     "1",
+                                     "--heads",
+                                     "2",
+                                     "--kv-heads",
+                                     "1",
+                                     "--intermediate",
+                                     "64",
+                                     "--epochs",
+                                     "1",
+                                     "--threads",
+                                     "1",
+                                     "--batch-tokens",
+                                     "2048",
+                                     "--micro-batch-tokens",
+                                     "1024",
+                                     "--max-seq-len",
+                                     "1024",
+                                     "--tail-epochs",
+                                     "1"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunProcess(argv, 600);
   }
@@ -105,9 +131,9 @@ TEST_F(MakeBaseTest, ExtraProblemsTrainAfterTheFirstSetAsIfOneFileHeldBoth) {
 
   ProcessResult one = Run(dir_ + "/one", {"--label-smoothing", "0"});
   ASSERT_EQ(one.exit_code, 0) << one.out << one.err;
-  ProcessResult two = Run(dir_ + "/two", {"--label-smoothing", "0", "--problems", dir_ + "/p1.jsonl", "--solutions",
-                                          dir_ + "/s1.jsonl", "--extra-problems", dir_ + "/p2.jsonl",
-                                          "--extra-solutions", dir_ + "/s2.jsonl"});
+  ProcessResult two =
+      Run(dir_ + "/two", {"--label-smoothing", "0", "--problems", dir_ + "/p1.jsonl", "--solutions", dir_ + "/s1.jsonl",
+                          "--extra-problems", dir_ + "/p2.jsonl", "--extra-solutions", dir_ + "/s2.jsonl"});
   ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
   EXPECT_NE(two.out.find("training on p1.jsonl and p2.jsonl"), std::string::npos) << two.out;
   EXPECT_NE(two.err.find("40 conversations"), std::string::npos) << two.err;

@@ -56,10 +56,10 @@ TEST(ManualPipelineTest, TheReadmeCommandsRunAsWrittenEndToEnd) {
   }
   ScopedTempDir scoped("ssd_manual_pipeline");  // removed also when an ASSERT returns early
   const std::string w = scoped.path();
-  const std::string script = absl::StrReplaceAll(block, {{"W=/tmp/ssd-manual", "W=" + w}, {"build/bin/ssd", SsdBinary()}});
-  ProcessResult r = RunProcess({"/bin/bash", "-e", "-x", "-o", "pipefail", "-c",
-                                "cd \"$0\" && " + script, SourceDir()},
-                               600);
+  const std::string script =
+      absl::StrReplaceAll(block, {{"W=/tmp/ssd-manual", "W=" + w}, {"build/bin/ssd", SsdBinary()}});
+  ProcessResult r =
+      RunProcess({"/bin/bash", "-e", "-x", "-o", "pipefail", "-c", "cd \"$0\" && " + script, SourceDir()}, 600);
   std::cerr << r.err.substr(r.err.size() > 6000 ? r.err.size() - 6000 : 0);
   ASSERT_FALSE(r.timed_out);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -9,8 +9,8 @@
 
 #include "nlohmann/json.hpp"
 #include "tests/testing/subprocess.h"
-#include "tests/testing/test_env.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -30,11 +30,11 @@ class ModelInitCliTest : public ::testing::Test {
     std::string corpus;
     for (int i = 0; i < 40; ++i) corpus += "def f(x):\n    return x + " + std::to_string(i) + "\n";
     std::ofstream(*dir_ + "/corpus.txt") << corpus;
-    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", *dir_ + "/corpus.txt",
-                                  "--vocab-size", "300", "--out", *dir_ + "/tok"});
+    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", *dir_ + "/corpus.txt", "--vocab-size",
+                                  "300", "--out", *dir_ + "/tok"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    ProcessResult v = RunProcess({SsdBinary(), "tokenize", "--tokenizer", *dir_ + "/tok", "--special", "--text",
-                                  "<|im_end|>"});
+    ProcessResult v =
+        RunProcess({SsdBinary(), "tokenize", "--tokenizer", *dir_ + "/tok", "--special", "--text", "<|im_end|>"});
     ASSERT_EQ(v.exit_code, 0) << v.err;
     im_end_ = nlohmann::json::parse(v.out)[0].get<int>();
   }
@@ -43,8 +43,8 @@ class ModelInitCliTest : public ::testing::Test {
     delete tmp_;
   }
   static ProcessResult Init(const std::string& out, std::vector<std::string> extra) {
-    std::vector<std::string> argv = {SsdBinary(), "model", "init", "--hidden", "32", "--layers", "1", "--heads", "2",
-                                     "--kv-heads", "1", "--out", *dir_ + "/" + out};
+    std::vector<std::string> argv = {SsdBinary(), "model", "init",       "--hidden", "32",    "--layers",       "1",
+                                     "--heads",   "2",     "--kv-heads", "1",        "--out", *dir_ + "/" + out};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunProcess(argv);
   }
@@ -79,9 +79,10 @@ TEST_F(ModelInitCliTest, TokenizerIsCopiedInAndSetsVocabAndEos) {
   EXPECT_EQ(c["eos_token_id"], im_end_);
 
   // The folder is complete: `ssd sample` needs nothing else.
-  std::ofstream(*dir_ + "/p.jsonl") << R"({"id": "a", "messages": [{"role": "user", "content": "hi"}]})" << "\n";
-  r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/m", "--prompts", *dir_ + "/p.jsonl", "--max-tokens",
-                  "4", "--threads", "1", "--quiet", "--out", *dir_ + "/s.jsonl"});
+  std::ofstream(*dir_ + "/p.jsonl") << R"({"id": "a", "messages": [{"role": "user", "content": "hi"}]})"
+                                    << "\n";
+  r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/m", "--prompts", *dir_ + "/p.jsonl", "--max-tokens", "4",
+                  "--threads", "1", "--quiet", "--out", *dir_ + "/s.jsonl"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -113,8 +114,8 @@ TEST_F(ModelInitCliTest, WithoutATokenizerTheOldDefaultsStay) {
 
 TEST_F(ModelInitCliTest, ConvertToBf16KeepsConfigAndTokenizerAndTheLogitsWithinBf16Rounding) {
   ASSERT_EQ(Init("f32", {"--tokenizer", *dir_ + "/tok"}).exit_code, 0);
-  ProcessResult r = RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/bf16",
-                                "--dtype", "bf16"});
+  ProcessResult r = RunProcess(
+      {SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/bf16", "--dtype", "bf16"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = RunProcess({SsdBinary(), "model", "info", "--model", *dir_ + "/bf16", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -141,8 +142,8 @@ TEST_F(ModelInitCliTest, ConvertToBf16KeepsConfigAndTokenizerAndTheLogitsWithinB
   EXPECT_GT(diff, 0) << "bf16 weights should round something";
   EXPECT_LT(diff, 0.05 * spread) << diff << " vs spread " << spread;
 
-  r = RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/f32", "--dtype",
-                  "bf16"});
+  r = RunProcess(
+      {SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/f32", "--dtype", "bf16"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--out: must differ from --model"), std::string::npos) << r.err;
   r = RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/f32", "--out", *dir_ + "/x", "--dtype", "f8"});

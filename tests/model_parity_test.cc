@@ -39,11 +39,20 @@ class ModelParityTest : public ::testing::Test {
   }
   std::string SsdInit(const std::string& arch, const std::vector<std::string>& extra = {}) {
     std::string out = dir_ + "/ssd_" + arch + std::to_string(counter_++);
-    std::vector<std::string> argv = {SsdBinary(), "model", "init", "--arch", arch, "--out", out,
-                                     "--vocab", "256", "--hidden", "64", "--layers", "2",
-                                     "--heads", "4", "--kv-heads", "2", "--head-dim", "16",
-                                     "--intermediate", "128", "--init-std", "0.2", "--seed", "11",
-                                     "--original-max-position-embeddings", "32"};
+    std::vector<std::string> argv = {SsdBinary(), "model",
+                                     "init",      "--arch",
+                                     arch,        "--out",
+                                     out,         "--vocab",
+                                     "256",       "--hidden",
+                                     "64",        "--layers",
+                                     "2",         "--heads",
+                                     "4",         "--kv-heads",
+                                     "2",         "--head-dim",
+                                     "16",        "--intermediate",
+                                     "128",       "--init-std",
+                                     "0.2",       "--seed",
+                                     "11",        "--original-max-position-embeddings",
+                                     "32"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Run(argv);
     return out;
@@ -114,10 +123,10 @@ TEST_F(ModelParityTest, GreedyKvCacheGenerationEqualsReferenceFullRecompute) {
   for (const char* arch : {"qwen3", "qwen2", "llama3"}) {
     std::string m = SsdInit(arch);
     std::string prompt = Ids(30);  // 30 + 24 new tokens crosses 32
-    std::string ours = Run({SsdBinary(), "model", "generate", "--model", m, "--ids", prompt,
-                            "--max-new-tokens", "24", "--ignore-eos"});
-    std::string ref = Run({kPython, Reference(), "generate", "--model", m, "--ids", prompt,
-                           "--max-new-tokens", "24", "--ignore-eos"});
+    std::string ours = Run(
+        {SsdBinary(), "model", "generate", "--model", m, "--ids", prompt, "--max-new-tokens", "24", "--ignore-eos"});
+    std::string ref = Run(
+        {kPython, Reference(), "generate", "--model", m, "--ids", prompt, "--max-new-tokens", "24", "--ignore-eos"});
     EXPECT_EQ(nlohmann::json::parse(ours), nlohmann::json::parse(ref)) << arch;
     EXPECT_EQ(nlohmann::json::parse(ours).size(), 24u) << arch;
   }
@@ -125,15 +134,15 @@ TEST_F(ModelParityTest, GreedyKvCacheGenerationEqualsReferenceFullRecompute) {
 
 TEST_F(ModelParityTest, GenerationStopsAtConfiguredEos) {
   std::string m = SsdInit("qwen2");
-  std::string free_run = Run({SsdBinary(), "model", "generate", "--model", m, "--ids", "1,2,3",
-                              "--max-new-tokens", "8", "--ignore-eos"});
+  std::string free_run =
+      Run({SsdBinary(), "model", "generate", "--model", m, "--ids", "1,2,3", "--max-new-tokens", "8", "--ignore-eos"});
   auto ids = nlohmann::json::parse(free_run);
   ASSERT_EQ(ids.size(), 8u);
   // Declare the third generated token as EOS: generation must end there.
   std::string eos = std::to_string(ids[2].get<int>());
   std::string m2 = SsdInit("qwen2", {"--eos-id", eos});
-  auto stopped = nlohmann::json::parse(Run({SsdBinary(), "model", "generate", "--model", m2,
-                                            "--ids", "1,2,3", "--max-new-tokens", "8"}));
+  auto stopped = nlohmann::json::parse(
+      Run({SsdBinary(), "model", "generate", "--model", m2, "--ids", "1,2,3", "--max-new-tokens", "8"}));
   size_t first = 0;
   while (first < ids.size() && ids[first].get<int>() != ids[2].get<int>()) ++first;
   EXPECT_EQ(stopped.size(), first + 1);

@@ -31,8 +31,7 @@ TEST(OmpPolicyCliTest, APolicyTheUserSetIsKept) {
     ProcessResult r = RunProcess({"/usr/bin/env", "-u", "OMP_WAIT_POLICY", "-u", "GOMP_SPINCOUNT", "-u",
                                   "SSD_OMP_WAIT_DEFAULT", var, SsdBinary(), "env", "--threads", "1"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find(std::string("omp wait:      ") + var + " (from the environment)"), std::string::npos)
-        << r.out;
+    EXPECT_NE(r.out.find(std::string("omp wait:      ") + var + " (from the environment)"), std::string::npos) << r.out;
   }
 }
 

@@ -45,8 +45,8 @@ TEST(OpenBlasCoreCliTest, AFailingCommandFailsOnceAsItWouldWithoutTheReexec) {
   // The same bad command line without a re-exec (the user's core kept) and
   // with one where this CPU needs it: the same exit code and message, once.
   ProcessResult kept = RunProcess({"/usr/bin/env", "OPENBLAS_CORETYPE=Prescott", SsdBinary(), "env", "--bogus"});
-  ProcessResult r = RunProcess({"/usr/bin/env", "-u", "OPENBLAS_CORETYPE", "-u", "SSD_OPENBLAS_REPLACED_CORE",
-                                SsdBinary(), "env", "--bogus"});
+  ProcessResult r = RunProcess(
+      {"/usr/bin/env", "-u", "OPENBLAS_CORETYPE", "-u", "SSD_OPENBLAS_REPLACED_CORE", SsdBinary(), "env", "--bogus"});
   EXPECT_NE(kept.exit_code, 0);
   EXPECT_EQ(r.exit_code, kept.exit_code);
   EXPECT_EQ(r.err, kept.err);

@@ -20,12 +20,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/util/file_util.h"
+#include "common/util/ports.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "common/util/ports.h"
 #include "tests/testing/subprocess.h"
-#include "tests/testing/test_env.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
@@ -69,7 +69,6 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
   closedir(d);
   return found;
 }
-
 
 class QuickstartTest : public testing::Test {
  protected:
@@ -142,8 +141,7 @@ TEST_F(QuickstartTest, OneSsdRoundRunsEveryStageAndWritesTheTableAndReports) {
   // The table: both truncations at both temperatures, and the chosen rows.
   for (const char* want : {"| T_eval | truncation | pass@1 base | pass@1 SSD |", "| 0 (greedy) | none |",
                            "| 0 (greedy) | top_k 20, top_p 0.8 |", "| 1.0 | none |", "| 1.0 | top_k 20, top_p 0.8 |",
-                           "| chosen | chosen |", "hard pass@1 base → SSD", "distilled model: ",
-                           "report.html: "}) {
+                           "| chosen | chosen |", "hard pass@1 base → SSD", "distilled model: ", "report.html: "}) {
     EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
   }
   EXPECT_EQ(Slurp(out + "/table.md").substr(0, 20), "| T_eval | truncatio");
@@ -179,9 +177,8 @@ TEST_F(QuickstartTest, OneSsdRoundRunsEveryStageAndWritesTheTableAndReports) {
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"}) {
     EXPECT_FALSE(Slurp(model + "/" + f).empty()) << model << "/" << f;
   }
-  ProcessResult ref =
-      RunProcess({kPython, SourceDir() + "/tests/reference/hf_reference.py", "logits", "--model", model, "--ids",
-                  "1,40,300,7"});
+  ProcessResult ref = RunProcess(
+      {kPython, SourceDir() + "/tests/reference/hf_reference.py", "logits", "--model", model, "--ids", "1,40,300,7"});
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   ProcessResult ours = RunProcess({SsdBinary(), "model", "logits", "--model", model, "--ids", "1,40,300,7"});
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
@@ -197,16 +194,16 @@ TEST_F(QuickstartTest, OneSsdRoundRunsEveryStageAndWritesTheTableAndReports) {
   EXPECT_EQ(Count(page, "<svg "), 4) << page.substr(0, 2000);
   EXPECT_EQ(page.find("src="), std::string::npos);
   EXPECT_EQ(page.find("https:"), std::string::npos);
-  ProcessResult dom = RunProcess({"chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                                  "file://" + out + "/report.html"},
-                                 120);
+  ProcessResult dom = RunProcess(
+      {"chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--dump-dom", "file://" + out + "/report.html"},
+      120);
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
   EXPECT_EQ(Count(dom.out, "<svg "), 4) << dom.out.substr(0, 2000);
   EXPECT_NE(dom.out.find("One round of Simple Self-Distillation"), std::string::npos);
-  ProcessResult shot = RunProcess({"chromium-headless-shell", "--no-sandbox", "--disable-gpu",
-                                   "--window-size=1200,1800", "--screenshot=" + out + "/report.png",
-                                   "file://" + out + "/report.html"},
-                                  120);
+  ProcessResult shot =
+      RunProcess({"chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--window-size=1200,1800",
+                  "--screenshot=" + out + "/report.png", "file://" + out + "/report.html"},
+                 120);
   ASSERT_EQ(shot.exit_code, 0) << shot.err;
   EXPECT_GT(Slurp(out + "/report.png").size(), 20000u) << "a blank page is a few kB";
 }
@@ -215,8 +212,7 @@ TEST_F(QuickstartTest, CtrlCMidRunStopsEveryProcess) {
   const std::string out = dir_ + "/out";
   BackgroundProcess qs(Quickstart({"--out", out}), dir_ + "/qs.log");
   // Interrupt once the cluster is up and working: the samplers have leases.
-  ASSERT_TRUE(WaitUntil([&] { return ProcessesMentioning(out + "/cluster/sampler-").size() >= 2; }, 120))
-      << qs.Log();
+  ASSERT_TRUE(WaitUntil([&] { return ProcessesMentioning(out + "/cluster/sampler-").size() >= 2; }, 120)) << qs.Log();
   sleep(3);
   const std::vector<std::string> before = ProcessesMentioning(out);
   EXPECT_GE(before.size(), 5u) << "ssd local, a coordinator, 2 samplers, 2 trainers";
@@ -227,8 +223,7 @@ TEST_F(QuickstartTest, CtrlCMidRunStopsEveryProcess) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << status;
   EXPECT_NE(qs.Log().find("interrupted; every process was stopped"), std::string::npos) << qs.Log();
   std::vector<std::string> left;
-  EXPECT_TRUE(WaitUntil([&] { return (left = ProcessesMentioning(out)).empty(); }, 10))
-      << absl::StrJoin(left, "\n");
+  EXPECT_TRUE(WaitUntil([&] { return (left = ProcessesMentioning(out)).empty(); }, 10)) << absl::StrJoin(left, "\n");
 }
 
 TEST_F(QuickstartTest, BadInputsAreNamedBeforeAnyWork) {
@@ -277,8 +272,7 @@ TEST_F(QuickstartTest, TheReportNamesABrokenJobFileAndField) {
                                        "[{\"round\": 0, \"temperatures\": [{\"temperature\": \"hot\"}]}]}";
   ProcessResult r = RunProcess({kPython, script, "report", "--job", dir_ + "/job.json", "--out", dir_ + "/r"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("job.json.evals[0].temperatures[0].temperature: must be a number, got 'hot'"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("job.json.evals[0].temperatures[0].temperature: must be a number, got 'hot'"), std::string::npos)
       << r.err;
   std::ofstream(dir_ + "/failed.json") << "{\"id\": \"j\", \"state\": \"JOB_STATE_FAILED\", \"error\": \"boom\"}";
   r = RunProcess({kPython, script, "report", "--job", dir_ + "/failed.json", "--out", dir_ + "/r"});

@@ -3,9 +3,9 @@
 // generate`, and --resume after a torn write.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
-#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -44,18 +44,22 @@ class SampleCliTest : public ::testing::Test {
     const std::string failed = MakeTinyModel(m);
     ASSERT_EQ(failed, "");
     std::ofstream p(*dir_ + "/prompts.jsonl");
-    p << R"({"id": "raw", "prompt": "def solve(n):"})" << "\n"
-      << R"({"id": 7, "messages": [{"role": "user", "content": "print the sum"}]})" << "\n"
+    p << R"({"id": "raw", "prompt": "def solve(n):"})"
       << "\n"
-      << R"({"question_id": "lcb1", "question_content": "Read n; print n+1.", "starter_code": ""})" << "\n";
+      << R"({"id": 7, "messages": [{"role": "user", "content": "print the sum"}]})"
+      << "\n"
+      << "\n"
+      << R"({"question_id": "lcb1", "question_content": "Read n; print n+1.", "starter_code": ""})"
+      << "\n";
   }
   static void TearDownTestSuite() {
     delete dir_;
     delete tmp_;
   }
   static ProcessResult Sample(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts",
-                                     *dir_ + "/prompts.jsonl", "--threads", "1", "--quiet"};
+    std::vector<std::string> argv = {SsdBinary(),      "sample",    "--model",
+                                     *dir_ + "/model", "--prompts", *dir_ + "/prompts.jsonl",
+                                     "--threads",      "1",         "--quiet"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunProcess(argv);
   }
@@ -67,13 +71,13 @@ std::string* SampleCliTest::dir_ = nullptr;
 
 TEST_F(SampleCliTest, WritesEverySampleOfEveryPromptShape) {
   const std::string out = *dir_ + "/all.jsonl";
-  ProcessResult r = Sample({"--n", "3", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8",
-                            "--max-tokens", "24", "--out", out});
+  ProcessResult r = Sample(
+      {"--n", "3", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--max-tokens", "24", "--out", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::map<std::string, int> per_prompt;
   for (const auto& j : Lines(out)) {
-    for (const char* k : {"prompt_id", "sample_index", "text", "ids", "finish_reason", "num_tokens",
-                          "cumulative_logprob"}) {
+    for (const char* k :
+         {"prompt_id", "sample_index", "text", "ids", "finish_reason", "num_tokens", "cumulative_logprob"}) {
       ASSERT_TRUE(j.contains(k)) << k << " in " << j.dump();
     }
     EXPECT_EQ(j["num_tokens"].get<size_t>(), j["ids"].size());
@@ -135,10 +139,14 @@ TEST_F(SampleCliTest, ResumeAfterATornWriteCompletesWithIdenticalSamples) {
 }
 
 TEST_F(SampleCliTest, BadLinesAreReportedWithLineNumbersAndTheRestIsSampled) {
-  std::ofstream(*dir_ + "/bad.jsonl") << R"({"id": "ok", "prompt": "x = 1"})" << "\n{not json\n"
-                                      << R"({"id": "ok", "prompt": "dup"})" << "\n"
-                                      << R"({"id": "m", "messages": "nope"})" << "\n"
-                                      << R"({"question_id": "q"})" << "\n";
+  std::ofstream(*dir_ + "/bad.jsonl") << R"({"id": "ok", "prompt": "x = 1"})"
+                                      << "\n{not json\n"
+                                      << R"({"id": "ok", "prompt": "dup"})"
+                                      << "\n"
+                                      << R"({"id": "m", "messages": "nope"})"
+                                      << "\n"
+                                      << R"({"question_id": "q"})"
+                                      << "\n";
   const std::string out = *dir_ + "/bad_out.jsonl";
   ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts", *dir_ + "/bad.jsonl",
                                 "--max-tokens", "4", "--out", out, "--quiet"});
@@ -155,8 +163,12 @@ TEST_F(SampleCliTest, SmallKvBudgetRunsMixedShortAndLongGenerationsWithinIt) {
   // both 4096-token generations at once, so the engine must wait or preempt.
   {
     std::ofstream p(*dir_ + "/mixed.jsonl");
-    for (int i = 0; i < 2; ++i) p << R"({"id": "long)" << i << R"(", "prompt": "def solve(n):", "max_tokens": 4096})" << "\n";
-    for (int i = 0; i < 10; ++i) p << R"({"id": "short)" << i << R"(", "prompt": "print(", "max_tokens": 8})" << "\n";
+    for (int i = 0; i < 2; ++i)
+      p << R"({"id": "long)" << i << R"(", "prompt": "def solve(n):", "max_tokens": 4096})"
+        << "\n";
+    for (int i = 0; i < 10; ++i)
+      p << R"({"id": "short)" << i << R"(", "prompt": "print(", "max_tokens": 8})"
+        << "\n";
   }
   const std::string out = *dir_ + "/mixed_out.jsonl";
   ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", *dir_ + "/model", "--prompts", *dir_ + "/mixed.jsonl",
@@ -185,8 +197,8 @@ TEST_F(SampleCliTest, DefaultsAreTheSsdTrainPresetAndFlagsOverrideAPreset) {
                     d = *dir_ + "/eval_by_hand.jsonl";
   ProcessResult r = Sample({"--ignore-eos", "--out", a});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = Sample({"--ignore-eos", "--n", "1", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--min-p",
-              "0", "--repetition-penalty", "1", "--max-tokens", "2048", "--out", b});
+  r = Sample({"--ignore-eos", "--n", "1", "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8", "--min-p", "0",
+              "--repetition-penalty", "1", "--max-tokens", "2048", "--out", b});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Lines(a).size(), 3u);
   EXPECT_EQ(Slurp(a), Slurp(b));
@@ -227,8 +239,10 @@ TEST_F(SampleCliTest, ARunWhoseSamplesOftenEndByLengthSaysSoWithTheCount) {
 TEST_F(SampleCliTest, MaxTokensBeyondTheContextWarnsOnceAndIsCapped) {
   const std::string m = *dir_ + "/short_context";
   ASSERT_EQ(MakeTinyModel(m, 320, 48), "");
-  std::ofstream(*dir_ + "/two.jsonl") << R"({"id": "a", "prompt": "def f():", "max_tokens": 5000})" << "\n"
-                                      << R"({"id": "b", "prompt": "x ="})" << "\n";
+  std::ofstream(*dir_ + "/two.jsonl") << R"({"id": "a", "prompt": "def f():", "max_tokens": 5000})"
+                                      << "\n"
+                                      << R"({"id": "b", "prompt": "x ="})"
+                                      << "\n";
   const std::string out = *dir_ + "/capped.jsonl";
   ProcessResult r = RunProcess({SsdBinary(), "sample", "--model", m, "--prompts", *dir_ + "/two.jsonl", "--n", "2",
                                 "--max-tokens", "100000", "--ignore-eos", "--threads", "1", "--quiet", "--out", out});
@@ -249,8 +263,9 @@ TEST_F(SampleCliTest, AModelWithoutATokenizerSaysHowToAttachOneAndTokenizerDirWo
   ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--vocab", "320", "--hidden", "64", "--layers", "2",
                                    "--init-std", "0.2", "--out", bare});
   ASSERT_EQ(init.exit_code, 0) << init.err;
-  const std::vector<std::string> base = {SsdBinary(), "sample", "--model", bare, "--prompts",
-                                         *dir_ + "/prompts.jsonl", "--max-tokens", "8", "--threads", "1", "--quiet"};
+  const std::vector<std::string> base = {
+      SsdBinary(),    "sample", "--model",   bare, "--prompts", *dir_ + "/prompts.jsonl",
+      "--max-tokens", "8",      "--threads", "1",  "--quiet"};
   std::vector<std::string> argv = base;
   argv.insert(argv.end(), {"--out", *dir_ + "/bare.jsonl"});
   ProcessResult r = RunProcess(argv);
@@ -266,8 +281,8 @@ TEST_F(SampleCliTest, AModelWithoutATokenizerSaysHowToAttachOneAndTokenizerDirWo
   EXPECT_EQ(Lines(*dir_ + "/bare.jsonl").size(), 3u);
 
   // A missing folder, or one that is not a model, is said so first.
-  argv = {SsdBinary(), "sample", "--model", *dir_ + "/no-such-model", "--prompts", *dir_ + "/prompts.jsonl",
-          "--out", *dir_ + "/x.jsonl"};
+  argv = {SsdBinary(), "sample",          "--model", *dir_ + "/no-such-model", "--prompts", *dir_ + "/prompts.jsonl",
+          "--out",     *dir_ + "/x.jsonl"};
   r = RunProcess(argv);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find(*dir_ + "/no-such-model: no such model folder"), std::string::npos) << r.err;

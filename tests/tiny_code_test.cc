@@ -37,9 +37,9 @@ void WriteJsonl(const std::string& path, const std::vector<nlohmann::json>& rows
 }
 
 nlohmann::json Grade(const std::string& benchmark, const std::string& solutions) {
-  ProcessResult r = RunProcess({SsdBinary(), "eval-code", "--benchmark", benchmark, "--solutions", solutions,
-                                "--timeout-s", "6", "--json"},
-                               900);
+  ProcessResult r = RunProcess(
+      {SsdBinary(), "eval-code", "--benchmark", benchmark, "--solutions", solutions, "--timeout-s", "6", "--json"},
+      900);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
 }
@@ -95,9 +95,9 @@ TEST(TinyCodeTest, EveryEvalReferenceAndTenTrainReferencesOfEachKindPassAndEvery
   std::map<std::string, std::string> kind_of;  // question_id -> "Family/difficulty/mode"
   for (const nlohmann::json& row : train) {
     const std::string title = row["question_title"];
-    kind_of[row["question_id"]] = absl::StrCat(title.substr(0, title.rfind(' ')), "/",
-                                               row["difficulty"].get<std::string>(), "/",
-                                               row["starter_code"].get<std::string>().empty() ? "stdin" : "functional");
+    kind_of[row["question_id"]] =
+        absl::StrCat(title.substr(0, title.rfind(' ')), "/", row["difficulty"].get<std::string>(), "/",
+                     row["starter_code"].get<std::string>().empty() ? "stdin" : "functional");
   }
   const std::vector<nlohmann::json> solutions = ReadJsonl(Dir() + "/train_solutions.jsonl");
   ASSERT_EQ(solutions.size(), 2000u);

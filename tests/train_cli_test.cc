@@ -67,8 +67,8 @@ class TrainCliTest : public ::testing::Test {
     std::string corpus;
     for (int i = 0; i < 20; ++i) corpus += ChatData(30) + "def f():\n    return 12\nadd 3 and 4\n";
     WriteAll(d + "/corpus.txt", corpus);
-    Check(RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", d + "/corpus.txt", "--vocab-size", "300",
-                      "--out", d + "/tok"}));
+    Check(RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", d + "/corpus.txt", "--vocab-size", "300", "--out",
+                      d + "/tok"}));
     MakeModel("qwen3", 300, d + "/model");
     MakeModel("llama3", 300, d + "/llama");
     MakeModel("qwen3", 64, d + "/small_vocab");
@@ -79,13 +79,33 @@ class TrainCliTest : public ::testing::Test {
     delete tmp_;
   }
 
-  static void Check(const ProcessResult& r) {
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
+  static void Check(const ProcessResult& r) { ASSERT_EQ(r.exit_code, 0) << r.err; }
   static void MakeModel(const std::string& arch, int vocab, const std::string& out) {
-    Check(RunProcess({SsdBinary(), "model", "init", "--arch", arch, "--vocab", std::to_string(vocab), "--hidden",
-                      "32", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--head-dim", "8",
-                      "--intermediate", "64", "--init-std", "0.05", "--seed", "3", "--out", out}));
+    Check(RunProcess({SsdBinary(),
+                      "model",
+                      "init",
+                      "--arch",
+                      arch,
+                      "--vocab",
+                      std::to_string(vocab),
+                      "--hidden",
+                      "32",
+                      "--layers",
+                      "2",
+                      "--heads",
+                      "4",
+                      "--kv-heads",
+                      "2",
+                      "--head-dim",
+                      "8",
+                      "--intermediate",
+                      "64",
+                      "--init-std",
+                      "0.05",
+                      "--seed",
+                      "3",
+                      "--out",
+                      out}));
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
       fs::copy_file(*dir_ + "/tok/" + f, out + "/" + f, fs::copy_options::overwrite_existing);
     }
@@ -93,10 +113,35 @@ class TrainCliTest : public ::testing::Test {
 
   // The common recipe: 64-token rows, 2 micro-batches per step, 24 steps.
   static std::vector<std::string> TrainArgs(const std::string& out, const std::string& model = "model") {
-    return {SsdBinary(), "train", "--model", *dir_ + "/" + model, "--data", *dir_ + "/train.jsonl", "--out",
-            *dir_ + "/" + out, "--max-seq-len", "64", "--micro-batch-tokens", "64", "--batch-tokens", "128",
-            "--epochs", "3", "--max-steps", "24", "--lr", "3e-3", "--warmup", "3", "--weight-decay", "0.01",
-            "--seed", "5", "--threads", "1", "--no-progress"};
+    return {SsdBinary(),
+            "train",
+            "--model",
+            *dir_ + "/" + model,
+            "--data",
+            *dir_ + "/train.jsonl",
+            "--out",
+            *dir_ + "/" + out,
+            "--max-seq-len",
+            "64",
+            "--micro-batch-tokens",
+            "64",
+            "--batch-tokens",
+            "128",
+            "--epochs",
+            "3",
+            "--max-steps",
+            "24",
+            "--lr",
+            "3e-3",
+            "--warmup",
+            "3",
+            "--weight-decay",
+            "0.01",
+            "--seed",
+            "5",
+            "--threads",
+            "1",
+            "--no-progress"};
   }
   // Appends flags, replacing the value of a flag already present (CLI11
   // rejects a repeated option).
@@ -212,15 +257,36 @@ TEST_F(TrainCliTest, RunKilledAtARandomStepResumesToBitwiseTheSameWeights) {
 TEST_F(TrainCliTest, LossDropsBelowTheThresholdSetByThePythonReference) {
   const std::string tokens = *dir_ + "/tokens.jsonl";
   Check(RunProcess(With(TrainArgs("learn"), {"--dump-tokens", tokens})));
-  ProcessResult py = RunProcess({"/usr/bin/python3", SourceDir() + "/tests/reference/hf_reference.py", "train",
-                                 "--model", *dir_ + "/model", "--tokens", tokens, "--epochs", "3", "--max-steps",
-                                 "24", "--lr", "3e-3", "--warmup", "3", "--weight-decay", "0.01", "--batch-tokens",
-                                 "128", "--max-seq-len", "64", "--threads", "1"});
+  ProcessResult py = RunProcess({"/usr/bin/python3",
+                                 SourceDir() + "/tests/reference/hf_reference.py",
+                                 "train",
+                                 "--model",
+                                 *dir_ + "/model",
+                                 "--tokens",
+                                 tokens,
+                                 "--epochs",
+                                 "3",
+                                 "--max-steps",
+                                 "24",
+                                 "--lr",
+                                 "3e-3",
+                                 "--warmup",
+                                 "3",
+                                 "--weight-decay",
+                                 "0.01",
+                                 "--batch-tokens",
+                                 "128",
+                                 "--max-seq-len",
+                                 "64",
+                                 "--threads",
+                                 "1"});
   ASSERT_EQ(py.exit_code, 0) << py.err;
   const auto ref = nlohmann::json::parse(py.out);
   const std::vector<double> ref_losses = ref["losses"];
   ASSERT_EQ(ref_losses.size(), 24u);
-  auto tail_mean = [](const std::vector<double>& v) { return (v[v.size() - 1] + v[v.size() - 2] + v[v.size() - 3]) / 3; };
+  auto tail_mean = [](const std::vector<double>& v) {
+    return (v[v.size() - 1] + v[v.size() - 2] + v[v.size() - 3]) / 3;
+  };
   const double ref_start = ref_losses[0], ref_end = tail_mean(ref_losses);
   ASSERT_LT(ref_end, ref_start) << "the reference itself did not learn";
   // Must achieve at least 80% of the reference's loss reduction.
@@ -266,8 +332,8 @@ TEST_F(TrainCliTest, CheckpointsLatestIsALinkThatCommandsTakeAsAModel) {
   Check(sample(ck + "/latest", *dir_ + "/ckpt_old.jsonl"));
   Check(sample(ck + "/step-00000002", *dir_ + "/ckpt_step2.jsonl"));
   EXPECT_EQ(ReadAll(*dir_ + "/ckpt_old.jsonl"), ReadAll(*dir_ + "/ckpt_step2.jsonl"));
-  ProcessResult resumed =
-      RunProcess(With(TrainArgs("ckpt"), {"--max-steps", "4", "--save-every", "2", "--keep-checkpoints", "3", "--resume"}));
+  ProcessResult resumed = RunProcess(
+      With(TrainArgs("ckpt"), {"--max-steps", "4", "--save-every", "2", "--keep-checkpoints", "3", "--resume"}));
   Check(resumed);
   EXPECT_NE(resumed.err.find("resumed from " + ck + "/step-00000002 at step 2"), std::string::npos) << resumed.err;
   ASSERT_TRUE(fs::is_symlink(ck + "/latest"));  // the next save makes it a link

@@ -11,8 +11,10 @@
 namespace ssd {
 
 absl::Status AdamWOptions::Validate() const {
-  if (!(beta1 >= 0 && beta1 < 1)) return absl::InvalidArgumentError(absl::StrCat("beta1: must be in [0, 1), got ", beta1));
-  if (!(beta2 >= 0 && beta2 < 1)) return absl::InvalidArgumentError(absl::StrCat("beta2: must be in [0, 1), got ", beta2));
+  if (!(beta1 >= 0 && beta1 < 1))
+    return absl::InvalidArgumentError(absl::StrCat("beta1: must be in [0, 1), got ", beta1));
+  if (!(beta2 >= 0 && beta2 < 1))
+    return absl::InvalidArgumentError(absl::StrCat("beta2: must be in [0, 1), got ", beta2));
   if (!(eps > 0)) return absl::InvalidArgumentError(absl::StrCat("eps: must be > 0, got ", eps));
   if (!(weight_decay >= 0) || !std::isfinite(weight_decay)) {
     return absl::InvalidArgumentError(absl::StrCat("weight_decay: must be >= 0, got ", weight_decay));

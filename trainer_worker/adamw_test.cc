@@ -91,9 +91,8 @@ TEST(AdamWTest, LoadStateNamesAMissingOrMisshapenTensor) {
   AdamW opt({{"layers.0.o_weight", p}}, {});
   absl::Status missing = opt.LoadState({}, 1);
   EXPECT_NE(missing.message().find("exp_avg.layers.0.o_weight"), std::string::npos) << missing;
-  absl::Status shape = opt.LoadState({{"exp_avg.layers.0.o_weight", at::zeros({3})},
-                                      {"exp_avg_sq.layers.0.o_weight", at::zeros({2, 2})}},
-                                     1);
+  absl::Status shape = opt.LoadState(
+      {{"exp_avg.layers.0.o_weight", at::zeros({3})}, {"exp_avg_sq.layers.0.o_weight", at::zeros({2, 2})}}, 1);
   EXPECT_NE(shape.message().find("has shape [3]"), std::string::npos) << shape;
 }
 

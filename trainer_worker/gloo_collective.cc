@@ -6,13 +6,13 @@
 #include <glog/logging.h>
 #include <netdb.h>
 #include <sys/socket.h>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/util/status_macros.h"
@@ -25,9 +25,7 @@ absl::Status Failed(const std::string& what, int rank, const std::exception& e) 
   return absl::UnavailableError(absl::StrCat("gloo ", what, " on rank ", rank, " failed: ", e.what()));
 }
 
-bool IsLoopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1";
-}
+bool IsLoopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
 
 // The local address this host uses to reach `host`: the source address the
 // kernel picks for a UDP socket connected there (no packet is sent). Gloo's

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-
 #include <thread>
 
 #include "common/util/ports.h"

@@ -12,7 +12,8 @@
 namespace ssd {
 
 absl::Status LaunchOptions::Validate() const {
-  if (nproc < 1 || nproc > 256) return absl::InvalidArgumentError(absl::StrCat("nproc: ", nproc, " is not in [1, 256]"));
+  if (nproc < 1 || nproc > 256)
+    return absl::InvalidArgumentError(absl::StrCat("nproc: ", nproc, " is not in [1, 256]"));
   if (master_port < 1 || master_port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("master_port: ", master_port, " is not a TCP port"));
   }
@@ -23,10 +24,10 @@ absl::Status LaunchOptions::Validate() const {
 std::vector<std::string> RankArgv(const LaunchOptions& o, int rank) {
   std::vector<std::string> argv{o.binary};
   argv.insert(argv.end(), o.args.begin(), o.args.end());
-  for (std::string s : {std::string("--rank"), std::to_string(rank), std::string("--world-size"),
-                        std::to_string(o.nproc), std::string("--master-addr"), o.master_addr,
-                        std::string("--master-port"), std::to_string(o.master_port),
-                        std::string("--store-owner"), std::string("external")}) {
+  for (std::string s :
+       {std::string("--rank"), std::to_string(rank), std::string("--world-size"), std::to_string(o.nproc),
+        std::string("--master-addr"), o.master_addr, std::string("--master-port"), std::to_string(o.master_port),
+        std::string("--store-owner"), std::string("external")}) {
     argv.push_back(std::move(s));
   }
   return argv;

@@ -23,9 +23,7 @@ TEST(LauncherTest, EachRankGetsItsRankAndTheRendezvousFlags) {
                                             "--master-port", "12345", "--store-owner", "external"}));
 }
 
-TEST(LauncherTest, SucceedsWhenEveryRankExitsZero) {
-  EXPECT_TRUE(LaunchLocalRanks(Sh("exit 0", 3)).ok());
-}
+TEST(LauncherTest, SucceedsWhenEveryRankExitsZero) { EXPECT_TRUE(LaunchLocalRanks(Sh("exit 0", 3)).ok()); }
 
 TEST(LauncherTest, AFailingRankIsNamedAndTheOthersAreStopped) {
   // Rank 1 fails at once; rank 0 would sleep for a minute unless stopped.

@@ -11,8 +11,7 @@ absl::StatusOr<LrDecay> ParseLrDecay(absl::string_view name) {
   if (name == "cosine") return LrDecay::kCosine;
   if (name == "linear") return LrDecay::kLinear;
   if (name == "constant") return LrDecay::kConstant;
-  return absl::InvalidArgumentError(
-      absl::StrCat("schedule: \"", name, "\" is not one of cosine, linear, constant"));
+  return absl::InvalidArgumentError(absl::StrCat("schedule: \"", name, "\" is not one of cosine, linear, constant"));
 }
 
 absl::string_view LrDecayName(LrDecay decay) {

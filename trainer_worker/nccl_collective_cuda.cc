@@ -35,15 +35,13 @@ absl::StatusOr<ncclDataType_t> NcclType(at::ScalarType t) {
     case at::kHalf: return ncclFloat16;
     case at::kDouble: return ncclFloat64;
     case at::kLong: return ncclInt64;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("NCCL all-reduce: unsupported dtype ", c10::toString(t)));
+    default: return absl::InvalidArgumentError(absl::StrCat("NCCL all-reduce: unsupported dtype ", c10::toString(t)));
   }
 }
 
 class NcclCollective : public Collective {
  public:
-  NcclCollective(int rank, int world, int device, int64_t bucket_bytes,
-                 c10::intrusive_ptr<c10d::TCPStore> store)
+  NcclCollective(int rank, int world, int device, int64_t bucket_bytes, c10::intrusive_ptr<c10d::TCPStore> store)
       : rank_(rank), world_(world), device_(device), bucket_bytes_(bucket_bytes), store_(std::move(store)) {}
 
   ~NcclCollective() override {
@@ -105,9 +103,9 @@ class NcclCollective : public Collective {
       RETURN_IF_ERROR(CudaStatus(cudaStreamWaitEvent(stream_, ready_, 0), "stream wait", rank_));
       RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "group start", rank_));
       for (at::Tensor& f : flats) {
-        RETURN_IF_ERROR(NcclStatus(ncclAllReduce(f.data_ptr(), f.data_ptr(), static_cast<size_t>(f.numel()), type,
-                                                 ncclSum, comm_, stream_),
-                                   "all-reduce", rank_));
+        RETURN_IF_ERROR(NcclStatus(
+            ncclAllReduce(f.data_ptr(), f.data_ptr(), static_cast<size_t>(f.numel()), type, ncclSum, comm_, stream_),
+            "all-reduce", rank_));
       }
       RETURN_IF_ERROR(NcclStatus(ncclGroupEnd(), "group end", rank_));
       RETURN_IF_ERROR(CudaStatus(cudaEventRecord(done_, stream_), "event record", rank_));
@@ -138,8 +136,8 @@ class NcclCollective : public Collective {
   }
 
   absl::Status Barrier() override {
-    RETURN_IF_ERROR(NcclStatus(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_),
-                               "barrier", rank_));
+    RETURN_IF_ERROR(
+        NcclStatus(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier", rank_));
     return CudaStatus(cudaStreamSynchronize(stream_), "barrier sync", rank_);
   }
 

@@ -19,9 +19,8 @@ uint64_t Below(uint64_t n, uint64_t* state) {
   return x % n;
 }
 
-
-std::vector<MicroBatchSpec> PlanPacked(const std::vector<ExampleSize>& examples,
-                                       const std::vector<int32_t>& order, const BatchPlanOptions& o) {
+std::vector<MicroBatchSpec> PlanPacked(const std::vector<ExampleSize>& examples, const std::vector<int32_t>& order,
+                                       const BatchPlanOptions& o) {
   const int64_t rows = o.micro_batch_tokens / o.row_tokens;
   std::vector<MicroBatchSpec> out;
   MicroBatchSpec open;
@@ -83,8 +82,7 @@ absl::Status BatchPlanOptions::Validate() const {
   if (row_tokens < 2) return absl::InvalidArgumentError("row_tokens (max_seq_len): must be >= 2");
   if (micro_batch_tokens < row_tokens || micro_batch_tokens % row_tokens != 0) {
     return absl::InvalidArgumentError(absl::StrCat("micro_batch_tokens: ", micro_batch_tokens,
-                                                   " must be a positive multiple of max_seq_len (", row_tokens,
-                                                   ")"));
+                                                   " must be a positive multiple of max_seq_len (", row_tokens, ")"));
   }
   if (batch_tokens < micro_batch_tokens || batch_tokens % micro_batch_tokens != 0) {
     return absl::InvalidArgumentError(absl::StrCat("batch_tokens: ", batch_tokens,
@@ -129,8 +127,8 @@ absl::StatusOr<BatchPlan> BatchPlan::Build(const std::vector<ExampleSize>& examp
   if (epochs < 1) return absl::InvalidArgumentError("epochs: must be >= 1");
   if (examples.empty()) return absl::InvalidArgumentError("the dataset has no examples");
   if (examples.size() > static_cast<size_t>(INT32_MAX)) {
-    return absl::InvalidArgumentError(absl::StrCat("the dataset has ", examples.size(), " examples; at most ",
-                                                   INT32_MAX, " fit a plan"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the dataset has ", examples.size(), " examples; at most ", INT32_MAX, " fit a plan"));
   }
   const int64_t limit = options.mode == BatchingMode::kPacked ? options.row_tokens : options.micro_batch_tokens;
   for (size_t i = 0; i < examples.size(); ++i) {

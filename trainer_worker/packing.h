@@ -82,8 +82,8 @@ class BatchPlan {
  public:
   // Plans `epochs` epochs. Fails if an example is longer than a row (packed)
   // or than micro_batch_tokens (padded).
-  static absl::StatusOr<BatchPlan> Build(const std::vector<TokenizedExample>& examples,
-                                         const BatchPlanOptions& options, int64_t epochs);
+  static absl::StatusOr<BatchPlan> Build(const std::vector<TokenizedExample>& examples, const BatchPlanOptions& options,
+                                         int64_t epochs);
   // The same plan from the examples' sizes alone.
   static absl::StatusOr<BatchPlan> Build(const std::vector<ExampleSize>& sizes, const BatchPlanOptions& options,
                                          int64_t epochs);

@@ -116,7 +116,8 @@ TEST(BatchPlanTest, GlobalLossTokensCountTheWholeStepWhateverTheSplit) {
   for (int64_t s = 0; s < plan->num_steps(); ++s) {
     int64_t by_rank = 0;
     for (int r = 0; r < 3; ++r) {
-      for (const MicroBatchSpec* p : plan->RankShare(s, r, 3)) by_rank += Materialize(*p, ex, plan->options()).loss_tokens;
+      for (const MicroBatchSpec* p : plan->RankShare(s, r, 3))
+        by_rank += Materialize(*p, ex, plan->options()).loss_tokens;
     }
     EXPECT_EQ(by_rank, plan->GlobalLossTokens(s));
     total += by_rank;

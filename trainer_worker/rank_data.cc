@@ -69,7 +69,9 @@ class ConversationWriter {
   absl::Status Add(const v1::ScannedSample& x) {
     absl::StatusOr<std::string> line =
         SampleConversationLine(x.problem().messages_json(), x.problem().raw_prompt(), x.sample().text());
-    if (!line.ok()) return absl::Status(line.status().code(), absl::StrCat("problem ", x.problem().id(), ": ", line.status().message()));
+    if (!line.ok())
+      return absl::Status(line.status().code(),
+                          absl::StrCat("problem ", x.problem().id(), ": ", line.status().message()));
     ++lines_;
     return out_->Append(*line + "\n");
   }
@@ -102,8 +104,7 @@ std::string SelectBitmap(const std::vector<int64_t>& ordinals) {
   return bits;
 }
 
-absl::StatusOr<RankData> ReadRankData(WorkerSession* session, const v1::TrainingAssignment& a,
-                                      const std::string& dir) {
+absl::StatusOr<RankData> ReadRankData(WorkerSession* session, const v1::TrainingAssignment& a, const std::string& dir) {
   RETURN_IF_ERROR(MakeDirs(dir));
   RankData out;
   out.survivors = a.survivors();
@@ -192,8 +193,8 @@ absl::StatusOr<RankData> ReadRankData(WorkerSession* session, const v1::Training
   out.lines = w.lines();
   out.sizes_path = JoinPath(dir, absl::StrCat("sizes.rank", a.rank(), ".txt"));
   RETURN_IF_ERROR(WriteRankSizes(out.sizes_path, trainable));
-  LOG(INFO) << a.lease().job_id() << " round " << a.lease().round() << ": rank " << a.rank() << "/"
-            << a.world_size() << " reads " << out.lines << " of " << scanned << " survivors";
+  LOG(INFO) << a.lease().job_id() << " round " << a.lease().round() << ": rank " << a.rank() << "/" << a.world_size()
+            << " reads " << out.lines << " of " << scanned << " survivors";
   return out;
 }
 

@@ -34,8 +34,7 @@ std::string SelectBitmap(const std::vector<int64_t>& ordinals);
 
 // Writes the data of assignment `a` under `dir` and checks that the store
 // returned exactly the round's `a.survivors()` survivors.
-absl::StatusOr<RankData> ReadRankData(WorkerSession* session, const v1::TrainingAssignment& a,
-                                      const std::string& dir);
+absl::StatusOr<RankData> ReadRankData(WorkerSession* session, const v1::TrainingAssignment& a, const std::string& dir);
 
 }  // namespace ssd
 

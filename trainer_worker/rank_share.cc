@@ -70,8 +70,8 @@ absl::StatusOr<SftDataset> SpreadRankShare(SftDataset held, const std::vector<Sh
   for (const SharedExample& x : examples) want += x.held ? 1 : 0;
   if (want != static_cast<int64_t>(held.examples.size())) {
     return absl::FailedPreconditionError(absl::StrCat(sizes_path, " marks ", want,
-                                                      " examples as held, but the data file has ",
-                                                      held.examples.size(), " trainable ones"));
+                                                      " examples as held, but the data file has ", held.examples.size(),
+                                                      " trainable ones"));
   }
   SftDataset out;
   out.stats = held.stats;

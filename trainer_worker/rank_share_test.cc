@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "trainer_worker/rank_data.h"
 #include "tests/testing/temp_dir.h"
+#include "trainer_worker/rank_data.h"
 
 namespace ssd {
 namespace {

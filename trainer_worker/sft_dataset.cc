@@ -16,8 +16,8 @@ constexpr size_t kMaxLoggedBadLines = 20;
 
 }  // namespace
 
-absl::StatusOr<SftDataset> LoadSftDataset(const std::string& path, const ChatTemplate& chat,
-                                          const Tokenizer& tokenizer, const SftDatasetOptions& options) {
+absl::StatusOr<SftDataset> LoadSftDataset(const std::string& path, const ChatTemplate& chat, const Tokenizer& tokenizer,
+                                          const SftDatasetOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   SftDataset ds;
   SftDatasetStats& st = ds.stats;
@@ -64,9 +64,9 @@ absl::StatusOr<SftDataset> LoadSftDataset(const std::string& path, const ChatTem
                  << "tokens all lie past max_seq_len=" << options.max_seq_len;
   }
   if (ds.examples.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": no trainable examples (", st.lines, " non-blank lines, ", st.bad_lines, " skipped as bad, ",
-        st.dropped_truncated, " dropped by truncation to max_seq_len=", options.max_seq_len, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no trainable examples (", st.lines, " non-blank lines, ",
+                                                   st.bad_lines, " skipped as bad, ", st.dropped_truncated,
+                                                   " dropped by truncation to max_seq_len=", options.max_seq_len, ")"));
   }
   ds.fingerprint = FingerprintExamples(ds.examples);
   return ds;

@@ -55,8 +55,8 @@ struct SftDataset {
 };
 
 // Reads and tokenizes a whole JSONL file.
-absl::StatusOr<SftDataset> LoadSftDataset(const std::string& path, const ChatTemplate& chat,
-                                          const Tokenizer& tokenizer, const SftDatasetOptions& options);
+absl::StatusOr<SftDataset> LoadSftDataset(const std::string& path, const ChatTemplate& chat, const Tokenizer& tokenizer,
+                                          const SftDatasetOptions& options);
 
 // Builds a dataset from already tokenized examples (tests, benchmarks).
 SftDataset DatasetFromExamples(std::vector<TokenizedExample> examples);

@@ -75,8 +75,8 @@ TEST_F(SftDatasetTest, LossMaskCoversExactlyTheReplyAndItsEndOfTurnToken) {
 
 TEST_F(SftDatasetTest, PromptResponsePairTrainsLikeTheEquivalentChat) {
   auto chat = Load(WriteData("chat.jsonl", std::string(kChat) + "\n"));
-  auto pair = Load(WriteData("pair.jsonl",
-                             R"({"prompt":"print the sum","response":"def add(a, b):\n    return a + b"})" "\n"));
+  auto pair = Load(WriteData("pair.jsonl", R"({"prompt":"print the sum","response":"def add(a, b):\n    return a + b"})"
+                                           "\n"));
   ASSERT_TRUE(chat.ok() && pair.ok());
   EXPECT_EQ(chat->examples[0].ids, pair->examples[0].ids);
   EXPECT_EQ(chat->examples[0].loss_mask, pair->examples[0].loss_mask);
@@ -95,7 +95,9 @@ TEST_F(SftDatasetTest, SkipPolicyCountsBadLinesAndKeepsTheGoodOnes) {
   SftDatasetOptions o;
   o.bad_lines = BadLinePolicy::kSkip;
   auto ds = Load(WriteData("mixed.jsonl", std::string(kChat) + "\n{not json\n[1,2]\n" +
-                                              R"({"messages":"nope"})" "\n" + kChat + "\n"),
+                                              R"({"messages":"nope"})"
+                                              "\n" +
+                                              kChat + "\n"),
                  o);
   ASSERT_TRUE(ds.ok()) << ds.status();
   EXPECT_EQ(ds->stats.bad_lines, 3);
@@ -110,7 +112,8 @@ TEST_F(SftDatasetTest, EmptyDatasetIsAnError) {
 }
 
 TEST_F(SftDatasetTest, MessagesWithoutAnAssistantTurnAreRejected) {
-  const std::string path = WriteData("noasst.jsonl", R"({"messages":[{"role":"user","content":"hi"}]})" "\n");
+  const std::string path = WriteData("noasst.jsonl", R"({"messages":[{"role":"user","content":"hi"}]})"
+                                                     "\n");
   auto ds = Load(path);
   ASSERT_FALSE(ds.ok());
   EXPECT_NE(ds.status().message().find(path + ":1: \"messages\" has no assistant turn"), std::string::npos)
@@ -118,9 +121,8 @@ TEST_F(SftDatasetTest, MessagesWithoutAnAssistantTurnAreRejected) {
 }
 
 TEST_F(SftDatasetTest, ConversationWhoseReplyIsTruncatedAwayIsDroppedAndCounted) {
-  const std::string long_prompt =
-      R"({"messages":[{"role":"user","content":")" + std::string(400, 'x') +
-      R"("},{"role":"assistant","content":"ok"}]})";
+  const std::string long_prompt = R"({"messages":[{"role":"user","content":")" + std::string(400, 'x') +
+                                  R"("},{"role":"assistant","content":"ok"}]})";
   SftDatasetOptions o;
   o.max_seq_len = 40;
   auto ds = Load(WriteData("trunc.jsonl", long_prompt + "\n" + kChat + "\n"), o);
@@ -154,7 +156,7 @@ TEST_F(SftDatasetTest, TruncationKeepsTheFirstMaxSeqLenTokens) {
 
 TEST_F(SftDatasetTest, TokenIdsBeyondTheModelVocabularyMeanAMismatchedTokenizer) {
   SftDatasetOptions o;
-  o.vocab_limit = 50;  // far below this tokenizer's 300 ids
+  o.vocab_limit = 50;                  // far below this tokenizer's 300 ids
   o.bad_lines = BadLinePolicy::kSkip;  // fatal regardless: no line can do better
   auto ds = Load(WriteData("vocab.jsonl", std::string(kChat) + "\n"), o);
   ASSERT_FALSE(ds.ok());

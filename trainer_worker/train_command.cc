@@ -11,17 +11,17 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/cli/cli_util.h"
-#include "common/util/omp_wait_policy.h"
 #include "common/model/model_config.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
+#include "common/util/omp_wait_policy.h"
 #include "common/util/status_macros.h"
 #include "trainer_worker/gloo_collective.h"
 #include "trainer_worker/launcher.h"
@@ -62,7 +62,8 @@ absl::Status ApplyTrainSpec(const v1::TrainSpec& t, TrainFlags* f) {
     case v1::LR_SCHEDULE_COSINE: f->schedule = "cosine"; break;
     case v1::LR_SCHEDULE_LINEAR: f->schedule = "linear"; break;
     case v1::LR_SCHEDULE_CONSTANT: f->schedule = "constant"; break;
-    default: return absl::InvalidArgumentError(absl::StrCat("--spec: schedule ", t.schedule(), " is not one ssd knows"));
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("--spec: schedule ", t.schedule(), " is not one ssd knows"));
   }
   f->batching = plan.mode == BatchingMode::kPadded ? "padded" : "packed";
   if (t.lr() <= 0) return absl::InvalidArgumentError(absl::StrCat("--spec: lr must be > 0, got ", t.lr()));
@@ -124,8 +125,8 @@ absl::Status RunTrain(TrainFlags f) {
   TrainerOptions& o = f.trainer;
   if (!f.spec_path.empty()) {
     if (!f.flags_given_with_spec.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(f.flags_given_with_spec.front(),
-                                                     ": the --spec file sets it; give one or the other"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(f.flags_given_with_spec.front(), ": the --spec file sets it; give one or the other"));
     }
     ASSIGN_OR_RETURN(v1::TrainSpec spec, ReadTrainSpec(f.spec_path));
     RETURN_IF_ERROR(ApplyTrainSpec(spec, &f));
@@ -146,7 +147,8 @@ absl::Status RunTrain(TrainFlags f) {
   if (f.store_owner == "rank0" || f.store_owner == "external") {
     f.rendezvous.store_owner = f.store_owner == "rank0" ? StoreOwner::kRank0 : StoreOwner::kExternal;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("--store-owner: \"", f.store_owner, "\" is not one of rank0, external"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store-owner: \"", f.store_owner, "\" is not one of rank0, external"));
   }
   if (f.enable_thinking == "true" || f.enable_thinking == "false") {
     o.data.chat.extra["enable_thinking"] = f.enable_thinking == "true";
@@ -191,7 +193,8 @@ absl::Status RunTrain(TrainFlags f) {
       NcclOptions n;
       n.rendezvous = f.rendezvous;
       const char* local = std::getenv("LOCAL_RANK");
-      if (o.device == "cuda") o.device = absl::StrCat("cuda:", local != nullptr ? local : std::to_string(f.rendezvous.rank));
+      if (o.device == "cuda")
+        o.device = absl::StrCat("cuda:", local != nullptr ? local : std::to_string(f.rendezvous.rank));
       if (o.device.size() < 6 || o.device[4] != ':' || !absl::SimpleAtoi(o.device.substr(5), &n.device)) {
         return absl::InvalidArgumentError(absl::StrCat("--device: \"", o.device, "\" is not cpu, cuda or cuda:N"));
       }
@@ -227,14 +230,18 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
   auto f = std::make_shared<TrainFlags>();
   TrainerOptions& o = f->trainer;
   CLI::App* c = app.add_subcommand(
-      "train", "Supervised fine-tuning on chat JSONL (loss on assistant tokens); --nproc N runs N local ranks over Gloo");
-  c->add_option("--model", o.model_dir, "Hugging Face model folder (config.json, weights, tokenizer files)")->required();
+      "train",
+      "Supervised fine-tuning on chat JSONL (loss on assistant tokens); --nproc N runs N local ranks over Gloo");
+  c->add_option("--model", o.model_dir, "Hugging Face model folder (config.json, weights, tokenizer files)")
+      ->required();
   c->add_option("--data", o.data_path, "training data: {\"messages\": [...]} or {\"prompt\", \"response\"} per line")
       ->required();
   c->add_option("--out", o.out_dir, "output folder: checkpoints/, metrics.jsonl, model/")->required();
-  c->add_option("--tokenizer", o.tokenizer_dir, "folder with tokenizer.json + tokenizer_config.json (default: --model)");
+  c->add_option("--tokenizer", o.tokenizer_dir,
+                "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   c->add_option("--epochs", o.epochs, "passes over the data")->capture_default_str();
-  c->add_option("--max-steps", o.max_steps, "stop after this many optimizer steps (0: all epochs)")->capture_default_str();
+  c->add_option("--max-steps", o.max_steps, "stop after this many optimizer steps (0: all epochs)")
+      ->capture_default_str();
   c->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
   c->add_option("--batch-tokens", o.batching.batch_tokens, "tokens per optimizer step (global batch)")
       ->capture_default_str();
@@ -263,7 +270,7 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
   c->add_option("--peak-flops", f->peak_flops, "per-rank peak FLOP/s for MFU (default: measured; 0: no MFU)");
   c->add_flag("--no-progress", f->no_progress, "no progress line on stderr");
   c->add_option("--enable-thinking", f->enable_thinking,
-                 "chat-template variable enable_thinking (Qwen3): true or false (default: the template's)");
+                "chat-template variable enable_thinking (Qwen3): true or false (default: the template's)");
   c->add_option("--rank-sizes", o.rank_sizes_path,
                 "this rank's --data holds only the examples it trains on; FILE gives every example's size "
                 "(written by the trainer worker)");

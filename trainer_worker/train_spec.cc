@@ -21,7 +21,8 @@ absl::Status WriteTrainSpec(const v1::TrainSpec& spec, const std::string& path) 
 
 absl::StatusOr<v1::TrainSpec> ReadTrainSpec(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path, 1 << 20);
-  if (!text.ok()) return absl::NotFoundError(absl::StrCat(path, ": cannot read the train spec: ", text.status().message()));
+  if (!text.ok())
+    return absl::NotFoundError(absl::StrCat(path, ": cannot read the train spec: ", text.status().message()));
   v1::TrainSpec spec;
   const auto s = google::protobuf::util::JsonStringToMessage(*text, &spec);
   if (!s.ok()) {
@@ -33,9 +34,10 @@ absl::StatusOr<v1::TrainSpec> ReadTrainSpec(const std::string& path) {
 
 const std::vector<std::string>& TrainSpecFlags() {
   static const std::vector<std::string> kFlags = {
-      "--epochs",       "--max-steps",    "--lr",    "--schedule", "--min-lr-ratio", "--warmup",
-      "--batch-tokens", "--micro-batch-tokens",    "--max-seq-len", "--weight-decay", "--beta1",
-      "--beta2",        "--grad-clip",    "--seed",  "--batching", "--save-every"};
+      "--epochs",       "--max-steps",    "--lr",           "--schedule",
+      "--min-lr-ratio", "--warmup",       "--batch-tokens", "--micro-batch-tokens",
+      "--max-seq-len",  "--weight-decay", "--beta1",        "--beta2",
+      "--grad-clip",    "--seed",         "--batching",     "--save-every"};
   return kFlags;
 }
 
@@ -46,7 +48,8 @@ absl::StatusOr<BatchPlanOptions> PlanOptionsFor(const v1::TrainSpec& t) {
   switch (t.batching()) {
     case v1::BATCHING_PACKED: o.mode = BatchingMode::kPacked; break;
     case v1::BATCHING_PADDED: o.mode = BatchingMode::kPadded; break;
-    default: return absl::InvalidArgumentError(absl::StrCat("train.batching: ", t.batching(), " is not packed or padded"));
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("train.batching: ", t.batching(), " is not packed or padded"));
   }
   o.row_tokens = t.max_seq_len();
   o.micro_batch_tokens = t.micro_batch_tokens();

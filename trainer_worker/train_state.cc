@@ -171,8 +171,8 @@ absl::StatusOr<std::optional<std::string>> LatestCheckpoint(const std::string& c
   }
   const std::string dir = JoinPath(checkpoints_dir, std::string(absl::StripAsciiWhitespace(name)));
   if (!PathExists(JoinPath(dir, kStateJson))) {
-    return absl::DataLossError(absl::StrCat(latest, " names ", dir, ", which has no ", kStateJson,
-                                            "; remove ", latest, " to start over"));
+    return absl::DataLossError(
+        absl::StrCat(latest, " names ", dir, ", which has no ", kStateJson, "; remove ", latest, " to start over"));
   }
   return std::optional<std::string>(dir);
 }
@@ -206,8 +206,8 @@ absl::StatusOr<LoadedTrainState> LoadTrainState(const std::string& dir) {
       continue;
     }
     if (info.dtype != DType::kF32) {
-      return absl::DataLossError(absl::StrCat(opt_path, ": tensor ", info.name, " is ", DTypeName(info.dtype),
-                                              ", expected F32"));
+      return absl::DataLossError(
+          absl::StrCat(opt_path, ": tensor ", info.name, " is ", DTypeName(info.dtype), ", expected F32"));
     }
     out.optimizer_state[info.name] =
         at::from_blob(const_cast<uint8_t*>(file.Data(info)), info.shape, at::kFloat).clone();
@@ -219,10 +219,9 @@ absl::Status CheckSameArchitecture(const ModelConfig& a, const std::string& a_di
                                    const std::string& b_dir) {
   const bool same = a.arch == b.arch && a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size &&
                     a.intermediate_size == b.intermediate_size && a.num_hidden_layers == b.num_hidden_layers &&
-                    a.num_attention_heads == b.num_attention_heads &&
-                    a.num_key_value_heads == b.num_key_value_heads && a.head_dim == b.head_dim &&
-                    a.tie_word_embeddings == b.tie_word_embeddings && a.qkv_bias() == b.qkv_bias() &&
-                    a.o_bias() == b.o_bias();
+                    a.num_attention_heads == b.num_attention_heads && a.num_key_value_heads == b.num_key_value_heads &&
+                    a.head_dim == b.head_dim && a.tie_word_embeddings == b.tie_word_embeddings &&
+                    a.qkv_bias() == b.qkv_bias() && a.o_bias() == b.o_bias();
   if (same) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "checkpoint ", b_dir, " holds a different architecture (", ConfigSummary(b), ") than --model ", a_dir, " (",

@@ -51,7 +51,7 @@ struct CheckpointContents {
   NamedTensors optimizer_state;  // saved as F32
   at::Tensor rng_state;          // uint8, CPU
   TrainState state;
-  std::string tokenizer_dir;     // tokenizer files are copied from here
+  std::string tokenizer_dir;  // tokenizer files are copied from here
 };
 
 // Writes checkpoint `step-<state.step>` under `checkpoints_dir` and points

@@ -1,12 +1,10 @@
 #include "trainer_worker/trainer.h"
 
-#include "trainer_worker/rank_share.h"
-
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 #include <malloc.h>
 #include <torch/version.h>
@@ -26,15 +24,14 @@
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "trainer_worker/rank_share.h"
 
 namespace ssd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string CheckpointsDir(const TrainerOptions& o) { return JoinPath(o.out_dir, "checkpoints"); }
 
@@ -133,8 +130,7 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
   return sum;
 }
 
-at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode,
-                             double label_smoothing) {
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing) {
   at::Tensor ids = at::from_blob(const_cast<int64_t*>(mb.input_ids.data()), {mb.rows, mb.cols}, at::kLong).clone();
   at::Tensor targets = at::from_blob(const_cast<int64_t*>(mb.targets.data()), {mb.rows, mb.cols}, at::kLong).clone();
   AttentionLayout layout;
@@ -200,8 +196,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(o.model_dir));
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(o.tokenizer_dir);
   if (!tokenizer.ok()) {
-    return absl::Status(tokenizer.status().code(),
-                        absl::StrCat("loading the tokenizer from ", o.tokenizer_dir, ": ", tokenizer.status().message()));
+    return absl::Status(tokenizer.status().code(), absl::StrCat("loading the tokenizer from ", o.tokenizer_dir, ": ",
+                                                                tokenizer.status().message()));
   }
   absl::StatusOr<std::unique_ptr<ChatTemplate>> chat = ChatTemplate::Load(o.tokenizer_dir);
   if (!chat.ok()) {
@@ -242,16 +238,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::FromModel(const TrainerOptions
   TrainerOptions o = options;
   o.batching.row_tokens = o.max_seq_len;
   ASSIGN_OR_RETURN(BatchPlan plan, dataset.sizes.empty() ? BatchPlan::Build(dataset.examples, o.batching, o.epochs)
-                                                          : BatchPlan::Build(dataset.sizes, o.batching, o.epochs));
+                                                         : BatchPlan::Build(dataset.sizes, o.batching, o.epochs));
   if (!dataset.sizes.empty()) {
     const int rank = collective != nullptr ? collective->rank() : 0;
     const int world = collective != nullptr ? collective->world_size() : 1;
     const std::vector<bool> used = plan.ExamplesOfRank(rank, world, o.max_steps);
     for (size_t i = 0; i < used.size(); ++i) {
       if (used[i] && dataset.examples[i].ids.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "rank ", rank, " of ", world, " trains on example ", i, ", which ", o.rank_sizes_path,
-            " marks as not held (the sizes file was written for another rank, world size or batch plan)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("rank ", rank, " of ", world, " trains on example ", i, ", which ", o.rank_sizes_path,
+                         " marks as not held (the sizes file was written for another rank, world size or batch plan)"));
       }
     }
   }
@@ -321,8 +317,8 @@ nlohmann::ordered_json Trainer::Recipe() const {
 
 absl::Status Trainer::Restore(const std::string& dir) {
   ASSIGN_OR_RETURN(ModelConfig found, LoadModelConfig(dir));
-  RETURN_IF_ERROR(CheckSameArchitecture(model_->config(), options_.model_dir.empty() ? "(in memory)" : options_.model_dir,
-                                        found, dir));
+  RETURN_IF_ERROR(CheckSameArchitecture(model_->config(),
+                                        options_.model_dir.empty() ? "(in memory)" : options_.model_dir, found, dir));
   ASSIGN_OR_RETURN(LoadedTrainState loaded, LoadTrainState(dir));
   if (loaded.state.data_fingerprint != dataset_.fingerprint) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -332,9 +328,10 @@ absl::Status Trainer::Restore(const std::string& dir) {
   const nlohmann::ordered_json mine = Recipe();
   for (const auto& [key, value] : mine.items()) {
     if (!loaded.state.recipe.contains(key) || loaded.state.recipe[key] != value) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint ", dir, " used ", key, " = ", loaded.state.recipe.contains(key) ? loaded.state.recipe[key].dump() : "(unset)",
-          " but this run has ", key, " = ", value.dump(), "; resume with the original settings"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", dir, " used ", key, " = ",
+                       loaded.state.recipe.contains(key) ? loaded.state.recipe[key].dump() : "(unset)",
+                       " but this run has ", key, " = ", value.dump(), "; resume with the original settings"));
     }
   }
   if (loaded.state.step < 0 || loaded.state.step > total_steps_) {
@@ -344,8 +341,8 @@ absl::Status Trainer::Restore(const std::string& dir) {
     const StepSpec& next = plan_.step(loaded.state.step);
     if (next.epoch != loaded.state.epoch || next.index_in_epoch != loaded.state.index_in_epoch) {
       return absl::DataLossError(absl::StrCat(dir, ": data cursor (epoch ", loaded.state.epoch, ", batch ",
-                                              loaded.state.index_in_epoch, ") does not match step ",
-                                              loaded.state.step, " of the plan"));
+                                              loaded.state.index_in_epoch, ") does not match step ", loaded.state.step,
+                                              " of the plan"));
     }
   }
   ASSIGN_OR_RETURN(auto weights, LoadHfWeights(dir, model_->config(), at::kFloat, model_->options().device));
@@ -504,8 +501,8 @@ absl::Status Trainer::Run() {
   if (lead) {
     try {
       at::NoGradGuard no_grad;
-      RETURN_IF_ERROR(SaveModelFolder(JoinPath(options_.out_dir, "model"), model_->config(),
-                                      model_->HfNamedTensors(), options_.tokenizer_dir));
+      RETURN_IF_ERROR(SaveModelFolder(JoinPath(options_.out_dir, "model"), model_->config(), model_->HfNamedTensors(),
+                                      options_.tokenizer_dir));
     } catch (const c10::Error& e) {
       return TorchError("saving the final model", e);
     }

@@ -52,28 +52,28 @@ struct TrainerOptions {
   // Optional (rank_share.h): this rank's data_path holds only the examples
   // its micro-batches use, and this file gives every example's size.
   std::string rank_sizes_path;
-  std::string out_dir;        // checkpoints/, metrics.jsonl, model/
+  std::string out_dir;  // checkpoints/, metrics.jsonl, model/
 
   int64_t epochs = 1;
-  int64_t max_steps = 0;      // stop after this many steps; 0 = all epochs
+  int64_t max_steps = 0;       // stop after this many steps; 0 = all epochs
   int64_t max_seq_len = 2048;  // truncation limit and packed row length
-  BatchPlanOptions batching;  // row_tokens is set from max_seq_len
-  SftDatasetOptions data;     // max_seq_len and vocab_limit are filled in
+  BatchPlanOptions batching;   // row_tokens is set from max_seq_len
+  SftDatasetOptions data;      // max_seq_len and vocab_limit are filled in
   double lr = 1e-5;
   int64_t warmup_steps = 0;
   LrDecay decay = LrDecay::kCosine;
   double min_lr_ratio = 0.0;
   AdamWOptions adamw;
-  double grad_clip = 1.0;     // global-norm clipping; 0 disables
+  double grad_clip = 1.0;  // global-norm clipping; 0 disables
   // Label smoothing in [0, 1): each target's loss is (1 - e) of its
   // cross-entropy plus e of the mean cross-entropy against every vocabulary
   // token, as PyTorch defines it. 0 is plain SFT, which SSD uses; the
   // tiny-code base recipe uses it to give the base a spread distractor tail.
   double label_smoothing = 0;
 
-  int64_t save_every = 0;     // checkpoint every N steps (0: only at the end)
+  int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
-  bool resume = false;        // continue from <out>/checkpoints/latest if present
+  bool resume = false;  // continue from <out>/checkpoints/latest if present
 
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int threads = 0;             // intra-op threads; 0 leaves libtorch's setting
@@ -146,8 +146,7 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
                         double label_smoothing = 0);
 
 // Forward of one micro-batch: ids and attention layout as tensors on `device`.
-at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode,
-                             double label_smoothing = 0);
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing = 0);
 
 // Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
 // no trimming) instead of returning it to the kernel: a training step

@@ -18,8 +18,8 @@
 #include "common/util/process_group.h"
 #include "common/util/status_macros.h"
 #include "common/weights/weights_source.h"
-#include "trainer_worker/train_spec.h"
 #include "nlohmann/json.hpp"
+#include "trainer_worker/train_spec.h"
 
 namespace ssd {
 namespace {
@@ -42,12 +42,13 @@ std::string LogTail(const std::string& path, int n) {
 
 }  // namespace
 
-TrainerAgent::TrainerAgent(const TrainerAgentOptions& options) : options_([&] {
-  TrainerAgentOptions o = options;
-  // Model paths go to the coordinator and to other processes: absolute.
-  o.work_dir = AbsolutePath(o.work_dir);
-  return o;
-}()) {}
+TrainerAgent::TrainerAgent(const TrainerAgentOptions& options)
+    : options_([&] {
+        TrainerAgentOptions o = options;
+        // Model paths go to the coordinator and to other processes: absolute.
+        o.work_dir = AbsolutePath(o.work_dir);
+        return o;
+      }()) {}
 TrainerAgent::~TrainerAgent() = default;
 
 std::string TrainerAgent::worker_id() const { return session_ ? session_->credentials().worker_id() : ""; }
@@ -83,7 +84,8 @@ absl::Status TrainerAgent::Run() {
       session_->RemoveLease(lease);
       if (!s.ok()) LOG(WARNING) << "push of " << lease.job_id() << " round " << lease.round() << ": " << s;
     } else if (work->has_idle()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<int64_t>(work->idle().retry_after_ms(), 50, 2000)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::clamp<int64_t>(work->idle().retry_after_ms(), 50, 2000)));
     } else {
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
@@ -102,9 +104,22 @@ std::vector<std::string> TrainerAgent::TrainArgv(const TrainerAgentOptions& o, c
                                                  const RankData& data, const std::string& out) {
   const std::string exe = o.ssd_binary.empty() ? SelfExecutable() : o.ssd_binary;
   // The job's training settings go as the proto, in a file Train() wrote.
-  std::vector<std::string> argv = {exe,         "train", "--model", a.start_model(), "--data",    data.data_path,
-                                   "--out",     out,     "--spec",  TrainSpecPath(out), "--resume", "--no-progress",
-                                   "--device",  o.device, "--peak-flops", "0"};
+  std::vector<std::string> argv = {exe,
+                                   "train",
+                                   "--model",
+                                   a.start_model(),
+                                   "--data",
+                                   data.data_path,
+                                   "--out",
+                                   out,
+                                   "--spec",
+                                   TrainSpecPath(out),
+                                   "--resume",
+                                   "--no-progress",
+                                   "--device",
+                                   o.device,
+                                   "--peak-flops",
+                                   "0"};
   if (!data.sizes_path.empty()) argv.insert(argv.end(), {"--rank-sizes", data.sizes_path});
   argv.insert(argv.end(), {"--enable-thinking", a.enable_thinking() ? "true" : "false"});
   if (o.threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
@@ -127,9 +142,9 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
     ++stats_.trainings_failed;
     return absl::InternalError(why);
   };
-  auto data = ReadRankData(session_.get(), a,
-                           JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round(),
-                                                                    "-data")));
+  auto data = ReadRankData(
+      session_.get(), a,
+      JoinPath(options_.work_dir, absl::StrCat(a.lease().job_id(), "/round-", a.lease().round(), "-data")));
   if (!data.ok()) return fail(absl::StrCat("reading the survivors: ", data.status().message()));
   const std::string out = OutDir(a);
   RETURN_IF_ERROR(MakeDirs(out));
@@ -159,7 +174,8 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
       if (text.ok() && text->size() > read_upto) {
         const size_t end = text->rfind('\n');
         if (end != std::string::npos && end + 1 > read_upto) {
-          for (absl::string_view line : absl::StrSplit(absl::string_view(*text).substr(read_upto, end + 1 - read_upto), '\n', absl::SkipEmpty())) {
+          for (absl::string_view line : absl::StrSplit(absl::string_view(*text).substr(read_upto, end + 1 - read_upto),
+                                                       '\n', absl::SkipEmpty())) {
             Json j = Json::parse(line, nullptr, false);
             if (!j.is_discarded() && j.is_object()) last = std::move(j);
           }
@@ -192,7 +208,8 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (revoked) {
-    LOG(WARNING) << "training lease revoked (or draining); stopped `ssd train`; a new group resumes from the last checkpoint";
+    LOG(WARNING)
+        << "training lease revoked (or draining); stopped `ssd train`; a new group resumes from the last checkpoint";
     return absl::CancelledError("revoked");
   }
   if (!child.succeeded()) {

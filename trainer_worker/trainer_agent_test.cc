@@ -7,8 +7,8 @@
 // the round with the tail of its log; a revoked lease stops the child.
 #include "trainer_worker/trainer_agent.h"
 
-#include <gtest/gtest.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -45,7 +45,8 @@ class TrainerAgentTest : public testing::Test {
     const std::string path = coordinator_.dir() + "/fake-ssd";
     const std::string script = absl::StrCat(R"(#!/bin/bash
 set -e
-printf '%s\n' "$@" > )", record_, R"(/argv
+printf '%s\n' "$@" > )",
+                                            record_, R"(/argv
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) out=$2; shift ;;
@@ -54,10 +55,14 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-cp "$data" )", record_, R"(/data.jsonl
-cp "$spec" )", record_, R"(/spec.json
-echo $$ > )", record_, R"(/pid
-)", body, "\n");
+cp "$data" )",
+                                            record_, R"(/data.jsonl
+cp "$spec" )",
+                                            record_, R"(/spec.json
+echo $$ > )",
+                                            record_, R"(/pid
+)",
+                                            body, "\n");
     EXPECT_TRUE(WriteFileAtomically(path, script).ok());
     chmod(path.c_str(), 0755);
     return path;

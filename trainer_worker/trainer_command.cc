@@ -134,7 +134,8 @@ void RegisterTrainerCommand(CLI::App& app, std::function<int()>* run) {
                   "rank asked for in training groups (e.g. a Kubernetes Indexed Job's completion index); "
                   "groups are ordered by it, so hint 0 hosts the rendezvous (-1: none)")
         ->capture_default_str();
-    c->add_option("--metrics-port", f->daemon.metrics_port, "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
+    c->add_option("--metrics-port", f->daemon.metrics_port,
+                  "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
         ->envname("SSD_METRICS_PORT")
         ->capture_default_str();
     c->add_option("--metrics-host", f->daemon.metrics_host, "address the HTTP endpoint binds")->capture_default_str();

@@ -28,7 +28,8 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Start(const Traine
   Gauge* step_s = &m.AddGauge("ssd_trainer_step_seconds", "Time of the last step.").WithLabels({});
   Gauge* tps = &m.AddGauge("ssd_trainer_tokens_per_second", "Training tokens per second.").WithLabels({});
   Counter* done = &m.AddCounter("ssd_trainer_trainings_done_total", "Training assignments finished.").WithLabels({});
-  Counter* failed = &m.AddCounter("ssd_trainer_trainings_failed_total", "Training assignments that failed.").WithLabels({});
+  Counter* failed =
+      &m.AddCounter("ssd_trainer_trainings_failed_total", "Training assignments that failed.").WithLabels({});
   Counter* pushes = &m.AddCounter("ssd_trainer_pushes_total", "Weight pushes finished.").WithLabels({});
   Counter* push_bytes = &m.AddCounter("ssd_trainer_push_bytes_total", "Weight bytes pushed.").WithLabels({});
   Gauge* gbps = &m.AddGauge("ssd_trainer_push_gigabytes_per_second", "Rate of the last push.").WithLabels({});

@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "common/model/test_models.h"
+#include "tests/testing/temp_dir.h"
 #include "trainer_worker/in_process_collective.h"
 #include "trainer_worker/rank_share.h"
-#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -27,7 +27,8 @@ std::vector<TokenizedExample> SyntheticExamples(int64_t vocab, int fixed_len = 0
     const int len = fixed_len > 0 ? fixed_len : 6 + static_cast<int>(rng() % 19);
     for (int t = 0; t < len; ++t) {
       // A learnable pattern: each token follows from the previous one.
-      const int32_t id = t == 0 ? static_cast<int32_t>(rng() % vocab) : (ex.ids.back() * 7 + 3) % static_cast<int32_t>(vocab);
+      const int32_t id =
+          t == 0 ? static_cast<int32_t>(rng() % vocab) : (ex.ids.back() * 7 + 3) % static_cast<int32_t>(vocab);
       ex.ids.push_back(id);
       ex.loss_mask.push_back(t >= len / 3 ? 1 : 0);
     }
@@ -39,9 +40,7 @@ std::vector<TokenizedExample> SyntheticExamples(int64_t vocab, int fixed_len = 0
 
 class TrainerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    at::set_num_threads(1);
-  }
+  void SetUp() override { at::set_num_threads(1); }
 
   TrainerOptions Options(const std::string& out) const {
     TrainerOptions o;
@@ -63,8 +62,7 @@ class TrainerTest : public ::testing::Test {
     return Decoder::RandomInit(TinyConfig(arch), /*seed=*/5).value();
   }
 
-  std::unique_ptr<Trainer> Make(const TrainerOptions& o, Collective* c = nullptr,
-                                ModelArch arch = ModelArch::kQwen3) {
+  std::unique_ptr<Trainer> Make(const TrainerOptions& o, Collective* c = nullptr, ModelArch arch = ModelArch::kQwen3) {
     auto t = Trainer::FromModel(o, Model(arch), DatasetFromExamples(SyntheticExamples(97)), c);
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? std::move(*t) : nullptr;
@@ -101,9 +99,8 @@ TEST_F(TrainerTest, PromptPositionsGetExactlyZeroGradient) {
   const MicroBatch mb = Materialize(spec, examples, bo);
   at::Tensor ids = at::tensor(mb.input_ids, at::kLong).view({mb.rows, mb.cols});
   at::Tensor targets = at::tensor(mb.targets, at::kLong).view({mb.rows, mb.cols});
-  at::Tensor hidden = model->ForwardHidden(ids, AttentionLayout::Packed(mb.doc_lengths, mb.cols))
-                          .detach()
-                          .requires_grad_(true);
+  at::Tensor hidden =
+      model->ForwardHidden(ids, AttentionLayout::Packed(mb.doc_lengths, mb.cols)).detach().requires_grad_(true);
   at::Tensor loss = TokenLossSum(*model, hidden, targets);
   loss.backward();
   at::Tensor row_grad = hidden.grad().abs().sum(-1).view(-1);
@@ -130,8 +127,8 @@ TEST_F(TrainerTest, ChunkedLossOverALargeVocabularyEqualsTheOneShotLoss) {
   at::Tensor h1 = model->ForwardHidden(ids).detach().requires_grad_(true);
   at::Tensor h2 = h1.detach().clone().requires_grad_(true);
   at::Tensor chunked = TokenLossSum(*model, h1, targets);
-  at::Tensor whole = at::cross_entropy_loss(model->Logits(h2).view({-1, c.vocab_size}), targets.view(-1), {},
-                                            at::Reduction::Sum);
+  at::Tensor whole =
+      at::cross_entropy_loss(model->Logits(h2).view({-1, c.vocab_size}), targets.view(-1), {}, at::Reduction::Sum);
   chunked.backward();
   whole.backward();
   EXPECT_NEAR(chunked.item<double>(), whole.item<double>(), 1e-5 * whole.item<double>());
@@ -235,7 +232,8 @@ TEST_F(TrainerTest, TwoRanksOverTheInProcessCollectiveMatchOneRank) {
   peer.join();
 
   ASSERT_EQ(dp_losses.size(), single_losses.size());
-  for (size_t s = 0; s < dp_losses.size(); ++s) EXPECT_NEAR(dp_losses[s], single_losses[s], 1e-5 * single_losses[s]) << s;
+  for (size_t s = 0; s < dp_losses.size(); ++s)
+    EXPECT_NEAR(dp_losses[s], single_losses[s], 1e-5 * single_losses[s]) << s;
   EXPECT_LT(MaxRelativeDiff(Weights(*r0), Weights(*single)), 1e-5);
   // Every rank holds the same weights.
   EXPECT_EQ(MaxRelativeDiff(Weights(*r0), Weights(*r1)), 0.0);
@@ -328,8 +326,7 @@ TEST_F(TrainerTest, ARankMissingAnExampleItTrainsOnIsRefusedNamingIt) {
   auto t = Trainer::FromModel(o, Model(), RankShareOf(SyntheticExamples(97), o, 0, 2, /*drop_one_used=*/true), &c0);
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(std::string(t.status().message()).find("rank 0 of 2 trains on example"), std::string::npos)
-      << t.status();
+  EXPECT_NE(std::string(t.status().message()).find("rank 0 of 2 trains on example"), std::string::npos) << t.status();
 }
 
 TEST_F(TrainerTest, ResumingFromACheckpointReproducesTheUninterruptedRunBitwise) {

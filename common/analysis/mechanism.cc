@@ -28,8 +28,8 @@ absl::StatusOr<std::vector<NextTokenStats>> ScorePositions(const Decoder& model,
   const int64_t p = static_cast<int64_t>(prompt.size());
   const int64_t c = static_cast<int64_t>(completion.size());
   if (n > model.config().max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat(n, " tokens exceed the model's context of ",
-                                                   model.config().max_position_embeddings));
+    return absl::InvalidArgumentError(
+        absl::StrCat(n, " tokens exceed the model's context of ", model.config().max_position_embeddings));
   }
   at::Tensor hidden = model.ForwardHidden(at::tensor(ids, at::kLong).view({1, n}))[0];
   const int64_t vocab = model.config().vocab_size;
@@ -92,9 +92,7 @@ absl::StatusOr<MechanismReport> AnalyzeMechanism(Engine& base_engine, const Deco
     }
   }
   say(absl::StrFormat("sampling %d solutions from the base", prompts.size() * static_cast<size_t>(options.params.n)));
-  base_engine.RunUntilDone([&](SampleResult r) {
-    completions[{r.prompt_id, r.sample_index}] = std::move(r.ids);
-  });
+  base_engine.RunUntilDone([&](SampleResult r) { completions[{r.prompt_id, r.sample_index}] = std::move(r.ids); });
 
   at::NoGradGuard no_grad;
   say(absl::StrFormat("scoring %d solutions with both models", completions.size()));
@@ -111,7 +109,8 @@ absl::StatusOr<MechanismReport> AnalyzeMechanism(Engine& base_engine, const Deco
       sol.sample_index = s;
       sol.prompt_ids = prompt->second;
       sol.completion_ids = done->second;
-      absl::StatusOr<std::vector<NextTokenStats>> b = ScorePositions(base, sol.prompt_ids, sol.completion_ids, options.top_k);
+      absl::StatusOr<std::vector<NextTokenStats>> b =
+          ScorePositions(base, sol.prompt_ids, sol.completion_ids, options.top_k);
       if (!b.ok()) {
         report.errors.push_back(absl::StrCat(id, " sample ", s, ", base: ", b.status().message()));
         continue;

@@ -54,8 +54,8 @@ struct Row {
 std::vector<Row> Rows(const MechanismReport& r) { return {{"lock", &r.lock}, {"fork", &r.fork}, {"all", &r.all}}; }
 
 std::vector<std::string> TableHeader() {
-  return {"group",          "positions",          "entropy (nats)", "tail mass", "median tail",
-          "head entropy",   "p(sampled token)",   "tail fell at",   "top token changed at"};
+  return {"group",        "positions",        "entropy (nats)", "tail mass",           "median tail",
+          "head entropy", "p(sampled token)", "tail fell at",   "top token changed at"};
 }
 
 std::vector<std::string> TableCells(const Row& row, int64_t total) {
@@ -92,7 +92,7 @@ std::vector<std::string> Verdicts(const MechanismReport& r) {
 }
 
 nlohmann::json MeansJson(const ModelGroupMeans& m) {
-  return {{"entropy", m.entropy},       {"tail_mass", m.tail_mass},   {"median_tail_mass", m.median_tail_mass},
+  return {{"entropy", m.entropy},           {"tail_mass", m.tail_mass},   {"median_tail_mass", m.median_tail_mass},
           {"head_entropy", m.head_entropy}, {"token_prob", m.token_prob}, {"top1_share", m.top1_share}};
 }
 
@@ -107,7 +107,7 @@ nlohmann::json GroupJson(const GroupSummary& g) {
 nlohmann::json HistogramJson(const Histogram& h) { return {{"lo", h.lo}, {"hi", h.hi}, {"counts", h.counts}}; }
 
 nlohmann::json StatsJson(const std::vector<NextTokenStats>& v) {
-  nlohmann::json j = {{"entropy", nlohmann::json::array()},     {"tail_mass", nlohmann::json::array()},
+  nlohmann::json j = {{"entropy", nlohmann::json::array()},      {"tail_mass", nlohmann::json::array()},
                       {"head_entropy", nlohmann::json::array()}, {"top1_share", nlohmann::json::array()},
                       {"token_prob", nlohmann::json::array()},   {"argmax", nlohmann::json::array()}};
   for (const NextTokenStats& s : v) {
@@ -157,8 +157,8 @@ std::string SvgBars(const std::string& title, const std::string& y_label, const 
       top + plot_h, top + plot_h / 2, top + plot_h / 2, Esc(y_label));
   for (int i = 0; i <= 4; ++i) {
     const double v = ymax * i / 4, y = top + plot_h - plot_h * i / 4;
-    absl::StrAppendFormat(&s, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" font-size=\"10\">%s</text>", left - 4,
-                          y + 3, Esc(fmt(v)));
+    absl::StrAppendFormat(&s, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" font-size=\"10\">%s</text>", left - 4, y + 3,
+                          Esc(fmt(v)));
   }
   const double group_w = plot_w / static_cast<double>(std::max<size_t>(categories.size(), 1));
   const double bar_w = std::min(40.0, group_w * 0.35);
@@ -218,8 +218,8 @@ std::string TokenStrip(const ScoredSolution& sol, double lock_share,
     absl::StrAppendFormat(&s,
                           "<span class=\"%s\" style=\"background:rgba(220,40,40,%.3f)\" title=\"%s, tail %s, head "
                           "entropy %s, p(token) %s\">%s</span>",
-                          lock ? "lock" : "fork", alpha, lock ? "lock" : "fork", Pct(m.tail_mass),
-                          Nats(m.head_entropy), Pct(m.token_prob), Esc(token_text(sol.completion_ids[i])));
+                          lock ? "lock" : "fork", alpha, lock ? "lock" : "fork", Pct(m.tail_mass), Nats(m.head_entropy),
+                          Pct(m.token_prob), Esc(token_text(sol.completion_ids[i])));
   }
   if (sol.completion_ids.size() > n) absl::StrAppend(&s, " ...");
   return s;
@@ -295,7 +295,11 @@ nlohmann::json MechanismReportToJson(const MechanismReport& r) {
           {"tuned", r.tuned_dir},
           {"benchmark", r.benchmark_path},
           {"sampling",
-           {{"temperature", p.temperature}, {"top_k", p.top_k}, {"top_p", p.top_p}, {"n", p.n}, {"seed", p.seed},
+           {{"temperature", p.temperature},
+            {"top_k", p.top_k},
+            {"top_p", p.top_p},
+            {"n", p.n},
+            {"seed", p.seed},
             {"max_tokens", p.max_tokens}}},
           {"top_k", r.options.top_k},
           {"lock_share", r.options.lock_share},
@@ -314,9 +318,9 @@ nlohmann::json MechanismReportToJson(const MechanismReport& r) {
 std::string MechanismPositionsJsonl(const MechanismReport& r) {
   std::string out;
   for (const ScoredSolution& s : r.solutions) {
-    nlohmann::json j = {{"question_id", s.question_id},     {"sample_index", s.sample_index},
-                        {"prompt_ids", s.prompt_ids},       {"completion_ids", s.completion_ids},
-                        {"base", StatsJson(s.base)},        {"tuned", StatsJson(s.tuned)}};
+    nlohmann::json j = {{"question_id", s.question_id}, {"sample_index", s.sample_index},
+                        {"prompt_ids", s.prompt_ids},   {"completion_ids", s.completion_ids},
+                        {"base", StatsJson(s.base)},    {"tuned", StatsJson(s.tuned)}};
     absl::StrAppend(&out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "\n");
   }
   return out;
@@ -331,10 +335,10 @@ std::string MechanismReportHtml(const MechanismReport& r, const std::function<st
       "td:first-child,th:first-child{text-align:left}.strip{font-family:monospace;white-space:pre-wrap;"
       "border:1px solid #ddd;padding:6px;line-height:1.6}.fork{border-bottom:2px solid #4878d0}</style></head><body>\n";
   absl::StrAppend(&page, "<h1>How SSD reshaped the next-token distributions</h1>\n<p>base: <code>", Esc(r.base_dir),
-                  "</code><br>tuned: <code>", Esc(r.tuned_dir), "</code><br>benchmark: <code>",
-                  Esc(r.benchmark_path), "</code></p>\n<p>", r.solutions.size(), " solutions, ", r.all.positions,
-                  " positions, ", Esc(SamplingLine(r)), ". Both models score the same tokens.</p>\n<p>",
-                  Esc(DefinitionLine(r)), ".</p>\n<table><tr>");
+                  "</code><br>tuned: <code>", Esc(r.tuned_dir), "</code><br>benchmark: <code>", Esc(r.benchmark_path),
+                  "</code></p>\n<p>", r.solutions.size(), " solutions, ", r.all.positions, " positions, ",
+                  Esc(SamplingLine(r)), ". Both models score the same tokens.</p>\n<p>", Esc(DefinitionLine(r)),
+                  ".</p>\n<table><tr>");
   for (const std::string& c : TableHeader()) absl::StrAppend(&page, "<th>", Esc(c), "</th>");
   absl::StrAppend(&page, "</tr>\n");
   for (const Row& row : Rows(r)) {
@@ -346,21 +350,22 @@ std::string MechanismReportHtml(const MechanismReport& r, const std::function<st
   for (const std::string& v : Verdicts(r)) absl::StrAppend(&page, "<li>", Esc(v), "</li>");
   absl::StrAppend(&page, "</ul>\n");
 
-  absl::StrAppend(&page, "<h2>Means by group</h2>\n",
-                  SvgBars("Mean tail mass (outside the top k)", "tail mass", {"lock", "fork"},
-                          {r.lock.base.tail_mass, r.fork.base.tail_mass},
-                          {r.lock.tuned.tail_mass, r.fork.tuned.tail_mass}, Pct),
-                  "\n",
-                  SvgBars("Mean head entropy (top k renormalised)", "nats", {"lock", "fork"},
-                          {r.lock.base.head_entropy, r.fork.base.head_entropy},
-                          {r.lock.tuned.head_entropy, r.fork.tuned.head_entropy}, Nats),
-                  "\n");
+  absl::StrAppend(
+      &page, "<h2>Means by group</h2>\n",
+      SvgBars("Mean tail mass (outside the top k)", "tail mass", {"lock", "fork"},
+              {r.lock.base.tail_mass, r.fork.base.tail_mass}, {r.lock.tuned.tail_mass, r.fork.tuned.tail_mass}, Pct),
+      "\n",
+      SvgBars("Mean head entropy (top k renormalised)", "nats", {"lock", "fork"},
+              {r.lock.base.head_entropy, r.fork.base.head_entropy},
+              {r.lock.tuned.head_entropy, r.fork.tuned.head_entropy}, Nats),
+      "\n");
   auto decade = [](double x) { return absl::StrFormat("1e%g", x); };
   auto share = [](double x) { return absl::StrFormat("%.0f%%", 100 * x); };
   const std::vector<std::string> tail_bins = BinLabels(h.lock_log10_tail_base, decade);
   auto two_places = [](double x) { return absl::StrFormat("%.2f", x); };
   const std::vector<std::string> head_bins = BinLabels(h.fork_head_entropy_base, two_places);
-  absl::StrAppend(&page, "<h2>Tail mass at lock positions</h2>\n<p>Share of lock positions per half decade of tail "
+  absl::StrAppend(&page,
+                  "<h2>Tail mass at lock positions</h2>\n<p>Share of lock positions per half decade of tail "
                   "mass (the first bin holds everything below 1e-8). SSD should move mass to the left.</p>\n",
                   SvgBars("Tail mass at locks (log10 bins)", "share of lock positions", tail_bins,
                           Shares(h.lock_log10_tail_base), Shares(h.lock_log10_tail_tuned), share),

@@ -42,8 +42,7 @@ std::string MechanismPositionsJsonl(const MechanismReport& report);
 
 // `token_text` turns one id into display text (it may be partial UTF-8; the
 // page makes it valid).
-std::string MechanismReportHtml(const MechanismReport& report,
-                                const std::function<std::string(int64_t)>& token_text);
+std::string MechanismReportHtml(const MechanismReport& report, const std::function<std::string(int64_t)>& token_text);
 
 }  // namespace ssd
 

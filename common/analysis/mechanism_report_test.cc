@@ -59,7 +59,8 @@ TEST(MechanismSummaryTest, PositionsAreSplitByTheBasesTopShareAndAveragedPerGrou
   EXPECT_NEAR(r.lock.share_argmax_changed, 1.0 / 3, 1e-12);
   EXPECT_NEAR(r.fork.base.head_entropy, 0.65, 1e-12);
   EXPECT_NEAR(r.fork.tuned.head_entropy, 0.575, 1e-12);
-  EXPECT_NEAR(r.fork.base.median_tail_mass, 0.005, 1e-12) << "the median of an even count is the mean of the middle two";
+  EXPECT_NEAR(r.fork.base.median_tail_mass, 0.005, 1e-12)
+      << "the median of an even count is the mean of the middle two";
   EXPECT_NEAR(r.fork.share_tail_fell, 0.5, 1e-12) << "an equal tail did not fall";
   EXPECT_NEAR(r.fork.share_argmax_changed, 0.5, 1e-12);
 }

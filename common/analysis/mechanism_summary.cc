@@ -76,7 +76,8 @@ absl::Status MechanismOptions::Validate(int64_t vocab_size) const {
   if (!(lock_share > 0 && lock_share <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("lock_share: must be in (0, 1], got ", lock_share));
   }
-  if (max_problems < 0) return absl::InvalidArgumentError(absl::StrCat("max_problems: must be >= 0, got ", max_problems));
+  if (max_problems < 0)
+    return absl::InvalidArgumentError(absl::StrCat("max_problems: must be >= 0, got ", max_problems));
   return absl::OkStatus();
 }
 

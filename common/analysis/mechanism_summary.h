@@ -43,7 +43,7 @@ struct ScoredSolution {
   std::string question_id;
   int64_t sample_index = 0;
   std::vector<int64_t> prompt_ids;
-  std::vector<int64_t> completion_ids;  // as sampled, a final stop token included
+  std::vector<int64_t> completion_ids;      // as sampled, a final stop token included
   std::vector<NextTokenStats> base, tuned;  // one per completion id
 };
 

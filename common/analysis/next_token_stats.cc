@@ -9,8 +9,7 @@
 
 namespace ssd {
 
-absl::StatusOr<NextTokenStats> ComputeNextTokenStats(const float* logits, int64_t vocab, int64_t token,
-                                                     int64_t top_k) {
+absl::StatusOr<NextTokenStats> ComputeNextTokenStats(const float* logits, int64_t vocab, int64_t token, int64_t top_k) {
   if (vocab <= 0) return absl::InvalidArgumentError(absl::StrCat("vocab must be positive, got ", vocab));
   if (token < 0 || token >= vocab) {
     return absl::InvalidArgumentError(absl::StrCat("token ", token, " is outside the vocabulary [0, ", vocab, ")"));

@@ -34,8 +34,7 @@ struct NextTokenStats {
 // `logits` has `vocab` entries; `token` is in [0, vocab); top_k in
 // [1, vocab]. A non-finite logit is InvalidArgument naming its index (a
 // model that produced one is broken, and its statistics would be noise).
-absl::StatusOr<NextTokenStats> ComputeNextTokenStats(const float* logits, int64_t vocab, int64_t token,
-                                                     int64_t top_k);
+absl::StatusOr<NextTokenStats> ComputeNextTokenStats(const float* logits, int64_t vocab, int64_t token, int64_t top_k);
 
 }  // namespace ssd
 

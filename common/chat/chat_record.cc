@@ -79,9 +79,9 @@ absl::StatusOr<Json> SampleConversation(absl::string_view messages_json, absl::s
   if (!messages_json.empty()) {
     absl::StatusOr<Json> parsed = ParseJson(messages_json);
     if (!parsed.ok() || !ValidateMessages(*parsed).ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "the problem's stored messages are not a list of messages: ",
-          parsed.ok() ? ValidateMessages(*parsed).message() : parsed.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("the problem's stored messages are not a list of messages: ",
+                       parsed.ok() ? ValidateMessages(*parsed).message() : parsed.status().message()));
     }
     messages = std::move(*parsed);
   } else {

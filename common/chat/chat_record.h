@@ -56,8 +56,8 @@ std::string ChatRecordLine(const nlohmann::ordered_json& messages);
 // array, as the coordinator stores them) or, when there are none, its raw
 // prompt as one user turn; then `answer` as the assistant turn. DATA_LOSS
 // when `messages_json` is not an array of messages.
-absl::StatusOr<nlohmann::ordered_json> SampleConversation(absl::string_view messages_json,
-                                                          absl::string_view raw_prompt, absl::string_view answer);
+absl::StatusOr<nlohmann::ordered_json> SampleConversation(absl::string_view messages_json, absl::string_view raw_prompt,
+                                                          absl::string_view answer);
 
 // ChatRecordLine of SampleConversation: the line `ssd export` writes and a
 // trainer rank reads for one stored sample.

@@ -35,7 +35,8 @@ TEST(ChatRecordTest, TrainableNeedsAnAssistantTurnAnsweredNeedsItLast) {
 }
 
 TEST(ChatRecordTest, BothLineShapesParseToTheSameMessages) {
-  auto chat = ParseChatRecord(R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "extra": 1})");
+  auto chat = ParseChatRecord(
+      R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "extra": 1})");
   auto pair = ParseChatRecord(R"({"prompt": "q", "response": "a"})");
   auto completion = ParseChatRecord(R"({"prompt": "q", "completion": "a"})");
   ASSERT_TRUE(chat.ok() && pair.ok() && completion.ok());
@@ -64,8 +65,8 @@ TEST(ChatRecordTest, ALineRoundTripsAndInvalidUtf8BecomesTheReplacementCharacter
 }
 
 TEST(ChatRecordTest, ASampleTrainsAsItsProblemsMessagesOrItsRawPromptThenTheAnswer) {
-  auto from_messages = SampleConversation(R"([{"role": "system", "content": "s"}, {"role": "user", "content": "q"}])",
-                                          "", "a");
+  auto from_messages =
+      SampleConversation(R"([{"role": "system", "content": "s"}, {"role": "user", "content": "q"}])", "", "a");
   ASSERT_TRUE(from_messages.ok());
   EXPECT_EQ(*from_messages, Msgs({{"system", "s"}, {"user", "q"}, {"assistant", "a"}}));
   auto from_raw = SampleConversation("", "def f(", "x):");

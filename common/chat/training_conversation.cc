@@ -28,9 +28,9 @@ ExampleSize SizeOf(const TokenizedExample& example) {
   return size;
 }
 
-absl::StatusOr<TokenizedExample> TokenizeConversation(const nlohmann::ordered_json& messages,
-                                                      const ChatTemplate& chat, const Tokenizer& tokenizer,
-                                                      const ConversationOptions& options, bool* truncated) {
+absl::StatusOr<TokenizedExample> TokenizeConversation(const nlohmann::ordered_json& messages, const ChatTemplate& chat,
+                                                      const Tokenizer& tokenizer, const ConversationOptions& options,
+                                                      bool* truncated) {
   ASSIGN_OR_RETURN(MaskedConversation conv, RenderWithAssistantMask(chat, tokenizer, messages, options.chat));
   TokenizedExample ex;
   ex.ids = std::move(conv.ids);

@@ -63,9 +63,9 @@ ExampleSize SizeOf(const TokenizedExample& example);
 //                       tokenizer is not the model's, and no line will do better;
 //   INVALID_ARGUMENT    this conversation can never train (a template error,
 //                       assistant turns that render to nothing).
-absl::StatusOr<TokenizedExample> TokenizeConversation(const nlohmann::ordered_json& messages,
-                                                      const ChatTemplate& chat, const Tokenizer& tokenizer,
-                                                      const ConversationOptions& options, bool* truncated);
+absl::StatusOr<TokenizedExample> TokenizeConversation(const nlohmann::ordered_json& messages, const ChatTemplate& chat,
+                                                      const Tokenizer& tokenizer, const ConversationOptions& options,
+                                                      bool* truncated);
 
 // The size of the conversation a stored sample trains as (SampleConversation
 // in chat_record.h), computed exactly as a trainer rank computes it from the

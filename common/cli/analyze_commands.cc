@@ -104,10 +104,8 @@ void RegisterAnalyzeCommands(CLI::App& app, std::function<int()>* run) {
       "How SSD reshaped a model: sample solutions from the base, score every position with the base and the "
       "tuned model, and compare the tail mass at lock tokens and the spread at fork tokens");
   a->add_option("--base", f->base, "the base model's Hugging Face folder")->required();
-  a->add_option("--tuned", f->tuned, "the tuned (SSD) model's folder; it must share the base's tokenizer")
-      ->required();
-  a->add_option("--benchmark", f->benchmark, "LiveCodeBench or HumanEval JSONL whose prompts are sampled")
-      ->required();
+  a->add_option("--tuned", f->tuned, "the tuned (SSD) model's folder; it must share the base's tokenizer")->required();
+  a->add_option("--benchmark", f->benchmark, "LiveCodeBench or HumanEval JSONL whose prompts are sampled")->required();
   a->add_option("--out", f->out,
                 "the HTML report to write; FILE.json (summary) and FILE.positions.jsonl (every position) go beside it")
       ->required();

@@ -25,8 +25,7 @@ int64_t WallMs() {
       .count();
 }
 
-absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text,
-                                                 int64_t limit) {
+absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text, int64_t limit) {
   std::vector<int64_t> out;
   if (absl::StripAsciiWhitespace(text).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": expected a comma-separated list of ids, got nothing"));
@@ -35,12 +34,11 @@ absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::s
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     int64_t v;
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &v)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(flag, ": element ", index, " (\"", part, "\") is not an integer"));
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": element ", index, " (\"", part, "\") is not an integer"));
     }
     if (v < 0 || v >= limit) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, ": element ", index, " = ", v,
-                                                     " is outside [0, ", limit, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": element ", index, " = ", v, " is outside [0, ", limit, ")"));
     }
     out.push_back(v);
     ++index;

@@ -19,8 +19,7 @@ int64_t WallMs();
 
 // Parses "5,17,300" into ids, each in [0, limit). The error names the flag,
 // the offending element and its position.
-absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text,
-                                                 int64_t limit);
+absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view flag, absl::string_view text, int64_t limit);
 
 // Prints `status` as "ssd <command>: <message>" to stderr and returns the
 // process exit code (0 for OK, 1 otherwise; 2 for InvalidArgument, the

@@ -5,8 +5,8 @@
 
 #include <iostream>
 #include <limits>
-#include <thread>
 #include <memory>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -15,9 +15,9 @@
 #include "common/cli/sampling_flags.h"
 #include "common/eval/benchmark.h"
 #include "common/eval/grader.h"
+#include "common/eval/metrics.h"
 #include "common/eval/model_eval.h"
 #include "common/eval/reference_sft.h"
-#include "common/eval/metrics.h"
 #include "common/eval/sandbox.h"
 #include "common/eval/solutions.h"
 #include "common/model/device.h"
@@ -132,8 +132,8 @@ void PrintText(const std::vector<SolutionResult>& results, const PassAtKReport& 
         first_bad_index = static_cast<int>(i);
       }
     }
-    std::string line = absl::StrFormat("%-24s %-14s %d/%d tests", r.question_id, VerdictName(r.verdict), ok,
-                                       r.tests.size());
+    std::string line =
+        absl::StrFormat("%-24s %-14s %d/%d tests", r.question_id, VerdictName(r.verdict), ok, r.tests.size());
     if (first_bad != nullptr && !first_bad->detail.empty()) {
       absl::StrAppend(&line, "  (test ", first_bad_index, ": ", first_bad->detail.substr(0, 160), ")");
     }
@@ -245,7 +245,7 @@ void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
   e->add_option("--timeout-s", f->grade.timeout_s, "per test, wall clock")->capture_default_str();
   e->add_option("--memory-mb", f->memory_mb, "address-space limit per process")->capture_default_str();
   e->add_option("--parallel", f->parallel,
-                 "programs run at once (default 0: two per core, since grading waits mostly on process start-up)")
+                "programs run at once (default 0: two per core, since grading waits mostly on process start-up)")
       ->capture_default_str();
   e->add_flag("--all-tests", f->all_tests, "run every test instead of stopping at the first failure");
   e->add_flag("--fork-per-test", f->grade.fork_per_test,
@@ -259,8 +259,7 @@ void AddGradingFlags(CLI::App* e, EvalCodeFlags* f) {
   e->add_option("--end-date", f->end_date, "keep problems dated on or before YYYY-MM-DD");
   e->add_option("--python", f->grade.python_path, "interpreter inside the sandbox")->capture_default_str();
   e->add_option("--bwrap", f->bwrap, "bubblewrap executable")->capture_default_str();
-  e->add_flag("--unsafe-no-sandbox", f->unsafe_no_sandbox,
-              "run the code WITHOUT isolation (only for code you trust)");
+  e->add_flag("--unsafe-no-sandbox", f->unsafe_no_sandbox, "run the code WITHOUT isolation (only for code you trust)");
 }
 
 }  // namespace
@@ -297,8 +296,7 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
       "times)");
   AddGradingFlags(ev, &m->grading);
   ev->add_option("--model", m->model, "Hugging Face model folder")->required();
-  ev->add_option("--tokenizer", m->tokenizer,
-                 "folder with tokenizer.json + tokenizer_config.json (default: --model)");
+  ev->add_option("--tokenizer", m->tokenizer, "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   AddSamplingFlags(ev, &m->sampling, kSsdEvalPreset, /*default_n=*/10);
   ev->add_option("--temperatures", m->temperatures,
                  "sweep these temperatures (comma-separated) and choose the best on a held-out split")
@@ -310,7 +308,10 @@ void RegisterEvalCommands(CLI::App& app, std::function<int()>* run) {
   ev->add_option("--kv-cache-mb", m->engine.kv_cache_mb, "KV cache budget")->capture_default_str();
   ev->add_option("--threads", m->threads, "CPU threads (default: all cores)");
   ev->add_option("--device", m->device, "cpu or cuda[:N]")->capture_default_str();
-  ev->add_option("--dtype", m->dtype, "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices widened in fp32 kernels, about half the bytes per token; samples differ from fp32)")->capture_default_str();
+  ev->add_option("--dtype", m->dtype,
+                 "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices widened in fp32 "
+                 "kernels, about half the bytes per token; samples differ from fp32)")
+      ->capture_default_str();
   ev->callback([m, run] { *run = [m] { return ReportStatus("eval", RunEvalModel(*m)); }; });
 }
 

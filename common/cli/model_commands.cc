@@ -1,8 +1,8 @@
 #include "common/cli/model_commands.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <iostream>
 #include <memory>
@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/cli/cli_util.h"
-#include "common/util/omp_wait_policy.h"
 #include "common/model/checkpoint.h"
 #include "common/model/checkpoint_files.h"
 #include "common/model/decoder.h"
@@ -22,6 +21,7 @@
 #include "common/tokenizer/end_of_turn.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
+#include "common/util/omp_wait_policy.h"
 #include "common/util/openblas_core.h"
 #include "common/util/status_macros.h"
 
@@ -84,9 +84,9 @@ absl::Status RunInit(const InitFlags& f) {
     if (!vocab_given) {
       c.vocab_size = tok->vocab_size();
     } else if (f.vocab < tok->vocab_size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--vocab ", f.vocab, " is smaller than the tokenizer in ", f.tokenizer, " (", tok->vocab_size(),
-          " tokens, ids up to ", tok->vocab_size() - 1, "); leave --vocab out to size the model to it"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--vocab ", f.vocab, " is smaller than the tokenizer in ", f.tokenizer, " (", tok->vocab_size(),
+                       " tokens, ids up to ", tok->vocab_size() - 1, "); leave --vocab out to size the model to it"));
     }
     if (eos_ids.empty()) {
       ASSIGN_OR_RETURN(std::optional<int32_t> eot, EndOfTurnTokenId(f.tokenizer, *tok));
@@ -195,9 +195,9 @@ absl::Status RunInfo(const RunFlags& f) {
                      "\"hidden_size\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,"
                      "\"intermediate_size\":%d,\"vocab_size\":%d,\"tie_word_embeddings\":%s,"
                      "\"weight_files\":%d}",
-                     ModelTypeName(c.arch), params, dtypes, c.num_hidden_layers, c.hidden_size,
-                     c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size,
-                     c.vocab_size, c.tie_word_embeddings ? "true" : "false", files.files().size())
+                     ModelTypeName(c.arch), params, dtypes, c.num_hidden_layers, c.hidden_size, c.num_attention_heads,
+                     c.num_key_value_heads, c.head_dim, c.intermediate_size, c.vocab_size,
+                     c.tie_word_embeddings ? "true" : "false", files.files().size())
               << std::endl;
     return absl::OkStatus();
   }
@@ -207,10 +207,10 @@ absl::Status RunInfo(const RunFlags& f) {
       "dtype:         %s on disk (config torch_dtype %s)\n"
       "rope:          theta %g, scaling %s\n"
       "weight files:  %d%s\n",
-      ModelTypeName(c.arch), c.num_hidden_layers, c.hidden_size, c.num_attention_heads,
-      c.num_key_value_heads, c.head_dim, c.intermediate_size, c.vocab_size, params, params / 1e6,
-      c.tie_word_embeddings ? ", tied embeddings" : "", dtypes, c.torch_dtype, c.rope_theta, rope,
-      files.files().size(), files.sharded() ? " (sharded index)" : "");
+      ModelTypeName(c.arch), c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
+      c.head_dim, c.intermediate_size, c.vocab_size, params, params / 1e6,
+      c.tie_word_embeddings ? ", tied embeddings" : "", dtypes, c.torch_dtype, c.rope_theta, rope, files.files().size(),
+      files.sharded() ? " (sharded index)" : "");
   return absl::OkStatus();
 }
 
@@ -266,8 +266,8 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   ci->add_option("--head-dim", init->head_dim)->capture_default_str();
   ci->add_option("--intermediate", init->intermediate)->capture_default_str();
   ci->add_option("--max-position-embeddings", init->max_pos)->capture_default_str();
-  ci->add_option("--original-max-position-embeddings", init->original_max_pos,
-                 "llama3 rope_scaling original context")->capture_default_str();
+  ci->add_option("--original-max-position-embeddings", init->original_max_pos, "llama3 rope_scaling original context")
+      ->capture_default_str();
   ci->add_option("--rope-theta", init->rope_theta)->capture_default_str();
   ci->add_option("--seed", init->seed)->capture_default_str();
   ci->add_option("--init-std", init->init_std, "std of the random matrices")->capture_default_str();

@@ -151,15 +151,14 @@ absl::Status RunSample(SampleFlags f) {
       "sampled %d samples (%d skipped as already done, %d ended by length), %d tokens in %.2f s (%.0f tok/s); "
       "KV peak %.1f MiB of %d MiB, %d preemptions; peak RSS %.0f MiB\n",
       finished, static_cast<int64_t>(done.size()), length_stops, st.generated_tokens, secs,
-      secs > 0 ? st.generated_tokens / secs : 0.0,
-      st.peak_kv_blocks * st.kv_block_bytes / 1048576.0, f.engine.kv_cache_mb, st.preemptions,
-      ru.ru_maxrss / 1024.0);
+      secs > 0 ? st.generated_tokens / secs : 0.0, st.peak_kv_blocks * st.kv_block_bytes / 1048576.0,
+      f.engine.kv_cache_mb, st.preemptions, ru.ru_maxrss / 1024.0);
   if (std::string w = LengthStopWarning(length_stops, finished, params.max_tokens); !w.empty()) {
     std::cerr << "warning: " << w << "\n";
   }
   if (!prompts.errors.empty() || rejected > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(prompts.errors.size() + rejected,
-                                                   " prompt line(s) were skipped; see the messages above"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(prompts.errors.size() + rejected, " prompt line(s) were skipped; see the messages above"));
   }
   return absl::OkStatus();
 }
@@ -171,8 +170,7 @@ void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
   CLI::App* c = app.add_subcommand(
       "sample", "Generate samples for a prompt file with the batched engine (default: --preset ssd-train)");
   c->add_option("--model", f->model, "Hugging Face model folder (config, safetensors, tokenizer)")->required();
-  c->add_option("--tokenizer", f->tokenizer,
-                "folder with tokenizer.json + tokenizer_config.json (default: --model)");
+  c->add_option("--tokenizer", f->tokenizer, "folder with tokenizer.json + tokenizer_config.json (default: --model)");
   c->add_option("--prompts", f->prompts, "JSONL prompts: {id, prompt} | {id, messages} | LiveCodeBench problems")
       ->required();
   c->add_option("--out", f->out, "samples JSONL to write (each line carries its prompt and messages)")->required();
@@ -189,7 +187,10 @@ void RegisterSampleCommands(CLI::App& app, std::function<int()>* run) {
   c->add_option("--prompt-templates", f->prompt_templates, "JSON {stdin, starter_code} overriding the SSD prompts");
   c->add_option("--threads", f->threads, "CPU threads (default: all cores)");
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
-  c->add_option("--dtype", f->dtype, "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices widened in fp32 kernels, about half the bytes per token; samples differ from fp32)")->capture_default_str();
+  c->add_option("--dtype", f->dtype,
+                "weights: auto (fp32 on cpu, bf16 on cuda), fp32, or bf16 (on cpu: bf16 matrices widened in fp32 "
+                "kernels, about half the bytes per token; samples differ from fp32)")
+      ->capture_default_str();
   c->add_flag("--resume", f->resume, "keep --out and generate only the samples it lacks");
   c->add_flag("--ignore-eos", f->ignore_eos, "no default stop tokens (explicit --stop-token still applies)");
   c->add_flag("--quiet", f->quiet, "no progress bar");

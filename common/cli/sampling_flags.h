@@ -42,8 +42,7 @@ struct SamplingFlags {
 
 // Adds the flags above to `command`, with `default_preset`'s values shown as
 // the defaults and `default_n` for --n. `flags` must outlive the parse.
-void AddSamplingFlags(CLI::App* command, SamplingFlags* flags, absl::string_view default_preset,
-                      int64_t default_n);
+void AddSamplingFlags(CLI::App* command, SamplingFlags* flags, absl::string_view default_preset, int64_t default_n);
 
 // The parameters after parsing: the preset's decode settings with every
 // decode flag the user gave on top, plus n, max_tokens, seed and stops.

@@ -9,10 +9,10 @@
 #include "common/cli/cli_util.h"
 #include "common/tokenizer/bpe_trainer.h"
 #include "common/tokenizer/chat_template.h"
-#include "common/util/file_util.h"
 #include "common/tokenizer/tokenizer.h"
-#include "common/util/status_macros.h"
+#include "common/util/file_util.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 
 namespace ssd {
 namespace {
@@ -90,8 +90,9 @@ void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
   auto f = std::make_shared<TokenizeFlags>();
   CLI::App* t = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
   t->add_option("--tokenizer", f->tokenizer, "tokenizer.json or a model folder")->required();
-  t->add_option("--text", f->text, "the text (default: all of stdin)")
-      ->each([f](const std::string&) { f->has_text = true; });
+  t->add_option("--text", f->text, "the text (default: all of stdin)")->each([f](const std::string&) {
+    f->has_text = true;
+  });
   t->add_flag("--special", f->special, "recognize special tokens such as <|im_start|> in the text");
   t->callback([f, run] { *run = [f] { return ReportStatus("tokenize", RunTokenize(*f)); }; });
 
@@ -110,7 +111,8 @@ void RegisterTokenizerCommands(CLI::App& app, std::function<int()>* run) {
 
   CLI::App* tok = app.add_subcommand("tokenizer", "Tokenizer utilities");
   tok->require_subcommand(1);
-  CLI::App* tr = tok->add_subcommand("train", "Train a byte-level BPE; writes tokenizer.json and tokenizer_config.json");
+  CLI::App* tr =
+      tok->add_subcommand("train", "Train a byte-level BPE; writes tokenizer.json and tokenizer_config.json");
   tr->add_option("--corpus", f->corpus, "UTF-8 text file")->required();
   tr->add_option("--vocab-size", f->train.vocab_size, "including bytes and special tokens")->capture_default_str();
   tr->add_option("--min-frequency", f->train.min_frequency, "stop when no pair occurs this often")

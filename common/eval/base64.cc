@@ -22,8 +22,7 @@ std::array<int8_t, 256> MakeDecodeTable() {
 absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
   static const std::array<int8_t, 256> kTable = MakeDecodeTable();
   if (text.size() % 4 != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("base64: length ", text.size(), " is not a multiple of 4"));
+    return absl::InvalidArgumentError(absl::StrCat("base64: length ", text.size(), " is not a multiple of 4"));
   }
   std::string out;
   out.reserve(text.size() / 4 * 3);

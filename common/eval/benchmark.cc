@@ -74,7 +74,8 @@ absl::Status AppendTests(const Json& list, const char* field, bool* type_known, 
       problem->test_type = tt;
       *type_known = true;
     } else if (tt != problem->test_type) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": testtype \"", type, "\" differs from the earlier tests' \"",
+      return absl::InvalidArgumentError(absl::StrCat(where, ": testtype \"", type,
+                                                     "\" differs from the earlier tests' \"",
                                                      TestTypeName(problem->test_type), "\""));
     }
     TestCase tc{t["input"].get<std::string>(), t["output"].get<std::string>()};
@@ -102,8 +103,8 @@ absl::StatusOr<Problem> ParseHumanEval(const Json& j) {
   ASSIGN_OR_RETURN(p.humaneval_test, RequiredString(j, "test"));
   ASSIGN_OR_RETURN(p.entry_point, RequiredString(j, "entry_point"));
   p.title = p.entry_point;
-  p.content = absl::StrCat("Complete the Python function `", p.entry_point,
-                           "` below so that it does what its docstring says.");
+  p.content =
+      absl::StrCat("Complete the Python function `", p.entry_point, "` below so that it does what its docstring says.");
   p.test_type = TestType::kHumanEval;
   p.tests.push_back(TestCase{});  // the single check(entry_point) test
   return p;
@@ -161,12 +162,9 @@ absl::StatusOr<Problem> ParseLiveCodeBench(const Json& j, const BenchmarkOptions
 
 absl::string_view TestTypeName(TestType t) {
   switch (t) {
-    case TestType::kStdin:
-      return "stdin";
-    case TestType::kFunctional:
-      return "functional";
-    case TestType::kHumanEval:
-      return "humaneval";
+    case TestType::kStdin: return "stdin";
+    case TestType::kFunctional: return "functional";
+    case TestType::kHumanEval: return "humaneval";
   }
   return "?";
 }
@@ -216,8 +214,7 @@ absl::StatusOr<Problem> ParseProblem(absl::string_view json_line, const Benchmar
   if (!j.is_object()) return absl::InvalidArgumentError("record: must be a JSON object");
   if (j.contains("question_id")) return ParseLiveCodeBench(j, options);
   if (j.contains("task_id")) return ParseHumanEval(j);
-  return absl::InvalidArgumentError(
-      "record has neither \"question_id\" (LiveCodeBench) nor \"task_id\" (HumanEval)");
+  return absl::InvalidArgumentError("record has neither \"question_id\" (LiveCodeBench) nor \"task_id\" (HumanEval)");
 }
 
 absl::StatusOr<Benchmark> LoadBenchmark(const std::string& path, const BenchmarkOptions& options) {
@@ -229,23 +226,24 @@ absl::StatusOr<Benchmark> LoadBenchmark(const std::string& path, const Benchmark
     bytes = std::move(*text);
   }
   Benchmark b;
-  ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlBytes(path, bytes, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
-    ASSIGN_OR_RETURN(Problem p, ParseProblem(line.text, options));
-    if (options.dates.active()) {
-      const std::string day = p.contest_date.substr(0, 10);
-      if (!IsIsoDate(day) || (!options.dates.start_date.empty() && day < options.dates.start_date) ||
-          (!options.dates.end_date.empty() && day > options.dates.end_date)) {
-        ++b.filtered_by_date;
-        return absl::OkStatus();
-      }
-    }
-    if (b.index.contains(p.question_id)) {
-      return absl::InvalidArgumentError(absl::StrCat("duplicate question_id \"", p.question_id, "\""));
-    }
-    b.index[p.question_id] = b.problems.size();
-    b.problems.push_back(std::move(p));
-    return absl::OkStatus();
-  }));
+  ASSIGN_OR_RETURN(JsonlStats stats,
+                   ReadJsonlBytes(path, bytes, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+                     ASSIGN_OR_RETURN(Problem p, ParseProblem(line.text, options));
+                     if (options.dates.active()) {
+                       const std::string day = p.contest_date.substr(0, 10);
+                       if (!IsIsoDate(day) || (!options.dates.start_date.empty() && day < options.dates.start_date) ||
+                           (!options.dates.end_date.empty() && day > options.dates.end_date)) {
+                         ++b.filtered_by_date;
+                         return absl::OkStatus();
+                       }
+                     }
+                     if (b.index.contains(p.question_id)) {
+                       return absl::InvalidArgumentError(absl::StrCat("duplicate question_id \"", p.question_id, "\""));
+                     }
+                     b.index[p.question_id] = b.problems.size();
+                     b.problems.push_back(std::move(p));
+                     return absl::OkStatus();
+                   }));
   b.errors = std::move(stats.errors);
   return b;
 }

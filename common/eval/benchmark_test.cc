@@ -26,10 +26,16 @@ std::string WriteTemp(const std::string& name, const std::string& text) {
 
 nlohmann::json GoodRecord(const std::string& id) {
   nlohmann::json tests = nlohmann::json::array({{{"input", "1\n"}, {"output", "1\n"}, {"testtype", "stdin"}}});
-  return {{"question_id", id},      {"question_title", "t"},           {"question_content", "c"},
-          {"starter_code", ""},     {"difficulty", "easy"},            {"platform", "atcoder"},
-          {"contest_date", "2025-03-01T00:00:00"}, {"public_test_cases", tests.dump()},
-          {"private_test_cases", "[]"}, {"metadata", "{}"}};
+  return {{"question_id", id},
+          {"question_title", "t"},
+          {"question_content", "c"},
+          {"starter_code", ""},
+          {"difficulty", "easy"},
+          {"platform", "atcoder"},
+          {"contest_date", "2025-03-01T00:00:00"},
+          {"public_test_cases", tests.dump()},
+          {"private_test_cases", "[]"},
+          {"metadata", "{}"}};
 }
 
 TEST(BenchmarkTest, LoadsLiveCodeBenchReleaseFormatWithCompressedPrivateTests) {
@@ -86,7 +92,7 @@ TEST(BenchmarkTest, ReportsBadLinesWithTheirLineNumbersAndKeepsGoing) {
   bad_args["metadata"] = R"({"func_name": "f"})";
   nlohmann::json no_tests = GoodRecord("no_tests");
   no_tests["public_test_cases"] = "[]";
-  const std::string text = GoodRecord("first").dump() + "\n" +  // line 1
+  const std::string text = GoodRecord("first").dump() + "\n" +   // line 1
                            "{\"question_id\": \"broken\", \n" +  // line 2
                            undecodable.dump() + "\n" +           // 3
                            unknown_type.dump() + "\n" +          // 4
@@ -103,9 +109,14 @@ TEST(BenchmarkTest, ReportsBadLinesWithTheirLineNumbersAndKeepsGoing) {
   ASSERT_EQ(b->problems.size(), 2u);
   EXPECT_EQ(b->problems[1].question_id, "last");
   const std::pair<int, std::string> expected[] = {
-      {2, "not valid JSON"}, {3, "private_test_cases: zlib"},          {4, "unknown testtype \"interactive\""},
-      {6, "func_name"},      {7, "input line 1"},    {8, "no test cases"},
-      {9, "duplicate"},      {10, "JSON object"},
+      {2, "not valid JSON"},
+      {3, "private_test_cases: zlib"},
+      {4, "unknown testtype \"interactive\""},
+      {6, "func_name"},
+      {7, "input line 1"},
+      {8, "no test cases"},
+      {9, "duplicate"},
+      {10, "JSON object"},
   };
   ASSERT_EQ(b->errors.size(), std::size(expected));
   for (size_t i = 0; i < std::size(expected); ++i) {

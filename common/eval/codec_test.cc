@@ -49,8 +49,12 @@ std::string Pickle4(const std::string& s) {
 }
 
 TEST(Base64Test, DecodesRfc4648Vectors) {
-  const std::pair<std::string, std::string> vectors[] = {{"", ""},         {"f", "Zg=="},     {"fo", "Zm8="},
-                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
                                                          {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(Base64Encode(plain), encoded);
@@ -98,19 +102,28 @@ TEST(PickleStringTest, RejectsEveryTruncation) {
 
 TEST(PickleStringTest, RejectsOpcodesOtherThanASingleStr) {
   const std::string cases[] = {
-      "\x80\x02"s "cos\nsystem\n(S'true'\ntR."s,      // GLOBAL + REDUCE: the classic exploit
-      "\x80\x04\x8c\x02os\x8c\x06system\x93."s,       // STACK_GLOBAL
-      "\x80\x02]q\x00."s,                             // an empty list
-      "\x80\x02K\x05."s,                              // an int
-      "\x80\x02X\x01\x00\x00\x00""aX\x01\x00\x00\x00""b."s,  // two strings
-      "\x80\x02q\x00X\x01\x00\x00\x00""a."s,            // memo before the value
-      "\x80\x02."s,                                   // STOP with nothing
-      "\x80\x02X\x01\x00\x00\x00""a.extra"s,            // bytes after STOP
-      "\x80\x01X\x01\x00\x00\x00""a."s,                 // protocol 1
-      "\x80\x06X\x01\x00\x00\x00""a."s,                 // protocol 6
-      "X\x01\x00\x00\x00""a."s,                         // no PROTO
-      "\x80\x02\x95\x01\x00\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00""a."s,  // FRAME in protocol 2
-      "\x80\x02X\x02\x00\x00\x00\xff\xfe."s,          // invalid UTF-8
+      "\x80\x02"s
+      "cos\nsystem\n(S'true'\ntR."s,             // GLOBAL + REDUCE: the classic exploit
+      "\x80\x04\x8c\x02os\x8c\x06system\x93."s,  // STACK_GLOBAL
+      "\x80\x02]q\x00."s,                        // an empty list
+      "\x80\x02K\x05."s,                         // an int
+      "\x80\x02X\x01\x00\x00\x00"
+      "aX\x01\x00\x00\x00"
+      "b."s,  // two strings
+      "\x80\x02q\x00X\x01\x00\x00\x00"
+      "a."s,         // memo before the value
+      "\x80\x02."s,  // STOP with nothing
+      "\x80\x02X\x01\x00\x00\x00"
+      "a.extra"s,  // bytes after STOP
+      "\x80\x01X\x01\x00\x00\x00"
+      "a."s,  // protocol 1
+      "\x80\x06X\x01\x00\x00\x00"
+      "a."s,  // protocol 6
+      "X\x01\x00\x00\x00"
+      "a."s,  // no PROTO
+      "\x80\x02\x95\x01\x00\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00"
+      "a."s,                                  // FRAME in protocol 2
+      "\x80\x02X\x02\x00\x00\x00\xff\xfe."s,  // invalid UTF-8
   };
   for (const std::string& c : cases) EXPECT_FALSE(UnpickleString(c).ok()) << testing::PrintToString(c);
 }
@@ -118,9 +131,12 @@ TEST(PickleStringTest, RejectsOpcodesOtherThanASingleStr) {
 TEST(PickleStringTest, RejectsHugeLengthsWithoutAllocating) {
   // Claims of 4 GiB, 2^63 and a giant frame over a few bytes of input.
   const std::string cases[] = {
-      "\x80\x02X\xff\xff\xff\xff""abc."s,
-      "\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\x7f""abc."s,
-      "\x80\x04\x95\xff\xff\xff\xff\xff\xff\xff\xff\x8c\x01""a."s,
+      "\x80\x02X\xff\xff\xff\xff"
+      "abc."s,
+      "\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\x7f"
+      "abc."s,
+      "\x80\x04\x95\xff\xff\xff\xff\xff\xff\xff\xff\x8c\x01"
+      "a."s,
   };
   for (const std::string& c : cases) {
     auto s = UnpickleString(c);

@@ -35,7 +35,7 @@ FakeSandbox::Script PassesGood() {
     ProcessRunResult r;
     r.exit_code = 0;
     r.out = absl::StrContains(code, "good") ? "{\"test\": 0, \"verdict\": \"pass\"}\n{\"done\": true}\n"
-                                           : "{\"test\": 0, \"verdict\": \"wrong_answer\"}\n{\"done\": true}\n";
+                                            : "{\"test\": 0, \"verdict\": \"wrong_answer\"}\n{\"done\": true}\n";
     return r;
   };
 }
@@ -43,8 +43,8 @@ FakeSandbox::Script PassesGood() {
 TEST(GradeMemoTest, CopiesOfAProgramOnAProblemRunOnceAndKeepTheirPlaces) {
   FakeSandbox sb(PassesGood(), 2);
   const Benchmark b = TwoProblems();
-  const std::vector<Solution> s = {{"a", "good"}, {"a", "bad"}, {"a", "good"}, {"b", "good"}, {"a", "bad"},
-                                   {"b", "good"}};
+  const std::vector<Solution> s = {{"a", "good"}, {"a", "bad"}, {"a", "good"},
+                                   {"b", "good"}, {"a", "bad"}, {"b", "good"}};
   const std::vector<SolutionResult> r = GradeSolutions(b, s, sb, GradeOptions{});
   ASSERT_EQ(r.size(), s.size());
   // a/good, a/bad and b/good: the same program on another problem is another run.
@@ -97,9 +97,7 @@ TEST(GradeMemoTest, UnknownProblemsAreNamedForEveryCopy) {
   EXPECT_TRUE(sb.commands().empty());
 }
 
-TEST(GradeMemoTest, TheKeySeparatesIdFromCode) {
-  EXPECT_NE(GradeMemo::Key("ab", "c"), GradeMemo::Key("a", "bc"));
-}
+TEST(GradeMemoTest, TheKeySeparatesIdFromCode) { EXPECT_NE(GradeMemo::Key("ab", "c"), GradeMemo::Key("a", "bc")); }
 
 }  // namespace
 }  // namespace ssd

@@ -19,14 +19,9 @@ namespace ssd {
 namespace {
 
 constexpr std::pair<Verdict, const char*> kVerdictNames[] = {
-    {Verdict::kPass, "pass"},
-    {Verdict::kWrongAnswer, "wrong_answer"},
-    {Verdict::kRuntimeError, "runtime_error"},
-    {Verdict::kTimeout, "timeout"},
-    {Verdict::kMemoryLimit, "memory_limit"},
-    {Verdict::kCompileError, "compile_error"},
-    {Verdict::kNoCode, "no_code"},
-    {Verdict::kNotRun, "not_run"},
+    {Verdict::kPass, "pass"},       {Verdict::kWrongAnswer, "wrong_answer"}, {Verdict::kRuntimeError, "runtime_error"},
+    {Verdict::kTimeout, "timeout"}, {Verdict::kMemoryLimit, "memory_limit"}, {Verdict::kCompileError, "compile_error"},
+    {Verdict::kNoCode, "no_code"},  {Verdict::kNotRun, "not_run"},
 };
 
 // Python start-up and the prelude imports, before the first test.
@@ -69,8 +64,9 @@ std::string ProgramFor(const Problem& problem, absl::string_view code) {
 SandboxCommand HarnessCommand(std::string job, double budget_s, const GradeOptions& options) {
   SandboxCommand cmd;
   cmd.argv = {options.python_path, "-I", "-c", std::string(HarnessScript())};
-  cmd.env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "PYTHONUTF8=1",
-             "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
+  cmd.env = {"PATH=/usr/bin:/bin", "HOME=/tmp",         "TMPDIR=/tmp",
+             "LANG=C.UTF-8",       "PYTHONUTF8=1",      "PYTHONDONTWRITEBYTECODE=1",
+             "PYTHONHASHSEED=0",   "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
              "MKL_NUM_THREADS=1"};
   cmd.stdin_data = std::move(job);
   cmd.limits.wall_s = budget_s;
@@ -186,8 +182,8 @@ SolutionResult GradeSolution(const Problem& problem, absl::string_view code, San
     return result;
   }
   const double budget_s = kStartupBudgetS + n * (options.timeout_s + 1.0);
-  auto run = sandbox.Run(HarnessCommand(DumpJob(HarnessItem(problem, ProgramFor(problem, code), options)),
-                                        budget_s, options));
+  auto run =
+      sandbox.Run(HarnessCommand(DumpJob(HarnessItem(problem, ProgramFor(problem, code), options)), budget_s, options));
   if (!run.ok()) {
     result.error = absl::StrCat("sandbox (", sandbox.name(), "): ", run.status().message());
     result.verdict = Verdict::kRuntimeError;
@@ -197,8 +193,8 @@ SolutionResult GradeSolution(const Problem& problem, absl::string_view code, San
 }
 
 std::vector<std::optional<SolutionResult>> GradeBatch(const std::vector<const Problem*>& problems,
-                                                      const std::vector<absl::string_view>& programs,
-                                                      Sandbox& sandbox, const GradeOptions& options) {
+                                                      const std::vector<absl::string_view>& programs, Sandbox& sandbox,
+                                                      const GradeOptions& options) {
   std::vector<std::optional<SolutionResult>> results(programs.size());
   if (problems.size() != programs.size() || programs.empty() || !options.Validate().ok()) return results;
   nlohmann::json items = nlohmann::json::array();
@@ -288,8 +284,8 @@ std::vector<SolutionResult> GradeSolutions(const Benchmark& benchmark, const std
   const size_t slots = static_cast<size_t>(std::max(1, sandbox.max_parallel()));
   size_t per_batch = 1;
   if (sandbox.own_pid_namespace() && options.max_batch > 1) {
-    per_batch = std::clamp<size_t>((sandboxed.size() + 2 * slots - 1) / (2 * slots), 1,
-                                   static_cast<size_t>(options.max_batch));
+    per_batch =
+        std::clamp<size_t>((sandboxed.size() + 2 * slots - 1) / (2 * slots), 1, static_cast<size_t>(options.max_batch));
   }
   std::vector<std::vector<size_t>> batches;
   for (size_t b = 0; b < sandboxed.size(); b += per_batch) {

@@ -98,8 +98,8 @@ SolutionResult GradeSolution(const Problem& problem, absl::string_view code, San
 // result of programs[i] on *problems[i], or nullopt where the batch ended
 // before it was graded (grade those alone). Exposed for tests.
 std::vector<std::optional<SolutionResult>> GradeBatch(const std::vector<const Problem*>& problems,
-                                                      const std::vector<absl::string_view>& programs,
-                                                      Sandbox& sandbox, const GradeOptions& options);
+                                                      const std::vector<absl::string_view>& programs, Sandbox& sandbox,
+                                                      const GradeOptions& options);
 
 // Grades each solution against its problem in `benchmark`, running up to
 // sandbox.max_parallel() at once (in batches of up to options.max_batch

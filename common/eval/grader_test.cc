@@ -97,8 +97,8 @@ TEST_F(SandboxedGraderTest, LiveCodeBenchFixtureSolutionsGetTheirExpectedVerdict
     const SolutionResult& r = results[i];
     const std::string where = absl::StrCat("solution line ", fixtures[i].line, " (", r.question_id, ")");
     EXPECT_TRUE(r.error.empty()) << where << ": " << r.error;
-    EXPECT_EQ(VerdictName(r.verdict), fixtures[i].expect) << where << ": first failing test says "
-                                                          << (r.tests.empty() ? "" : r.tests[0].detail);
+    EXPECT_EQ(VerdictName(r.verdict), fixtures[i].expect)
+        << where << ": first failing test says " << (r.tests.empty() ? "" : r.tests[0].detail);
     const Problem* p = bench->Find(r.question_id);
     ASSERT_NE(p, nullptr);
     ASSERT_EQ(r.tests.size(), p->tests.size()) << where;
@@ -122,8 +122,8 @@ TEST_F(SandboxedGraderTest, RunningAllTestsRecordsAVerdictForEachOne) {
   GradeOptions o = FastOptions();
   o.stop_at_first_failure = false;
   // Right only when the list has a single number.
-  const SolutionResult r = GradeSolution(*p, "input()\nx = input().split()\nprint(x[0] if len(x) == 1 else -1)\n",
-                                         *sandbox_, o);
+  const SolutionResult r =
+      GradeSolution(*p, "input()\nx = input().split()\nprint(x[0] if len(x) == 1 else -1)\n", *sandbox_, o);
   ASSERT_EQ(r.tests.size(), 5u);
   EXPECT_EQ(r.tests[0].verdict, Verdict::kWrongAnswer);
   EXPECT_EQ(r.tests[1].verdict, Verdict::kPass);
@@ -152,11 +152,11 @@ TEST_F(SandboxedGraderTest, FunctionalResultsCrossAsPlainJsonSoRiggedEqualityFai
   p.test_type = TestType::kFunctional;
   p.func_name = "f";
   p.tests = {{"[1, 2]", "[1, 2]"}};
-  EXPECT_TRUE(GradeSolution(p, "class Solution:\n  def f(self, x): return tuple(x)\n", *sandbox_, FastOptions())
-                  .passed);
+  EXPECT_TRUE(
+      GradeSolution(p, "class Solution:\n  def f(self, x): return tuple(x)\n", *sandbox_, FastOptions()).passed);
   const SolutionResult rigged = GradeSolution(
-      p, "class Any:\n  def __eq__(self, o): return True\nclass Solution:\n  def f(self, x): return Any()\n",
-      *sandbox_, FastOptions());
+      p, "class Any:\n  def __eq__(self, o): return True\nclass Solution:\n  def f(self, x): return Any()\n", *sandbox_,
+      FastOptions());
   EXPECT_EQ(rigged.verdict, Verdict::kWrongAnswer) << rigged.tests[0].detail;
   const SolutionResult subclass = GradeSolution(
       p, "class L(list):\n  def __eq__(self, o): return True\nclass Solution:\n  def f(self, x): return L([0])\n",
@@ -324,7 +324,7 @@ ProcessRunResult HarnessOutput(std::string out) {
 
 TEST(GraderTest, HarnessDeathBlamesTheRunningTestAndSkipsTheRest) {
   ProcessRunResult r = HarnessOutput(R"({"test": 0, "verdict": "pass", "time_s": 0.1, "detail": ""})"
-                                  "\n");
+                                     "\n");
   r.exit_code = -1;
   r.signal = 9;
   r.err = "Killed";
@@ -512,8 +512,9 @@ TEST(GraderTest, SandboxFailureAndUnknownIdsAreRecordedNotFatal) {
 
 TEST(GraderTest, TheHarnessGetsTheJobOnStdinAndLimitsScaleWithTheTests) {
   FakeSandbox sb([](const SandboxCommand&) -> absl::StatusOr<ProcessRunResult> {
-    return HarnessOutput("{\"test\": 0, \"verdict\": \"pass\"}\n{\"test\": 1, \"verdict\": \"pass\"}\n"
-                         "{\"done\": true}\n");
+    return HarnessOutput(
+        "{\"test\": 0, \"verdict\": \"pass\"}\n{\"test\": 1, \"verdict\": \"pass\"}\n"
+        "{\"done\": true}\n");
   });
   GradeOptions o;
   o.timeout_s = 3;

@@ -166,8 +166,8 @@ std::string FormatPassAtKTable(const PassAtKReport& report) {
       if (it == g->pass_at_k.end()) {
         out += " - |";
       } else {
-        absl::StrAppend(&out, absl::StrFormat(" %.1f%% [%.1f, %.1f] |", 100 * it->second.value,
-                                              100 * it->second.ci_low, 100 * it->second.ci_high));
+        absl::StrAppend(&out, absl::StrFormat(" %.1f%% [%.1f, %.1f] |", 100 * it->second.value, 100 * it->second.ci_low,
+                                              100 * it->second.ci_high));
       }
     }
     out += "\n";
@@ -189,8 +189,7 @@ absl::Status HeldOutSplit::Validate() const {
 }
 
 absl::StatusOr<TemperatureSelection> SelectBestTemperature(const std::vector<TemperatureResults>& candidates,
-                                                           const HeldOutSplit& split,
-                                                           const BootstrapOptions& options) {
+                                                           const HeldOutSplit& split, const BootstrapOptions& options) {
   RETURN_IF_ERROR(split.Validate());
   RETURN_IF_ERROR(options.Validate());
   if (candidates.empty()) return absl::InvalidArgumentError("no temperatures to choose from");

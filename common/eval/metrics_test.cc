@@ -18,12 +18,12 @@ double Binomial(int n, int k) {
 }
 
 TEST(PassAtKTest, MatchesTheClosedFormOnHandComputedCases) {
-  EXPECT_DOUBLE_EQ(PassAtK(5, 2, 1), 0.4);                  // c / n
-  EXPECT_DOUBLE_EQ(PassAtK(5, 2, 2), 1 - 3.0 / 10);         // 1 - C(3,2)/C(5,2)
-  EXPECT_NEAR(PassAtK(10, 3, 5), 1 - 21.0 / 252, 1e-12);    // 1 - C(7,5)/C(10,5)
-  EXPECT_NEAR(PassAtK(200, 1, 100), 0.5, 1e-12);            // C(199,100)/C(200,100) = 1/2
+  EXPECT_DOUBLE_EQ(PassAtK(5, 2, 1), 0.4);                // c / n
+  EXPECT_DOUBLE_EQ(PassAtK(5, 2, 2), 1 - 3.0 / 10);       // 1 - C(3,2)/C(5,2)
+  EXPECT_NEAR(PassAtK(10, 3, 5), 1 - 21.0 / 252, 1e-12);  // 1 - C(7,5)/C(10,5)
+  EXPECT_NEAR(PassAtK(200, 1, 100), 0.5, 1e-12);          // C(199,100)/C(200,100) = 1/2
   EXPECT_DOUBLE_EQ(PassAtK(10, 0, 5), 0);
-  EXPECT_DOUBLE_EQ(PassAtK(10, 6, 5), 1);                   // n - c < k: some draw must pass
+  EXPECT_DOUBLE_EQ(PassAtK(10, 6, 5), 1);  // n - c < k: some draw must pass
   EXPECT_DOUBLE_EQ(PassAtK(1, 1, 1), 1);
   for (int n : {5, 10, 20}) {
     for (int c = 0; c <= n; ++c) {
@@ -108,7 +108,8 @@ TEST(HeldOutSplitTest, IsDeterministicOrderFreeAndNearTheFraction) {
   HeldOutSplit other = split;
   other.seed = 1;
   int differ = 0;
-  for (int i = 0; i < 1000; ++i) differ += split.IsHeldOut(absl::StrCat("q", i)) != other.IsHeldOut(absl::StrCat("q", i));
+  for (int i = 0; i < 1000; ++i)
+    differ += split.IsHeldOut(absl::StrCat("q", i)) != other.IsHeldOut(absl::StrCat("q", i));
   EXPECT_GT(differ, 100);  // the seed reshuffles
 }
 
@@ -128,8 +129,8 @@ TEST(TemperatureSelectionTest, ChoosesOnTheTuningSideAndReportsTheHeldOutSide) {
   HeldOutSplit split;
   // 0.6 is best where it is chosen; 1.0 would look best on held-out problems,
   // which must not influence the choice.
-  const std::vector<TemperatureResults> candidates = {
-      Candidate(0.2, split, 4, 4), Candidate(0.6, split, 7, 3), Candidate(1.0, split, 5, 9)};
+  const std::vector<TemperatureResults> candidates = {Candidate(0.2, split, 4, 4), Candidate(0.6, split, 7, 3),
+                                                      Candidate(1.0, split, 5, 9)};
   auto sel = SelectBestTemperature(candidates, split);
   ASSERT_TRUE(sel.ok()) << sel.status();
   EXPECT_EQ(sel->temperature, 0.6);

@@ -17,7 +17,8 @@ absl::StatusOr<std::vector<int64_t>> EncodeProblemPrompt(const Tokenizer& tokeni
   if (chat != nullptr) {
     ChatOptions co;
     co.add_generation_prompt = true;
-    ASSIGN_OR_RETURN(prompt, chat->Render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}}), co));
+    ASSIGN_OR_RETURN(prompt,
+                     chat->Render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}}), co));
   }
   EncodeOptions eo;
   eo.allow_special = true;  // the chat template's markers
@@ -25,9 +26,9 @@ absl::StatusOr<std::vector<int64_t>> EncodeProblemPrompt(const Tokenizer& tokeni
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
 
-absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer& tokenizer,
-                                                 const ChatTemplate* chat, const PromptTemplates& templates,
-                                                 const Benchmark& benchmark, const SamplingParams& params) {
+absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer& tokenizer, const ChatTemplate* chat,
+                                                 const PromptTemplates& templates, const Benchmark& benchmark,
+                                                 const SamplingParams& params) {
   GeneratedAnswers out;
   std::map<std::string, size_t> first_slot;  // question_id -> index of its sample 0
   for (const Problem& p : benchmark.problems) {
@@ -107,7 +108,8 @@ absl::StatusOr<ModelEvalReport> EvaluateModel(Engine& engine, const Tokenizer& t
     const bool once = p.greedy() && n > 1;
     if (once) {
       p.n = 1;
-      say(absl::StrFormat("temperature 0 is greedy: generating and grading 1 answer per problem for %d problems, "
+      say(
+          absl::StrFormat("temperature 0 is greedy: generating and grading 1 answer per problem for %d problems, "
                           "each counted %d times",
                           benchmark.problems.size(), n));
     } else {
@@ -176,8 +178,7 @@ std::string FormatModelEvalReport(const ModelEvalReport& report) {
   std::string out;
   for (const TemperatureEval& te : report.per_temperature) {
     absl::StrAppendFormat(&out, "temperature %g (%d answers, %d tokens generated; %d ended by length)\n",
-                          te.temperature, te.answers.generated, te.answers.generated_tokens,
-                          te.answers.length_stops);
+                          te.temperature, te.answers.generated, te.answers.generated_tokens, te.answers.length_stops);
     for (const std::string& e : te.answers.errors) absl::StrAppend(&out, "  not prompted: ", e, "\n");
     absl::StrAppend(&out, FormatPassAtKTable(te.report), "\n");
   }

@@ -49,14 +49,14 @@ absl::StatusOr<std::vector<int64_t>> EncodeProblemPrompt(const Tokenizer& tokeni
 // Prompts every problem with EncodeProblemPrompt, through the chat template
 // when there is one (one user message, generation prompt added), and
 // generates params.n samples each.
-absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer& tokenizer,
-                                                 const ChatTemplate* chat, const PromptTemplates& templates,
-                                                 const Benchmark& benchmark, const SamplingParams& params);
+absl::StatusOr<GeneratedAnswers> GenerateAnswers(Engine& engine, const Tokenizer& tokenizer, const ChatTemplate* chat,
+                                                 const PromptTemplates& templates, const Benchmark& benchmark,
+                                                 const SamplingParams& params);
 
 struct ModelEvalOptions {
-  SamplingParams params;              // temperature is taken from `temperatures`
-  std::vector<double> temperatures;   // at least one
-  HeldOutSplit split;                 // used when there are several temperatures
+  SamplingParams params;             // temperature is taken from `temperatures`
+  std::vector<double> temperatures;  // at least one
+  HeldOutSplit split;                // used when there are several temperatures
   GradeOptions grade;
   BootstrapOptions bootstrap;
   absl::Status Validate(int64_t vocab_size) const;

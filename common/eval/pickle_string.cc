@@ -28,8 +28,8 @@ class Reader {
 
   absl::StatusOr<uint64_t> LittleEndian(size_t width, const char* what) {
     if (remaining() < width) {
-      return absl::InvalidArgumentError(absl::StrCat("pickle: truncated ", what, " at offset ", pos_, " (needs ",
-                                                     width, " bytes, ", remaining(), " left)"));
+      return absl::InvalidArgumentError(absl::StrCat("pickle: truncated ", what, " at offset ", pos_, " (needs ", width,
+                                                     " bytes, ", remaining(), " left)"));
     }
     uint64_t v = 0;
     for (size_t i = 0; i < width; ++i) v |= uint64_t{static_cast<unsigned char>(b_[pos_ + i])} << (8 * i);
@@ -74,7 +74,8 @@ absl::StatusOr<std::string> UnpickleString(absl::string_view bytes, size_t max_b
         if (*version < 4) return bad("(FRAME) needs protocol 4");
         auto n = r.LittleEndian(8, "FRAME length");
         if (!n.ok()) return n.status();
-        if (*n > r.remaining()) return bad(absl::StrCat("(FRAME) claims ", *n, " bytes but ", r.remaining(), " remain"));
+        if (*n > r.remaining())
+          return bad(absl::StrCat("(FRAME) claims ", *n, " bytes but ", r.remaining(), " remain"));
         break;
       }
       case kShortBinUnicode:
@@ -85,8 +86,10 @@ absl::StatusOr<std::string> UnpickleString(absl::string_view bytes, size_t max_b
         if (op == kBinUnicode8 && *version < 4) return bad("(BINUNICODE8) needs protocol 4");
         auto n = r.LittleEndian(width, "string length");
         if (!n.ok()) return n.status();
-        if (*n > r.remaining()) return bad(absl::StrCat("claims a ", *n, "-byte string but ", r.remaining(), " remain"));
-        if (*n > max_bytes) return bad(absl::StrCat("claims a ", *n, "-byte string, over the ", max_bytes, "-byte limit"));
+        if (*n > r.remaining())
+          return bad(absl::StrCat("claims a ", *n, "-byte string but ", r.remaining(), " remain"));
+        if (*n > max_bytes)
+          return bad(absl::StrCat("claims a ", *n, "-byte string, over the ", max_bytes, "-byte limit"));
         absl::string_view s = r.Take(static_cast<size_t>(*n));
         const size_t invalid = FindInvalidUtf8(s);
         if (invalid != kValidUtf8) return bad(absl::StrCat("holds invalid UTF-8 at string byte ", invalid));
@@ -111,8 +114,7 @@ absl::StatusOr<std::string> UnpickleString(absl::string_view bytes, size_t max_b
               absl::StrCat("pickle: ", r.remaining(), " trailing bytes after STOP at offset ", at));
         }
         return std::move(*value);
-      default:
-        return bad("is not allowed: only a single pickled str is accepted");
+      default: return bad("is not allowed: only a single pickled str is accepted");
     }
   }
 }

@@ -20,9 +20,7 @@
 namespace ssd {
 namespace {
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // Only async-signal-safe calls from here to execve: the parent may have
 // other threads.

@@ -129,8 +129,7 @@ absl::Status BwrapSandboxOptions::Validate() const {
   if (max_parallel < 1) return absl::InvalidArgumentError("max_parallel: must be at least 1");
   if (uid_range < max_parallel) return absl::InvalidArgumentError("uid_range: must be at least max_parallel");
   if (uid_base < 1000 || uid_base + uid_range > 65534) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("uid_base: ", uid_base, " + uid_range must lie in [1000, 65534)"));
+    return absl::InvalidArgumentError(absl::StrCat("uid_base: ", uid_base, " + uid_range must lie in [1000, 65534)"));
   }
   if (uid_lock_dir.empty() || uid_lock_dir[0] != '/') {
     return absl::InvalidArgumentError("uid_lock_dir: must be an absolute path");
@@ -159,9 +158,9 @@ absl::StatusOr<std::unique_ptr<BwrapSandbox>> BwrapSandbox::Create(const BwrapSa
         "without isolation)"));
   }
   if (access(options.prlimit_path.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the sandbox sets its process limit with prlimit, but ", options.prlimit_path,
-        " is missing (install the Debian package util-linux)"));
+    return absl::FailedPreconditionError(absl::StrCat("the sandbox sets its process limit with prlimit, but ",
+                                                      options.prlimit_path,
+                                                      " is missing (install the Debian package util-linux)"));
   }
   std::unique_ptr<BwrapSandbox> sb(new BwrapSandbox(options));
   if (sb->is_root_) RETURN_IF_ERROR(sb->ClaimUids());
@@ -186,10 +185,8 @@ std::vector<std::string> BwrapSandbox::BwrapArgv(const SandboxCommand& c, int64_
                                 "--disable-userns",  // no nested namespaces to climb out of
                                 "--die-with-parent",
                                 "--new-session",  // no TIOCSTI into our terminal
-                                "--cap-drop", "ALL",
-                                "--uid", "65534", "--gid", "65534",
-                                "--hostname", "sandbox",
-                                "--clearenv"};
+                                "--cap-drop",        "ALL",     "--uid",     "65534", "--gid", "65534",
+                                "--hostname",        "sandbox", "--clearenv"};
   for (const char* link : {"/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin"}) {
     char target[4096];
     const ssize_t n = readlink(link, target, sizeof(target) - 1);
@@ -239,11 +236,10 @@ absl::Status BwrapSandbox::ClaimUids() {
     slot_uids_.push_back(static_cast<uid_t>(uid));
   }
   if (static_cast<int>(slot_uids_.size()) < options_.max_parallel) {
-    return absl::ResourceExhaustedError(absl::StrCat("sandbox: only ", slot_uids_.size(), " of ",
-                                                     options_.max_parallel, " sandbox uids in [", options_.uid_base,
-                                                     ", ", options_.uid_base + options_.uid_range,
-                                                     ") are free; other ssd processes hold the rest (see ",
-                                                     options_.uid_lock_dir, ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("sandbox: only ", slot_uids_.size(), " of ", options_.max_parallel, " sandbox uids in [",
+                     options_.uid_base, ", ", options_.uid_base + options_.uid_range,
+                     ") are free; other ssd processes hold the rest (see ", options_.uid_lock_dir, ")"));
   }
   return absl::OkStatus();
 }

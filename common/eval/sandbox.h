@@ -45,13 +45,13 @@
 namespace ssd {
 
 struct SandboxLimits {
-  double wall_s = 60;                                // the whole run is killed after this
-  int64_t cpu_s = 60;                                // per process
-  int64_t address_space_bytes = int64_t{4} << 30;    // per process
-  int max_processes = 64;                            // live processes of the run
-  int64_t file_size_bytes = int64_t{256} << 20;      // largest file it may write
-  int64_t tmpfs_bytes = int64_t{1} << 30;            // all of /tmp together
-  size_t max_output_bytes = size_t{64} << 20;        // captured stdout, and stderr
+  double wall_s = 60;                              // the whole run is killed after this
+  int64_t cpu_s = 60;                              // per process
+  int64_t address_space_bytes = int64_t{4} << 30;  // per process
+  int max_processes = 64;                          // live processes of the run
+  int64_t file_size_bytes = int64_t{256} << 20;    // largest file it may write
+  int64_t tmpfs_bytes = int64_t{1} << 30;          // all of /tmp together
+  size_t max_output_bytes = size_t{64} << 20;      // captured stdout, and stderr
   absl::Status Validate() const;
 };
 
@@ -86,9 +86,9 @@ struct BwrapSandboxOptions {
   // Mounted read-only at the same place; paths that do not exist are
   // skipped. Merged-/usr links (/bin, /lib, /lib64, /sbin) are recreated as
   // links. Nothing else of the host is visible.
-  std::vector<std::string> read_only_paths = {"/usr",           "/etc/alternatives", "/etc/ld.so.cache",
-                                              "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-                                              "/etc/python3",    "/etc/python3.11"};
+  std::vector<std::string> read_only_paths = {
+      "/usr",           "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+      "/etc/localtime", "/etc/python3",      "/etc/python3.11"};
   int max_parallel = 2;
   // Root only: each concurrent run gets its own uid from [uid_base,
   // uid_base + uid_range). Uids are claimed with a lock file in
@@ -125,7 +125,7 @@ class BwrapSandbox : public Sandbox {
   const BwrapSandboxOptions options_;
   const bool is_root_;
   const bool nproc_per_user_namespace_;  // Linux 5.14 or later
-  std::vector<uid_t> slot_uids_;  // root only; set by ClaimUids
+  std::vector<uid_t> slot_uids_;         // root only; set by ClaimUids
   std::vector<int> lock_fds_;
 
   absl::Mutex mu_;

@@ -7,11 +7,11 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,15 +22,15 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "gtest/gtest.h"
 #include "common/util/ports.h"
+#include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_env.h"
 
@@ -94,7 +94,9 @@ TEST_F(SandboxTest, GeneratedCodeCannotOpenANetworkConnection) {
   const std::string probe = absl::StrCat(
       "import socket\n"
       "try:\n"
-      "    socket.create_connection(('127.0.0.1', ", listener->port(), "), timeout=3)\n"
+      "    socket.create_connection(('127.0.0.1', ",
+      listener->port(),
+      "), timeout=3)\n"
       "    print('connected')\n"
       "except OSError as e:\n"
       "    print('blocked', e)\n");
@@ -111,7 +113,9 @@ TEST_F(SandboxTest, GeneratedCodeCannotLeaveAFileBehind) {
   const std::string probe = absl::StrCat(
       "import os\n"
       "open('/tmp/inside.txt', 'w').write('x')\n"  // the private tmpfs is writable
-      "for p in ['", escaped, "', '/usr/escaped.txt', '/var/tmp/escaped_", getpid(), "']:\n"
+      "for p in ['",
+      escaped, "', '/usr/escaped.txt', '/var/tmp/escaped_", getpid(),
+      "']:\n"
       "    try:\n"
       "        open(p, 'w').write('x')\n"
       "        print('wrote', p)\n"
@@ -136,13 +140,13 @@ TEST_F(SandboxTest, GeneratedCodeCannotReadFilesOutsideTheAllowedSet) {
   chmod(secret.c_str(), 0644);
   const char* src = std::getenv("SSD_SOURCE_DIR");
   const std::string source_file = src ? std::string(src) + "/CMakeLists.txt" : "/work/eval-wt/CMakeLists.txt";
-  const std::string probe = absl::StrCat(
-      "for p in ['", secret, "', '", source_file, "', '/etc/shadow', '/root/.bash_history']:\n"
-      "    try:\n"
-      "        open(p).read(1)\n"
-      "        print('read', p)\n"
-      "    except OSError:\n"
-      "        pass\n");
+  const std::string probe = absl::StrCat("for p in ['", secret, "', '", source_file,
+                                         "', '/etc/shadow', '/root/.bash_history']:\n"
+                                         "    try:\n"
+                                         "        open(p).read(1)\n"
+                                         "        print('read', p)\n"
+                                         "    except OSError:\n"
+                                         "        pass\n");
   const ProcessRunResult r = RunPython(*sandbox_, probe);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "") << r.out;
@@ -194,14 +198,14 @@ TEST_F(SandboxTest, GeneratedCodeCannotForkBombTheMachine) {
   bomb.wall_s = 2;
   const auto start = std::chrono::steady_clock::now();
   const ProcessRunResult r = RunPython(*sandbox_,
-                                    "import os\n"
-                                    "marker = 'ssd-fork-bomb-marker'\n"
-                                    "while True:\n"
-                                    "    try:\n"
-                                    "        os.fork()\n"
-                                    "    except OSError:\n"
-                                    "        pass\n",
-                                    bomb);
+                                       "import os\n"
+                                       "marker = 'ssd-fork-bomb-marker'\n"
+                                       "while True:\n"
+                                       "    try:\n"
+                                       "        os.fork()\n"
+                                       "    except OSError:\n"
+                                       "        pass\n",
+                                       bomb);
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(r.wall_timeout);
   EXPECT_LT(took, 10);
@@ -232,7 +236,9 @@ TEST_F(SandboxTest, GeneratedCodeCannotOutliveItsTimeout) {
       "import os, time\n"
       "if os.fork() == 0:\n"
       "    os.setsid()\n"
-      "    os.execv('/usr/bin/sleep', ['sleep', '", marker, "'])\n"
+      "    os.execv('/usr/bin/sleep', ['sleep', '",
+      marker,
+      "'])\n"
       "time.sleep(100)\n");
   SandboxLimits limits;
   limits.wall_s = 2;
@@ -261,7 +267,9 @@ TEST_F(SandboxTest, GeneratedCodeCannotKillProcessesOutside) {
   const std::string probe = absl::StrCat(
       "import os, signal\n"
       "try:\n"
-      "    os.kill(", victim, ", signal.SIGKILL)\n"
+      "    os.kill(",
+      victim,
+      ", signal.SIGKILL)\n"
       "    print('killed')\n"
       "except OSError as e:\n"
       "    print('refused', type(e).__name__)\n");
@@ -291,12 +299,12 @@ TEST_F(SandboxTest, FileSizeIsLimited) {
   SandboxLimits limits;
   limits.file_size_bytes = 1 << 20;
   const ProcessRunResult r = RunPython(*sandbox_,
-                                    "try:\n"
-                                    "    open('/tmp/big', 'wb').write(b'x' * (4 << 20))\n"
-                                    "    print('wrote')\n"
-                                    "except OSError as e:\n"
-                                    "    print('refused')\n",
-                                    limits);
+                                       "try:\n"
+                                       "    open('/tmp/big', 'wb').write(b'x' * (4 << 20))\n"
+                                       "    print('wrote')\n"
+                                       "except OSError as e:\n"
+                                       "    print('refused')\n",
+                                       limits);
   EXPECT_EQ(r.out, "refused\n") << r.err;
 }
 

@@ -34,10 +34,10 @@ absl::StatusOr<Solution> ParseSolution(absl::string_view line) {
 absl::StatusOr<SolutionsFile> LoadSolutions(const std::string& path) {
   SolutionsFile f;
   ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlFile(path, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
-    ASSIGN_OR_RETURN(Solution s, ParseSolution(line.text));
-    f.solutions.push_back(std::move(s));
-    return absl::OkStatus();
-  }));
+                     ASSIGN_OR_RETURN(Solution s, ParseSolution(line.text));
+                     f.solutions.push_back(std::move(s));
+                     return absl::OkStatus();
+                   }));
   f.errors = std::move(stats.errors);
   return f;
 }

@@ -54,22 +54,23 @@ absl::StatusOr<FilterInput> ReadFilterInput(const std::vector<std::string>& path
   FilterInput out;
   for (size_t file = 0; file < paths.size(); ++file) {
     const std::string& path = paths[file];
-    ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlFile(path, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
-      ASSIGN_OR_RETURN(Json j, ParseJsonObject(line.text));
-      FilterInputSample s;
-      if (j.contains("prompt_id")) {
-        RETURN_IF_ERROR(ParseSampleLine(j, &s));
-      } else if (j.contains("messages")) {
-        RETURN_IF_ERROR(ParseChatLine(j, &s));
-        s.key = absl::StrFormat("c:%06d:%012d", file, line.number);
-      } else {
-        return absl::InvalidArgumentError(
-            "neither a chat line ({\"messages\": [..., assistant]}) nor an `ssd sample` line (\"prompt_id\", "
-            "\"text\", \"messages\")");
-      }
-      out.samples.push_back(std::move(s));
-      return absl::OkStatus();
-    }));
+    ASSIGN_OR_RETURN(
+        JsonlStats stats, ReadJsonlFile(path, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
+          ASSIGN_OR_RETURN(Json j, ParseJsonObject(line.text));
+          FilterInputSample s;
+          if (j.contains("prompt_id")) {
+            RETURN_IF_ERROR(ParseSampleLine(j, &s));
+          } else if (j.contains("messages")) {
+            RETURN_IF_ERROR(ParseChatLine(j, &s));
+            s.key = absl::StrFormat("c:%06d:%012d", file, line.number);
+          } else {
+            return absl::InvalidArgumentError(
+                "neither a chat line ({\"messages\": [..., assistant]}) nor an `ssd sample` line (\"prompt_id\", "
+                "\"text\", \"messages\")");
+          }
+          out.samples.push_back(std::move(s));
+          return absl::OkStatus();
+        }));
     for (std::string& e : stats.errors) out.errors.push_back(std::move(e));
   }
   return out;

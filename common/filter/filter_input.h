@@ -23,9 +23,9 @@ namespace ssd {
 
 struct FilterInputSample {
   std::string key;
-  std::string answer;         // the assistant's text, what the filter measures
-  int64_t num_tokens = -1;    // generated tokens from a sample line; -1: unknown (chat lines)
-  std::string sft_line;       // the ml-ssd chat line to write if it survives, '\n'-terminated
+  std::string answer;       // the assistant's text, what the filter measures
+  int64_t num_tokens = -1;  // generated tokens from a sample line; -1: unknown (chat lines)
+  std::string sft_line;     // the ml-ssd chat line to write if it survives, '\n'-terminated
 };
 
 struct FilterInput {

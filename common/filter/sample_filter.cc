@@ -80,11 +80,12 @@ v1::FilterResult ComputeFilter(const v1::FilterSpec& spec, std::vector<FilterCan
     }
   }
   FillHistogram(kept, &r);
-  const int64_t drop =
-      static_cast<int64_t>(static_cast<double>(kept.size()) * spec.drop_shortest_percent() / 100.0);
+  const int64_t drop = static_cast<int64_t>(static_cast<double>(kept.size()) * spec.drop_shortest_percent() / 100.0);
   if (drop > 0 && drop < static_cast<int64_t>(kept.size())) {
     // Only the element at the cut matters: nth_element, not a full sort.
-    auto less = [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : *a.second < *b.second; };
+    auto less = [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : *a.second < *b.second;
+    };
     std::nth_element(kept.begin(), kept.begin() + drop, kept.end(), less);
     r.set_has_cut(true);
     r.set_cut_length(kept[static_cast<size_t>(drop)].first);

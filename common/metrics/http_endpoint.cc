@@ -10,8 +10,8 @@
 namespace ssd {
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const HttpEndpointOptions& options,
-                                                                 const MetricsRegistry* registry,
-                                                                 std::function<absl::Status()> health) {
+                                                                  const MetricsRegistry* registry,
+                                                                  std::function<absl::Status()> health) {
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("--metrics-port: ", options.port, " is not a TCP port"));
   }

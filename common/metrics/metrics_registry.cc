@@ -210,8 +210,8 @@ std::string MetricsRegistry::Render() const {
       const std::vector<uint64_t> cum = h->CumulativeCounts();
       for (size_t i = 0; i < cum.size(); ++i) {
         const std::string le = i < f->bounds_.size() ? FormatValue(f->bounds_[i]) : "+Inf";
-        absl::StrAppend(&out, f->name_, "_bucket", LabelBlock(f->labels_, values, absl::StrCat("le=\"", le, "\"")),
-                        " ", cum[i], "\n");
+        absl::StrAppend(&out, f->name_, "_bucket", LabelBlock(f->labels_, values, absl::StrCat("le=\"", le, "\"")), " ",
+                        cum[i], "\n");
       }
       absl::StrAppend(&out, f->name_, "_sum", LabelBlock(f->labels_, values), " ", FormatValue(h->sum()), "\n");
       absl::StrAppend(&out, f->name_, "_count", LabelBlock(f->labels_, values), " ", cum.back(), "\n");

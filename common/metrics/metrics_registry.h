@@ -101,8 +101,7 @@ class MetricsRegistry {
  public:
   // Adding a name that exists returns the existing family; reusing a name
   // for another kind of metric is a programming error (CHECK).
-  CounterFamily& AddCounter(const std::string& name, const std::string& help,
-                            std::vector<std::string> labels = {});
+  CounterFamily& AddCounter(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
   GaugeFamily& AddGauge(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
   HistogramFamily& AddHistogram(const std::string& name, const std::string& help, std::vector<std::string> labels,
                                 std::vector<double> bounds);

@@ -1,6 +1,4 @@
 // The Prometheus text format as scrapers parse it, and the HTTP endpoint.
-#include "common/metrics/metrics_registry.h"
-
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -8,6 +6,7 @@
 #include <vector>
 
 #include "common/metrics/http_endpoint.h"
+#include "common/metrics/metrics_registry.h"
 
 namespace ssd {
 namespace {

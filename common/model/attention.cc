@@ -38,8 +38,7 @@ at::Tensor Attend(const at::Tensor& q_BNTD, const at::Tensor& k_BKSD, const at::
   return out.view({B, N, T, D}).transpose(1, 2).reshape({B, T, N * D});
 }
 
-bool KeyRangesFromSegments(const at::Tensor& seg_BT, std::vector<int64_t>* begin,
-                           std::vector<int64_t>* end) {
+bool KeyRangesFromSegments(const at::Tensor& seg_BT, std::vector<int64_t>* begin, std::vector<int64_t>* end) {
   at::Tensor seg = seg_BT.to(at::kCPU, at::kLong).contiguous();
   const int64_t B = seg.size(0), T = seg.size(1);
   const int64_t* s = seg.data_ptr<int64_t>();
@@ -70,8 +69,10 @@ std::vector<std::vector<std::pair<int64_t, int64_t>>> SegmentRuns(const at::Tens
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t i = 0; i < T; ++i) {
       const int64_t start = begin[static_cast<size_t>(b * T + i)];
-      if (start == i) runs[static_cast<size_t>(b)].push_back({i, 1});
-      else ++runs[static_cast<size_t>(b)].back().second;
+      if (start == i)
+        runs[static_cast<size_t>(b)].push_back({i, 1});
+      else
+        ++runs[static_cast<size_t>(b)].back().second;
     }
   }
   return runs;

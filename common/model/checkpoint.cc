@@ -38,10 +38,8 @@ absl::StatusOr<at::ScalarType> ToScalarType(DType dtype) {
   }
 }
 
-absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::string& model_dir,
-                                                                const ModelConfig& config,
-                                                                at::ScalarType dtype,
-                                                                at::Device device) {
+absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::string& model_dir, const ModelConfig& config,
+                                                                at::ScalarType dtype, at::Device device) {
   ASSIGN_OR_RETURN(CheckpointFiles files, CheckpointFiles::Open(model_dir));
   const std::vector<WeightSpec> expected = ExpectedWeights(config);
 
@@ -51,20 +49,19 @@ absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::strin
   for (const WeightSpec& spec : expected) {
     CheckpointFiles::Located loc = files.Find(spec.name);
     if (loc.file == nullptr) {
-      return absl::NotFoundError(absl::StrCat(model_dir, ": missing tensor \"", spec.name,
-                                              "\" (expected shape ", ShapeToString(spec.shape),
-                                              " for model_type ", ModelTypeName(config.arch), ")"));
+      return absl::NotFoundError(absl::StrCat(model_dir, ": missing tensor \"", spec.name, "\" (expected shape ",
+                                              ShapeToString(spec.shape), " for model_type ", ModelTypeName(config.arch),
+                                              ")"));
     }
     if (loc.info->shape != spec.shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          loc.file->path(), ": tensor \"", spec.name, "\" has shape ", ShapeToString(loc.info->shape),
-          " but config.json implies ", ShapeToString(spec.shape)));
+      return absl::InvalidArgumentError(absl::StrCat(loc.file->path(), ": tensor \"", spec.name, "\" has shape ",
+                                                     ShapeToString(loc.info->shape), " but config.json implies ",
+                                                     ShapeToString(spec.shape)));
     }
     DType d = loc.info->dtype;
     if (d != DType::kF32 && d != DType::kBF16 && d != DType::kF16) {
-      return absl::InvalidArgumentError(absl::StrCat(loc.file->path(), ": tensor \"", spec.name,
-                                                     "\" has dtype ", DTypeName(d),
-                                                     "; weights must be F32, BF16 or F16"));
+      return absl::InvalidArgumentError(absl::StrCat(loc.file->path(), ": tensor \"", spec.name, "\" has dtype ",
+                                                     DTypeName(d), "; weights must be F32, BF16 or F16"));
     }
     located.push_back(loc);
   }
@@ -97,8 +94,8 @@ absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::strin
   return out;
 }
 
-absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config,
-                              const NamedTensors& tensors, const SaveOptions& options) {
+absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config, const NamedTensors& tensors,
+                              const SaveOptions& options) {
   ASSIGN_OR_RETURN(at::ScalarType save_type, ToScalarType(options.dtype));
   if (options.dtype == DType::kF64) {
     return absl::InvalidArgumentError("SaveHfCheckpoint: dtype must be F32, BF16 or F16");
@@ -113,8 +110,7 @@ absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config,
   for (size_t i = 0; i < tensors.size(); ++i) {
     const at::Tensor& t = tensors[i].second;
     uint64_t bytes = static_cast<uint64_t>(t.numel()) * DTypeSize(options.dtype);
-    if (options.max_shard_bytes > 0 && !shards.back().empty() &&
-        shard_bytes + bytes > options.max_shard_bytes) {
+    if (options.max_shard_bytes > 0 && !shards.back().empty() && shard_bytes + bytes > options.max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
     }
@@ -131,8 +127,8 @@ absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config,
     std::vector<TensorToWrite> to_write;
     for (size_t i : shards[s]) {
       at::Tensor t = tensors[i].second.detach().to(at::kCPU, save_type).contiguous();
-      to_write.push_back({tensors[i].first, options.dtype,
-                          std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
+      to_write.push_back(
+          {tensors[i].first, options.dtype, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
       keep_alive.push_back(std::move(t));
       weight_map[tensors[i].first] = file;
     }

@@ -26,10 +26,8 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // Loads every tensor named by ExpectedWeights(config) from `model_dir`,
 // converted to `dtype` on `device`. Extra tensors that the forward ignores are
 // skipped; other unknown tensors are logged and skipped.
-absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::string& model_dir,
-                                                                const ModelConfig& config,
-                                                                at::ScalarType dtype,
-                                                                at::Device device);
+absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::string& model_dir, const ModelConfig& config,
+                                                                at::ScalarType dtype, at::Device device);
 
 struct SaveOptions {
   DType dtype = DType::kF32;  // F32, BF16 or F16
@@ -40,8 +38,8 @@ struct SaveOptions {
 
 // Writes config.json and the weights of `tensors` (HF names) into `dir`,
 // creating it. The config's torch_dtype is set from options.dtype.
-absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config,
-                              const NamedTensors& tensors, const SaveOptions& options);
+absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config, const NamedTensors& tensors,
+                              const SaveOptions& options);
 
 absl::StatusOr<at::ScalarType> ToScalarType(DType dtype);
 

@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/util/file_util.h"
-#include "common/util/status_macros.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -25,9 +25,9 @@ bool IsSafeShardName(const std::string& name) {
 }  // namespace
 
 const std::vector<std::string>& TokenizerFileNames() {
-  static const std::vector<std::string> kNames = {"tokenizer.json", "tokenizer_config.json",
-                                                  "special_tokens_map.json", "generation_config.json",
-                                                  "vocab.json", "merges.txt"};
+  static const std::vector<std::string> kNames = {
+      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json",
+      "merges.txt"};
   return kNames;
 }
 
@@ -55,8 +55,7 @@ std::string ResolveModelDir(const std::string& path) {
   return sibling;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text,
-                                                                    const std::string& where) {
+absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text, const std::string& where) {
   json j;
   {
     absl::StatusOr<json> parsed = ParseJson<json>(text);
@@ -88,8 +87,8 @@ absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_d
   const std::string single_path = JoinPath(model_dir, kSingleWeightsFile);
   if (!PathExists(index_path)) {
     if (!PathExists(single_path)) {
-      return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kSingleWeightsFile, " and no ",
-                                              kWeightsIndexFile, " (is this a Hugging Face model folder?)"));
+      return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kSingleWeightsFile, " and no ", kWeightsIndexFile,
+                                              " (is this a Hugging Face model folder?)"));
     }
     ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(single_path));
     out.files_.push_back(std::make_unique<SafetensorsFile>(std::move(f)));
@@ -113,8 +112,8 @@ absl::StatusOr<CheckpointFiles> CheckpointFiles::Open(const std::string& model_d
     const SafetensorsFile* f = out.files_[file_index[shard]].get();
     const TensorInfo* info = f->Find(name);
     if (info == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(index_path, ": tensor \"", name, "\" is mapped to ",
-                                                     shard, " but that file does not contain it"));
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": tensor \"", name, "\" is mapped to ", shard,
+                                                     " but that file does not contain it"));
     }
     out.where_[name] = {f, info};
   }

@@ -36,8 +36,7 @@ std::string ResolveModelDir(const std::string& path);
 // tensor name -> shard file name, every name a plain file name (no '/',
 // never "." or ".."), so that a hostile index cannot point outside the
 // model folder. Opens nothing.
-absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text,
-                                                                    const std::string& where);
+absl::StatusOr<std::map<std::string, std::string>> ParseWeightsIndex(absl::string_view text, const std::string& where);
 
 // The opened weight files of one checkpoint.
 class CheckpointFiles {

@@ -160,9 +160,7 @@ TEST_F(ShardIndexTest, PathTraversalInShardNameIsRejected) {
 
 TEST_F(ShardIndexTest, IndexPointingAtTheWrongShardIsRejected) {
   std::string d = SavedShards();
-  RewriteIndex(d, [](nlohmann::json& j) {
-    j["weight_map"]["model.norm.weight"] = "model-00001-of-00002.safetensors";
-  });
+  RewriteIndex(d, [](nlohmann::json& j) { j["weight_map"]["model.norm.weight"] = "model-00001-of-00002.safetensors"; });
   ExpectLoadError(d, {"model.norm.weight", "does not contain it"});
 }
 

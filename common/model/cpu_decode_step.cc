@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "common/model/cpu_packed_matmul.h"
@@ -58,8 +58,8 @@ class Chunks {
 
 // y[:, o0:o1] = x W^T (+ b), up to 64 rows per pass (their inputs stay in
 // L2 while W streams by).
-void Range(const float* x, const PackedMatrix& W, const float* b, float* y, int64_t M, int64_t ldy,
-           int64_t o0, int64_t o1) {
+void Range(const float* x, const PackedMatrix& W, const float* b, float* y, int64_t M, int64_t ldy, int64_t o0,
+           int64_t o1) {
   for (int64_t m = 0; m < M; m += kRowsPerPass) {
     PackedMatmul(x + m * W.in, std::min(kRowsPerPass, M - m), W, b, y + m * ldy, ldy, o0, o1);
   }
@@ -96,8 +96,8 @@ const char* DecodeProfile::Name(int phase) {
   }
 }
 
-void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH, float* logits_BV,
-                int threads, DecodeProfile* profile) {
+void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH, float* logits_BV, int threads,
+                DecodeProfile* profile) {
   const int64_t B = batch.rows, H = model.hidden, N = model.heads, K = model.kv_heads;
   const int64_t D = model.head_dim, I = model.intermediate;
   const int64_t W = (N + 2 * K) * D, rep = N / K;
@@ -116,8 +116,8 @@ void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH,
   float* gu_B2I = y_BH + B * H;
   float* act_BI = gu_B2I + B * 2 * I;
   float* h_shared_BH = act_BI + B * I;  // when !own_norm
-  const HeadsView cache_view{nullptr, K * batch.block_size * D, batch.block_size * D, D,
-                             batch.block_tables, batch.max_blocks, batch.block_size};
+  const HeadsView cache_view{nullptr,          K * batch.block_size * D, batch.block_size * D, D, batch.block_tables,
+                             batch.max_blocks, batch.block_size};
 
   // One work counter per matrix of the step (4 per layer, the lm_head).
   const size_t num_counters = 4 * model.layers.size() + 1;

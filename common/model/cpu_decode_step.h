@@ -119,8 +119,8 @@ struct DecodeProfile {
 // the residual stream; logits_BV [rows or num_logits, V] receives the
 // logits, in the order of logit_rows. Runs on `threads` OpenMP threads (1
 // inside another parallel region).
-void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH, float* logits_BV,
-                int threads, DecodeProfile* profile = nullptr);
+void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH, float* logits_BV, int threads,
+                DecodeProfile* profile = nullptr);
 
 }  // namespace cpu
 }  // namespace ssd

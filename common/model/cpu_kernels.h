@@ -29,8 +29,8 @@ void RmsNorm(const float* x, const float* w, float* out, int64_t rows, int64_t d
 // pos[row]: angle_i = pos * inv_freq[i], for i < D/2,
 //   x[i]       <- x[i] cos - x[i + D/2] sin
 //   x[i + D/2] <- x[i + D/2] cos + x[i] sin
-void QkNormRope(float* qkv, int64_t rows, int64_t N, int64_t K, int64_t D, const float* q_norm,
-                const float* k_norm, float eps, const int64_t* pos, const float* inv_freq);
+void QkNormRope(float* qkv, int64_t rows, int64_t N, int64_t K, int64_t D, const float* q_norm, const float* k_norm,
+                float eps, const int64_t* pos, const float* inv_freq);
 
 // out[r, i] = silu(gu[r, i]) * gu[r, I + i] for gu[rows, 2I].
 void SiluGate(const float* gu, float* out, int64_t rows, int64_t I);
@@ -41,8 +41,7 @@ void SiluGate(const float* gu, float* out, int64_t rows, int64_t I);
 // streams W once against all rows of x (cpu::SkinnyRange). Uses AVX2+FMA
 // (and AVX-512 where present, with the same results) and returns false
 // (doing nothing) where the CPU lacks them.
-bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M,
-                  int64_t in, int64_t out);
+bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in, int64_t out);
 
 // Multi-query attention for T queries per sequence with per-query key
 // ranges: query (b, i) of head n sees keys [key_begin[b*T+i],
@@ -50,9 +49,8 @@ bool SkinnyMatmul(const float* x, const float* W, const float* b, float* y, int6
 // and values may live in fused qkv rows or in a KV cache, as described by
 // the views. out[B, T, N * D]. Softmax is computed exactly in one pass with a
 // running maximum (no [T, S] score matrix, no mask tensor).
-void RangeAttention(HeadsView q, HeadsView k, HeadsView v, const int64_t* key_begin,
-                    const int64_t* key_end, float* out, int64_t B, int64_t T, int64_t N,
-                    int64_t K, int64_t D);
+void RangeAttention(HeadsView q, HeadsView k, HeadsView v, const int64_t* key_begin, const int64_t* key_end, float* out,
+                    int64_t B, int64_t T, int64_t N, int64_t K, int64_t D);
 
 }  // namespace cpu
 }  // namespace ssd

@@ -1,19 +1,17 @@
 #include "common/model/cpu_kernels.h"
 
-#include "common/model/cpu_packed_matmul.h"
-
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "common/model/cpu_packed_matmul.h"
+
 namespace ssd {
 namespace {
 
-double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 class CpuKernelsTest : public ::testing::Test {
  protected:
@@ -36,12 +34,12 @@ TEST_F(CpuKernelsTest, QkNormRopeMatchesRotateHalfFormula) {
   at::Tensor pos = at::tensor(std::vector<int64_t>{0, 3, 17, 100, 4000}, at::kLong);
   at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::kFloat) / D);
   at::Tensor ours = qkv.clone();
-  cpu::QkNormRope(ours.data_ptr<float>(), rows, N, K, D, qn.data_ptr<float>(), kn.data_ptr<float>(),
-                  1e-6f, pos.data_ptr<int64_t>(), inv.data_ptr<float>());
+  cpu::QkNormRope(ours.data_ptr<float>(), rows, N, K, D, qn.data_ptr<float>(), kn.data_ptr<float>(), 1e-6f,
+                  pos.data_ptr<int64_t>(), inv.data_ptr<float>());
   auto norm = [](const at::Tensor& x, const at::Tensor& w) {
     return w * (x * at::rsqrt(x.pow(2).mean(-1, true) + 1e-6));
   };
-  at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * inv;       // [rows, D/2]
+  at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * inv;         // [rows, D/2]
   at::Tensor cos = at::cat({angles, angles}, -1).cos().unsqueeze(1);  // [rows, 1, D]
   at::Tensor sin = at::cat({angles, angles}, -1).sin().unsqueeze(1);
   auto rope = [&](const at::Tensor& x) {
@@ -68,8 +66,8 @@ TEST_F(CpuKernelsTest, SkinnyMatmulMatchesLinearForOddShapes) {
     for (auto [in, out] : std::vector<std::pair<int64_t, int64_t>>{{256, 1000}, {37, 7}, {8, 2}, {300, 31}}) {
       at::Tensor x = at::randn({M, in}), w = at::randn({out, in}), b = at::randn({out});
       at::Tensor y = at::full({M, out}, NAN);
-      if (!cpu::SkinnyMatmul(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
-                             y.data_ptr<float>(), M, in, out)) {
+      if (!cpu::SkinnyMatmul(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>(), M, in,
+                             out)) {
         GTEST_SKIP() << "CPU without AVX2/FMA";
       }
       at::Tensor ref = at::linear(x, w, b);
@@ -138,8 +136,8 @@ TEST_F(CpuKernelsTest, PackedMatmulGivesTheSameBitsOnEveryKernelSliceAndBatchAnd
         const int64_t cut = std::min<int64_t>(out, 16);  // two slices, as threads split them
         bool ran = true;
         for (auto [o0, o1] : std::vector<std::pair<int64_t, int64_t>>{{0, cut}, {cut, out}}) {
-          ran = ran && cpu::PackedMatmulWith(isa, x.data_ptr<float>(), M, W, b.data_ptr<float>(),
-                                             y.data_ptr<float>(), out, o0, o1);
+          ran = ran && cpu::PackedMatmulWith(isa, x.data_ptr<float>(), M, W, b.data_ptr<float>(), y.data_ptr<float>(),
+                                             out, o0, o1);
         }
         if (!ran) continue;  // this CPU lacks the kernel
         EXPECT_TRUE(at::equal(y, scalar)) << "isa " << static_cast<int>(isa) << " M=" << M << " in=" << in
@@ -172,8 +170,8 @@ TEST_F(CpuKernelsTest, Avx512MatmulsLeaveZmm16To31ZeroSoTheSseCodeAfterThemDoesN
   at::Tensor x = at::randn({M, in}), w = at::randn({out, in}), y = at::empty({M, out}), storage;
   const cpu::PackedMatrix W = PackedOf(w, &storage);
   std::vector<float> regs(256, 1.0f);
-  ASSERT_TRUE(cpu::PackedMatmulWith(cpu::PackedIsa::kAvx512, x.data_ptr<float>(), M, W, nullptr,
-                                    y.data_ptr<float>(), out, 0, out));
+  ASSERT_TRUE(cpu::PackedMatmulWith(cpu::PackedIsa::kAvx512, x.data_ptr<float>(), M, W, nullptr, y.data_ptr<float>(),
+                                    out, 0, out));
   ReadHighZmm(regs.data());
   EXPECT_EQ(std::count(regs.begin(), regs.end(), 0.0f), 256) << "packed kernel";
   std::fill(regs.begin(), regs.end(), 1.0f);
@@ -213,8 +211,8 @@ TEST_P(RangeAttentionTest, MatchesSoftmaxAttentionWithGqa) {
   at::Tensor out = at::full({B, T, N * D}, NAN);
   const int64_t qs = N * D + 5;
   cpu::RangeAttention({q.data_ptr<float>(), T * qs, D, qs}, {kc.data_ptr<float>(), K * cap * D, cap * D, D},
-                      {vc.data_ptr<float>(), K * cap * D, cap * D, D}, begin.data(), end.data(),
-                      out.data_ptr<float>(), B, T, N, K, D);
+                      {vc.data_ptr<float>(), K * cap * D, cap * D, D}, begin.data(), end.data(), out.data_ptr<float>(),
+                      B, T, N, K, D);
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t n = 0; n < N; ++n) {

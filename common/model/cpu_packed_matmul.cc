@@ -17,8 +17,8 @@ namespace ssd {
 namespace cpu {
 namespace {
 
-constexpr int64_t kRows = 6;    // rows per tile
-constexpr int64_t kGroup = 4;   // panels per AVX-512 tile (64 outputs)
+constexpr int64_t kRows = 6;   // rows per tile
+constexpr int64_t kGroup = 4;  // panels per AVX-512 tile (64 outputs)
 
 // Weights as fp32 values, stored as fp32 or as bf16 bits (the upper half of
 // an fp32, so widening is exact): one at a time and eight at a time.
@@ -62,9 +62,9 @@ __attribute__((target("avx512f"))) inline __m512 Load16(const uint16_t* w) {
 }
 
 template <int R, int P, typename WT>
-__attribute__((target("avx512f"))) void Tile512(const float* x, int64_t in, const WT* panels,
-                                                const float* b, float* y, int64_t ldy, int64_t o,
-                                                int64_t o_end, const char* next, int64_t next_lines, bool first) {
+__attribute__((target("avx512f"))) void Tile512(const float* x, int64_t in, const WT* panels, const float* b, float* y,
+                                                int64_t ldy, int64_t o, int64_t o_end, const char* next,
+                                                int64_t next_lines, bool first) {
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r) {
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
@@ -103,9 +103,9 @@ __attribute__((target("avx512f"))) void Tile512(const float* x, int64_t in, cons
 }
 
 template <int P, typename WT>
-__attribute__((target("avx512f"))) void Rows512(const float* x, int64_t M, int64_t in, const WT* panels,
-                                                const float* b, float* y, int64_t ldy, int64_t o,
-                                                int64_t o_end, const WT* next, int64_t next_elems) {
+__attribute__((target("avx512f"))) void Rows512(const float* x, int64_t M, int64_t in, const WT* panels, const float* b,
+                                                float* y, int64_t ldy, int64_t o, int64_t o_end, const WT* next,
+                                                int64_t next_elems) {
   // The next group's weights are asked into L2 while this one computes,
   // spread over the tiles (one line per kernel step), so the first tile of
   // the next group does not wait on L3 or memory.
@@ -153,9 +153,8 @@ __attribute__((target("avx512f"))) void Rows512(const float* x, int64_t M, int64
 }
 
 template <typename WT>
-__attribute__((target("avx512f"))) void Matmul512(const float* x, int64_t M, const WT* W, int64_t in,
-                                                  const float* b, float* y, int64_t ldy, int64_t o_begin,
-                                                  int64_t o_end) {
+__attribute__((target("avx512f"))) void Matmul512(const float* x, int64_t M, const WT* W, int64_t in, const float* b,
+                                                  float* y, int64_t ldy, int64_t o_begin, int64_t o_end) {
   // Groups of up to 4 panels: their weights at one input (4 x 64 bytes)
   // serve all the rows of a tile; the group stays in L2 across row tiles.
   for (int64_t o = o_begin; o < o_end; o += kGroup * kPanel) {
@@ -177,8 +176,8 @@ __attribute__((target("avx512f"))) void Matmul512(const float* x, int64_t M, con
 // ---- AVX2: R rows x one panel (two ymm accumulators per row).
 
 template <int R, typename WT>
-__attribute__((target("avx2,fma"))) void Tile256(const float* x, int64_t in, const WT* panel, const float* b,
-                                                 float* y, int64_t ldy, int64_t o, int64_t o_end) {
+__attribute__((target("avx2,fma"))) void Tile256(const float* x, int64_t in, const WT* panel, const float* b, float* y,
+                                                 int64_t ldy, int64_t o, int64_t o_end) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t i = 0; i < in; ++i) {
@@ -199,9 +198,8 @@ __attribute__((target("avx2,fma"))) void Tile256(const float* x, int64_t in, con
 }
 
 template <typename WT>
-__attribute__((target("avx2,fma"))) void Matmul256(const float* x, int64_t M, const WT* W, int64_t in,
-                                                   const float* b, float* y, int64_t ldy, int64_t o_begin,
-                                                   int64_t o_end) {
+__attribute__((target("avx2,fma"))) void Matmul256(const float* x, int64_t M, const WT* W, int64_t in, const float* b,
+                                                   float* y, int64_t ldy, int64_t o_begin, int64_t o_end) {
   for (int64_t o = o_begin; o < o_end; o += kPanel) {
     const WT* panel = W + (o / kPanel) * in * kPanel;
     const int64_t p_end = std::min(o_end, o + kPanel);
@@ -244,8 +242,8 @@ bool CpuHas(PackedIsa isa) {
 }
 
 template <typename WT>
-void Run(PackedIsa isa, const float* x, int64_t M, const WT* W, int64_t in, const float* b, float* y,
-         int64_t ldy, int64_t o_begin, int64_t o_end) {
+void Run(PackedIsa isa, const float* x, int64_t M, const WT* W, int64_t in, const float* b, float* y, int64_t ldy,
+         int64_t o_begin, int64_t o_end) {
   switch (isa) {
     case PackedIsa::kAvx512: Matmul512(x, M, W, in, b, y, ldy, o_begin, o_end); break;
     case PackedIsa::kAvx2: Matmul256(x, M, W, in, b, y, ldy, o_begin, o_end); break;
@@ -260,8 +258,8 @@ int64_t PackedElements(int64_t out, int64_t in) { return (out + kPanel - 1) / kP
 void PackMatrix(const float* W, int64_t out, int64_t in, float* packed) { Pack(W, out, in, packed); }
 void PackMatrix(const uint16_t* W, int64_t out, int64_t in, uint16_t* packed) { Pack(W, out, in, packed); }
 
-bool PackedMatmulWith(PackedIsa isa, const float* x, int64_t M, const PackedMatrix& W, const float* b,
-                      float* y, int64_t ldy, int64_t o_begin, int64_t o_end) {
+bool PackedMatmulWith(PackedIsa isa, const float* x, int64_t M, const PackedMatrix& W, const float* b, float* y,
+                      int64_t ldy, int64_t o_begin, int64_t o_end) {
   if (!CpuHas(isa)) return false;
   o_end = std::min(o_end, W.out);
   if (M <= 0 || o_begin >= o_end) return true;

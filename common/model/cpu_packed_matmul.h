@@ -60,14 +60,14 @@ struct PackedMatrix {
 
 // y[m * ldy + o] for m < M and o in [o_begin, o_end), in the order above.
 // o_begin must be a multiple of kPanel. b may be nullptr.
-void PackedMatmul(const float* x, int64_t M, const PackedMatrix& W, const float* b, float* y,
-                  int64_t ldy, int64_t o_begin, int64_t o_end);
+void PackedMatmul(const float* x, int64_t M, const PackedMatrix& W, const float* b, float* y, int64_t ldy,
+                  int64_t o_begin, int64_t o_end);
 
 // PackedMatmul with a chosen kernel, for tests and benchmarks: false (doing
 // nothing) where this CPU lacks it.
 enum class PackedIsa { kAvx512, kAvx2, kScalar };
-bool PackedMatmulWith(PackedIsa isa, const float* x, int64_t M, const PackedMatrix& W, const float* b,
-                      float* y, int64_t ldy, int64_t o_begin, int64_t o_end);
+bool PackedMatmulWith(PackedIsa isa, const float* x, int64_t M, const PackedMatrix& W, const float* b, float* y,
+                      int64_t ldy, int64_t o_begin, int64_t o_end);
 
 }  // namespace cpu
 }  // namespace ssd

@@ -61,17 +61,16 @@ __attribute__((target("avx2,fma"))) inline __m256 Reduce8(const __m256 a[8]) {
 
 // The end of one dot product: the lanes, the inputs past in8 one by one,
 // then the bias.
-__attribute__((target("avx2,fma"))) inline float FinishDot(__m256 acc, const float* xr, const float* wr,
-                                                           int64_t in8, int64_t in, const float* b,
-                                                           int64_t o) {
+__attribute__((target("avx2,fma"))) inline float FinishDot(__m256 acc, const float* xr, const float* wr, int64_t in8,
+                                                           int64_t in, const float* b, int64_t o) {
   float sum = HorizontalSum(acc);
   for (int64_t i = in8; i < in; ++i) sum += xr[i] * wr[i];
   return sum + (b != nullptr ? b[o] : 0.0f);
 }
 
 // One (row, output) dot product on its own.
-__attribute__((target("avx2,fma"))) inline float DotAvx2(const float* xr, const float* wr, int64_t in8,
-                                                         int64_t in, const float* b, int64_t o) {
+__attribute__((target("avx2,fma"))) inline float DotAvx2(const float* xr, const float* wr, int64_t in8, int64_t in,
+                                                         const float* b, int64_t o) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < in8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + i), _mm256_loadu_ps(wr + i), acc);
   return FinishDot(acc, xr, wr, in8, in, b, o);
@@ -82,9 +81,9 @@ __attribute__((target("avx2,fma"))) inline float DotAvx2(const float* xr, const 
 // L1 while the row groups pass over them). Rows past the last group of 4 go
 // one at a time against 12 outputs per pass, so twelve FMA chains are in
 // flight; outputs past the last tile of 3 go one by one.
-__attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const float* W, const float* b,
-                                                         float* y, int64_t M, int64_t in, int64_t ldy,
-                                                         int64_t o_begin, int64_t o_end) {
+__attribute__((target("avx2,fma"))) void SkinnyRangeAvx2(const float* x, const float* W, const float* b, float* y,
+                                                         int64_t M, int64_t in, int64_t ldy, int64_t o_begin,
+                                                         int64_t o_end) {
   const int64_t in8 = in - in % 8;
   int64_t o = o_begin;
   for (; o + 3 <= o_end; o += 3) {
@@ -145,9 +144,9 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) inline __m512 LoadWPair(con
 }
 
 template <int R, int P>
-__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void Tile512(
-    const float* x, const float* W, const float* b, float* y, int64_t in, int64_t in8, int64_t ldy,
-    int64_t m, int64_t o) {
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void Tile512(const float* x, const float* W, const float* b,
+                                                                         float* y, int64_t in, int64_t in8, int64_t ldy,
+                                                                         int64_t m, int64_t o) {
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r) {
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
@@ -185,9 +184,10 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) inline void Tile512(
   }
 }
 
-__attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(
-    const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in, int64_t ldy,
-    int64_t o_begin, int64_t o_end) {
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(const float* x, const float* W,
+                                                                            const float* b, float* y, int64_t M,
+                                                                            int64_t in, int64_t ldy, int64_t o_begin,
+                                                                            int64_t o_end) {
   const int64_t in8 = in - in % 8;
   int64_t o = o_begin;
   // Eight outputs per tile; the weight rows (8 x in values) stay in L1
@@ -217,8 +217,8 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void SkinnyRangeAvx512(
   ZeroHighZmm();  // the tiles use all 32 registers
 }
 
-bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M,
-               int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
+bool RangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
+               int64_t ldy, int64_t o_begin, int64_t o_end) {
   if (!CpuHasAvx2Fma()) return false;
   if (isa == SkinnyIsa::kAvx512) {
     if (!CpuHasAvx512FDq()) return false;
@@ -305,9 +305,8 @@ class RowWalker {
 // accumulators stay in registers instead of round-tripping through the
 // stack at every key; 0 for any other D. The arithmetic is the same.
 template <int kChunks>
-__attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const HeadsView& k,
-                                                       const HeadsView& v, int64_t b, int64_t kv,
-                                                       int64_t lo, int64_t hi, int64_t D,
+__attribute__((target("avx2,fma"))) void AttendRowAvx2(const float* qv, const HeadsView& k, const HeadsView& v,
+                                                       int64_t b, int64_t kv, int64_t lo, int64_t hi, int64_t D,
                                                        float scale, float* scores, float* o) {
   const int64_t chunks = kChunks > 0 ? kChunks : D / 8;
   __m256 q[kMaxAvxHeadDim / 8];
@@ -373,8 +372,7 @@ __attribute__((target("avx2,fma"))) inline __m256 SiluGate8(__m256 g, __m256 u) 
   return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
 }
 
-__attribute__((target("avx2,fma"))) void SiluGateAvx2(const float* gate, const float* up, float* out,
-                                                      int64_t n) {
+__attribute__((target("avx2,fma"))) void SiluGateAvx2(const float* gate, const float* up, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, SiluGate8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
   if (i < n) {
@@ -387,9 +385,8 @@ __attribute__((target("avx2,fma"))) void SiluGateAvx2(const float* gate, const f
 }
 
 // Portable: one pass with a running maximum.
-void AttendRowPortable(const float* qv, const HeadsView& k, const HeadsView& v, int64_t b,
-                       int64_t kv, int64_t lo, int64_t hi, int64_t D, float scale, float* acc,
-                       float* o) {
+void AttendRowPortable(const float* qv, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv, int64_t lo,
+                       int64_t hi, int64_t D, float scale, float* acc, float* o) {
   std::fill(acc, acc + D, 0.0f);
   float m = -INFINITY, l = 0.0f;
   for (int64_t j = lo; j < hi; ++j) {
@@ -428,8 +425,8 @@ __attribute__((target("avx512f"))) void ZeroHighZmm() {
       "vpxord %%zmm26, %%zmm26, %%zmm26\n\tvpxord %%zmm27, %%zmm27, %%zmm27\n\t"
       "vpxord %%zmm28, %%zmm28, %%zmm28\n\tvpxord %%zmm29, %%zmm29, %%zmm29\n\t"
       "vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31" ::
-          : "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",
-            "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+          : "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27",
+            "xmm28", "xmm29", "xmm30", "xmm31");
 }
 
 void RmsNormRow(const float* x, const float* w, float* out, int64_t dim, float eps) {
@@ -463,9 +460,8 @@ void NormRopeHead(float* x, const float* w, int64_t D, float eps, const float* t
   }
 }
 
-void QkNormRopeRow(float* row, int64_t N, int64_t K, int64_t D, const float* q_norm,
-                   const float* k_norm, float eps, int64_t pos, const float* inv_freq,
-                   float* scratch) {
+void QkNormRopeRow(float* row, int64_t N, int64_t K, int64_t D, const float* q_norm, const float* k_norm, float eps,
+                   int64_t pos, const float* inv_freq, float* scratch) {
   RopeTable(pos, inv_freq, D, scratch);
   for (int64_t h = 0; h < N + K; ++h) NormRopeHead(row + h * D, h < N ? q_norm : k_norm, D, eps, scratch);
 }
@@ -481,21 +477,18 @@ void SiluGateRow(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
-                 int64_t ldy, int64_t o_begin, int64_t o_end) {
+void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in, int64_t ldy,
+                 int64_t o_begin, int64_t o_end) {
   RangeWith(HaveAvx512() ? SkinnyIsa::kAvx512 : SkinnyIsa::kAvx2, x, W, b, y, M, in, ldy, o_begin, o_end);
 }
 
-
-bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y,
-                     int64_t M, int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end) {
+bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
+                     int64_t ldy, int64_t o_begin, int64_t o_end) {
   return RangeWith(isa, x, W, b, y, M, in, ldy, o_begin, o_end);
 }
 
-
-
-void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv,
-               int64_t lo, int64_t hi, int64_t D, float scale, float* scratch, float* out) {
+void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv, int64_t lo, int64_t hi,
+               int64_t D, float scale, float* scratch, float* out) {
   if (CpuHasAvx2Fma() && D % 8 == 0 && D <= kMaxAvxHeadDim) {
     switch (D) {
       case 32: AttendRowAvx2<4>(q, k, v, b, kv, lo, hi, D, scale, scratch, out); break;

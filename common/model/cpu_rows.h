@@ -82,9 +82,8 @@ void RmsNormRow(const float* x, const float* w, float* out, int64_t dim, float e
 // rotate-half RoPE of q and k at position `pos`: angle_i = pos * inv_freq[i]
 // for i < D/2, x[i] <- x[i] cos - x[i + D/2] sin, x[i + D/2] <- x[i + D/2]
 // cos + x[i] sin. `scratch` holds D floats.
-void QkNormRopeRow(float* row, int64_t N, int64_t K, int64_t D, const float* q_norm,
-                   const float* k_norm, float eps, int64_t pos, const float* inv_freq,
-                   float* scratch);
+void QkNormRopeRow(float* row, int64_t N, int64_t K, int64_t D, const float* q_norm, const float* k_norm, float eps,
+                   int64_t pos, const float* inv_freq, float* scratch);
 
 // The two steps of QkNormRopeRow for one head at a time: RopeTable fills
 // table[0, D) with cos and sin of the angles at `pos`; NormRopeHead norms
@@ -97,20 +96,20 @@ void SiluGateRow(const float* gate, const float* up, float* out, int64_t n);
 
 // y[m * ldy + o] = x[m * in, +in) . W[o * in, +in) (+ b[o]) for m < M and
 // o in [o_begin, o_end), in the order described above. Needs CpuHasAvx2Fma().
-void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
-                 int64_t ldy, int64_t o_begin, int64_t o_end);
+void SkinnyRange(const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in, int64_t ldy,
+                 int64_t o_begin, int64_t o_end);
 
 // SkinnyRange with a chosen kernel, for tests and benchmarks: false (doing
 // nothing) where this CPU lacks it.
 enum class SkinnyIsa { kAvx2, kAvx512 };
-bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y,
-                     int64_t M, int64_t in, int64_t ldy, int64_t o_begin, int64_t o_end);
+bool SkinnyRangeWith(SkinnyIsa isa, const float* x, const float* W, const float* b, float* y, int64_t M, int64_t in,
+                     int64_t ldy, int64_t o_begin, int64_t o_end);
 
 // Softmax attention of one query row `q` [D] over keys and values (b, kv,
 // j) for j in [lo, hi) of the views; scale multiplies the scores. An empty
 // range writes zeros. `scratch` holds max(hi - lo, 1) + D floats.
-void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv,
-               int64_t lo, int64_t hi, int64_t D, float scale, float* scratch, float* out);
+void AttendRow(const float* q, const HeadsView& k, const HeadsView& v, int64_t b, int64_t kv, int64_t lo, int64_t hi,
+               int64_t D, float scale, float* scratch, float* out);
 
 }  // namespace cpu
 }  // namespace ssd

@@ -1,9 +1,9 @@
 #include "common/model/decoder.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -35,8 +35,8 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (UseCpuKernels(x) && x.is_contiguous()) {
     at::Tensor out = at::empty_like(x);
     const int64_t dim = x.size(-1);
-    cpu::RmsNorm(x.data_ptr<float>(), weight.data_ptr<float>(), out.data_ptr<float>(),
-                 x.numel() / dim, dim, static_cast<float>(eps));
+    cpu::RmsNorm(x.data_ptr<float>(), weight.data_ptr<float>(), out.data_ptr<float>(), x.numel() / dim, dim,
+                 static_cast<float>(eps));
     return out;
   }
   // Normalise in fp32 whatever the storage dtype, as transformers does.
@@ -48,9 +48,7 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * y.to(x.scalar_type());
 }
 
-const uint16_t* Bf16Bits(const at::Tensor& t) {
-  return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>());
-}
+const uint16_t* Bf16Bits(const at::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
 // W [out, in] (fp32 or bf16, contiguous) in cpu_packed_matmul.h's layout.
 at::Tensor Pack(const at::Tensor& w) {
@@ -133,9 +131,8 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = w.size(0);
     at::Tensor y = at::empty(shape, x.options());
-    if (cpu::SkinnyMatmul(x.data_ptr<float>(), w.data_ptr<float>(),
-                          b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), rows,
-                          in, w.size(0))) {
+    if (cpu::SkinnyMatmul(x.data_ptr<float>(), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
+                          y.data_ptr<float>(), rows, in, w.size(0))) {
       return y;
     }
   }
@@ -161,19 +158,17 @@ struct RopeTables {
 
 // q/k/v projection with q/k norm and RoPE applied, as one fused matrix
 // [B, T, (N + 2K) * D]. Kernel path only.
-at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w,
-                           const at::Tensor& h_BTH, const RopeTables& rope) {
+at::Tensor ProjectFusedQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH,
+                           const RopeTables& rope) {
   at::Tensor qkv = Linear(h_BTH, w.qkv_weight, w.qkv_bias, w.qkv_packed).contiguous();
-  cpu::QkNormRope(qkv.data_ptr<float>(), h_BTH.size(0) * h_BTH.size(1), c.num_attention_heads,
-                  c.num_key_value_heads, c.head_dim,
-                  c.qk_norm() ? w.q_norm.data_ptr<float>() : nullptr,
-                  c.qk_norm() ? w.k_norm.data_ptr<float>() : nullptr,
-                  static_cast<float>(c.rms_norm_eps), rope.pos_BT.data_ptr<int64_t>(), rope.inv_freq);
+  cpu::QkNormRope(qkv.data_ptr<float>(), h_BTH.size(0) * h_BTH.size(1), c.num_attention_heads, c.num_key_value_heads,
+                  c.head_dim, c.qk_norm() ? w.q_norm.data_ptr<float>() : nullptr,
+                  c.qk_norm() ? w.k_norm.data_ptr<float>() : nullptr, static_cast<float>(c.rms_norm_eps),
+                  rope.pos_BT.data_ptr<int64_t>(), rope.inv_freq);
   return qkv;
 }
 
-QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH,
-               const RopeTables& rope) {
+QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_BTH, const RopeTables& rope) {
   const int64_t B = h_BTH.size(0), T = h_BTH.size(1);
   const int64_t N = c.num_attention_heads, K = c.num_key_value_heads, D = c.head_dim;
   at::Tensor q, k, v;
@@ -194,13 +189,10 @@ QKV ProjectQKV(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
     q = q * rope.cos_BT1D + RotateHalf(q) * rope.sin_BT1D;
     k = k * rope.cos_BT1D + RotateHalf(k) * rope.sin_BT1D;
   }
-  return {q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous(),
-          v.transpose(1, 2).contiguous()};
+  return {q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous(), v.transpose(1, 2).contiguous()};
 }
 
-
-RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::ScalarType dtype,
-                    bool kernels) {
+RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::ScalarType dtype, bool kernels) {
   RopeTables rope;
   rope.pos_BT = pos_BT.to(at::kLong).contiguous();
   rope.inv_freq = inv_freq.data_ptr<float>();
@@ -253,8 +245,7 @@ AttentionLayout AttentionLayout::RightPadded(const std::vector<int64_t>& lengths
   return layout;
 }
 
-AttentionLayout AttentionLayout::Packed(const std::vector<std::vector<int64_t>>& doc_lengths,
-                                        int64_t T) {
+AttentionLayout AttentionLayout::Packed(const std::vector<std::vector<int64_t>>& doc_lengths, int64_t T) {
   const int64_t B = static_cast<int64_t>(doc_lengths.size());
   std::vector<int64_t> pos(static_cast<size_t>(B * T), 0), seg(static_cast<size_t>(B * T), -1);
   for (int64_t b = 0; b < B; ++b) {
@@ -274,14 +265,12 @@ AttentionLayout AttentionLayout::Packed(const std::vector<std::vector<int64_t>>&
   return layout;
 }
 
-Decoder::Decoder(ModelConfig config, DecoderOptions options)
-    : config_(std::move(config)), options_(options) {
+Decoder::Decoder(ModelConfig config, DecoderOptions options) : config_(std::move(config)), options_(options) {
   std::vector<float> inv = RopeInverseFrequencies(config_);
   inv_freq_ = at::tensor(inv, at::kFloat).to(options_.device);
 }
 
-absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const std::string& model_dir,
-                                                       const DecoderOptions& options) {
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const std::string& model_dir, const DecoderOptions& options) {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
   try {
     ASSIGN_OR_RETURN(auto weights, LoadHfWeights(model_dir, config, options.dtype, options.device));
@@ -291,9 +280,9 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const std::string& model_
   }
 }
 
-absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
-    const ModelConfig& config, const std::map<std::string, at::Tensor>& weights,
-    const DecoderOptions& options) {
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(const ModelConfig& config,
+                                                                const std::map<std::string, at::Tensor>& weights,
+                                                                const DecoderOptions& options) {
   RETURN_IF_ERROR(config.Validate());
   for (const WeightSpec& spec : ExpectedWeights(config)) {
     auto it = weights.find(spec.name);
@@ -302,8 +291,8 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
     }
     if (it->second.sizes().vec() != spec.shape) {
       return absl::InvalidArgumentError(absl::StrCat("tensor \"", spec.name, "\" has shape ",
-                                                     ShapeToString(it->second.sizes().vec()),
-                                                     ", expected ", ShapeToString(spec.shape)));
+                                                     ShapeToString(it->second.sizes().vec()), ", expected ",
+                                                     ShapeToString(spec.shape)));
     }
   }
   if (options.cpu_bf16_weights &&
@@ -312,9 +301,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
         "bf16 CPU weights need an fp32 decoder on CPU with batch-invariant kernels (an inference decoder)");
   }
   std::unique_ptr<Decoder> d(new Decoder(config, options));
-  auto get = [&](const std::string& name) {
-    return weights.at(name).to(options.device, options.dtype).contiguous();
-  };
+  auto get = [&](const std::string& name) { return weights.at(name).to(options.device, options.dtype).contiguous(); };
   auto maybe = [&](const std::string& name) {
     auto it = weights.find(name);
     return it == weights.end() ? at::Tensor() : it->second.to(options.device, options.dtype).contiguous();
@@ -324,11 +311,11 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
     auto n = [&](const char* suffix) { return LayerWeightName(l, suffix); };
     DecoderLayerWeights w;
     w.input_norm = get(n("input_layernorm.weight"));
-    w.qkv_weight = at::cat({get(n("self_attn.q_proj.weight")), get(n("self_attn.k_proj.weight")),
-                            get(n("self_attn.v_proj.weight"))}, 0);
+    w.qkv_weight = at::cat(
+        {get(n("self_attn.q_proj.weight")), get(n("self_attn.k_proj.weight")), get(n("self_attn.v_proj.weight"))}, 0);
     if (config.qkv_bias()) {
-      w.qkv_bias = at::cat({get(n("self_attn.q_proj.bias")), get(n("self_attn.k_proj.bias")),
-                            get(n("self_attn.v_proj.bias"))}, 0);
+      w.qkv_bias = at::cat(
+          {get(n("self_attn.q_proj.bias")), get(n("self_attn.k_proj.bias")), get(n("self_attn.v_proj.bias"))}, 0);
     }
     w.o_weight = get(n("self_attn.o_proj.weight"));
     if (config.o_bias()) w.o_bias = get(n("self_attn.o_proj.bias"));
@@ -373,8 +360,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(
   return d;
 }
 
-absl::StatusOr<std::unique_ptr<Decoder>> Decoder::RandomInit(const ModelConfig& config,
-                                                             uint64_t seed, double init_std,
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::RandomInit(const ModelConfig& config, uint64_t seed, double init_std,
                                                              const DecoderOptions& options) {
   RETURN_IF_ERROR(config.Validate());
   if (!(init_std > 0) || !std::isfinite(init_std)) {
@@ -399,11 +385,10 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   CHECK_EQ(ids_BT.dim(), 2) << "ids must be [B, T]";
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
-  at::Tensor pos = layout.position_ids_BT.defined()
-                       ? layout.position_ids_BT.to(options_.device)
-                       : at::arange(T, long_opts).unsqueeze(0).expand({B, T});
-  at::Tensor seg = layout.segment_ids_BT.defined() ? layout.segment_ids_BT.to(options_.device)
-                                                   : at::zeros({B, T}, long_opts);
+  at::Tensor pos = layout.position_ids_BT.defined() ? layout.position_ids_BT.to(options_.device)
+                                                    : at::arange(T, long_opts).unsqueeze(0).expand({B, T});
+  at::Tensor seg =
+      layout.segment_ids_BT.defined() ? layout.segment_ids_BT.to(options_.device) : at::zeros({B, T}, long_opts);
   at::Tensor x = Embed(ids_BT);
   const bool kernels = UseCpuKernels(x);
   const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
@@ -415,8 +400,8 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
       at::Tensor qkv = ProjectFusedQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
       const float* p = qkv.data_ptr<float>();
       at::Tensor attn = at::empty({B, T, N * D}, x.options());
-      cpu::RangeAttention({p, T * W, D, W}, {p + N * D, T * W, D, W}, {p + (N + K) * D, T * W, D, W},
-                          key_begin.data(), key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
+      cpu::RangeAttention({p, T * W, D, W}, {p + N * D, T * W, D, W}, {p + (N + K) * D, T * W, D, W}, key_begin.data(),
+                          key_end.data(), attn.data_ptr<float>(), B, T, N, K, D);
       x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
       x = x + Mlp(config_, w, x);
     }
@@ -425,8 +410,8 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   // ATen path (training, bf16, CUDA): attention document by document when
   // each document is one run of its row (packing and padding both are),
   // else an explicit [B, T, T] visibility mask.
-  const auto runs = options_.attention_by_document ? SegmentRuns(seg)
-                                                    : std::vector<std::vector<std::pair<int64_t, int64_t>>>{};
+  const auto runs =
+      options_.attention_by_document ? SegmentRuns(seg) : std::vector<std::vector<std::pair<int64_t, int64_t>>>{};
   at::Tensor allowed_BTS;
   if (runs.empty()) {
     at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
@@ -461,8 +446,7 @@ std::unique_ptr<KVCache> Decoder::NewCache(const KVCacheOptions& options) const 
   return std::make_unique<KVCache>(config_, options, options_.dtype, options_.device);
 }
 
-at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
-                           const std::vector<int64_t>& num_new) const {
+at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT, const std::vector<int64_t>& num_new) const {
   CHECK_EQ(ids_BT.dim(), 2);
   const int64_t B = ids_BT.size(0);
   CHECK_EQ(B, cache.max_seqs());
@@ -480,8 +464,8 @@ at::Tensor Decoder::Extend(KVCache& cache, const at::Tensor& ids_BT,
   return Extend(cache, seqs, ids_BT, num_new);
 }
 
-at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
-                           const at::Tensor& ids_BT, const std::vector<int64_t>& num_new) const {
+at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs, const at::Tensor& ids_BT,
+                           const std::vector<int64_t>& num_new) const {
   CHECK_EQ(ids_BT.dim(), 2);
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
   CHECK_EQ(static_cast<int64_t>(seqs.size()), B);
@@ -525,8 +509,8 @@ at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
   at::Tensor pos_BT = start_B.unsqueeze(1) + at::arange(T, long_opts).unsqueeze(0);
   at::Tensor j_S = at::arange(S, long_opts);
   // Query t of row b sees key j iff j <= start + t and j < start + num_new.
-  at::Tensor allowed_BTS = (j_S.view({1, 1, S}) <= pos_BT.unsqueeze(2)) &
-                           (j_S.view({1, 1, S}) < (start_B + count_B).view({B, 1, 1}));
+  at::Tensor allowed_BTS =
+      (j_S.view({1, 1, S}) <= pos_BT.unsqueeze(2)) & (j_S.view({1, 1, S}) < (start_B + count_B).view({B, 1, 1}));
   at::Tensor blk_idx = at::tensor(write_block, at::kLong).to(dev);
   at::Tensor off_idx = at::tensor(write_offset, at::kLong).to(dev);
   at::Tensor flat_idx = at::tensor(write_flat, at::kLong).to(dev);
@@ -566,8 +550,7 @@ at::Tensor Decoder::Extend(KVCache& cache, const std::vector<int64_t>& seqs,
 }
 
 at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& seqs, at::Tensor x,
-                                  const std::vector<int64_t>& starts,
-                                  const std::vector<int64_t>& num_new,
+                                  const std::vector<int64_t>& starts, const std::vector<int64_t>& num_new,
                                   const std::vector<int32_t>& tables, int64_t max_blocks) const {
   // CPU fp32 without autograd: everything but the matmuls runs in the fused
   // kernels, new keys/values are copied straight into their blocks, and
@@ -609,8 +592,9 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
       m.final_norm = ptr(final_norm_);
       m.lm_head = PackedView(lm_head_packed_, config_.vocab_size, H);
       const cpu::DecodeBatch batch{R, row_pos.data(), row_tables.data(), max_blocks, bs, logit_rows.data(), B};
-      at::Tensor x_RH = R == B * T ? x.reshape({R, config_.hidden_size}).contiguous()
-                                   : x.reshape({B * T, config_.hidden_size}).index_select(0, at::tensor(src_rows, at::kLong));
+      at::Tensor x_RH = R == B * T
+                            ? x.reshape({R, config_.hidden_size}).contiguous()
+                            : x.reshape({B * T, config_.hidden_size}).index_select(0, at::tensor(src_rows, at::kLong));
       at::Tensor logits = at::empty({B, config_.vocab_size}, x.options());
       cpu::DecodeStep(m, batch, x_RH.data_ptr<float>(), logits.data_ptr<float>(), at::get_num_threads(),
                       options_.decode_profile);
@@ -644,16 +628,14 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
       for (int64_t t = 0; t < num_new[b]; ++t) {
         const float* row = src + (b * T + t) * W;
         for (int64_t kv = 0; kv < K; ++kv) {
-          std::memcpy(const_cast<float*>(k_view.Row(b, kv, starts[b] + t)), row + (N + kv) * D,
-                      sizeof(float) * D);
-          std::memcpy(const_cast<float*>(v_view.Row(b, kv, starts[b] + t)), row + (N + K + kv) * D,
-                      sizeof(float) * D);
+          std::memcpy(const_cast<float*>(k_view.Row(b, kv, starts[b] + t)), row + (N + kv) * D, sizeof(float) * D);
+          std::memcpy(const_cast<float*>(v_view.Row(b, kv, starts[b] + t)), row + (N + K + kv) * D, sizeof(float) * D);
         }
       }
     }
     at::Tensor attn = at::empty({B, T, N * D}, x.options());
-    cpu::RangeAttention({src, T * W, D, W}, k_view, v_view, key_begin.data(), key_end.data(),
-                        attn.data_ptr<float>(), B, T, N, K, D);
+    cpu::RangeAttention({src, T * W, D, W}, k_view, v_view, key_begin.data(), key_end.data(), attn.data_ptr<float>(), B,
+                        T, N, K, D);
     x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
     x = x + Mlp(config_, w, x);
   }

@@ -107,14 +107,14 @@ class Decoder {
   static absl::StatusOr<std::unique_ptr<Decoder>> Load(const std::string& model_dir,
                                                        const DecoderOptions& options = {});
   // Builds from HF-named tensors (as LoadHfWeights returns them).
-  static absl::StatusOr<std::unique_ptr<Decoder>> FromHfWeights(
-      const ModelConfig& config, const std::map<std::string, at::Tensor>& weights,
-      const DecoderOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<Decoder>> FromHfWeights(const ModelConfig& config,
+                                                                const std::map<std::string, at::Tensor>& weights,
+                                                                const DecoderOptions& options = {});
   // Random weights: matrices ~ N(0, init_std^2), norm weights ~ 1 + N(0, 0.1^2)
   // and biases ~ N(0, init_std^2), drawn from a CPU generator seeded by `seed`
   // in ExpectedWeights() order, so the same seed gives the same model anywhere.
-  static absl::StatusOr<std::unique_ptr<Decoder>> RandomInit(const ModelConfig& config,
-                                                             uint64_t seed, double init_std = 0.02,
+  static absl::StatusOr<std::unique_ptr<Decoder>> RandomInit(const ModelConfig& config, uint64_t seed,
+                                                             double init_std = 0.02,
                                                              const DecoderOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
@@ -139,8 +139,7 @@ class Decoder {
                     const std::vector<int64_t>& num_new) const;
   // Convenience for a cache without a budget: row b extends sequence b
   // (B == cache.max_seqs()), reserving blocks and growing the pool as needed.
-  at::Tensor Extend(KVCache& cache, const at::Tensor& ids_BT,
-                    const std::vector<int64_t>& num_new) const;
+  at::Tensor Extend(KVCache& cache, const at::Tensor& ids_BT, const std::vector<int64_t>& num_new) const;
 
   // A paged KV cache shaped for this model.
   std::unique_ptr<KVCache> NewCache(const KVCacheOptions& options) const;
@@ -167,8 +166,8 @@ class Decoder {
   at::Tensor inv_freq_;  // [D/2] float32
   at::Tensor embed_;     // [V, H]
   std::vector<DecoderLayerWeights> layers_;
-  at::Tensor final_norm_;  // [H]
-  at::Tensor lm_head_;     // [V, H]; aliases embed_ when tied
+  at::Tensor final_norm_;      // [H]
+  at::Tensor lm_head_;         // [V, H]; aliases embed_ when tied
   at::Tensor lm_head_packed_;  // inference decoders: packed lm_head
 };
 

@@ -1,8 +1,8 @@
 #include "common/model/decoder.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -23,16 +23,12 @@ class DecoderTest : public ::testing::TestWithParam<ModelArch> {
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::move(*m);
   }
-  at::Tensor RandomIds(int64_t B, int64_t T) {
-    return at::randint(model_->config().vocab_size, {B, T}, at::kLong);
-  }
+  at::Tensor RandomIds(int64_t B, int64_t T) { return at::randint(model_->config().vocab_size, {B, T}, at::kLong); }
   std::unique_ptr<Decoder> model_;
   at::NoGradGuard no_grad_;
 };
 
-double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 // Paths that only reorder float sums (sgemm vs the skinny kernel, batched vs
 // single) agree to a few float32 ulps of the largest logit.
@@ -290,8 +286,9 @@ TEST_P(DecoderTest, BatchInvariantModeGivesBitwiseIdenticalLogitsInAnyBatch) {
     std::vector<at::Tensor> rows;
     rows.push_back(model.Extend(*cache, ids.narrow(0, 0, B).narrow(1, 0, 8), lens)[0].clone());
     for (int64_t t = 8; t < 12; ++t) {
-      rows.push_back(model.Extend(*cache, ids.narrow(0, 0, B).narrow(1, t, 1),
-                                  std::vector<int64_t>(static_cast<size_t>(B), 1))[0].clone());
+      rows.push_back(
+          model.Extend(*cache, ids.narrow(0, 0, B).narrow(1, t, 1), std::vector<int64_t>(static_cast<size_t>(B), 1))[0]
+              .clone());
     }
     return rows;
   };
@@ -343,9 +340,10 @@ TEST_P(DecoderTest, DecodeStepsEqualARePrefillOfTheSameTokensBitwiseOnAnyThreadC
     auto cache = model.NewCache(B, prompt + steps);
     at::Tensor again = model.Extend(*cache, ids.narrow(1, 0, prompt + s + 1), std::vector<int64_t>(B, prompt + s + 1));
     at::Tensor forward = model.Forward(ids.narrow(1, 0, prompt + s + 1)).select(1, prompt + s).contiguous();
-    EXPECT_TRUE(at::equal(by_threads[0][s], again)) << "step " << s << " max |d| " << MaxAbsDiff(by_threads[0][s], again);
-    EXPECT_TRUE(at::equal(by_threads[0][s], forward)) << "step " << s << " vs Forward, max |d| "
-                                                      << MaxAbsDiff(by_threads[0][s], forward);
+    EXPECT_TRUE(at::equal(by_threads[0][s], again))
+        << "step " << s << " max |d| " << MaxAbsDiff(by_threads[0][s], again);
+    EXPECT_TRUE(at::equal(by_threads[0][s], forward))
+        << "step " << s << " vs Forward, max |d| " << MaxAbsDiff(by_threads[0][s], forward);
     EXPECT_TRUE(at::equal(by_threads[0][s], by_threads[1][s])) << "1 vs 2 threads, step " << s;
     EXPECT_TRUE(at::equal(by_threads[0][s], by_threads[2][s])) << "1 vs 3 threads, step " << s;
     // And the step computes the model: the ATen path agrees to rounding.
@@ -381,8 +379,8 @@ TEST_P(DecoderTest, Bf16CpuWeightsAreTheFp32ModelOnRoundedWeightsBitwiseAndBatch
   at::Tensor ids = RandomIds(B, prompt + steps);
   auto run = [&](const Decoder& m, int64_t rows) {
     auto cache = m.NewCache(rows, prompt + steps);
-    std::vector<at::Tensor> out = {m.Extend(*cache, ids.narrow(0, 0, rows).narrow(1, 0, prompt),
-                                            std::vector<int64_t>(rows, prompt)).clone()};
+    std::vector<at::Tensor> out = {
+        m.Extend(*cache, ids.narrow(0, 0, rows).narrow(1, 0, prompt), std::vector<int64_t>(rows, prompt)).clone()};
     for (int64_t t = prompt; t < prompt + steps; ++t) {
       out.push_back(m.Extend(*cache, ids.narrow(0, 0, rows).narrow(1, t, 1), std::vector<int64_t>(rows, 1)).clone());
     }
@@ -421,13 +419,11 @@ TEST_P(DecoderTest, GreedyWithCacheEqualsGreedyByRecompute) {
 
 TEST_P(DecoderTest, HfNamedTensorsAreViewsOfTheParameters) {
   NamedTensors hf = model_->HfNamedTensors();
-  auto it = std::find_if(hf.begin(), hf.end(), [](const auto& p) {
-    return p.first == "model.layers.0.self_attn.k_proj.weight";
-  });
+  auto it = std::find_if(hf.begin(), hf.end(),
+                         [](const auto& p) { return p.first == "model.layers.0.self_attn.k_proj.weight"; });
   ASSERT_NE(it, hf.end());
   NamedTensors params = model_->Parameters();
-  auto qkv = std::find_if(params.begin(), params.end(),
-                          [](const auto& p) { return p.first == "layers.0.qkv_weight"; });
+  auto qkv = std::find_if(params.begin(), params.end(), [](const auto& p) { return p.first == "layers.0.qkv_weight"; });
   ASSERT_NE(qkv, params.end());
   EXPECT_TRUE(it->second.is_alias_of(qkv->second));
 }

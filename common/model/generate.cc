@@ -10,8 +10,7 @@ namespace ssd {
 namespace {
 
 bool IsStop(const GreedyOptions& options, int64_t id) {
-  return std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), id) !=
-         options.stop_token_ids.end();
+  return std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), id) != options.stop_token_ids.end();
 }
 
 }  // namespace
@@ -33,8 +32,7 @@ std::vector<int64_t> GreedyGenerate(const Decoder& model, const std::vector<int6
   return out;
 }
 
-std::vector<int64_t> GreedyGenerateByRecompute(const Decoder& model,
-                                               const std::vector<int64_t>& prompt_ids,
+std::vector<int64_t> GreedyGenerateByRecompute(const Decoder& model, const std::vector<int64_t>& prompt_ids,
                                                const GreedyOptions& options) {
   at::NoGradGuard no_grad;
   std::vector<int64_t> seq = prompt_ids;

@@ -24,8 +24,7 @@ std::vector<int64_t> GreedyGenerate(const Decoder& model, const std::vector<int6
 
 // The same result computed without a cache: a full forward over the whole
 // sequence at every step. O(n^2); for tests.
-std::vector<int64_t> GreedyGenerateByRecompute(const Decoder& model,
-                                               const std::vector<int64_t>& prompt_ids,
+std::vector<int64_t> GreedyGenerateByRecompute(const Decoder& model, const std::vector<int64_t>& prompt_ids,
                                                const GreedyOptions& options);
 
 }  // namespace ssd

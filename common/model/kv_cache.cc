@@ -7,8 +7,7 @@
 
 namespace ssd {
 
-KVCache::KVCache(const ModelConfig& config, const KVCacheOptions& options, at::ScalarType dtype,
-                 at::Device device)
+KVCache::KVCache(const ModelConfig& config, const KVCacheOptions& options, at::ScalarType dtype, at::Device device)
     : num_layers_(config.num_hidden_layers),
       kv_heads_(config.num_key_value_heads),
       head_dim_(config.head_dim),

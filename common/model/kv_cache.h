@@ -42,8 +42,7 @@ struct KVCacheOptions {
 
 class KVCache {
  public:
-  KVCache(const ModelConfig& config, const KVCacheOptions& options, at::ScalarType dtype,
-          at::Device device);
+  KVCache(const ModelConfig& config, const KVCacheOptions& options, at::ScalarType dtype, at::Device device);
 
   // Bytes of one block across all layers (keys and values).
   static int64_t BytesPerBlock(const ModelConfig& config, int64_t block_size, at::ScalarType dtype);
@@ -58,9 +57,7 @@ class KVCache {
 
   int64_t length(int64_t seq) const { return Seq(seq).length; }
   // Positions the sequence can hold without allocating.
-  int64_t reserved(int64_t seq) const {
-    return static_cast<int64_t>(Seq(seq).blocks.size()) * block_size_;
-  }
+  int64_t reserved(int64_t seq) const { return static_cast<int64_t>(Seq(seq).blocks.size()) * block_size_; }
   const std::vector<int32_t>& block_table(int64_t seq) const { return Seq(seq).blocks; }
 
   // Blocks a sequence of `length` positions occupies.

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
-#include "common/util/status_macros.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -20,8 +20,7 @@ class FieldReader {
       : obj_(obj), source_(source), prefix_(prefix) {}
 
   absl::Status Error(absl::string_view field, absl::string_view what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, ": field \"", prefix_, field, "\" ", what));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": field \"", prefix_, field, "\" ", what));
   }
 
   bool Has(const char* field) const {
@@ -30,8 +29,7 @@ class FieldReader {
   }
 
   // Integers must be JSON integers in [min_value, 2^62].
-  absl::StatusOr<int64_t> Int(const char* field, std::optional<int64_t> fallback,
-                              int64_t min_value = 1) const {
+  absl::StatusOr<int64_t> Int(const char* field, std::optional<int64_t> fallback, int64_t min_value = 1) const {
     auto it = obj_.find(field);
     if (it == obj_.end() || it->is_null()) {
       if (fallback) return *fallback;
@@ -40,9 +38,8 @@ class FieldReader {
     if (!it->is_number_integer()) {
       return Error(field, absl::StrCat("must be an integer, got ", it->dump()));
     }
-    int64_t v = it->is_number_unsigned()
-                    ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), 1ull << 62))
-                    : it->get<int64_t>();
+    int64_t v = it->is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), 1ull << 62))
+                                         : it->get<int64_t>();
     if (v < min_value || v > (int64_t{1} << 40)) {
       return Error(field, absl::StrCat("must be in [", min_value, ", 2^40], got ", v));
     }
@@ -104,20 +101,18 @@ absl::StatusOr<RopeScaling> ParseRopeScaling(const json& j, absl::string_view so
   }
   if (type == "default") return out;
   if (type != "llama3") {
-    return absl::UnimplementedError(absl::StrCat(
-        source, ": rope_scaling type \"", type,
-        "\" is not supported (supported: llama3, default); it would change the RoPE frequencies"));
+    return absl::UnimplementedError(
+        absl::StrCat(source, ": rope_scaling type \"", type,
+                     "\" is not supported (supported: llama3, default); it would change the RoPE frequencies"));
   }
   out.type = RopeScaling::Type::kLlama3;
   ASSIGN_OR_RETURN(out.factor, r.Float("factor", std::nullopt));
   ASSIGN_OR_RETURN(out.low_freq_factor, r.Float("low_freq_factor", std::nullopt));
   ASSIGN_OR_RETURN(out.high_freq_factor, r.Float("high_freq_factor", std::nullopt));
-  ASSIGN_OR_RETURN(out.original_max_position_embeddings,
-                   r.Int("original_max_position_embeddings", std::nullopt));
+  ASSIGN_OR_RETURN(out.original_max_position_embeddings, r.Int("original_max_position_embeddings", std::nullopt));
   if (out.high_freq_factor <= out.low_freq_factor) {
-    return r.Error("high_freq_factor", absl::StrCat("must be greater than low_freq_factor (",
-                                                    out.low_freq_factor, "), got ",
-                                                    out.high_freq_factor));
+    return r.Error("high_freq_factor", absl::StrCat("must be greater than low_freq_factor (", out.low_freq_factor,
+                                                    "), got ", out.high_freq_factor));
   }
   return out;
 }
@@ -135,8 +130,7 @@ absl::string_view ModelTypeName(ModelArch arch) {
 
 absl::Status ModelConfig::Validate() const {
   auto bad = [](absl::string_view field, auto value, absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model config: \"", field, "\" = ", value, ": ", why));
+    return absl::InvalidArgumentError(absl::StrCat("model config: \"", field, "\" = ", value, ": ", why));
   };
   if (vocab_size <= 0) return bad("vocab_size", vocab_size, "must be positive");
   if (hidden_size <= 0) return bad("hidden_size", hidden_size, "must be positive");
@@ -162,8 +156,7 @@ absl::Status ModelConfig::Validate() const {
     }
   }
   if (bos_token_id && (*bos_token_id < 0 || *bos_token_id >= vocab_size)) {
-    return bad("bos_token_id", *bos_token_id,
-               absl::StrCat("must be in [0, vocab_size=", vocab_size, ")"));
+    return bad("bos_token_id", *bos_token_id, absl::StrCat("must be in [0, vocab_size=", vocab_size, ")"));
   }
   return absl::OkStatus();
 }
@@ -201,18 +194,17 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::
   } else if (model_type == "llama") {
     c.arch = ModelArch::kLlama;
   } else {
-    return absl::UnimplementedError(absl::StrCat(
-        source, ": model_type \"", model_type, "\" is not supported (supported: qwen3, qwen2, llama)"));
+    return absl::UnimplementedError(
+        absl::StrCat(source, ": model_type \"", model_type, "\" is not supported (supported: qwen3, qwen2, llama)"));
   }
   ASSIGN_OR_RETURN(std::string act, r.String("hidden_act", std::string("silu")));
   if (act != "silu") {
-    return absl::UnimplementedError(
-        absl::StrCat(source, ": hidden_act \"", act, "\" is not supported (only silu)"));
+    return absl::UnimplementedError(absl::StrCat(source, ": hidden_act \"", act, "\" is not supported (only silu)"));
   }
   ASSIGN_OR_RETURN(bool sliding, r.Bool("use_sliding_window", false));
   if (sliding) {
-    return absl::UnimplementedError(absl::StrCat(
-        source, ": use_sliding_window: true is not supported; every layer uses full attention"));
+    return absl::UnimplementedError(
+        absl::StrCat(source, ": use_sliding_window: true is not supported; every layer uses full attention"));
   }
   ASSIGN_OR_RETURN(bool mlp_bias, r.Bool("mlp_bias", false));
   if (mlp_bias) {
@@ -287,12 +279,11 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["rope_theta"] = c.rope_theta;
   if (c.rope_scaling.type == RopeScaling::Type::kLlama3) {
-    j["rope_scaling"] = {
-        {"rope_type", "llama3"},
-        {"factor", c.rope_scaling.factor},
-        {"low_freq_factor", c.rope_scaling.low_freq_factor},
-        {"high_freq_factor", c.rope_scaling.high_freq_factor},
-        {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_scaling.factor},
+                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
+                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
   } else {
     j["rope_scaling"] = nullptr;
   }

@@ -77,8 +77,7 @@ struct ModelConfig {
 };
 
 // Parses config.json text. `source` names the file in error messages.
-absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
-                                             absl::string_view source = "config.json");
+absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::string_view source = "config.json");
 
 // Reads and parses `<model_dir>/config.json`.
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);

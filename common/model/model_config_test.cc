@@ -109,9 +109,7 @@ TEST(ModelConfigTest, SlidingWindowAttentionIsRejected) {
   ExpectRejected(WithExtra(R"(,"use_sliding_window":true,"sliding_window":4096)"), "use_sliding_window");
 }
 
-TEST(ModelConfigTest, NonSiluActivationIsRejected) {
-  ExpectRejected(WithExtra(R"(,"hidden_act":"gelu")"), "gelu");
-}
+TEST(ModelConfigTest, NonSiluActivationIsRejected) { ExpectRejected(WithExtra(R"(,"hidden_act":"gelu")"), "gelu"); }
 
 TEST(ModelConfigTest, UnknownModelTypeIsRejected) {
   ExpectRejected(R"({"model_type":"mistral","vocab_size":32})", "mistral");
@@ -135,7 +133,8 @@ TEST(ModelConfigTest, KvHeadsThatDoNotDivideHeadsAreRejected) {
 
 TEST(ModelConfigTest, NegativeSizeIsRejected) {
   ExpectRejected(R"({"model_type":"qwen2","vocab_size":-5,"hidden_size":16,
-    "intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2})", "vocab_size");
+    "intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2})",
+                 "vocab_size");
 }
 
 TEST(ModelConfigTest, EosIdOutsideVocabIsRejected) {

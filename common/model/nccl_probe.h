@@ -10,10 +10,10 @@
 namespace ssd {
 
 struct NcclProbe {
-  bool compiled = false;      // the build has the CUDA/NCCL code paths
-  std::string nccl_version;   // e.g. "2.27.3", empty when not compiled
-  int cuda_devices = 0;       // visible devices (0 when none or no driver)
-  std::string cuda_error;     // why devices could not be counted, if so
+  bool compiled = false;     // the build has the CUDA/NCCL code paths
+  std::string nccl_version;  // e.g. "2.27.3", empty when not compiled
+  int cuda_devices = 0;      // visible devices (0 when none or no driver)
+  std::string cuda_error;    // why devices could not be counted, if so
 };
 
 NcclProbe ProbeNccl();

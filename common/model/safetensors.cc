@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
-#include "common/util/status_macros.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -22,10 +22,9 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
-    {DType::kBF16, "BF16", 2}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
-    {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1}, {DType::kU8, "U8", 1},
-    {DType::kBool, "BOOL", 1},
+    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4},   {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
+    {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},   {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},
+    {DType::kU8, "U8", 1},   {DType::kBool, "BOOL", 1},
 };
 
 uint64_t LoadLE64(const uint8_t* p) {
@@ -63,9 +62,9 @@ int64_t TensorInfo::num_elements() const {
   return n;
 }
 
-absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
-    absl::string_view header_json, uint64_t data_bytes, const std::string& path,
-    std::map<std::string, std::string>* metadata) {
+absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(absl::string_view header_json, uint64_t data_bytes,
+                                                               const std::string& path,
+                                                               std::map<std::string, std::string>* metadata) {
   // The header starts after its 8-byte length: offsets are the file's.
   absl::StatusOr<json> parsed = ParseJson<json>(header_json, 8);
   if (!parsed.ok()) {
@@ -73,8 +72,7 @@ absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
   }
   json j = std::move(*parsed);
   if (!j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": safetensors header must be a JSON object"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": safetensors header must be a JSON object"));
   }
   std::vector<TensorInfo> out;
   out.reserve(j.size());
@@ -87,8 +85,8 @@ absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
       }
       for (auto m = v.begin(); m != v.end(); ++m) {
         if (!m.value().is_string()) {
-          return absl::InvalidArgumentError(absl::StrCat(path, ": __metadata__ value for \"",
-                                                         m.key(), "\" must be a string"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(path, ": __metadata__ value for \"", m.key(), "\" must be a string"));
         }
         if (metadata) (*metadata)[m.key()] = m.value().get<std::string>();
       }
@@ -133,14 +131,14 @@ absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
     }
     if (info.data_end > data_bytes) {
       return bad(absl::StrCat("data ends at offset ", info.data_end, " (file offset ",
-                              8 + header_json.size() + info.data_end, ") but the data section has only ",
-                              data_bytes, " bytes; the file is truncated or the header is corrupt"));
+                              8 + header_json.size() + info.data_end, ") but the data section has only ", data_bytes,
+                              " bytes; the file is truncated or the header is corrupt"));
     }
     if (overflow || bytes != info.num_bytes()) {
       return bad(absl::StrCat("shape ", sh->dump(), " x ", DTypeName(info.dtype), " needs ",
                               overflow ? std::string("more than 2^64") : absl::StrCat(bytes),
-                              " bytes but data_offsets [", info.data_begin, ", ", info.data_end,
-                              ") hold ", info.num_bytes()));
+                              " bytes but data_offsets [", info.data_begin, ", ", info.data_end, ") hold ",
+                              info.num_bytes()));
     }
     out.push_back(std::move(info));
   }
@@ -152,9 +150,9 @@ absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
     const TensorInfo& cur = out[i];
     // Empty tensors occupy no bytes and cannot overlap anything.
     if (cur.num_bytes() > 0 && prev.num_bytes() > 0 && cur.data_begin < prev.data_end) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tensors \"", prev.name, "\" [", prev.data_begin, ", ", prev.data_end, ") and \"",
-          cur.name, "\" [", cur.data_begin, ", ", cur.data_end, ") overlap"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensors \"", prev.name, "\" [", prev.data_begin, ", ",
+                                                     prev.data_end, ") and \"", cur.name, "\" [", cur.data_begin, ", ",
+                                                     cur.data_end, ") overlap"));
     }
   }
   return out;
@@ -165,14 +163,13 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   ASSIGN_OR_RETURN(f.file_, MappedFile::Open(path));
   const uint64_t size = f.file_.size();
   if (size < 8) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": file has ", size, " bytes, too short for the 8-byte safetensors header length"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": file has ", size, " bytes, too short for the 8-byte safetensors header length"));
   }
   const uint64_t header_len = LoadLE64(f.file_.data());
   if (header_len > kMaxSafetensorsHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": header length ", header_len,
-                                                   " exceeds the limit of ", kMaxSafetensorsHeaderBytes,
-                                                   " bytes (not a safetensors file?)"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": header length ", header_len, " exceeds the limit of ",
+                                                   kMaxSafetensorsHeaderBytes, " bytes (not a safetensors file?)"));
   }
   if (header_len > size - 8) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": header length ", header_len,
@@ -212,9 +209,8 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorT
       }
       bytes *= static_cast<uint64_t>(d);
     }
-    header[t.name] = {{"dtype", std::string(DTypeName(t.dtype))},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + bytes}}};
+    header[t.name] = {
+        {"dtype", std::string(DTypeName(t.dtype))}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();

@@ -72,9 +72,9 @@ class SafetensorsFile {
 
 // Validates a header. `file_size` is the size of the whole file; exposed for
 // tests and fuzzing. `path` names the file in errors.
-absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(
-    absl::string_view header_json, uint64_t data_bytes, const std::string& path,
-    std::map<std::string, std::string>* metadata);
+absl::StatusOr<std::vector<TensorInfo>> ParseSafetensorsHeader(absl::string_view header_json, uint64_t data_bytes,
+                                                               const std::string& path,
+                                                               std::map<std::string, std::string>* metadata);
 
 // One tensor to write; `data` must hold num_elements * DTypeSize(dtype) bytes
 // in little-endian row-major order and stay valid during the call.

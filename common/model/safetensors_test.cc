@@ -15,7 +15,6 @@ namespace {
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-
   // Writes [8-byte length][header][data]; `declared_len` overrides the length.
   std::string WriteRaw(const std::string& header, size_t data_bytes, int64_t declared_len = -1) {
     std::string path = JoinPath(dir_, "t" + std::to_string(counter_++) + ".safetensors");
@@ -48,9 +47,9 @@ TEST_F(SafetensorsTest, WrittenFileReadsBackWithAlignedData) {
   std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f};
   std::vector<uint16_t> b = {0x3f80, 0x4000};  // bf16 1.0, 2.0
   std::string path = JoinPath(dir_, "ok.safetensors");
-  ASSERT_TRUE(WriteSafetensors(path, {{"a", DType::kF32, {2, 3}, a.data()},
-                                      {"b", DType::kBF16, {2}, b.data()}},
-                               {{"format", "pt"}}).ok());
+  ASSERT_TRUE(WriteSafetensors(path, {{"a", DType::kF32, {2, 3}, a.data()}, {"b", DType::kBF16, {2}, b.data()}},
+                               {{"format", "pt"}})
+                  .ok());
   auto f = SafetensorsFile::Open(path);
   ASSERT_TRUE(f.ok()) << f.status();
   ASSERT_EQ(f->tensors().size(), 2u);
@@ -69,7 +68,8 @@ TEST_F(SafetensorsTest, WrittenFileReadsBackWithAlignedData) {
 
 TEST_F(SafetensorsTest, ScalarAndEmptyTensorsAreValid) {
   auto path = WriteRaw(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},
-                           "e":{"dtype":"F32","shape":[0,5],"data_offsets":[4,4]}})", 4);
+                           "e":{"dtype":"F32","shape":[0,5],"data_offsets":[4,4]}})",
+                       4);
   auto f = SafetensorsFile::Open(path);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->Find("s")->num_elements(), 1);
@@ -116,14 +116,14 @@ TEST_F(SafetensorsTest, ShapeThatDisagreesWithByteRangeIsRejected) {
 
 TEST_F(SafetensorsTest, ShapeWhoseByteCountOverflowsIsRejected) {
   // 2^32 * 2^32 * 4 wraps to 0 in 64 bits; it must not match an empty range.
-  auto path = WriteRaw(
-      R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0);
+  auto path = WriteRaw(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0);
   ExpectError(path, {"\"w\"", "2^64"});
 }
 
 TEST_F(SafetensorsTest, OverlappingRangesAreRejected) {
   auto path = WriteRaw(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
-                           "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
+                           "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                       12);
   ExpectError(path, {"\"a\"", "\"b\"", "overlap"});
 }
 
@@ -155,8 +155,8 @@ TEST_F(SafetensorsTest, NonStringMetadataIsRejected) {
 
 TEST_F(SafetensorsTest, WriterRejectsDuplicateNames) {
   float x = 1;
-  auto st = WriteSafetensors(JoinPath(dir_, "dup.safetensors"),
-                             {{"a", DType::kF32, {1}, &x}, {"a", DType::kF32, {1}, &x}});
+  auto st =
+      WriteSafetensors(JoinPath(dir_, "dup.safetensors"), {{"a", DType::kF32, {1}, &x}, {"a", DType::kF32, {1}, &x}});
   EXPECT_FALSE(st.ok());
   EXPECT_FALSE(PathExists(JoinPath(dir_, "dup.safetensors")));
 }
@@ -164,8 +164,8 @@ TEST_F(SafetensorsTest, WriterRejectsDuplicateNames) {
 TEST_F(SafetensorsTest, EveryTruncationOfAValidFileIsRejectedNotCrashed) {
   std::vector<float> a(64, 1.0f);
   std::string path = JoinPath(dir_, "full.safetensors");
-  ASSERT_TRUE(WriteSafetensors(path, {{"a", DType::kF32, {8, 8}, a.data()},
-                                      {"b", DType::kF32, {4, 4}, a.data()}}).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(path, {{"a", DType::kF32, {8, 8}, a.data()}, {"b", DType::kF32, {4, 4}, a.data()}}).ok());
   auto full = ReadFileToString(path);
   ASSERT_TRUE(full.ok());
   for (size_t n = 0; n < full->size(); ++n) {
@@ -178,8 +178,9 @@ TEST_F(SafetensorsTest, EveryTruncationOfAValidFileIsRejectedNotCrashed) {
 TEST_F(SafetensorsTest, RandomlyCorruptedHeadersNeverCrashAndNeverOverrunTheFile) {
   std::vector<float> a(64, 1.0f);
   std::string path = JoinPath(dir_, "base.safetensors");
-  ASSERT_TRUE(WriteSafetensors(path, {{"layer.weight", DType::kF32, {8, 8}, a.data()},
-                                      {"layer.bias", DType::kBF16, {4}, a.data()}}).ok());
+  ASSERT_TRUE(WriteSafetensors(
+                  path, {{"layer.weight", DType::kF32, {8, 8}, a.data()}, {"layer.bias", DType::kBF16, {4}, a.data()}})
+                  .ok());
   auto full = ReadFileToString(path);
   ASSERT_TRUE(full.ok());
   uint64_t header_len = 0;
@@ -213,7 +214,8 @@ TEST(SafetensorsHeaderTest, ANumberOutOfRangeInTheHeaderIsAnError) {
   auto t = ParseSafetensorsHeader(R"({"w": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 4]}})", 4,
                                   "big.safetensors", &metadata);
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find("big.safetensors: safetensors header: not valid JSON"), std::string::npos) << t.status();
+  EXPECT_NE(t.status().message().find("big.safetensors: safetensors header: not valid JSON"), std::string::npos)
+      << t.status();
 }
 
 }  // namespace

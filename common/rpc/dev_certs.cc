@@ -66,7 +66,7 @@ struct CertRequest {
   std::string common_name;
   bool is_ca = false;
   std::string key_usage;
-  std::string ext_key_usage;  // "" for none
+  std::string ext_key_usage;      // "" for none
   std::string subject_alt_names;  // "" for none
 };
 
@@ -86,10 +86,10 @@ absl::StatusOr<Cert> MakeCert(const CertRequest& req, EVP_PKEY* key, X509* issue
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 24 * 3600);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("ssd development"), -1,
-                             -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(req.common_name.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("ssd development"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(req.common_name.c_str()),
+                             -1, -1, 0);
   X509* signer = issuer != nullptr ? issuer : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
   RETURN_IF_ERROR(AddExtension(cert.get(), signer, NID_basic_constraints,
@@ -144,7 +144,8 @@ absl::Status WritePrivate(const std::string& path, const std::string& contents) 
 
 absl::Status DevCertsOptions::Validate() const {
   if (out_dir.empty()) return absl::InvalidArgumentError("--out: no folder given");
-  if (days < 1 || days > 3650) return absl::InvalidArgumentError(absl::StrCat("--days: ", days, " is not in [1, 3650]"));
+  if (days < 1 || days > 3650)
+    return absl::InvalidArgumentError(absl::StrCat("--days: ", days, " is not in [1, 3650]"));
   for (const std::string& h : hosts) {
     if (h.empty() || h.find_first_of(",: \t") != std::string::npos) {
       if (!IsIpAddress(h)) return absl::InvalidArgumentError(absl::StrCat("--host: \"", h, "\" is not a host name"));

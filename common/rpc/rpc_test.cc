@@ -27,8 +27,8 @@
 #include "common/rpc/status_conversion.h"
 #include "common/rpc/token_auth.h"
 #include "common/util/file_util.h"
-#include "ssd/v1/job_service.grpc.pb.h"
 #include "common/util/ports.h"
+#include "ssd/v1/job_service.grpc.pb.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ssd {
@@ -238,13 +238,12 @@ TEST_F(RpcTest, HealthCheckNeedsNoToken) {
   std::condition_variable cv;
   bool done = false;
   grpc::Status status;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> l(mu);
-                   status = s;
-                   done = true;
-                   cv.notify_all();
-                 });
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> l(mu);
+    status = s;
+    done = true;
+    cv.notify_all();
+  });
   std::unique_lock<std::mutex> l(mu);
   cv.wait(l, [&] { return done; });
   ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();

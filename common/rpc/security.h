@@ -28,11 +28,11 @@ namespace ssd {
 
 struct SecurityOptions {
   bool insecure = false;
-  std::string ca_file;    // client: verifies the server; server: verifies clients (mTLS)
-  std::string cert_file;  // PEM certificate chain of this end
-  std::string key_file;   // PEM private key of this end
+  std::string ca_file;               // client: verifies the server; server: verifies clients (mTLS)
+  std::string cert_file;             // PEM certificate chain of this end
+  std::string key_file;              // PEM private key of this end
   bool require_client_cert = false;  // server only: mTLS
-  std::string token;      // the bearer token itself (see ReadTokenFile)
+  std::string token;                 // the bearer token itself (see ReadTokenFile)
   // Client only: the name the server's certificate must carry, when it is
   // not the host of the target address.
   std::string server_name;

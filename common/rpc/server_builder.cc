@@ -37,23 +37,11 @@ class RpcMetricsInterceptor : public grpc::experimental::Interceptor {
 
  private:
   static std::string CodeName(grpc::StatusCode c) {
-    static const char* const kNames[] = {"OK",
-                                         "CANCELLED",
-                                         "UNKNOWN",
-                                         "INVALID_ARGUMENT",
-                                         "DEADLINE_EXCEEDED",
-                                         "NOT_FOUND",
-                                         "ALREADY_EXISTS",
-                                         "PERMISSION_DENIED",
-                                         "RESOURCE_EXHAUSTED",
-                                         "FAILED_PRECONDITION",
-                                         "ABORTED",
-                                         "OUT_OF_RANGE",
-                                         "UNIMPLEMENTED",
-                                         "INTERNAL",
-                                         "UNAVAILABLE",
-                                         "DATA_LOSS",
-                                         "UNAUTHENTICATED"};
+    static const char* const kNames[] = {
+        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+        "DATA_LOSS", "UNAUTHENTICATED"};
     const int i = static_cast<int>(c);
     return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
   }
@@ -101,8 +89,7 @@ absl::Status ServerOptions::Validate() const {
 absl::StatusOr<BuiltServer> BuildServer(const ServerOptions& options, const std::vector<grpc::Service*>& services) {
   RETURN_IF_ERROR(options.Validate());
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds, MakeServerCredentials(options.security));
-  creds->SetAuthMetadataProcessor(
-      std::make_shared<TokenAuthProcessor>(options.security.token, options.public_methods));
+  creds->SetAuthMetadataProcessor(std::make_shared<TokenAuthProcessor>(options.security.token, options.public_methods));
   if (options.security.insecure) {
     LOG(WARNING) << "*** --insecure: " << options.listen_address
                  << " serves PLAINTEXT gRPC (loopback peers only). Use TLS (ssd certs init) for anything else. ***";

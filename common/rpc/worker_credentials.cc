@@ -12,9 +12,8 @@ absl::StatusOr<std::string> One(const grpc::ServerContextBase& context, const ch
   const auto& md = context.client_metadata();
   auto range = md.equal_range(key);
   if (range.first == range.second) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("this call needs the worker's credentials: no ", key,
-                     " metadata (a worker sends what RegisterWorker returned)"));
+    return absl::UnauthenticatedError(absl::StrCat("this call needs the worker's credentials: no ", key,
+                                                   " metadata (a worker sends what RegisterWorker returned)"));
   }
   auto next = range.first;
   if (++next != range.second) return absl::UnauthenticatedError(absl::StrCat(key, " metadata given twice"));

@@ -1,8 +1,8 @@
 #include "common/sampling/engine.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -25,8 +25,8 @@ double SecondsSince(Clock::time_point t0, Clock::time_point t1) {
 bool SameArchitecture(const ModelConfig& a, const ModelConfig& b) {
   return a.arch == b.arch && a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size &&
          a.intermediate_size == b.intermediate_size && a.num_hidden_layers == b.num_hidden_layers &&
-         a.num_attention_heads == b.num_attention_heads &&
-         a.num_key_value_heads == b.num_key_value_heads && a.head_dim == b.head_dim;
+         a.num_attention_heads == b.num_attention_heads && a.num_key_value_heads == b.num_key_value_heads &&
+         a.head_dim == b.head_dim;
 }
 
 }  // namespace
@@ -67,14 +67,12 @@ absl::Status EngineOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("block_size = ", block_size, ": must be in [1, 1024]"));
   }
   if (max_prefill_tokens < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_prefill_tokens = ", max_prefill_tokens, ": must be >= 1"));
+    return absl::InvalidArgumentError(absl::StrCat("max_prefill_tokens = ", max_prefill_tokens, ": must be >= 1"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Decoder> model,
-                                                       const Tokenizer* tokenizer,
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer,
                                                        const EngineOptions& options) {
   if (model == nullptr) return absl::InvalidArgumentError("Engine needs a model");
   if (absl::Status s = options.Validate(); !s.ok()) return s;
@@ -97,8 +95,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Dec
   return std::unique_ptr<Engine>(new Engine(std::move(model), tokenizer, options, num_blocks));
 }
 
-Engine::Engine(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer,
-               const EngineOptions& options, int64_t num_blocks)
+Engine::Engine(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer, const EngineOptions& options,
+               int64_t num_blocks)
     : tokenizer_(tokenizer),
       options_(options),
       config_(model->config()),
@@ -142,8 +140,8 @@ absl::Status Engine::Submit(GenerationRequest request) {
   }
   const int64_t blocks = (plen + 1 + options_.block_size - 1) / options_.block_size;
   if (blocks > num_blocks_) {
-    return bad(absl::StrCat("prompt of ", plen, " tokens needs ", blocks, " KV blocks but kv_cache_mb = ",
-                            options_.kv_cache_mb, " holds ", num_blocks_));
+    return bad(absl::StrCat("prompt of ", plen, " tokens needs ", blocks,
+                            " KV blocks but kv_cache_mb = ", options_.kv_cache_mb, " holds ", num_blocks_));
   }
   if (!request.params.stop.empty() && tokenizer_ == nullptr) {
     return bad("stop strings need a tokenizer to decode text");
@@ -158,8 +156,7 @@ absl::Status Engine::Submit(GenerationRequest request) {
   }
   auto r = std::make_shared<Request>();
   r->key = PromptKey(request.id);
-  r->stop_ids = request.params.stop_token_ids.empty() ? options_.default_stop_ids
-                                                      : request.params.stop_token_ids;
+  r->stop_ids = request.params.stop_token_ids.empty() ? options_.default_stop_ids : request.params.stop_token_ids;
   std::sort(r->stop_ids.begin(), r->stop_ids.end());
   if (request.params.repetition_penalty != 1.0) {
     r->prompt_seen = request.prompt_ids;
@@ -182,7 +179,8 @@ absl::Status Engine::SwapWeights(std::shared_ptr<const Decoder> model, int64_t v
   }
   if (model->options().device != decoder_options_.device || model->options().dtype != decoder_options_.dtype ||
       model->options().batch_invariant != decoder_options_.batch_invariant) {
-    return absl::InvalidArgumentError("SwapWeights: the new weights live on another device, dtype or batch-invariance setting");
+    return absl::InvalidArgumentError(
+        "SwapWeights: the new weights live on another device, dtype or batch-invariance setting");
   }
   absl::MutexLock lock(&mu_);
   pending_model_ = std::move(model);
@@ -260,8 +258,7 @@ void Engine::ApplyPendingSwap() {
   }
 }
 
-std::unique_ptr<Engine::Sequence> Engine::StartSample(const std::shared_ptr<Request>& r,
-                                                      int64_t sample_index) {
+std::unique_ptr<Engine::Sequence> Engine::StartSample(const std::shared_ptr<Request>& r, int64_t sample_index) {
   auto s = std::make_unique<Sequence>();
   s->r = r;
   s->sample_index = sample_index;
@@ -402,9 +399,9 @@ SampledToken Engine::Draw(const Sequence& s, float* logits, TokenSampler& sample
   const Request& r = *s.r;
   const SamplingParams& p = r.req.params;
   const int64_t step = static_cast<int64_t>(s.out.size());
-  const double u = p.greedy() ? 0.0
-                              : SampleUniform(p.seed, r.key, static_cast<uint32_t>(s.sample_index),
-                                              static_cast<uint32_t>(step));
+  const double u =
+      p.greedy() ? 0.0
+                 : SampleUniform(p.seed, r.key, static_cast<uint32_t>(s.sample_index), static_cast<uint32_t>(step));
   return sampler.Sample(logits, config_.vocab_size, p, s.seen, u);
 }
 
@@ -517,9 +514,8 @@ void Engine::Decode(const DoneCallback& on_done) {
     seqs[b] = running_[b]->seq_id;
   }
   const Clock::time_point t0 = Clock::now();
-  at::Tensor logits = model_->Extend(*cache_, seqs, ids, std::vector<int64_t>(static_cast<size_t>(B), 1))
-                          .to(at::kCPU)
-                          .contiguous();
+  at::Tensor logits =
+      model_->Extend(*cache_, seqs, ids, std::vector<int64_t>(static_cast<size_t>(B), 1)).to(at::kCPU).contiguous();
   const Clock::time_point t1 = Clock::now();
   stats_.forward_seconds += SecondsSince(t0, t1);
   const int64_t V = logits.size(1);

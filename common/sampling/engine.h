@@ -58,8 +58,8 @@
 namespace ssd {
 
 struct GenerationRequest {
-  std::string id;                    // the prompt id; keys the random stream
-  std::vector<int64_t> prompt_ids;   // non-empty
+  std::string id;                   // the prompt id; keys the random stream
+  std::vector<int64_t> prompt_ids;  // non-empty
   SamplingParams params;
   // Which samples to generate. Empty: 0 .. params.n - 1. A resumed or
   // re-run shard asks for just the missing ones.
@@ -69,24 +69,24 @@ struct GenerationRequest {
 struct SampleResult {
   std::string prompt_id;
   int64_t sample_index = 0;
-  std::vector<int64_t> ids;          // generated ids, a final stop token included
-  std::string text;                  // decoded text without the stop token or stop string
-  std::string finish_reason;         // "stop" or "length"
-  int64_t num_tokens = 0;            // ids.size()
-  double cumulative_logprob = 0.0;   // sum of the drawn tokens' logprobs
+  std::vector<int64_t> ids;         // generated ids, a final stop token included
+  std::string text;                 // decoded text without the stop token or stop string
+  std::string finish_reason;        // "stop" or "length"
+  int64_t num_tokens = 0;           // ids.size()
+  double cumulative_logprob = 0.0;  // sum of the drawn tokens' logprobs
   int64_t weights_version = 0;
-  double queue_s = 0;                // submit -> admitted
-  double first_token_s = 0;          // submit -> first token
-  double total_s = 0;                // submit -> finished
+  double queue_s = 0;        // submit -> admitted
+  double first_token_s = 0;  // submit -> first token
+  double total_s = 0;        // submit -> finished
 };
 
 enum class SwapPolicy { kRestart, kContinue };
 
 struct EngineOptions {
-  int64_t max_seqs = 32;               // sequence slots decoded together
-  int64_t kv_cache_mb = 512;           // KV pool budget
-  int64_t block_size = 16;             // positions per KV block
-  int64_t max_prefill_tokens = 4096;   // prompt tokens prefilled per step
+  int64_t max_seqs = 32;              // sequence slots decoded together
+  int64_t kv_cache_mb = 512;          // KV pool budget
+  int64_t block_size = 16;            // positions per KV block
+  int64_t max_prefill_tokens = 4096;  // prompt tokens prefilled per step
   SwapPolicy swap_policy = SwapPolicy::kRestart;
   // Stop ids used when a request gives none (e.g. the model's EOS and the
   // chat end-of-turn token).
@@ -124,8 +124,7 @@ class Engine {
   // `tokenizer` may be null: results then carry no text and stop strings are
   // refused. The model must outlive nothing: the engine shares ownership.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(std::shared_ptr<const Decoder> model,
-                                                        const Tokenizer* tokenizer,
-                                                        const EngineOptions& options);
+                                                        const Tokenizer* tokenizer, const EngineOptions& options);
   ~Engine();
 
   // Validates and queues a request. On error (the message names the bad
@@ -151,8 +150,8 @@ class Engine {
  private:
   struct Request;
   struct Sequence;
-  Engine(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer,
-         const EngineOptions& options, int64_t num_blocks);
+  Engine(std::shared_ptr<const Decoder> model, const Tokenizer* tokenizer, const EngineOptions& options,
+         int64_t num_blocks);
 
   void ApplyPendingSwap();
   void Admit(const DoneCallback& on_done);
@@ -184,8 +183,8 @@ class Engine {
   int64_t version_ = 0;
   std::unique_ptr<KVCache> cache_;
   std::vector<int64_t> free_seq_ids_;
-  std::deque<std::shared_ptr<Request>> active_;         // prompts with samples to start
-  std::deque<std::unique_ptr<Sequence>> preempted_;     // to re-prefill first
+  std::deque<std::shared_ptr<Request>> active_;      // prompts with samples to start
+  std::deque<std::unique_ptr<Sequence>> preempted_;  // to re-prefill first
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<TokenSampler> samplers_ = std::vector<TokenSampler>(1);  // per drawing thread
   EngineStats stats_;

@@ -1,16 +1,16 @@
 #include "common/sampling/engine.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <map>
-#include <thread>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "common/model/generate.h"
 #include "common/model/test_models.h"
@@ -158,7 +158,8 @@ TEST_F(EngineTest, SampleIsIdenticalAloneInABatchOf32AndInterleaved) {
   EngineOptions wide;
   wide.max_seqs = 32;
   auto batch_engine = MakeEngine(model, wide);
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(batch_engine->Submit(Request("other" + std::to_string(i), 4, 30 + i, 5 + i)).ok());
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(batch_engine->Submit(Request("other" + std::to_string(i), 4, 30 + i, 5 + i)).ok());
   ASSERT_TRUE(batch_engine->Submit(target).ok());
   int64_t max_running = 0;
   Results batched;

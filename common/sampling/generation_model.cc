@@ -24,8 +24,9 @@ absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir_in, D
   if (!PathExists(JoinPath(g.tokenizer_dir, "tokenizer.json"))) {
     if (tokenizer_dir.empty()) {
       return absl::FailedPreconditionError(
-          absl::StrCat(dir_in, " has no tokenizer.json: pass --tokenizer DIR or copy it in with "
-                               "`ssd model init --tokenizer`"));
+          absl::StrCat(dir_in,
+                       " has no tokenizer.json: pass --tokenizer DIR or copy it in with "
+                       "`ssd model init --tokenizer`"));
     }
     return absl::FailedPreconditionError(absl::StrCat("--tokenizer ", tokenizer_dir, " has no tokenizer.json"));
   }
@@ -46,8 +47,7 @@ absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir_in, D
   g.default_stop_ids = g.model->config().eos_token_ids;
   for (int32_t id : TurnEndTokenIds(*g.tokenizer)) g.default_stop_ids.push_back(id);
   std::sort(g.default_stop_ids.begin(), g.default_stop_ids.end());
-  g.default_stop_ids.erase(std::unique(g.default_stop_ids.begin(), g.default_stop_ids.end()),
-                           g.default_stop_ids.end());
+  g.default_stop_ids.erase(std::unique(g.default_stop_ids.begin(), g.default_stop_ids.end()), g.default_stop_ids.end());
   return g;
 }
 

@@ -19,12 +19,14 @@ std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> c, std::array<uint32_
   return c;
 }
 
-uint64_t PromptKey(std::string_view prompt_id) { return Fnv1a64(absl::string_view(prompt_id.data(), prompt_id.size())); }
+uint64_t PromptKey(std::string_view prompt_id) {
+  return Fnv1a64(absl::string_view(prompt_id.data(), prompt_id.size()));
+}
 
 double SampleUniform(uint64_t seed, uint64_t prompt_key, uint32_t sample_index, uint32_t step) {
-  const std::array<uint32_t, 4> r = Philox4x32(
-      {static_cast<uint32_t>(prompt_key), static_cast<uint32_t>(prompt_key >> 32), sample_index, step},
-      {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  const std::array<uint32_t, 4> r =
+      Philox4x32({static_cast<uint32_t>(prompt_key), static_cast<uint32_t>(prompt_key >> 32), sample_index, step},
+                 {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
   const uint64_t bits = (static_cast<uint64_t>(r[0]) << 21) ^ (r[1] >> 11);  // 53 bits
   return static_cast<double>(bits & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
 }

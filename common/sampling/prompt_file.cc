@@ -45,8 +45,8 @@ absl::StatusOr<std::string> RenderChat(const ChatTemplate* chat, const Json& mes
 }
 
 // The prompt text of one parsed line, its id and its conversation.
-absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemplates& templates,
-                       std::string* id, std::string* text, Json* conversation) {
+absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemplates& templates, std::string* id,
+                       std::string* text, Json* conversation) {
   if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
   if (j.contains("question_content")) {
     ASSIGN_OR_RETURN(*id, IdOf(j, "question_id"));
@@ -80,37 +80,37 @@ absl::Status ParseLine(const Json& j, const ChatTemplate* chat, const PromptTemp
 
 }  // namespace
 
-absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokenizer& tokenizer,
-                                          const ChatTemplate* chat, const PromptTemplates& templates) {
+absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokenizer& tokenizer, const ChatTemplate* chat,
+                                          const PromptTemplates& templates) {
   PromptFile out;
   std::set<std::string> ids;
   ASSIGN_OR_RETURN(JsonlStats stats, ReadJsonlFile(path, JsonlOptions(), [&](const JsonlLine& line) -> absl::Status {
-    ASSIGN_OR_RETURN(Json j, ParseJson(line.text));
-    PromptEntry e;
-    e.line = line.number;
-    std::string text;
-    Json conversation;
-    RETURN_IF_ERROR(ParseLine(j, chat, templates, &e.id, &text, &conversation));
-    if (auto mt = j.find("max_tokens"); mt != j.end()) {
-      if (!mt->is_number_integer() || mt->get<int64_t>() <= 0) {
-        return absl::InvalidArgumentError("\"max_tokens\" must be a positive integer");
-      }
-      e.max_tokens = mt->get<int64_t>();
-    }
-    if (!ids.insert(e.id).second) {
-      return absl::InvalidArgumentError(absl::StrCat("id \"", e.id, "\" appears on an earlier line"));
-    }
-    EncodeOptions eo;
-    eo.allow_special = true;
-    absl::StatusOr<std::vector<int32_t>> tokens = tokenizer.Encode(text, eo);
-    if (!tokens.ok()) return absl::InvalidArgumentError(tokens.status().message());
-    if (tokens->empty()) return absl::InvalidArgumentError("the prompt is empty");
-    e.ids.assign(tokens->begin(), tokens->end());
-    e.text = std::move(text);
-    e.messages_json = DumpJsonLine(conversation);
-    out.prompts.push_back(std::move(e));
-    return absl::OkStatus();
-  }));
+                     ASSIGN_OR_RETURN(Json j, ParseJson(line.text));
+                     PromptEntry e;
+                     e.line = line.number;
+                     std::string text;
+                     Json conversation;
+                     RETURN_IF_ERROR(ParseLine(j, chat, templates, &e.id, &text, &conversation));
+                     if (auto mt = j.find("max_tokens"); mt != j.end()) {
+                       if (!mt->is_number_integer() || mt->get<int64_t>() <= 0) {
+                         return absl::InvalidArgumentError("\"max_tokens\" must be a positive integer");
+                       }
+                       e.max_tokens = mt->get<int64_t>();
+                     }
+                     if (!ids.insert(e.id).second) {
+                       return absl::InvalidArgumentError(absl::StrCat("id \"", e.id, "\" appears on an earlier line"));
+                     }
+                     EncodeOptions eo;
+                     eo.allow_special = true;
+                     absl::StatusOr<std::vector<int32_t>> tokens = tokenizer.Encode(text, eo);
+                     if (!tokens.ok()) return absl::InvalidArgumentError(tokens.status().message());
+                     if (tokens->empty()) return absl::InvalidArgumentError("the prompt is empty");
+                     e.ids.assign(tokens->begin(), tokens->end());
+                     e.text = std::move(text);
+                     e.messages_json = DumpJsonLine(conversation);
+                     out.prompts.push_back(std::move(e));
+                     return absl::OkStatus();
+                   }));
   out.errors = std::move(stats.errors);
   return out;
 }

@@ -39,7 +39,7 @@ struct PromptEntry {
   // messages, or one user message holding the raw prompt or the worded
   // problem. An answer appended to it is an ml-ssd SFT line.
   std::string messages_json;
-  int64_t line = 0;  // 1-based line in the file
+  int64_t line = 0;        // 1-based line in the file
   int64_t max_tokens = 0;  // the line's override; 0: none
 };
 
@@ -53,8 +53,8 @@ struct PromptFile {
 // Reads and tokenizes every line. `chat` may be null (messages lines are
 // then errors, and problems are sent raw). Fails only when the file cannot
 // be read.
-absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokenizer& tokenizer,
-                                          const ChatTemplate* chat, const PromptTemplates& templates);
+absl::StatusOr<PromptFile> LoadPromptFile(const std::string& path, const Tokenizer& tokenizer, const ChatTemplate* chat,
+                                          const PromptTemplates& templates);
 
 }  // namespace ssd
 

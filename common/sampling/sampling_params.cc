@@ -22,7 +22,8 @@ absl::Status SamplingParams::Validate(int64_t vocab_size) const {
   if (max_tokens <= 0) return bad("max_tokens", max_tokens, "must be > 0");
   for (int64_t id : stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
-      return bad("stop_token_ids", id, absl::StrCat("is not a token id of this model (vocab ", vocab_size, ")").c_str());
+      return bad("stop_token_ids", id,
+                 absl::StrCat("is not a token id of this model (vocab ", vocab_size, ")").c_str());
     }
   }
   for (const std::string& s : stop) {

@@ -11,13 +11,13 @@
 namespace ssd {
 
 struct SamplingParams {
-  int64_t n = 1;                   // samples per prompt
-  double temperature = 1.0;        // 0 means greedy (argmax)
-  int64_t top_k = 0;               // <= 0 (or >= vocab): off
-  double top_p = 1.0;              // in (0, 1]; 1 is off
-  double min_p = 0.0;              // in [0, 1]; 0 is off
-  double repetition_penalty = 1.0; // > 0; 1 is off
-  int64_t max_tokens = 16;         // generated tokens, > 0
+  int64_t n = 1;                    // samples per prompt
+  double temperature = 1.0;         // 0 means greedy (argmax)
+  int64_t top_k = 0;                // <= 0 (or >= vocab): off
+  double top_p = 1.0;               // in (0, 1]; 1 is off
+  double min_p = 0.0;               // in [0, 1]; 0 is off
+  double repetition_penalty = 1.0;  // > 0; 1 is off
+  int64_t max_tokens = 16;          // generated tokens, > 0
   // Finish with reason "stop" after one of these ids (kept in the ids,
   // left out of the text). Empty: the engine's default stop ids.
   std::vector<int64_t> stop_token_ids;

@@ -17,11 +17,9 @@ SamplingParams SamplingPreset::ApplyTo(SamplingParams base) const {
 
 const std::vector<SamplingPreset>& SamplingPresets() {
   static const std::vector<SamplingPreset>* presets = new std::vector<SamplingPreset>{
-      {kSsdTrainPreset, "SSD's sampling of training data: T 1.5, top-k 20, top-p 0.8 (ml-ssd)", 1.5, 20, 0.8, 0.0,
-       1.0},
-      {kSsdEvalPreset,
-       "the paper's eval decode of its SSD-trained Qwen3-4B-Instruct: T 1.1, top-k 20, top-p 0.8", 1.1, 20, 0.8,
-       0.0, 1.0},
+      {kSsdTrainPreset, "SSD's sampling of training data: T 1.5, top-k 20, top-p 0.8 (ml-ssd)", 1.5, 20, 0.8, 0.0, 1.0},
+      {kSsdEvalPreset, "the paper's eval decode of its SSD-trained Qwen3-4B-Instruct: T 1.1, top-k 20, top-p 0.8", 1.1,
+       20, 0.8, 0.0, 1.0},
   };
   return *presets;
 }

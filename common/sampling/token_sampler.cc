@@ -20,8 +20,8 @@ struct ByLogitDesc {
   bool operator()(int32_t a, int32_t b) const { return l[a] > l[b] || (l[a] == l[b] && a < b); }
 };
 
-void ApplyRepetitionPenalty(float* logits, int64_t vocab, double penalty,
-                            const std::vector<int64_t>& seen, std::vector<int32_t>* scratch) {
+void ApplyRepetitionPenalty(float* logits, int64_t vocab, double penalty, const std::vector<int64_t>& seen,
+                            std::vector<int32_t>* scratch) {
   if (penalty == 1.0 || seen.empty()) return;
   // Each distinct token is penalised once, however often it occurred.
   scratch->assign(seen.begin(), seen.end());
@@ -88,8 +88,7 @@ __attribute__((always_inline)) inline void Offer(float x, std::vector<float>* he
 
 // Blocks of 32 are compared at once; a long row's blocks mostly hold no
 // value above the minimum. The heap ends as with one value at a time.
-__attribute__((target("avx2"))) void HeapScanAvx2(const float* l, int64_t i, int64_t n,
-                                                  std::vector<float>* heap) {
+__attribute__((target("avx2"))) void HeapScanAvx2(const float* l, int64_t i, int64_t n, std::vector<float>* heap) {
   for (; i + 32 <= n; i += 32) {
     // Only the values above the minimum at the block's start can enter,
     // and they are offered in order.
@@ -165,18 +164,20 @@ void TokenSampler::Truncate(float* logits, int64_t vocab, const SamplingParams& 
     const float threshold = kth / t;
     if (std::isnormal(kth) && std::isnormal(threshold)) {
       const float lo = kth - std::fabs(kth) * 0x1p-10f;
-      Collect(logits, vocab, lo,
-              [&](int64_t i) {
-                const float q = logits[i] / t;
-                if (q < threshold) return false;
-                logits[i] = q;
-                return true;
-              },
-              &cand);
+      Collect(
+          logits, vocab, lo,
+          [&](int64_t i) {
+            const float q = logits[i] / t;
+            if (q < threshold) return false;
+            logits[i] = q;
+            return true;
+          },
+          &cand);
     } else {
       Divide(logits, vocab, t);
       const float exact = KthLargest(logits, vocab, k, &heap_vals_);
-      Collect(logits, vocab, exact, [](int64_t) { return true; }, &cand);
+      Collect(
+          logits, vocab, exact, [](int64_t) { return true; }, &cand);
     }
   } else {
     Divide(logits, vocab, t);

@@ -60,12 +60,12 @@ class TokenSampler {
   // are unspecified (with top-k on, only ids near the k-th are divided).
   // `seen` lists the token ids the repetition penalty applies to (duplicates
   // are fine); it is ignored when the penalty is 1. Not for greedy params.
-  void Truncate(float* logits, int64_t vocab, const SamplingParams& params,
-                const std::vector<int64_t>& seen, TruncatedDistribution* out);
+  void Truncate(float* logits, int64_t vocab, const SamplingParams& params, const std::vector<int64_t>& seen,
+                TruncatedDistribution* out);
 
   // The whole pipeline: greedy or truncate-and-draw with uniform `u`.
-  SampledToken Sample(float* logits, int64_t vocab, const SamplingParams& params,
-                      const std::vector<int64_t>& seen, double u);
+  SampledToken Sample(float* logits, int64_t vocab, const SamplingParams& params, const std::vector<int64_t>& seen,
+                      double u);
 
   // Step 6 alone.
   static SampledToken Draw(const TruncatedDistribution& dist, double u);

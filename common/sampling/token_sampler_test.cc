@@ -89,8 +89,7 @@ double GammaQ(double a, double x) {
 }
 
 // Chi-square goodness of fit; bins expecting fewer than 5 draws are pooled.
-double ChiSquarePValue(const std::map<int, int64_t>& counts, const std::map<int, double>& want,
-                       int64_t draws) {
+double ChiSquarePValue(const std::map<int, int64_t>& counts, const std::map<int, double>& want, int64_t draws) {
   double stat = 0, pooled_expected = 0, pooled_observed = 0;
   int bins = 0;
   for (const auto& [id, p] : want) {
@@ -177,7 +176,8 @@ TEST_P(DistributionTest, EmpiricalFrequenciesFitTheTruncatedSoftmax) {
   const uint64_t prompt = PromptKey(absl::StrCat("chi2/", temperature, "/", top_k, "/", top_p, "/", min_p));
   for (int64_t i = 0; i < kDraws; ++i) {
     row = logits;
-    const SampledToken t = sampler.Sample(row.data(), 64, p, {}, SampleUniform(kSeed, prompt, static_cast<uint32_t>(i), 0));
+    const SampledToken t =
+        sampler.Sample(row.data(), 64, p, {}, SampleUniform(kSeed, prompt, static_cast<uint32_t>(i), 0));
     ASSERT_TRUE(want.count(static_cast<int>(t.id))) << "token " << t.id << " is outside the truncation set";
     ++counts[static_cast<int>(t.id)];
   }
@@ -193,16 +193,15 @@ TEST_P(DistributionTest, EmpiricalFrequenciesFitTheTruncatedSoftmax) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllSettings, DistributionTest,
-    ::testing::Combine(::testing::Values(0.6, 1.0, 1.5), ::testing::Values(0, 20),
-                       ::testing::Values(1.0, 0.8), ::testing::Values(0.0, 0.05)),
-    [](const auto& info) {
-      auto name = absl::StrCat("t", std::get<0>(info.param), "_k", std::get<1>(info.param), "_p",
-                               std::get<2>(info.param), "_minp", std::get<3>(info.param));
-      std::replace(name.begin(), name.end(), '.', 'd');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(AllSettings, DistributionTest,
+                         ::testing::Combine(::testing::Values(0.6, 1.0, 1.5), ::testing::Values(0, 20),
+                                            ::testing::Values(1.0, 0.8), ::testing::Values(0.0, 0.05)),
+                         [](const auto& info) {
+                           auto name = absl::StrCat("t", std::get<0>(info.param), "_k", std::get<1>(info.param), "_p",
+                                                    std::get<2>(info.param), "_minp", std::get<3>(info.param));
+                           std::replace(name.begin(), name.end(), '.', 'd');
+                           return name;
+                         });
 
 TEST(TokenSamplerTest, TruncationKeepsExactlyTheReferenceSetOnALargeVocabulary) {
   // 150k logits exercise the heap top-k and the growing partial sort.
@@ -210,8 +209,11 @@ TEST(TokenSamplerTest, TruncationKeepsExactlyTheReferenceSetOnALargeVocabulary) 
   std::normal_distribution<float> n(0.0f, 3.0f);
   std::vector<float> logits(150000);
   for (float& x : logits) x = n(gen);
-  for (auto [k, top_p, min_p] : {std::tuple<int, double, double>{0, 0.95, 0.0}, {20, 0.8, 0.0},
-                                 {0, 1.0, 0.05}, {1000, 0.9, 0.01}, {0, 0.999, 0.0}}) {
+  for (auto [k, top_p, min_p] : {std::tuple<int, double, double>{0, 0.95, 0.0},
+                                 {20, 0.8, 0.0},
+                                 {0, 1.0, 0.05},
+                                 {1000, 0.9, 0.01},
+                                 {0, 0.999, 0.0}}) {
     SamplingParams p;
     p.temperature = 1.5;
     p.top_k = k;

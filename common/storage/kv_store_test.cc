@@ -111,11 +111,13 @@ TEST(RocksDbKvStoreTest, SyncedBatchSurvivesAChildKilledRightAfterTheWrite) {
   auto s = RocksDbKvStore::Open({dir}, kTables);
   ASSERT_TRUE(s.ok()) << s.status();
   int n = 0;
-  ASSERT_TRUE((*s)->Scan(1, "key", "", [&](absl::string_view, absl::string_view v) {
-                    EXPECT_EQ(v.size(), 100u);
-                    ++n;
-                    return true;
-                  }).ok());
+  ASSERT_TRUE((*s)->Scan(1, "key", "",
+                         [&](absl::string_view, absl::string_view v) {
+                           EXPECT_EQ(v.size(), 100u);
+                           ++n;
+                           return true;
+                         })
+                  .ok());
   EXPECT_EQ(n, 100);
   s->reset();
 }

@@ -20,8 +20,7 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   const std::string msg = absl::StrCat(what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsIOError() && absl::StrContains(s.ToString(), "lock")) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(msg, " (is another coordinator running on this --data-dir?)"));
+    return absl::FailedPreconditionError(absl::StrCat(msg, " (is another coordinator running on this --data-dir?)"));
   }
   if (s.IsIOError() || s.IsBusy() || s.IsTryAgain()) return absl::UnavailableError(msg);
   return absl::InternalError(msg);
@@ -32,7 +31,7 @@ rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const RocksDbOptions& options,
-                                                                    std::vector<std::string> tables) {
+                                                                     std::vector<std::string> tables) {
   RETURN_IF_ERROR(MakeDirs(options.path));
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;

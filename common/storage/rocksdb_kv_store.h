@@ -45,7 +45,7 @@ class RocksDbKvStore : public KvStore {
   std::string path_;
   std::vector<std::string> names_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // per table
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;      // per table
   std::vector<rocksdb::ColumnFamilyHandle*> all_handles_;  // everything opened, for closing
 };
 

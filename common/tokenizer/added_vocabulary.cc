@@ -67,9 +67,8 @@ absl::StatusOr<AddedVocabulary> AddedVocabulary::FromJson(const nlohmann::json& 
     v.by_content_.emplace(v.tokens_[i].content, i);
   }
   for (auto& list : v.by_first_byte_) {
-    std::stable_sort(list.begin(), list.end(), [&](int a, int b) {
-      return v.tokens_[a].content.size() > v.tokens_[b].content.size();
-    });
+    std::stable_sort(list.begin(), list.end(),
+                     [&](int a, int b) { return v.tokens_[a].content.size() > v.tokens_[b].content.size(); });
   }
   return v;
 }

@@ -47,7 +47,7 @@ class AddedVocabulary {
 
  private:
   std::vector<AddedToken> tokens_;
-  std::vector<std::vector<int>> by_first_byte_;  // token indices, longest first
+  std::vector<std::vector<int>> by_first_byte_;          // token indices, longest first
   absl::flat_hash_map<int32_t, size_t> by_id_;           // id -> index in tokens_
   absl::flat_hash_map<std::string, size_t> by_content_;  // content -> index
 };

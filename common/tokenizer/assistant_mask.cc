@@ -7,7 +7,10 @@ namespace ssd {
 namespace {
 
 // Unlikely in real text, and free of anything a template might act on.
-constexpr char kSentinel[] = "\x1F" "SSD-ASSISTANT-CONTENT" "\x1F";
+constexpr char kSentinel[] =
+    "\x1F"
+    "SSD-ASSISTANT-CONTENT"
+    "\x1F";
 
 }  // namespace
 
@@ -38,9 +41,10 @@ absl::StatusOr<MaskedConversation> RenderWithAssistantMask(const ChatTemplate& c
           absl::StrCat("messages[", i, "]: the chat template does not print the assistant content exactly once"));
     }
     if (at < start || at > text.size() || text.compare(0, at, tail_probe, 0, at) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "messages[", i, "]: the chat template's output around the assistant content depends on the content, "
-          "so its span cannot be located"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("messages[", i,
+                       "]: the chat template's output around the assistant content depends on the content, "
+                       "so its span cannot be located"));
     }
     size_t end = at;
     // Take in the end-of-turn special token that directly follows.
@@ -61,9 +65,9 @@ absl::StatusOr<MaskedConversation> RenderWithAssistantMask(const ChatTemplate& c
   for (size_t k = 0; k < out.ids.size(); ++k) {
     ASSIGN_OR_RETURN(std::string bytes, tokenizer.TokenBytes(out.ids[k]));
     if (text.compare(pos, bytes.size(), bytes) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "token ", k, " does not reproduce the rendered text at byte ", pos,
-          " (a normalizer changed it?); cannot align the assistant mask"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("token ", k, " does not reproduce the rendered text at byte ", pos,
+                       " (a normalizer changed it?); cannot align the assistant mask"));
     }
     const size_t begin = pos, stop = pos + bytes.size();
     pos = stop;

@@ -36,8 +36,7 @@ uint64_t PairKey(int32_t a, int32_t b) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m,
-                                                             const std::string& where) {
+absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m, const std::string& where) {
   auto bad = [&](const std::string& what) { return absl::InvalidArgumentError(absl::StrCat(where, ": model.", what)); };
   if (!m.is_object()) return bad("must be an object");
   const std::string type = m.value("type", std::string("BPE"));
@@ -47,8 +46,8 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::jso
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     auto it = m.find(key);
     if (it != m.end() && it->is_string() && !it->get<std::string>().empty()) {
-      return absl::UnimplementedError(absl::StrCat(where, ": model.", key, " \"", it->get<std::string>(),
-                                                   "\" is not supported"));
+      return absl::UnimplementedError(
+          absl::StrCat(where, ": model.", key, " \"", it->get<std::string>(), "\" is not supported"));
     }
   }
   auto dropout = m.find("dropout");
@@ -90,8 +89,8 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::jso
     }
     auto l = bpe->vocab_.find(left), r = bpe->vocab_.find(right), res = bpe->vocab_.find(left + right);
     if (l == bpe->vocab_.end() || r == bpe->vocab_.end() || res == bpe->vocab_.end()) {
-      return bad(absl::StrCat("merges[", rank, "] (\"", left, "\", \"", right,
-                              "\") uses a token missing from the vocab"));
+      return bad(
+          absl::StrCat("merges[", rank, "] (\"", left, "\", \"", right, "\") uses a token missing from the vocab"));
     }
     bpe->merges_.emplace(PairKey(l->second, r->second), Merge{rank, res->second});
     ++rank;
@@ -99,7 +98,8 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::jso
   auto unk = m.find("unk_token");
   if (unk != m.end() && unk->is_string()) {
     auto it = bpe->vocab_.find(unk->get<std::string>());
-    if (it == bpe->vocab_.end()) return bad(absl::StrCat("unk_token \"", unk->get<std::string>(), "\" is not in the vocab"));
+    if (it == bpe->vocab_.end())
+      return bad(absl::StrCat("unk_token \"", unk->get<std::string>(), "\" is not in the vocab"));
     bpe->unk_id_ = it->second;
   }
   bpe->ignore_merges_ = m.value("ignore_merges", false);

@@ -29,8 +29,7 @@ namespace ssd {
 
 class BpeModel {
  public:
-  static absl::StatusOr<std::unique_ptr<BpeModel>> FromJson(const nlohmann::json& model,
-                                                            const std::string& where);
+  static absl::StatusOr<std::unique_ptr<BpeModel>> FromJson(const nlohmann::json& model, const std::string& where);
 
   void Encode(absl::string_view piece, std::vector<int32_t>* ids) const;
 
@@ -45,7 +44,7 @@ class BpeModel {
   void EncodeUncached(absl::string_view piece, std::vector<int32_t>* ids) const;
 
   absl::flat_hash_map<std::string, int32_t> vocab_;  // looked up by string_view
-  std::vector<std::string> id_to_token_;  // dense up to the largest id
+  std::vector<std::string> id_to_token_;             // dense up to the largest id
   struct Merge {
     int32_t rank;
     int32_t result;

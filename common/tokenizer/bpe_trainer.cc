@@ -29,16 +29,15 @@ constexpr char kChatMlTemplate[] =
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
 Json PreTokenizerSpec() {
-  return Json{{"type", "Sequence"},
-              {"pretokenizers",
-               Json::array({Json{{"type", "Split"},
-                                 {"pattern", {{"Regex", kSplitPattern}}},
-                                 {"behavior", "Isolated"},
-                                 {"invert", false}},
-                            Json{{"type", "ByteLevel"},
-                                 {"add_prefix_space", false},
-                                 {"trim_offsets", false},
-                                 {"use_regex", false}}})}};
+  return Json{
+      {"type", "Sequence"},
+      {"pretokenizers",
+       Json::array(
+           {Json{{"type", "Split"},
+                 {"pattern", {{"Regex", kSplitPattern}}},
+                 {"behavior", "Isolated"},
+                 {"invert", false}},
+            Json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}})}};
 }
 
 uint64_t Key(int32_t a, int32_t b) {
@@ -50,8 +49,8 @@ uint64_t Key(int32_t a, int32_t b) {
 absl::Status BpeTrainerOptions::Validate() const {
   const int64_t floor = 256 + static_cast<int64_t>(special_tokens.size());
   if (vocab_size < floor) {
-    return absl::InvalidArgumentError(absl::StrCat("--vocab-size ", vocab_size, " is below ", floor,
-                                                   " (256 bytes + ", special_tokens.size(), " special tokens)"));
+    return absl::InvalidArgumentError(absl::StrCat("--vocab-size ", vocab_size, " is below ", floor, " (256 bytes + ",
+                                                   special_tokens.size(), " special tokens)"));
   }
   if (vocab_size > (int64_t{1} << 24)) return absl::InvalidArgumentError("--vocab-size is too large");
   if (min_frequency < 1) return absl::InvalidArgumentError("--min-frequency must be >= 1");
@@ -64,8 +63,7 @@ absl::Status BpeTrainerOptions::Validate() const {
   return absl::OkStatus();
 }
 
-absl::Status TrainBpeTokenizer(absl::string_view corpus, const BpeTrainerOptions& options,
-                               const std::string& out_dir) {
+absl::Status TrainBpeTokenizer(absl::string_view corpus, const BpeTrainerOptions& options, const std::string& out_dir) {
   RETURN_IF_ERROR(options.Validate());
   const size_t bad = FindInvalidUtf8(corpus);
   if (bad != kValidUtf8) {
@@ -178,16 +176,20 @@ absl::Status TrainBpeTokenizer(absl::string_view corpus, const BpeTrainerOptions
   Json added_decoder = Json::object();
   for (size_t k = 0; k < options.special_tokens.size(); ++k) {
     const int64_t id = static_cast<int64_t>(tokens.size() + k);
-    Json t = {{"id", id},           {"content", options.special_tokens[k]}, {"single_word", false},
-              {"lstrip", false},    {"rstrip", false},                      {"normalized", false},
+    Json t = {{"id", id},
+              {"content", options.special_tokens[k]},
+              {"single_word", false},
+              {"lstrip", false},
+              {"rstrip", false},
+              {"normalized", false},
               {"special", true}};
     added.push_back(t);
     Json d = t;
     d.erase("id");
     added_decoder[std::to_string(id)] = d;
   }
-  const Json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false},
-                           {"use_regex", false}};
+  const Json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
   Json tok = {{"version", "1.0"},
               {"truncation", nullptr},
               {"padding", nullptr},

@@ -35,8 +35,7 @@ struct BpeTrainerOptions {
 
 // Trains on `corpus` (valid UTF-8) and writes `out_dir`/tokenizer.json and
 // tokenizer_config.json atomically, creating the folder.
-absl::Status TrainBpeTokenizer(absl::string_view corpus, const BpeTrainerOptions& options,
-                               const std::string& out_dir);
+absl::Status TrainBpeTokenizer(absl::string_view corpus, const BpeTrainerOptions& options, const std::string& out_dir);
 
 }  // namespace ssd
 

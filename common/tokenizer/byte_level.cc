@@ -8,8 +8,8 @@ namespace ssd {
 namespace {
 
 struct Tables {
-  std::array<std::string, 256> to_unicode;   // byte -> UTF-8 of its code point
-  std::array<int, 512> to_byte;              // code point (< 512) -> byte, or -1
+  std::array<std::string, 256> to_unicode;  // byte -> UTF-8 of its code point
+  std::array<int, 512> to_byte;             // code point (< 512) -> byte, or -1
   Tables() {
     to_byte.fill(-1);
     char32_t next = 256;

@@ -6,8 +6,8 @@
 #include "common/tokenizer/jinja/interpreter.h"
 #include "common/tokenizer/jinja/parser.h"
 #include "common/util/file_util.h"
-#include "common/util/status_macros.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 
 namespace ssd {
 

@@ -51,12 +51,12 @@ TEST(ChatTemplateTest, StringMethodsFiltersAndTests) {
       "{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith('x') }}|{{ 'a-b'.replace('-', '+') }}|"
       "{{ messages|length }}|{{ undefined_var is defined }}|{{ none is none }}|{{ [1, 2]|tojson }}|"
       "{{ {'k': 'v'}|tojson }}|{{ 'x' in 'xyz' }}|{{ 3 // 2 }}|{{ 'a' ~ 1 }}|{{ 1 if false else 2 }}";
-  EXPECT_EQ(RenderOrDie(src, kConversation),
-            "x|b|q|True|False|a+b|3|False|True|[1, 2]|{\"k\": \"v\"}|True|1|a1|2");
+  EXPECT_EQ(RenderOrDie(src, kConversation), "x|b|q|True|False|a+b|3|False|True|[1, 2]|{\"k\": \"v\"}|True|1|a1|2");
 }
 
 TEST(ChatTemplateTest, ExtraVariablesAndSpecialTokens) {
-  const std::string src = "{{ bos_token }}{% if enable_thinking is defined and enable_thinking is false %}NT{% endif %}";
+  const std::string src =
+      "{{ bos_token }}{% if enable_thinking is defined and enable_thinking is false %}NT{% endif %}";
   ChatOptions opts;
   opts.extra["enable_thinking"] = false;
   EXPECT_EQ(RenderOrDie(src, Json::array(), opts, Json{{"bos_token", "<s>"}}), "<s>NT");
@@ -108,17 +108,20 @@ void ExpectRenderFails(const std::string& src, const std::string& want) {
 
 TEST(ChatTemplateTest, HostileTemplatesHitTheirBoundsInsteadOfHangingOrExhaustingMemory) {
   // Work: nested loops of 1000^3 iterations.
-  ExpectRenderFails("{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"
-                    "{% endfor %}{% endfor %}{% endfor %}",
-                    "units of work");
+  ExpectRenderFails(
+      "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}"
+      "{% endfor %}{% endfor %}{% endfor %}",
+      "units of work");
   // A string that doubles 40 times.
-  ExpectRenderFails("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
-                    "{% endfor %}{{ ns.s | length }}",
-                    "bytes; the limit is 16777216");
+  ExpectRenderFails(
+      "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+      "{% endfor %}{{ ns.s | length }}",
+      "bytes; the limit is 16777216");
   // A list that doubles.
-  ExpectRenderFails("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
-                    "{% endfor %}",
-                    "items; the limit is 1000000");
+  ExpectRenderFails(
+      "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
+      "{% endfor %}",
+      "items; the limit is 1000000");
   ExpectRenderFails("{% for i in range(2000000) %}{% endfor %}", "range of 2000000 items");
   // Output: 64 KiB of text written 1000 times.
   ExpectRenderFails("{% for i in range(1000) %}" + std::string(65536, 'a') + "{% endfor %}",
@@ -129,11 +132,15 @@ TEST(ChatTemplateTest, HostileTemplatesHitTheirBoundsInsteadOfHangingOrExhaustin
   ExpectRenderFails(at_limit + "b", "the output passed 16777216 bytes");
   // Nesting.
   ExpectRenderFails("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nest more than 100");
-  ExpectRenderFails("{{ " + [] {
-    std::string s;
-    for (int i = 0; i < 5000; ++i) s += "not ";
-    return s;
-  }() + "1 }}", "nest more than 100");
+  ExpectRenderFails(
+      "{{ " +
+          [] {
+            std::string s;
+            for (int i = 0; i < 5000; ++i) s += "not ";
+            return s;
+          }() +
+          "1 }}",
+      "nest more than 100");
   ExpectRenderFails("{{ " + std::string(5000, '-') + "1 }}", "nest more than 100");
   std::string ifs;
   for (int i = 0; i < 500; ++i) ifs += "{% if true %}";

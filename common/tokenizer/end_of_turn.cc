@@ -15,8 +15,7 @@ std::vector<int32_t> TurnEndTokenIds(const Tokenizer& tokenizer) {
   return out;
 }
 
-absl::StatusOr<std::optional<int32_t>> EndOfTurnTokenId(const std::string& tokenizer_dir,
-                                                        const Tokenizer& tokenizer) {
+absl::StatusOr<std::optional<int32_t>> EndOfTurnTokenId(const std::string& tokenizer_dir, const Tokenizer& tokenizer) {
   for (const char* name : {"<|im_end|>", "<|eot_id|>"}) {
     if (std::optional<int32_t> id = tokenizer.TokenToId(name); id.has_value()) return id;
   }

@@ -24,8 +24,7 @@ std::vector<int32_t> TurnEndTokenIds(const Tokenizer& tokenizer);
 // `tokenizer_dir`/tokenizer_config.json when it is a token of the
 // vocabulary; nullopt when neither exists. Errors only for an unreadable or
 // malformed tokenizer_config.json.
-absl::StatusOr<std::optional<int32_t>> EndOfTurnTokenId(const std::string& tokenizer_dir,
-                                                        const Tokenizer& tokenizer);
+absl::StatusOr<std::optional<int32_t>> EndOfTurnTokenId(const std::string& tokenizer_dir, const Tokenizer& tokenizer);
 
 }  // namespace ssd
 

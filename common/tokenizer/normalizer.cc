@@ -69,8 +69,7 @@ class SequenceNormalizer : public Normalizer {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const nlohmann::json& spec,
-                                                               const std::string& where) {
+absl::StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const nlohmann::json& spec, const std::string& where) {
   if (spec.is_null()) return std::unique_ptr<Normalizer>();
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": normalizer must be an object with a \"type\""));

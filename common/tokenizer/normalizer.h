@@ -21,8 +21,7 @@ class Normalizer {
 
 // `spec` is the "normalizer" value of tokenizer.json (null gives nullptr).
 // `where` names the file in errors.
-absl::StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const nlohmann::json& spec,
-                                                               const std::string& where);
+absl::StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const nlohmann::json& spec, const std::string& where);
 
 }  // namespace ssd
 

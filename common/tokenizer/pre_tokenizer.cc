@@ -10,12 +10,10 @@ namespace ssd {
 namespace {
 
 // GPT-2's pattern, which ByteLevel applies itself when use_regex is true.
-constexpr char kGpt2Pattern[] =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr char kGpt2Pattern[] = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // Isolated split: every match and every gap between matches is a piece.
-absl::Status SplitIsolated(const Regex& re, absl::string_view text,
-                           absl::FunctionRef<void(absl::string_view)> emit) {
+absl::Status SplitIsolated(const Regex& re, absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) {
   std::vector<std::pair<size_t, size_t>> matches;
   RETURN_IF_ERROR(re.FindAll(text, &matches));
   size_t last = 0;
@@ -90,8 +88,7 @@ class SequencePreTokenizer : public PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 
-absl::StatusOr<std::unique_ptr<Regex>> CompileIn(const std::string& where, const std::string& pattern,
-                                                 bool literal) {
+absl::StatusOr<std::unique_ptr<Regex>> CompileIn(const std::string& where, const std::string& pattern, bool literal) {
   auto re = Regex::Compile(pattern, literal);
   if (!re.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": pre_tokenizer: ", re.status().message()));
   return re;
@@ -114,8 +111,8 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const nlohman
   if (type == "Split") {
     const std::string behavior = spec.value("behavior", std::string("Isolated"));
     if (behavior != "Isolated") {
-      return absl::UnimplementedError(absl::StrCat(where, ": Split behavior \"", behavior,
-                                                   "\" is not supported (supported: Isolated)"));
+      return absl::UnimplementedError(
+          absl::StrCat(where, ": Split behavior \"", behavior, "\" is not supported (supported: Isolated)"));
     }
     if (BoolField(spec, "invert", false)) {
       return absl::UnimplementedError(absl::StrCat(where, ": Split with invert: true is not supported"));
@@ -153,8 +150,8 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const nlohman
     }
     return std::unique_ptr<PreTokenizer>(new SequencePreTokenizer(std::move(steps)));
   }
-  return absl::UnimplementedError(absl::StrCat(
-      where, ": pre_tokenizer type \"", type, "\" is not supported (supported: Split, ByteLevel, Sequence)"));
+  return absl::UnimplementedError(absl::StrCat(where, ": pre_tokenizer type \"", type,
+                                               "\" is not supported (supported: Split, ByteLevel, Sequence)"));
 }
 
 }  // namespace ssd

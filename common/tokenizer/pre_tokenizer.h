@@ -23,8 +23,7 @@ class PreTokenizer {
   // valid only during the call. Pieces are valid UTF-8 (before ByteLevel) or
   // byte-level strings (after it). Streaming, so encoding a long text
   // allocates no per-piece strings.
-  virtual absl::Status Split(absl::string_view text,
-                             absl::FunctionRef<void(absl::string_view)> emit) const = 0;
+  virtual absl::Status Split(absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) const = 0;
 };
 
 // `spec` is the "pre_tokenizer" value of tokenizer.json (null gives nullptr).

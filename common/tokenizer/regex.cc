@@ -21,13 +21,13 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Compile(const std::string& pattern
   int err = 0;
   PCRE2_SIZE err_offset = 0;
   uint32_t flags = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   flags, &err, &err_offset, nullptr);
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), flags, &err, &err_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof(msg));
-    return absl::InvalidArgumentError(absl::StrCat("regex \"", pattern, "\" does not compile at offset ",
-                                                   err_offset, ": ", reinterpret_cast<char*>(msg)));
+    return absl::InvalidArgumentError(absl::StrCat("regex \"", pattern, "\" does not compile at offset ", err_offset,
+                                                   ": ", reinterpret_cast<char*>(msg)));
   }
   std::unique_ptr<Regex> r(new Regex());
   r->impl_ = std::make_unique<Impl>();
@@ -58,8 +58,8 @@ absl::Status Regex::FindAll(absl::string_view text, std::vector<std::pair<size_t
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof(msg));
-      status = absl::ResourceExhaustedError(absl::StrCat("regex \"", impl_->pattern, "\" failed at byte ", pos,
-                                                         ": ", reinterpret_cast<char*>(msg)));
+      status = absl::ResourceExhaustedError(
+          absl::StrCat("regex \"", impl_->pattern, "\" failed at byte ", pos, ": ", reinterpret_cast<char*>(msg)));
       break;
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);

@@ -3,16 +3,16 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
-#include "common/util/status_macros.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
 namespace {
 
 // Python str.format with named fields only. `where` names the template.
-absl::StatusOr<std::string> Format(absl::string_view tmpl, absl::string_view problem,
-                                   absl::string_view entry_point, const std::string& where) {
+absl::StatusOr<std::string> Format(absl::string_view tmpl, absl::string_view problem, absl::string_view entry_point,
+                                   const std::string& where) {
   std::string out;
   for (size_t i = 0; i < tmpl.size(); ++i) {
     const char c = tmpl[i];

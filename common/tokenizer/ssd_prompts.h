@@ -35,8 +35,7 @@ absl::StatusOr<PromptTemplates> LoadPromptTemplatesOrDefault(const std::string& 
 
 // The stdin template when `starter_code` is empty (after trimming
 // whitespace), else the starter-code template.
-absl::StatusOr<std::string> FormatSsdPrompt(const PromptTemplates& templates,
-                                            absl::string_view problem_description,
+absl::StatusOr<std::string> FormatSsdPrompt(const PromptTemplates& templates, absl::string_view problem_description,
                                             absl::string_view starter_code);
 
 }  // namespace ssd

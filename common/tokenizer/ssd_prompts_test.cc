@@ -1,10 +1,11 @@
 #include "common/tokenizer/ssd_prompts.h"
-#include "tests/testing/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <fstream>
+
+#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -13,7 +14,9 @@ TEST(SsdPromptsTest, StdinProblemsUseTheReferenceWording) {
   auto p = FormatSsdPrompt(DefaultSsdPrompts(), "Sum two ints.", "  \n");
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->rfind("You will be given a question (problem specification) and will generate a correct Python "
-                     "program that matches the specification and passes all tests.", 0), 0u);
+                     "program that matches the specification and passes all tests.",
+                     0),
+            0u);
   EXPECT_NE(p->find("Question: Sum two ints.\n\nRead the inputs from stdin"), std::string::npos);
   EXPECT_NE(p->find("writes output to STDOUT.\n```python\n  # YOUR CODE HERE\n```"), std::string::npos);
 }

@@ -7,8 +7,8 @@
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
-#include "common/util/status_macros.h"
 #include "common/util/json.h"
+#include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ssd {
@@ -55,8 +55,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
   return FromJson(text, file);
 }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view json_text,
-                                                               const std::string& where) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view json_text, const std::string& where) {
   json j;
   {
     absl::StatusOr<json> parsed = ParseJson<json>(json_text);
@@ -115,7 +114,8 @@ absl::StatusOr<std::string> Tokenizer::TokenBytes(int32_t id) const {
   if (const AddedToken* a = added_.Find(id)) return a->content;
   const std::string* tok = model_->IdToToken(id);
   if (tok == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not in the vocabulary (size ", vocab_size_, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token id ", id, " is not in the vocabulary (size ", vocab_size_, ")"));
   }
   std::string out;
   auto hex = [](char c) -> int {
@@ -153,8 +153,8 @@ std::string CleanUpTokenizationSpaces(absl::string_view text) {
   // Applied in this order, each to the result of the previous, as
   // transformers does.
   static const std::pair<const char*, const char*> kRules[] = {
-      {" .", "."},     {" ?", "?"},     {" !", "!"},     {" ,", ","},     {" ' ", "'"},
-      {" n't", "n't"}, {" 'm", "'m"},   {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"},
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
   };
   std::string out(text);
   for (const auto& [from, to] : kRules) out = absl::StrReplaceAll(out, {{from, to}});

@@ -40,8 +40,7 @@ class Tokenizer {
   // `path` is a model folder holding tokenizer.json, or the file itself.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& path);
   // Parses tokenizer.json text; `where` names it in errors.
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJson(absl::string_view json_text,
-                                                             const std::string& where);
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJson(absl::string_view json_text, const std::string& where);
 
   // Fails only on invalid UTF-8, naming the byte offset.
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text, const EncodeOptions& options = {}) const;

@@ -24,28 +24,40 @@ json TinyTokenizerJson() {
     BytesToByteLevel(std::string(1, static_cast<char>(b)), &s);
     vocab[s] = id++;
   }
-  vocab["ab"] = id++;     // 256
-  vocab["abc"] = id++;    // 257
-  vocab["Ġa"] = id++;     // 258
-  vocab["xyz"] = id++;    // 259: reachable only through ignore_merges
+  vocab["ab"] = id++;   // 256
+  vocab["abc"] = id++;  // 257
+  vocab["Ġa"] = id++;   // 258
+  vocab["xyz"] = id++;  // 259: reachable only through ignore_merges
   json j;
   j["added_tokens"] = json::array({
-      {{"id", 300}, {"content", "<|end|>"}, {"special", true}, {"lstrip", false}, {"rstrip", false},
-       {"single_word", false}, {"normalized", false}},
-      {{"id", 301}, {"content", "[T]"}, {"special", false}, {"lstrip", true}, {"rstrip", true},
-       {"single_word", false}, {"normalized", false}},
+      {{"id", 300},
+       {"content", "<|end|>"},
+       {"special", true},
+       {"lstrip", false},
+       {"rstrip", false},
+       {"single_word", false},
+       {"normalized", false}},
+      {{"id", 301},
+       {"content", "[T]"},
+       {"special", false},
+       {"lstrip", true},
+       {"rstrip", true},
+       {"single_word", false},
+       {"normalized", false}},
       {{"id", 302}, {"content", "word"}, {"special", false}, {"single_word", true}, {"normalized", false}},
   });
   j["normalizer"] = {{"type", "NFC"}};
-  j["pre_tokenizer"] = {{"type", "Sequence"},
-                        {"pretokenizers",
-                         json::array({{{"type", "Split"},
-                                       {"pattern", {{"Regex", R"( ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
-                                       {"behavior", "Isolated"},
-                                       {"invert", false}},
-                                      {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}};
+  j["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers", json::array({{{"type", "Split"},
+                                      {"pattern", {{"Regex", R"( ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
+                                      {"behavior", "Isolated"},
+                                      {"invert", false}},
+                                     {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}};
   j["decoder"] = {{"type", "ByteLevel"}};
-  j["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array({"a b", json::array({"ab", "c"}), "Ġ a"})},
+  j["model"] = {{"type", "BPE"},
+                {"vocab", vocab},
+                {"merges", json::array({"a b", json::array({"ab", "c"}), "Ġ a"})},
                 {"ignore_merges", false}};
   return j;
 }
@@ -145,8 +157,8 @@ TEST(TokenizerTest, ByteFallbackAndUnk) {
                 {"unk_token", "<unk>"},
                 {"byte_fallback", true}};
   auto t = Make(j);
-  EXPECT_EQ(Enc(*t, "a\xC3\xA9"), (std::vector<int32_t>{1, 2, 3}));   // é via its bytes
-  EXPECT_EQ(Enc(*t, "a\xC3\xB1"), (std::vector<int32_t>{1, 2, 0}));   // 0xB1 has no byte token
+  EXPECT_EQ(Enc(*t, "a\xC3\xA9"), (std::vector<int32_t>{1, 2, 3}));  // é via its bytes
+  EXPECT_EQ(Enc(*t, "a\xC3\xB1"), (std::vector<int32_t>{1, 2, 0}));  // 0xB1 has no byte token
   auto s = t->Decode({1, 2, 3});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*s, "a\xC3\xA9");
@@ -234,7 +246,10 @@ TEST(Utf8Test, LossyRepairMatchesRustSemantics) {
   // Maximal subparts: FF is replaced alone, then the stray 80 separately;
   // E6 97 (a valid prefix) is one replacement before "A".
   EXPECT_EQ(Utf8Lossy("\xFF\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");
-  EXPECT_EQ(Utf8Lossy("\xE6\x97" "A"), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(Utf8Lossy("\xE6\x97"
+                      "A"),
+            "\xEF\xBF\xBD"
+            "A");
   EXPECT_EQ(IncompleteUtf8Tail("ab\xE6\x97"), 2u);
   EXPECT_EQ(IncompleteUtf8Tail("ab\xFF"), 0u);
   EXPECT_EQ(IncompleteUtf8Tail("\xC3\xA9"), 0u);

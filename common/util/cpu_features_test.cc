@@ -32,8 +32,8 @@ TEST(CpuFeaturesTest, AnswersMatchTheFlagsTheKernelReportsForThisCpu) {
   EXPECT_EQ(CpuHasAvx2(), has("avx2"));
   EXPECT_EQ(CpuHasAvx2Fma(), has("avx2") && has("fma"));
   EXPECT_EQ(CpuHasAvx512FDq(), has("avx512f") && has("avx512dq"));
-  EXPECT_EQ(CpuHasAvx512SkylakeX(), has("avx512f") && has("avx512dq") && has("avx512cd") && has("avx512bw") &&
-                                        has("avx512vl"));
+  EXPECT_EQ(CpuHasAvx512SkylakeX(),
+            has("avx512f") && has("avx512dq") && has("avx512cd") && has("avx512bw") && has("avx512vl"));
 }
 
 }  // namespace

@@ -50,8 +50,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
   }
   if (static_cast<size_t>(st.st_size) > max_bytes) {
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": file has ", st.st_size,
-                                                   " bytes, more than the limit of ", max_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": file has ", st.st_size, " bytes, more than the limit of ", max_bytes));
   }
   std::string out;
   char buf[1 << 16];
@@ -67,8 +67,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > max_bytes) {
       ::close(fd);
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": file is larger than the limit of ", max_bytes, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": file is larger than the limit of ", max_bytes, " bytes"));
     }
   }
   ::close(fd);

@@ -13,8 +13,7 @@
 namespace ssd {
 
 // Reads a whole file. Refuses files larger than `max_bytes`.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path,
-                                             size_t max_bytes = size_t{1} << 30);
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes = size_t{1} << 30);
 
 // Writes `contents` to `path` atomically: a temporary file in the same folder
 // is written, fsync'd and renamed over `path`, and the folder is fsync'd. A
@@ -40,8 +39,7 @@ class AtomicFileWriter {
   uint64_t bytes_written() const { return bytes_written_; }
 
  private:
-  AtomicFileWriter(std::string path, std::string tmp, int fd)
-      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+  AtomicFileWriter(std::string path, std::string tmp, int fd) : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
   void Abandon();
 
   std::string path_;

@@ -12,9 +12,7 @@ TEST(HashTest, Fnv1aMatchesThePublishedVectors) {
   EXPECT_EQ(Fnv1a64("foobar"), 0x85944171f73967e8ull);
 }
 
-TEST(HashTest, ChainingIsHashingTheConcatenation) {
-  EXPECT_EQ(Fnv1a64("bar", Fnv1a64("foo")), Fnv1a64("foobar"));
-}
+TEST(HashTest, ChainingIsHashingTheConcatenation) { EXPECT_EQ(Fnv1a64("bar", Fnv1a64("foo")), Fnv1a64("foobar")); }
 
 TEST(HashTest, AWordHashesAsItsEightLittleEndianBytes) {
   const uint64_t v = 0x0807060504030201ull;

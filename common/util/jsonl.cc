@@ -85,8 +85,8 @@ absl::StatusOr<JsonlStats> ReadJsonlFile(const std::string& path, const JsonlOpt
     ~Closer() { close(fd); }
   } closer{fd};
   LineHandler h(path, options, visit);
-  std::string pending;     // the current line so far
-  int64_t skipped = -1;    // >= 0: the current line is over the limit; its length so far
+  std::string pending;   // the current line so far
+  int64_t skipped = -1;  // >= 0: the current line is over the limit; its length so far
   int64_t number = 0;
   std::string block(size_t{1} << 20, '\0');
   for (;;) {
@@ -129,8 +129,8 @@ absl::StatusOr<JsonlStats> ReadJsonlFile(const std::string& path, const JsonlOpt
 absl::Status RefuseBadLines(absl::string_view source, const JsonlStats& stats, size_t max_shown) {
   const size_t shown = std::min(max_shown, stats.errors.size());
   return absl::InvalidArgumentError(absl::StrCat(
-      source, ": ", stats.bad_lines, " bad line(s)", shown < static_cast<size_t>(stats.bad_lines) ? 
-      absl::StrCat(", the first ", shown) : "", ":\n",
+      source, ": ", stats.bad_lines, " bad line(s)",
+      shown < static_cast<size_t>(stats.bad_lines) ? absl::StrCat(", the first ", shown) : "", ":\n",
       absl::StrJoin(stats.errors.begin(), stats.errors.begin() + static_cast<std::ptrdiff_t>(shown), "\n")));
 }
 

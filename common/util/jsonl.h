@@ -41,7 +41,7 @@ struct JsonlOptions {
 };
 
 struct JsonlLine {
-  int64_t number = 0;     // 1-based
+  int64_t number = 0;      // 1-based
   absl::string_view text;  // without the newline
 };
 

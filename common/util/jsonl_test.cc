@@ -117,8 +117,8 @@ TEST(JsonlTest, AFileReadsExactlyLikeItsBytesAcrossBlockBoundariesAndLongLines) 
   EXPECT_EQ(a->errors, b->errors);
   EXPECT_EQ(a->lines, 43);
   ASSERT_EQ(a->errors.size(), 2u);
-  EXPECT_EQ(a->errors[0], absl::StrCat(path, ":81: a line of ", (3 << 20) + 2, " bytes is over the limit of ",
-                                       2 << 20, " bytes"));
+  EXPECT_EQ(a->errors[0],
+            absl::StrCat(path, ":81: a line of ", (3 << 20) + 2, " bytes is over the limit of ", 2 << 20, " bytes"));
   EXPECT_EQ(a->errors[1], absl::StrCat(path, ":82: not an object"));
 }
 

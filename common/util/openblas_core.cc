@@ -45,8 +45,7 @@ void ReexecWithBetterOpenBlasCore(char** argv) {
   execv("/proc/self/exe", argv);
   // Only reached if the exec failed: go on with OpenBLAS's own choice (it is
   // loaded already), and leave the environment as the user gave it.
-  std::fprintf(stderr,
-               "ssd: could not re-execute with OPENBLAS_CORETYPE=%s (%s); matmuls keep OpenBLAS's %s kernels\n",
+  std::fprintf(stderr, "ssd: could not re-execute with OPENBLAS_CORETYPE=%s (%s); matmuls keep OpenBLAS's %s kernels\n",
                better.c_str(), std::strerror(errno), chosen.c_str());
   unsetenv("OPENBLAS_CORETYPE");
   unsetenv(kOpenBlasCoreMarker);

@@ -70,9 +70,11 @@ TEST(ProcessGroupTest, StopReachesWhatTheChildStartedInItsGroup) {
 
 TEST(ProcessGroupTest, AChildThatIgnoresSigtermIsKilledAfterTheGrace) {
   ScopedTempDir dir("ssd_process_group");
-  auto child = ProcessGroup::Spawn(Shell("trap '' TERM; echo ready > " + dir.Join("ready") + "; while :; do sleep 1; done"));
+  auto child =
+      ProcessGroup::Spawn(Shell("trap '' TERM; echo ready > " + dir.Join("ready") + "; while :; do sleep 1; done"));
   ASSERT_TRUE(child.ok());
-  for (int i = 0; i < 200 && !PathExists(dir.Join("ready")); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && !PathExists(dir.Join("ready")); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const auto start = std::chrono::steady_clock::now();
   (*child)->Stop(absl::Milliseconds(300));
   const double took_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

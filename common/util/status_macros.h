@@ -12,10 +12,10 @@
 #define SSD_STATUS_CONCAT_INNER_(a, b) a##b
 #define SSD_STATUS_CONCAT_(a, b) SSD_STATUS_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::absl::Status ssd_status_ = (expr);           \
-    if (!ssd_status_.ok()) return ssd_status_;     \
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    ::absl::Status ssd_status_ = (expr);       \
+    if (!ssd_status_.ok()) return ssd_status_; \
   } while (0)
 
 #define SSD_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
@@ -23,7 +23,6 @@
   if (!tmp.ok()) return std::move(tmp).status();   \
   lhs = std::move(tmp).value()
 
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  SSD_ASSIGN_OR_RETURN_IMPL_(SSD_STATUS_CONCAT_(ssd_statusor_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) SSD_ASSIGN_OR_RETURN_IMPL_(SSD_STATUS_CONCAT_(ssd_statusor_, __LINE__), lhs, expr)
 
 #endif  // SSD_COMMON_UTIL_STATUS_MACROS_H_

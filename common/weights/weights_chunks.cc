@@ -90,7 +90,8 @@ absl::Status BufferToProto(const grpc::ByteBuffer& buffer, google::protobuf::Mes
   return absl::OkStatus();
 }
 
-grpc::ByteBuffer DataChunkBuffer(int64_t offset, const uint8_t* data, size_t size, std::shared_ptr<const void> keepalive) {
+grpc::ByteBuffer DataChunkBuffer(int64_t offset, const uint8_t* data, size_t size,
+                                 std::shared_ptr<const void> keepalive) {
   std::string header;
   header.push_back(0x10);  // field 2, varint
   PutVarint(&header, static_cast<uint64_t>(offset));

@@ -29,7 +29,8 @@ absl::Status BufferToProto(const grpc::ByteBuffer& buffer, google::protobuf::Mes
 
 // A data chunk at `offset` whose bytes are `data` (not copied); `keepalive`
 // is held until the last slice referring to the data is released.
-grpc::ByteBuffer DataChunkBuffer(int64_t offset, const uint8_t* data, size_t size, std::shared_ptr<const void> keepalive);
+grpc::ByteBuffer DataChunkBuffer(int64_t offset, const uint8_t* data, size_t size,
+                                 std::shared_ptr<const void> keepalive);
 
 // What one received WeightsChunk holds. Data pieces point into `slices`.
 struct ParsedChunk {

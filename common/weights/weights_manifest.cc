@@ -103,7 +103,8 @@ absl::Status ValidateManifest(const v1::WeightsManifest& m, int64_t max_total_by
   if (m.weights().job_id().empty() || m.weights().version() < 1) {
     return absl::InvalidArgumentError("manifest.weights: needs a job and a version >= 1");
   }
-  if (m.files_size() == 0 || m.files_size() > 1000) return absl::InvalidArgumentError("manifest.files: 1 to 1000 files");
+  if (m.files_size() == 0 || m.files_size() > 1000)
+    return absl::InvalidArgumentError("manifest.files: 1 to 1000 files");
   std::set<std::string> names;
   int64_t total = 0;
   int64_t tensors = 0;
@@ -159,7 +160,8 @@ absl::Status CheckSameArchitecture(const std::string& base_config_json, const st
   using Json = nlohmann::json;
   const Json a = Json::parse(base_config_json, nullptr, false);
   const Json b = Json::parse(new_config_json, nullptr, false);
-  if (a.is_discarded() || !a.is_object()) return absl::InvalidArgumentError("the base model's config.json does not parse");
+  if (a.is_discarded() || !a.is_object())
+    return absl::InvalidArgumentError("the base model's config.json does not parse");
   if (b.is_discarded() || !b.is_object()) return absl::InvalidArgumentError("the pushed config.json does not parse");
   for (const char* k : {"model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                         "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings"}) {

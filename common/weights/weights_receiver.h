@@ -25,7 +25,7 @@
 namespace ssd {
 
 struct WeightsReceiverOptions {
-  std::string staging_dir;                         // created; the caller removes it on failure
+  std::string staging_dir;  // created; the caller removes it on failure
   int64_t max_total_bytes = int64_t{256} << 30;
   int64_t max_tensors = kDefaultMaxPushTensors;
   int64_t max_chunk_bytes = 16 << 20;

@@ -32,7 +32,7 @@ absl::StatusOr<std::shared_ptr<WeightsSource>> WeightsSource::Open(const std::st
 }
 
 grpc::ByteBuffer WeightsSource::ManifestMessage(const std::vector<v1::PushTarget>& forward_to,
-                                               const std::string& base_model) const {
+                                                const std::string& base_model) const {
   v1::WeightsChunk c;
   *c.mutable_manifest() = manifest_;
   c.mutable_manifest()->set_base_model(base_model);

@@ -29,10 +29,9 @@ class WeightsTest : public testing::Test {
     b_.resize(1);
     for (size_t i = 0; i < a_.size(); ++i) a_[i] = static_cast<float>(i) * 0.5f;
     b_[0] = 7;
-    ASSERT_TRUE(WriteSafetensors(model_ + "/model.safetensors",
-                                 {{"a", DType::kF32, {3000}, a_.data()},
-                                  {"empty", DType::kF32, {0}, nullptr},
-                                  {"b", DType::kF32, {1}, b_.data()}})
+    ASSERT_TRUE(WriteSafetensors(model_ + "/model.safetensors", {{"a", DType::kF32, {3000}, a_.data()},
+                                                                 {"empty", DType::kF32, {0}, nullptr},
+                                                                 {"b", DType::kF32, {1}, b_.data()}})
                     .ok());
     ref_.set_job_id("job-000001");
     ref_.set_version(1);
@@ -211,9 +210,11 @@ TEST_F(WeightsTest, HostileManifestsAreRefused) {
 }
 
 TEST(ArchitectureTest, ADifferentSizeOrTypeIsNamed) {
-  EXPECT_TRUE(CheckSameArchitecture(R"({"model_type":"qwen3","hidden_size":8})", R"({"hidden_size":8,"model_type":"qwen3"})").ok());
-  const absl::Status s = CheckSameArchitecture(R"({"model_type":"qwen3","hidden_size":8})",
-                                               R"({"model_type":"qwen3","hidden_size":16})");
+  EXPECT_TRUE(
+      CheckSameArchitecture(R"({"model_type":"qwen3","hidden_size":8})", R"({"hidden_size":8,"model_type":"qwen3"})")
+          .ok());
+  const absl::Status s =
+      CheckSameArchitecture(R"({"model_type":"qwen3","hidden_size":8})", R"({"model_type":"qwen3","hidden_size":16})");
   EXPECT_NE(s.message().find("hidden_size is 16, the job's model has 8"), std::string::npos) << s;
   EXPECT_FALSE(CheckSameArchitecture("{", "{}").ok());
 }

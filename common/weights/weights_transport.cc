@@ -87,14 +87,17 @@ OpenedChain OpenChain(const std::vector<v1::PushTarget>& chain,
   return out;
 }
 
-absl::StatusOr<v1::PushWeightsResponse> PushToChain(const WeightsSource& source, const std::vector<v1::PushTarget>& chain,
+absl::StatusOr<v1::PushWeightsResponse> PushToChain(const WeightsSource& source,
+                                                    const std::vector<v1::PushTarget>& chain,
                                                     const std::string& base_model, const ChannelFactory& channels,
                                                     int64_t timeout_ms,
                                                     const std::function<void(const PushProgress&)>& progress) {
   v1::PushWeightsResponse merged;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<v1::PushTarget> remaining = chain;
-  auto manifest_with = [&](const std::vector<v1::PushTarget>& rest) { return source.ManifestMessage(rest, base_model); };
+  auto manifest_with = [&](const std::vector<v1::PushTarget>& rest) {
+    return source.ManifestMessage(rest, base_model);
+  };
   // A chain broken at its first hop is started again on the rest.
   while (!remaining.empty()) {
     OpenedChain c = OpenChain(remaining, manifest_with, channels, timeout_ms);
@@ -130,7 +133,8 @@ absl::StatusOr<v1::PushWeightsResponse> PushToChain(const WeightsSource& source,
   merged.set_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (merged.reached_size() == 0 && !chain.empty()) {
     std::string why;
-    for (const v1::PushFailure& f : merged.failures()) absl::StrAppend(&why, why.empty() ? "" : "; ", f.worker_id(), ": ", f.reason());
+    for (const v1::PushFailure& f : merged.failures())
+      absl::StrAppend(&why, why.empty() ? "" : "; ", f.worker_id(), ": ", f.reason());
     return absl::UnavailableError(absl::StrCat("the push reached no sampler (", why, ")"));
   }
   return merged;

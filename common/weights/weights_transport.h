@@ -69,7 +69,8 @@ struct PushProgress {
 // Pushes `source` down `chain`. The response merges what the chain reports:
 // the samplers that installed the version, and every failure on the way.
 // `progress` (optional) is called after each chunk.
-absl::StatusOr<v1::PushWeightsResponse> PushToChain(const WeightsSource& source, const std::vector<v1::PushTarget>& chain,
+absl::StatusOr<v1::PushWeightsResponse> PushToChain(const WeightsSource& source,
+                                                    const std::vector<v1::PushTarget>& chain,
                                                     const std::string& base_model, const ChannelFactory& channels,
                                                     int64_t timeout_ms,
                                                     const std::function<void(const PushProgress&)>& progress = {});

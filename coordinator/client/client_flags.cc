@@ -6,7 +6,8 @@
 namespace ssd {
 
 void ClientFlags::Add(CLI::App* c) {
-  c->add_option("--coordinator", coordinator, "coordinator address host:port ($SSD_COORDINATOR)")->capture_default_str();
+  c->add_option("--coordinator", coordinator, "coordinator address host:port ($SSD_COORDINATOR)")
+      ->capture_default_str();
   security.Add(c, /*server=*/false);
   c->add_option("--timeout-ms", timeout_ms, "deadline of each call")->capture_default_str();
   c->add_flag("--json", json, "print JSON (the protobuf JSON mapping) instead of tables");

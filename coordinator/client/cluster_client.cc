@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <climits>
-#include <random>
 #include <cstdlib>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -29,8 +29,8 @@ absl::Status Rpc(const grpc::Status& s, const std::string& what, const std::stri
   if (s.ok()) return absl::OkStatus();
   absl::Status a = FromGrpcStatus(s);
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return absl::Status(a.code(), absl::StrCat(what, ": cannot reach the coordinator at ", target, " (",
-                                               a.message(), "); is it running, and are --coordinator and TLS right?"));
+    return absl::Status(a.code(), absl::StrCat(what, ": cannot reach the coordinator at ", target, " (", a.message(),
+                                               "); is it running, and are --coordinator and TLS right?"));
   }
   return a;
 }
@@ -73,8 +73,8 @@ absl::StatusOr<v1::SubmitJobResponse> ClusterClient::Submit(const std::string& s
   for (int attempt = 1;; ++attempt) {
     auto ctx = CallContext(options_.call_timeout_ms);
     const grpc::Status s = jobs_->SubmitJob(ctx.get(), req, &resp);
-    const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    const bool retry =
+        s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (!retry || attempt == kAttempts) {
       RETURN_IF_ERROR(Rpc(s, "SubmitJob", options_.channel.target));
       return resp;
@@ -191,7 +191,7 @@ absl::StatusOr<int64_t> ClusterClient::ExportToFile(const v1::ExportRequest& req
 }
 
 absl::StatusOr<v1::ImportResponse> ClusterClient::ImportFile(const std::string& jsonl_path,
-                                                            const std::string& spec_path) {
+                                                             const std::string& spec_path) {
   auto yaml = ReadFileToString(spec_path, 16 << 20);
   if (!yaml.ok()) return absl::InvalidArgumentError(absl::StrCat("--spec: ", yaml.status().message()));
   auto data = ReadFileToString(jsonl_path, size_t{4} << 30);

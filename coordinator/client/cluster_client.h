@@ -24,7 +24,7 @@ namespace ssd {
 
 struct ClusterClientOptions {
   ChannelOptions channel;
-  int64_t call_timeout_ms = 30000;     // unary calls
+  int64_t call_timeout_ms = 30000;      // unary calls
   int64_t stream_timeout_ms = 3600000;  // Export, Import
 };
 

@@ -54,15 +54,13 @@ std::string StageSummary(const v1::Job& j) {
   const v1::StageProgress& p = j.progress();
   switch (j.state()) {
     case v1::JOB_STATE_SAMPLING:
-    case v1::JOB_STATE_EVALUATING:
-      return absl::StrFormat("%d/%d shards", p.shards_done(), p.shards_total());
+    case v1::JOB_STATE_EVALUATING: return absl::StrFormat("%d/%d shards", p.shards_done(), p.shards_total());
     case v1::JOB_STATE_TRAINING:
       return p.train_total_steps() > 0 ? absl::StrFormat("step %d/%d", p.train_step(), p.train_total_steps())
                                        : "waiting for trainers";
     case v1::JOB_STATE_PUSHING:
       return absl::StrFormat("%d/%d samplers", p.push_samplers_done(), p.push_samplers_total());
-    default:
-      return "";
+    default: return "";
   }
 }
 
@@ -85,12 +83,9 @@ std::string FormatDuration(double seconds) {
 
 int ExitCodeFor(v1::JobState state) {
   switch (state) {
-    case v1::JOB_STATE_SUCCEEDED:
-      return kExitSucceeded;
-    case v1::JOB_STATE_CANCELLED:
-      return kExitCancelled;
-    default:
-      return kExitFailed;
+    case v1::JOB_STATE_SUCCEEDED: return kExitSucceeded;
+    case v1::JOB_STATE_CANCELLED: return kExitCancelled;
+    default: return kExitFailed;
   }
 }
 
@@ -129,7 +124,8 @@ std::string FormatJobDetails(const v1::Job& j, int64_t now_ms) {
                                             r.filter().survivors(), r.filter().dropped_empty(),
                                             r.filter().dropped_single_line(), r.filter().dropped_short()));
     }
-    if (r.train_steps() > 0) absl::StrAppend(&out, absl::StrFormat(", %d steps, loss %.4f", r.train_steps(), r.final_loss()));
+    if (r.train_steps() > 0)
+      absl::StrAppend(&out, absl::StrFormat(", %d steps, loss %.4f", r.train_steps(), r.final_loss()));
     if (!r.model_path().empty()) absl::StrAppend(&out, ", model ", r.model_path());
     absl::StrAppend(&out, "\n");
   }
@@ -139,7 +135,8 @@ std::string FormatJobDetails(const v1::Job& j, int64_t now_ms) {
 
 std::string FormatWorkersTable(const v1::ListWorkersResponse& workers, int64_t now_ms) {
   if (workers.workers_size() == 0) return "no workers\n";
-  std::vector<std::vector<std::string>> rows = {{"WORKER", "ROLE", "STATE", "ADDRESS", "DEVICE", "LEASES", "WEIGHTS", "SEEN"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"WORKER", "ROLE", "STATE", "ADDRESS", "DEVICE", "LEASES", "WEIGHTS", "SEEN"}};
   for (const v1::WorkerStatus& w : workers.workers()) {
     std::vector<std::string> leases, weights;
     for (const v1::LeaseRef& l : w.leases()) {
@@ -147,11 +144,11 @@ std::string FormatWorkersTable(const v1::ListWorkersResponse& workers, int64_t n
                                     l.kind() <= v1::LEASE_KIND_EVAL ? absl::StrCat("#", l.shard()) : ""));
     }
     for (const v1::WeightsRef& r : w.weights_held()) weights.push_back(absl::StrCat(r.job_id(), "@v", r.version()));
-    rows.push_back({w.worker_id(), WorkerRoleName(w.role()), WorkerStateName(w.state()),
-                    w.address().empty() ? "-" : w.address(),
-                    w.capabilities().device().empty() ? "-" : w.capabilities().device(),
-                    leases.empty() ? "-" : absl::StrJoin(leases, ","), weights.empty() ? "-" : absl::StrJoin(weights, ","),
-                    absl::StrCat(Age(w.last_heartbeat_unix_ms(), now_ms), " ago")});
+    rows.push_back(
+        {w.worker_id(), WorkerRoleName(w.role()), WorkerStateName(w.state()), w.address().empty() ? "-" : w.address(),
+         w.capabilities().device().empty() ? "-" : w.capabilities().device(),
+         leases.empty() ? "-" : absl::StrJoin(leases, ","), weights.empty() ? "-" : absl::StrJoin(weights, ","),
+         absl::StrCat(Age(w.last_heartbeat_unix_ms(), now_ms), " ago")});
   }
   return Table(rows);
 }
@@ -171,13 +168,12 @@ std::string WatchView::Render(const v1::Job& j, int64_t now_ms) {
       if (j.state() == v1::JOB_STATE_SAMPLING) {
         rate = absl::StrFormat("  %.1f samples/s  %.0f tokens/s", p.samples_per_s(), p.tokens_per_s());
       }
-      absl::StrAppend(&out, absl::StrFormat("  %s  %s %d/%d%s%s\n",
-                                            j.state() == v1::JOB_STATE_SAMPLING ? "samples" : "graded ", Bar(f),
-                                            p.samples_done(), p.samples_total(), rate,
-                                            j.state() == v1::JOB_STATE_SAMPLING
-                                                ? Eta(static_cast<double>(p.samples_total() - p.samples_done()),
-                                                      p.samples_per_s())
-                                                : ""));
+      absl::StrAppend(
+          &out, absl::StrFormat("  %s  %s %d/%d%s%s\n", j.state() == v1::JOB_STATE_SAMPLING ? "samples" : "graded ",
+                                Bar(f), p.samples_done(), p.samples_total(), rate,
+                                j.state() == v1::JOB_STATE_SAMPLING
+                                    ? Eta(static_cast<double>(p.samples_total() - p.samples_done()), p.samples_per_s())
+                                    : ""));
       break;
     }
     case v1::JOB_STATE_TRAINING: {
@@ -192,21 +188,20 @@ std::string WatchView::Render(const v1::Job& j, int64_t now_ms) {
       const double dt = (now_ms - first_step_.t_ms) / 1000.0;
       const double steps_per_s = dt > 0 ? (p.train_step() - first_step_.step) / dt : 0;
       const double f = static_cast<double>(p.train_step()) / p.train_total_steps();
-      absl::StrAppend(&out, absl::StrFormat("  train    %s step %d/%d  loss %.4f  %.0f tokens/s%s\n", Bar(f),
-                                            p.train_step(), p.train_total_steps(), p.train_loss(),
-                                            p.train_tokens_per_s(),
-                                            Eta(static_cast<double>(p.train_total_steps() - p.train_step()), steps_per_s)));
+      absl::StrAppend(&out,
+                      absl::StrFormat("  train    %s step %d/%d  loss %.4f  %.0f tokens/s%s\n", Bar(f), p.train_step(),
+                                      p.train_total_steps(), p.train_loss(), p.train_tokens_per_s(),
+                                      Eta(static_cast<double>(p.train_total_steps() - p.train_step()), steps_per_s)));
       break;
     }
     case v1::JOB_STATE_PUSHING: {
       const double f = p.push_bytes_total() > 0 ? static_cast<double>(p.push_bytes_done()) / p.push_bytes_total() : 0;
-      absl::StrAppend(&out, absl::StrFormat("  push     %s %.1f/%.1f MB  %d/%d samplers\n", Bar(f),
-                                            p.push_bytes_done() / 1e6, p.push_bytes_total() / 1e6,
-                                            p.push_samplers_done(), p.push_samplers_total()));
+      absl::StrAppend(&out,
+                      absl::StrFormat("  push     %s %.1f/%.1f MB  %d/%d samplers\n", Bar(f), p.push_bytes_done() / 1e6,
+                                      p.push_bytes_total() / 1e6, p.push_samplers_done(), p.push_samplers_total()));
       break;
     }
-    default:
-      break;
+    default: break;
   }
   return out;
 }

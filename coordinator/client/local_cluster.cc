@@ -61,7 +61,8 @@ absl::Status LocalClusterOptions::Validate() const {
   if (samplers < 1 || samplers > 64) return absl::InvalidArgumentError("--samplers: must be in [1, 64]");
   if (trainers < 1 || trainers > 64) return absl::InvalidArgumentError("--trainers: must be in [1, 64]");
   if (threads_per_process < 0) return absl::InvalidArgumentError("--threads-per-process: must be >= 0");
-  if (port < 0 || port > 65535) return absl::InvalidArgumentError(absl::StrCat("--port: must be in [0, 65535], got ", port));
+  if (port < 0 || port > 65535)
+    return absl::InvalidArgumentError(absl::StrCat("--port: must be in [0, 65535], got ", port));
   return absl::OkStatus();
 }
 
@@ -85,7 +86,8 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
   }
   const std::string exe = o.ssd_binary.empty() ? SelfExecutable() : o.ssd_binary;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = o.threads_per_process > 0 ? o.threads_per_process : std::max(1, cores / (o.samplers + o.trainers));
+  const int threads =
+      o.threads_per_process > 0 ? o.threads_per_process : std::max(1, cores / (o.samplers + o.trainers));
   out << "ssd local: " << o.samplers << " sampler(s), " << o.trainers << " trainer(s), " << threads
       << " thread(s) each; state and logs in " << dir << std::endl;
 
@@ -104,9 +106,8 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
   }
   ASSIGN_OR_RETURN(Child coord, Spawn("coordinator",
                                       {exe, "coordinator", "--listen", absl::StrCat("127.0.0.1:", listen_port),
-                                       "--data-dir",
-                                       JoinPath(dir, "coordinator"), "--certs", certs, "--port-file", port_file,
-                                       "--heartbeat-interval-ms", "1000", "--lease-ttl-ms", "10000",
+                                       "--data-dir", JoinPath(dir, "coordinator"), "--certs", certs, "--port-file",
+                                       port_file, "--heartbeat-interval-ms", "1000", "--lease-ttl-ms", "10000",
                                        "--worker-timeout-ms", "10000", "--recovery-grace-ms", "20000"},
                                       JoinPath(dir, "logs/coordinator.log"), 1));
   children.push_back(std::move(coord));
@@ -116,8 +117,7 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
     if (text.ok()) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &port);
     if (port == 0) {
       if (children[0].group->Poll()) {
-        return absl::InternalError(
-            absl::StrCat("the coordinator did not start:\n", TailOfLog(children[0].log, 10)));
+        return absl::InternalError(absl::StrCat("the coordinator did not start:\n", TailOfLog(children[0].log, 10)));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -125,9 +125,10 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
   if (port == 0) return absl::DeadlineExceededError("the coordinator did not come up within 30 s");
   const std::string address = absl::StrCat("127.0.0.1:", port);
   for (int i = 0; i < o.samplers; ++i) {
-    std::vector<std::string> argv = {exe, "sampler", "--coordinator", address, "--listen", "127.0.0.1:0",
-                                     "--work-dir", JoinPath(dir, absl::StrCat("sampler-", i)), "--certs", certs,
-                                     "--threads", std::to_string(threads)};
+    std::vector<std::string> argv = {
+        exe,        "sampler",     "--coordinator", address,
+        "--listen", "127.0.0.1:0", "--work-dir",    JoinPath(dir, absl::StrCat("sampler-", i)),
+        "--certs",  certs,         "--threads",     std::to_string(threads)};
     if (o.unsafe_sandbox) argv.push_back("--unsafe-sandbox");
     for (const std::string& a : o.sampler_args) argv.push_back(a);
     ASSIGN_OR_RETURN(Child c, Spawn(absl::StrCat("sampler-", i), argv,
@@ -135,8 +136,15 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
     children.push_back(std::move(c));
   }
   for (int i = 0; i < o.trainers; ++i) {
-    std::vector<std::string> argv = {exe, "trainer", "--coordinator", address, "--work-dir",
-                                     JoinPath(dir, absl::StrCat("trainer-", i)), "--certs", certs, "--threads",
+    std::vector<std::string> argv = {exe,
+                                     "trainer",
+                                     "--coordinator",
+                                     address,
+                                     "--work-dir",
+                                     JoinPath(dir, absl::StrCat("trainer-", i)),
+                                     "--certs",
+                                     certs,
+                                     "--threads",
                                      std::to_string(threads)};
     for (const std::string& a : o.trainer_args) argv.push_back(a);
     ASSIGN_OR_RETURN(Child c, Spawn(absl::StrCat("trainer-", i), argv,

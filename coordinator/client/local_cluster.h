@@ -25,14 +25,14 @@ struct LocalClusterOptions {
   std::string spec_path;
   int samplers = 2;
   int trainers = 2;
-  int port = 0;                  // the coordinator's; 0, or in use: a free one the kernel picks
-  std::string data_dir;          // "" : a fresh folder under $TMPDIR
-  int threads_per_process = 0;   // 0 : split the cores
-  bool unsafe_sandbox = false;   // grade eval answers without bubblewrap
-  bool json = false;             // the watch as JSON lines
+  int port = 0;                           // the coordinator's; 0, or in use: a free one the kernel picks
+  std::string data_dir;                   // "" : a fresh folder under $TMPDIR
+  int threads_per_process = 0;            // 0 : split the cores
+  bool unsafe_sandbox = false;            // grade eval answers without bubblewrap
+  bool json = false;                      // the watch as JSON lines
   std::vector<std::string> sampler_args;  // extra flags
   std::vector<std::string> trainer_args;
-  std::string ssd_binary;        // default: this executable
+  std::string ssd_binary;  // default: this executable
   absl::Status Validate() const;
 };
 

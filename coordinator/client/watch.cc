@@ -1,7 +1,7 @@
 #include "coordinator/client/watch.h"
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <optional>
 #include <thread>
 

@@ -91,9 +91,8 @@ absl::Status WorkerSession::Register() {
     const grpc::Status s = workers_->RegisterWorker(ctx.get(), req, &resp);
     if (s.ok()) break;
     if (!Retryable(s) || std::chrono::steady_clock::now() > deadline) {
-      return absl::Status(FromGrpcStatus(s).code(),
-                          absl::StrCat("registering with the coordinator at ", options_.channel.target, ": ",
-                                       s.error_message()));
+      return absl::Status(FromGrpcStatus(s).code(), absl::StrCat("registering with the coordinator at ",
+                                                                 options_.channel.target, ": ", s.error_message()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
@@ -111,8 +110,8 @@ grpc::Status WorkerSession::Call(const std::function<grpc::Status(grpc::ClientCo
     auto ctx = CallContext(timeout_ms > 0 ? timeout_ms : options_.call_timeout_ms, /*wait_for_ready=*/true);
     AttachWorkerCredentials(credentials(), ctx.get());
     const grpc::Status s = call(ctx.get());
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND && s.error_message().find("is not registered") != std::string::npos &&
-        attempt < 3) {
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND &&
+        s.error_message().find("is not registered") != std::string::npos && attempt < 3) {
       LOG(WARNING) << "the coordinator forgot this worker; registering again";
       (void)Register();
       continue;

@@ -60,7 +60,8 @@ void RegisterCoordinatorCommands(CLI::App& app, std::function<int()>* run) {
     c->add_option("--listen", f->server.rpc.listen_address, "gRPC address host:port (port 0: any)")
         ->capture_default_str();
     c->add_option("--data-dir", f->server.data_dir, "durable state (RocksDB)")->required();
-    c->add_option("--metrics-port", f->server.metrics_port, "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
+    c->add_option("--metrics-port", f->server.metrics_port,
+                  "HTTP port for /metrics and /healthz (-1: none); $SSD_METRICS_PORT")
         ->envname("SSD_METRICS_PORT")
         ->capture_default_str();
     c->add_option("--metrics-host", f->server.metrics_host, "address the HTTP endpoint binds")->capture_default_str();
@@ -96,7 +97,9 @@ void RegisterCoordinatorCommands(CLI::App& app, std::function<int()>* run) {
     c->callback([o, run] {
       *run = [o] {
         const absl::Status s = MakeDevCerts(*o);
-        if (s.ok()) std::cout << "wrote ca.pem, server.pem, server.key, client.pem, client.key and token to " << o->out_dir << "\n";
+        if (s.ok())
+          std::cout << "wrote ca.pem, server.pem, server.key, client.pem, client.key and token to " << o->out_dir
+                    << "\n";
         return ReportStatus("certs init", s);
       };
     });

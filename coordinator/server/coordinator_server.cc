@@ -13,9 +13,9 @@
 #include "coordinator/server/executor.h"
 #include "coordinator/server/job_service.h"
 #include "coordinator/server/replay_store_service.h"
+#include "coordinator/server/stream_limiter.h"
 #include "coordinator/server/worker_service.h"
 #include "coordinator/store_schema.h"
-#include "coordinator/server/stream_limiter.h"
 
 namespace ssd {
 
@@ -84,8 +84,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Serve(cons
       std::make_unique<ReplayStoreService>(impl->coordinator.get(), impl->executor.get(), impl->streams.get());
   ServerOptions rpc = options.rpc;
   rpc.metrics = &impl->metrics;
-  ASSIGN_OR_RETURN(impl->server, BuildServer(rpc, {impl->job_service.get(), impl->worker_service.get(),
-                                                  impl->replay_service.get()}));
+  ASSIGN_OR_RETURN(impl->server,
+                   BuildServer(rpc, {impl->job_service.get(), impl->worker_service.get(), impl->replay_service.get()}));
   if (options.metrics_port >= 0) {
     Coordinator* c = impl->coordinator.get();
     HttpEndpointOptions h;

@@ -20,8 +20,8 @@ class KvStore;
 
 struct CoordinatorServerOptions {
   std::string data_dir;
-  ServerOptions rpc;           // listen address, TLS, token, limits
-  int metrics_port = -1;       // -1: no HTTP endpoint; 0: ephemeral
+  ServerOptions rpc;      // listen address, TLS, token, limits
+  int metrics_port = -1;  // -1: no HTTP endpoint; 0: ephemeral
   std::string metrics_host = "0.0.0.0";
   CoordinatorOptions coordinator;
   // Streaming calls one client connection may hold open at once

@@ -10,8 +10,8 @@
 namespace ssd {
 
 grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext* ctx,
-                                                        const v1::SubmitJobRequest* request,
-                                                        v1::SubmitJobResponse* response) {
+                                                    const v1::SubmitJobRequest* request,
+                                                    v1::SubmitJobResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::string peer = ctx->peer();
   executor_->Schedule([this, reactor, request, response, peer] {
@@ -20,31 +20,30 @@ grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
-                                                     const v1::GetJobRequest* request, v1::Job* response) {
+grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ctx, const v1::GetJobRequest* request,
+                                                 v1::Job* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->GetJob(request->job_id(), FinishWith(reactor, response));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
-                                                       const v1::ListJobsRequest* request,
-                                                       v1::ListJobsResponse* response) {
+grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* ctx, const v1::ListJobsRequest* request,
+                                                   v1::ListJobsResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->ListJobs(*request, FinishWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
-                                                        const v1::CancelJobRequest* request, v1::Job* response) {
+                                                    const v1::CancelJobRequest* request, v1::Job* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->CancelJob(*request, FinishWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,
-                                                          const v1::ListWorkersRequest* request,
-                                                          v1::ListWorkersResponse* response) {
+                                                      const v1::ListWorkersRequest* request,
+                                                      v1::ListWorkersResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   coordinator_->ListWorkers(*request, FinishWith(reactor, response));
   return reactor;
@@ -175,7 +174,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::Job> {
 }  // namespace
 
 grpc::ServerWriteReactor<v1::Job>* JobServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
-                                                                const v1::WatchJobRequest* request) {
+                                                            const v1::WatchJobRequest* request) {
   auto slot = streams_->Acquire(ctx->peer(), "WatchJob");
   if (!slot.ok()) return new RefusedWriter<v1::Job>(ToGrpcStatus(slot.status()));
   return new WatchReactor(coordinator_, request->job_id(), std::move(*slot));

@@ -223,18 +223,19 @@ grpc::ServerWriteReactor<v1::ScanResponse>* ReplayStoreService::Scan(grpc::Callb
   auto cursor = std::make_shared<ScanCursor>();
   v1::ScanRequest req = *request;
   Coordinator* c = coordinator_;
-  return new PagedWriter<v1::ScanResponse>(executor_, std::move(*slot), [c, req, cursor](v1::ScanResponse* page) -> absl::StatusOr<bool> {
-    // Skip empty pages (a partition can have none in a page of the round).
-    while (!cursor->done) {
-      auto p = c->ScanPage(req, cursor.get());
-      if (!p.ok()) return p.status();
-      if (p->samples_size() > 0) {
-        *page = std::move(*p);
-        return true;
-      }
-    }
-    return false;
-  });
+  return new PagedWriter<v1::ScanResponse>(executor_, std::move(*slot),
+                                           [c, req, cursor](v1::ScanResponse* page) -> absl::StatusOr<bool> {
+                                             // Skip empty pages (a partition can have none in a page of the round).
+                                             while (!cursor->done) {
+                                               auto p = c->ScanPage(req, cursor.get());
+                                               if (!p.ok()) return p.status();
+                                               if (p->samples_size() > 0) {
+                                                 *page = std::move(*p);
+                                                 return true;
+                                               }
+                                             }
+                                             return false;
+                                           });
 }
 
 grpc::ServerUnaryReactor* ReplayStoreService::Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest* request,
@@ -251,17 +252,18 @@ grpc::ServerWriteReactor<v1::ExportChunk>* ReplayStoreService::Export(grpc::Call
   auto cursor = std::make_shared<ScanCursor>();
   v1::ExportRequest req = *request;
   Coordinator* c = coordinator_;
-  return new PagedWriter<v1::ExportChunk>(executor_, std::move(*slot), [c, req, cursor](v1::ExportChunk* chunk) -> absl::StatusOr<bool> {
-    while (!cursor->done) {
-      auto text = c->ExportPage(req, cursor.get());
-      if (!text.ok()) return text.status();
-      if (!text->empty()) {
-        chunk->set_jsonl(std::move(*text));
-        return true;
-      }
-    }
-    return false;
-  });
+  return new PagedWriter<v1::ExportChunk>(executor_, std::move(*slot),
+                                          [c, req, cursor](v1::ExportChunk* chunk) -> absl::StatusOr<bool> {
+                                            while (!cursor->done) {
+                                              auto text = c->ExportPage(req, cursor.get());
+                                              if (!text.ok()) return text.status();
+                                              if (!text->empty()) {
+                                                chunk->set_jsonl(std::move(*text));
+                                                return true;
+                                              }
+                                            }
+                                            return false;
+                                          });
 }
 
 grpc::ServerReadReactor<v1::ImportRequest>* ReplayStoreService::Import(grpc::CallbackServerContext* ctx,

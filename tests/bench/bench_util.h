@@ -23,10 +23,9 @@ double PeakMatmulFlops(int repeats);
 // where sysfs does not say.
 int64_t LastLevelCacheBytes();
 // Best rate (bytes/s) at which `threads` threads read a 512 MiB array, or
-// one of 4x the last-level cache where that is larger (far past the caches), each streaming its own half with vector loads (AVX2,
-// and AVX-512 where the CPU has it; each with and without software
-// prefetch): the memory bandwidth a batch-1 decode step can at best stream
-// weights with.
+// one of 4x the last-level cache where that is larger (far past the caches), each streaming its own half with vector
+// loads (AVX2, and AVX-512 where the CPU has it; each with and without software prefetch): the memory bandwidth a
+// batch-1 decode step can at best stream weights with.
 double ReadBandwidthBytesPerSecond(int threads, int repeats);
 // Bytes of weights one decode step streams: every matrix of the layers and
 // the lm_head (the embedding is only indexed), at `bytes_per_weight`.

@@ -14,24 +14,22 @@
 //   cluster_bench [--smoke]
 //
 // It prints tables; it asserts nothing about time.
+#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-
-#include <signal.h>
-
-#include <algorithm>
-#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <fstream>
-#include <mutex>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,21 +37,21 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/model/safetensors.h"
 #include "common/rpc/channel_builder.h"
 #include "common/rpc/security.h"
-#include "common/rpc/worker_credentials.h"
 #include "common/rpc/server_builder.h"
+#include "common/rpc/worker_credentials.h"
 #include "common/storage/rocksdb_kv_store.h"
 #include "common/util/ports.h"
-#include "coordinator/store_schema.h"
-#include "ssd/v1/replay_store.grpc.pb.h"
-#include "ssd/v1/worker_service.grpc.pb.h"
-#include "coordinator/records.pb.h"
-#include "common/model/safetensors.h"
 #include "common/weights/weights_source.h"
 #include "common/weights/weights_transport.h"
+#include "coordinator/records.pb.h"
+#include "coordinator/store_schema.h"
 #include "sampler_worker/sampler_service.h"
 #include "sampler_worker/weights_store.h"
+#include "ssd/v1/replay_store.grpc.pb.h"
+#include "ssd/v1/worker_service.grpc.pb.h"
 #include "tests/cluster/cluster_harness.h"
 #include "tests/testing/tiny_model.h"
 
@@ -270,12 +268,11 @@ LeaseResult Leases(int workers, int cycles_per_worker) {
           std::condition_variable cv;
           bool done = false;
           const double s = Now();
-          stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
-                         [&](grpc::Status) {
-                           std::lock_guard<std::mutex> l(mu);
-                           done = true;
-                           cv.notify_all();
-                         });
+          stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp, [&](grpc::Status) {
+            std::lock_guard<std::mutex> l(mu);
+            done = true;
+            cv.notify_all();
+          });
           std::unique_lock<std::mutex> l(mu);
           cv.wait(l, [&] { return done; });
           lat[i].push_back((Now() - s) * 1000);
@@ -364,7 +361,6 @@ LeaseResult Leases(int workers, int cycles_per_worker) {
   return out;
 }
 
-
 // ---- weight push --------------------------------------------------------
 
 // Copies `data` over a loopback TCP connection (the baseline of a hop).
@@ -398,8 +394,8 @@ double RawTcpGbps(const uint8_t* data, size_t n) {
 
 struct PushBenchResult {
   double raw_tcp_gbps = 0;
-  std::vector<double> tls_gbps;       // 1, 2, 4 samplers
-  std::vector<double> local_gbps;     // the same without TLS (local credentials)
+  std::vector<double> tls_gbps;    // 1, 2, 4 samplers
+  std::vector<double> local_gbps;  // the same without TLS (local credentials)
   int64_t bytes = 0;
 };
 
@@ -480,7 +476,8 @@ PushBenchResult PushBench(int64_t bytes, const LocalCluster& cluster) {
       const double t0 = Now();
       auto r = PushToChain(**src, chain, "", channels, 600000);
       const double dt = Now() - t0;
-      if (!r.ok() || r->reached_size() != k) fprintf(stderr, "push to %d: %s\n", k, std::string(r.status().message()).c_str());
+      if (!r.ok() || r->reached_size() != k)
+        fprintf(stderr, "push to %d: %s\n", k, std::string(r.status().message()).c_str());
       (tls ? out.tls_gbps : out.local_gbps).push_back(out.bytes / dt / 1e9);
       for (auto& p : peers) p->server.server->Shutdown();
       std::system(absl::StrCat("rm -rf ", cluster.dir(), "/peer-", tls, "-", k, "-*").c_str());
@@ -508,7 +505,7 @@ SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
   }
   std::ofstream(tools.dir() + "/corpus.txt") << corpus;
   const ProcessResult tok = RunProcess({SsdBinary(), "tokenizer", "train", "--corpus", tools.dir() + "/corpus.txt",
-                                       "--vocab-size", "2048", "--out", model});
+                                        "--vocab-size", "2048", "--out", model});
   if (tok.exit_code != 0) Fail("ssd tokenizer train: " + tok.err);
   const ProcessResult init =
       RunProcess({SsdBinary(), "model", "init", "--vocab", "2048", "--hidden", "256", "--layers", "6", "--out", model});
@@ -517,17 +514,25 @@ SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
   const int n = 4;
   const int max_tokens = smoke ? 16 : 128;
   std::string prompts;
-  for (int i = 0; i < problems; ++i) absl::StrAppend(&prompts, "{\"id\": \"p", i, "\", \"prompt\": \"def solve_", i, "(n):\"}\n");
+  for (int i = 0; i < problems; ++i)
+    absl::StrAppend(&prompts, "{\"id\": \"p", i, "\", \"prompt\": \"def solve_", i, "(n):\"}\n");
   const std::string prompts_file = tools.dir() + "/sampling-prompts.jsonl";
   std::ofstream(prompts_file) << prompts;
   out.samples = static_cast<int64_t>(problems) * n;
   auto local = [&] {
     const double t0 = Now();
-    const ProcessResult r =
-        RunProcess({"/usr/bin/env", "OMP_WAIT_POLICY=PASSIVE", SsdBinary(), "sample", "--model", model, "--prompts",
-                    prompts_file, "--n", std::to_string(n), "--temperature", "1.5", "--top-k", "20", "--top-p", "0.8",
-                    "--max-tokens", std::to_string(max_tokens), "--threads", "2", "--out", tools.dir() + "/local.jsonl"},
-                   600);
+    const ProcessResult r = RunProcess({"/usr/bin/env",  "OMP_WAIT_POLICY=PASSIVE",
+                                        SsdBinary(),     "sample",
+                                        "--model",       model,
+                                        "--prompts",     prompts_file,
+                                        "--n",           std::to_string(n),
+                                        "--temperature", "1.5",
+                                        "--top-k",       "20",
+                                        "--top-p",       "0.8",
+                                        "--max-tokens",  std::to_string(max_tokens),
+                                        "--threads",     "2",
+                                        "--out",         tools.dir() + "/local.jsonl"},
+                                       600);
     if (r.exit_code != 0) Fail("ssd sample: " + r.err);
     return out.samples / (Now() - t0);
   };
@@ -541,10 +546,10 @@ SamplingResult SamplingBench(bool smoke, const LocalCluster& tools) {
     // Let both samplers register before the clock starts.
     WaitUntil([&] { return client->ListWorkers(false)->workers_size() == 2; }, 30);
     const double t0 = Now();
-    auto job = client->Submit(absl::StrCat("model: ", model, "\nproblems: ", prompts_file,
-                                           "\nshard_size: 2\nsampling:\n  n: ", n, "\n  temperature: 1.5\n  top_k: 20\n",
-                                           "  top_p: 0.8\n  max_tokens: ", max_tokens, "\n"),
-                              cluster.dir());
+    auto job = client->Submit(
+        absl::StrCat("model: ", model, "\nproblems: ", prompts_file, "\nshard_size: 2\nsampling:\n  n: ", n,
+                     "\n  temperature: 1.5\n  top_k: 20\n", "  top_p: 0.8\n  max_tokens: ", max_tokens, "\n"),
+        cluster.dir());
     if (!job.ok()) Fail(absl::StrCat("submit: ", job.status().message()));
     const bool sampled = WaitUntil(
         [&] {
@@ -583,82 +588,83 @@ int main(int argc, char** argv) {
   printf("cluster_bench%s: coordinator as a separate process over TLS on 127.0.0.1, %u cores; medians of %d runs\n\n",
          smoke ? " --smoke" : "", std::thread::hardware_concurrency(), repeats);
   if (want("ingest")) {
-  printf("## Replay-store ingest, 4 streams, durable acks\n\n");
-  printf("| sample | samples | gRPC samples/s | raw unsynced | raw sync per put | raw synced batches | gRPC / synced batches |\n");
-  printf("|---|---|---|---|---|---|---|\n");
-  struct Case {
-    size_t bytes;
-    int64_t samples;
-    int per_message;
-  };
-  const Case cases[] = {{1024, smoke ? 2000 : 100000, 64}, {65536, smoke ? 200 : 4000, 16}};
-  for (const Case& c : cases) {
-    std::vector<double> grpc, unsynced, each, batch, group, ratio;
-    for (int r = 0; r < repeats; ++r) {
-      const ssd::IngestResult x = ssd::Ingest(c.bytes, c.samples, c.per_message, smoke);
-      grpc.push_back(x.grpc_per_s);
-      unsynced.push_back(x.unsynced_per_s);
-      each.push_back(x.sync_each_per_s);
-      batch.push_back(x.synced_batch_per_s);
-      group.push_back(x.group_samples);
-      ratio.push_back(x.synced_batch_per_s > 0 ? x.grpc_per_s / x.synced_batch_per_s : 0);
+    printf("## Replay-store ingest, 4 streams, durable acks\n\n");
+    printf(
+        "| sample | samples | gRPC samples/s | raw unsynced | raw sync per put | raw synced batches | gRPC / synced "
+        "batches |\n");
+    printf("|---|---|---|---|---|---|---|\n");
+    struct Case {
+      size_t bytes;
+      int64_t samples;
+      int per_message;
+    };
+    const Case cases[] = {{1024, smoke ? 2000 : 100000, 64}, {65536, smoke ? 200 : 4000, 16}};
+    for (const Case& c : cases) {
+      std::vector<double> grpc, unsynced, each, batch, group, ratio;
+      for (int r = 0; r < repeats; ++r) {
+        const ssd::IngestResult x = ssd::Ingest(c.bytes, c.samples, c.per_message, smoke);
+        grpc.push_back(x.grpc_per_s);
+        unsynced.push_back(x.unsynced_per_s);
+        each.push_back(x.sync_each_per_s);
+        batch.push_back(x.synced_batch_per_s);
+        group.push_back(x.group_samples);
+        ratio.push_back(x.synced_batch_per_s > 0 ? x.grpc_per_s / x.synced_batch_per_s : 0);
+      }
+      const double g = Median(grpc);
+      printf("| %zu KiB | %ld | %.0f | %.0f (%.2fx) | %.0f (%.1fx) | %.0f (%.0f per sync) | %.2fx |\n", c.bytes / 1024,
+             static_cast<long>(c.samples), g, Median(unsynced), g / Median(unsynced), Median(each), g / Median(each),
+             Median(batch), Median(group), Median(ratio));
+      fflush(stdout);
     }
-    const double g = Median(grpc);
-    printf("| %zu KiB | %ld | %.0f | %.0f (%.2fx) | %.0f (%.1fx) | %.0f (%.0f per sync) | %.2fx |\n", c.bytes / 1024,
-           static_cast<long>(c.samples), g, Median(unsynced), g / Median(unsynced), Median(each), g / Median(each),
-           Median(batch), Median(group), Median(ratio));
-    fflush(stdout);
-  }
   }
   if (want("leases")) {
-  const int workers = 100;
-  const int cycles = smoke ? 3 : 60;
-  printf("\n## Lease traffic, %d workers (grant + renew + report per shard)\n\n", workers);
-  std::vector<double> rps, p50, p99, hrps, hp50, hp99, ratio;
-  int64_t total_cycles = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const ssd::LeaseResult l = ssd::Leases(workers, cycles);
-    rps.push_back(l.rpcs_per_s);
-    p50.push_back(l.p50_ms);
-    p99.push_back(l.p99_ms);
-    hrps.push_back(l.health_per_s);
-    hp50.push_back(l.health_p50_ms);
-    hp99.push_back(l.health_p99_ms);
-    ratio.push_back(l.health_per_s > 0 ? l.rpcs_per_s / l.health_per_s : 0);
-    total_cycles += l.cycles;
-  }
-  printf("| RPC | RPCs/s | p50 ms | p99 ms |\n|---|---|---|---|\n");
-  printf("| health Check (baseline) | %.0f | %.2f | %.2f |\n", Median(hrps), Median(hp50), Median(hp99));
-  printf("| AcquireWork + Heartbeat + ReportWork | %.0f (%.2fx) | %.2f | %.2f |\n", Median(rps), Median(ratio),
-         Median(p50), Median(p99));
-  printf("\n%ld lease cycles in all; each also appends its shard's one sample, which is not counted as a lease RPC "
-         "but shares the wall time\n",
-         static_cast<long>(total_cycles));
-
+    const int workers = 100;
+    const int cycles = smoke ? 3 : 60;
+    printf("\n## Lease traffic, %d workers (grant + renew + report per shard)\n\n", workers);
+    std::vector<double> rps, p50, p99, hrps, hp50, hp99, ratio;
+    int64_t total_cycles = 0;
+    for (int r = 0; r < repeats; ++r) {
+      const ssd::LeaseResult l = ssd::Leases(workers, cycles);
+      rps.push_back(l.rpcs_per_s);
+      p50.push_back(l.p50_ms);
+      p99.push_back(l.p99_ms);
+      hrps.push_back(l.health_per_s);
+      hp50.push_back(l.health_p50_ms);
+      hp99.push_back(l.health_p99_ms);
+      ratio.push_back(l.health_per_s > 0 ? l.rpcs_per_s / l.health_per_s : 0);
+      total_cycles += l.cycles;
+    }
+    printf("| RPC | RPCs/s | p50 ms | p99 ms |\n|---|---|---|---|\n");
+    printf("| health Check (baseline) | %.0f | %.2f | %.2f |\n", Median(hrps), Median(hp50), Median(hp99));
+    printf("| AcquireWork + Heartbeat + ReportWork | %.0f (%.2fx) | %.2f | %.2f |\n", Median(rps), Median(ratio),
+           Median(p50), Median(p99));
+    printf(
+        "\n%ld lease cycles in all; each also appends its shard's one sample, which is not counted as a lease RPC "
+        "but shares the wall time\n",
+        static_cast<long>(total_cycles));
   }
   ssd::LocalCluster tools;
   if (want("push")) {
-  const int64_t push_bytes = smoke ? (16 << 20) : (int64_t{512} << 20);
-  printf("\n## Weight push of a %.0f MB checkpoint down a chain of in-process samplers\n\n", push_bytes / 1e6);
-  const ssd::PushBenchResult p = ssd::PushBench(push_bytes, tools);
-  printf("| samplers | TLS GB/s | vs raw TCP | without TLS GB/s | vs raw TCP | time vs 1 sampler (TLS) |\n");
-  printf("|---|---|---|---|---|---|\n");
-  for (size_t i = 0; i < p.tls_gbps.size() && i < p.local_gbps.size(); ++i) {
-    const int k = 1 << i;
-    printf("| %d | %.2f | %.2fx | %.2f | %.2fx | %.2fx |\n", k, p.tls_gbps[i], p.tls_gbps[i] / p.raw_tcp_gbps,
-           p.local_gbps[i], p.local_gbps[i] / p.raw_tcp_gbps, p.tls_gbps[0] / p.tls_gbps[i]);
-  }
-  printf("\nraw loopback TCP copy of the same bytes: %.2f GB/s (median of 3)\n", p.raw_tcp_gbps);
+    const int64_t push_bytes = smoke ? (16 << 20) : (int64_t{512} << 20);
+    printf("\n## Weight push of a %.0f MB checkpoint down a chain of in-process samplers\n\n", push_bytes / 1e6);
+    const ssd::PushBenchResult p = ssd::PushBench(push_bytes, tools);
+    printf("| samplers | TLS GB/s | vs raw TCP | without TLS GB/s | vs raw TCP | time vs 1 sampler (TLS) |\n");
+    printf("|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < p.tls_gbps.size() && i < p.local_gbps.size(); ++i) {
+      const int k = 1 << i;
+      printf("| %d | %.2f | %.2fx | %.2f | %.2fx | %.2fx |\n", k, p.tls_gbps[i], p.tls_gbps[i] / p.raw_tcp_gbps,
+             p.local_gbps[i], p.local_gbps[i] / p.raw_tcp_gbps, p.tls_gbps[0] / p.tls_gbps[i]);
+    }
+    printf("\nraw loopback TCP copy of the same bytes: %.2f GB/s (median of 3)\n", p.raw_tcp_gbps);
   }
   if (want("sampling")) {
-
-  printf("\n## Sampling: a cluster of 2 samplers (1 thread each) against ssd sample with 2 threads\n\n");
-  const ssd::SamplingResult sres = ssd::SamplingBench(smoke, tools);
-  printf("| | samples/s | ratio |\n|---|---|---|\n");
-  printf("| ssd sample, 2 threads (before and after, averaged) | %.2f | 1.00x |\n", sres.local_samples_per_s);
-  printf("| cluster: coordinator + 2 samplers x 1 thread | %.2f | %.2fx |\n", sres.cluster_samples_per_s,
-         sres.cluster_samples_per_s / sres.local_samples_per_s);
-  printf("\n%ld samples each, prompt to durable sample, model loading included\n", static_cast<long>(sres.samples));
+    printf("\n## Sampling: a cluster of 2 samplers (1 thread each) against ssd sample with 2 threads\n\n");
+    const ssd::SamplingResult sres = ssd::SamplingBench(smoke, tools);
+    printf("| | samples/s | ratio |\n|---|---|---|\n");
+    printf("| ssd sample, 2 threads (before and after, averaged) | %.2f | 1.00x |\n", sres.local_samples_per_s);
+    printf("| cluster: coordinator + 2 samplers x 1 thread | %.2f | %.2fx |\n", sres.cluster_samples_per_s,
+           sres.cluster_samples_per_s / sres.local_samples_per_s);
+    printf("\n%ld samples each, prompt to durable sample, model loading included\n", static_cast<long>(sres.samples));
   }
   return 0;
 }

@@ -47,9 +47,7 @@
 namespace ssd {
 namespace {
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 struct Workload {
   Benchmark bench;
@@ -76,10 +74,9 @@ Workload Synthetic(int problems, int tests) {
     w.executions += tests;
     w.bench.index[pr.question_id] = w.bench.problems.size();
     w.bench.problems.push_back(std::move(pr));
-    w.solutions.push_back(
-        {absl::StrCat("syn_", p),
-         functional ? "class Solution:\n    def total(self, xs, t):\n        return sum(xs) + t\n"
-                    : "n = int(input())\nprint(sum(map(int, input().split()[:n])))\n"});
+    w.solutions.push_back({absl::StrCat("syn_", p),
+                           functional ? "class Solution:\n    def total(self, xs, t):\n        return sum(xs) + t\n"
+                                      : "n = int(input())\nprint(sum(map(int, input().split()[:n])))\n"});
   }
   return w;
 }
@@ -178,7 +175,8 @@ ShardAnswers EvalShards(const Workload& w) {
           std::string code = right;
           if ((p + static_cast<size_t>(s + i)) % 3 == 0) {
             code = pr.test_type == TestType::kFunctional
-                       ? absl::StrCat("class Solution:\n    def total(self, xs, t):\n        return ", s * 10 + i - 99, "\n")
+                       ? absl::StrCat("class Solution:\n    def total(self, xs, t):\n        return ", s * 10 + i - 99,
+                                      "\n")
                        : absl::StrCat("print(", s * 10 + i - 99, ")\n");
           }
           if (distinct.insert({pr.question_id, code}).second) {
@@ -281,9 +279,10 @@ int SweepParallel(const std::vector<int>& levels, const std::vector<std::pair<st
       }
     }
   }
-  std::printf("eval_bench --sweep-parallel: bubblewrap, %d cores, medians of %d runs, levels rotated per run; "
-              "load average %.2f (median at each level's start)\n\n",
-              static_cast<int>(std::thread::hardware_concurrency()), repeats, Median(load_avg));
+  std::printf(
+      "eval_bench --sweep-parallel: bubblewrap, %d cores, medians of %d runs, levels rotated per run; "
+      "load average %.2f (median at each level's start)\n\n",
+      static_cast<int>(std::thread::hardware_concurrency()), repeats, Median(load_avg));
   std::printf("| %-36s |", "workload (test executions/s)");
   for (int level : levels) std::printf(" --parallel %d |", level);
   std::printf("\n|%s|", std::string(38, '-').c_str());
@@ -363,8 +362,7 @@ int Main(int argc, char** argv) {
   std::vector<Row> rows = {
       {absl::StrCat("synthetic, ", problems, "x", tests, " tests, harness"),
        [&](int* f) { return GradeRate(syn, **bwrap, f); }, [&](int* f) { return GradeRate(syn, unsafe, f); }},
-      {"synthetic stdin, python per test",
-       [&](int* f) { return NaiveRate(syn, **bwrap, parallel, f); },
+      {"synthetic stdin, python per test", [&](int* f) { return NaiveRate(syn, **bwrap, parallel, f); },
        [&](int* f) { return NaiveRate(syn, unsafe, parallel, f); }},
   };
   if (!smoke && HumanEval(&he)) {
@@ -396,8 +394,10 @@ int Main(int argc, char** argv) {
       {absl::StrCat("synthetic, ", problems, "x", tests, " tests"), &syn}};
   if (!he.solutions.empty()) batched.push_back({"HumanEval canonical, 164x1 test", &he});
   const int max_batch = GradeOptions{}.max_batch;
-  PrintComparisonHeader(absl::StrCat("bubblewrap, ", parallel, " parallel: a sandbox per program (baseline) against "
-                                     "batches of up to ", max_batch),
+  PrintComparisonHeader(absl::StrCat("bubblewrap, ", parallel,
+                                     " parallel: a sandbox per program (baseline) against "
+                                     "batches of up to ",
+                                     max_batch),
                         "per program", "batched");
   for (const auto& [name, w] : batched) {
     PrintComparisonRow(

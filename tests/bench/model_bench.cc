@@ -20,8 +20,8 @@
 //
 // It reports; it asserts nothing about time.
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <array>
@@ -32,12 +32,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "common/model/checkpoint.h"
 #include "common/model/cpu_decode_step.h"
 #include "common/model/decoder.h"
-#include "absl/strings/str_format.h"
-#include "nlohmann/json.hpp"
 #include "common/util/openblas_core.h"
+#include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -99,7 +99,8 @@ int Profile(const BenchOptions& o, const Decoder& model, cpu::DecodeProfile* pro
     for (double s : phases) inside += s;
     std::printf("batch %d: %.1f us per step (%.0f tok/s)\n", b, 1e6 * step_s / steps, b * steps / step_s);
     std::printf("| %-40s | %9s | %6s |\n", "phase", "us/step", "share");
-    std::printf("|%s|%s|%s|\n", std::string(42, '-').c_str(), std::string(11, '-').c_str(), std::string(8, '-').c_str());
+    std::printf("|%s|%s|%s|\n", std::string(42, '-').c_str(), std::string(11, '-').c_str(),
+                std::string(8, '-').c_str());
     for (int p = 0; p < cpu::DecodeProfile::kNumPhases; ++p) {
       const double s = phases[static_cast<size_t>(p)];
       std::printf("| %-40s | %9.1f | %5.1f%% |\n", cpu::DecodeProfile::Name(p), 1e6 * s / steps, 100 * s / step_s);
@@ -147,8 +148,9 @@ int Main(int argc, char** argv) {
       o.batch = 2, o.seq = 16, o.prompt = 4, o.steps = 4;
       c = BenchModelConfig(true);
     } else {
-      std::fprintf(stderr, "usage: model_bench [--threads N] [--repeats N] [--large | --beyond-llc] [--smoke] "
-                           "[--profile | --profile-bf16]\n");
+      std::fprintf(stderr,
+                   "usage: model_bench [--threads N] [--repeats N] [--large | --beyond-llc] [--smoke] "
+                   "[--profile | --profile-bf16]\n");
       return 2;
     }
   }
@@ -185,10 +187,22 @@ int Main(int argc, char** argv) {
 
   // The Python reference runs before and after ssd and its two results are
   // averaged, so a drift in machine load during the run biases neither side.
-  std::vector<std::string> py = {"bench", "--model", dir, "--threads", std::to_string(o.threads),
-                                 "--batch", std::to_string(o.batch), "--seq", std::to_string(o.seq),
-                                 "--prompt", std::to_string(o.prompt), "--steps", std::to_string(o.steps),
-                                 "--repeats", std::to_string(o.repeats), "--decode-batches"};
+  std::vector<std::string> py = {"bench",
+                                 "--model",
+                                 dir,
+                                 "--threads",
+                                 std::to_string(o.threads),
+                                 "--batch",
+                                 std::to_string(o.batch),
+                                 "--seq",
+                                 std::to_string(o.seq),
+                                 "--prompt",
+                                 std::to_string(o.prompt),
+                                 "--steps",
+                                 std::to_string(o.steps),
+                                 "--repeats",
+                                 std::to_string(o.repeats),
+                                 "--decode-batches"};
   for (int b : o.decode_batches) py.push_back(std::to_string(b));
   auto run_reference = [&](nlohmann::json* out) { return RunPythonReference(py, out); };
   nlohmann::json ref_before, ref_after;
@@ -200,9 +214,8 @@ int Main(int argc, char** argv) {
   at::Tensor ids = at::randint(c.vocab_size, {o.batch, o.seq}, at::kLong);
   model.Forward(ids.narrow(1, 0, 16));  // warm-up
   double t_fwd = MedianSeconds([&] { model.Forward(ids); }, o.repeats);
-  rows.push_back({"forward b" + std::to_string(o.batch) + "x" + std::to_string(o.seq),
-                  o.batch * o.seq / t_fwd, 0, "forward_tokens_per_s",
-                  LinearFlopsPerToken(c) + AttentionFlops(c, o.seq / 2.0)});
+  rows.push_back({"forward b" + std::to_string(o.batch) + "x" + std::to_string(o.seq), o.batch * o.seq / t_fwd, 0,
+                  "forward_tokens_per_s", LinearFlopsPerToken(c) + AttentionFlops(c, o.seq / 2.0)});
   DecoderOptions bf16_options = as_sampled;
   bf16_options.cpu_bf16_weights = true;
   auto bf16_or = Decoder::Load(dir, bf16_options);
@@ -226,7 +239,12 @@ int Main(int argc, char** argv) {
         }
       };
       decode();  // warm-up
-      double t_pre = MedianSeconds([&] { auto cache = m->NewCache(b, o.prompt + o.steps); prefill(*cache); }, o.repeats);
+      double t_pre = MedianSeconds(
+          [&] {
+            auto cache = m->NewCache(b, o.prompt + o.steps);
+            prefill(*cache);
+          },
+          o.repeats);
       double t_all = MedianSeconds(decode, o.repeats);
       const bool bf16 = m == &bf16_model;
       rows.push_back({"decode b" + std::to_string(b) + (bf16 ? " bf16" : ""),
@@ -251,19 +269,20 @@ int Main(int argc, char** argv) {
   std::printf("peak fp32 matmul (at::mm on OpenBLAS's %s kernels, best of 512/1024/2048): %.1f GFLOP/s\n",
               LoadedOpenBlasCore().c_str(), peak / 1e9);
   const double llc = static_cast<double>(LastLevelCacheBytes());
-  std::printf("read bandwidth (%d threads, %.0f MiB, best of %d runs of each read loop): %.1f GB/s; a decode step "
-              "streams %.1f MB of weights (%.1f MB in bf16); last-level cache %.0f MB\n", o.threads,
-              std::max(512.0, 4 * llc / 1048576), o.repeats, bandwidth / 1e9, weight_bytes / 1e6,
-              weight_bytes_bf16 / 1e6, llc / 1e6);
+  std::printf(
+      "read bandwidth (%d threads, %.0f MiB, best of %d runs of each read loop): %.1f GB/s; a decode step "
+      "streams %.1f MB of weights (%.1f MB in bf16); last-level cache %.0f MB\n",
+      o.threads, std::max(512.0, 4 * llc / 1048576), o.repeats, bandwidth / 1e9, weight_bytes / 1e6,
+      weight_bytes_bf16 / 1e6, llc / 1e6);
   if (weight_bytes_bf16 < llc) {
-    std::printf("note: the %s weights fit the last-level cache, so batch 1 streams them from there and \"%% of "
-                "read\" (against memory) can pass 100%%; --beyond-llc sizes a model past it\n",
-                weight_bytes < llc ? "fp32 and bf16" : "bf16");
+    std::printf(
+        "note: the %s weights fit the last-level cache, so batch 1 streams them from there and \"%% of "
+        "read\" (against memory) can pass 100%%; --beyond-llc sizes a model past it\n",
+        weight_bytes < llc ? "fp32 and bf16" : "bf16");
   }
-  std::printf("python ref = mean of runs before and after ssd; each number a median of %d repeats\n\n",
-              o.repeats);
-  std::printf("| %-16s | %10s | %10s | %7s | %9s | %13s | %9s |\n", "metric (tok/s)", "ssd", "python ref",
-              "ratio", "% of peak", "weights GB/s", "% of read");
+  std::printf("python ref = mean of runs before and after ssd; each number a median of %d repeats\n\n", o.repeats);
+  std::printf("| %-16s | %10s | %10s | %7s | %9s | %13s | %9s |\n", "metric (tok/s)", "ssd", "python ref", "ratio",
+              "% of peak", "weights GB/s", "% of read");
   std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(18, '-').c_str(), std::string(12, '-').c_str(),
               std::string(12, '-').c_str(), std::string(9, '-').c_str(), std::string(11, '-').c_str(),
               std::string(15, '-').c_str(), std::string(11, '-').c_str());

@@ -19,8 +19,8 @@
 //
 // It reports; it asserts nothing about time.
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -79,10 +79,13 @@ double EngineTokensPerSecond(std::shared_ptr<const Decoder> model, int concurren
 // `ssd sample` runs it), by its own timers in the run of median wall time.
 void PrintEngineProfile(std::shared_ptr<const Decoder> model, const std::vector<int>& concurrency, int steps,
                         int repeats) {
-  std::printf("the engine's time by part (fp32, batch-invariant), c prompts x %d generated tokens; "
-              "the run of median wall time of %d, after a warm-up; shares of its wall time\n\n", steps, repeats);
-  std::printf("| concurrency | tok/s | prefill | decode forward | draw | rest of the steps | setup, outside steps |\n"
-              "|------------:|------:|--------:|---------------:|-----:|------------------:|---------------------:|\n");
+  std::printf(
+      "the engine's time by part (fp32, batch-invariant), c prompts x %d generated tokens; "
+      "the run of median wall time of %d, after a warm-up; shares of its wall time\n\n",
+      steps, repeats);
+  std::printf(
+      "| concurrency | tok/s | prefill | decode forward | draw | rest of the steps | setup, outside steps |\n"
+      "|------------:|------:|--------:|---------------:|-----:|------------------:|---------------------:|\n");
   for (int k : concurrency) {
     EngineStats st;
     RunEngine(model, k, steps, &st);  // warm-up
@@ -137,15 +140,21 @@ int Main(int argc, char** argv) {
   auto fast_model = Decoder::Load(dir, DecoderOptions());
   auto bf16_model = Decoder::Load(dir, bf16_options);
   CHECK(inv_model.ok() && fast_model.ok() && bf16_model.ok());
-  std::shared_ptr<const Decoder> inv(std::move(*inv_model)), fast(std::move(*fast_model)),
-      bf16(std::move(*bf16_model));
+  std::shared_ptr<const Decoder> inv(std::move(*inv_model)), fast(std::move(*fast_model)), bf16(std::move(*bf16_model));
   if (profile) {
     PrintEngineProfile(inv, concurrency, steps, repeats);
     return 0;
   }
 
-  std::vector<std::string> py = {"sample-bench", "--model", dir, "--threads", std::to_string(threads),
-                                 "--steps", std::to_string(steps), "--repeats", std::to_string(repeats),
+  std::vector<std::string> py = {"sample-bench",
+                                 "--model",
+                                 dir,
+                                 "--threads",
+                                 std::to_string(threads),
+                                 "--steps",
+                                 std::to_string(steps),
+                                 "--repeats",
+                                 std::to_string(repeats),
                                  "--concurrency"};
   for (int k : concurrency) py.push_back(std::to_string(k));
   nlohmann::json before, after;
@@ -172,32 +181,35 @@ int Main(int argc, char** argv) {
   std::printf("sampler_bench: qwen3 %lld layers, hidden %lld, vocab %lld (%.1fM params), fp32, %d threads\n",
               static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),
               static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6, threads);
-  std::printf("c prompts of 32 tokens x %d generated tokens; T=1.5 top-k 20 top-p 0.8; median of %d\n", steps,
-              repeats);
-  std::printf("peak fp32 matmul (at::mm, OpenBLAS %s): %.1f GFLOP/s; read bandwidth (%d threads): %.1f GB/s; "
-              "%.1f MB of weights per step\n", LoadedOpenBlasCore().c_str(), peak / 1e9, threads, bandwidth / 1e9,
-              weight_bytes / 1e6);
+  std::printf("c prompts of 32 tokens x %d generated tokens; T=1.5 top-k 20 top-p 0.8; median of %d\n", steps, repeats);
+  std::printf(
+      "peak fp32 matmul (at::mm, OpenBLAS %s): %.1f GFLOP/s; read bandwidth (%d threads): %.1f GB/s; "
+      "%.1f MB of weights per step\n",
+      LoadedOpenBlasCore().c_str(), peak / 1e9, threads, bandwidth / 1e9, weight_bytes / 1e6);
   if (weight_bytes / 2 < static_cast<double>(LastLevelCacheBytes())) {
-    std::printf("note: the weights (fp32 or bf16) fit this machine's %.0f MB last-level cache, so batch 1 streams "
-                "them from there: \"%% of read\" (against memory) can pass 100%%; see model_bench --beyond-llc\n",
-                LastLevelCacheBytes() / 1e6);
+    std::printf(
+        "note: the weights (fp32 or bf16) fit this machine's %.0f MB last-level cache, so batch 1 streams "
+        "them from there: \"%% of read\" (against memory) can pass 100%%; see model_bench --beyond-llc\n",
+        LastLevelCacheBytes() / 1e6);
   }
   std::printf("python ref = mean of runs before and after ssd\n\n");
   std::printf("| %-11s | %12s | %12s | %10s | %7s | %12s | %9s | %9s | %12s |\n", "concurrency", "ssd tok/s",
               "python tok/s", "ratio", "% peak", "weights GB/s", "% of read", "sgemm tok/s", "sgemm ratio");
-  std::printf("|-------------|--------------|--------------|------------|---------|--------------|-----------|"
-              "-----------|--------------|\n");
+  std::printf(
+      "|-------------|--------------|--------------|------------|---------|--------------|-----------|"
+      "-----------|--------------|\n");
   const double flops = LinearFlopsPerToken(c) + AttentionFlops(c, 32 + steps / 2.0);
   for (size_t i = 0; i < concurrency.size(); ++i) {
     const std::string key = "c" + std::to_string(concurrency[i]) + "_tokens_per_s";
     const double ref = 0.5 * (before[key].get<double>() + after[key].get<double>());
     const double streamed = ours_inv[i] / concurrency[i] * weight_bytes;
-    std::printf("| %-11d | %12.0f | %12.0f | %9.2fx | %6.1f%% | %12.1f | %8.1f%% | %9.0f | %11.2fx |\n",
-                concurrency[i], ours_inv[i], ref, ours_inv[i] / ref, 100.0 * ours_inv[i] * flops / peak,
-                streamed / 1e9, 100 * streamed / bandwidth, ours_fast[i], ours_fast[i] / ref);
+    std::printf("| %-11d | %12.0f | %12.0f | %9.2fx | %6.1f%% | %12.1f | %8.1f%% | %9.0f | %11.2fx |\n", concurrency[i],
+                ours_inv[i], ref, ours_inv[i] / ref, 100.0 * ours_inv[i] * flops / peak, streamed / 1e9,
+                100 * streamed / bandwidth, ours_fast[i], ours_fast[i] / ref);
   }
-  std::printf("\nssd = the engine as `ssd sample` runs it (batch-invariant matmuls); sgemm = the same engine\n"
-              "with OpenBLAS sgemm/sgemv, whose rounding depends on the batch.\n\n");
+  std::printf(
+      "\nssd = the engine as `ssd sample` runs it (batch-invariant matmuls); sgemm = the same engine\n"
+      "with OpenBLAS sgemm/sgemv, whose rounding depends on the batch.\n\n");
   std::printf("batch-1 decode alone (the marginal rate of %d more tokens; no prefill or setup):\n", steps);
   std::printf("  fp32: %.0f tok/s, %.1f GB/s of weights, %.1f%% of read bandwidth\n", decode_inv,
               decode_inv * weight_bytes / 1e9, 100 * decode_inv * weight_bytes / bandwidth);

@@ -23,17 +23,15 @@
 #include "common/tokenizer/utf8.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/subprocess.h"
-#include "tests/testing/test_env.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 namespace ssd {
 namespace {
 
 namespace fs = std::filesystem;
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::vector<std::string> ListFiles(const std::string& root, const std::vector<std::string>& exts) {
   std::vector<std::string> out;
@@ -125,9 +123,9 @@ int Main(int argc, char** argv) {
   ScopedTempDir scoped("ssd_tokenizer_bench");
   const std::string tmp = scoped.path();
   std::ofstream(tmp + "/docs.json") << nlohmann::json(docs).dump();
-  ProcessResult js = RunProcess({"node", SourceDir() + "/tests/reference/js/bench_encode.mjs", dir,
-                                 tmp + "/docs.json", std::to_string(repeats)},
-                                3600);
+  ProcessResult js = RunProcess(
+      {"node", SourceDir() + "/tests/reference/js/bench_encode.mjs", dir, tmp + "/docs.json", std::to_string(repeats)},
+      3600);
   if (js.exit_code != 0) {
     std::fprintf(stderr, "reference failed: %s\n", js.err.c_str());
     return 1;
@@ -173,7 +171,8 @@ int Main(int argc, char** argv) {
               std::string(12, '-').c_str(), std::string(9, '-').c_str());
   const double ref_median = ref["median_mb_per_s"].get<double>();
   const double ref_first = ref["first_pass_mb_per_s"].get<double>();
-  std::printf("| %-34s | %10.2f | %10.2f | %6.1fx |\n", "encode MB/s, 1 thread", median, ref_median, median / ref_median);
+  std::printf("| %-34s | %10.2f | %10.2f | %6.1fx |\n", "encode MB/s, 1 thread", median, ref_median,
+              median / ref_median);
   std::printf("| %-34s | %10.2f | %10.2f | %6.1fx |\n", "encode MB/s, 1 thread, first pass", first, ref_first,
               first / ref_first);
   std::printf("| %-34s | %10.2f | %10s | %6.1fx |\n",

@@ -8,8 +8,8 @@
 //
 // Reports ratios; asserts nothing about time.
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -23,16 +23,16 @@
 #include "common/model/checkpoint.h"
 #include "common/model/decoder.h"
 #include "common/util/file_util.h"
+#include "common/util/openblas_core.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "common/util/openblas_core.h"
 #include "tests/bench/bench_util.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/test_env.h"
 #include "trainer_worker/gloo_collective.h"
 #include "trainer_worker/launcher.h"
 #include "trainer_worker/trainer.h"
-#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -40,10 +40,10 @@ namespace {
 struct BenchOptions {
   bool smoke = false;
   int steps = 5;
-  int threads = 2;     // ssd and the reference, 1 process each
-  int64_t rows = 4;    // per micro-batch
-  int64_t seq = 256;   // tokens per row
-  int64_t accum = 2;   // micro-batches per step (DP=2: one per rank)
+  int threads = 2;    // ssd and the reference, 1 process each
+  int64_t rows = 4;   // per micro-batch
+  int64_t seq = 256;  // tokens per row
+  int64_t accum = 2;  // micro-batches per step (DP=2: one per rank)
 };
 
 // One example per row, every next token a target: the reference's workload.
@@ -195,8 +195,18 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "trainer_bench: %s\n", std::string(s.message()).c_str());
     return 1;
   };
-  std::vector<std::string> py = {"train-bench", "--model", dir, "--threads", std::to_string(o.threads), "--rows", std::to_string(o.rows),
-                                 "--seq", std::to_string(o.seq), "--accum", std::to_string(o.accum), "--steps",
+  std::vector<std::string> py = {"train-bench",
+                                 "--model",
+                                 dir,
+                                 "--threads",
+                                 std::to_string(o.threads),
+                                 "--rows",
+                                 std::to_string(o.rows),
+                                 "--seq",
+                                 std::to_string(o.seq),
+                                 "--accum",
+                                 std::to_string(o.accum),
+                                 "--steps",
                                  std::to_string(o.steps)};
   // The reference runs before and after ssd and is averaged (load drift).
   nlohmann::json ref_before, ref_after;
@@ -206,7 +216,8 @@ int Main(int argc, char** argv) {
   auto ours1 = TrainTokensPerSecond(c, o, dir, 1, nullptr);
   if (!ours1.ok()) return fail(ours1.status());
   if (!RunPythonReference(py, &ref_after)) return fail(absl::InternalError("python reference failed"));
-  const double ref = 0.5 * (ref_before["train_tokens_per_s"].get<double>() + ref_after["train_tokens_per_s"].get<double>());
+  const double ref =
+      0.5 * (ref_before["train_tokens_per_s"].get<double>() + ref_after["train_tokens_per_s"].get<double>());
 
   // DP=2: two processes of this binary, one thread each, over Gloo.
   auto store = StoreServer::Start("127.0.0.1", 300);
@@ -233,16 +244,13 @@ int Main(int argc, char** argv) {
               static_cast<long long>(o.accum), static_cast<long long>(o.rows), static_cast<long long>(o.seq),
               static_cast<long long>(step_tokens), o.steps);
   std::printf("peak fp32 matmul (OpenBLAS %s): %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)\n\n",
-              LoadedOpenBlasCore().c_str(), peak2 / 1e9, o.threads,
-              peak1 / 1e9);
+              LoadedOpenBlasCore().c_str(), peak2 / 1e9, o.threads, peak1 / 1e9);
   std::printf("| %-34s | %10s | %10s |\n", "metric", "value", "MFU");
   std::printf("|%s|%s|%s|\n", std::string(36, '-').c_str(), std::string(12, '-').c_str(), std::string(12, '-').c_str());
   const std::string ours_name = "ssd tokens/s (1 proc x " + std::to_string(o.threads) + " threads)";
   const std::string ref_name = "python ref tokens/s (" + std::to_string(o.threads) + " threads)";
-  std::printf("| %-34s | %10.0f | %9.1f%% |\n", ours_name.c_str(), *ours2,
-              100.0 * *ours2 * flops_per_token / peak2);
-  std::printf("| %-34s | %10.0f | %9.1f%% |\n", ref_name.c_str(), ref,
-              100.0 * ref * flops_per_token / peak2);
+  std::printf("| %-34s | %10.0f | %9.1f%% |\n", ours_name.c_str(), *ours2, 100.0 * *ours2 * flops_per_token / peak2);
+  std::printf("| %-34s | %10.0f | %9.1f%% |\n", ref_name.c_str(), ref, 100.0 * ref * flops_per_token / peak2);
   std::printf("| %-34s | %9.2fx | %10s |\n", "ssd / python ref", *ours2 / ref, "");
   std::printf("| %-34s | %10.0f | %9.1f%% |\n", "ssd DP=1 tokens/s (1 x 1 thread)", *ours1,
               100.0 * *ours1 * flops_per_token / peak1);
@@ -259,8 +267,10 @@ int Main(int argc, char** argv) {
   if (!masked.ok()) return fail(masked.status());
   auto by_doc = PackedStepMs(*tiny, true, o.threads, reps);
   if (!by_doc.ok()) return fail(by_doc.status());
-  std::printf("\npacked SFT micro-batch (tiny-code base shape, 2 rows x 1024 tokens, 4 documents per row), "
-              "forward + backward, median of %d, %d threads:\n\n", reps, o.threads);
+  std::printf(
+      "\npacked SFT micro-batch (tiny-code base shape, 2 rows x 1024 tokens, 4 documents per row), "
+      "forward + backward, median of %d, %d threads:\n\n",
+      reps, o.threads);
   std::printf("| %-34s | %10s |\n", "attention", "ms");
   std::printf("|%s|%s|\n", std::string(36, '-').c_str(), std::string(12, '-').c_str());
   std::printf("| %-34s | %10.1f |\n", "full [B, T, T] mask (baseline)", *masked);

@@ -1,9 +1,8 @@
 #include "tests/cluster/cluster_harness.h"
 
-#include <unistd.h>
-
 #include <httplib.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -43,10 +42,10 @@ LocalCluster::~LocalCluster() {
 
 bool LocalCluster::StartCoordinator(const std::vector<std::string>& extra_args) {
   const std::string port_file = absl::StrCat(dir_, "/port.", ++starts_);
-  std::vector<std::string> argv = {SsdBinary(),  "coordinator", "--listen", absl::StrCat("127.0.0.1:", port_),
-                                    "--data-dir", data_dir(),    "--certs",  certs_,
-                                    "--port-file", port_file,    "--metrics-port", "0",
-                                    "--metrics-host", "127.0.0.1"};
+  std::vector<std::string> argv = {SsdBinary(),      "coordinator", "--listen",       absl::StrCat("127.0.0.1:", port_),
+                                   "--data-dir",     data_dir(),    "--certs",        certs_,
+                                   "--port-file",    port_file,     "--metrics-port", "0",
+                                   "--metrics-host", "127.0.0.1"};
   for (const std::string& a : extra_args) argv.push_back(a);
   coordinator_ = std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/coordinator.", starts_, ".log"));
   if (!WaitUntil([&] { return PathExists(port_file) || !coordinator_->running(); }, 30)) return false;
@@ -69,17 +68,16 @@ void LocalCluster::KillCoordinator(int sig) {
 BackgroundProcess* LocalCluster::StartWorker(const std::string& role, const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {SimWorkerBinary(), "--coordinator", address(), "--certs", certs_, "--role", role};
   for (const std::string& a : extra_args) argv.push_back(a);
-  workers_.push_back(
-      std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", role, workers_.size(), ".log")));
+  workers_.push_back(std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", role, workers_.size(), ".log")));
   return workers_.back().get();
 }
 
 BackgroundProcess* LocalCluster::StartSampler(const std::vector<std::string>& extra_args) {
   const std::string name = absl::StrCat("sampler", workers_.size());
-  std::vector<std::string> argv = {SsdBinary(), "sampler",   "--coordinator", address(),   "--listen",
-                                   "127.0.0.1:0", "--work-dir", dir_ + "/" + name, "--certs", certs_,
-                                   "--threads",  "1",        "--metrics-port", "0",       "--metrics-host",
-                                   "127.0.0.1"};
+  std::vector<std::string> argv = {SsdBinary(),      "sampler",     "--coordinator",  address(),
+                                   "--listen",       "127.0.0.1:0", "--work-dir",     dir_ + "/" + name,
+                                   "--certs",        certs_,        "--threads",      "1",
+                                   "--metrics-port", "0",           "--metrics-host", "127.0.0.1"};
   for (const std::string& a : extra_args) argv.push_back(a);
   workers_.push_back(std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", name, ".log"),
                                                          std::vector<std::string>{"OMP_WAIT_POLICY=PASSIVE"}));
@@ -88,8 +86,8 @@ BackgroundProcess* LocalCluster::StartSampler(const std::vector<std::string>& ex
 
 BackgroundProcess* LocalCluster::StartTrainer(const std::vector<std::string>& extra_args) {
   const std::string name = absl::StrCat("trainer", workers_.size());
-  std::vector<std::string> argv = {SsdBinary(), "trainer", "--coordinator", address(), "--work-dir",
-                                   dir_ + "/" + name, "--certs", certs_, "--threads", "1"};
+  std::vector<std::string> argv = {SsdBinary(),       "trainer", "--coordinator", address(),   "--work-dir",
+                                   dir_ + "/" + name, "--certs", certs_,          "--threads", "1"};
   for (const std::string& a : extra_args) argv.push_back(a);
   workers_.push_back(std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", name, ".log"),
                                                          std::vector<std::string>{"OMP_WAIT_POLICY=PASSIVE"}));

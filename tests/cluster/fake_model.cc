@@ -7,7 +7,8 @@ namespace ssd {
 
 std::string FakeText(const std::string& job, int round, const std::string& problem, int64_t index, int text_bytes) {
   // Not FNV's offset basis, but the texts the load test was tuned on.
-  const uint64_t h = Fnv1a64(std::to_string(index), Fnv1a64(absl::StrCat(round, "/", problem), Fnv1a64(job, 1469598103934665603ull)));
+  const uint64_t h =
+      Fnv1a64(std::to_string(index), Fnv1a64(absl::StrCat(round, "/", problem), Fnv1a64(job, 1469598103934665603ull)));
   if (h % 10 == 0) return "";
   if (h % 10 == 1) return "pass";
   std::string t = "```python\ndef solve():\n";

@@ -3,9 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_conversion.h"
 #include "common/rpc/worker_credentials.h"
-#include "coordinator/client/worker_session.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "coordinator/client/worker_session.h"
 #include "coordinator/store_schema.h"
 #include "nlohmann/json.hpp"
 
@@ -76,8 +76,8 @@ std::unique_ptr<ClusterClient> InProcessCoordinator::Client() const {
 std::string InProcessCoordinator::SamplingSpec(int problems, int shard_size, int n, const std::string& extra) const {
   std::string lines;
   for (int i = 0; i < problems; ++i) {
-    absl::StrAppend(&lines, nlohmann::json{{"id", absl::StrCat("p", i)}, {"prompt", absl::StrCat("problem ", i)}}.dump(),
-                    "\n");
+    absl::StrAppend(&lines,
+                    nlohmann::json{{"id", absl::StrCat("p", i)}, {"prompt", absl::StrCat("problem ", i)}}.dump(), "\n");
   }
   const std::string path = JoinPath(dir_, "problems.jsonl");
   (void)WriteFileAtomically(path, lines);

@@ -30,8 +30,8 @@
 #include "common/rpc/worker_credentials.h"
 #include "common/util/file_util.h"
 #include "common/util/hash.h"
-#include "ssd/v1/worker_service.grpc.pb.h"
 #include "ssd/v1/replay_store.grpc.pb.h"
+#include "ssd/v1/worker_service.grpc.pb.h"
 #include "tests/cluster/fake_model.h"
 
 namespace ssd {
@@ -251,8 +251,8 @@ class SimWorker {
       for (int64_t index : t.sample_indices()) {
         if (Revoked() || !ok) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(args_.sample_ms));
-        const std::string text = FakeText(lease.lease().job_id(), lease.lease().round(), t.problem().id(), index,
-                                          args_.text_bytes);
+        const std::string text =
+            FakeText(lease.lease().job_id(), lease.lease().round(), t.problem().id(), index, args_.text_bytes);
         v1::Sample* x = msg.add_samples();
         x->set_problem_id(t.problem().id());
         x->set_sample_index(index);
@@ -308,7 +308,8 @@ class SimWorker {
     *r.mutable_lease() = a.lease();
     r.mutable_training_done()->set_steps(args_.train_steps);
     r.mutable_training_done()->set_final_loss(2.0 / args_.train_steps);
-    r.mutable_training_done()->set_model_path(absl::StrCat("/tmp/sim-", a.lease().job_id(), "-round-", a.lease().round()));
+    r.mutable_training_done()->set_model_path(
+        absl::StrCat("/tmp/sim-", a.lease().job_id(), "-round-", a.lease().round()));
     grpc::Status s = Report(r);
     std::cout << "training rank " << a.rank() << "/" << a.world_size() << " of " << a.lease().job_id() << " round "
               << a.lease().round() << ": " << (s.ok() ? "done" : s.error_message()) << std::endl;

@@ -2,8 +2,8 @@
 // problem has an id and the tests its type needs.
 #include <string>
 
-#include "common/eval/benchmark.h"
 #include "absl/strings/string_view.h"
+#include "common/eval/benchmark.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

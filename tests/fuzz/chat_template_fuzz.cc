@@ -4,9 +4,9 @@
 // output bound.
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/jinja/interpreter.h"
-#include "absl/strings/string_view.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -22,12 +22,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "glog/logging.h"
 #include "common/storage/in_memory_kv_store.h"
 #include "common/util/file_util.h"
 #include "coordinator/clock.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store_schema.h"
+#include "glog/logging.h"
 #include "tests/fuzz/fuzz_check.h"
 
 #ifndef SSD_FUZZ_SOURCE_DIR
@@ -44,8 +44,9 @@ const std::string& BaseDir() {
   if (base_dir != nullptr) return *base_dir;
   base_dir = new std::string(MakeFuzzTempDir("ssd_fuzz_rpc"));
   const std::string src = SSD_FUZZ_SOURCE_DIR;
-  for (auto [from, to] : {std::pair<const char*, const char*>{"/deploy/examples/tiny-problems.jsonl", "/problems.jsonl"},
-                          {"/tests/fixtures/eval/lcb_mini.jsonl", "/benchmark.jsonl"}}) {
+  for (auto [from, to] :
+       {std::pair<const char*, const char*>{"/deploy/examples/tiny-problems.jsonl", "/problems.jsonl"},
+        {"/tests/fixtures/eval/lcb_mini.jsonl", "/benchmark.jsonl"}}) {
     auto bytes = ssd::ReadFileToString(src + from);
     if (!bytes.ok() || !ssd::WriteFileAtomically(*base_dir + to, *bytes).ok()) std::abort();
   }
@@ -267,13 +268,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 14: {  // Import: [header length:2][ImportHeader][jsonl]
         if (msg.size() < 2) break;
-        const size_t hlen = std::min<size_t>(static_cast<uint8_t>(msg[0]) | (static_cast<uint8_t>(msg[1]) << 8),
-                                             msg.size() - 2);
+        const size_t hlen =
+            std::min<size_t>(static_cast<uint8_t>(msg[0]) | (static_cast<uint8_t>(msg[1]) << 8), msg.size() - 2);
         v1::ImportHeader h;
         if (!Parse(msg.substr(2, hlen), &h)) break;
         h.set_base_dir(dir);
-        auto out = Sync<v1::ImportResponse>(
-            [&](auto done) { c->Import(h, std::string(msg.substr(2 + hlen)), done); });
+        auto out = Sync<v1::ImportResponse>([&](auto done) { c->Import(h, std::string(msg.substr(2 + hlen)), done); });
         st = out.status();
         if (out.ok()) jobs.push_back(newest.job_id = out->job_id());
         break;

@@ -3,8 +3,8 @@
 // through its wire form unchanged.
 #include <string>
 
-#include "coordinator/job_spec.h"
 #include "absl/strings/string_view.h"
+#include "coordinator/job_spec.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,8 +2,8 @@
 // model whose shapes can be built (positive sizes, heads that divide).
 #include <string>
 
-#include "common/model/model_config.h"
 #include "absl/strings/string_view.h"
+#include "common/model/model_config.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

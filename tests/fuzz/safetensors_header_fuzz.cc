@@ -5,8 +5,8 @@
 #include <map>
 #include <string>
 
-#include "common/model/safetensors.h"
 #include "absl/strings/string_view.h"
+#include "common/model/safetensors.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 7; i >= 0; --i) data_bytes = (data_bytes << 8) | data[i];
   data_bytes %= uint64_t{1} << 40;
   std::map<std::string, std::string> metadata;
-  auto tensors = ssd::ParseSafetensorsHeader(
-      absl::string_view(reinterpret_cast<const char*>(data) + 8, size - 8), data_bytes, "fuzz.safetensors", &metadata);
+  auto tensors = ssd::ParseSafetensorsHeader(absl::string_view(reinterpret_cast<const char*>(data) + 8, size - 8),
+                                             data_bytes, "fuzz.safetensors", &metadata);
   if (!tensors.ok()) return 0;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const ssd::TensorInfo& t : *tensors) {

@@ -4,11 +4,11 @@
 // decode to the right length.
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "common/eval/base64.h"
 #include "common/eval/benchmark.h"
 #include "common/eval/inflate.h"
 #include "common/eval/pickle_string.h"
-#include "absl/strings/string_view.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

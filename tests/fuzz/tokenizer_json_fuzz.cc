@@ -11,8 +11,8 @@
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto tok = ssd::Tokenizer::FromJson(absl::string_view(reinterpret_cast<const char*>(data), size),
-                                      "fuzz/tokenizer.json");
+  auto tok =
+      ssd::Tokenizer::FromJson(absl::string_view(reinterpret_cast<const char*>(data), size), "fuzz/tokenizer.json");
   if (!tok.ok()) return 0;
   const ssd::Tokenizer& t = **tok;
   SSD_FUZZ_CHECK(t.vocab_size() >= 0);

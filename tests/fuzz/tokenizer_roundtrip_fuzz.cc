@@ -41,8 +41,7 @@ const Loaded& Tokenizers() {
     auto m = ssd::Tokenizer::Load(root + "/tokenizer-llama3/models");
     auto n = ssd::NormalizerFromJson(nlohmann::json{{"type", "NFC"}}, "fuzz");
     if (!q.ok() || !m.ok() || !n.ok()) {
-      std::fprintf(stderr, "cannot load the tokenizer fixtures under %s (run deploy/install-deps.sh)\n",
-                   root.c_str());
+      std::fprintf(stderr, "cannot load the tokenizer fixtures under %s (run deploy/install-deps.sh)\n", root.c_str());
       std::abort();
     }
     l->qwen3 = std::move(*q);

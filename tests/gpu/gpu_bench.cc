@@ -37,9 +37,9 @@
 #include "common/model/decoder.h"
 #include "common/sampling/engine.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/temp_dir.h"
 #include "trainer_worker/metrics.h"
 #include "trainer_worker/trainer.h"
-#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -84,8 +84,8 @@ double WeightBytesPerStep(const Decoder& m) {
 
 double MatmulFlopsPerToken(const ModelConfig& c) {
   const double d = c.head_dim, h = c.hidden_size;
-  const double per_layer = h * (c.num_attention_heads + 2 * c.num_key_value_heads) * d +
-                           c.num_attention_heads * d * h + 3 * h * c.intermediate_size;
+  const double per_layer = h * (c.num_attention_heads + 2 * c.num_key_value_heads) * d + c.num_attention_heads * d * h +
+                           3 * h * c.intermediate_size;
   return 2 * (c.num_hidden_layers * per_layer + h * c.vocab_size);
 }
 
@@ -256,7 +256,8 @@ int Main(int argc, char** argv) {
     return TrainThroughput(c, seq, train_steps, out_dir.path());
   }();
   std::printf("| SFT step, %d-token rows, 8 rows per step | %.0f | %.1f%% of bf16 peak (MFU) | %s |\n", seq,
-              tr.tokens_per_s, 100 * tr.achieved_flops / peak_flops, Ratio(tr.tokens_per_s, base, "train_tokens_per_s").c_str());
+              tr.tokens_per_s, 100 * tr.achieved_flops / peak_flops,
+              Ratio(tr.tokens_per_s, base, "train_tokens_per_s").c_str());
   return 0;
 }
 

@@ -50,10 +50,10 @@ std::unique_ptr<Decoder> Copy(const Decoder& model, const DecoderOptions& option
 }
 
 struct LogitsGap {
-  double max_abs = 0;    // max |cuda - cpu|
-  double mean_abs = 0;   // mean |cuda - cpu|
-  double scale = 0;      // max |cpu|
-  double top1_agree = 0; // share of positions whose argmax agrees
+  double max_abs = 0;     // max |cuda - cpu|
+  double mean_abs = 0;    // mean |cuda - cpu|
+  double scale = 0;       // max |cpu|
+  double top1_agree = 0;  // share of positions whose argmax agrees
 };
 
 LogitsGap Compare(const at::Tensor& cuda_logits, const at::Tensor& cpu_logits) {
@@ -115,7 +115,7 @@ TEST_P(ArchTest, CudaKvCacheDecodeMatchesCudaFullForward) {
   for (int64_t t = prefill; t < T; ++t) {
     steps.push_back(cuda->Extend(*cache, ids.slice(1, t, t + 1), {1}).to(at::kCPU)[0]);
   }
-  at::Tensor incremental = at::stack(steps);            // positions prefill-1 .. T-1
+  at::Tensor incremental = at::stack(steps);  // positions prefill-1 .. T-1
   at::Tensor reference = full.slice(0, prefill - 1, T);
   const LogitsGap g = Compare(incremental, reference);
   std::printf("[ %s kv ] %s\n", std::string(ModelTypeName(GetParam())).c_str(), Describe(g).c_str());

@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "common/model/test_models.h"
+#include "tests/testing/temp_dir.h"
 #include "trainer_worker/nccl_collective.h"
 #include "trainer_worker/rendezvous.h"
 #include "trainer_worker/trainer.h"
-#include "tests/testing/temp_dir.h"
 
 namespace ssd {
 namespace {
@@ -109,9 +109,10 @@ TEST_F(TrainerGpuTest, Bf16AutocastOnCudaTracksTheFp32CpuLossCurve) {
   ASSERT_GE(lc.size(), 8u);
   double worst = 0;
   for (size_t s = 0; s < lc.size(); ++s) worst = std::max(worst, std::abs(lg[s] - lc[s]) / lc[s]);
-  std::printf("[ trainer ] %zu steps, loss %.4f -> %.4f (CPU fp32) vs %.4f -> %.4f (CUDA bf16 autocast); worst "
-              "relative loss gap %.3g; weights' worst relative gap %.3g\n",
-              lc.size(), lc.front(), lc.back(), lg.front(), lg.back(), worst, MaxRelativeDiff(*gpu, *cpu));
+  std::printf(
+      "[ trainer ] %zu steps, loss %.4f -> %.4f (CPU fp32) vs %.4f -> %.4f (CUDA bf16 autocast); worst "
+      "relative loss gap %.3g; weights' worst relative gap %.3g\n",
+      lc.size(), lc.front(), lc.back(), lg.front(), lg.back(), worst, MaxRelativeDiff(*gpu, *cpu));
   // bf16 matmuls move each step's loss by well under a percent; a few
   // percent after the updates compound.
   EXPECT_LT(worst, 0.03);

@@ -16,10 +16,9 @@
 // Size and length come from the environment, so the same test runs as the
 // full 5-minute run (label `load`) and as a short smoke run in CI:
 //   SSD_LOAD_SAMPLERS (200)  SSD_LOAD_SECONDS (300)  SSD_LOAD_KILL_EVERY_MS (3000)
-#include <signal.h>
-
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -109,9 +108,8 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
   const int kill_every_ms = EnvInt("SSD_LOAD_KILL_EVERY_MS", 3000);
   const int problems_per_job = 25 * samplers;  // ~100 samples per sampler per job
   const int n = 4;
-  const std::vector<std::string> coordinator_args = {"--lease-ttl-ms",      "6000", "--heartbeat-interval-ms",
-                                                     "1000",                "--worker-timeout-ms", "8000",
-                                                     "--recovery-grace-ms", "10000"};
+  const std::vector<std::string> coordinator_args = {"--lease-ttl-ms",      "6000", "--heartbeat-interval-ms", "1000",
+                                                     "--worker-timeout-ms", "8000", "--recovery-grace-ms",     "10000"};
   LocalCluster cluster;
   ASSERT_TRUE(cluster.StartCoordinator(coordinator_args)) << cluster.coordinator()->Log();
   auto client = cluster.Client();
@@ -128,9 +126,7 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
   int kills = 0;
   bool restarted = false;
   const auto start = std::chrono::steady_clock::now();
-  auto elapsed_s = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   auto last_kill = start;
   auto job_sampling = [&](const std::string& id) {
     auto j = client->GetJob(id);
@@ -140,8 +136,9 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
   // and the coordinator once at the middle.
   std::vector<std::string> sampling;  // jobs not yet seen past sampling
   while (elapsed_s() < seconds) {
-    sampling.erase(std::remove_if(sampling.begin(), sampling.end(), [&](const std::string& id) { return !job_sampling(id); }),
-                   sampling.end());
+    sampling.erase(
+        std::remove_if(sampling.begin(), sampling.end(), [&](const std::string& id) { return !job_sampling(id); }),
+        sampling.end());
     if (sampling.size() < 2) {
       auto job = client->SubmitFile(spec);
       if (job.ok()) {
@@ -185,8 +182,8 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
     for (const std::string& id : jobs) {
       if (!job_sampling(id)) continue;
       auto j = client->GetJob(id);
-      std::printf("still sampling: %s\n", j.ok() ? j->ShortDebugString().substr(0, 1500).c_str()
-                                                  : j.status().ToString().c_str());
+      std::printf("still sampling: %s\n",
+                  j.ok() ? j->ShortDebugString().substr(0, 1500).c_str() : j.status().ToString().c_str());
     }
     const bool up = cluster.coordinator()->running();
     std::printf("coordinator running: %d (wait status %d)\n", up ? 1 : 0, up ? 0 : cluster.coordinator()->Wait(0));

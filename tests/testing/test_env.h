@@ -31,13 +31,13 @@ bool RequireAllPrerequisites();
 
 // Skips the current test with `why`, or fails it under SSD_REQUIRE_ALL=1.
 // Use in the test body (it returns from it).
-#define SSD_SKIP_OR_FAIL(why)                                                          \
-  do {                                                                                 \
-    if (::ssd::RequireAllPrerequisites()) {                                            \
-      FAIL() << "missing prerequisite (SSD_REQUIRE_ALL=1): " << (why);                 \
-    } else {                                                                           \
-      GTEST_SKIP() << (why);                                                           \
-    }                                                                                  \
+#define SSD_SKIP_OR_FAIL(why)                                          \
+  do {                                                                 \
+    if (::ssd::RequireAllPrerequisites()) {                            \
+      FAIL() << "missing prerequisite (SSD_REQUIRE_ALL=1): " << (why); \
+    } else {                                                           \
+      GTEST_SKIP() << (why);                                           \
+    }                                                                  \
   } while (0)
 
 #endif  // SSD_TESTS_TESTING_TEST_ENV_H_

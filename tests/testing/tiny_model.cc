@@ -18,9 +18,9 @@ std::string MakeTinyModel(const std::string& dir, int vocab_size, int max_positi
                                 std::to_string(vocab_size), "--out", dir});
   std::remove(corpus_path.c_str());
   if (r.exit_code != 0) return "ssd tokenizer train: " + r.err;
-  r = RunProcess({SsdBinary(), "model", "init", "--vocab", std::to_string(vocab_size), "--hidden", "64",
-                  "--layers", "2", "--init-std", "0.2", "--max-position-embeddings",
-                  std::to_string(max_position_embeddings), "--out", dir});
+  r = RunProcess({SsdBinary(), "model", "init", "--vocab", std::to_string(vocab_size), "--hidden", "64", "--layers",
+                  "2", "--init-std", "0.2", "--max-position-embeddings", std::to_string(max_position_embeddings),
+                  "--out", dir});
   if (r.exit_code != 0) return "ssd model init: " + r.err;
   return "";
 }

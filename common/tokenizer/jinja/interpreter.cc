@@ -163,9 +163,7 @@ class Interpreter {
   absl::Status ExecNode(const Node& n, std::string* out) {
     RETURN_IF_ERROR(Charge(n.offset, 1));
     switch (n.kind) {
-      case Node::Kind::kText:
-        *out += n.text;
-        return CheckOutput(n.offset, *out);
+      case Node::Kind::kText: *out += n.text; return CheckOutput(n.offset, *out);
       case Node::Kind::kOutput: {
         ASSIGN_OR_RETURN(Value v, Eval(*n.expr));
         *out += Str(v);
@@ -179,7 +177,8 @@ class Interpreter {
         }
         Json* obj = LookupMutable(n.targets[0]);
         if (obj == nullptr || !obj->is_object()) {
-          return Error(n.offset, absl::StrCat("cannot set attribute of \"", n.targets[0], "\", which is not a namespace"));
+          return Error(n.offset,
+                       absl::StrCat("cannot set attribute of \"", n.targets[0], "\", which is not a namespace"));
         }
         (*obj)[n.targets[1]] = v.v;
         return absl::OkStatus();
@@ -194,8 +193,7 @@ class Interpreter {
           if (take) return Exec(body, out);
         }
         return absl::OkStatus();
-      case Node::Kind::kFor:
-        return ExecFor(n, out);
+      case Node::Kind::kFor: return ExecFor(n, out);
     }
     return absl::OkStatus();
   }
@@ -227,7 +225,7 @@ class Interpreter {
         }
         for (size_t k = 0; k < n.targets.size(); ++k) vars[n.targets[k]] = items[i][k];
       }
-      vars["loop"] = {{"index0", i}, {"index", i + 1}, {"first", i == 0}, {"last", i == len - 1},
+      vars["loop"] = {{"index0", i},   {"index", i + 1},      {"first", i == 0},         {"last", i == len - 1},
                       {"length", len}, {"revindex", len - i}, {"revindex0", len - i - 1}};
       absl::Status st = Exec(n.body, out);
       frames_.pop_back();
@@ -273,7 +271,8 @@ class Interpreter {
     }
     if (v.is_array() || v.is_object()) {
       if (v.size() > kMaxTemplateItems) {
-        return Error(offset, absl::StrCat("a list or mapping of ", v.size(), " items; the limit is ", kMaxTemplateItems));
+        return Error(offset,
+                     absl::StrCat("a list or mapping of ", v.size(), " items; the limit is ", kMaxTemplateItems));
       }
       return Charge(offset, static_cast<int64_t>(v.size()));
     }
@@ -289,10 +288,8 @@ class Interpreter {
 
   absl::StatusOr<Value> EvalValue(const Expr& e) {
     switch (e.kind) {
-      case Expr::Kind::kLiteral:
-        return Value{e.value, false};
-      case Expr::Kind::kName:
-        return Lookup(e.name);
+      case Expr::Kind::kLiteral: return Value{e.value, false};
+      case Expr::Kind::kName: return Lookup(e.name);
       case Expr::Kind::kList: {
         Json arr = Json::array();
         for (const ExprPtr& a : e.args) {
@@ -323,12 +320,9 @@ class Interpreter {
         ASSIGN_OR_RETURN(Value key, Eval(*e.args[1]));
         return Index(e, obj, key);
       }
-      case Expr::Kind::kSlice:
-        return EvalSlice(e);
-      case Expr::Kind::kCall:
-        return EvalCall(e);
-      case Expr::Kind::kFilter:
-        return EvalFilter(e);
+      case Expr::Kind::kSlice: return EvalSlice(e);
+      case Expr::Kind::kCall: return EvalCall(e);
+      case Expr::Kind::kFilter: return EvalFilter(e);
       case Expr::Kind::kTest: {
         ASSIGN_OR_RETURN(bool r, EvalTest(e));
         return Value{r != e.negate, false};
@@ -344,8 +338,7 @@ class Interpreter {
         if (v.v.is_number()) return Value{-v.v.get<double>(), false};
         return Error(e.offset, absl::StrCat("cannot negate a ", TypeName(v)));
       }
-      case Expr::Kind::kBinary:
-        return EvalBinary(e);
+      case Expr::Kind::kBinary: return EvalBinary(e);
       case Expr::Kind::kTernary: {
         ASSIGN_OR_RETURN(Value c, Eval(*e.args[1]));
         if (Truthy(c)) return Eval(*e.args[0]);
@@ -383,8 +376,8 @@ class Interpreter {
     }
     const bool is_str = obj.v.is_string();
     if (!is_str && !obj.v.is_array()) return Error(e.offset, absl::StrCat("cannot slice a ", TypeName(obj)));
-    const int64_t n = is_str ? static_cast<int64_t>(obj.v.get_ref<const std::string&>().size())
-                             : static_cast<int64_t>(obj.v.size());
+    const int64_t n =
+        is_str ? static_cast<int64_t>(obj.v.get_ref<const std::string&>().size()) : static_cast<int64_t>(obj.v.size());
     const int64_t step = bound[2].value_or(1);
     if (step == 0) return Error(e.offset, "slice step cannot be zero");
     auto clamp = [&](std::optional<int64_t> b, int64_t dflt) {
@@ -453,8 +446,8 @@ class Interpreter {
       const std::string& s = self.v.get_ref<const std::string&>();
       if (m == "startswith" || m == "endswith") {
         const std::string x = arg_str(0, "");
-        const bool r = s.size() >= x.size() &&
-                       (m == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
+        const bool r = s.size() >= x.size() && (m == "startswith" ? s.compare(0, x.size(), x) == 0
+                                                                  : s.compare(s.size() - x.size(), x.size(), x) == 0);
         return Value{r, false};
       }
       if (m == "strip" || m == "lstrip" || m == "rstrip") {
@@ -487,8 +480,9 @@ class Interpreter {
       if (m == "replace") return Value{absl::StrReplaceAll(s, {{arg_str(0, ""), arg_str(1, "")}}), false};
       if (m == "upper" || m == "lower") {
         std::string r = s;
-        for (char& c : r) c = static_cast<char>(m == "upper" ? std::toupper(static_cast<unsigned char>(c))
-                                                             : std::tolower(static_cast<unsigned char>(c)));
+        for (char& c : r)
+          c = static_cast<char>(m == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                                             : std::tolower(static_cast<unsigned char>(c)));
         return Value{r, false};
       }
     }
@@ -500,7 +494,8 @@ class Interpreter {
       }
       if (m == "keys" || m == "values") {
         Json arr = Json::array();
-        for (auto it = self.v.begin(); it != self.v.end(); ++it) arr.push_back(m == "keys" ? Json(it.key()) : it.value());
+        for (auto it = self.v.begin(); it != self.v.end(); ++it)
+          arr.push_back(m == "keys" ? Json(it.key()) : it.value());
         return Value{arr, false};
       }
       if (m == "get") {
@@ -571,7 +566,8 @@ class Interpreter {
     if (t == "number") return !x.undefined && x.v.is_number();
     if (t == "integer") return !x.undefined && x.v.is_number_integer();
     if (t == "mapping") return !x.undefined && x.v.is_object();
-    if (t == "sequence" || t == "iterable") return !x.undefined && (x.v.is_array() || x.v.is_string() || x.v.is_object());
+    if (t == "sequence" || t == "iterable")
+      return !x.undefined && (x.v.is_array() || x.v.is_string() || x.v.is_object());
     if (t == "boolean") return !x.undefined && x.v.is_boolean();
     if (t == "true") return !x.undefined && x.v.is_boolean() && x.v.get<bool>();
     if (t == "false") return !x.undefined && x.v.is_boolean() && !x.v.get<bool>();
@@ -596,7 +592,8 @@ class Interpreter {
     if (op == "!=") return Value{!(a.undefined == b.undefined && a.v == b.v), false};
     if (op == "in") {
       if (b.v.is_string() && a.v.is_string()) {
-        return Value{b.v.get_ref<const std::string&>().find(a.v.get_ref<const std::string&>()) != std::string::npos, false};
+        return Value{b.v.get_ref<const std::string&>().find(a.v.get_ref<const std::string&>()) != std::string::npos,
+                     false};
       }
       if (b.v.is_array()) {
         for (const Json& item : b.v) {
@@ -610,8 +607,8 @@ class Interpreter {
     }
     if (op == "+" && a.v.is_array() && b.v.is_array()) {
       if (a.v.size() + b.v.size() > kMaxTemplateItems) {
-        return Error(e.offset, absl::StrCat("a list of ", a.v.size() + b.v.size(), " items; the limit is ",
-                                            kMaxTemplateItems));
+        return Error(e.offset,
+                     absl::StrCat("a list of ", a.v.size() + b.v.size(), " items; the limit is ", kMaxTemplateItems));
       }
       Json r = a.v;
       for (const Json& item : b.v) r.push_back(item);
@@ -659,7 +656,8 @@ class Interpreter {
       if (op == "<=") return Value{x <= y, false};
       if (op == ">=") return Value{x >= y, false};
     }
-    return Error(e.offset, absl::StrCat("unsupported operand types for '", op, "': ", TypeName(a), " and ", TypeName(b)));
+    return Error(e.offset,
+                 absl::StrCat("unsupported operand types for '", op, "': ", TypeName(a), " and ", TypeName(b)));
   }
 
   const std::string& src_;

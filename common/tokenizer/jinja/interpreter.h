@@ -37,8 +37,7 @@ constexpr size_t kMaxTemplateOutputBytes = size_t{16} << 20;
 constexpr size_t kMaxTemplateItems = 1'000'000;
 
 // `source` is the template text, for error positions.
-absl::StatusOr<std::string> Render(const Body& body, const nlohmann::ordered_json& context,
-                                   const std::string& source);
+absl::StatusOr<std::string> Render(const Body& body, const nlohmann::ordered_json& context, const std::string& source);
 
 }  // namespace jinja
 }  // namespace ssd

@@ -48,8 +48,8 @@ size_t FindClose(const std::string& s, size_t pos, const char* close) {
 absl::StatusOr<std::vector<Segment>> Split(const std::string& src) {
   std::vector<Segment> out;
   size_t i = 0;
-  bool strip_next = false;     // a "-" closed the previous tag
-  bool trim_newline = false;   // trim_blocks after a block or comment tag
+  bool strip_next = false;    // a "-" closed the previous tag
+  bool trim_newline = false;  // trim_blocks after a block or comment tag
   std::string text;
   auto flush_text = [&](size_t at) {
     if (!text.empty()) out.push_back({Segment::Type::kText, text, at});
@@ -57,8 +57,8 @@ absl::StatusOr<std::vector<Segment>> Split(const std::string& src) {
   };
   while (i < src.size()) {
     size_t open = src.find('{', i);
-    while (open != std::string::npos && open + 1 < src.size() && src[open + 1] != '{' &&
-           src[open + 1] != '%' && src[open + 1] != '#') {
+    while (open != std::string::npos && open + 1 < src.size() && src[open + 1] != '{' && src[open + 1] != '%' &&
+           src[open + 1] != '#') {
       open = src.find('{', open + 1);
     }
     if (open == std::string::npos || open + 1 >= src.size()) open = src.size();
@@ -97,8 +97,8 @@ absl::StatusOr<std::vector<Segment>> Split(const std::string& src) {
     const char* close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
     const size_t end = FindClose(src, content, close);
     if (end == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("chat template: unterminated \"{", std::string(1, kind),
-                                                     "\" at ", Position(src, open)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("chat template: unterminated \"{", std::string(1, kind), "\" at ", Position(src, open)));
     }
     size_t content_end = end;
     if (content_end > content && src[content_end - 1] == '-') {
@@ -143,8 +143,9 @@ absl::StatusOr<std::vector<Token>> Lex(const std::string& src, const std::string
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t j = i;
       bool is_float = false;
-      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) ||
-                              (s[j] == '.' && !is_float && j + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[j + 1]))))) {
+      while (j < s.size() &&
+             (std::isdigit(static_cast<unsigned char>(s[j])) ||
+              (s[j] == '.' && !is_float && j + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[j + 1]))))) {
         if (s[j] == '.') is_float = true;
         ++j;
       }
@@ -203,7 +204,9 @@ class ExprParser {
   const Token& Peek() const { return t_[pos_]; }
   bool IsName(const char* n) const { return Peek().type == Token::Type::kName && Peek().text == n; }
   bool IsOp(const char* o) const { return Peek().type == Token::Type::kOp && Peek().text == o; }
-  void Next() { if (!AtEnd()) ++pos_; }
+  void Next() {
+    if (!AtEnd()) ++pos_;
+  }
   absl::Status Error(const std::string& what) const {
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", what, " at ", Position(src_, Peek().offset)));
   }
@@ -554,8 +557,7 @@ class ExprParser {
           return e;
         }
         break;
-      case Token::Type::kEnd:
-        return Error("unexpected end of expression");
+      case Token::Type::kEnd: return Error("unexpected end of expression");
     }
     return Error(absl::StrCat("unexpected '", tok.text, "'"));
   }
@@ -641,8 +643,8 @@ class BodyParser {
       body->push_back(std::move(n));
     }
     if (!stops.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("chat template: missing {% ", stops.back(),
-                                                     " %} before the end of the template"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("chat template: missing {% ", stops.back(), " %} before the end of the template"));
     }
     return absl::OkStatus();
   }
