@@ -9,6 +9,7 @@ names a subcommand that exists.
 Prints what is missing on either side and exits 1 when they disagree.
 """
 import argparse
+import concurrent.futures
 import re
 import subprocess
 import sys
@@ -34,10 +35,14 @@ def subcommands(ssd, path):
 
 
 def leaves(ssd, path=()):
+    """Every subcommand without subcommands of its own, in --help's order.
+    Each `ssd ... --help` loads libtorch, so one level's run in parallel."""
+    names = subcommands(ssd, list(path))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        below = list(pool.map(lambda name: subcommands(ssd, list(path) + [name]), names))
     out = []
-    for name in subcommands(ssd, list(path)):
-        below = leaves(ssd, path + (name,))
-        out.extend(below if below else [" ".join(path + (name,))])
+    for name, sub in zip(names, below):
+        out.extend(leaves(ssd, path + (name,)) if sub else [" ".join(path + (name,))])
     return out
 
 
