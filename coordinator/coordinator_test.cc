@@ -247,7 +247,7 @@ TEST_F(CoordinatorTest, AnExpiredLeaseIsReLeasedWithANewEpochAndTheOldOneIsFence
 }
 
 TEST_F(CoordinatorTest, AnotherWorkersLeaseIsPermissionDeniedForAppendReportAndRenewal) {
-  Submit(Spec());
+  ASSERT_TRUE(Submit(Spec()).ok());
   const v1::WorkerCredentials a = Register(), b = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   EXPECT_EQ(Append(b, lease.lease(), {MakeSample("p0", 0)}).code(), absl::StatusCode::kPermissionDenied);
@@ -281,7 +281,7 @@ TEST_F(CoordinatorTest, SamplesOutsideTheLeaseOrTheJobAreRefusedNamingTheSample)
 }
 
 TEST_F(CoordinatorTest, DoneWithMissingSamplesIsRefusedAndTheShardStaysLeased) {
-  Submit(Spec());
+  ASSERT_TRUE(Submit(Spec()).ok());
   const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   ASSERT_TRUE(Append(a, lease.lease(), {MakeSample("p0", 0)}).ok());
@@ -399,7 +399,7 @@ TEST_F(CoordinatorTest, TrainersReadEverySurvivorsSizeThenTheTextOfOnlyTheOnesTh
 }
 
 TEST_F(CoordinatorTest, SamplesWithImpossibleTrainingSizesAreRefusedNamingThem) {
-  Submit(Spec("train:\n  max_seq_len: 64\n  micro_batch_tokens: 64\n  batch_tokens: 64\n"));
+  ASSERT_TRUE(Submit(Spec("train:\n  max_seq_len: 64\n  micro_batch_tokens: 64\n  batch_tokens: 64\n")).ok());
   const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   ASSERT_EQ(lease.sft_max_seq_len(), 64);
@@ -440,7 +440,7 @@ TEST_F(CoordinatorTest, RestartFromTheStoreKeepsJobsLeasesSamplesAndWorkerIdenti
 }
 
 TEST_F(CoordinatorTest, AfterARestartLeasesGetTheGracePeriodThenExpire) {
-  Submit(Spec());
+  ASSERT_TRUE(Submit(Spec()).ok());
   const v1::WorkerCredentials a = Register();
   const v1::ShardLease lease = Acquire(a).shard();
   Restart();

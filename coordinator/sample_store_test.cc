@@ -46,7 +46,9 @@ class SampleStoreTest : public testing::Test {
     ++session_.messages;
     WriteBatch batch;
     absl::Status st = store_.Append(job_, *shard_, "sampler-1", m, &session_, 7, &batch);
-    if (!batch.empty()) EXPECT_TRUE(kv_.Apply(batch, /*sync=*/false).ok());
+    if (!batch.empty()) {
+      EXPECT_TRUE(kv_.Apply(batch, /*sync=*/false).ok());
+    }
     return st;
   }
 

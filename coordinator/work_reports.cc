@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/job_spec.h"
 #include "coordinator/job_state.h"

@@ -89,7 +89,7 @@ TEST_F(TrainingConversationTest, ATokenOutsideTheModelsVocabularyIsAFailedPrecon
 
 TEST_F(TrainingConversationTest, ASamplesSizeIsTheSizeOfTheLineATrainerReads) {
   // Bytes that are not UTF-8 become U+FFFD in the line: the size follows.
-  for (const std::string answer : {std::string("def add(a, b):\n    return a + b"), std::string("return\xff\xfe a")}) {
+  for (const std::string& answer : {std::string("def add(a, b):\n    return a + b"), std::string("return\xff\xfe a")}) {
     ConversationOptions o;
     absl::StatusOr<ExampleSize> size = SizeTrainingConversation("", "print the sum", answer, *chat_, *tokenizer_, o);
     ASSERT_TRUE(size.ok()) << size.status();

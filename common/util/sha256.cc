@@ -1,11 +1,20 @@
 #include "common/util/sha256.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+
+#include <cstdlib>
 
 namespace ssd {
 
+// OpenSSL's EVP interface (SHA256_Init and friends are deprecated since
+// OpenSSL 3.0).
 struct Sha256Stream::Context {
-  SHA256_CTX ctx;
+  Context() : ctx(EVP_MD_CTX_new()) {
+    if (ctx == nullptr) std::abort();  // out of memory
+  }
+  ~Context() { EVP_MD_CTX_free(ctx); }
+  EVP_MD_CTX* ctx;
 };
 
 std::string Sha256(absl::string_view bytes) {
@@ -35,14 +44,15 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 Sha256Stream::Sha256Stream() : ctx_(std::make_unique<Context>()) { Reset(); }
 Sha256Stream::~Sha256Stream() = default;
 
-void Sha256Stream::Update(const void* data, size_t n) { SHA256_Update(&ctx_->ctx, data, n); }
+void Sha256Stream::Update(const void* data, size_t n) { EVP_DigestUpdate(ctx_->ctx, data, n); }
 
 std::string Sha256Stream::Final() {
   unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256_Final(out, &ctx_->ctx);
-  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(ctx_->ctx, out, &size);
+  return std::string(reinterpret_cast<const char*>(out), size);
 }
 
-void Sha256Stream::Reset() { SHA256_Init(&ctx_->ctx); }
+void Sha256Stream::Reset() { EVP_DigestInit_ex(ctx_->ctx, EVP_sha256(), nullptr); }
 
 }  // namespace ssd
