@@ -175,6 +175,9 @@ TEST_F(SamplerWorkerTest, SamplesEveryShardOnceWithItsTrainingSizeAndTheRoundMov
   }
   EXPECT_EQ(seen.size(), 18u);
   for (const auto& [key, times] : seen) EXPECT_EQ(times, 1) << key.first << "#" << key.second;
+  // The worker counts a shard once the coordinator has answered its report, and the
+  // coordinator may move the job on before that answer arrives: wait for the count.
+  EXPECT_TRUE(WaitUntil([&] { return worker_->stats().shards_done == 3; }, 10));
   const SamplerWorkerStats stats = worker_->stats();
   EXPECT_EQ(stats.shards_done, 3);
   EXPECT_EQ(stats.samples_appended, 18);
@@ -190,7 +193,8 @@ TEST_F(SamplerWorkerTest, AGenerationFailureIsReportedWithItsReasonAndTheWorkerG
   ASSERT_TRUE(WaitForState(bad, v1::JOB_STATE_FAILED));
   EXPECT_NE(client_->GetJob(bad)->error().find("scripted failure on p1"), std::string::npos)
       << client_->GetJob(bad)->error();
-  EXPECT_EQ(worker_->stats().shards_failed, 1);
+  EXPECT_TRUE(WaitUntil([&] { return worker_->stats().shards_failed == 1; }, 10))
+      << "the worker counts the failure after its report is answered";
   // The same worker takes the next job.
   backend_.SetFailOn({});
   const std::string good = Submit(2, 2, 1);
