@@ -192,6 +192,8 @@ void Coordinator::FillProgress(const JobEntry& e, v1::StageProgress* p) const {
       for (const auto& [k, o] : it->second) done += o.n();
     }
     p->set_samples_done(done);
+  } else if (st == v1::JOB_STATE_TRAINING) {
+    p->set_trainers_registered(workers_.CountAlive(v1::WORKER_ROLE_TRAINER));
   }
   // Rates over the recent window of rate points.
   if (e.rate.size() >= 2) {
@@ -434,9 +436,15 @@ void Coordinator::Tick() {
       workers_.SetState(*w, v1::WORKER_STATE_DEAD);
     }
     ExpireLeases();
+    const int32_t trainers = workers_.CountAlive(v1::WORKER_ROLE_TRAINER);
     for (auto& [id, e] : jobs_) {
       if (IsTerminal(e.job.state())) continue;
       Advance(e);
+      // A trainer that registers or dies changes what a waiting job shows.
+      if (e.job.state() == v1::JOB_STATE_TRAINING && e.trainers_seen != trainers) {
+        e.trainers_seen = trainers;
+        e.progress_dirty = true;
+      }
       // One rate point a second, ten seconds of them.
       if (e.rate.empty() || now - e.rate.back().t_ms >= 1000) {
         int64_t samples = 0, tokens = 0;

@@ -523,6 +523,25 @@ TEST_F(CoordinatorTest, TrainingGroupFormsOnlyWhenEnoughTrainersAreIdleAndGivesR
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(CoordinatorTest, AJobWaitingForTrainersShowsHowManyLiveTrainersAreRegistered) {
+  auto id =
+      Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));
+  const v1::WorkerCredentials s = Register();
+  EXPECT_EQ(Job(*id).progress().trainers_registered(), 0) << "only counted in TRAINING";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Complete(s, Acquire(s).shard()).ok());
+  ASSERT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING);
+  EXPECT_EQ(Job(*id).progress().trainers_registered(), 0);
+  const v1::WorkerCredentials t1 = Register(v1::WORKER_ROLE_TRAINER, "10.0.0.5:7000");
+  EXPECT_EQ(Job(*id).progress().trainers_registered(), 1) << "samplers do not count";
+  ASSERT_TRUE(Acquire(t1).has_idle());
+  // The trainer dies: it no longer counts.
+  clock_.AdvanceMs(3500);
+  ASSERT_TRUE(Heartbeat(s, {}).ok());
+  c_->TickForTest();
+  EXPECT_EQ(Job(*id).progress().trainers_registered(), 0);
+  EXPECT_EQ(Job(*id).state(), v1::JOB_STATE_TRAINING) << "a real cluster goes on waiting";
+}
+
 TEST_F(CoordinatorTest, RankHintsOrderTheTrainingGroupWhoeverAsksFirst) {
   auto id =
       Submit(Spec("train:\n  trainers: 2\n  max_seq_len: 512\n  micro_batch_tokens: 1024\n  batch_tokens: 2048\n"));

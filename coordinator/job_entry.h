@@ -53,6 +53,7 @@ struct JobEntry {
   std::vector<RatePoint> rate;  // recent points, for samples/s
   v1::StageProgress live;       // training and push progress from reports
   bool progress_dirty = false;
+  int32_t trainers_seen = -1;  // progress.trainers_registered last published
   int64_t last_publish_ms = 0;
 };
 

@@ -155,6 +155,12 @@ std::vector<v1::PushTarget> WorkerRegistry::LiveSamplers() const {
   return out;
 }
 
+int32_t WorkerRegistry::CountAlive(v1::WorkerRole role) const {
+  int32_t n = 0;
+  for (const auto& [id, w] : workers_) n += w.role() == role && w.alive() ? 1 : 0;
+  return n;
+}
+
 std::vector<WorkerEntry*> WorkerRegistry::IdleTrainers(WorkerEntry& asking) {
   std::vector<WorkerEntry*> out = {&asking};
   for (auto& [id, other] : workers_) {

@@ -79,6 +79,8 @@ class WorkerRegistry {
   std::vector<v1::PushTarget> Holders(const std::string& job_id, int32_t version) const;
   // Every live sampler with an address, in id order: a push chain.
   std::vector<v1::PushTarget> LiveSamplers() const;
+  // ALIVE workers of `role`.
+  int32_t CountAlive(v1::WorkerRole role) const;
   // Live trainers without a training or push lease; `asking` first.
   std::vector<WorkerEntry*> IdleTrainers(WorkerEntry& asking);
   // ALIVE and RECOVERING workers not heard from for over `timeout_ms`.

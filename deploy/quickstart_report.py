@@ -193,7 +193,7 @@ def read_job(path):
         raise InputError(f"{path}: must be a JSON object (a Job)")
     where = path
     state = field(job, "state", str, where)
-    if state != "JOB_STATE_SUCCEEDED":
+    if state != "SUCCEEDED":
         raise InputError(f"{path}: state: the job is {state}, not SUCCEEDED: {job.get('error', '')}")
     evals = {}
     for i, ev in enumerate(field(job, "evals", list, where)):
@@ -227,7 +227,7 @@ def read_job(path):
             "dropped_short": field(flt, "dropped_short", int, fw),
             "survivors": field(flt, "survivors", int, fw),
             "cut_length": field(flt, "cut_length", int, fw) if flt.get("has_cut") else None,
-            "length_unit": "tokens" if flt.get("length_unit") == "LENGTH_UNIT_TOKENS" else "chars",
+            "length_unit": "tokens" if flt.get("length_unit") == "TOKENS" else "chars",
             "histogram_min": field(flt, "histogram_min", int, fw),
             "histogram_width": field(flt, "histogram_width", int, fw),
             "histogram_counts": [int(c) for c in flt.get("histogram_counts", [])],

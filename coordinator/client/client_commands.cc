@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/cli/cli_util.h"
+#include "coordinator/client/api_json.h"
 #include "coordinator/client/client_flags.h"
 #include "coordinator/client/cluster_client.h"
 #include "coordinator/client/job_view.h"

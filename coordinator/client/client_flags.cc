@@ -10,7 +10,8 @@ void ClientFlags::Add(CLI::App* c) {
       ->capture_default_str();
   security.Add(c, /*server=*/false);
   c->add_option("--timeout-ms", timeout_ms, "deadline of each call")->capture_default_str();
-  c->add_flag("--json", json, "print JSON (the protobuf JSON mapping) instead of tables");
+  c->add_flag("--json", json,
+              "print JSON (the protobuf JSON mapping; enum values by their short names) instead of tables");
 }
 
 absl::StatusOr<std::unique_ptr<ClusterClient>> ClientFlags::Connect() const {

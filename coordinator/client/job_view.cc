@@ -1,7 +1,5 @@
 #include "coordinator/client/job_view.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -50,6 +48,19 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// TRAINING before the first step: how long the job has waited, and the
+// trainers registered against the ones the spec asks for.
+std::string TrainerWait(const v1::Job& j, int64_t now_ms) {
+  const int32_t want = j.spec().train().trainers();
+  const int32_t have = j.progress().trainers_registered();
+  const std::string waited = FormatDuration((now_ms - j.state_since_unix_ms()) / 1000.0);
+  if (have < want) {
+    return absl::StrFormat("  train    waiting %s for trainers: %d registered, train.trainers asks for %d\n", waited,
+                           have, want);
+  }
+  return absl::StrFormat("  train    waiting %s for %d free trainer(s) (%d registered)\n", waited, want, have);
+}
+
 std::string StageSummary(const v1::Job& j) {
   const v1::StageProgress& p = j.progress();
   switch (j.state()) {
@@ -57,7 +68,8 @@ std::string StageSummary(const v1::Job& j) {
     case v1::JOB_STATE_EVALUATING: return absl::StrFormat("%d/%d shards", p.shards_done(), p.shards_total());
     case v1::JOB_STATE_TRAINING:
       return p.train_total_steps() > 0 ? absl::StrFormat("step %d/%d", p.train_step(), p.train_total_steps())
-                                       : "waiting for trainers";
+                                       : absl::StrFormat("waiting for trainers (%d/%d)", p.trainers_registered(),
+                                                         j.spec().train().trainers());
     case v1::JOB_STATE_PUSHING:
       return absl::StrFormat("%d/%d samplers", p.push_samplers_done(), p.push_samplers_total());
     default: return "";
@@ -65,15 +77,6 @@ std::string StageSummary(const v1::Job& j) {
 }
 
 }  // namespace
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.always_print_primitive_fields = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &out, o).ok()) return "{}";
-  return out;
-}
 
 std::string FormatDuration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
@@ -178,7 +181,7 @@ std::string WatchView::Render(const v1::Job& j, int64_t now_ms) {
     }
     case v1::JOB_STATE_TRAINING: {
       if (p.train_total_steps() == 0) {
-        absl::StrAppend(&out, absl::StrFormat("  train    waiting for %d trainer(s)\n", j.spec().train().trainers()));
+        absl::StrAppend(&out, TrainerWait(j, now_ms));
         break;
       }
       if (step_round_ != j.round() || p.train_step() < first_step_.step) {

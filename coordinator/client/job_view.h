@@ -1,6 +1,5 @@
 // How the CLI shows jobs and workers: tables like kubectl's, job details,
-// live progress bars for `ssd watch`, and JSON for scripts (the protobuf
-// JSON mapping, field names as in proto/).
+// live progress bars for `ssd watch`. JSON for scripts is api_json.h.
 #ifndef SSD_COORDINATOR_CLIENT_JOB_VIEW_H_
 #define SSD_COORDINATOR_CLIENT_JOB_VIEW_H_
 
@@ -8,14 +7,11 @@
 #include <map>
 #include <string>
 
-#include "google/protobuf/message.h"
 #include "ssd/v1/job.pb.h"
 #include "ssd/v1/job_service.pb.h"
 #include "ssd/v1/replay_store.pb.h"
 
 namespace ssd {
-
-std::string ToJson(const google::protobuf::Message& message);
 
 std::string FormatJobsTable(const v1::ListJobsResponse& jobs, int64_t now_ms);
 std::string FormatJobDetails(const v1::Job& job, int64_t now_ms);

@@ -1,6 +1,7 @@
 #include "coordinator/client/progress_printer.h"
 
 #include "absl/strings/str_split.h"
+#include "coordinator/client/api_json.h"
 #include "coordinator/job_state.h"
 
 namespace ssd {

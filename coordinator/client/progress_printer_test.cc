@@ -92,7 +92,7 @@ TEST(ProgressPrinterTest, JsonWritesEverySnapshotAsItArrives) {
   EXPECT_EQ(Count(out.str(), "\n"), 3);
   EXPECT_EQ(Count(out.str(), "\"shards_leased\":\"1\""), 1) << out.str();
   EXPECT_EQ(Count(out.str(), "\"shards_leased\":\"2\""), 1) << out.str();
-  EXPECT_EQ(Count(out.str(), "JOB_STATE_SUCCEEDED"), 1);
+  EXPECT_EQ(Count(out.str(), "\"state\":\"SUCCEEDED\""), 1) << out.str();
 }
 
 TEST(ProgressPrinterTest, ATerminalRedrawsTheBlockInPlaceForEverySnapshot) {

@@ -120,7 +120,7 @@ timeout 600 "$ssd" watch "$job" "${client[@]}" >"$work/watch.log" 2>&1 ||
 import json, sys
 job = json.load(open(sys.argv[1]))
 state = job.get("state")
-assert state == "JOB_STATE_SUCCEEDED", state
+assert state == "SUCCEEDED", state
 print("compose_test: job", job.get("id"), state)
 EOF
 "$ssd" export "$job" --round 1 --all --out "$work/samples.jsonl" "${client[@]}" >/dev/null
