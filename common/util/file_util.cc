@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -208,6 +209,14 @@ std::string AbsolutePath(const std::string& path) {
   if (realpath(path.c_str(), buf) != nullptr) return buf;
   if (getcwd(buf, sizeof(buf)) == nullptr) return path;
   return JoinPath(buf, path);
+}
+
+std::string ContainingDir(const std::string& path) {
+  char buf[PATH_MAX];
+  std::string abs = AbsolutePath(path);
+  if (realpath(path.c_str(), buf) != nullptr) abs = buf;
+  const size_t slash = abs.rfind('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : abs.substr(0, slash));
 }
 
 }  // namespace ssd

@@ -64,6 +64,10 @@ std::string NormalizePath(const std::string& path);
 // when it does not exist yet).
 std::string AbsolutePath(const std::string& path);
 
+// The folder that holds `path`, absolute, with links resolved when `path`
+// exists: what a file's relative paths are resolved against (a job spec's).
+std::string ContainingDir(const std::string& path);
+
 }  // namespace ssd
 
 #endif  // SSD_COMMON_UTIL_FILE_UTIL_H_

@@ -69,6 +69,20 @@ TEST(FileUtilTest, JoinPathUsesExactlyOneSlash) {
   EXPECT_EQ(JoinPath("", "b"), "b");
 }
 
+TEST(FileUtilTest, ContainingDirIsAbsoluteAndFollowsALinkToTheFile) {
+  ScopedTempDir tmp("ssd_file_util_test");
+  const std::string real = JoinPath(tmp.path(), "specs");
+  ASSERT_TRUE(MakeDirs(real).ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(real, "job.yaml"), "x").ok());
+  ASSERT_EQ(symlink(JoinPath(real, "job.yaml").c_str(), JoinPath(tmp.path(), "link.yaml").c_str()), 0);
+  char buf[4096];
+  ASSERT_NE(realpath(real.c_str(), buf), nullptr);
+  EXPECT_EQ(ContainingDir(JoinPath(tmp.path(), "link.yaml")), buf) << "relative paths in the spec mean its folder";
+  EXPECT_EQ(ContainingDir("/job.yaml"), "/");
+  ASSERT_NE(getcwd(buf, sizeof(buf)), nullptr);
+  EXPECT_EQ(ContainingDir("not-here/job.yaml"), JoinPath(buf, "not-here"));
+}
+
 TEST(NormalizePathTest, CollapsesDotsAndDoubleDotsLexically) {
   EXPECT_EQ(NormalizePath("/work/deploy/examples/../../build/models/tiny"), "/work/build/models/tiny");
   EXPECT_EQ(NormalizePath("a/./b//c/"), "a/b/c");

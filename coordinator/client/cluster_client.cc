@@ -17,14 +17,6 @@
 namespace ssd {
 namespace {
 
-std::string AbsoluteDir(const std::string& path) {
-  char buf[PATH_MAX];
-  std::string abs = path;
-  if (realpath(path.c_str(), buf) != nullptr) abs = buf;
-  const size_t slash = abs.rfind('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : abs.substr(0, slash));
-}
-
 absl::Status Rpc(const grpc::Status& s, const std::string& what, const std::string& target) {
   if (s.ok()) return absl::OkStatus();
   absl::Status a = FromGrpcStatus(s);
@@ -60,7 +52,7 @@ absl::StatusOr<std::unique_ptr<ClusterClient>> ClusterClient::Connect(const Clus
 absl::StatusOr<v1::SubmitJobResponse> ClusterClient::SubmitFile(const std::string& spec_path) {
   auto yaml = ReadFileToString(spec_path, 16 << 20);
   if (!yaml.ok()) return absl::InvalidArgumentError(absl::StrCat("job spec: ", yaml.status().message()));
-  return Submit(*yaml, AbsoluteDir(spec_path));
+  return Submit(*yaml, ContainingDir(spec_path));
 }
 
 absl::StatusOr<v1::SubmitJobResponse> ClusterClient::Submit(const std::string& spec_yaml, const std::string& base_dir) {
@@ -201,7 +193,7 @@ absl::StatusOr<v1::ImportResponse> ClusterClient::ImportFile(const std::string& 
   auto writer = replay_->Import(ctx.get(), &resp);
   v1::ImportRequest header;
   header.mutable_header()->set_spec_yaml(*yaml);
-  header.mutable_header()->set_base_dir(AbsoluteDir(spec_path));
+  header.mutable_header()->set_base_dir(ContainingDir(spec_path));
   header.mutable_header()->set_source_name(jsonl_path);
   bool ok = writer->Write(header);
   constexpr size_t kChunk = 4 << 20;

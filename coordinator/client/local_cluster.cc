@@ -1,6 +1,7 @@
 #include "coordinator/client/local_cluster.h"
 
 #include <glog/logging.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -20,9 +21,13 @@
 #include "common/util/ports.h"
 #include "common/util/process_group.h"
 #include "common/util/status_macros.h"
+#include "coordinator/client/api_json.h"
 #include "coordinator/client/cluster_client.h"
 #include "coordinator/client/job_view.h"
 #include "coordinator/client/watch.h"
+#include "coordinator/job_spec.h"
+#include "coordinator/job_state.h"
+#include "coordinator/problem_set.h"
 
 namespace ssd {
 namespace {
@@ -51,7 +56,53 @@ absl::StatusOr<Child> Spawn(const std::string& name, const std::vector<std::stri
 void StopAll(std::vector<Child>& children, absl::Duration grace) {
   std::vector<ProcessGroup*> groups;
   for (Child& c : children) groups.push_back(c.group.get());
+  // A second Ctrl-C while the children stop must not leave them orphaned.
+  struct sigaction ignore = {}, old = {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGINT, &ignore, &old);
   StopProcessGroups(groups, grace);
+  children.clear();
+  sigaction(SIGINT, &old, nullptr);
+}
+
+// The spec and its problem files as the coordinator will read them, and
+// the trainers it needs: a local cluster is fixed, so a job asking for more
+// trainers than it starts would wait in TRAINING for ever.
+absl::Status CheckSpecFitsTheCluster(const LocalClusterOptions& o) {
+  auto yaml = ReadFileToString(o.spec_path, kMaxJobSpecBytes);
+  if (!yaml.ok()) return absl::InvalidArgumentError(absl::StrCat(o.spec_path, ": ", yaml.status().message()));
+  JobSpecParseOptions parse;
+  parse.base_dir = ContainingDir(o.spec_path);
+  absl::StatusOr<v1::JobSpec> spec = ParseJobSpecYaml(*yaml, parse);
+  if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat(o.spec_path, ": ", spec.status().message()));
+  const int32_t want = spec->train().trainers();
+  if (want > o.trainers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(o.spec_path, ": train.trainers is ", want, " but this local cluster starts --trainers ",
+                     o.trainers, ", so the job would wait for trainers that never come; run ssd local with --trainers ",
+                     want, ", or set train.trainers: ", o.trainers, " in the spec"));
+  }
+  // The problem files, as the coordinator will read them at submit time.
+  auto in_spec = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat(o.spec_path, ": ", s.message()));
+  };
+  absl::StatusOr<PromptTemplates> templates = TemplatesFor(*spec);
+  if (!templates.ok()) return in_spec(templates.status());
+  if (!spec->problems().empty()) {
+    if (auto p = LoadTrainProblems(spec->problems(), *templates); !p.ok()) return in_spec(p.status());
+  }
+  if (spec->has_eval()) {
+    if (auto p = LoadEvalProblems(spec->eval(), *templates); !p.ok()) return in_spec(p.status());
+  }
+  return absl::OkStatus();
+}
+
+// How to look at a stopped local cluster's jobs again.
+std::string ReopenHint(const std::string& dir, const std::string& certs, const std::string& job_id) {
+  return absl::StrCat("to look at it or export from it, open its coordinator alone:\n  ssd coordinator --data-dir ",
+                      JoinPath(dir, "coordinator"), " --certs ", certs, " --listen 127.0.0.1:7070\n  ssd status ",
+                      job_id, " --certs ", certs, "\n");
 }
 
 }  // namespace
@@ -69,6 +120,7 @@ absl::Status LocalClusterOptions::Validate() const {
 absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& out) {
   RETURN_IF_ERROR(o.Validate());
   if (!PathExists(o.spec_path)) return absl::InvalidArgumentError(absl::StrCat(o.spec_path, ": no such job spec"));
+  RETURN_IF_ERROR(CheckSpecFitsTheCluster(o));
   std::string dir = o.data_dir;
   if (dir.empty()) {
     const char* tmp = getenv("TMPDIR");
@@ -180,9 +232,27 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
   w.json = o.json;
   w.tty = isatty(STDOUT_FILENO) != 0;
   w.stop = &child_died;
+  w.announce_detach = false;  // the cluster stops with this process: said below
   auto code = FollowJob(client.get(), submitted.job_id(), w, out);
   watching.store(false);
   monitor.join();
+  if (code.ok() && *code == kExitDetached && !child_died.load()) {
+    // Ctrl-C: the job cannot go on without the cluster.
+    ClusterClientOptions quick = co;
+    quick.call_timeout_ms = 2000;
+    std::string where;
+    if (auto c = ClusterClient::Connect(quick); c.ok()) {
+      if (auto job = (*c)->GetJob(submitted.job_id()); job.ok()) {
+        where =
+            absl::StrCat(" in ", JobStateName(job->state()), ", round ", job->round(), " of ", job->spec().rounds());
+      }
+    }
+    StopAll(children, absl::Seconds(10));
+    out << "\ninterrupted: the local cluster is stopped, and job " << submitted.job_id() << " with it" << where
+        << "; it does not go on.\nits state and logs are in " << dir << "\n"
+        << ReopenHint(dir, certs, submitted.job_id()) << std::flush;
+    return *code;
+  }
   if (child_died.load() && died != nullptr) {
     return absl::InternalError(absl::StrCat(died->name, " ", died->group->DescribeExit(), "; its log ends:\n",
                                             TailOfLog(died->log, 15), "the cluster was stopped; ",
@@ -196,9 +266,7 @@ absl::StatusOr<int> RunLocalCluster(const LocalClusterOptions& o, std::ostream& 
     for (const v1::RoundStatus& r : job->rounds()) {
       if (!r.model_path().empty()) out << "round " << r.round() << " model: " << r.model_path() << "\n";
     }
-    out << "report: " << report << "\n"
-        << "to look again: ssd coordinator --data-dir " << JoinPath(dir, "coordinator") << " --certs " << certs
-        << " --listen 127.0.0.1:7070, then ssd status " << submitted.job_id() << " --certs " << certs << std::endl;
+    out << "report: " << report << "\n" << ReopenHint(dir, certs, submitted.job_id()) << std::flush;
   }
   return *code;
 }

@@ -59,7 +59,7 @@ absl::StatusOr<int> FollowJob(ClusterClient* client, const std::string& job_id, 
   for (;;) {
     const absl::Status s = client->Watch(job_id, on_job, &cancel);
     if (cancel.load()) {
-      if (!options.json && g_interrupted.load()) {
+      if (!options.json && options.announce_detach && g_interrupted.load()) {
         printer.Write(absl::StrCat("\ndetached from ", job_id, " (the job goes on; ssd watch ", job_id, ")\n"));
       }
       return kExitDetached;

@@ -19,6 +19,9 @@ struct WatchOptions {
   double reconnect_s = 120;
   // When it turns true the watch returns kExitDetached (ssd local: a child died).
   const std::atomic<bool>* stop = nullptr;
+  // On Ctrl-C, say that the job goes on and how to watch it again. ssd local
+  // turns it off: its job stops with its cluster, and it says so itself.
+  bool announce_detach = true;
 };
 
 // Returns the exit code: ExitCodeFor(final state), or kExitDetached.

@@ -1,5 +1,6 @@
 #include "tests/testing/subprocess.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -127,6 +128,28 @@ std::string BackgroundProcess::Log() const {
 
 bool BackgroundProcess::WaitForLog(const std::string& needle, double timeout_s) {
   return WaitUntil([&] { return Log().find(needle) != std::string::npos; }, timeout_s);
+}
+
+std::vector<std::string> ProcessesMentioning(const std::string& needle) {
+  std::vector<std::string> found;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return found;
+  while (dirent* e = readdir(d)) {
+    const std::string pid = e->d_name;
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid == std::to_string(getpid())) continue;
+    std::ifstream in("/proc/" + pid + "/cmdline");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string cmd = ss.str();
+    for (char& c : cmd) {
+      if (c == '\0') c = ' ';
+    }
+    // A zombie has an empty command line and holds nothing.
+    if (cmd.find(needle) != std::string::npos) found.push_back(pid + ": " + cmd);
+  }
+  closedir(d);
+  return found;
 }
 
 bool WaitUntil(const std::function<bool()>& predicate, double timeout_s) {

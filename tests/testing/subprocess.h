@@ -57,6 +57,10 @@ class BackgroundProcess {
   std::string log_path_;
 };
 
+// Processes other than this one whose command line mentions `needle` (a
+// temporary folder a test gave them), as "pid: command line".
+std::vector<std::string> ProcessesMentioning(const std::string& needle);
+
 // Polls `predicate` every 50 ms until it holds or `timeout_s` passes.
 bool WaitUntil(const std::function<bool()>& predicate, double timeout_s);
 
