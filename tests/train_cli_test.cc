@@ -410,13 +410,57 @@ TEST_F(TrainCliTest, NprocRefusesRendezvousFlagsItWouldOverride) {
 }
 
 TEST_F(TrainCliTest, AFailingRankStopsTheLaunchWithAClearError) {
-  // Rank-level failure: the data file is unreadable for every rank.
+  // Rank-level failure: every rank finds the data malformed when it loads it.
+  WriteAll(*dir_ + "/launchfail.jsonl", "{\"messages\": [oops\n");
   auto args = With(TrainArgs("launchfail"), {"--nproc", "2"});
-  args[5] = *dir_ + "/does_not_exist.jsonl";
+  args[5] = *dir_ + "/launchfail.jsonl";
   ProcessResult r = RunProcess(args, 120);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("of 2 (pid"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("cannot open the training data"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("launchfail.jsonl:1: not valid JSON"), std::string::npos) << r.err;
+}
+
+// Paths are checked before every slow step (launching ranks, measuring the
+// matmul peak for MFU, loading), so a typo costs no more than the binary's
+// start, measured here as `ssd train --help`.
+TEST_F(TrainCliTest, MissingInputsFailBeforeAnySlowStep) {
+  auto timed = [](const std::vector<std::string>& argv) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ProcessResult r = RunProcess(argv, 60);
+    return std::make_pair(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  const auto base = TrainArgs("missing");
+  struct Case {
+    std::vector<std::string> flags;
+    std::string error;
+  };
+  WriteAll(*dir_ + "/a_file", "x");
+  const std::vector<Case> cases = {
+      {{"--model", "/nonexistent/model"}, "--model /nonexistent/model: no such folder"},
+      {{"--model", *dir_ + "/tok"}, "--model " + *dir_ + "/tok: no config.json (not a Hugging Face model folder)"},
+      {{"--tokenizer", *dir_}, "--tokenizer " + *dir_ + ": no tokenizer.json"},
+      {{"--data", *dir_ + "/nope.jsonl"}, "--data " + *dir_ + "/nope.jsonl: no such file"},
+      {{"--data", *dir_}, "--data " + *dir_ + ": a folder, not a file"},
+      {{"--out", *dir_ + "/a_file"}, "--out " + *dir_ + "/a_file: a file, not a folder"},
+      {{"--model", "/nonexistent/model", "--nproc", "2"}, "--model /nonexistent/model: no such folder"},
+  };
+  std::vector<double> fails;
+  for (const Case& c : cases) {
+    auto [r, seconds] = timed(With(base, c.flags));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("matmul peak"), std::string::npos) << "measured before the check: " << r.err;
+    EXPECT_EQ(r.err.find("(pid"), std::string::npos) << "ranks launched before the check: " << r.err;
+    fails.push_back(seconds);
+  }
+  std::vector<double> starts;
+  for (int i = 0; i < 3; ++i) starts.push_back(timed({SsdBinary(), "train", "--help"}).second);
+  std::sort(fails.begin(), fails.end());
+  std::sort(starts.begin(), starts.end());
+  const double fail = fails[fails.size() / 2], start = starts[1];
+  std::printf("median failing run %.2f s, median `ssd train --help` %.2f s\n", fail, start);
+  // Slack for a loaded machine; the matmul peak alone takes seconds.
+  EXPECT_LT(fail, start + 0.5) << "a failing run should cost about the start of the binary";
 }
 
 }  // namespace

@@ -158,10 +158,17 @@ absl::Status RunTrain(TrainFlags f) {
   }
   o.batching.seed = f.seed;
   o.progress = !f.no_progress;
+  // Every flag and path is checked before the slow steps: launching ranks,
+  // the rendezvous, measuring the matmul peak, loading.
+  RETURN_IF_ERROR(o.CheckInputFiles());
   if (!f.dump_tokens.empty()) return DumpTokens(o, f.dump_tokens);
+  RETURN_IF_ERROR(o.Validate());
+  if (f.nproc <= 1) RETURN_IF_ERROR(f.rendezvous.Validate());  // --nproc makes its own
+  if (o.device != "cpu" && o.device != "cuda" && !absl::StartsWith(o.device, "cuda:")) {
+    return absl::InvalidArgumentError(absl::StrCat("--device: \"", o.device, "\" is not cpu, cuda or cuda:N"));
+  }
 
   if (f.nproc > 1) {
-    RETURN_IF_ERROR(o.Validate());
     ASSIGN_OR_RETURN(std::unique_ptr<StoreServer> store, StoreServer::Start("127.0.0.1", f.rendezvous.timeout_s));
     LaunchOptions launch;
     ASSIGN_OR_RETURN(launch.args, ArgsWithoutNproc());
@@ -180,7 +187,6 @@ absl::Status RunTrain(TrainFlags f) {
     return LaunchLocalRanks(launch);
   }
 
-  RETURN_IF_ERROR(f.rendezvous.Validate());
   KeepFreedMemoryForReuse();
   const int world = f.rendezvous.world_size;
   o.threads = CpuThreads(o.threads, world);

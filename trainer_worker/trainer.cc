@@ -7,7 +7,9 @@
 #include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <torch/version.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -101,6 +103,51 @@ absl::Status TrainerOptions::Validate() const {
   if (save_every < 0) return absl::InvalidArgumentError("save_every: must be >= 0");
   if (keep_checkpoints < 1) return absl::InvalidArgumentError("keep_checkpoints: must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("threads: must be >= 0");
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status NeedFolderWith(const std::string& flag, const std::string& dir, const std::string& file,
+                            const std::string& what) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", dir, ": no such folder"));
+  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(flag, " ", dir, ": not a folder"));
+  if (!PathExists(JoinPath(dir, file))) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", dir, ": no ", file, " (", what, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NeedFile(const std::string& flag, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": no such file"));
+  if (S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": a folder, not a file"));
+  if (::access(path.c_str(), R_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not readable"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status TrainerOptions::CheckInputFiles() const {
+  if (model_dir.empty()) return absl::InvalidArgumentError("--model: required");
+  if (data_path.empty()) return absl::InvalidArgumentError("--data: required");
+  const std::string model = ResolveModelDir(model_dir);
+  RETURN_IF_ERROR(NeedFolderWith("--model", model, "config.json", "not a Hugging Face model folder"));
+  const std::string flag = tokenizer_dir.empty() ? "--model" : "--tokenizer";
+  const std::string tokenizer = tokenizer_dir.empty() ? model : tokenizer_dir;
+  RETURN_IF_ERROR(NeedFolderWith(flag, tokenizer, "tokenizer.json", "the tokenizer; --tokenizer names another folder"));
+  RETURN_IF_ERROR(NeedFolderWith(flag, tokenizer, "tokenizer_config.json", "the chat template"));
+  RETURN_IF_ERROR(NeedFile("--data", data_path));
+  if (!rank_sizes_path.empty()) RETURN_IF_ERROR(NeedFile("--rank-sizes", rank_sizes_path));
+  struct stat st {};
+  if (!out_dir.empty() && ::stat(out_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("--out ", out_dir, ": a file, not a folder"));
+  }
   return absl::OkStatus();
 }
 

@@ -81,6 +81,11 @@ struct TrainerOptions {
   bool progress = true;        // progress line on stderr (rank 0)
 
   absl::Status Validate() const;
+  // The folders and files named exist and are of the right kind (a model
+  // folder with config.json, a tokenizer folder with tokenizer.json, the data
+  // and rank-sizes files, an output path that is not a file). Cheap: stats
+  // only, so a command runs it before any slow step.
+  absl::Status CheckInputFiles() const;
 };
 
 class Trainer {
