@@ -192,7 +192,7 @@ TEST(ClusterTest, SubmitFollowsAJobWithTrainingPushAndEvalToSucceededAndExitsZer
   EXPECT_EQ(j->rounds(1).model_path(), "/tmp/sim-job-000001-round-2");
   const ProcessResult json = cluster.Ssd({"status", "job-000001", "--json"});
   ASSERT_EQ(json.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(json.out)["state"], "JOB_STATE_SUCCEEDED");
+  EXPECT_EQ(nlohmann::json::parse(json.out)["state"], "SUCCEEDED");
 }
 
 TEST(ClusterTest, WatchExitCodesSayHowTheJobEndedAndCancelStopsIt) {
