@@ -7,6 +7,8 @@
 #include <limits>
 #include <map>
 
+#include "common/model/flash_attention.h"
+
 namespace ssd {
 namespace {
 
@@ -79,7 +81,7 @@ std::vector<std::vector<std::pair<int64_t, int64_t>>> SegmentRuns(const at::Tens
 }
 
 at::Tensor AttendRuns(const at::Tensor& q_BNTD, const at::Tensor& k_BKTD, const at::Tensor& v_BKTD,
-                      const std::vector<std::vector<std::pair<int64_t, int64_t>>>& runs) {
+                      const std::vector<std::vector<std::pair<int64_t, int64_t>>>& runs, bool blockwise) {
   std::map<int64_t, at::Tensor> causal;  // by run length
   std::vector<at::Tensor> rows;
   rows.reserve(runs.size());
@@ -88,13 +90,18 @@ at::Tensor AttendRuns(const at::Tensor& q_BNTD, const at::Tensor& k_BKTD, const 
     std::vector<at::Tensor> parts;
     parts.reserve(runs[b].size());
     for (const auto& [start, len] : runs[b]) {
+      const at::Tensor q = q_BNTD.narrow(0, row, 1).narrow(2, start, len);
+      const at::Tensor k = k_BKTD.narrow(0, row, 1).narrow(2, start, len);
+      const at::Tensor v = v_BKTD.narrow(0, row, 1).narrow(2, start, len);
+      if (blockwise && len > kFlashBlock) {
+        parts.push_back(FlashAttention(q, k, v));
+        continue;
+      }
       at::Tensor& mask = causal[len];
       if (!mask.defined()) {
         mask = at::ones({1, len, len}, at::TensorOptions().dtype(at::kBool).device(q_BNTD.device())).tril();
       }
-      parts.push_back(Attend(q_BNTD.narrow(0, row, 1).narrow(2, start, len),
-                             k_BKTD.narrow(0, row, 1).narrow(2, start, len),
-                             v_BKTD.narrow(0, row, 1).narrow(2, start, len), mask));
+      parts.push_back(Attend(q, k, v, mask));
     }
     rows.push_back(parts.size() == 1 ? parts[0] : at::cat(parts, 1));
   }

@@ -36,11 +36,15 @@ std::vector<std::vector<std::pair<int64_t, int64_t>>> SegmentRuns(const at::Tens
 // Attention when every row is a sequence of causal documents (`runs` from
 // SegmentRuns): each run attends only within itself, so the work is the sum
 // of the squared run lengths instead of T^2 per row, and no [B, T, T] mask
-// is built. The same result as Attend with the block-diagonal causal mask
-// (the masked keys weigh exactly 0 there), up to float summation order.
-// Returns [B, T, N*D].
+// is built. A run longer than kFlashBlock goes through FlashAttention
+// (flash_attention.h), so its memory is linear in its length; shorter ones
+// through Attend with a causal mask of at most kFlashBlock². The same result
+// as Attend with the block-diagonal causal mask (the masked keys weigh
+// exactly 0 there), up to float summation order. Returns [B, T, N*D].
+// blockwise false sends every run through Attend (the benchmark's
+// baseline).
 at::Tensor AttendRuns(const at::Tensor& q_BNTD, const at::Tensor& k_BKTD, const at::Tensor& v_BKTD,
-                      const std::vector<std::vector<std::pair<int64_t, int64_t>>>& runs);
+                      const std::vector<std::vector<std::pair<int64_t, int64_t>>>& runs, bool blockwise = true);
 
 }  // namespace ssd
 

@@ -11,11 +11,13 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/attention.h"
+#include "common/model/checkpointed_layer.h"
 #include "common/model/cpu_decode_step.h"
 #include "common/model/cpu_kernels.h"
 #include "common/model/cpu_packed_matmul.h"
@@ -233,6 +235,20 @@ at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Ten
   return Linear(act, w.down_weight, at::Tensor(), w.down_packed);
 }
 
+using Runs = std::vector<std::vector<std::pair<int64_t, int64_t>>>;
+
+// One decoder layer on the ATen path (training, bf16, CUDA): attention
+// document by document over `runs` (SegmentRuns), or, when it is empty,
+// under the [B, T, T] mask allowed_BTS.
+at::Tensor AtenLayer(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, const RopeTables& rope,
+                     const Runs& runs, const at::Tensor& allowed_BTS, bool blockwise) {
+  QKV qkv = ProjectQKV(c, w, RmsNorm(x, w.input_norm, c.rms_norm_eps), rope);
+  at::Tensor attn = runs.empty() ? Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS)
+                                 : AttendRuns(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, runs, blockwise);
+  at::Tensor h = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
+  return h + Mlp(c, w, h);
+}
+
 }  // namespace
 
 AttentionLayout AttentionLayout::RightPadded(const std::vector<int64_t>& lengths, int64_t T) {
@@ -381,7 +397,8 @@ at::Tensor Decoder::Embed(const at::Tensor& ids_BT) const {
   return x.scalar_type() == options_.dtype ? x : x.to(options_.dtype);  // bf16 CPU weights
 }
 
-at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout) const {
+at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout,
+                                  const ActivationCheckpointing& checkpointing) const {
   CHECK_EQ(ids_BT.dim(), 2) << "ids must be [B, T]";
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
@@ -410,19 +427,27 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   // ATen path (training, bf16, CUDA): attention document by document when
   // each document is one run of its row (packing and padding both are),
   // else an explicit [B, T, T] visibility mask.
-  const auto runs =
-      options_.attention_by_document ? SegmentRuns(seg) : std::vector<std::vector<std::pair<int64_t, int64_t>>>{};
+  const Runs runs = options_.attention_by_document ? SegmentRuns(seg) : Runs{};
   at::Tensor allowed_BTS;
   if (runs.empty()) {
     at::Tensor causal_TT = at::ones({T, T}, long_opts.dtype(at::kBool)).tril();
     allowed_BTS = causal_TT.unsqueeze(0) & (seg.unsqueeze(2) == seg.unsqueeze(1));
   }
-  for (const DecoderLayerWeights& w : layers_) {
-    QKV qkv = ProjectQKV(config_, w, RmsNorm(x, w.input_norm, config_.rms_norm_eps), rope);
-    at::Tensor attn = runs.empty() ? Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS)
-                                   : AttendRuns(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, runs);
-    x = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
-    x = x + Mlp(config_, w, x);
+  auto shared_runs = std::make_shared<const Runs>(runs);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const DecoderLayerWeights* w = &layers_[i];
+    if (checkpointing.Checkpoints(static_cast<int64_t>(i))) {
+      // Captured by value: backward runs the layer again after this returns.
+      const ModelConfig* c = &config_;
+      const bool blockwise = options_.blockwise_attention;
+      x = CheckpointedLayer(
+          [c, w, rope, shared_runs, allowed_BTS, blockwise](const at::Tensor& in) {
+            return AtenLayer(*c, *w, in, rope, *shared_runs, allowed_BTS, blockwise);
+          },
+          x);
+    } else {
+      x = AtenLayer(config_, *w, x, rope, runs, allowed_BTS, options_.blockwise_attention);
+    }
   }
   return RmsNorm(x, final_norm_, config_.rms_norm_eps);
 }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/model/activation_checkpointing.h"
 #include "common/model/checkpoint.h"
 #include "common/model/kv_cache.h"
 #include "common/model/model_config.h"
@@ -56,6 +57,11 @@ struct DecoderOptions {
   // false always builds the full [B, T, T] mask: only the benchmark's
   // baseline turns it off.
   bool attention_by_document = true;
+  // ATen path: a document longer than kFlashBlock attends blockwise, with
+  // memory linear in its length (flash_attention.h). false builds each
+  // document's full causal mask and scores: only the benchmark's baseline
+  // turns it off.
+  bool blockwise_attention = true;
   // CPU inference: keep the weight matrices (q|k|v, o, gate|up, down, the
   // embedding and lm_head) in bf16 and widen them in the kernels, which
   // halves the bytes a decode step streams; activations, norms, the KV cache
@@ -123,10 +129,17 @@ class Decoder {
   // Full forward over ids_BT (int64). Returns float32 logits_BTV.
   at::Tensor Forward(const at::Tensor& ids_BT, const AttentionLayout& layout = {}) const;
   // The final-normed hidden states [B, T, H], for callers that compute the
-  // loss in chunks without materialising all logits.
-  at::Tensor ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout = {}) const;
+  // loss in chunks without materialising all logits. With gradients on,
+  // the layers `checkpointing` names keep only their input and run again in
+  // backward (activation_checkpointing.h); this decoder must then outlive
+  // the backward.
+  at::Tensor ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout = {},
+                           const ActivationCheckpointing& checkpointing = {}) const;
   // lm_head over hidden [..., H] -> float32 logits [..., V].
   at::Tensor Logits(const at::Tensor& hidden) const;
+  // The lm_head matrix [V, H] (the embedding when tied), for a loss that
+  // applies it chunk by chunk.
+  const at::Tensor& lm_head_weight() const { return lm_head_; }
 
   // Incremental decoding over a paged cache. Row i of ids_BT (right-padded)
   // appends its first num_new[i] tokens to sequence seqs[i] of the cache, at
