@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/filter/sample_filter.h"
+#include "common/model/activation_checkpointing.h"
 #include "common/sampling/sampling_presets.h"
 #include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
@@ -319,6 +320,16 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
         f.Int("seed", &u);
         s->set_seed(u);
       }
+      if (f.Has("activation_checkpointing")) {
+        std::string name;
+        f.Str("activation_checkpointing", &name);
+        auto ac = ActivationCheckpointing::Parse(name, "train.activation_checkpointing");
+        if (ac.ok()) {
+          s->set_activation_checkpoint_every(ac->every);
+        } else {
+          errors.push_back(absl::StrCat(ac.status().message(), YamlWhere(n["activation_checkpointing"])));
+        }
+      }
       f.Finish();
     }
 
@@ -470,6 +481,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
            t.batch_tokens() % std::max<int64_t>(1, t.micro_batch_tokens()) == 0,
        absl::StrCat("train.batch_tokens: ", t.batch_tokens(),
                     " must be a positive multiple of train.micro_batch_tokens (", t.micro_batch_tokens(), ")"));
+  need(t.activation_checkpoint_every() >= 0,
+       absl::StrCat("train.activation_checkpoint_every: must be >= 0 (0 none, 1 full, N every Nth layer), got ",
+                    t.activation_checkpoint_every()));
   need(t.trainers() >= 1 && t.trainers() <= 4096,
        absl::StrCat("train.trainers: must be in [1, 4096], got ", t.trainers()));
   if (t.trainers() >= 1 && t.micro_batch_tokens() > 0 &&

@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/filter/sample_filter.h"
 #include "common/sampling/sampling_presets.h"
@@ -34,7 +36,16 @@ TEST(JobSpecTest, MinimalSpecGetsTheDocumentedDefaults) {
   EXPECT_EQ(s->filter().length_unit(), v1::LENGTH_UNIT_CHARS);
   EXPECT_DOUBLE_EQ(s->train().beta2(), 0.95);
   EXPECT_EQ(s->train().trainers(), 1);
+  EXPECT_EQ(s->train().activation_checkpoint_every(), 0);
   EXPECT_FALSE(s->has_eval());
+}
+
+TEST(JobSpecTest, ActivationCheckpointingTakesNoneFullOrEveryN) {
+  for (const auto& [text, every] : std::vector<std::pair<std::string, int>>{{"none", 0}, {"full", 1}, {"every:4", 4}}) {
+    auto s = ParseJobSpecYaml(With("train:\n  activation_checkpointing: " + text + "\n"));
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->train().activation_checkpoint_every(), every) << text;
+  }
 }
 
 // The spec's defaults are the CLI's: `ssd sample` (ssd-train), `ssd eval`
@@ -198,6 +209,10 @@ const BadField kBadFields[] = {
     {"steps", "train:\n  steps: -1\n", "train.steps: must be >= 0"},
     {"lr", "train:\n  lr: 0\n", "train.lr: must be in (0, 1)"},
     {"schedule", "train:\n  schedule: step\n", "train.schedule: must be cosine, linear or constant, got \"step\""},
+    {"activation_checkpointing", "train:\n  activation_checkpointing: every:0\n",
+     "train.activation_checkpointing: must be none, full or every:N with N >= 1, got \"every:0\" (line 4"},
+    {"activation_checkpointing_word", "train:\n  activation_checkpointing: selective\n",
+     "train.activation_checkpointing: must be none, full or every:N"},
     {"min_lr", "train:\n  lr: 1.0e-5\n  min_lr: 1.0e-4\n", "train.min_lr: must be in [0, train.lr]"},
     {"warmup", "train:\n  warmup_steps: -2\n", "train.warmup_steps: must be >= 0"},
     {"warmup_over_steps", "train:\n  steps: 10\n  warmup_steps: 20\n",
@@ -298,6 +313,7 @@ TEST(JobSpecTest, PaperExampleCarriesThePapersSettings) {
   EXPECT_EQ(s->train().warmup_steps(), 250);
   EXPECT_EQ(s->train().batch_tokens() / s->train().max_seq_len(), 32);  // 32 sequences
   EXPECT_EQ(s->train().max_seq_len(), 65536);
+  EXPECT_EQ(s->train().activation_checkpoint_every(), 1) << "65,536-token rows need full checkpointing";
   EXPECT_DOUBLE_EQ(s->train().beta1(), 0.9);
   EXPECT_DOUBLE_EQ(s->train().beta2(), 0.95);
   EXPECT_DOUBLE_EQ(s->train().weight_decay(), 0.1);

@@ -188,14 +188,13 @@ MicroBatch Materialize(const MicroBatchSpec& spec, const std::vector<TokenizedEx
                        const BatchPlanOptions& options) {
   MicroBatch mb;
   mb.rows = static_cast<int64_t>(spec.rows.size());
-  if (options.mode == BatchingMode::kPacked) {
-    mb.cols = options.row_tokens;
-  } else {
-    for (const auto& row : spec.rows) {
-      int64_t len = 0;
-      for (int32_t idx : row) len += static_cast<int64_t>(examples[static_cast<size_t>(idx)].ids.size());
-      mb.cols = std::max(mb.cols, len);
-    }
+  // As wide as the longest row, in both modes: a packed row is at most
+  // row_tokens, and the padding every row would share past its longest one
+  // costs a long-context row's attention and MLP for nothing.
+  for (const auto& row : spec.rows) {
+    int64_t len = 0;
+    for (int32_t idx : row) len += static_cast<int64_t>(examples[static_cast<size_t>(idx)].ids.size());
+    mb.cols = std::max(mb.cols, len);
   }
   mb.input_ids.assign(static_cast<size_t>(mb.rows * mb.cols), 0);
   mb.targets.assign(static_cast<size_t>(mb.rows * mb.cols), kIgnoreTarget);

@@ -74,19 +74,30 @@ TEST(BatchPlanTest, MaterializedTargetsAreTheNextTokenOnlyInsideTheReply) {
   spec.rows = {{0, 1}};
   const MicroBatch mb = Materialize(spec, ex, Opts(12, 12, 12));
   ASSERT_EQ(mb.rows, 1);
-  ASSERT_EQ(mb.cols, 12);
+  ASSERT_EQ(mb.cols, 10) << "as wide as its longest row, not the 12 of a full row";
   // doc 0: ids 0..5, mask on t >= 3 -> positions 2,3,4 predict 3,4,5; pos 5 (doc end) none.
   const std::vector<int64_t> want_targets = {-100, -100, 3, 4, 5, -100,
                                              // doc 1: ids 1000..1003, mask on t >= 2
-                                             -100, 1002, 1003, -100,
-                                             // padding
-                                             -100, -100};
+                                             -100, 1002, 1003, -100};
   EXPECT_EQ(mb.targets, want_targets);
   EXPECT_EQ(mb.doc_lengths, (std::vector<std::vector<int64_t>>{{6, 4}}));
   EXPECT_EQ(mb.loss_tokens, 5);
   EXPECT_EQ(mb.real_tokens, 10);
   EXPECT_EQ(mb.input_ids[6], 1000);
-  EXPECT_EQ(mb.input_ids[11], 0);
+}
+
+TEST(BatchPlanTest, APackedMicroBatchIsAsWideAsItsLongestRowAndPadsTheOthers) {
+  const auto ex = Examples({6, 4, 3});
+  MicroBatchSpec spec;
+  spec.rows = {{0, 1}, {2}};
+  const MicroBatch mb = Materialize(spec, ex, Opts(16, 32, 32));
+  ASSERT_EQ(mb.rows, 2);
+  ASSERT_EQ(mb.cols, 10);
+  EXPECT_EQ(mb.doc_lengths, (std::vector<std::vector<int64_t>>{{6, 4}, {3}}));
+  for (int64_t i = 13; i < 20; ++i) {
+    EXPECT_EQ(mb.input_ids[static_cast<size_t>(i)], 0) << i;
+    EXPECT_EQ(mb.targets[static_cast<size_t>(i)], kIgnoreTarget) << i;
+  }
 }
 
 TEST(BatchPlanTest, RankSharesAreDisjointStridesThatCoverTheStep) {

@@ -37,6 +37,7 @@ struct TrainFlags {
   std::string schedule = "cosine";
   std::string batching = "packed";
   std::string on_bad_line = "fail";
+  std::string activation_checkpointing = "none";
   uint64_t seed = 0;
   double peak_flops = -1;  // < 0: measure at startup
   bool no_progress = false;
@@ -78,6 +79,12 @@ absl::Status ApplyTrainSpec(const v1::TrainSpec& t, TrainFlags* f) {
   o.grad_clip = t.grad_clip();
   f->seed = plan.seed;
   o.save_every = t.save_every();
+  if (t.activation_checkpoint_every() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--spec: activation_checkpoint_every must be >= 0, got ", t.activation_checkpoint_every()));
+  }
+  o.activation_checkpointing.every = t.activation_checkpoint_every();
+  f->activation_checkpointing = o.activation_checkpointing.Name();
   return absl::OkStatus();
 }
 
@@ -132,6 +139,8 @@ absl::Status RunTrain(TrainFlags f) {
     RETURN_IF_ERROR(ApplyTrainSpec(spec, &f));
   }
   ASSIGN_OR_RETURN(o.decay, ParseLrDecay(f.schedule));
+  ASSIGN_OR_RETURN(o.activation_checkpointing,
+                   ActivationCheckpointing::Parse(f.activation_checkpointing, "--activation-checkpointing"));
   if (f.batching == "packed") {
     o.batching.mode = BatchingMode::kPacked;
   } else if (f.batching == "padded") {
@@ -264,6 +273,9 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
   c->add_option("--grad-clip", o.grad_clip, "global gradient-norm clip (0: off)")->capture_default_str();
   c->add_option("--label-smoothing", o.label_smoothing,
                 "share of each target's loss spread over the whole vocabulary (0: plain SFT, what SSD uses)")
+      ->capture_default_str();
+  c->add_option("--activation-checkpointing", f->activation_checkpointing,
+                "layers that keep only their input and recompute in backward: none, full or every:N")
       ->capture_default_str();
   c->add_option("--seed", f->seed, "data shuffling seed")->capture_default_str();
   c->add_option("--batching", f->batching, "packed (default) or padded (length-bucketed)")->capture_default_str();

@@ -33,11 +33,23 @@ absl::StatusOr<v1::TrainSpec> ReadTrainSpec(const std::string& path) {
 }
 
 const std::vector<std::string>& TrainSpecFlags() {
-  static const std::vector<std::string> kFlags = {
-      "--epochs",       "--max-steps",    "--lr",           "--schedule",
-      "--min-lr-ratio", "--warmup",       "--batch-tokens", "--micro-batch-tokens",
-      "--max-seq-len",  "--weight-decay", "--beta1",        "--beta2",
-      "--grad-clip",    "--seed",         "--batching",     "--save-every"};
+  static const std::vector<std::string> kFlags = {"--epochs",
+                                                  "--max-steps",
+                                                  "--lr",
+                                                  "--schedule",
+                                                  "--min-lr-ratio",
+                                                  "--warmup",
+                                                  "--batch-tokens",
+                                                  "--micro-batch-tokens",
+                                                  "--max-seq-len",
+                                                  "--weight-decay",
+                                                  "--beta1",
+                                                  "--beta2",
+                                                  "--grad-clip",
+                                                  "--seed",
+                                                  "--batching",
+                                                  "--save-every",
+                                                  "--activation-checkpointing"};
   return kFlags;
 }
 

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 #include <malloc.h>
@@ -20,12 +19,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/model/autocast.h"
 #include "common/model/checkpoint_files.h"
 #include "common/model/device.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
+#include "trainer_worker/chunked_loss.h"
 #include "trainer_worker/rank_share.h"
 
 namespace ssd {
@@ -46,36 +47,6 @@ double AttentionPairs(const MicroBatch& mb) {
   return pairs;
 }
 
-// bf16 autocast around the CUDA forward; fp32 parameters stay the masters.
-// PyTorch 2.4 replaced the CUDA-only setters with per-device ones (and later
-// releases drop the old names), so both spellings are needed: Debian's
-// libtorch is 1.13, GPU builds use a wheel's 2.x.
-class AutocastScope {
- public:
-  explicit AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-    SetCudaAutocast(true);
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    SetCudaAutocast(false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  static void SetCudaAutocast(bool enabled) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    if (enabled) at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-#else
-    if (enabled) at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(enabled);
-#endif
-  }
-
-  const bool on_;
-};
-
 absl::Status TorchError(const char* what, const c10::Error& e) {
   return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
 }
@@ -87,6 +58,10 @@ absl::Status TrainerOptions::Validate() const {
   if (epochs < 1) return absl::InvalidArgumentError(absl::StrCat("epochs: must be >= 1, got ", epochs));
   if (max_steps < 0) return absl::InvalidArgumentError(absl::StrCat("max_steps: must be >= 0, got ", max_steps));
   if (max_seq_len < 2) return absl::InvalidArgumentError(absl::StrCat("max_seq_len: must be >= 2, got ", max_seq_len));
+  if (activation_checkpointing.every < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("activation_checkpointing: every must be >= 0, got ", activation_checkpointing.every));
+  }
   BatchPlanOptions b = batching;
   b.row_tokens = max_seq_len;
   RETURN_IF_ERROR(b.Validate());
@@ -156,28 +131,11 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
   at::Tensor targets = targets_BT.reshape({-1}).to(hidden_BTH.device());
   at::Tensor idx = (targets != kIgnoreTarget).nonzero().squeeze(1);
   at::Tensor h = hidden_BTH.reshape({-1, hidden_BTH.size(-1)}).index_select(0, idx);
-  at::Tensor t = targets.index_select(0, idx);
-  // Logits in chunks of at most kLossChunkBytes: each chunk (and the
-  // log-softmax autograd keeps of it) stays below glibc's mmap threshold, so
-  // it is served from the reused heap instead of fresh, page-faulting
-  // mappings every micro-batch. Same sum, same gradient.
-  constexpr int64_t kLossChunkBytes = int64_t{16} << 20;
-  const int64_t n = h.size(0);
-  const int64_t rows = std::max<int64_t>(1, kLossChunkBytes / (4 * model.config().vocab_size));
-  if (n <= rows) {
-    return at::cross_entropy_loss(model.Logits(h), t, {}, at::Reduction::Sum, kIgnoreTarget, label_smoothing);
-  }
-  at::Tensor sum;
-  for (int64_t begin = 0; begin < n; begin += rows) {
-    const int64_t len = std::min(rows, n - begin);
-    at::Tensor part = at::cross_entropy_loss(model.Logits(h.narrow(0, begin, len)), t.narrow(0, begin, len), {},
-                                             at::Reduction::Sum, kIgnoreTarget, label_smoothing);
-    sum = sum.defined() ? sum + part : part;
-  }
-  return sum;
+  return ChunkedCrossEntropySum(h, model.lm_head_weight(), targets.index_select(0, idx), label_smoothing);
 }
 
-at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing) {
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing,
+                             const ActivationCheckpointing& checkpointing) {
   at::Tensor ids = at::from_blob(const_cast<int64_t*>(mb.input_ids.data()), {mb.rows, mb.cols}, at::kLong).clone();
   at::Tensor targets = at::from_blob(const_cast<int64_t*>(mb.targets.data()), {mb.rows, mb.cols}, at::kLong).clone();
   AttentionLayout layout;
@@ -188,8 +146,9 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
     for (const auto& row : mb.doc_lengths) lengths.push_back(row.empty() ? 0 : row[0]);
     layout = AttentionLayout::RightPadded(lengths, mb.cols);
   }
-  AutocastScope autocast(model.options().device.is_cuda());
-  at::Tensor hidden = model.ForwardHidden(ids, layout);
+  // bf16 autocast around the CUDA forward; fp32 parameters stay the masters.
+  CudaAutocastScope autocast(model.options().device.is_cuda());
+  at::Tensor hidden = model.ForwardHidden(ids, layout, checkpointing);
   return TokenLossSum(model, hidden, targets, label_smoothing);  // autocast keeps cross-entropy in fp32
 }
 
@@ -433,7 +392,8 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   double loss_sum = 0, tokens = 0, pairs = 0;
   for (const MicroBatchSpec* spec : plan_.RankShare(s, coll.rank(), coll.world_size())) {
     MicroBatch mb = Materialize(*spec, dataset_.examples, plan_.options());
-    at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode, options_.label_smoothing);
+    at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode, options_.label_smoothing,
+                                        options_.activation_checkpointing);
     (loss / global_targets).backward();
     loss_sum += loss.item<double>();
     tokens += static_cast<double>(mb.real_tokens);

@@ -70,6 +70,10 @@ struct TrainerOptions {
   // token, as PyTorch defines it. 0 is plain SFT, which SSD uses; the
   // tiny-code base recipe uses it to give the base a spread distractor tail.
   double label_smoothing = 0;
+  // Which decoder layers keep only their input and recompute in backward
+  // (activation_checkpointing.h). Memory, not numerics: on CPU the
+  // gradients are bitwise the same, so a resumed run may change it.
+  ActivationCheckpointing activation_checkpointing;
 
   int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
@@ -145,13 +149,15 @@ class Trainer {
 // Sum over positions with target != kIgnoreTarget of the cross-entropy of
 // model.Logits(hidden) against the target. hidden_BTH: ForwardHidden output;
 // targets_BT: int64. Positions without a target contribute neither to the
-// sum nor to its gradient (their hidden rows are never projected).
-// `label_smoothing` as TrainerOptions::label_smoothing.
+// sum nor to its gradient (their hidden rows are never projected). The
+// logits exist one chunk at a time (chunked_loss.h). `label_smoothing` as
+// TrainerOptions::label_smoothing.
 at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT,
                         double label_smoothing = 0);
 
 // Forward of one micro-batch: ids and attention layout as tensors on `device`.
-at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing = 0);
+at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing = 0,
+                             const ActivationCheckpointing& checkpointing = {});
 
 // Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
 // no trimming) instead of returning it to the kernel: a training step

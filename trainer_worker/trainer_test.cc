@@ -213,6 +213,27 @@ TEST_F(TrainerTest, SplittingTheGlobalBatchIntoMicroBatchesDoesNotChangeTheUpdat
   EXPECT_LT(MaxRelativeDiff(Weights(*whole), Weights(*split)), 1e-5);
 }
 
+TEST_F(TrainerTest, ActivationCheckpointingTrainsTwentyStepsBitwiseLikeKeepingEveryActivation) {
+  auto run = [&](int every, const char* out) {
+    TrainerOptions o = Options(out);
+    o.max_steps = 20;
+    o.activation_checkpointing.every = every;
+    auto t = Make(o);
+    std::vector<double> losses;
+    while (t->step() < t->total_steps()) losses.push_back(t->Step().value().loss);
+    return std::make_pair(losses, Weights(*t));
+  };
+  const auto none = run(0, "none");
+  ASSERT_EQ(none.first.size(), 20u);
+  for (int every : {1, 2}) {
+    const auto checkpointed = run(every, every == 1 ? "full" : "every2");
+    EXPECT_EQ(checkpointed.first, none.first) << "every " << every;
+    for (size_t i = 0; i < none.second.size(); ++i) {
+      EXPECT_TRUE(at::equal(checkpointed.second[i], none.second[i])) << "parameter " << i << ", every " << every;
+    }
+  }
+}
+
 TEST_F(TrainerTest, TwoRanksOverTheInProcessCollectiveMatchOneRank) {
   auto single = Make(Options("dp1"));
   ASSERT_NE(single, nullptr);

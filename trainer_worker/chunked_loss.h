@@ -1,0 +1,42 @@
+// The SFT loss without the [tokens, V] logits: the lm_head and the
+// cross-entropy run over chunks of tokens, and backward recomputes each
+// chunk's logits, so the most logits memory ever holds is one chunk's
+// (plus its softmax in backward), whatever the sequence length. At 65,536
+// tokens and Qwen3's 151,936-token vocabulary the full fp32 logits are
+// 40 GB; a chunk of LossChunkRows() is a few hundred MB.
+//
+// The value is the sum over the rows of PyTorch's cross_entropy with
+// `label_smoothing` (each target's loss is (1 - e) of its negative
+// log-likelihood plus e of the mean negative log-likelihood over the whole
+// vocabulary), to float rounding the unchunked loss; the gradients are
+// PyTorch's own cross-entropy and linear backward, chunk by chunk.
+//
+// Shapes: n rows (the target tokens), H hidden, V vocabulary.
+#ifndef SSD_TRAINER_WORKER_CHUNKED_LOSS_H_
+#define SSD_TRAINER_WORKER_CHUNKED_LOSS_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace ssd {
+
+// Rows per chunk for n rows: the chunk's fp32 logits take at most as many
+// bytes as the rows' hidden states ([n, H]) or 16 MiB, whichever is more
+// (so the loss never needs more than the activations it reads, and a small
+// model's chunk stays in the reused heap), and at least 64 rows, so each
+// chunk's matmul stays efficient.
+int64_t LossChunkRows(int64_t n, int64_t hidden, int64_t vocab);
+
+// Σ_rows cross_entropy(hidden_nH · weight_VH^T, targets_n), as a float32
+// scalar. hidden_nH and weight_VH may need gradients (both get them);
+// targets_n (int64) are all real targets (select the rows before calling).
+// With gradients on, only hidden_nH, weight_VH and targets_n are kept for
+// backward. chunk_rows <= 0: LossChunkRows(). On CUDA the recompute runs
+// under the forward's autocast setting.
+at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden_nH, const at::Tensor& weight_VH, const at::Tensor& targets_n,
+                                  double label_smoothing, int64_t chunk_rows = 0);
+
+}  // namespace ssd
+
+#endif  // SSD_TRAINER_WORKER_CHUNKED_LOSS_H_
