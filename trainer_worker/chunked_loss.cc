@@ -1,6 +1,7 @@
 #include "trainer_worker/chunked_loss.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -89,11 +90,21 @@ int64_t LossChunkRows(int64_t n, int64_t hidden, int64_t vocab) {
 }
 
 at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden_nH, const at::Tensor& weight_VH, const at::Tensor& targets_n,
-                                  double label_smoothing, int64_t chunk_rows) {
-  const int64_t rows =
-      chunk_rows > 0 ? chunk_rows : LossChunkRows(hidden_nH.size(0), hidden_nH.size(1), weight_VH.size(0));
-  if (hidden_nH.size(0) == 0) return at::zeros({}, hidden_nH.options().dtype(at::kFloat)) * hidden_nH.sum();
-  return ChunkedCrossEntropy::apply(hidden_nH, weight_VH, targets_n, label_smoothing, rows);
+                                  double label_smoothing, int64_t chunk_rows, int64_t recompute_above_bytes) {
+  const int64_t n = hidden_nH.size(0), vocab = weight_VH.size(0);
+  const int64_t rows = chunk_rows > 0 ? chunk_rows : LossChunkRows(n, hidden_nH.size(1), vocab);
+  if (n == 0) return at::zeros({}, hidden_nH.options().dtype(at::kFloat)) * hidden_nH.sum();
+  const bool recompute = at::GradMode::is_enabled() && (hidden_nH.requires_grad() || weight_VH.requires_grad()) &&
+                         n * vocab * 4 > recompute_above_bytes;
+  if (recompute) return ChunkedCrossEntropy::apply(hidden_nH, weight_VH, targets_n, label_smoothing, rows);
+  at::Tensor sum;
+  for (int64_t begin = 0; begin < n; begin += rows) {
+    const int64_t len = std::min(rows, n - begin);
+    at::Tensor part =
+        ChunkLoss(hidden_nH.narrow(0, begin, len), weight_VH, targets_n.narrow(0, begin, len), label_smoothing);
+    sum = sum.defined() ? sum + part : part;
+  }
+  return sum;
 }
 
 }  // namespace ssd

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace ssd {
 namespace {
 
@@ -25,9 +27,12 @@ Result Whole(const at::Tensor& h, const at::Tensor& w, const at::Tensor& t, doub
   return {loss.item<double>(), hh.grad(), ww.grad()};
 }
 
-Result Chunked(const at::Tensor& h, const at::Tensor& w, const at::Tensor& t, double e, int64_t rows) {
+// recompute_above_bytes 0: every chunk recomputes in backward; the default
+// keeps this test's small logits instead.
+Result Chunked(const at::Tensor& h, const at::Tensor& w, const at::Tensor& t, double e, int64_t rows,
+               int64_t recompute_above_bytes = 0) {
   at::Tensor hh = h.detach().clone().requires_grad_(true), ww = w.detach().clone().requires_grad_(true);
-  at::Tensor loss = ChunkedCrossEntropySum(hh, ww, t, e, rows);
+  at::Tensor loss = ChunkedCrossEntropySum(hh, ww, t, e, rows, recompute_above_bytes);
   (loss * 0.25).backward();
   return {loss.item<double>(), hh.grad(), ww.grad()};
 }
@@ -48,10 +53,14 @@ TEST_F(ChunkedLossTest, MatchesTheWholeLossAndBothGradientsAcrossUnevenChunks) {
   for (double e : {0.0, 0.1}) {
     const Result whole = Whole(h_, w_, t_, e);
     for (int64_t rows : {64, 7, 300, 1000}) {
-      const Result chunked = Chunked(h_, w_, t_, e, rows);
-      EXPECT_NEAR(chunked.loss, whole.loss, 1e-6 * whole.loss) << "rows " << rows << " smoothing " << e;
-      EXPECT_LT(RelativeDiff(chunked.dh, whole.dh), 1e-6) << "rows " << rows << " smoothing " << e;
-      EXPECT_LT(RelativeDiff(chunked.dw, whole.dw), 1e-6) << "rows " << rows << " smoothing " << e;
+      for (int64_t above : {int64_t{0}, kRecomputeLogitsAboveBytes}) {
+        const Result chunked = Chunked(h_, w_, t_, e, rows, above);
+        const std::string what = "rows " + std::to_string(rows) + (above == 0 ? ", recomputed" : ", kept") +
+                                 ", smoothing " + std::to_string(e);
+        EXPECT_NEAR(chunked.loss, whole.loss, 1e-6 * whole.loss) << what;
+        EXPECT_LT(RelativeDiff(chunked.dh, whole.dh), 1e-6) << what;
+        EXPECT_LT(RelativeDiff(chunked.dw, whole.dw), 1e-6) << what;
+      }
     }
   }
 }
@@ -67,12 +76,12 @@ TEST_F(ChunkedLossTest, TheSmoothedLossIsTheDefinitionWrittenOutInDoublePrecisio
 TEST_F(ChunkedLossTest, OnlyTheInputsThatNeedAGradientGetOne) {
   at::Tensor h = h_.clone().requires_grad_(true);
   at::Tensor w = w_.clone();  // frozen lm_head
-  ChunkedCrossEntropySum(h, w, t_, 0, 64).backward();
+  ChunkedCrossEntropySum(h, w, t_, 0, 64, /*recompute_above_bytes=*/0).backward();
   EXPECT_TRUE(h.grad().defined());
   EXPECT_FALSE(w.grad().defined());
   at::Tensor h2 = h_.clone();
   at::Tensor w2 = w_.clone().requires_grad_(true);
-  ChunkedCrossEntropySum(h2, w2, t_, 0, 64).backward();
+  ChunkedCrossEntropySum(h2, w2, t_, 0, 64, /*recompute_above_bytes=*/0).backward();
   EXPECT_LT(RelativeDiff(w2.grad(), Whole(h_, w_, t_, 0).dw * 4), 1e-6);
 }
 
