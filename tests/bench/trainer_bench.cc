@@ -5,6 +5,7 @@
 // (2 processes x 1 thread against 1 process x 1 thread, same global batch).
 //
 //   build/bin/trainer_bench [--threads 2] [--steps 5] [--smoke]
+//   build/bin/trainer_bench --long-context ...   (long_context.h)
 //
 // Reports ratios; asserts nothing about time.
 #include <ATen/ATen.h>
@@ -27,6 +28,7 @@
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
+#include "tests/bench/long_context.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_env.h"
@@ -146,6 +148,9 @@ int Main(int argc, char** argv) {
   std::string dir, result;
   RendezvousOptions r;
   bool as_rank = false;
+  if (argc > 1 && (std::string(argv[1]) == "--long-context" || std::string(argv[1]) == "--long-context-child")) {
+    return LongContextMain(argc - 2, argv + 2, std::string(argv[1]) == "--long-context-child");
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };

@@ -7,12 +7,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/model/autocast.h"
 #include "common/model/test_models.h"
 #include "tests/testing/temp_dir.h"
 #include "trainer_worker/nccl_collective.h"
@@ -143,6 +145,49 @@ TEST_F(TrainerGpuTest, OneRankNcclCollectiveTrainsLikeNoCollective) {
   // embedding backward may reorder a sum, so the runs agree to fp32 noise.
   for (size_t s = 0; s < lp.size(); ++s) EXPECT_NEAR(ln[s], lp[s], 1e-4 * lp[s]) << "step " << s;
   EXPECT_LT(MaxRelativeDiff(*through, *plain), 1e-4);
+}
+
+// Gradients of one long packed row (documents of 1,100 and 300 tokens:
+// the first over kFlashBlock) under bf16 autocast, the backward outside
+// the autocast scope as the trainer runs it.
+std::vector<at::Tensor> LongRowGrads(bool long_context_path) {
+  DecoderOptions o;
+  o.device = at::Device(at::kCUDA, 0);
+  o.blockwise_attention = long_context_path;  // SDPA on CUDA, else the masked attention
+  ModelConfig c = TinyConfig(ModelArch::kQwen3);
+  c.num_hidden_layers = 3;
+  auto model = Decoder::RandomInit(c, /*seed=*/7, 0.02, o).value();
+  for (auto& [name, p] : model->Parameters()) p.requires_grad_(true);
+  at::manual_seed(3);
+  at::Tensor ids = at::randint(c.vocab_size, {1, 1400}, at::kLong);
+  at::Tensor targets = ids.roll(-1, 1).clone();
+  ActivationCheckpointing ac;
+  ac.every = long_context_path ? 1 : 0;
+  at::Tensor loss;
+  {
+    CudaAutocastScope autocast(true);
+    at::Tensor hidden = model->ForwardHidden(ids, AttentionLayout::Packed({{1100, 300}}, 1400), ac);
+    loss = TokenLossSum(*model, hidden, targets);
+  }
+  loss.backward();
+  std::vector<at::Tensor> out = {loss.detach().to(at::kCPU)};
+  for (auto& [name, p] : model->Parameters()) out.push_back(p.grad().to(at::kCPU));
+  return out;
+}
+
+TEST(LongContextGpuTest, CheckpointingAndSdpaAttentionTrackTheEagerPathInBf16) {
+  if (!HaveCuda()) GTEST_SKIP() << "this libtorch has no CUDA or no device is visible (tests/gpu/run.sh)";
+  const std::vector<at::Tensor> eager = LongRowGrads(false), fast = LongRowGrads(true);
+  ASSERT_EQ(eager.size(), fast.size());
+  const double loss_gap = std::abs(fast[0].item<double>() - eager[0].item<double>()) / eager[0].item<double>();
+  double worst = 0;
+  for (size_t i = 1; i < eager.size(); ++i) {
+    worst = std::max(worst, (fast[i] - eager[i]).abs().max().item<double>() / eager[i].abs().max().item<double>());
+  }
+  std::printf("[ long context ] bf16: loss gap %.3g, worst relative gradient gap %.3g\n", loss_gap, worst);
+  // Both run bf16 matmuls; SDPA's kernels and the recompute reorder sums.
+  EXPECT_LT(loss_gap, 1e-2);
+  EXPECT_LT(worst, 5e-2);
 }
 
 }  // namespace
