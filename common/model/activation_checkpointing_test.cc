@@ -99,6 +99,18 @@ TEST(ActivationCheckpointingTest, AnInputGradientFlowsThroughACheckpointedLayerW
   EXPECT_TRUE(at::allclose(x.grad(), expected));
 }
 
+TEST(ActivationCheckpointingTest, ASecondBackwardThroughTheSameGraphIsAClearErrorNotACrash) {
+  at::Tensor x = at::randn({3, 5}).requires_grad_(true);
+  at::Tensor y = CheckpointedLayer([](const at::Tensor& in) { return in.sin(); }, x).sum();
+  y.backward({}, /*retain_graph=*/true);
+  try {
+    y.backward();
+    ADD_FAILURE() << "the second backward went through";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a checkpointed layer's backward ran twice"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ActivationCheckpointingTest, WithoutGradientsTheLayerRunsPlainlyAndBuildsNoGraph) {
   at::NoGradGuard no_grad;
   at::Tensor w = at::randn({4, 4}).requires_grad_(true);

@@ -25,6 +25,11 @@ class RecomputeLayer : public torch::autograd::Node {
   std::string name() const override { return "ssd::RecomputeLayer"; }
 
   variable_list apply(variable_list&& grads) override {
+    // The input is released after the first backward (as autograd frees
+    // saved tensors); a second one through the same graph cannot recompute.
+    TORCH_CHECK(layer_ != nullptr,
+                "a checkpointed layer's backward ran twice; activation checkpointing does not keep its graph "
+                "(retain_graph)");
     at::Tensor x = input_.detach().requires_grad_(input_needs_grad_);
     at::Tensor y;
     {
