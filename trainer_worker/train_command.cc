@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/cli/cli_util.h"
+#include "common/model/device.h"
 #include "common/model/model_config.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
@@ -83,8 +84,7 @@ absl::Status ApplyTrainSpec(const v1::TrainSpec& t, TrainFlags* f) {
     return absl::InvalidArgumentError(
         absl::StrCat("--spec: activation_checkpoint_every must be >= 0, got ", t.activation_checkpoint_every()));
   }
-  o.activation_checkpointing.every = t.activation_checkpoint_every();
-  f->activation_checkpointing = o.activation_checkpointing.Name();
+  f->activation_checkpointing = ActivationCheckpointing{t.activation_checkpoint_every()}.Name();
   return absl::OkStatus();
 }
 
@@ -173,9 +173,7 @@ absl::Status RunTrain(TrainFlags f) {
   if (!f.dump_tokens.empty()) return DumpTokens(o, f.dump_tokens);
   RETURN_IF_ERROR(o.Validate());
   if (f.nproc <= 1) RETURN_IF_ERROR(f.rendezvous.Validate());  // --nproc makes its own
-  if (o.device != "cpu" && o.device != "cuda" && !absl::StartsWith(o.device, "cuda:")) {
-    return absl::InvalidArgumentError(absl::StrCat("--device: \"", o.device, "\" is not cpu, cuda or cuda:N"));
-  }
+  RETURN_IF_ERROR(ResolveDevice(o.device).status());
 
   if (f.nproc > 1) {
     ASSIGN_OR_RETURN(std::unique_ptr<StoreServer> store, StoreServer::Start("127.0.0.1", f.rendezvous.timeout_s));

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/model/decoder.h"
+#include "common/util/process_group.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
 #include "tests/testing/subprocess.h"
@@ -40,23 +40,6 @@ ModelConfig LongContextConfig(bool smoke) {
     c.head_dim = 64;
   }
   return c;
-}
-
-// This binary, to start the measured runs with.
-std::string SelfPath() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "trainer_bench";
-}
-
-// kB from a /proc/self/status line ("VmHWM:   123 kB").
-int64_t StatusKb(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
-  }
-  return -1;
 }
 
 // How a run trains: the three changes on (checkpointing full), the same
@@ -125,7 +108,7 @@ int Child(int64_t T, Mode mode, int threads, bool smoke) {
   nlohmann::json out;
   out["T"] = T;
   out["mode"] = ModeName(mode);
-  out["model_kb"] = StatusKb("VmRSS");
+  out["model_kb"] = ProcessStatusKib(getpid(), "VmRSS");
   try {
     at::AutoGradMode grad(true);
     out["step_s"] = Seconds([&] { Step(*model, r, mode); });
@@ -133,14 +116,14 @@ int Child(int64_t T, Mode mode, int threads, bool smoke) {
     std::string what = e.what();
     out["error"] = what.substr(0, what.find('\n'));
   }
-  out["peak_kb"] = StatusKb("VmHWM");
+  out["peak_kb"] = ProcessStatusKib(getpid(), "VmHWM");
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
 
 nlohmann::json RunChild(int64_t T, Mode mode, int threads, double limit_gb, bool smoke) {
-  std::vector<std::string> argv = {SelfPath(),     "--long-context-child",  std::to_string(T),
-                                   ModeName(mode), std::to_string(threads), absl::StrCat(limit_gb)};
+  std::vector<std::string> argv = {SelfExecutable(), "--long-context-child",  std::to_string(T),
+                                   ModeName(mode),   std::to_string(threads), absl::StrCat(limit_gb)};
   if (smoke) argv.push_back("--smoke");
   const ProcessResult p = RunProcess(argv, 3600);
   nlohmann::json j = nlohmann::json::parse(p.out, nullptr, false);

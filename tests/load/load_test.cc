@@ -51,20 +51,6 @@ int EnvInt(const char* name, int fallback) {
   return v != nullptr && absl::SimpleAtoi(v, &out) && out > 0 ? out : fallback;
 }
 
-// Peak resident set (VmHWM) of a live process, in KiB; 0 if unknown.
-int64_t PeakRssKib(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      int64_t kib = 0;
-      std::istringstream(line.substr(6)) >> kib;
-      return kib;
-    }
-  }
-  return 0;
-}
-
 // ssd_rpc_server_duration_seconds buckets by method: upper bound -> cumulative count.
 using Histograms = std::map<std::string, std::map<double, double>>;
 
@@ -157,7 +143,7 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
     if (!restarted && elapsed_s() > seconds / 2.0) {
       restarted = true;
       AddHistograms(cluster.HttpGet("/metrics"), &latency);
-      peak_rss_kib = std::max(peak_rss_kib, PeakRssKib(cluster.coordinator()->pid()));
+      peak_rss_kib = std::max(peak_rss_kib, ProcessStatusKib(cluster.coordinator()->pid(), "VmHWM"));
       cluster.KillCoordinator(SIGKILL);
       ASSERT_TRUE(cluster.StartCoordinator(coordinator_args)) << cluster.coordinator()->Log();
       client = cluster.Client();
@@ -177,7 +163,7 @@ TEST(LoadTest, SamplersKilledAtRandomAndACoordinatorRestartLoseNoLeaseAndNoSampl
   const double run_s = elapsed_s();
   AddHistograms(cluster.HttpGet("/metrics"), &latency);
   const std::string metrics = cluster.HttpGet("/metrics");
-  peak_rss_kib = std::max(peak_rss_kib, PeakRssKib(cluster.coordinator()->pid()));
+  peak_rss_kib = std::max(peak_rss_kib, ProcessStatusKib(cluster.coordinator()->pid(), "VmHWM"));
   if (!drained) {
     for (const std::string& id : jobs) {
       if (!job_sampling(id)) continue;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -150,6 +151,16 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
   }
   closedir(d);
   return found;
+}
+
+int64_t ProcessStatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  const std::string prefix = field + ":";
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::atoll(line.c_str() + prefix.size());
+  }
+  return 0;
 }
 
 bool WaitUntil(const std::function<bool()>& predicate, double timeout_s) {
