@@ -1,5 +1,9 @@
 #include "trainer_worker/collective.h"
 
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <glog/logging.h>
+
 namespace ssd {
 
 std::vector<std::vector<at::Tensor>> GroupIntoBuckets(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
@@ -15,6 +19,39 @@ std::vector<std::vector<at::Tensor>> GroupIntoBuckets(const std::vector<at::Tens
     bytes += n;
   }
   return out;
+}
+
+at::Tensor ChunkOf(const at::Tensor& full, int rank, int world_size) {
+  CHECK_EQ(full.numel() % world_size, 0) << "a sharded buffer of " << full.numel() << " elements over " << world_size
+                                         << " ranks";
+  const int64_t n = full.numel() / world_size;
+  return full.view(-1).narrow(0, rank * n, n);
+}
+
+absl::Status Collective::AllGatherInPlace(const at::Tensor& full) {
+  at::NoGradGuard no_grad;
+  return AllGather(ChunkOf(full, rank(), world_size()).clone(), full);
+}
+
+absl::Status Collective::ReduceScatterSumInPlace(const at::Tensor& full) {
+  at::NoGradGuard no_grad;
+  at::Tensor mine = ChunkOf(full, rank(), world_size());
+  at::Tensor out = at::empty_like(mine);
+  if (absl::Status s = ReduceScatterSum(full, out); !s.ok()) return s;
+  mine.copy_(out);
+  return absl::OkStatus();
+}
+
+absl::Status SingleProcessCollective::AllGather(const at::Tensor& shard, const at::Tensor& full) {
+  at::NoGradGuard no_grad;
+  full.view(-1).copy_(shard.view(-1));
+  return absl::OkStatus();
+}
+
+absl::Status SingleProcessCollective::ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) {
+  at::NoGradGuard no_grad;
+  shard.view(-1).copy_(full.view(-1));
+  return absl::OkStatus();
 }
 
 }  // namespace ssd

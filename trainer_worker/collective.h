@@ -37,7 +37,25 @@ class Collective {
   // Copies `tensor` of rank `root` into every rank's `tensor`.
   virtual absl::Status Broadcast(const at::Tensor& tensor, int root) = 0;
   virtual absl::Status Barrier() = 0;
+
+  // Sharded data parallel (sharded_model.h). For both, `full` is contiguous
+  // with numel = world_size() * n, and chunk r is its flat elements
+  // [r * n, (r + 1) * n); `shard` is contiguous with numel n, of full's
+  // dtype and device.
+  //
+  // Every rank's `shard` lands in chunk r of every rank's `full`.
+  virtual absl::Status AllGather(const at::Tensor& shard, const at::Tensor& full) = 0;
+  // The same with this rank's shard already in its chunk of `full`.
+  virtual absl::Status AllGatherInPlace(const at::Tensor& full);
+  // Sums `full` over the ranks and writes chunk rank() of the sum into
+  // `shard`. `full` may be overwritten (its contents are unspecified after).
+  virtual absl::Status ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) = 0;
+  // The same, leaving the sum of chunk rank() in place in `full`.
+  virtual absl::Status ReduceScatterSumInPlace(const at::Tensor& full);
 };
+
+// Chunk `rank` of `full` (see Collective::AllGather), a view.
+at::Tensor ChunkOf(const at::Tensor& full, int rank, int world_size);
 
 // Groups consecutive tensors into buckets of at most `bucket_bytes` each (a
 // larger tensor gets a bucket of its own), for flattened all-reduces.
@@ -51,6 +69,10 @@ class SingleProcessCollective : public Collective {
   absl::Status AllReduceSum(const std::vector<at::Tensor>&) override { return absl::OkStatus(); }
   absl::Status Broadcast(const at::Tensor&, int) override { return absl::OkStatus(); }
   absl::Status Barrier() override { return absl::OkStatus(); }
+  absl::Status AllGather(const at::Tensor& shard, const at::Tensor& full) override;
+  absl::Status ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) override;
+  absl::Status AllGatherInPlace(const at::Tensor&) override { return absl::OkStatus(); }
+  absl::Status ReduceScatterSumInPlace(const at::Tensor&) override { return absl::OkStatus(); }
 };
 
 }  // namespace ssd

@@ -152,6 +152,36 @@ absl::Status GlooCollective::Broadcast(const at::Tensor& tensor, int root) {
   return absl::OkStatus();
 }
 
+absl::Status GlooCollective::AllGather(const at::Tensor& shard, const at::Tensor& full) {
+  try {
+    at::NoGradGuard no_grad;
+    std::vector<std::vector<at::Tensor>> outputs(1);
+    for (int r = 0; r < impl_->world; ++r) outputs[0].push_back(ChunkOf(full, r, impl_->world));
+    std::vector<at::Tensor> inputs{shard.view(-1)};
+    impl_->pg->allgather(outputs, inputs)->wait();
+  } catch (const std::exception& e) {
+    return Failed("all-gather", impl_->rank, e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GlooCollective::ReduceScatterSumInPlace(const at::Tensor& full) {
+  try {
+    std::vector<at::Tensor> one{full.view(-1)};
+    impl_->pg->allreduce(one)->wait();
+  } catch (const std::exception& e) {
+    return Failed("reduce-scatter (as an all-reduce)", impl_->rank, e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GlooCollective::ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) {
+  if (absl::Status s = ReduceScatterSumInPlace(full); !s.ok()) return s;
+  at::NoGradGuard no_grad;
+  shard.view(-1).copy_(ChunkOf(full, impl_->rank, impl_->world));
+  return absl::OkStatus();
+}
+
 absl::Status GlooCollective::Barrier() {
   try {
     impl_->pg->barrier()->wait();

@@ -24,5 +24,8 @@ int GlooCollective::world_size() const { return 1; }
 absl::Status GlooCollective::AllReduceSum(const std::vector<at::Tensor>& tensors) { return NoGloo(); }
 absl::Status GlooCollective::Broadcast(const at::Tensor& tensor, int root) { return NoGloo(); }
 absl::Status GlooCollective::Barrier() { return NoGloo(); }
+absl::Status GlooCollective::AllGather(const at::Tensor&, const at::Tensor&) { return NoGloo(); }
+absl::Status GlooCollective::ReduceScatterSum(const at::Tensor&, const at::Tensor&) { return NoGloo(); }
+absl::Status GlooCollective::ReduceScatterSumInPlace(const at::Tensor&) { return NoGloo(); }
 
 }  // namespace ssd

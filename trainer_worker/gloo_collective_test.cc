@@ -3,9 +3,13 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <thread>
+#include <vector>
 
 #include "common/util/ports.h"
+#include "trainer_worker/in_process_collective.h"
 
 namespace ssd {
 namespace {
@@ -78,6 +82,73 @@ TEST(GlooCollectiveTest, RankZeroCanHostTheStoreItself) {
   for (int r = 0; r < 2; ++r) {
     ASSERT_TRUE(status[r].ok()) << "rank " << r << ": " << status[r];
     EXPECT_TRUE(at::equal(sums[r], at::full({5}, 3.0, at::kDouble)));
+  }
+}
+
+at::Tensor RankData(int rank, int64_t n, uint64_t salt) {
+  at::Generator gen = at::detail::createCPUGenerator(1000 * salt + rank);
+  return at::randn({n}, gen, at::kFloat);
+}
+
+template <typename F>
+void OnRanks(int world, F body) {
+  std::vector<std::thread> peers;
+  for (int r = 1; r < world; ++r) peers.emplace_back([&body, r] { body(r); });
+  body(0);
+  for (auto& t : peers) t.join();
+}
+
+// What each rank ends with after AllGather, AllGatherInPlace, ReduceScatterSum
+// and ReduceScatterSumInPlace on the same inputs.
+struct ShardedResults {
+  at::Tensor gathered, gathered_in_place, scattered, scattered_in_place;
+};
+
+template <typename MakeCollective>
+std::vector<ShardedResults> RunSharded(int world, int64_t n, MakeCollective make) {
+  std::vector<ShardedResults> out(world);
+  OnRanks(world, [&](int r) {
+    std::unique_ptr<Collective> c = make(r);
+    ASSERT_NE(c, nullptr);
+    ShardedResults& o = out[r];
+    o.gathered = at::full({world * n}, -1.0f);
+    ASSERT_TRUE(c->AllGather(RankData(r, n, 1), o.gathered).ok());
+    o.gathered_in_place = at::zeros({world * n});
+    ChunkOf(o.gathered_in_place, r, world).copy_(RankData(r, n, 2));
+    ASSERT_TRUE(c->AllGatherInPlace(o.gathered_in_place).ok());
+    o.scattered = at::empty({n});
+    ASSERT_TRUE(c->ReduceScatterSum(RankData(r, world * n, 3), o.scattered).ok());
+    o.scattered_in_place = RankData(r, world * n, 4);
+    ASSERT_TRUE(c->ReduceScatterSumInPlace(o.scattered_in_place).ok());
+    o.scattered_in_place = ChunkOf(o.scattered_in_place, r, world).clone();
+  });
+  return out;
+}
+
+TEST(GlooCollectiveTest, AllGatherAndReduceScatterMatchTheInProcessFakeForOddSizesAndWorldsOneToFour) {
+  for (int world : {1, 2, 3, 4}) {
+    for (int64_t n : {1, 7, 4099}) {
+      auto server = StoreServer::Start("127.0.0.1", 60);
+      ASSERT_TRUE(server.ok()) << server.status();
+      const int port = (*server)->port();
+      std::vector<ShardedResults> gloo = RunSharded(world, n, [&](int r) -> std::unique_ptr<Collective> {
+        auto c = GlooCollective::Connect(Options(r, world, port));
+        EXPECT_TRUE(c.ok()) << c.status();
+        return c.ok() ? std::move(*c) : nullptr;
+      });
+      auto group = std::make_shared<InProcessGroup>(world);
+      std::vector<ShardedResults> fake = RunSharded(
+          world, n, [&](int r) -> std::unique_ptr<Collective> { return std::make_unique<InProcessCollective>(group, r); });
+      for (int r = 0; r < world; ++r) {
+        const std::string where = "world " + std::to_string(world) + ", n " + std::to_string(n) + ", rank " +
+                                  std::to_string(r);
+        EXPECT_TRUE(at::equal(gloo[r].gathered, fake[r].gathered)) << where;
+        EXPECT_TRUE(at::equal(gloo[r].gathered_in_place, fake[r].gathered_in_place)) << where;
+        // Sums of up to four addends in another order: a few ulps.
+        EXPECT_TRUE(at::allclose(gloo[r].scattered, fake[r].scattered, 1e-6, 1e-6)) << where;
+        EXPECT_TRUE(at::allclose(gloo[r].scattered_in_place, fake[r].scattered_in_place, 1e-6, 1e-6)) << where;
+      }
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 #include "trainer_worker/in_process_collective.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <glog/logging.h>
 
 namespace ssd {
@@ -18,6 +19,24 @@ void SumInRankOrder(const std::vector<const std::vector<at::Tensor>*>& slots, in
 void CopyFromRoot(const std::vector<const std::vector<at::Tensor>*>& slots, int root) {
   for (size_t r = 0; r < slots.size(); ++r) {
     if (static_cast<int>(r) != root) (*slots[r])[0].copy_((*slots[static_cast<size_t>(root)])[0]);
+  }
+}
+
+// Each slot is {shard, full}.
+void GatherChunks(const std::vector<const std::vector<at::Tensor>*>& slots, int) {
+  const int world = static_cast<int>(slots.size());
+  for (int src = 0; src < world; ++src) {
+    for (const auto* dst : slots) ChunkOf((*dst)[1], src, world).copy_((*slots[src])[0].view(-1));
+  }
+}
+
+// Each slot is {full, shard}. Rank r's shard gets chunk r summed in rank order.
+void SumChunks(const std::vector<const std::vector<at::Tensor>*>& slots, int) {
+  const int world = static_cast<int>(slots.size());
+  for (int r = 0; r < world; ++r) {
+    at::Tensor sum = ChunkOf((*slots[0])[0], r, world).clone();
+    for (int src = 1; src < world; ++src) sum.add_(ChunkOf((*slots[src])[0], r, world));
+    (*slots[r])[1].view(-1).copy_(sum);
   }
 }
 
@@ -52,6 +71,20 @@ absl::Status InProcessCollective::AllReduceSum(const std::vector<at::Tensor>& te
 absl::Status InProcessCollective::Broadcast(const at::Tensor& tensor, int root) {
   std::vector<at::Tensor> one{tensor};
   group_->Rendezvous(rank_, &one, &CopyFromRoot, root);
+  return absl::OkStatus();
+}
+
+absl::Status InProcessCollective::AllGather(const at::Tensor& shard, const at::Tensor& full) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> mine{shard, full};
+  group_->Rendezvous(rank_, &mine, &GatherChunks, 0);
+  return absl::OkStatus();
+}
+
+absl::Status InProcessCollective::ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> mine{full, shard};
+  group_->Rendezvous(rank_, &mine, &SumChunks, 0);
   return absl::OkStatus();
 }
 

@@ -4,8 +4,8 @@
 //   auto group = std::make_shared<InProcessGroup>(2);
 //   InProcessCollective r0(group, 0), r1(group, 1);   // one per thread
 //
-// AllReduceSum adds the ranks' tensors in rank order (0 + 1 + ...), so the
-// result is deterministic and identical on every rank. Each collective call
+// AllReduceSum and ReduceScatterSum add the ranks' tensors in rank order
+// (0 + 1 + ...), so the result is deterministic and identical on every rank. Each collective call
 // is a rendezvous of all ranks; a rank that never arrives blocks the others
 // (tests bound that with their own timeout).
 #ifndef SSD_TRAINER_WORKER_IN_PROCESS_COLLECTIVE_H_
@@ -50,6 +50,8 @@ class InProcessCollective : public Collective {
   absl::Status AllReduceSum(const std::vector<at::Tensor>& tensors) override;
   absl::Status Broadcast(const at::Tensor& tensor, int root) override;
   absl::Status Barrier() override;
+  absl::Status AllGather(const at::Tensor& shard, const at::Tensor& full) override;
+  absl::Status ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) override;
 
  private:
   std::shared_ptr<InProcessGroup> group_;

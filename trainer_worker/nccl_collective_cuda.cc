@@ -135,6 +135,28 @@ class NcclCollective : public Collective {
     return CudaStatus(cudaStreamWaitEvent(cudaStreamLegacy, done_, 0), "stream wait", rank_);
   }
 
+  // ncclAllGather and ncclReduceScatter on the communication stream, ordered
+  // against the compute stream like AllReduceSum. NCCL runs both in place
+  // when the shard is the rank's chunk of the full buffer.
+  absl::Status AllGather(const at::Tensor& shard, const at::Tensor& full) override {
+    return Sharded("all-gather", shard, full, [&](ncclDataType_t type) {
+      return ncclAllGather(shard.data_ptr(), full.data_ptr(), static_cast<size_t>(shard.numel()), type, comm_,
+                           stream_);
+    });
+  }
+  absl::Status AllGatherInPlace(const at::Tensor& full) override {
+    return AllGather(ChunkOf(full, rank_, world_), full);
+  }
+  absl::Status ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) override {
+    return Sharded("reduce-scatter", shard, full, [&](ncclDataType_t type) {
+      return ncclReduceScatter(full.data_ptr(), shard.data_ptr(), static_cast<size_t>(shard.numel()), type, ncclSum,
+                               comm_, stream_);
+    });
+  }
+  absl::Status ReduceScatterSumInPlace(const at::Tensor& full) override {
+    return ReduceScatterSum(full, ChunkOf(full, rank_, world_));
+  }
+
   absl::Status Barrier() override {
     RETURN_IF_ERROR(
         NcclStatus(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier", rank_));
@@ -142,6 +164,22 @@ class NcclCollective : public Collective {
   }
 
  private:
+  template <typename Call>
+  absl::Status Sharded(const char* what, const at::Tensor& shard, const at::Tensor& full, Call call) {
+    if (!shard.is_cuda() || !full.is_cuda() || !shard.is_contiguous() || !full.is_contiguous() ||
+        full.numel() != shard.numel() * world_ || shard.scalar_type() != full.scalar_type()) {
+      return absl::InvalidArgumentError(absl::StrCat("NCCL ", what, " on rank ", rank_,
+                                                     ": needs contiguous CUDA tensors of one dtype with full = ",
+                                                     world_, " x shard elements"));
+    }
+    ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(shard.scalar_type()));
+    RETURN_IF_ERROR(CudaStatus(cudaEventRecord(ready_, cudaStreamLegacy), "event record", rank_));
+    RETURN_IF_ERROR(CudaStatus(cudaStreamWaitEvent(stream_, ready_, 0), "stream wait", rank_));
+    RETURN_IF_ERROR(NcclStatus(call(type), what, rank_));
+    RETURN_IF_ERROR(CudaStatus(cudaEventRecord(done_, stream_), "event record", rank_));
+    return CudaStatus(cudaStreamWaitEvent(cudaStreamLegacy, done_, 0), "stream wait", rank_);
+  }
+
   const int rank_;
   const int world_;
   const int device_;
