@@ -94,54 +94,76 @@ absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::strin
   return out;
 }
 
+absl::StatusOr<HfCheckpointWriter> HfCheckpointWriter::Open(const std::string& dir, const ModelConfig& config,
+                                                            int parts, DType dtype, bool indexed) {
+  RETURN_IF_ERROR(ToScalarType(dtype).status());
+  if (dtype == DType::kF64) return absl::InvalidArgumentError("HfCheckpointWriter: dtype must be F32, BF16 or F16");
+  if (parts < 1) return absl::InvalidArgumentError(absl::StrCat("HfCheckpointWriter: parts must be >= 1, got ", parts));
+  RETURN_IF_ERROR(MakeDirs(dir));
+  HfCheckpointWriter w;
+  w.dir_ = dir;
+  w.config_ = config;
+  w.config_.torch_dtype = TorchDtypeName(dtype);
+  w.parts_ = parts;
+  w.dtype_ = dtype;
+  w.indexed_ = indexed || parts > 1;
+  return w;
+}
+
+absl::Status HfCheckpointWriter::WritePart(const NamedTensors& tensors) {
+  if (written_ >= parts_) {
+    return absl::FailedPreconditionError(absl::StrCat(dir_, ": more than the ", parts_, " parts announced"));
+  }
+  ASSIGN_OR_RETURN(at::ScalarType save_type, ToScalarType(dtype_));
+  const std::string file = indexed_ ? absl::StrFormat("model-%05d-of-%05d.safetensors", written_ + 1, parts_)
+                                      : std::string(kSingleWeightsFile);
+  std::vector<at::Tensor> keep_alive;
+  std::vector<TensorToWrite> to_write;
+  for (const auto& [name, tensor] : tensors) {
+    at::Tensor t = tensor.detach().to(at::kCPU, save_type).contiguous();
+    to_write.push_back({name, dtype_, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
+    total_bytes_ += static_cast<uint64_t>(t.numel()) * DTypeSize(dtype_);
+    keep_alive.push_back(std::move(t));
+    weight_map_[name] = file;
+  }
+  RETURN_IF_ERROR(WriteSafetensors(JoinPath(dir_, file), to_write, {{"format", "pt"}}));
+  ++written_;
+  return absl::OkStatus();
+}
+
+absl::Status HfCheckpointWriter::Finish() {
+  if (written_ != parts_) {
+    return absl::FailedPreconditionError(absl::StrCat(dir_, ": ", written_, " of ", parts_, " parts written"));
+  }
+  if (indexed_) {
+    nlohmann::json index = {{"metadata", {{"total_size", total_bytes_}}}, {"weight_map", weight_map_}};
+    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(dir_, kWeightsIndexFile), index.dump(2) + "\n"));
+    std::remove(JoinPath(dir_, kSingleWeightsFile).c_str());
+  } else {
+    std::remove(JoinPath(dir_, kWeightsIndexFile).c_str());
+  }
+  return WriteFileAtomically(JoinPath(dir_, "config.json"), ModelConfigToJson(config_));
+}
+
 absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config, const NamedTensors& tensors,
                               const SaveOptions& options) {
-  ASSIGN_OR_RETURN(at::ScalarType save_type, ToScalarType(options.dtype));
-  if (options.dtype == DType::kF64) {
-    return absl::InvalidArgumentError("SaveHfCheckpoint: dtype must be F32, BF16 or F16");
-  }
-  RETURN_IF_ERROR(MakeDirs(dir));
-  ModelConfig saved = config;
-  saved.torch_dtype = TorchDtypeName(options.dtype);
-
   // Group tensors into shards, in order.
-  std::vector<std::vector<size_t>> shards(1);
-  uint64_t shard_bytes = 0, total_bytes = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const at::Tensor& t = tensors[i].second;
-    uint64_t bytes = static_cast<uint64_t>(t.numel()) * DTypeSize(options.dtype);
+  std::vector<NamedTensors> shards(1);
+  uint64_t shard_bytes = 0;
+  for (const auto& named : tensors) {
+    uint64_t bytes = static_cast<uint64_t>(named.second.numel()) * DTypeSize(options.dtype);
     if (options.max_shard_bytes > 0 && !shards.back().empty() && shard_bytes + bytes > options.max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
     }
-    shards.back().push_back(i);
+    shards.back().push_back(named);
     shard_bytes += bytes;
-    total_bytes += bytes;
   }
-  const bool sharded = options.max_shard_bytes > 0;
-  nlohmann::json weight_map = nlohmann::json::object();
-  for (size_t s = 0; s < shards.size(); ++s) {
-    std::string file = sharded ? absl::StrFormat("model-%05d-of-%05d.safetensors", s + 1, shards.size())
-                               : std::string(kSingleWeightsFile);
-    std::vector<at::Tensor> keep_alive;
-    std::vector<TensorToWrite> to_write;
-    for (size_t i : shards[s]) {
-      at::Tensor t = tensors[i].second.detach().to(at::kCPU, save_type).contiguous();
-      to_write.push_back(
-          {tensors[i].first, options.dtype, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
-      keep_alive.push_back(std::move(t));
-      weight_map[tensors[i].first] = file;
-    }
-    RETURN_IF_ERROR(WriteSafetensors(JoinPath(dir, file), to_write, {{"format", "pt"}}));
-  }
-  if (sharded) {
-    nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
-    RETURN_IF_ERROR(WriteFileAtomically(JoinPath(dir, kWeightsIndexFile), index.dump(2) + "\n"));
-    std::remove(JoinPath(dir, kSingleWeightsFile).c_str());
-  } else {
-    std::remove(JoinPath(dir, kWeightsIndexFile).c_str());
-  }
-  return WriteFileAtomically(JoinPath(dir, "config.json"), ModelConfigToJson(saved));
+  // A limit always writes an index, even for one shard.
+  ASSIGN_OR_RETURN(HfCheckpointWriter writer, HfCheckpointWriter::Open(dir, config, static_cast<int>(shards.size()),
+                                                                       options.dtype, options.max_shard_bytes > 0));
+  for (const NamedTensors& shard : shards) RETURN_IF_ERROR(writer.WritePart(shard));
+  return writer.Finish();
 }
 
 }  // namespace ssd

@@ -41,6 +41,30 @@ struct SaveOptions {
 absl::Status SaveHfCheckpoint(const std::string& dir, const ModelConfig& config, const NamedTensors& tensors,
                               const SaveOptions& options);
 
+// Writes a Hugging Face folder a part at a time: each WritePart is one
+// safetensors file (model-0000i-of-0000N.safetensors with an index when
+// `indexed` or parts > 1, else model.safetensors), so a caller that gathers sharded
+// parameters unit by unit never holds the whole model. Finish writes the
+// index and config.json (torch_dtype from `dtype`).
+class HfCheckpointWriter {
+ public:
+  static absl::StatusOr<HfCheckpointWriter> Open(const std::string& dir, const ModelConfig& config, int parts,
+                                                 DType dtype, bool indexed = false);
+  absl::Status WritePart(const NamedTensors& tensors);
+  absl::Status Finish();
+
+ private:
+  HfCheckpointWriter() = default;
+  std::string dir_;
+  ModelConfig config_;
+  int parts_ = 1;
+  DType dtype_ = DType::kF32;
+  bool indexed_ = false;
+  int written_ = 0;
+  uint64_t total_bytes_ = 0;
+  std::map<std::string, std::string> weight_map_;
+};
+
 absl::StatusOr<at::ScalarType> ToScalarType(DType dtype);
 
 }  // namespace ssd

@@ -398,7 +398,7 @@ at::Tensor Decoder::Embed(const at::Tensor& ids_BT) const {
 }
 
 at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout,
-                                  const ActivationCheckpointing& checkpointing) const {
+                                  const ActivationCheckpointing& checkpointing, LayerRunner* runner) const {
   CHECK_EQ(ids_BT.dim(), 2) << "ids must be [B, T]";
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
@@ -407,7 +407,7 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   at::Tensor seg =
       layout.segment_ids_BT.defined() ? layout.segment_ids_BT.to(options_.device) : at::zeros({B, T}, long_opts);
   at::Tensor x = Embed(ids_BT);
-  const bool kernels = UseCpuKernels(x);
+  const bool kernels = runner == nullptr && UseCpuKernels(x);
   const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
   std::vector<int64_t> key_begin, key_end;
   if (kernels && KeyRangesFromSegments(seg, &key_begin, &key_end)) {
@@ -436,18 +436,19 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   auto shared_runs = std::make_shared<const Runs>(runs);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const DecoderLayerWeights* w = &layers_[i];
-    if (checkpointing.Checkpoints(static_cast<int64_t>(i))) {
-      // Captured by value: backward runs the layer again after this returns.
-      const ModelConfig* c = &config_;
-      const bool blockwise = options_.blockwise_attention;
-      x = CheckpointedLayer(
-          [c, w, rope, shared_runs, allowed_BTS, blockwise](const at::Tensor& in) {
-            return AtenLayer(*c, *w, in, rope, *shared_runs, allowed_BTS, blockwise);
-          },
-          x);
-    } else {
+    const bool checkpoint = checkpointing.Checkpoints(static_cast<int64_t>(i));
+    if (runner == nullptr && !checkpoint) {
       x = AtenLayer(config_, *w, x, rope, runs, allowed_BTS, options_.blockwise_attention);
+      continue;
     }
+    // Captured by value: backward may run the layer again after this returns.
+    const ModelConfig* c = &config_;
+    const bool blockwise = options_.blockwise_attention;
+    LayerFn layer = [c, w, rope, shared_runs, allowed_BTS, blockwise](const at::Tensor& in) {
+      return AtenLayer(*c, *w, in, rope, *shared_runs, allowed_BTS, blockwise);
+    };
+    x = runner != nullptr ? runner->RunLayer(static_cast<int64_t>(i), layer, x, checkpoint)
+                          : CheckpointedLayer(layer, x);
   }
   return RmsNorm(x, final_norm_, config_.rms_norm_eps);
 }
@@ -672,35 +673,50 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
 }
 
 NamedTensors Decoder::HfNamedTensors() const {
+  NamedTensors out;
+  out.emplace_back("model.embed_tokens.weight", embed_);
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    NamedTensors layer = HfNamedTensorsOfLayer(l);
+    out.insert(out.end(), layer.begin(), layer.end());
+  }
+  out.emplace_back("model.norm.weight", final_norm_);
+  if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", lm_head_);
+  return out;
+}
+
+NamedTensors Decoder::HfNamedTensorsOfRoot() const {
+  NamedTensors out;
+  out.emplace_back("model.embed_tokens.weight", embed_);
+  out.emplace_back("model.norm.weight", final_norm_);
+  if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", lm_head_);
+  return out;
+}
+
+NamedTensors Decoder::HfNamedTensorsOfLayer(int64_t l) const {
   const ModelConfig& c = config_;
   const int64_t qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate_size;
   NamedTensors out;
-  out.emplace_back("model.embed_tokens.weight", embed_);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const DecoderLayerWeights& w = layers_[static_cast<size_t>(l)];
-    auto n = [&](const char* suffix) { return LayerWeightName(l, suffix); };
-    out.emplace_back(n("input_layernorm.weight"), w.input_norm);
-    out.emplace_back(n("self_attn.q_proj.weight"), w.qkv_weight.narrow(0, 0, qd));
-    out.emplace_back(n("self_attn.k_proj.weight"), w.qkv_weight.narrow(0, qd, kvd));
-    out.emplace_back(n("self_attn.v_proj.weight"), w.qkv_weight.narrow(0, qd + kvd, kvd));
-    if (c.qkv_bias()) {
-      out.emplace_back(n("self_attn.q_proj.bias"), w.qkv_bias.narrow(0, 0, qd));
-      out.emplace_back(n("self_attn.k_proj.bias"), w.qkv_bias.narrow(0, qd, kvd));
-      out.emplace_back(n("self_attn.v_proj.bias"), w.qkv_bias.narrow(0, qd + kvd, kvd));
-    }
-    out.emplace_back(n("self_attn.o_proj.weight"), w.o_weight);
-    if (c.o_bias()) out.emplace_back(n("self_attn.o_proj.bias"), w.o_bias);
-    if (c.qk_norm()) {
-      out.emplace_back(n("self_attn.q_norm.weight"), w.q_norm);
-      out.emplace_back(n("self_attn.k_norm.weight"), w.k_norm);
-    }
-    out.emplace_back(n("post_attention_layernorm.weight"), w.post_norm);
-    out.emplace_back(n("mlp.gate_proj.weight"), w.gate_up_weight.narrow(0, 0, I));
-    out.emplace_back(n("mlp.up_proj.weight"), w.gate_up_weight.narrow(0, I, I));
-    out.emplace_back(n("mlp.down_proj.weight"), w.down_weight);
+  const DecoderLayerWeights& w = layers_[static_cast<size_t>(l)];
+  auto n = [&](const char* suffix) { return LayerWeightName(l, suffix); };
+  out.emplace_back(n("input_layernorm.weight"), w.input_norm);
+  out.emplace_back(n("self_attn.q_proj.weight"), w.qkv_weight.narrow(0, 0, qd));
+  out.emplace_back(n("self_attn.k_proj.weight"), w.qkv_weight.narrow(0, qd, kvd));
+  out.emplace_back(n("self_attn.v_proj.weight"), w.qkv_weight.narrow(0, qd + kvd, kvd));
+  if (c.qkv_bias()) {
+    out.emplace_back(n("self_attn.q_proj.bias"), w.qkv_bias.narrow(0, 0, qd));
+    out.emplace_back(n("self_attn.k_proj.bias"), w.qkv_bias.narrow(0, qd, kvd));
+    out.emplace_back(n("self_attn.v_proj.bias"), w.qkv_bias.narrow(0, qd + kvd, kvd));
   }
-  out.emplace_back("model.norm.weight", final_norm_);
-  if (!c.tie_word_embeddings) out.emplace_back("lm_head.weight", lm_head_);
+  out.emplace_back(n("self_attn.o_proj.weight"), w.o_weight);
+  if (c.o_bias()) out.emplace_back(n("self_attn.o_proj.bias"), w.o_bias);
+  if (c.qk_norm()) {
+    out.emplace_back(n("self_attn.q_norm.weight"), w.q_norm);
+    out.emplace_back(n("self_attn.k_norm.weight"), w.k_norm);
+  }
+  out.emplace_back(n("post_attention_layernorm.weight"), w.post_norm);
+  out.emplace_back(n("mlp.gate_proj.weight"), w.gate_up_weight.narrow(0, 0, I));
+  out.emplace_back(n("mlp.up_proj.weight"), w.gate_up_weight.narrow(0, I, I));
+  out.emplace_back(n("mlp.down_proj.weight"), w.down_weight);
   return out;
 }
 

@@ -36,6 +36,7 @@
 #include "common/model/activation_checkpointing.h"
 #include "common/model/checkpoint.h"
 #include "common/model/kv_cache.h"
+#include "common/model/layer_runner.h"
 #include "common/model/model_config.h"
 
 namespace ssd {
@@ -132,9 +133,11 @@ class Decoder {
   // loss in chunks without materialising all logits. With gradients on,
   // the layers `checkpointing` names keep only their input and run again in
   // backward (activation_checkpointing.h); this decoder must then outlive
-  // the backward.
+  // the backward. A `runner` (not owned; it must outlive the backward too)
+  // runs every layer instead, told which ones checkpointing names
+  // (layer_runner.h); the embedding and the final norm run as usual.
   at::Tensor ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout = {},
-                           const ActivationCheckpointing& checkpointing = {}) const;
+                           const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr) const;
   // lm_head over hidden [..., H] -> float32 logits [..., V].
   at::Tensor Logits(const at::Tensor& hidden) const;
   // The lm_head matrix [V, H] (the embedding when tied), for a loss that
@@ -163,6 +166,10 @@ class Decoder {
   // Hugging Face names and tensors in ExpectedWeights() order; q/k/v and
   // gate/up are views into the fused parameters. Tied lm_head is omitted.
   NamedTensors HfNamedTensors() const;
+  // The same split the way sharded training groups parameters: one decoder
+  // layer's tensors, and the rest (embedding, final norm, untied lm_head).
+  NamedTensors HfNamedTensorsOfLayer(int64_t layer) const;
+  NamedTensors HfNamedTensorsOfRoot() const;
   // The leaf parameters an optimizer updates, with stable names.
   NamedTensors Parameters() const;
 
