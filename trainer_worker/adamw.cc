@@ -35,25 +35,28 @@ AdamW::AdamW(NamedTensors params, const AdamWOptions& options) : options_(option
   }
 }
 
+void AdamWUpdate(const AdamWOptions& options, double lr, int64_t t, bool decayed, at::Tensor& p, const at::Tensor& g,
+                 at::Tensor& m, at::Tensor& v, at::Tensor& denom) {
+  const double bc1 = 1.0 - std::pow(options.beta1, static_cast<double>(t));
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(options.beta2, static_cast<double>(t)));
+  at::NoGradGuard no_grad;
+  if (decayed && options.weight_decay != 0) p.mul_(1.0 - lr * options.weight_decay);
+  m.mul_(options.beta1).add_(g, 1.0 - options.beta1);
+  v.mul_(options.beta2).addcmul_(g, g, 1.0 - options.beta2);
+  // denom = sqrt(v) / sqrt(1 - b2^t) + eps, in a buffer kept across steps
+  // (a fresh parameter-sized temporary per step costs page faults).
+  at::sqrt_out(denom, v);
+  denom.div_(bc2_sqrt).add_(options.eps);
+  p.addcdiv_(m, denom, -lr / bc1);
+}
+
 void AdamW::Step(double lr) {
   ++steps_;
-  const double t = static_cast<double>(steps_);
-  const double bc1 = 1.0 - std::pow(options_.beta1, t);
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, t));
-  at::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor p = params_[i].second;
     const at::Tensor& g = p.grad();
     if (!g.defined()) continue;
-    if (decayed_[i] && options_.weight_decay != 0) p.mul_(1.0 - lr * options_.weight_decay);
-    exp_avg_[i].mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
-    exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    // denom = sqrt(v) / sqrt(1 - b2^t) + eps, in a buffer kept across steps
-    // (a fresh parameter-sized temporary per step costs page faults).
-    at::Tensor& denom = denom_[i];
-    at::sqrt_out(denom, exp_avg_sq_[i]);
-    denom.div_(bc2_sqrt).add_(options_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -lr / bc1);
+    AdamWUpdate(options_, lr, steps_, decayed_[i], p, g, exp_avg_[i], exp_avg_sq_[i], denom_[i]);
   }
 }
 

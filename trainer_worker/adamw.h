@@ -39,6 +39,13 @@ struct AdamWOptions {
 // True for parameters that take weight decay: 2-D or more and not a norm.
 bool IsDecayed(const std::string& name, const at::Tensor& param);
 
+// The update above for one tensor at step t: p from its gradient g, with
+// moments m and v and a scratch tensor `denom` of p's shape (all fp32, one
+// device). AdamW::Step runs it per parameter; a sharded optimizer runs it
+// per slice of a flat shard (sharded_model.h).
+void AdamWUpdate(const AdamWOptions& options, double lr, int64_t t, bool decayed, at::Tensor& p, const at::Tensor& g,
+                 at::Tensor& m, at::Tensor& v, at::Tensor& denom);
+
 class AdamW {
  public:
   // `params` are leaf tensors (fp32); their .grad() is read by Step().

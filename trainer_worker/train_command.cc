@@ -39,6 +39,7 @@ struct TrainFlags {
   std::string batching = "packed";
   std::string on_bad_line = "fail";
   std::string activation_checkpointing = "none";
+  std::string sharding = "none";
   uint64_t seed = 0;
   double peak_flops = -1;  // < 0: measure at startup
   bool no_progress = false;
@@ -85,6 +86,8 @@ absl::Status ApplyTrainSpec(const v1::TrainSpec& t, TrainFlags* f) {
         absl::StrCat("--spec: activation_checkpoint_every must be >= 0, got ", t.activation_checkpoint_every()));
   }
   f->activation_checkpointing = ActivationCheckpointing{t.activation_checkpoint_every()}.Name();
+  ASSIGN_OR_RETURN(ShardingMode sharding, ShardingFromProto(t.sharding()));
+  f->sharding = ShardingModeName(sharding);
   return absl::OkStatus();
 }
 
@@ -141,6 +144,7 @@ absl::Status RunTrain(TrainFlags f) {
   ASSIGN_OR_RETURN(o.decay, ParseLrDecay(f.schedule));
   ASSIGN_OR_RETURN(o.activation_checkpointing,
                    ActivationCheckpointing::Parse(f.activation_checkpointing, "--activation-checkpointing"));
+  ASSIGN_OR_RETURN(o.sharding, ParseShardingMode(f.sharding, "--sharding"));
   if (f.batching == "packed") {
     o.batching.mode = BatchingMode::kPacked;
   } else if (f.batching == "padded") {
@@ -274,6 +278,10 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   c->add_option("--activation-checkpointing", f->activation_checkpointing,
                 "layers that keep only their input and recompute in backward: none, full or every:N")
+      ->capture_default_str();
+  c->add_option("--sharding", f->sharding,
+                "state each rank holds only its share of: none, optimizer (ZeRO-1), gradients (ZeRO-2) or full "
+                "(ZeRO-3/FSDP)")
       ->capture_default_str();
   c->add_option("--seed", f->seed, "data shuffling seed")->capture_default_str();
   c->add_option("--batching", f->batching, "packed (default) or padded (length-bucketed)")->capture_default_str();

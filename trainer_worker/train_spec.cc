@@ -49,8 +49,20 @@ const std::vector<std::string>& TrainSpecFlags() {
                                                   "--seed",
                                                   "--batching",
                                                   "--save-every",
-                                                  "--activation-checkpointing"};
+                                                  "--activation-checkpointing",
+                                                  "--sharding"};
   return kFlags;
+}
+
+absl::StatusOr<ShardingMode> ShardingFromProto(v1::Sharding s) {
+  switch (s) {
+    case v1::SHARDING_UNSPECIFIED:
+    case v1::SHARDING_NONE: return ShardingMode::kNone;
+    case v1::SHARDING_OPTIMIZER: return ShardingMode::kOptimizer;
+    case v1::SHARDING_GRADIENTS: return ShardingMode::kGradients;
+    case v1::SHARDING_FULL: return ShardingMode::kFull;
+    default: return absl::InvalidArgumentError(absl::StrCat("--spec: sharding ", s, " is not one ssd knows"));
+  }
 }
 
 std::string TrainSpecPath(const std::string& out) { return JoinPath(out, "train_spec.json"); }

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/model/sharding_mode.h"
 #include "ssd/v1/job.pb.h"
 #include "trainer_worker/packing.h"
 
@@ -31,6 +32,9 @@ const std::vector<std::string>& TrainSpecFlags();
 
 // Where the trainer agent writes the spec of a round it trains into `out`.
 std::string TrainSpecPath(const std::string& out);
+
+// The spec's sharding (unspecified is none).
+absl::StatusOr<ShardingMode> ShardingFromProto(v1::Sharding sharding);
 
 // The batch plan `ssd train --spec` builds from `t`, and the epochs it runs
 // (a spec with steps runs until them). The trainer agent plans each rank's

@@ -108,16 +108,20 @@ absl::Status SaveModelFolder(const std::string& dir, const ModelConfig& config, 
   SaveOptions save;
   save.dtype = DType::kF32;
   RETURN_IF_ERROR(SaveHfCheckpoint(partial, config, cpu, save));
+  return PublishModelFolder(partial, dir, tokenizer_dir);
+}
+
+absl::Status PublishModelFolder(const std::string& partial, const std::string& dir, const std::string& tokenizer_dir) {
   if (!tokenizer_dir.empty()) RETURN_IF_ERROR(CopyTokenizerFiles(tokenizer_dir, partial));
   return Publish(partial, dir);
 }
 
+absl::Status PrepareModelFolder(const std::string& dir) { return RemoveAll(dir + kPartial); }
+
 absl::Status SaveTrainCheckpoint(const std::string& checkpoints_dir, const CheckpointContents& c, int keep) {
   CHECK(c.config != nullptr);
   RETURN_IF_ERROR(MakeDirs(checkpoints_dir));
-  const std::string name = absl::StrFormat("step-%08d", c.state.step);
-  const std::string dir = JoinPath(checkpoints_dir, name);
-  const std::string partial = dir + kPartial;
+  const std::string partial = PartialCheckpointDir(checkpoints_dir, c.state.step);
   RETURN_IF_ERROR(RemoveAll(partial));
   NamedTensors cpu;
   for (const auto& [n, t] : c.hf_weights) cpu.emplace_back(n, t.detach().to(at::kCPU, at::kFloat));
@@ -126,17 +130,29 @@ absl::Status SaveTrainCheckpoint(const std::string& checkpoints_dir, const Check
   RETURN_IF_ERROR(SaveHfCheckpoint(partial, *c.config, cpu, save));
   if (!c.tokenizer_dir.empty()) RETURN_IF_ERROR(CopyTokenizerFiles(c.tokenizer_dir, partial));
   RETURN_IF_ERROR(WriteTensors(JoinPath(partial, kOptimizerFile), c.optimizer_state, c.rng_state));
+  return PublishCheckpoint(checkpoints_dir, c.state, keep);
+}
+
+std::string CheckpointName(int64_t step) { return absl::StrFormat("step-%08d", step); }
+
+std::string PartialCheckpointDir(const std::string& checkpoints_dir, int64_t step) {
+  return JoinPath(checkpoints_dir, CheckpointName(step)) + kPartial;
+}
+
+absl::Status PublishCheckpoint(const std::string& checkpoints_dir, const TrainState& state, int keep) {
+  const std::string name = CheckpointName(state.step);
+  const std::string dir = JoinPath(checkpoints_dir, name);
+  const std::string partial = dir + kPartial;
   nlohmann::ordered_json j;
-  j["step"] = c.state.step;
-  j["epoch"] = c.state.epoch;
-  j["index_in_epoch"] = c.state.index_in_epoch;
-  j["optimizer_steps"] = c.state.optimizer_steps;
-  j["data_fingerprint"] = absl::StrFormat("%016x", c.state.data_fingerprint);
-  j["recipe"] = c.state.recipe;
+  j["step"] = state.step;
+  j["epoch"] = state.epoch;
+  j["index_in_epoch"] = state.index_in_epoch;
+  j["optimizer_steps"] = state.optimizer_steps;
+  j["data_fingerprint"] = absl::StrFormat("%016x", state.data_fingerprint);
+  j["recipe"] = state.recipe;
   RETURN_IF_ERROR(WriteFileAtomically(JoinPath(partial, kStateJson), j.dump(2) + "\n"));
   RETURN_IF_ERROR(Publish(partial, dir));
   RETURN_IF_ERROR(PointLatestAt(checkpoints_dir, name));
-
   // Prune: the newest `keep` complete checkpoints stay; stale partials go.
   std::vector<std::string> complete;
   std::error_code ec;
@@ -197,8 +213,10 @@ absl::StatusOr<LoadedTrainState> LoadTrainState(const std::string& dir) {
     return absl::DataLossError(absl::StrCat(json_path, ": \"data_fingerprint\" must be a hex string"));
   }
   if (j.contains("recipe")) out.state.recipe = j["recipe"];
-
   const std::string opt_path = JoinPath(dir, kOptimizerFile);
+  // A sharded checkpoint keeps its optimizer state and RNG in its shards
+  // (sharded_checkpoint.h).
+  if (!PathExists(opt_path) && PathExists(JoinPath(dir, "shard_manifest.json"))) return out;
   ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::Open(opt_path));
   for (const TensorInfo& info : file.tensors()) {
     if (info.name == kRngName && info.dtype == DType::kU8) {

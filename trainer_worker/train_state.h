@@ -58,6 +58,14 @@ struct CheckpointContents {
 // `latest` at it; keeps the newest `keep` checkpoints (>= 1).
 absl::Status SaveTrainCheckpoint(const std::string& checkpoints_dir, const CheckpointContents& contents, int keep);
 
+// "step-%08d".
+std::string CheckpointName(int64_t step);
+// Where a checkpoint of `step` is written before it is published.
+std::string PartialCheckpointDir(const std::string& checkpoints_dir, int64_t step);
+// The last part of a save: writes train_state.json into the partial folder,
+// renames it into place, points `latest` at it and prunes to `keep`.
+absl::Status PublishCheckpoint(const std::string& checkpoints_dir, const TrainState& state, int keep);
+
 // The folder `latest` names, or nullopt when there is none yet.
 absl::StatusOr<std::optional<std::string>> LatestCheckpoint(const std::string& checkpoints_dir);
 
@@ -75,6 +83,12 @@ absl::StatusOr<LoadedTrainState> LoadTrainState(const std::string& checkpoint_di
 // and shapes as `expected` (the --model's).
 absl::Status CheckSameArchitecture(const ModelConfig& expected, const std::string& expected_dir,
                                    const ModelConfig& found, const std::string& found_dir);
+
+// For a model folder written in parts (HfCheckpointWriter): clears a stale
+// `dir`.partial to write into, and afterwards copies the tokenizer files
+// into it and renames it to `dir`.
+absl::Status PrepareModelFolder(const std::string& dir);
+absl::Status PublishModelFolder(const std::string& partial, const std::string& dir, const std::string& tokenizer_dir);
 
 // Writes a Hugging Face model folder at `dir` atomically (via dir.partial).
 absl::Status SaveModelFolder(const std::string& dir, const ModelConfig& config, const NamedTensors& hf_weights,

@@ -28,6 +28,7 @@
 #include "common/util/status_macros.h"
 #include "trainer_worker/chunked_loss.h"
 #include "trainer_worker/rank_share.h"
+#include "trainer_worker/sharded_checkpoint.h"
 
 namespace ssd {
 namespace {
@@ -135,7 +136,7 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
 }
 
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing,
-                             const ActivationCheckpointing& checkpointing) {
+                             const ActivationCheckpointing& checkpointing, LayerRunner* runner) {
   at::Tensor ids = at::from_blob(const_cast<int64_t*>(mb.input_ids.data()), {mb.rows, mb.cols}, at::kLong).clone();
   at::Tensor targets = at::from_blob(const_cast<int64_t*>(mb.targets.data()), {mb.rows, mb.cols}, at::kLong).clone();
   AttentionLayout layout;
@@ -148,7 +149,7 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
   }
   // bf16 autocast around the CUDA forward; fp32 parameters stay the masters.
   CudaAutocastScope autocast(model.options().device.is_cuda());
-  at::Tensor hidden = model.ForwardHidden(ids, layout, checkpointing);
+  at::Tensor hidden = model.ForwardHidden(ids, layout, checkpointing, runner);
   return TokenLossSum(model, hidden, targets, label_smoothing);  // autocast keeps cross-entropy in fp32
 }
 
@@ -260,6 +261,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::FromModel(const TrainerOptions
   std::unique_ptr<Trainer> t;
   try {
     t.reset(new Trainer(o, std::move(model), std::move(dataset), std::move(plan), collective));
+    if (o.sharding != ShardingMode::kNone) {
+      ASSIGN_OR_RETURN(t->sharded_, ShardedModel::Create(*t->model_, o.sharding, *t->collective_, o.adamw));
+    }
     if (o.resume) {
       ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(CheckpointsDir(o)));
       if (latest) {
@@ -285,9 +289,10 @@ Trainer::Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, 
   params_ = model_->Parameters();
   for (auto& [name, p] : params_) {
     p.requires_grad_(true);
-    p.mutable_grad() = at::zeros_like(p);
+    if (options_.sharding == ShardingMode::kNone) p.mutable_grad() = at::zeros_like(p);
   }
-  optimizer_ = std::make_unique<AdamW>(params_, options_.adamw);
+  // Sharded, ShardedModel (made in FromModel) owns gradients and moments.
+  if (options_.sharding == ShardingMode::kNone) optimizer_ = std::make_unique<AdamW>(params_, options_.adamw);
   total_steps_ = plan_.num_steps();
   if (options_.max_steps > 0) total_steps_ = std::min(total_steps_, options_.max_steps);
   schedule_.peak_lr = options_.lr;
@@ -351,16 +356,32 @@ absl::Status Trainer::Restore(const std::string& dir) {
                                               " of the plan"));
     }
   }
-  ASSIGN_OR_RETURN(auto weights, LoadHfWeights(dir, model_->config(), at::kFloat, model_->options().device));
-  {
+  if (IsShardedCheckpoint(dir) != (sharded_ != nullptr)) {
+    return absl::FailedPreconditionError(
+        sharded_ != nullptr
+            ? absl::StrCat("checkpoint ", dir, " is not sharded; resume it with --sharding none")
+            : absl::StrCat("checkpoint ", dir, " is sharded (shard_manifest.json); resume it with --sharding "
+                           "optimizer, gradients or full, at any world size"));
+  }
+  if (sharded_ != nullptr) {
+    ASSIGN_OR_RETURN(LoadedShard shard,
+                     LoadShardedState(dir, sharded_->layout(), collective_->rank(), collective_->world_size()));
+    if (shard.saved_world_size != collective_->world_size()) {
+      LOG(INFO) << dir << ": resharding from " << shard.saved_world_size << " to " << collective_->world_size()
+                << " ranks";
+    }
+    RETURN_IF_ERROR(sharded_->LoadShardTensors(shard.tensors, loaded.state.optimizer_steps));
+    loaded.rng_state = shard.rng_state;
+  } else {
+    ASSIGN_OR_RETURN(auto weights, LoadHfWeights(dir, model_->config(), at::kFloat, model_->options().device));
     at::NoGradGuard no_grad;
     for (auto& [name, view] : model_->HfNamedTensors()) {
       auto it = weights.find(name);
       if (it == weights.end()) return absl::DataLossError(absl::StrCat(dir, ": missing tensor ", name));
       view.copy_(it->second);
     }
+    RETURN_IF_ERROR(optimizer_->LoadState(loaded.optimizer_state, loaded.state.optimizer_steps));
   }
-  RETURN_IF_ERROR(optimizer_->LoadState(loaded.optimizer_state, loaded.state.optimizer_steps));
   if (loaded.rng_state.defined()) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle on the shared generator
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -387,40 +408,68 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   const int64_t s = step_;
   Collective& coll = *collective_;
   const double global_targets = static_cast<double>(std::max<int64_t>(1, plan_.GlobalLossTokens(s)));
-  for (auto& [name, p] : params_) p.mutable_grad().zero_();
+  if (sharded_ != nullptr) {
+    RETURN_IF_ERROR(sharded_->BeginStep());
+  } else {
+    for (auto& [name, p] : params_) p.mutable_grad().zero_();
+  }
+  LayerRunner* runner = sharded_ != nullptr ? sharded_->runner() : nullptr;
 
   double loss_sum = 0, tokens = 0, pairs = 0;
-  for (const MicroBatchSpec* spec : plan_.RankShare(s, coll.rank(), coll.world_size())) {
+  const std::vector<const MicroBatchSpec*> share = plan_.RankShare(s, coll.rank(), coll.world_size());
+  for (const MicroBatchSpec* spec : share) {
     MicroBatch mb = Materialize(*spec, dataset_.examples, plan_.options());
     at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode, options_.label_smoothing,
-                                        options_.activation_checkpointing);
+                                        options_.activation_checkpointing, runner);
     (loss / global_targets).backward();
     loss_sum += loss.item<double>();
     tokens += static_cast<double>(mb.real_tokens);
     pairs += AttentionPairs(mb);
   }
+  if (runner != nullptr) {
+    // Layers gather and reduce inside forward and backward: a rank with
+    // fewer micro-batches than another runs empty ones to meet it.
+    size_t most = share.size();
+    for (int r = 0; r < coll.world_size(); ++r) most = std::max(most, plan_.RankShare(s, r, coll.world_size()).size());
+    for (size_t k = share.size(); k < most; ++k) {
+      at::Tensor ids = at::zeros({1, 1}, at::TensorOptions().dtype(at::kLong).device(model_->options().device));
+      (model_->ForwardHidden(ids, {}, options_.activation_checkpointing, runner).sum() * 0).backward();
+    }
+  }
 
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> grads;
-  for (auto& [name, p] : params_) grads.push_back(p.mutable_grad());
   at::Tensor stats = at::tensor({loss_sum, tokens, pairs}, at::kDouble);
-  if (coll.world_size() > 1) {
-    RETURN_IF_ERROR(coll.AllReduceSum(grads));
-    RETURN_IF_ERROR(coll.AllReduceSum({stats}));
+  if (coll.world_size() > 1) RETURN_IF_ERROR(coll.AllReduceSum({stats}));
+  double grad_norm = 0;
+  std::vector<at::Tensor> grads;
+  if (sharded_ != nullptr) {
+    RETURN_IF_ERROR(sharded_->FinishGradients());
+    ASSIGN_OR_RETURN(grad_norm, sharded_->GradNorm());
+  } else {
+    for (auto& [name, p] : params_) grads.push_back(p.mutable_grad());
+    if (coll.world_size() > 1) RETURN_IF_ERROR(coll.AllReduceSum(grads));
+    std::vector<at::Tensor> norms;
+    for (const at::Tensor& g : grads) norms.push_back(g.norm());
+    grad_norm = at::stack(norms).norm().item<double>();
   }
-  std::vector<at::Tensor> norms;
-  for (const at::Tensor& g : grads) norms.push_back(g.norm());
-  const double grad_norm = at::stack(norms).norm().item<double>();
   if (!std::isfinite(grad_norm)) {
     return absl::InternalError(absl::StrCat("step ", s + 1, ": the gradient norm is ", grad_norm,
                                             "; stopping before the update corrupts the weights"));
   }
   if (options_.grad_clip > 0 && grad_norm > options_.grad_clip) {
     const double coef = options_.grad_clip / (grad_norm + 1e-6);
-    for (at::Tensor& g : grads) g.mul_(coef);
+    if (sharded_ != nullptr) {
+      sharded_->ScaleGradients(coef);
+    } else {
+      for (at::Tensor& g : grads) g.mul_(coef);
+    }
   }
   const double lr = LearningRate(schedule_, s);
-  optimizer_->Step(lr);
+  if (sharded_ != nullptr) {
+    RETURN_IF_ERROR(sharded_->Update(lr));
+  } else {
+    optimizer_->Step(lr);
+  }
   ++step_;
 
   StepMetrics m;
@@ -457,29 +506,94 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   return m;
 }
 
+absl::StatusOr<NamedTensors> Trainer::FullParameters() {
+  if (sharded_ != nullptr) return sharded_->GatherParameters(at::kCPU);
+  NamedTensors out;
+  at::NoGradGuard no_grad;
+  for (const auto& [name, p] : params_) out.emplace_back(name, p.detach().to(at::kCPU, false, /*copy=*/true));
+  return out;
+}
+
+TrainState Trainer::CurrentState() const {
+  TrainState t;
+  t.step = step_;
+  if (step_ < total_steps_) {
+    t.epoch = plan_.step(step_).epoch;
+    t.index_in_epoch = plan_.step(step_).index_in_epoch;
+  } else {
+    t.epoch = options_.epochs;
+  }
+  t.optimizer_steps = sharded_ != nullptr ? sharded_->optimizer_steps() : optimizer_->steps();
+  t.data_fingerprint = dataset_.fingerprint;
+  t.recipe = Recipe();
+  return t;
+}
+
 absl::Status Trainer::SaveCheckpoint() {
-  if (collective_->rank() != 0) return absl::OkStatus();
   try {
     at::NoGradGuard no_grad;
+    if (sharded_ != nullptr) {
+      ShardedCheckpointContents c;
+      c.config = &model_->config();
+      c.layout = &sharded_->layout();
+      c.mode = sharded_->mode();
+      c.shard = sharded_->ShardTensors();
+      if (collective_->rank() == 0) c.rng_state = at::detail::getDefaultCPUGenerator().get_state();
+      c.state = CurrentState();
+      c.tokenizer_dir = options_.tokenizer_dir;
+      return SaveShardedCheckpoint(CheckpointsDir(options_), c, *collective_, options_.keep_checkpoints);
+    }
+    if (collective_->rank() != 0) return absl::OkStatus();
     CheckpointContents c;
     c.config = &model_->config();
     c.hf_weights = model_->HfNamedTensors();
     c.optimizer_state = optimizer_->StateTensors();
     c.rng_state = at::detail::getDefaultCPUGenerator().get_state();
-    c.state.step = step_;
-    if (step_ < total_steps_) {
-      c.state.epoch = plan_.step(step_).epoch;
-      c.state.index_in_epoch = plan_.step(step_).index_in_epoch;
-    } else {
-      c.state.epoch = options_.epochs;
-    }
-    c.state.optimizer_steps = optimizer_->steps();
-    c.state.data_fingerprint = dataset_.fingerprint;
-    c.state.recipe = Recipe();
+    c.state = CurrentState();
     c.tokenizer_dir = options_.tokenizer_dir;
     return SaveTrainCheckpoint(CheckpointsDir(options_), c, options_.keep_checkpoints);
   } catch (const c10::Error& e) {
     return TorchError("saving a checkpoint", e);
+  }
+}
+
+absl::Status Trainer::ExportModel(const std::string& dir) {
+  const bool lead = collective_->rank() == 0;
+  try {
+    at::NoGradGuard no_grad;
+    if (sharded_ == nullptr) {
+      return lead ? SaveModelFolder(dir, model_->config(), model_->HfNamedTensors(), options_.tokenizer_dir)
+                  : absl::OkStatus();
+    }
+    // Unit by unit: every rank gathers one unit, rank 0 writes it as one file
+    // of a sharded HF folder, so no rank holds the whole model. A write error
+    // on rank 0 waits until the gathers are done, so no rank is left waiting.
+    const std::string partial = dir + ".partial";
+    absl::Status written;
+    std::optional<HfCheckpointWriter> writer;
+    if (lead) {
+      written = PrepareModelFolder(dir);
+      if (written.ok()) {
+        auto w = HfCheckpointWriter::Open(partial, model_->config(), static_cast<int>(sharded_->layout().size()),
+                                          DType::kF32, /*indexed=*/true);
+        if (w.ok()) writer.emplace(std::move(*w));
+        written = w.status();
+      }
+    }
+    const size_t root = sharded_->layout().size() - 1;
+    RETURN_IF_ERROR(sharded_->ForEachGatheredUnit([&](const FlatUnitLayout& unit) {
+      if (!lead || !written.ok()) return absl::OkStatus();
+      const size_t u = static_cast<size_t>(&unit - sharded_->layout().data());
+      written = writer->WritePart(u == root ? model_->HfNamedTensorsOfRoot()
+                                            : model_->HfNamedTensorsOfLayer(static_cast<int64_t>(u)));
+      return absl::OkStatus();
+    }));
+    if (!lead) return absl::OkStatus();
+    RETURN_IF_ERROR(written);
+    RETURN_IF_ERROR(writer->Finish());
+    return PublishModelFolder(partial, dir, options_.tokenizer_dir);
+  } catch (const c10::Error& e) {
+    return TorchError("saving the final model", e);
   }
 }
 
@@ -505,14 +619,8 @@ absl::Status Trainer::Run() {
     }
   }
   if (saved_at != step_) RETURN_IF_ERROR(SaveCheckpoint());
+  RETURN_IF_ERROR(ExportModel(JoinPath(options_.out_dir, "model")));
   if (lead) {
-    try {
-      at::NoGradGuard no_grad;
-      RETURN_IF_ERROR(SaveModelFolder(JoinPath(options_.out_dir, "model"), model_->config(), model_->HfNamedTensors(),
-                                      options_.tokenizer_dir));
-    } catch (const c10::Error& e) {
-      return TorchError("saving the final model", e);
-    }
     LOG(INFO) << "trained " << total_steps_ << " steps; model in " << JoinPath(options_.out_dir, "model");
   }
   return collective_->Barrier();

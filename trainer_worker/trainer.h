@@ -41,6 +41,7 @@
 #include "trainer_worker/metrics.h"
 #include "trainer_worker/packing.h"
 #include "trainer_worker/sft_dataset.h"
+#include "trainer_worker/sharded_model.h"
 #include "trainer_worker/train_state.h"
 
 namespace ssd {
@@ -74,6 +75,10 @@ struct TrainerOptions {
   // (activation_checkpointing.h). Memory, not numerics: on CPU the
   // gradients are bitwise the same, so a resumed run may change it.
   ActivationCheckpointing activation_checkpointing;
+  // Which training state each rank holds only its share of
+  // (sharding_mode.h, sharded_model.h). Every mode trains the weights of
+  // kNone up to float summation order.
+  ShardingMode sharding = ShardingMode::kNone;
 
   int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
@@ -111,20 +116,33 @@ class Trainer {
   absl::Status Run();
   // One optimizer step (no checkpoint, no metrics file).
   absl::StatusOr<StepMetrics> Step();
-  // Writes a checkpoint of the current state (rank 0; a no-op elsewhere).
+  // Writes a checkpoint of the current state: rank 0 alone (a no-op
+  // elsewhere), or under sharding every rank its shard (collective:
+  // sharded_checkpoint.h).
   absl::Status SaveCheckpoint();
+  // Writes the model as a Hugging Face folder at `dir` (rank 0 writes;
+  // under sharding every rank must call it, and the folder is written one
+  // unit per file as the units are gathered).
+  absl::Status ExportModel(const std::string& dir);
 
   int64_t step() const { return step_; }
   int64_t total_steps() const { return total_steps_; }
   const Decoder& model() const { return *model_; }
   const SftDataset& dataset() const { return dataset_; }
   const BatchPlan& plan() const { return plan_; }
+  // nullptr unless options.sharding is set.
+  ShardedModel* sharded() { return sharded_.get(); }
+  // Collective under sharding (every rank calls it): the full parameters
+  // under their Parameters() names, fresh CPU tensors. Unsharded, clones of
+  // this rank's.
+  absl::StatusOr<NamedTensors> FullParameters();
 
  private:
   Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, SftDataset dataset, BatchPlan plan,
           Collective* collective);
   absl::Status Restore(const std::string& checkpoint_dir);
   nlohmann::ordered_json Recipe() const;
+  TrainState CurrentState() const;
   absl::StatusOr<StepMetrics> StepImpl();
 
   const TrainerOptions options_;
@@ -134,7 +152,8 @@ class Trainer {
   Collective* const collective_;
   SingleProcessCollective single_;
   NamedTensors params_;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<AdamW> optimizer_;        // sharding none
+  std::unique_ptr<ShardedModel> sharded_;  // otherwise
   LrScheduleOptions schedule_;
   int64_t total_steps_ = 0;
   int64_t step_ = 0;
@@ -156,8 +175,9 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
                         double label_smoothing = 0);
 
 // Forward of one micro-batch: ids and attention layout as tensors on `device`.
+// `runner` (layer_runner.h) runs the decoder's layers when set.
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing = 0,
-                             const ActivationCheckpointing& checkpointing = {});
+                             const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr);
 
 // Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
 // no trimming) instead of returning it to the kernel: a training step

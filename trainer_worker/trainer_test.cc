@@ -7,36 +7,16 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 
 #include "common/model/test_models.h"
 #include "tests/testing/temp_dir.h"
 #include "trainer_worker/in_process_collective.h"
 #include "trainer_worker/rank_share.h"
+#include "trainer_worker/test_examples.h"
 
 namespace ssd {
 namespace {
-
-// 48 conversations of 6..24 tokens; the first third of each is the "prompt".
-std::vector<TokenizedExample> SyntheticExamples(int64_t vocab, int fixed_len = 0) {
-  std::mt19937 rng(3);
-  std::vector<TokenizedExample> out;
-  for (int i = 0; i < 48; ++i) {
-    TokenizedExample ex;
-    const int len = fixed_len > 0 ? fixed_len : 6 + static_cast<int>(rng() % 19);
-    for (int t = 0; t < len; ++t) {
-      // A learnable pattern: each token follows from the previous one.
-      const int32_t id =
-          t == 0 ? static_cast<int32_t>(rng() % vocab) : (ex.ids.back() * 7 + 3) % static_cast<int32_t>(vocab);
-      ex.ids.push_back(id);
-      ex.loss_mask.push_back(t >= len / 3 ? 1 : 0);
-    }
-    ex.line = i + 1;
-    out.push_back(std::move(ex));
-  }
-  return out;
-}
 
 class TrainerTest : public ::testing::Test {
  protected:
