@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/filter/sample_filter.h"
 #include "common/model/activation_checkpointing.h"
+#include "common/model/sharding_mode.h"
 #include "common/sampling/sampling_presets.h"
 #include "common/tokenizer/utf8.h"
 #include "common/util/file_util.h"
@@ -126,6 +127,20 @@ std::vector<v1::Truncation> EvalTruncations(const v1::EvalSpec& eval) {
   if (eval.truncations_size() == 0) return {SingleTruncation(eval)};
   return std::vector<v1::Truncation>(eval.truncations().begin(), eval.truncations().end());
 }
+
+namespace {
+
+v1::Sharding ShardingToProto(ShardingMode mode) {
+  switch (mode) {
+    case ShardingMode::kNone: return v1::SHARDING_NONE;
+    case ShardingMode::kOptimizer: return v1::SHARDING_OPTIMIZER;
+    case ShardingMode::kGradients: return v1::SHARDING_GRADIENTS;
+    case ShardingMode::kFull: return v1::SHARDING_FULL;
+  }
+  return v1::SHARDING_NONE;
+}
+
+}  // namespace
 
 namespace {
 
@@ -320,6 +335,16 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
         f.Int("seed", &u);
         s->set_seed(u);
       }
+      if (f.Has("sharding")) {
+        std::string name;
+        f.Str("sharding", &name);
+        auto mode = ParseShardingMode(name, "train.sharding");
+        if (mode.ok()) {
+          s->set_sharding(ShardingToProto(*mode));
+        } else {
+          errors.push_back(absl::StrCat(mode.status().message(), YamlWhere(n["sharding"])));
+        }
+      }
       if (f.Has("activation_checkpointing")) {
         std::string name;
         f.Str("activation_checkpointing", &name);
@@ -469,6 +494,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
        absl::StrCat("train.warmup_steps: ", t.warmup_steps(), " is more than train.steps (", t.steps(), ")"));
   need(t.max_seq_len() >= 2 && t.max_seq_len() <= (1 << 22),
        absl::StrCat("train.max_seq_len: must be in [2, 4194304], got ", t.max_seq_len()));
+  need(v1::Sharding_IsValid(t.sharding()),
+       absl::StrCat("train.sharding: must be none, optimizer, gradients or full, got ", t.sharding()));
   const bool packed = t.batching() == v1::BATCHING_PACKED;
   need(packed || t.batching() == v1::BATCHING_PADDED,
        absl::StrCat("train.batching: must be packed or padded, got ", t.batching()));

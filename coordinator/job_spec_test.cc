@@ -48,6 +48,18 @@ TEST(JobSpecTest, ActivationCheckpointingTakesNoneFullOrEveryN) {
   }
 }
 
+TEST(JobSpecTest, ShardingTakesNoneOptimizerGradientsOrFull) {
+  for (const auto& [text, want] : std::vector<std::pair<std::string, v1::Sharding>>{
+           {"none", v1::SHARDING_NONE},
+           {"optimizer", v1::SHARDING_OPTIMIZER},
+           {"gradients", v1::SHARDING_GRADIENTS},
+           {"full", v1::SHARDING_FULL}}) {
+    auto s = ParseJobSpecYaml(With("train:\n  sharding: " + text + "\n"));
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->train().sharding(), want) << text;
+  }
+}
+
 // The spec's defaults are the CLI's: `ssd sample` (ssd-train), `ssd eval`
 // (ssd-eval's truncation) and `ssd filter` start from the same values.
 TEST(JobSpecTest, DefaultsAreTheSamePresetsAndFilterAsTheCommands) {
@@ -211,6 +223,8 @@ const BadField kBadFields[] = {
     {"schedule", "train:\n  schedule: step\n", "train.schedule: must be cosine, linear or constant, got \"step\""},
     {"activation_checkpointing", "train:\n  activation_checkpointing: every:0\n",
      "train.activation_checkpointing: must be none, full or every:N with N >= 1, got \"every:0\" (line 4"},
+    {"sharding", "train:\n  sharding: zero3\n",
+     "train.sharding: must be none, optimizer, gradients or full, got \"zero3\" (line 4"},
     {"activation_checkpointing_word", "train:\n  activation_checkpointing: selective\n",
      "train.activation_checkpointing: must be none, full or every:N"},
     {"min_lr", "train:\n  lr: 1.0e-5\n  min_lr: 1.0e-4\n", "train.min_lr: must be in [0, train.lr]"},
