@@ -81,14 +81,6 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
 
 }  // namespace
 
-int64_t LossChunkRows(int64_t n, int64_t hidden, int64_t vocab) {
-  constexpr int64_t kMinBytes = int64_t{16} << 20;
-  constexpr int64_t kMinRows = 64;
-  const int64_t by_floor = kMinBytes / (4 * std::max<int64_t>(vocab, 1));
-  const int64_t by_hidden = (n * hidden + vocab - 1) / std::max<int64_t>(vocab, 1);
-  return std::max<int64_t>({kMinRows, by_floor, by_hidden});
-}
-
 at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden_nH, const at::Tensor& weight_VH, const at::Tensor& targets_n,
                                   double label_smoothing, int64_t chunk_rows, int64_t recompute_above_bytes) {
   const int64_t n = hidden_nH.size(0), vocab = weight_VH.size(0);

@@ -20,14 +20,12 @@
 
 #include <cstdint>
 
+#include "trainer_worker/memory_plan.h"
+
 namespace ssd {
 
-// Rows per chunk for n rows: the chunk's fp32 logits take at most as many
-// bytes as the rows' hidden states ([n, H]) or 16 MiB, whichever is more
-// (so the loss never needs more than the activations it reads, and a small
-// model's chunk stays in the reused heap), and at least 64 rows, so each
-// chunk's matmul stays efficient.
-int64_t LossChunkRows(int64_t n, int64_t hidden, int64_t vocab);
+// Rows per chunk: LossChunkRows (memory_plan.h, torch-free, so `ssd plan`
+// prices the same chunks).
 
 // Below this many bytes of fp32 logits for all rows, the chunks keep their
 // log-softmax for backward instead of recomputing: the recompute is one more

@@ -13,6 +13,7 @@
 #include "tests/testing/temp_dir.h"
 #include "trainer_worker/gloo_collective.h"
 #include "trainer_worker/in_process_collective.h"
+#include "trainer_worker/memory_plan.h"
 #include "trainer_worker/sharded_checkpoint.h"
 #include "trainer_worker/test_examples.h"
 #include "trainer_worker/trainer.h"
@@ -212,6 +213,31 @@ TEST_F(ShardedModelTest, FullShardingHoldsAQuarterOfTheModelStateAtWorldSizeFour
   for (int r = 0; r < 4; ++r) {
     EXPECT_LT(bytes[r], 20 * params / 4 + 4 * params) << "rank " << r;
     EXPECT_GE(bytes[r], 20 * params / 4) << "rank " << r;
+  }
+}
+
+TEST_F(ShardedModelTest, ThePlannersModelStateIsWhatEachModeAllocates) {
+  for (ShardingMode mode : {ShardingMode::kOptimizer, ShardingMode::kGradients, ShardingMode::kFull}) {
+    auto group = std::make_shared<InProcessGroup>(4);
+    std::vector<int64_t> bytes(4);
+    std::vector<std::thread> peers;
+    auto rank_main = [&](int r) {
+      InProcessCollective c(group, r);
+      auto model = Model();
+      auto sharded = ShardedModel::Create(*model, mode, c, AdamWOptions());
+      ASSERT_TRUE(sharded.ok()) << sharded.status();
+      bytes[r] = (*sharded)->ModelStateBytes();
+    };
+    for (int r = 1; r < 4; ++r) peers.emplace_back(rank_main, r);
+    rank_main(0);
+    for (auto& p : peers) p.join();
+    MemoryPlanOptions o;
+    o.world_size = 4;
+    o.sharding = mode;
+    o.max_seq_len = 32;
+    o.micro_batch_tokens = 64;
+    const MemoryPlan plan = PlanMemory(TinyConfig(ModelArch::kQwen3), o).value();
+    EXPECT_EQ(bytes[0], plan.parameters + plan.gradients + plan.optimizer) << ShardingModeName(mode);
   }
 }
 

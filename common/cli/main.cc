@@ -18,6 +18,7 @@
 #include "coordinator/client/client_commands.h"
 #include "coordinator/server/coordinator_commands.h"
 #include "sampler_worker/sampler_command.h"
+#include "trainer_worker/plan_command.h"
 #include "trainer_worker/train_command.h"
 #include "trainer_worker/trainer_command.h"
 
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   ssd::RegisterAnalyzeCommands(app, &run);
   // Training (trainer_worker).
   ssd::RegisterTrainCommand(app, &run);
+  ssd::RegisterPlanCommand(app, &run);
   // The cluster: daemons and the users' commands.
   ssd::RegisterCoordinatorCommands(app, &run);
   ssd::RegisterClientCommands(app, &run);

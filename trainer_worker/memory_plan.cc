@@ -1,0 +1,211 @@
+#include "trainer_worker/memory_plan.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ssd {
+namespace {
+
+constexpr int64_t kBucketBytes = int64_t{25} << 20;  // GlooOptions / NcclOptions bucket_bytes
+constexpr int64_t kFlashBlock = 512;                  // common/model/flash_attention.h
+
+int64_t Padded(int64_t n, int d) { return (n + d - 1) / d * d; }
+
+double Gib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
+
+}  // namespace
+
+int64_t LossChunkRows(int64_t n, int64_t hidden, int64_t vocab) {
+  constexpr int64_t kMinBytes = int64_t{16} << 20;
+  constexpr int64_t kMinRows = 64;
+  const int64_t by_floor = kMinBytes / (4 * std::max<int64_t>(vocab, 1));
+  const int64_t by_hidden = (n * hidden + vocab - 1) / std::max<int64_t>(vocab, 1);
+  return std::max<int64_t>({kMinRows, by_floor, by_hidden});
+}
+
+absl::Status MemoryPlanOptions::Validate() const {
+  if (world_size < 1) return absl::InvalidArgumentError(absl::StrCat("--world-size: must be >= 1, got ", world_size));
+  if (max_seq_len < 2) return absl::InvalidArgumentError(absl::StrCat("--max-seq-len: must be >= 2, got ", max_seq_len));
+  if (micro_batch_tokens < max_seq_len || micro_batch_tokens % max_seq_len != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--micro-batch-tokens: ", micro_batch_tokens,
+                                                   " must be a positive multiple of --max-seq-len (", max_seq_len, ")"));
+  }
+  if (dtype != "fp32" && dtype != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat("--dtype: must be fp32 or bf16, got \"", dtype, "\""));
+  }
+  if (!(device_memory_gib >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--device-memory-gib: must be >= 0, got ", device_memory_gib));
+  }
+  return absl::OkStatus();
+}
+
+ParameterCounts CountParameters(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  const int64_t qkv = c.q_dim() + 2 * c.kv_dim();
+  ParameterCounts p;
+  p.per_layer = 2 * H + qkv * H + (c.qkv_bias() ? qkv : 0) + H * c.q_dim() + (c.o_bias() ? H : 0) +
+                (c.qk_norm() ? 2 * D : 0) + 3 * I * H;
+  p.root = c.vocab_size * H + H + (c.tie_word_embeddings ? 0 : c.vocab_size * H);
+  p.total = c.num_hidden_layers * p.per_layer + p.root;
+  return p;
+}
+
+absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOptions& o) {
+  RETURN_IF_ERROR(o.Validate());
+  MemoryPlan m;
+  m.params = CountParameters(c);
+  const int d = o.world_size;
+  const int64_t L = c.num_hidden_layers, P = m.params.total;
+  const int64_t pad_layer = Padded(m.params.per_layer, d), pad_root = Padded(m.params.root, d);
+  const int64_t padded = L * pad_layer + pad_root;
+  const int64_t shards = padded / d, layer_shards = L * pad_layer / d;
+  switch (o.sharding) {
+    case ShardingMode::kNone:
+      m.parameters = 4 * P;
+      m.gradients = 4 * P;
+      m.optimizer = 12 * P;
+      m.communication = std::min(kBucketBytes, 4 * P);
+      m.reference_model_state = 16 * P;
+      break;
+    case ShardingMode::kOptimizer:
+      m.parameters = 4 * padded;
+      m.gradients = 4 * padded;
+      m.optimizer = 12 * shards;
+      m.reference_model_state = 4 * P + 12 * P / d;
+      break;
+    case ShardingMode::kGradients:
+      m.parameters = 4 * padded;
+      m.gradients = 4 * layer_shards + 4 * pad_root;
+      m.optimizer = 12 * shards;
+      m.communication = 4 * pad_layer;
+      m.reference_model_state = 2 * P + 14 * P / d;
+      break;
+    case ShardingMode::kFull:
+      m.parameters = 4 * shards;
+      m.gradients = 4 * layer_shards + 4 * pad_root;
+      m.optimizer = 12 * shards;
+      m.gathered = 4 * pad_root + 2 * 4 * pad_layer;
+      m.communication = 4 * pad_layer;
+      m.reference_model_state = 16 * P / d;
+      break;
+  }
+  // Activations of one micro-batch.
+  const double a = o.dtype == "bf16" ? 3 : 4;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  const int64_t N = c.num_attention_heads, K = c.num_key_value_heads;
+  const double tokens = static_cast<double>(o.micro_batch_tokens);
+  const double layer_per_token = static_cast<double>(6 * H + 3 * (N + 2 * K) * D + N * D + 4 * I);
+  double act = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    act += o.activation_checkpointing.Checkpoints(l) ? static_cast<double>(H) : layer_per_token;
+  }
+  if (o.activation_checkpointing.every > 0) act += layer_per_token;  // the layer recomputed in backward
+  act += 4.0 * static_cast<double>(H);                                // embedding, final norm, gradients in flight
+  m.activations = static_cast<int64_t>(tokens * act * a);
+  // The chunked loss: one chunk of logits and its gradient, or all of them
+  // when they are small enough to keep their graphs (chunked_loss.h).
+  const int64_t all_logits = o.micro_batch_tokens * c.vocab_size * 4;
+  const int64_t rows = std::min(o.micro_batch_tokens, LossChunkRows(o.micro_batch_tokens, H, c.vocab_size));
+  m.logits = 2 * (all_logits <= (int64_t{256} << 20) ? all_logits : rows * c.vocab_size * 4);
+  // Attention scores of one layer: blocks above kFlashBlock, whole below.
+  const int64_t rows_per_mb = o.micro_batch_tokens / o.max_seq_len;
+  m.attention = o.max_seq_len > kFlashBlock ? 3 * N * kFlashBlock * kFlashBlock * 4
+                                            : 3 * rows_per_mb * N * o.max_seq_len * o.max_seq_len * 4;
+  m.total = m.parameters + m.gradients + m.optimizer + m.gathered + m.activations + m.logits + m.attention +
+            m.communication;
+  if (o.device_memory_gib > 0) {
+    m.judged = true;
+    const int64_t limit = static_cast<int64_t>(o.device_memory_gib * (1 << 30));
+    m.fits = m.total <= limit;
+    if (!m.fits) {
+      auto fits_with = [&](MemoryPlanOptions changed) {
+        changed.device_memory_gib = 0;
+        auto p = PlanMemory(c, changed);
+        return p.ok() && p->total <= limit;
+      };
+      if (o.sharding != ShardingMode::kFull) {
+        MemoryPlanOptions x = o;
+        x.sharding = ShardingMode::kFull;
+        if (fits_with(x)) m.advice.push_back("train.sharding: full (--sharding full)");
+      }
+      if (o.activation_checkpointing.every != 1) {
+        MemoryPlanOptions x = o;
+        x.activation_checkpointing.every = 1;
+        if (fits_with(x)) m.advice.push_back("train.activation_checkpointing: full");
+      }
+      if (o.micro_batch_tokens > o.max_seq_len) {
+        MemoryPlanOptions x = o;
+        x.micro_batch_tokens = o.max_seq_len;
+        if (fits_with(x)) m.advice.push_back(absl::StrCat("train.micro_batch_tokens: ", o.max_seq_len));
+      }
+      if (o.sharding != ShardingMode::kNone) {
+        for (int more = 2 * d; more <= 64 * d; more *= 2) {
+          MemoryPlanOptions x = o;
+          x.world_size = more;
+          if (fits_with(x)) {
+            m.advice.push_back(absl::StrCat("train.trainers: ", more, " (more ranks to shard over)"));
+            break;
+          }
+        }
+      }
+      if (m.advice.empty()) m.advice.push_back("no single change above fits; combine them or use larger devices");
+    }
+  }
+  return m;
+}
+
+std::string MemoryPlanText(const ModelConfig& c, const MemoryPlanOptions& o, const MemoryPlan& m) {
+  std::string out = absl::StrFormat(
+      "%s: %.2f B parameters (%d layers of %.1f M, root %.1f M)\n"
+      "%d rank(s), sharding %s, max_seq_len %d, micro_batch_tokens %d, activation checkpointing %s, %s\n\n",
+      ModelTypeName(c.arch), m.params.total / 1e9, c.num_hidden_layers, m.params.per_layer / 1e6,
+      m.params.root / 1e6, o.world_size, ShardingModeName(o.sharding), o.max_seq_len, o.micro_batch_tokens,
+      o.activation_checkpointing.Name(), o.dtype);
+  absl::StrAppend(&out, "per rank                    GiB\n");
+  const std::pair<const char*, int64_t> rows[] = {
+      {"parameters", m.parameters},       {"gradients", m.gradients}, {"optimizer", m.optimizer},
+      {"gathered layers", m.gathered},    {"activations", m.activations},
+      {"logits and loss", m.logits},      {"attention workspace", m.attention},
+      {"communication", m.communication}, {"total", m.total}};
+  for (const auto& [name, bytes] : rows) absl::StrAppend(&out, absl::StrFormat("  %-24s %8.2f\n", name, Gib(bytes)));
+  absl::StrAppend(&out, absl::StrFormat("  (ZeRO paper's bf16 model state for this mode: %.2f GiB)\n",
+                                        Gib(m.reference_model_state)));
+  if (m.judged) {
+    absl::StrAppend(&out, absl::StrFormat("\n%s on a %.0f GiB device\n", m.fits ? "fits" : "does NOT fit",
+                                          o.device_memory_gib));
+    for (const std::string& a : m.advice) absl::StrAppend(&out, "  would fit with ", a, "\n");
+  }
+  return out;
+}
+
+std::string MemoryPlanJson(const ModelConfig& c, const MemoryPlanOptions& o, const MemoryPlan& m) {
+  nlohmann::ordered_json j;
+  j["model_type"] = ModelTypeName(c.arch);
+  j["parameters"] = {{"total", m.params.total}, {"per_layer", m.params.per_layer}, {"root", m.params.root}};
+  j["world_size"] = o.world_size;
+  j["sharding"] = ShardingModeName(o.sharding);
+  j["max_seq_len"] = o.max_seq_len;
+  j["micro_batch_tokens"] = o.micro_batch_tokens;
+  j["activation_checkpointing"] = o.activation_checkpointing.Name();
+  j["dtype"] = o.dtype;
+  j["per_rank_bytes"] = {{"parameters", m.parameters},       {"gradients", m.gradients},
+                         {"optimizer", m.optimizer},         {"gathered", m.gathered},
+                         {"activations", m.activations},     {"logits", m.logits},
+                         {"attention", m.attention},         {"communication", m.communication},
+                         {"total", m.total}};
+  j["reference_model_state_bytes"] = m.reference_model_state;
+  if (m.judged) {
+    j["device_memory_gib"] = o.device_memory_gib;
+    j["fits"] = m.fits;
+    j["advice"] = m.advice;
+  } else {
+    j["fits"] = nullptr;
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace ssd
