@@ -60,6 +60,14 @@ void AdamW::Step(double lr) {
   }
 }
 
+int64_t AdamW::StateBytes() const {
+  int64_t bytes = 0;
+  for (const auto* v : {&exp_avg_, &exp_avg_sq_, &denom_}) {
+    for (const at::Tensor& t : *v) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  }
+  return bytes;
+}
+
 NamedTensors AdamW::StateTensors() const {
   NamedTensors out;
   for (size_t i = 0; i < params_.size(); ++i) {

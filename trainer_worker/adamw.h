@@ -65,6 +65,8 @@ class AdamW {
   absl::Status LoadState(const std::map<std::string, at::Tensor>& state, int64_t steps);
 
   const NamedTensors& params() const { return params_; }
+  // Bytes of the moments and the update's scratch.
+  int64_t StateBytes() const;
 
  private:
   const AdamWOptions options_;

@@ -32,7 +32,7 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
     ctx->save_for_backward({h, w, t});
     ctx->saved_data["label_smoothing"] = label_smoothing;
     ctx->saved_data["rows"] = rows;
-    ctx->saved_data["autocast"] = CudaAutocastEnabled();
+    ctx->saved_data["autocast"] = static_cast<int64_t>(CurrentAutocast());
     const int64_t n = h.size(0);
     at::Tensor sum = at::zeros({}, h.options().dtype(at::kFloat));
     for (int64_t begin = 0; begin < n; begin += rows) {
@@ -55,7 +55,7 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
     at::Tensor dw;
     at::Tensor w = saved[1].detach().requires_grad_(need_w);
     at::AutoGradMode on(true);
-    CudaAutocastScope autocast(ctx->saved_data["autocast"].toBool());
+    AutocastScope autocast(static_cast<Autocast>(ctx->saved_data["autocast"].toInt()));
     const int64_t n = h.size(0);
     for (int64_t begin = 0; begin < n; begin += rows) {
       const int64_t len = std::min(rows, n - begin);

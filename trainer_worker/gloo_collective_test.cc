@@ -1,9 +1,8 @@
 #include "trainer_worker/gloo_collective.h"
 
 #include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 
 #include <thread>
 #include <vector>
@@ -137,11 +136,12 @@ TEST(GlooCollectiveTest, AllGatherAndReduceScatterMatchTheInProcessFakeForOddSiz
         return c.ok() ? std::move(*c) : nullptr;
       });
       auto group = std::make_shared<InProcessGroup>(world);
-      std::vector<ShardedResults> fake = RunSharded(
-          world, n, [&](int r) -> std::unique_ptr<Collective> { return std::make_unique<InProcessCollective>(group, r); });
+      std::vector<ShardedResults> fake = RunSharded(world, n, [&](int r) -> std::unique_ptr<Collective> {
+        return std::make_unique<InProcessCollective>(group, r);
+      });
       for (int r = 0; r < world; ++r) {
-        const std::string where = "world " + std::to_string(world) + ", n " + std::to_string(n) + ", rank " +
-                                  std::to_string(r);
+        const std::string where =
+            "world " + std::to_string(world) + ", n " + std::to_string(n) + ", rank " + std::to_string(r);
         EXPECT_TRUE(at::equal(gloo[r].gathered, fake[r].gathered)) << where;
         EXPECT_TRUE(at::equal(gloo[r].gathered_in_place, fake[r].gathered_in_place)) << where;
         // Sums of up to four addends in another order: a few ulps.

@@ -11,7 +11,9 @@ namespace ssd {
 namespace {
 
 constexpr int64_t kBucketBytes = int64_t{25} << 20;  // GlooOptions / NcclOptions bucket_bytes
-constexpr int64_t kFlashBlock = 512;                  // common/model/flash_attention.h
+constexpr int64_t kFlashBlock = 512;                 // common/model/flash_attention.h
+constexpr int64_t kCpuRuntimeBytes = int64_t{400} << 20;
+constexpr int64_t kCudaRuntimeBytes = int64_t{1} << 30;
 
 int64_t Padded(int64_t n, int d) { return (n + d - 1) / d * d; }
 
@@ -29,10 +31,21 @@ int64_t LossChunkRows(int64_t n, int64_t hidden, int64_t vocab) {
 
 absl::Status MemoryPlanOptions::Validate() const {
   if (world_size < 1) return absl::InvalidArgumentError(absl::StrCat("--world-size: must be >= 1, got ", world_size));
-  if (max_seq_len < 2) return absl::InvalidArgumentError(absl::StrCat("--max-seq-len: must be >= 2, got ", max_seq_len));
+  if (max_seq_len < 2)
+    return absl::InvalidArgumentError(absl::StrCat("--max-seq-len: must be >= 2, got ", max_seq_len));
   if (micro_batch_tokens < max_seq_len || micro_batch_tokens % max_seq_len != 0) {
     return absl::InvalidArgumentError(absl::StrCat("--micro-batch-tokens: ", micro_batch_tokens,
-                                                   " must be a positive multiple of --max-seq-len (", max_seq_len, ")"));
+                                                   " must be a positive multiple of --max-seq-len (", max_seq_len,
+                                                   ")"));
+  }
+  if (device != "cpu" && device != "cuda") {
+    return absl::InvalidArgumentError(absl::StrCat("--device: must be cpu or cuda, got \"", device, "\""));
+  }
+  if (param_dtype != "fp32" && param_dtype != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat("--param-dtype: must be fp32 or bf16, got \"", param_dtype, "\""));
+  }
+  if (param_dtype == "bf16" && sharding == ShardingMode::kNone) {
+    return absl::InvalidArgumentError("--param-dtype: bf16 needs --sharding optimizer, gradients or full");
   }
   if (dtype != "fp32" && dtype != "bf16") {
     return absl::InvalidArgumentError(absl::StrCat("--dtype: must be fp32 or bf16, got \"", dtype, "\""));
@@ -63,6 +76,11 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
   const int64_t pad_layer = Padded(m.params.per_layer, d), pad_root = Padded(m.params.root, d);
   const int64_t padded = L * pad_layer + pad_root;
   const int64_t shards = padded / d, layer_shards = L * pad_layer / d;
+  // Parameters kept whole or gathered: 4 bytes, or 2 when gathered in bf16,
+  // whose fp32 masters and gradient shards are then tensors of their own.
+  const int64_t pb = o.param_dtype == "bf16" ? 2 : 4;
+  const int64_t own = pb == 2 ? 4 * shards : 0;
+  const int64_t root_shard = pad_root / d;
   switch (o.sharding) {
     case ShardingMode::kNone:
       m.parameters = 4 * P;
@@ -72,23 +90,23 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
       m.reference_model_state = 16 * P;
       break;
     case ShardingMode::kOptimizer:
-      m.parameters = 4 * padded;
-      m.gradients = 4 * padded;
+      m.parameters = pb * padded + own;
+      m.gradients = pb * padded + own;
       m.optimizer = 12 * shards;
       m.reference_model_state = 4 * P + 12 * P / d;
       break;
     case ShardingMode::kGradients:
-      m.parameters = 4 * padded;
-      m.gradients = 4 * layer_shards + 4 * pad_root;
+      m.parameters = pb * padded + own;
+      m.gradients = 4 * layer_shards + pb * pad_root + (pb == 2 ? 4 * root_shard : 0);
       m.optimizer = 12 * shards;
       m.communication = 4 * pad_layer;
       m.reference_model_state = 2 * P + 14 * P / d;
       break;
     case ShardingMode::kFull:
       m.parameters = 4 * shards;
-      m.gradients = 4 * layer_shards + 4 * pad_root;
+      m.gradients = 4 * layer_shards + pb * pad_root + (pb == 2 ? 4 * root_shard : 0);
       m.optimizer = 12 * shards;
-      m.gathered = 4 * pad_root + 2 * 4 * pad_layer;
+      m.gathered = pb * pad_root + 2 * pb * pad_layer;
       m.communication = 4 * pad_layer;
       m.reference_model_state = 16 * P / d;
       break;
@@ -104,7 +122,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
     act += o.activation_checkpointing.Checkpoints(l) ? static_cast<double>(H) : layer_per_token;
   }
   if (o.activation_checkpointing.every > 0) act += layer_per_token;  // the layer recomputed in backward
-  act += 4.0 * static_cast<double>(H);                                // embedding, final norm, gradients in flight
+  act += 4.0 * static_cast<double>(H);                               // embedding, final norm, gradients in flight
   m.activations = static_cast<int64_t>(tokens * act * a);
   // The chunked loss: one chunk of logits and its gradient, or all of them
   // when they are small enough to keep their graphs (chunked_loss.h).
@@ -115,8 +133,9 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
   const int64_t rows_per_mb = o.micro_batch_tokens / o.max_seq_len;
   m.attention = o.max_seq_len > kFlashBlock ? 3 * N * kFlashBlock * kFlashBlock * 4
                                             : 3 * rows_per_mb * N * o.max_seq_len * o.max_seq_len * 4;
+  m.runtime = o.device == "cpu" ? kCpuRuntimeBytes : kCudaRuntimeBytes;
   m.total = m.parameters + m.gradients + m.optimizer + m.gathered + m.activations + m.logits + m.attention +
-            m.communication;
+            m.communication + m.runtime;
   if (o.device_memory_gib > 0) {
     m.judged = true;
     const int64_t limit = static_cast<int64_t>(o.device_memory_gib * (1 << 30));
@@ -161,22 +180,28 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
 std::string MemoryPlanText(const ModelConfig& c, const MemoryPlanOptions& o, const MemoryPlan& m) {
   std::string out = absl::StrFormat(
       "%s: %.2f B parameters (%d layers of %.1f M, root %.1f M)\n"
-      "%d rank(s), sharding %s, max_seq_len %d, micro_batch_tokens %d, activation checkpointing %s, %s\n\n",
-      ModelTypeName(c.arch), m.params.total / 1e9, c.num_hidden_layers, m.params.per_layer / 1e6,
-      m.params.root / 1e6, o.world_size, ShardingModeName(o.sharding), o.max_seq_len, o.micro_batch_tokens,
-      o.activation_checkpointing.Name(), o.dtype);
+      "%d rank(s), sharding %s (%s parameters), max_seq_len %d, micro_batch_tokens %d, activation checkpointing %s, "
+      "%s activations on %s\n\n",
+      ModelTypeName(c.arch), m.params.total / 1e9, c.num_hidden_layers, m.params.per_layer / 1e6, m.params.root / 1e6,
+      o.world_size, ShardingModeName(o.sharding), o.param_dtype, o.max_seq_len, o.micro_batch_tokens,
+      o.activation_checkpointing.Name(), o.dtype, o.device);
   absl::StrAppend(&out, "per rank                    GiB\n");
-  const std::pair<const char*, int64_t> rows[] = {
-      {"parameters", m.parameters},       {"gradients", m.gradients}, {"optimizer", m.optimizer},
-      {"gathered layers", m.gathered},    {"activations", m.activations},
-      {"logits and loss", m.logits},      {"attention workspace", m.attention},
-      {"communication", m.communication}, {"total", m.total}};
+  const std::pair<const char*, int64_t> rows[] = {{"parameters", m.parameters},
+                                                  {"gradients", m.gradients},
+                                                  {"optimizer", m.optimizer},
+                                                  {"gathered layers", m.gathered},
+                                                  {"activations", m.activations},
+                                                  {"logits and loss", m.logits},
+                                                  {"attention workspace", m.attention},
+                                                  {"communication", m.communication},
+                                                  {"runtime", m.runtime},
+                                                  {"total", m.total}};
   for (const auto& [name, bytes] : rows) absl::StrAppend(&out, absl::StrFormat("  %-24s %8.2f\n", name, Gib(bytes)));
   absl::StrAppend(&out, absl::StrFormat("  (ZeRO paper's bf16 model state for this mode: %.2f GiB)\n",
                                         Gib(m.reference_model_state)));
   if (m.judged) {
-    absl::StrAppend(&out, absl::StrFormat("\n%s on a %.0f GiB device\n", m.fits ? "fits" : "does NOT fit",
-                                          o.device_memory_gib));
+    absl::StrAppend(
+        &out, absl::StrFormat("\n%s on a %.0f GiB device\n", m.fits ? "fits" : "does NOT fit", o.device_memory_gib));
     for (const std::string& a : m.advice) absl::StrAppend(&out, "  would fit with ", a, "\n");
   }
   return out;
@@ -192,11 +217,13 @@ std::string MemoryPlanJson(const ModelConfig& c, const MemoryPlanOptions& o, con
   j["micro_batch_tokens"] = o.micro_batch_tokens;
   j["activation_checkpointing"] = o.activation_checkpointing.Name();
   j["dtype"] = o.dtype;
-  j["per_rank_bytes"] = {{"parameters", m.parameters},       {"gradients", m.gradients},
-                         {"optimizer", m.optimizer},         {"gathered", m.gathered},
-                         {"activations", m.activations},     {"logits", m.logits},
-                         {"attention", m.attention},         {"communication", m.communication},
-                         {"total", m.total}};
+  j["param_dtype"] = o.param_dtype;
+  j["device"] = o.device;
+  j["per_rank_bytes"] = {{"parameters", m.parameters},   {"gradients", m.gradients},
+                         {"optimizer", m.optimizer},     {"gathered", m.gathered},
+                         {"activations", m.activations}, {"logits", m.logits},
+                         {"attention", m.attention},     {"communication", m.communication},
+                         {"runtime", m.runtime},         {"total", m.total}};
   j["reference_model_state_bytes"] = m.reference_model_state;
   if (m.judged) {
     j["device_memory_gib"] = o.device_memory_gib;

@@ -15,6 +15,11 @@
 //              whole, and during a step the root's parameters and up to two
 //              layers' parameters and gradient buffers gathered)
 //
+// With `param_dtype` bf16 (sharded only) the parameters kept whole or
+// gathered take 2 bytes, the root's gradients too, and the fp32 masters and
+// gradient shards are tensors of their own (4/d each): optimizer becomes
+// 4 + 20/d, full 20/d plus bf16 gathered layers.
+//
 // The ZeRO paper's figures (bf16 parameters and gradients, fp32 master
 // weights and Adam: 16, 4 + 12/d, 2 + 14/d, 16/d) are given beside them as
 // `reference_bytes`: they assume bf16 parameter buffers, which ssd's GPU
@@ -27,6 +32,11 @@
 // chunk (LossChunkRows) of fp32 logits and its gradient. Attention:
 // documents longer than 512 tokens attend in 512 x 512 blocks per head;
 // shorter ones build their scores whole.
+//
+// Runtime: a trainer process on CPU holds about 0.4 GiB before its model
+// (libtorch, OpenBLAS and Gloo buffers, the data; measured by trainer_bench
+// --sharding); on GPU the CUDA context and NCCL's buffers, taken as 1 GiB
+// (not measured here).
 #ifndef SSD_TRAINER_WORKER_MEMORY_PLAN_H_
 #define SSD_TRAINER_WORKER_MEMORY_PLAN_H_
 
@@ -51,6 +61,10 @@ struct MemoryPlanOptions {
   // the matmul outputs are 2 and the residual stream stays 4, so "bf16"
   // prices activations at 3 on average.
   std::string dtype = "fp32";  // fp32 or bf16
+  // The dtype sharded parameters are gathered in (TrainerOptions::param_dtype).
+  std::string param_dtype = "fp32";
+  // cpu or cuda: what the process itself takes (runtime, below).
+  std::string device = "cpu";
   double device_memory_gib = 0;  // 0: do not judge fit
 
   absl::Status Validate() const;
@@ -82,6 +96,7 @@ struct MemoryPlan {
   int64_t logits = 0;         // the chunked loss's working set
   int64_t attention = 0;      // attention scores of one layer
   int64_t communication = 0;  // all-reduce buckets (none), reduce-scatter buffer (sharded)
+  int64_t runtime = 0;        // the process: libtorch, Gloo, allocator slack (cpu); CUDA context, NCCL (cuda)
   int64_t total = 0;
   int64_t reference_model_state = 0;  // the ZeRO paper's bf16 figure, for comparison
   bool judged = false;

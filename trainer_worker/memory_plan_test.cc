@@ -28,6 +28,7 @@ MemoryPlanOptions Paper(ShardingMode mode) {
   o.micro_batch_tokens = 65536;
   o.activation_checkpointing.every = 1;
   o.dtype = "bf16";
+  o.device = "cuda";
   o.device_memory_gib = 80;
   return o;
 }
@@ -70,8 +71,8 @@ TEST(MemoryPlanTest, Qwen3FourBAt65536TokensFitsEightyGibFullyShardedButNotUnsha
   ASSERT_FALSE(none.advice.empty());
   EXPECT_NE(none.advice[0].find("sharding: full"), std::string::npos);
   const std::string json = MemoryPlanJson(qwen, Paper(ShardingMode::kNone), none);
-  for (const char* key : {"\"per_rank_bytes\"", "\"parameters\"", "\"gradients\"", "\"optimizer\"",
-                          "\"activations\"", "\"total\"", "\"fits\": false"}) {
+  for (const char* key : {"\"per_rank_bytes\"", "\"parameters\"", "\"gradients\"", "\"optimizer\"", "\"activations\"",
+                          "\"total\"", "\"fits\": false"}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   }
 }

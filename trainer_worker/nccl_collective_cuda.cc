@@ -140,8 +140,7 @@ class NcclCollective : public Collective {
   // when the shard is the rank's chunk of the full buffer.
   absl::Status AllGather(const at::Tensor& shard, const at::Tensor& full) override {
     return Sharded("all-gather", shard, full, [&](ncclDataType_t type) {
-      return ncclAllGather(shard.data_ptr(), full.data_ptr(), static_cast<size_t>(shard.numel()), type, comm_,
-                           stream_);
+      return ncclAllGather(shard.data_ptr(), full.data_ptr(), static_cast<size_t>(shard.numel()), type, comm_, stream_);
     });
   }
   absl::Status AllGatherInPlace(const at::Tensor& full) override {
@@ -168,9 +167,9 @@ class NcclCollective : public Collective {
   absl::Status Sharded(const char* what, const at::Tensor& shard, const at::Tensor& full, Call call) {
     if (!shard.is_cuda() || !full.is_cuda() || !shard.is_contiguous() || !full.is_contiguous() ||
         full.numel() != shard.numel() * world_ || shard.scalar_type() != full.scalar_type()) {
-      return absl::InvalidArgumentError(absl::StrCat("NCCL ", what, " on rank ", rank_,
-                                                     ": needs contiguous CUDA tensors of one dtype with full = ",
-                                                     world_, " x shard elements"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("NCCL ", what, " on rank ", rank_,
+                       ": needs contiguous CUDA tensors of one dtype with full = ", world_, " x shard elements"));
     }
     ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(shard.scalar_type()));
     RETURN_IF_ERROR(CudaStatus(cudaEventRecord(ready_, cudaStreamLegacy), "event record", rank_));

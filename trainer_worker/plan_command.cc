@@ -28,7 +28,9 @@ struct PlanFlags {
   std::optional<int64_t> max_seq_len;
   std::optional<int64_t> micro_batch_tokens;
   std::optional<std::string> activation_checkpointing;
-  std::string dtype = "bf16";
+  std::string device = "cuda";
+  std::string dtype;  // default: bf16 on cuda, fp32 on cpu
+  std::string param_dtype = "fp32";
   double device_memory_gib = 80;
   bool json = false;
 };
@@ -42,8 +44,9 @@ absl::StatusOr<ModelConfig> ConfigAt(const std::string& path, const std::string&
   const std::string resolved = ResolveModelDir(path);
   const std::string file = IsDir(resolved) ? JoinPath(resolved, "config.json") : resolved;
   if (!PathExists(file)) {
-    return absl::NotFoundError(absl::StrCat(flag, " ", path, ": no config.json there (give a model folder, a bare "
-                                                  "config.json, or --model for a spec whose model is elsewhere)"));
+    return absl::NotFoundError(absl::StrCat(flag, " ", path,
+                                            ": no config.json there (give a model folder, a bare "
+                                            "config.json, or --model for a spec whose model is elsewhere)"));
   }
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(file, 1 << 20));
   return ParseModelConfig(text, file);
@@ -51,7 +54,9 @@ absl::StatusOr<ModelConfig> ConfigAt(const std::string& path, const std::string&
 
 absl::Status RunPlan(const PlanFlags& f) {
   MemoryPlanOptions o;
-  o.dtype = f.dtype;
+  o.device = f.device;
+  o.param_dtype = f.param_dtype;
+  o.dtype = !f.dtype.empty() ? f.dtype : f.device == "cpu" ? "fp32" : "bf16";
   o.device_memory_gib = f.device_memory_gib;
   std::string model = f.model;
   const bool spec = absl::EndsWith(f.what, ".yaml") || absl::EndsWith(f.what, ".yml");
@@ -73,8 +78,8 @@ absl::Status RunPlan(const PlanFlags& f) {
     if (!model.empty()) return absl::InvalidArgumentError("--model: only with a job spec; the argument is the model");
     model = f.what;
   }
-  ASSIGN_OR_RETURN(ModelConfig config, ConfigAt(model, spec && f.model.empty() ? absl::StrCat(f.what, ": model")
-                                                                               : std::string("--model")));
+  ASSIGN_OR_RETURN(ModelConfig config,
+                   ConfigAt(model, spec && f.model.empty() ? absl::StrCat(f.what, ": model") : std::string("--model")));
   if (f.world_size) o.world_size = *f.world_size;
   if (f.sharding) {
     ASSIGN_OR_RETURN(o.sharding, ParseShardingMode(*f.sharding, "--sharding"));
@@ -106,13 +111,15 @@ void RegisterPlanCommand(CLI::App& app, std::function<int()>* run) {
   c->add_option("--micro-batch-tokens", f->micro_batch_tokens,
                 "tokens per forward/backward (default: the spec's, else --max-seq-len)");
   c->add_option("--activation-checkpointing", f->activation_checkpointing, "none, full or every:N");
-  c->add_option("--dtype", f->dtype, "activations: bf16 (GPU autocast) or fp32 (CPU)")->capture_default_str();
+  c->add_option("--device", f->device, "cuda or cpu: the runtime's own memory and the default --dtype")
+      ->capture_default_str();
+  c->add_option("--dtype", f->dtype, "activations: bf16 (GPU autocast; default on cuda) or fp32 (CPU)");
+  c->add_option("--param-dtype", f->param_dtype, "parameters gathered in fp32 or bf16 (sharded only)")
+      ->capture_default_str();
   c->add_option("--device-memory-gib", f->device_memory_gib, "memory per rank to judge the fit against (0: do not)")
       ->capture_default_str();
   c->add_flag("--json", f->json, "print JSON");
-  c->callback([f, run] {
-    *run = [f] { return ReportStatus("plan", RunPlan(*f)); };
-  });
+  c->callback([f, run] { *run = [f] { return ReportStatus("plan", RunPlan(*f)); }; });
 }
 
 }  // namespace ssd

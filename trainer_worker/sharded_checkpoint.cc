@@ -163,10 +163,9 @@ absl::StatusOr<LoadedShard> LoadShardedState(const std::string& dir, const std::
       const FlatParam& want = layout[u].params[i];
       if (!p.is_object() || p.value("name", "") != want.name || !p.contains("shape") ||
           p["shape"] != nlohmann::json(want.shape) || !p.contains("offset") || p["offset"] != want.offset) {
-        return absl::FailedPreconditionError(absl::StrCat(path, ": ", where, ".params[", i, "] is ", p.dump(),
-                                                          " but this model has ", want.name, " of shape ",
-                                                          nlohmann::json(want.shape).dump(), " at offset ",
-                                                          want.offset));
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, ": ", where, ".params[", i, "] is ", p.dump(), " but this model has ", want.name,
+                         " of shape ", nlohmann::json(want.shape).dump(), " at offset ", want.offset));
       }
     }
   }
@@ -181,7 +180,8 @@ absl::StatusOr<LoadedShard> LoadShardedState(const std::string& dir, const std::
       return bad(absl::StrCat("shards[", q, "] must be {\"rank\": ", q, ", \"file\", \"bytes\"}"));
     }
     const std::string file = s["file"].get<std::string>();
-    if (file != ShardFile(q, old_world)) return bad(absl::StrCat("shards[", q, "].file must be ", ShardFile(q, old_world)));
+    if (file != ShardFile(q, old_world))
+      return bad(absl::StrCat("shards[", q, "].file must be ", ShardFile(q, old_world)));
     files[q] = JoinPath(dir, file);
     const int64_t bytes = FileBytes(files[q]);
     if (bytes < 0) {
@@ -228,8 +228,7 @@ absl::StatusOr<LoadedShard> LoadShardedState(const std::string& dir, const std::
         file.emplace(std::move(f));
       }
       if (const TensorInfo* rng = file->Find(kRngName); rng != nullptr && rng->dtype == DType::kU8) {
-        out.rng_state =
-            at::from_blob(const_cast<uint8_t*>(file->Data(*rng)), {rng->num_elements()}, at::kByte).clone();
+        out.rng_state = at::from_blob(const_cast<uint8_t*>(file->Data(*rng)), {rng->num_elements()}, at::kByte).clone();
       }
     }
   }

@@ -52,7 +52,9 @@ struct ShardedModel::Unit {
     int64_t len = 0;
     bool decayed = false;
   };
-  std::vector<Slice> slices;  // the parameters' parts that fall in this rank's shard
+  std::vector<Slice> slices;    // the parameters' parts that fall in this rank's shard
+  bool master_is_view = false;  // master is a chunk of `full` (fp32, kept whole)
+  bool grad_is_view = false;    // grad is a chunk of `full_grad` (fp32)
   bool gathered = true;
 };
 
@@ -82,7 +84,7 @@ void CheckOk(const absl::Status& s) { TORCH_CHECK(s.ok(), std::string(s.message(
 class ShardedLayerBackward : public torch::autograd::Node {
  public:
   ShardedLayerBackward(ShardedModel* owner, size_t unit, LayerFn layer, at::Tensor input, at::Tensor inner_in,
-                       at::Tensor inner_out, bool input_needs_grad, bool autocast)
+                       at::Tensor inner_out, bool input_needs_grad, Autocast autocast)
       : owner_(owner),
         unit_(unit),
         layer_(std::move(layer)),
@@ -101,7 +103,7 @@ class ShardedLayerBackward : public torch::autograd::Node {
     if (!y.defined()) {  // checkpointed: run the forward again
       x = input_.detach().requires_grad_(input_needs_grad_);
       at::AutoGradMode on(true);
-      CudaAutocastScope autocast(autocast_);
+      AutocastScope autocast(autocast_);
       y = layer_(x);
     }
     std::vector<at::Tensor> params = owner_->UnitParameters(unit_);
@@ -114,8 +116,7 @@ class ShardedLayerBackward : public torch::autograd::Node {
     variable_list out = torch::autograd::grad({y}, inputs, {dy}, /*retain_graph=*/false, /*create_graph=*/false,
                                               /*allow_unused=*/true);
     at::Tensor dx = input_needs_grad_ ? out[0] : at::Tensor();
-    owner_->ReduceLayerGradients(unit_,
-                                 std::vector<at::Tensor>(out.begin() + (input_needs_grad_ ? 1 : 0), out.end()));
+    owner_->ReduceLayerGradients(unit_, std::vector<at::Tensor>(out.begin() + (input_needs_grad_ ? 1 : 0), out.end()));
     owner_->ReleaseUnit(unit_);
     release_variables();
     return {dx};
@@ -136,14 +137,16 @@ class ShardedLayerBackward : public torch::autograd::Node {
   at::Tensor inner_in_;  // not checkpointed: the graph kept from forward
   at::Tensor inner_out_;
   const bool input_needs_grad_;
-  const bool autocast_;
+  const Autocast autocast_;
 };
 
 }  // namespace
 
-ShardedModel::ShardedModel(Decoder& model, ShardingMode mode, Collective& collective, const AdamWOptions& adamw)
+ShardedModel::ShardedModel(Decoder& model, ShardingMode mode, Collective& collective, const AdamWOptions& adamw,
+                           at::ScalarType param_dtype)
     : model_(model),
       mode_(mode),
+      param_dtype_(param_dtype),
       coll_(collective),
       adamw_(adamw),
       rank_(collective.rank()),
@@ -152,9 +155,13 @@ ShardedModel::ShardedModel(Decoder& model, ShardingMode mode, Collective& collec
 ShardedModel::~ShardedModel() = default;
 
 absl::StatusOr<std::unique_ptr<ShardedModel>> ShardedModel::Create(Decoder& model, ShardingMode mode,
-                                                                  Collective& collective, const AdamWOptions& adamw) {
+                                                                   Collective& collective, const AdamWOptions& adamw,
+                                                                   at::ScalarType param_dtype) {
   if (mode == ShardingMode::kNone) return absl::InvalidArgumentError("sharding: ShardedModel needs a sharded mode");
-  std::unique_ptr<ShardedModel> m(new ShardedModel(model, mode, collective, adamw));
+  if (param_dtype != at::kFloat && param_dtype != at::kBFloat16) {
+    return absl::InvalidArgumentError("param_dtype: the gathered parameters are fp32 or bf16");
+  }
+  std::unique_ptr<ShardedModel> m(new ShardedModel(model, mode, collective, adamw, param_dtype));
   try {
     RETURN_IF_ERROR(m->Init());
   } catch (const c10::Error& e) {
@@ -163,9 +170,7 @@ absl::StatusOr<std::unique_ptr<ShardedModel>> ShardedModel::Create(Decoder& mode
   return m;
 }
 
-bool ShardedModel::KeepsGathered(size_t unit) const {
-  return mode_ != ShardingMode::kFull;
-}
+bool ShardedModel::KeepsGathered(size_t unit) const { return mode_ != ShardingMode::kFull; }
 
 absl::Status ShardedModel::Init() {
   at::NoGradGuard no_grad;
@@ -181,28 +186,35 @@ absl::Status ShardedModel::Init() {
     index[params_[i].first] = i;
   }
   const at::TensorOptions f32 = params_[0].second.options().dtype(at::kFloat).requires_grad(false);
+  const at::TensorOptions compute = f32.dtype(param_dtype_);
   const size_t root = layout_.size() - 1;
   for (size_t u = 0; u < layout_.size(); ++u) {
     const FlatUnitLayout& l = layout_[u];
     auto unit = std::make_unique<Unit>();
     const int64_t n = l.ShardNumel(world_);
-    unit->full = at::zeros({l.padded}, f32);
+    // The fp32 values first (the masters keep them), then the parameters
+    // become views into the unit's buffer in the compute dtype.
+    at::Tensor values = at::zeros({l.padded}, f32);
+    for (const FlatParam& fp : l.params)
+      values.narrow(0, fp.offset, fp.numel).copy_(params_[index.at(fp.name)].second.view(-1));
+    unit->full = param_dtype_ == at::kFloat ? values : values.to(param_dtype_);
     const bool grad_buffer = mode_ == ShardingMode::kOptimizer || u == root;
-    if (grad_buffer) unit->full_grad = at::zeros({l.padded}, f32);
+    if (grad_buffer) unit->full_grad = at::zeros({l.padded}, compute);
     for (const FlatParam& fp : l.params) {
       const size_t i = index.at(fp.name);
       unit->param_index.push_back(i);
       at::Tensor& p = params_[i].second;
-      at::Tensor view = unit->full.narrow(0, fp.offset, fp.numel).view(fp.shape);
-      view.copy_(p);
-      p.set_data(view);
+      p.set_data(unit->full.narrow(0, fp.offset, fp.numel).view(fp.shape));
       p.mutable_grad() = grad_buffer ? unit->full_grad.narrow(0, fp.offset, fp.numel).view(fp.shape) : at::Tensor();
       const int64_t b = std::max(fp.offset, rank_ * n), e = std::min(fp.offset + fp.numel, (rank_ + 1) * n);
       if (b < e) unit->slices.push_back({b - rank_ * n, e - b, fp.decayed});
     }
-    unit->master = ChunkOf(unit->full, rank_, world_);
-    if (mode_ == ShardingMode::kFull) unit->master = unit->master.clone();
-    unit->grad = grad_buffer ? ChunkOf(unit->full_grad, rank_, world_) : at::zeros({n}, f32);
+    // fp32 parameters kept whole are their own masters; otherwise the master
+    // shard is a tensor of its own.
+    unit->master_is_view = param_dtype_ == at::kFloat && mode_ != ShardingMode::kFull;
+    unit->master = unit->master_is_view ? ChunkOf(unit->full, rank_, world_) : ChunkOf(values, rank_, world_).clone();
+    unit->grad_is_view = grad_buffer && param_dtype_ == at::kFloat;
+    unit->grad = unit->grad_is_view ? ChunkOf(unit->full_grad, rank_, world_) : at::zeros({n}, f32);
     unit->exp_avg = at::zeros({n}, f32);
     unit->exp_avg_sq = at::zeros({n}, f32);
     unit->denom = at::zeros({n}, f32);
@@ -225,7 +237,7 @@ void ShardedModel::GatherUnit(size_t unit) {
   if (u.gathered) return;
   at::NoGradGuard no_grad;
   AllocateStorage(u.full);
-  CheckOk(coll_.AllGather(u.master, u.full));
+  CheckOk(coll_.AllGather(u.master.to(u.full.scalar_type()), u.full));
   u.gathered = true;
 }
 
@@ -266,7 +278,7 @@ at::Tensor ShardedModel::RunLayer(int64_t index, const LayerFn& layer, const at:
   ReleaseUnit(unit);
   auto node = std::shared_ptr<ShardedLayerBackward>(
       new ShardedLayerBackward(this, unit, layer, checkpoint ? x.detach() : at::Tensor(), std::move(inner_in),
-                               std::move(inner_out), x.requires_grad(), CudaAutocastEnabled()),
+                               std::move(inner_out), x.requires_grad(), CurrentAutocast()),
       torch::autograd::deleteNode);
   node->set_next_edges(torch::autograd::collect_next_edges(x));
   torch::autograd::set_history(y, node);
@@ -276,7 +288,10 @@ at::Tensor ShardedModel::RunLayer(int64_t index, const LayerFn& layer, const at:
 absl::Status ShardedModel::BeginStep() {
   try {
     at::NoGradGuard no_grad;
-    for (auto& u : units_) (u->full_grad.defined() ? u->full_grad : u->grad).zero_();
+    for (auto& u : units_) {
+      if (u->full_grad.defined()) u->full_grad.zero_();
+      u->grad.zero_();
+    }
     GatherUnit(units_.size() - 1);
   } catch (const c10::Error& e) {
     return absl::UnavailableError(absl::StrCat("gathering the root parameters: ", e.what_without_backtrace()));
@@ -287,7 +302,15 @@ absl::Status ShardedModel::BeginStep() {
 absl::Status ShardedModel::FinishGradients() {
   at::NoGradGuard no_grad;
   for (auto& u : units_) {
-    if (u->full_grad.defined()) RETURN_IF_ERROR(coll_.ReduceScatterSumInPlace(u->full_grad));
+    if (!u->full_grad.defined()) continue;
+    if (u->grad_is_view) {
+      RETURN_IF_ERROR(coll_.ReduceScatterSumInPlace(u->full_grad));
+    } else {
+      // bf16 gradients are reduced in fp32, as FSDP2's default.
+      at::Tensor flat = u->full_grad.to(at::kFloat);
+      RETURN_IF_ERROR(coll_.ReduceScatterSumInPlace(flat));
+      u->grad.add_(ChunkOf(flat, rank_, world_));
+    }
   }
   return absl::OkStatus();
 }
@@ -321,7 +344,7 @@ absl::Status ShardedModel::Update(double lr) {
     if (mode_ == ShardingMode::kFull) {
       ReleaseUnit(units_.size() - 1);
     } else {
-      for (auto& u : units_) RETURN_IF_ERROR(coll_.AllGatherInPlace(u->full));
+      RETURN_IF_ERROR(RefreshParameters());
     }
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("sharded optimizer step: ", e.what_without_backtrace()));
@@ -339,8 +362,7 @@ NamedTensors ShardedModel::ShardTensors() const {
   return out;
 }
 
-absl::Status ShardedModel::LoadShardTensors(const std::map<std::string, at::Tensor>& tensors,
-                                            int64_t optimizer_steps) {
+absl::Status ShardedModel::LoadShardTensors(const std::map<std::string, at::Tensor>& tensors, int64_t optimizer_steps) {
   try {
     at::NoGradGuard no_grad;
     for (size_t u = 0; u < units_.size(); ++u) {
@@ -352,19 +374,27 @@ absl::Status ShardedModel::LoadShardTensors(const std::map<std::string, at::Tens
         auto it = tensors.find(name);
         if (it == tensors.end()) return absl::NotFoundError(absl::StrCat("sharded state: missing tensor ", name));
         if (it->second.numel() != dst->numel()) {
-          return absl::FailedPreconditionError(absl::StrCat("sharded state: tensor ", name, " has ",
-                                                            it->second.numel(), " elements but this rank's shard has ",
-                                                            dst->numel()));
+          return absl::FailedPreconditionError(absl::StrCat("sharded state: tensor ", name, " has ", it->second.numel(),
+                                                            " elements but this rank's shard has ", dst->numel()));
         }
         dst->copy_(it->second.reshape(-1));
       }
     }
     optimizer_steps_ = optimizer_steps;
-    if (mode_ != ShardingMode::kFull) {
-      for (auto& u : units_) RETURN_IF_ERROR(coll_.AllGatherInPlace(u->full));
-    }
+    if (mode_ != ShardingMode::kFull) RETURN_IF_ERROR(RefreshParameters());
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("loading sharded state: ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardedModel::RefreshParameters() {
+  for (auto& u : units_) {
+    if (u->master_is_view) {
+      RETURN_IF_ERROR(coll_.AllGatherInPlace(u->full));
+    } else {
+      RETURN_IF_ERROR(coll_.AllGather(u->master.to(u->full.scalar_type()), u->full));
+    }
   }
   return absl::OkStatus();
 }
@@ -372,6 +402,24 @@ absl::Status ShardedModel::LoadShardTensors(const std::map<std::string, at::Tens
 absl::Status ShardedModel::ForEachGatheredUnit(const std::function<absl::Status(const FlatUnitLayout&)>& fn) {
   try {
     for (size_t u = 0; u < units_.size(); ++u) {
+      if (param_dtype_ != at::kFloat) {
+        // The fp32 masters, not their bf16 copies: for the call, each
+        // parameter is a view into a gathered fp32 buffer.
+        at::NoGradGuard no_grad;
+        at::Tensor full32 = at::empty({layout_[u].padded}, units_[u]->master.options());
+        RETURN_IF_ERROR(coll_.AllGather(units_[u]->master, full32));
+        std::vector<at::Tensor> kept;
+        for (size_t j = 0; j < layout_[u].params.size(); ++j) {
+          at::Tensor& p = params_[units_[u]->param_index[j]].second;
+          const FlatParam& fp = layout_[u].params[j];
+          kept.push_back(p.detach());
+          p.set_data(full32.narrow(0, fp.offset, fp.numel).view(fp.shape));
+        }
+        absl::Status s = fn(layout_[u]);
+        for (size_t j = 0; j < kept.size(); ++j) params_[units_[u]->param_index[j]].second.set_data(kept[j]);
+        RETURN_IF_ERROR(s);
+        continue;
+      }
       const bool was = units_[u]->gathered;
       GatherUnit(u);
       absl::Status s = fn(layout_[u]);
@@ -405,8 +453,8 @@ int64_t ShardedModel::ModelStateBytes() const {
     auto b = [](const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; };
     if (unit.gathered) bytes += b(unit.full);
     bytes += b(unit.full_grad);
-    if (mode_ == ShardingMode::kFull) bytes += b(unit.master);
-    if (!unit.full_grad.defined()) bytes += b(unit.grad);
+    if (!unit.master_is_view) bytes += b(unit.master);
+    if (!unit.grad_is_view) bytes += b(unit.grad);
     bytes += b(unit.exp_avg) + b(unit.exp_avg_sq) + b(unit.denom);
   }
   return bytes;

@@ -88,11 +88,17 @@ class ShardedModel : public LayerRunner {
   // Takes over `model`'s parameters (which become views into the units'
   // buffers; in full, only gathered during a step). `model` and `collective`
   // are not owned and must outlive this. mode must not be kNone.
-  static absl::StatusOr<std::unique_ptr<ShardedModel>> Create(Decoder& model, ShardingMode mode,
-                                                              Collective& collective, const AdamWOptions& adamw);
+  // `param_dtype`: the dtype the parameters are gathered and computed in,
+  // fp32 or bf16 (mixed precision: the masters, moments and the reduction
+  // of the gradients stay fp32, as in FSDP2's MixedPrecisionPolicy with
+  // reduce_dtype fp32; the forward then runs under autocast).
+  static absl::StatusOr<std::unique_ptr<ShardedModel>> Create(Decoder& model, ShardingMode mode, Collective& collective,
+                                                              const AdamWOptions& adamw,
+                                                              at::ScalarType param_dtype = at::kFloat);
   ~ShardedModel() override;
 
   ShardingMode mode() const { return mode_; }
+  at::ScalarType param_dtype() const { return param_dtype_; }
   // True when layers run through RunLayer (gradients, full), so every rank
   // must run the same number of micro-batches.
   bool RunsLayers() const { return mode_ != ShardingMode::kOptimizer; }
@@ -125,6 +131,7 @@ class ShardedModel : public LayerRunner {
   // Collective: calls `fn` with each unit's parameters gathered in place
   // (the decoder's own tensors valid for the call), unit by unit, so no rank
   // holds more than one layer's full parameters beyond what the mode keeps.
+  // With bf16 parameters, the call sees the fp32 masters instead.
   absl::Status ForEachGatheredUnit(const std::function<absl::Status(const FlatUnitLayout&)>& fn);
 
   const std::vector<FlatUnitLayout>& layout() const { return layout_; }
@@ -141,12 +148,16 @@ class ShardedModel : public LayerRunner {
 
  private:
   struct Unit;
-  ShardedModel(Decoder& model, ShardingMode mode, Collective& collective, const AdamWOptions& adamw);
+  ShardedModel(Decoder& model, ShardingMode mode, Collective& collective, const AdamWOptions& adamw,
+               at::ScalarType param_dtype);
   absl::Status Init();
+  // The parameters kept whole (optimizer, gradients) from the masters.
+  absl::Status RefreshParameters();
   bool KeepsGathered(size_t unit) const;
 
   Decoder& model_;
   const ShardingMode mode_;
+  const at::ScalarType param_dtype_;
   Collective& coll_;
   const AdamWOptions adamw_;
   const int rank_;

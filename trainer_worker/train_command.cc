@@ -283,6 +283,10 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
                 "state each rank holds only its share of: none, optimizer (ZeRO-1), gradients (ZeRO-2) or full "
                 "(ZeRO-3/FSDP)")
       ->capture_default_str();
+  c->add_option("--param-dtype", o.param_dtype,
+                "with --sharding: gather and compute parameters in fp32 or bf16 (fp32 masters, moments and gradient "
+                "reduction; the forward under autocast)")
+      ->capture_default_str();
   c->add_option("--seed", f->seed, "data shuffling seed")->capture_default_str();
   c->add_option("--batching", f->batching, "packed (default) or padded (length-bucketed)")->capture_default_str();
   c->add_option("--on-bad-line", f->on_bad_line, "malformed data lines: fail or skip")->capture_default_str();

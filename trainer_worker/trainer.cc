@@ -76,6 +76,15 @@ absl::Status TrainerOptions::Validate() const {
   if (!(label_smoothing >= 0 && label_smoothing < 1)) {
     return absl::InvalidArgumentError(absl::StrCat("label_smoothing: must be in [0, 1), got ", label_smoothing));
   }
+  if (param_dtype != "fp32" && param_dtype != "bf16") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("param_dtype (--param-dtype): must be fp32 or bf16, got \"", param_dtype, "\""));
+  }
+  if (param_dtype == "bf16" && sharding == ShardingMode::kNone) {
+    return absl::InvalidArgumentError(
+        "param_dtype (--param-dtype) bf16 needs --sharding optimizer, gradients or full (the sharded model keeps the "
+        "fp32 master weights)");
+  }
   if (save_every < 0) return absl::InvalidArgumentError("save_every: must be >= 0");
   if (keep_checkpoints < 1) return absl::InvalidArgumentError("keep_checkpoints: must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("threads: must be >= 0");
@@ -127,6 +136,14 @@ absl::Status TrainerOptions::CheckInputFiles() const {
   return absl::OkStatus();
 }
 
+Autocast ForwardAutocast(const Decoder& model) {
+  // bf16 autocast around the CUDA forward (fp32 parameters stay the
+  // masters), and around a CPU forward whose parameters are gathered in
+  // bf16 (sharded_model.h).
+  if (model.options().device.is_cuda()) return Autocast::kCuda;
+  return model.lm_head_weight().scalar_type() == at::kFloat ? Autocast::kOff : Autocast::kCpu;
+}
+
 at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, const at::Tensor& targets_BT,
                         double label_smoothing) {
   at::Tensor targets = targets_BT.reshape({-1}).to(hidden_BTH.device());
@@ -147,8 +164,7 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
     for (const auto& row : mb.doc_lengths) lengths.push_back(row.empty() ? 0 : row[0]);
     layout = AttentionLayout::RightPadded(lengths, mb.cols);
   }
-  // bf16 autocast around the CUDA forward; fp32 parameters stay the masters.
-  CudaAutocastScope autocast(model.options().device.is_cuda());
+  AutocastScope autocast(ForwardAutocast(model));
   at::Tensor hidden = model.ForwardHidden(ids, layout, checkpointing, runner);
   return TokenLossSum(model, hidden, targets, label_smoothing);  // autocast keeps cross-entropy in fp32
 }
@@ -262,7 +278,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::FromModel(const TrainerOptions
   try {
     t.reset(new Trainer(o, std::move(model), std::move(dataset), std::move(plan), collective));
     if (o.sharding != ShardingMode::kNone) {
-      ASSIGN_OR_RETURN(t->sharded_, ShardedModel::Create(*t->model_, o.sharding, *t->collective_, o.adamw));
+      ASSIGN_OR_RETURN(t->sharded_, ShardedModel::Create(*t->model_, o.sharding, *t->collective_, o.adamw,
+                                                         o.param_dtype == "bf16" ? at::kBFloat16 : at::kFloat));
     }
     if (o.resume) {
       ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(CheckpointsDir(o)));
@@ -323,6 +340,7 @@ nlohmann::ordered_json Trainer::Recipe() const {
   r["eps"] = options_.adamw.eps;
   r["weight_decay"] = options_.adamw.weight_decay;
   r["grad_clip"] = options_.grad_clip;
+  if (options_.param_dtype != "fp32") r["param_dtype"] = options_.param_dtype;  // changes the numerics
   return r;
 }
 
@@ -358,10 +376,10 @@ absl::Status Trainer::Restore(const std::string& dir) {
   }
   if (IsShardedCheckpoint(dir) != (sharded_ != nullptr)) {
     return absl::FailedPreconditionError(
-        sharded_ != nullptr
-            ? absl::StrCat("checkpoint ", dir, " is not sharded; resume it with --sharding none")
-            : absl::StrCat("checkpoint ", dir, " is sharded (shard_manifest.json); resume it with --sharding "
-                           "optimizer, gradients or full, at any world size"));
+        sharded_ != nullptr ? absl::StrCat("checkpoint ", dir, " is not sharded; resume it with --sharding none")
+                            : absl::StrCat("checkpoint ", dir,
+                                           " is sharded (shard_manifest.json); resume it with --sharding "
+                                           "optimizer, gradients or full, at any world size"));
   }
   if (sharded_ != nullptr) {
     ASSIGN_OR_RETURN(LoadedShard shard,
@@ -433,7 +451,12 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
     for (int r = 0; r < coll.world_size(); ++r) most = std::max(most, plan_.RankShare(s, r, coll.world_size()).size());
     for (size_t k = share.size(); k < most; ++k) {
       at::Tensor ids = at::zeros({1, 1}, at::TensorOptions().dtype(at::kLong).device(model_->options().device));
-      (model_->ForwardHidden(ids, {}, options_.activation_checkpointing, runner).sum() * 0).backward();
+      at::Tensor empty;
+      {
+        AutocastScope autocast(ForwardAutocast(*model_));
+        empty = model_->ForwardHidden(ids, {}, options_.activation_checkpointing, runner).sum() * 0;
+      }
+      empty.backward();
     }
   }
 
@@ -504,6 +527,15 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   elapsed_s_ += m.step_s;
   m.elapsed_s = elapsed_s_;
   return m;
+}
+
+int64_t Trainer::ModelStateBytes() const {
+  if (sharded_ != nullptr) return sharded_->ModelStateBytes();
+  int64_t bytes = optimizer_->StateBytes();
+  for (const auto& [name, p] : params_) {
+    bytes += 2 * p.numel() * static_cast<int64_t>(p.element_size());  // the parameter and its gradient
+  }
+  return bytes;
 }
 
 absl::StatusOr<NamedTensors> Trainer::FullParameters() {

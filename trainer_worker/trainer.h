@@ -34,6 +34,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/model/autocast.h"
 #include "common/model/decoder.h"
 #include "trainer_worker/adamw.h"
 #include "trainer_worker/collective.h"
@@ -79,6 +80,10 @@ struct TrainerOptions {
   // (sharding_mode.h, sharded_model.h). Every mode trains the weights of
   // kNone up to float summation order.
   ShardingMode sharding = ShardingMode::kNone;
+  // The dtype sharded training gathers and computes parameters in: "fp32",
+  // or "bf16" (mixed precision: fp32 masters, moments and gradient
+  // reduction; the forward under autocast). bf16 needs sharding.
+  std::string param_dtype = "fp32";
 
   int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
@@ -136,6 +141,9 @@ class Trainer {
   // under their Parameters() names, fresh CPU tensors. Unsharded, clones of
   // this rank's.
   absl::StatusOr<NamedTensors> FullParameters();
+  // Bytes this rank holds for parameters, gradients and the optimizer
+  // between steps (ShardedModel::ModelStateBytes under sharding).
+  int64_t ModelStateBytes() const;
 
  private:
   Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, SftDataset dataset, BatchPlan plan,
@@ -152,7 +160,7 @@ class Trainer {
   Collective* const collective_;
   SingleProcessCollective single_;
   NamedTensors params_;
-  std::unique_ptr<AdamW> optimizer_;        // sharding none
+  std::unique_ptr<AdamW> optimizer_;       // sharding none
   std::unique_ptr<ShardedModel> sharded_;  // otherwise
   LrScheduleOptions schedule_;
   int64_t total_steps_ = 0;
@@ -175,6 +183,10 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
                         double label_smoothing = 0);
 
 // Forward of one micro-batch: ids and attention layout as tensors on `device`.
+// The autocast a training forward of `model` runs under: bf16 on CUDA, and
+// on CPU when the parameters are bf16 (sharded mixed precision).
+Autocast ForwardAutocast(const Decoder& model);
+
 // `runner` (layer_runner.h) runs the decoder's layers when set.
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing = 0,
                              const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr);

@@ -8,31 +8,46 @@ namespace {
 
 // The API took the device type in libtorch 2.4.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool Enabled() { return at::autocast::is_autocast_enabled(at::kCUDA); }
-void Set(bool on) {
+bool CudaOn() { return at::autocast::is_autocast_enabled(at::kCUDA); }
+bool CpuOn() { return at::autocast::is_autocast_enabled(at::kCPU); }
+void SetCuda(bool on) {
   if (on) at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
   at::autocast::set_autocast_enabled(at::kCUDA, on);
 }
+void SetCpu(bool on) {
+  if (on) at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCPU, on);
+}
 #else
-bool Enabled() { return at::autocast::is_enabled(); }
-void Set(bool on) {
+bool CudaOn() { return at::autocast::is_enabled(); }
+bool CpuOn() { return at::autocast::is_cpu_enabled(); }
+void SetCuda(bool on) {
   if (on) at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
   at::autocast::set_enabled(on);
+}
+void SetCpu(bool on) {
+  if (on) at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  at::autocast::set_cpu_enabled(on);
 }
 #endif
 
 }  // namespace
 
-bool CudaAutocastEnabled() { return Enabled(); }
-
-CudaAutocastScope::CudaAutocastScope(bool enabled) : previous_(Enabled()), enabled_(enabled) {
-  if (enabled_ != previous_) Set(enabled_);
+Autocast CurrentAutocast() {
+  if (CudaOn()) return Autocast::kCuda;
+  return CpuOn() ? Autocast::kCpu : Autocast::kOff;
 }
 
-CudaAutocastScope::~CudaAutocastScope() {
-  if (enabled_ == previous_) return;
-  Set(previous_);
-  if (enabled_) at::autocast::clear_cache();
+AutocastScope::AutocastScope(Autocast setting)
+    : cuda_before_(CudaOn()), cpu_before_(CpuOn()), cuda_(setting == Autocast::kCuda), cpu_(setting == Autocast::kCpu) {
+  if (cuda_ != cuda_before_) SetCuda(cuda_);
+  if (cpu_ != cpu_before_) SetCpu(cpu_);
+}
+
+AutocastScope::~AutocastScope() {
+  if (cuda_ != cuda_before_) SetCuda(cuda_before_);
+  if (cpu_ != cpu_before_) SetCpu(cpu_before_);
+  if ((cuda_ && !cuda_before_) || (cpu_ && !cpu_before_)) at::autocast::clear_cache();
 }
 
 }  // namespace ssd

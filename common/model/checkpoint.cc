@@ -116,7 +116,7 @@ absl::Status HfCheckpointWriter::WritePart(const NamedTensors& tensors) {
   }
   ASSIGN_OR_RETURN(at::ScalarType save_type, ToScalarType(dtype_));
   const std::string file = indexed_ ? absl::StrFormat("model-%05d-of-%05d.safetensors", written_ + 1, parts_)
-                                      : std::string(kSingleWeightsFile);
+                                    : std::string(kSingleWeightsFile);
   std::vector<at::Tensor> keep_alive;
   std::vector<TensorToWrite> to_write;
   for (const auto& [name, tensor] : tensors) {

@@ -19,7 +19,7 @@ using torch::autograd::variable_list;
 // so no graph is kept alive through it) and the layer itself.
 class RecomputeLayer : public torch::autograd::Node {
  public:
-  RecomputeLayer(LayerFn layer, at::Tensor input, bool autocast)
+  RecomputeLayer(LayerFn layer, at::Tensor input, Autocast autocast)
       : layer_(std::move(layer)), input_(std::move(input)), autocast_(autocast) {}
 
   std::string name() const override { return "ssd::RecomputeLayer"; }
@@ -34,7 +34,7 @@ class RecomputeLayer : public torch::autograd::Node {
     at::Tensor y;
     {
       at::AutoGradMode on(true);
-      CudaAutocastScope autocast(autocast_);
+      AutocastScope autocast(autocast_);
       y = layer_(x);
     }
     // A nested backward through the recomputed layer: the parameters'
@@ -55,7 +55,7 @@ class RecomputeLayer : public torch::autograd::Node {
  private:
   LayerFn layer_;
   at::Tensor input_;
-  const bool autocast_;
+  const Autocast autocast_;
 };
 
 }  // namespace
@@ -67,7 +67,7 @@ at::Tensor CheckpointedLayer(const LayerFn& layer, const at::Tensor& x) {
   at::Tensor y = layer(x.detach());
   if (!x.requires_grad() && !y.requires_grad()) return y;  // nothing needs a gradient
   y = y.detach();
-  auto node = std::shared_ptr<RecomputeLayer>(new RecomputeLayer(layer, x.detach(), CudaAutocastEnabled()),
+  auto node = std::shared_ptr<RecomputeLayer>(new RecomputeLayer(layer, x.detach(), CurrentAutocast()),
                                               torch::autograd::deleteNode);
   node->input_needs_grad_ = x.requires_grad();
   node->set_next_edges(torch::autograd::collect_next_edges(x));

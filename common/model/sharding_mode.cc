@@ -15,7 +15,8 @@ const char* ShardingModeName(ShardingMode mode) {
 }
 
 absl::StatusOr<ShardingMode> ParseShardingMode(absl::string_view text, absl::string_view field) {
-  for (ShardingMode m : {ShardingMode::kNone, ShardingMode::kOptimizer, ShardingMode::kGradients, ShardingMode::kFull}) {
+  for (ShardingMode m :
+       {ShardingMode::kNone, ShardingMode::kOptimizer, ShardingMode::kGradients, ShardingMode::kFull}) {
     if (text == ShardingModeName(m)) return m;
   }
   return absl::InvalidArgumentError(
