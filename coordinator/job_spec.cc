@@ -8,8 +8,10 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/filter/sample_filter.h"
 #include "common/model/activation_checkpointing.h"
 #include "common/model/sharding_mode.h"
@@ -496,6 +498,14 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
        absl::StrCat("train.max_seq_len: must be in [2, 4194304], got ", t.max_seq_len()));
   need(v1::Sharding_IsValid(t.sharding()),
        absl::StrCat("train.sharding: must be none, optimizer, gradients or full, got ", t.sharding()));
+  // Every rank writes its shard of each checkpoint into one folder.
+  need(t.sharding() == v1::SHARDING_UNSPECIFIED || t.sharding() == v1::SHARDING_NONE || t.trainers() <= 1 ||
+           !spec.output_dir().empty(),
+       absl::StrCat(
+           "train.sharding: ", absl::AsciiStrToLower(absl::StripPrefix(v1::Sharding_Name(t.sharding()), "SHARDING_")),
+           " over ", t.trainers(),
+           " trainers needs output_dir, a folder every trainer sees (each rank writes its shard of every "
+           "checkpoint there)"));
   const bool packed = t.batching() == v1::BATCHING_PACKED;
   need(packed || t.batching() == v1::BATCHING_PADDED,
        absl::StrCat("train.batching: must be packed or padded, got ", t.batching()));

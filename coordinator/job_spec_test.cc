@@ -49,15 +49,24 @@ TEST(JobSpecTest, ActivationCheckpointingTakesNoneFullOrEveryN) {
 }
 
 TEST(JobSpecTest, ShardingTakesNoneOptimizerGradientsOrFull) {
-  for (const auto& [text, want] : std::vector<std::pair<std::string, v1::Sharding>>{
-           {"none", v1::SHARDING_NONE},
-           {"optimizer", v1::SHARDING_OPTIMIZER},
-           {"gradients", v1::SHARDING_GRADIENTS},
-           {"full", v1::SHARDING_FULL}}) {
+  for (const auto& [text, want] :
+       std::vector<std::pair<std::string, v1::Sharding>>{{"none", v1::SHARDING_NONE},
+                                                         {"optimizer", v1::SHARDING_OPTIMIZER},
+                                                         {"gradients", v1::SHARDING_GRADIENTS},
+                                                         {"full", v1::SHARDING_FULL}}) {
     auto s = ParseJobSpecYaml(With("train:\n  sharding: " + text + "\n"));
     ASSERT_TRUE(s.ok()) << s.status();
     EXPECT_EQ(s->train().sharding(), want) << text;
   }
+}
+
+TEST(JobSpecTest, ShardingOverSeveralTrainersNeedsAnOutputDirEveryRankSees) {
+  auto s = ParseJobSpecYaml(With("train:\n  sharding: full\n  trainers: 2\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("train.sharding: full over 2 trainers needs output_dir"), std::string::npos)
+      << s.status();
+  EXPECT_TRUE(ParseJobSpecYaml(With("output_dir: /shared/run\ntrain:\n  sharding: full\n  trainers: 2\n")).ok());
+  EXPECT_TRUE(ParseJobSpecYaml(With("train:\n  sharding: full\n  trainers: 1\n")).ok());
 }
 
 // The spec's defaults are the CLI's: `ssd sample` (ssd-train), `ssd eval`

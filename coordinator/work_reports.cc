@@ -156,10 +156,18 @@ absl::Status Coordinator::OnTrainingProgress(JobEntry& e, Shard& s, WorkerEntry&
   if (s.rec.kind() != v1::LEASE_KIND_TRAIN)
     return absl::InvalidArgumentError("training_progress: only for training leases");
   if (p.step() < 0 || p.total_steps() < p.step() || !std::isfinite(p.loss()) || !std::isfinite(p.tokens_per_s()) ||
-      p.tokens_per_s() < 0) {
-    return absl::InvalidArgumentError("training_progress: need 0 <= step <= total_steps and finite loss and rate");
+      p.tokens_per_s() < 0 || p.peak_rss_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        "training_progress: need 0 <= step <= total_steps, finite loss and rate, peak_rss_bytes >= 0");
   }
-  if (RankOf(s, w) != 0) return absl::OkStatus();  // rank 0 speaks for the group
+  const int rank = RankOf(s, w);
+  if (rank >= 0 && rank < s.rec.group_size() && p.peak_rss_bytes() > 0) {
+    auto* peaks = e.live.mutable_train_rank_peak_rss_bytes();
+    while (peaks->size() < s.rec.group_size()) peaks->Add(0);
+    peaks->Set(rank, p.peak_rss_bytes());
+    e.progress_dirty = true;
+  }
+  if (rank != 0 || p.total_steps() == 0) return absl::OkStatus();  // rank 0's metrics speak for the group
   e.live.set_train_step(p.step());
   e.live.set_train_total_steps(p.total_steps());
   e.live.set_train_loss(p.loss());

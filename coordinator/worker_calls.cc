@@ -47,6 +47,7 @@ void Coordinator::ReturnShard(JobEntry& e, Shard& s, const std::string& reason, 
       if (WorkerEntry* m = workers_.Find(member)) m->leases.erase({e.id(), s.id()});
     }
     e.live.clear_train_step();
+    e.live.clear_train_rank_peak_rss_bytes();  // the next group's processes start afresh
   } else if (WorkerEntry* m = workers_.Find(s.rec.worker_id())) {
     m->leases.erase({e.id(), s.id()});
   }

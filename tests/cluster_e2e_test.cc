@@ -116,6 +116,10 @@ class ClusterE2ETest : public testing::Test {
         timeout_s);
   }
 
+  // (Defined below, beside its tests.)
+  static void KillATrainerMidStepAndCompareWithAnUninterruptedTwin(const std::string& train,
+                                                                   std::vector<int64_t>* rank_peaks);
+
   static std::vector<double> Losses(const std::string& metrics_jsonl) {
     std::vector<double> out;
     std::ifstream in(metrics_jsonl);
@@ -320,7 +324,13 @@ TEST_F(ClusterE2ETest, ASamplerKilledMidShardLosesNothingAndDuplicatesNothing) {
       << log;
 }
 
-TEST_F(ClusterE2ETest, ATrainerKilledMidStepResumesToTheWeightsOfAnUninterruptedRun) {
+// A trainer group of 2 (of 3 trainers) trains with `train` (checkpoints
+// every 3 steps); once a few steps are logged, one member is SIGKILLed. The
+// group re-forms and resumes from the last checkpoint, and ends with the
+// weights of a twin job that ran uninterrupted. With `rank_peaks`, it
+// also collects each rank's peak memory from the job's progress.
+void ClusterE2ETest::KillATrainerMidStepAndCompareWithAnUninterruptedTwin(const std::string& train,
+                                                                          std::vector<int64_t>* rank_peaks) {
   LocalCluster cluster;
   ASSERT_TRUE(cluster.StartCoordinator(kTimeouts));
   auto client = cluster.Client();
@@ -328,10 +338,22 @@ TEST_F(ClusterE2ETest, ATrainerKilledMidStepResumesToTheWeightsOfAnUninterrupted
   std::vector<BackgroundProcess*> trainers = {cluster.StartTrainer(), cluster.StartTrainer(), cluster.StartTrainer()};
   // Twin jobs: the same samples (same seed), the same recipe, two outputs.
   const std::string a_out = cluster.dir() + "/a", b_out = cluster.dir() + "/b";
-  auto a = client->Submit(Spec(a_out, Train(2, 10, /*save_every=*/3)), cluster.dir());
+  auto a = client->Submit(ClusterE2ETest::Spec(a_out, train), cluster.dir());
   ASSERT_TRUE(a.ok()) << a.status();
   // Kill a trainer once a few steps are logged (and a checkpoint exists).
-  ASSERT_TRUE(WaitUntil([&] { return Losses(a_out + "/round-1/metrics.jsonl").size() >= 7; }, 120));
+  ASSERT_TRUE(WaitUntil([&] { return ClusterE2ETest::Losses(a_out + "/round-1/metrics.jsonl").size() >= 7; }, 120));
+  if (rank_peaks != nullptr) {
+    // Every rank has reported its peak memory by now (progress every 500 ms).
+    WaitUntil(
+        [&] {
+          auto j = client->GetJob(a->job_id());
+          if (!j.ok()) return false;
+          rank_peaks->assign(j->progress().train_rank_peak_rss_bytes().begin(),
+                             j->progress().train_rank_peak_rss_bytes().end());
+          return rank_peaks->size() == 2 && (*rank_peaks)[0] > 0 && (*rank_peaks)[1] > 0;
+        },
+        10);
+  }
   std::string group;
   auto w = client->ListWorkers(false);
   for (const v1::WorkerStatus& s : w->workers()) {
@@ -346,18 +368,44 @@ TEST_F(ClusterE2ETest, ATrainerKilledMidStepResumesToTheWeightsOfAnUninterrupted
       ASSERT_NE(t->Wait(10), -1);
     }
   }
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(ClusterE2ETest::WaitFor(
       client.get(), a->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200))
       << cluster.coordinator()->Log();
   EXPECT_NE(cluster.coordinator()->Log().find("worker " + group + " missed its heartbeats"), std::string::npos);
-  auto b = client->Submit(Spec(b_out, Train(2, 10, 3)), cluster.dir());
+  // The re-formed group continued from the checkpoint, not from step 0.
+  std::string rank_logs;
+  for (int r = 0; r < 2; ++r)
+    rank_logs += ReadFileToString(a_out + "/round-1/train.rank" + std::to_string(r) + ".log").value_or("");
+  EXPECT_NE(rank_logs.find("resumed from"), std::string::npos) << rank_logs.substr(0, 4000);
+  auto b = client->Submit(ClusterE2ETest::Spec(b_out, train), cluster.dir());
   ASSERT_TRUE(b.ok());
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(ClusterE2ETest::WaitFor(
       client.get(), b->job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, 200));
-  const auto wa = ReadFileToString(a_out + "/round-1/model/model.safetensors", size_t{1} << 30);
-  const auto wb = ReadFileToString(b_out + "/round-1/model/model.safetensors", size_t{1} << 30);
-  ASSERT_TRUE(wa.ok() && wb.ok());
-  EXPECT_TRUE(*wa == *wb) << "the resumed run's weights differ from the uninterrupted run's";
+  // Every weights file of the model folder (one, or one per unit when
+  // sharded) is the same bytes.
+  int files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(a_out + "/round-1/model")) {
+    const std::string name = f.path().filename().string();
+    if (name.find(".safetensors") == std::string::npos) continue;
+    ++files;
+    const auto wa = ReadFileToString(f.path().string(), size_t{1} << 30);
+    const auto wb = ReadFileToString(b_out + "/round-1/model/" + name, size_t{1} << 30);
+    ASSERT_TRUE(wa.ok() && wb.ok()) << name;
+    EXPECT_TRUE(*wa == *wb) << name << ": the resumed run's weights differ from the uninterrupted run's";
+  }
+  EXPECT_GT(files, 0);
+}
+
+TEST_F(ClusterE2ETest, ATrainerKilledMidStepResumesToTheWeightsOfAnUninterruptedRun) {
+  KillATrainerMidStepAndCompareWithAnUninterruptedTwin(Train(2, 10, /*save_every=*/3), nullptr);
+}
+
+TEST_F(ClusterE2ETest, AFullyShardedTrainerKilledMidStepResumesFromItsShardsToTheUninterruptedWeights) {
+  std::vector<int64_t> peaks;
+  KillATrainerMidStepAndCompareWithAnUninterruptedTwin(Train(2, 10, /*save_every=*/3) + "  sharding: full\n", &peaks);
+  ASSERT_EQ(peaks.size(), 2u) << "each rank's peak memory reaches the job's progress";
+  EXPECT_GT(peaks[0], 0);
+  EXPECT_GT(peaks[1], 0);
 }
 
 TEST_F(ClusterE2ETest, TheCoordinatorKilledMidTrainingRestartsAndTheJobCompletes) {

@@ -153,6 +153,11 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
     return fail(absl::StrCat("writing the train spec: ", s.message()));
   }
   const std::vector<std::string> argv = TrainArgv(options_, a, *data, out);
+  {
+    absl::StatusOr<ShardingMode> sharding = ShardingFromProto(a.train().sharding());
+    absl::MutexLock lock(&mu_);
+    stats_.sharding = sharding.ok() ? ShardingModeName(*sharding) : "unknown";
+  }
   LOG(INFO) << "training " << lease.job_id() << " round " << lease.round() << " as rank " << a.rank() << "/"
             << a.world_size() << " (epoch " << lease.epoch() << "), log " << log;
   SpawnOptions spawn;
@@ -182,17 +187,26 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
           read_upto = end + 1;
         }
       }
-      if (last.is_object() && NowMs() - last_report >= options_.progress_interval_ms) {
-        last_report = NowMs();
-        v1::ReportWorkRequest p;
-        *p.mutable_lease() = lease;
-        auto* tp = p.mutable_training_progress();
+    }
+    if (NowMs() - last_report >= options_.progress_interval_ms) {
+      // Every rank reports its own peak memory; rank 0 also the step,
+      // loss and rate from the metrics it reads.
+      last_report = NowMs();
+      const int64_t peak = 1024 * ProcessStatusKib(child.pid(), "VmHWM");
+      v1::ReportWorkRequest p;
+      *p.mutable_lease() = lease;
+      auto* tp = p.mutable_training_progress();
+      tp->set_peak_rss_bytes(peak);
+      if (last.is_object()) {
         tp->set_step(last.value("step", int64_t{0}));
         tp->set_total_steps(std::max<int64_t>(last.value("total_steps", int64_t{0}), tp->step()));
         tp->set_loss(last.value("loss", 0.0));
         tp->set_tokens_per_s(last.value("tokens_per_s", 0.0));
-        (void)session_->Report(p);
-        absl::MutexLock lock(&mu_);
+      }
+      if (last.is_object() || peak > 0) (void)session_->Report(p);
+      absl::MutexLock lock(&mu_);
+      stats_.peak_rss_bytes = std::max(stats_.peak_rss_bytes, peak);
+      if (last.is_object()) {
         stats_.last_step = tp->step();
         stats_.last_loss = tp->loss();
         stats_.last_step_s = last.value("step_s", 0.0);

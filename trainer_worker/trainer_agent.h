@@ -50,6 +50,8 @@ struct TrainerAgentStats {
   double last_loss = 0;
   double last_step_s = 0;
   double tokens_per_s = 0;
+  int64_t peak_rss_bytes = 0;  // the largest peak of an `ssd train` child so far
+  std::string sharding;        // train.sharding of the last assignment ("none" ... "full"), "" before one
   int64_t pushes_done = 0;
   int64_t push_bytes = 0;
   double last_push_gb_per_s = 0;

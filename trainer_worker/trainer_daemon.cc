@@ -27,6 +27,11 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Start(const Traine
   Gauge* loss = &m.AddGauge("ssd_trainer_loss", "Loss of the last step.").WithLabels({});
   Gauge* step_s = &m.AddGauge("ssd_trainer_step_seconds", "Time of the last step.").WithLabels({});
   Gauge* tps = &m.AddGauge("ssd_trainer_tokens_per_second", "Training tokens per second.").WithLabels({});
+  Gauge* peak = &m.AddGauge("ssd_trainer_train_peak_rss_bytes",
+                            "Peak resident memory of this worker's `ssd train` process (its rank), the largest so far.")
+                     .WithLabels({});
+  GaugeFamily* sharding =
+      &m.AddGauge("ssd_trainer_sharding", "1 for the train.sharding of the last assignment, by mode.", {"mode"});
   Counter* done = &m.AddCounter("ssd_trainer_trainings_done_total", "Training assignments finished.").WithLabels({});
   Counter* failed =
       &m.AddCounter("ssd_trainer_trainings_failed_total", "Training assignments that failed.").WithLabels({});
@@ -40,6 +45,10 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Start(const Traine
     loss->Set(s.last_loss);
     step_s->Set(s.last_step_s);
     tps->Set(s.tokens_per_s);
+    peak->Set(static_cast<double>(s.peak_rss_bytes));
+    for (const char* mode : {"none", "optimizer", "gradients", "full"}) {
+      sharding->WithLabels({mode}).Set(s.sharding == mode ? 1 : 0);
+    }
     done->AdvanceTo(static_cast<uint64_t>(s.trainings_done));
     failed->AdvanceTo(static_cast<uint64_t>(s.trainings_failed));
     pushes->AdvanceTo(static_cast<uint64_t>(s.pushes_done));

@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -96,6 +97,10 @@ std::string TailOfLog(const std::string& path, int lines, absl::string_view inde
 
 // The absolute path of the running executable ("ssd" if /proc is missing).
 std::string SelfExecutable();
+
+// A `field` of /proc/PID/status in KiB ("VmHWM" the peak resident set,
+// "VmRSS" the current one); 0 when the process or the field is not there.
+int64_t ProcessStatusKib(pid_t pid, const std::string& field);
 
 }  // namespace ssd
 

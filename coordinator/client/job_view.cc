@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "coordinator/eval_report.h"
 #include "coordinator/job_state.h"
 
@@ -46,6 +48,26 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
     absl::StrAppend(&out, line, "\n");
   }
   return out;
+}
+
+// "           sharding full  peak RSS by rank 1.21 1.19 GiB" when the job
+// shards or a rank has reported its peak; "" otherwise.
+std::string TrainMemory(const v1::Job& j) {
+  const v1::Sharding sharding = j.spec().train().sharding();
+  const auto& peaks = j.progress().train_rank_peak_rss_bytes();
+  const bool sharded = sharding != v1::SHARDING_UNSPECIFIED && sharding != v1::SHARDING_NONE;
+  if (!sharded && peaks.empty()) return "";
+  std::string out = "           ";
+  if (sharded) {
+    std::string name = v1::Sharding_Name(sharding);
+    absl::StrAppend(&out, "sharding ", absl::AsciiStrToLower(absl::StripPrefix(name, "SHARDING_")));
+  }
+  if (!peaks.empty()) {
+    absl::StrAppend(&out, sharded ? "  " : "", "peak RSS by rank");
+    for (int64_t b : peaks) absl::StrAppend(&out, b > 0 ? absl::StrFormat(" %.2f", b / double{1 << 30}) : " -");
+    absl::StrAppend(&out, " GiB");
+  }
+  return out + "\n";
 }
 
 // TRAINING before the first step: how long the job has waited, and the
@@ -195,6 +217,7 @@ std::string WatchView::Render(const v1::Job& j, int64_t now_ms) {
                       absl::StrFormat("  train    %s step %d/%d  loss %.4f  %.0f tokens/s%s\n", Bar(f), p.train_step(),
                                       p.train_total_steps(), p.train_loss(), p.train_tokens_per_s(),
                                       Eta(static_cast<double>(p.train_total_steps() - p.train_step()), steps_per_s)));
+      absl::StrAppend(&out, TrainMemory(j));
       break;
     }
     case v1::JOB_STATE_PUSHING: {

@@ -39,5 +39,24 @@ TEST(JobViewTest, AJobWithEnoughTrainersRegisteredWaitsForThemToBeFree) {
   EXPECT_NE(watch.find("waiting 0:04 for 2 free trainer(s) (3 registered)"), std::string::npos) << watch;
 }
 
+TEST(JobViewTest, AShardedTrainingShowsItsModeAndEachRanksPeakMemory) {
+  v1::Job j = WaitingForTrainers(2, 2);
+  j.mutable_spec()->mutable_train()->set_sharding(v1::SHARDING_FULL);
+  v1::StageProgress* p = j.mutable_progress();
+  p->set_train_step(3);
+  p->set_train_total_steps(10);
+  p->set_train_loss(2.5);
+  p->add_train_rank_peak_rss_bytes(int64_t{3} << 29);  // 1.5 GiB
+  p->add_train_rank_peak_rss_bytes(0);                 // rank 1 has not reported
+  WatchView view;
+  const std::string watch = view.Render(j, 1'010'000);
+  EXPECT_NE(watch.find("sharding full  peak RSS by rank 1.50 - GiB"), std::string::npos) << watch;
+  // Unsharded with no reports: no memory line.
+  j.mutable_spec()->mutable_train()->clear_sharding();
+  p->clear_train_rank_peak_rss_bytes();
+  EXPECT_EQ(WatchView().Render(j, 1'010'000).find("peak RSS"), std::string::npos);
+  EXPECT_EQ(WatchView().Render(j, 1'010'000).find("sharding"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ssd

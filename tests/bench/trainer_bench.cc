@@ -6,6 +6,7 @@
 //
 //   build/bin/trainer_bench [--threads 2] [--steps 5] [--smoke]
 //   build/bin/trainer_bench --long-context ...   (long_context.h)
+//   build/bin/trainer_bench --sharding ...       (sharding.h)
 //
 // Reports ratios; asserts nothing about time.
 #include <ATen/ATen.h>
@@ -29,6 +30,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
 #include "tests/bench/long_context.h"
+#include "tests/bench/sharding.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_env.h"
@@ -148,6 +150,9 @@ int Main(int argc, char** argv) {
   std::string dir, result;
   RendezvousOptions r;
   bool as_rank = false;
+  if (argc > 1 && (std::string(argv[1]) == "--sharding" || std::string(argv[1]) == "--sharding-rank")) {
+    return ShardingMain(argc - 2, argv + 2, std::string(argv[1]) == "--sharding-rank");
+  }
   if (argc > 1 && (std::string(argv[1]) == "--long-context" || std::string(argv[1]) == "--long-context-child")) {
     return LongContextMain(argc - 2, argv + 2, std::string(argv[1]) == "--long-context-child");
   }

@@ -153,16 +153,6 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
   return found;
 }
 
-int64_t ProcessStatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  const std::string prefix = field + ":";
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) == 0) return std::atoll(line.c_str() + prefix.size());
-  }
-  return 0;
-}
-
 bool WaitUntil(const std::function<bool()>& predicate, double timeout_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   for (;;) {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/util/process_group.h"  // ProcessStatusKib
+
 namespace ssd {
 
 class ProcessGroup;
@@ -61,10 +63,6 @@ class BackgroundProcess {
 // Processes other than this one whose command line mentions `needle` (a
 // temporary folder a test gave them), as "pid: command line".
 std::vector<std::string> ProcessesMentioning(const std::string& needle);
-
-// A `field` of /proc/PID/status in KiB ("VmHWM" the peak resident set,
-// "VmRSS" the current one); 0 when the process or the field is not there.
-int64_t ProcessStatusKib(pid_t pid, const std::string& field);
 
 // Polls `predicate` every 50 ms until it holds or `timeout_s` passes.
 bool WaitUntil(const std::function<bool()>& predicate, double timeout_s);
