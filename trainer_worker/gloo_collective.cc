@@ -155,9 +155,14 @@ absl::Status GlooCollective::Broadcast(const at::Tensor& tensor, int root) {
 absl::Status GlooCollective::AllGather(const at::Tensor& shard, const at::Tensor& full) {
   try {
     at::NoGradGuard no_grad;
+    // Gloo (libtorch 1.13) has no bf16: gather its bytes, which is exact
+    // (a gather adds nothing).
+    auto wire = [](const at::Tensor& t) {
+      return t.scalar_type() == at::kBFloat16 ? t.view(-1).view(at::kByte) : t.view(-1);
+    };
     std::vector<std::vector<at::Tensor>> outputs(1);
-    for (int r = 0; r < impl_->world; ++r) outputs[0].push_back(ChunkOf(full, r, impl_->world));
-    std::vector<at::Tensor> inputs{shard.view(-1)};
+    for (int r = 0; r < impl_->world; ++r) outputs[0].push_back(wire(ChunkOf(full, r, impl_->world)));
+    std::vector<at::Tensor> inputs{wire(shard)};
     impl_->pg->allgather(outputs, inputs)->wait();
   } catch (const std::exception& e) {
     return Failed("all-gather", impl_->rank, e);
@@ -166,11 +171,27 @@ absl::Status GlooCollective::AllGather(const at::Tensor& shard, const at::Tensor
 }
 
 absl::Status GlooCollective::ReduceScatterSumInPlace(const at::Tensor& full) {
+  const int d = impl_->world, r = impl_->rank;
+  if (d == 1) return absl::OkStatus();
   try {
-    std::vector<at::Tensor> one{full.view(-1)};
-    impl_->pg->allreduce(one)->wait();
+    at::NoGradGuard no_grad;
+    // A ring over point-to-point sends: at step s this rank sends its
+    // partial sum of chunk (r - s - 1) to the next rank and adds the
+    // previous rank's partial sum of chunk (r - s - 2) into its own; after
+    // d - 1 steps chunk r holds every rank's contribution.
+    auto chunk = [&](int i) { return ChunkOf(full, ((i % d) + d) % d, d); };
+    at::Tensor incoming = at::empty_like(chunk(0));
+    for (int step = 0; step + 1 < d; ++step) {
+      std::vector<at::Tensor> out{chunk(r - step - 1)};
+      std::vector<at::Tensor> in{incoming};
+      auto sent = impl_->pg->send(out, (r + 1) % d, step);
+      auto got = impl_->pg->recv(in, (r - 1 + d) % d, step);
+      got->wait();
+      sent->wait();
+      chunk(r - step - 2).add_(incoming);
+    }
   } catch (const std::exception& e) {
-    return Failed("reduce-scatter (as an all-reduce)", impl_->rank, e);
+    return Failed("reduce-scatter", impl_->rank, e);
   }
   return absl::OkStatus();
 }

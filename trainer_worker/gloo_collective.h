@@ -41,10 +41,9 @@ class GlooCollective : public Collective {
   absl::Status Broadcast(const at::Tensor& tensor, int root) override;
   absl::Status Barrier() override;
   absl::Status AllGather(const at::Tensor& shard, const at::Tensor& full) override;
-  // Debian's Gloo backend (libtorch 1.13) has no reduce-scatter: this is an
-  // all-reduce of `full` in place, then a copy of this rank's chunk. It
-  // moves twice the bytes of a ring reduce-scatter (2(d-1)/d of full
-  // per rank instead of (d-1)/d) and needs no extra memory.
+  // Debian's Gloo backend (libtorch 1.13) has no reduce-scatter: this is a
+  // ring of point-to-point sends, (d-1)/d of `full` out and in per rank, as
+  // a ring reduce-scatter moves.
   absl::Status ReduceScatterSum(const at::Tensor& full, const at::Tensor& shard) override;
   absl::Status ReduceScatterSumInPlace(const at::Tensor& full) override;
 
