@@ -403,6 +403,16 @@ TEST_F(TrainCliTest, ResumingFromACheckpointOfAnotherArchitectureFails) {
   EXPECT_NE(r.err.find("holds a different architecture (qwen3"), std::string::npos) << r.err;
 }
 
+TEST_F(TrainCliTest, AnUnknownShardingModeOrBf16WithoutShardingIsRefusedNamingTheFlag) {
+  ProcessResult r = RunProcess(With(TrainArgs("zero3"), {"--sharding", "zero3"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--sharding: must be none, optimizer, gradients or full, got \"zero3\""), std::string::npos)
+      << r.err;
+  r = RunProcess(With(TrainArgs("bf16"), {"--param-dtype", "bf16"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--param-dtype) bf16 needs --sharding"), std::string::npos) << r.err;
+}
+
 TEST_F(TrainCliTest, NprocRefusesRendezvousFlagsItWouldOverride) {
   ProcessResult r = RunProcess(With(TrainArgs("nproc_rank"), {"--nproc", "2", "--rank", "1"}));
   EXPECT_EQ(r.exit_code, 2);
