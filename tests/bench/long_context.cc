@@ -24,6 +24,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
 #include "tests/testing/subprocess.h"
+#include "trainer_worker/memory_plan.h"
 #include "trainer_worker/trainer.h"
 
 namespace ssd {
@@ -219,11 +220,11 @@ int LongContextMain(int argc, char** argv, bool child) {
       static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.head_dim),
       static_cast<long long>(c.num_key_value_heads), static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6,
       threads, limit_gb);
-  std::printf("| %8s | %22s | %11s | %8s | %24s | %16s |\n", "tokens", "full: peak above model", "vs first", "step s",
-              "before: peak above model", "before / full");
-  std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(10, '-').c_str(), std::string(24, '-').c_str(),
+  std::printf("| %8s | %22s | %11s | %8s | %24s | %16s | %13s | %10s |\n", "tokens", "full: peak above model",
+              "vs first", "step s", "before: peak above model", "before / full", "ssd plan MiB", "plan/peak");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(10, '-').c_str(), std::string(24, '-').c_str(),
               std::string(13, '-').c_str(), std::string(10, '-').c_str(), std::string(26, '-').c_str(),
-              std::string(18, '-').c_str());
+              std::string(18, '-').c_str(), std::string(15, '-').c_str(), std::string(12, '-').c_str());
   double first = 0;
   bool before_failed = false;
   for (int64_t T : lengths) {
@@ -239,8 +240,19 @@ int LongContextMain(int argc, char** argv, bool child) {
     if (!full.contains("error") && !before.contains("error")) {
       std::snprintf(ratio, sizeof(ratio), "%.1fx", AboveModelMib(before) / mib);
     }
-    std::printf("| %8lld | %22s | %11s | %8s | %24s | %16s |\n", static_cast<long long>(T), Cell(full, "mib").c_str(),
-                vs, Cell(full, "s").c_str(), Cell(before, "mib").c_str(), ratio);
+    // ssd plan's activations, logits and attention for this run (its
+    // runtime term, the process itself, is below "above model").
+    MemoryPlanOptions po;
+    po.max_seq_len = T;
+    po.micro_batch_tokens = T;
+    po.activation_checkpointing.every = 1;
+    const MemoryPlan plan = PlanMemory(c, po).value();
+    const double plan_mib = static_cast<double>(plan.activations + plan.logits + plan.attention) / (1 << 20);
+    char plan_ratio[32] = "-";
+    if (!full.contains("error") && mib > 0) std::snprintf(plan_ratio, sizeof(plan_ratio), "%.2fx", plan_mib / mib);
+    std::printf("| %8lld | %22s | %11s | %8s | %24s | %16s | %13.0f | %10s |\n", static_cast<long long>(T),
+                Cell(full, "mib").c_str(), vs, Cell(full, "s").c_str(), Cell(before, "mib").c_str(), ratio, plan_mib,
+                plan_ratio);
     if (full.contains("error"))
       std::printf("  full at %lld: %s\n", static_cast<long long>(T), full["error"].dump().c_str());
     if (before.contains("error") && before["error"] != "skipped") {

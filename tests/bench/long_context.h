@@ -7,6 +7,8 @@
 //
 // Each measured run is a fresh child process (peak RSS is per process),
 // under an address-space limit so a run that does not fit fails cleanly.
+// Beside each peak: `ssd plan`'s activations, logits and attention for the
+// same run (memory_plan.h).
 #ifndef SSD_TESTS_BENCH_LONG_CONTEXT_H_
 #define SSD_TESTS_BENCH_LONG_CONTEXT_H_
 
