@@ -11,22 +11,10 @@
 #include <vector>
 
 #include "trainer_worker/in_process_collective.h"
+#include "trainer_worker/test_examples.h"
 
 namespace ssd {
 namespace {
-
-at::Tensor RankData(int rank, int64_t n, uint64_t salt) {
-  at::Generator gen = at::detail::createCPUGenerator(1000 * salt + rank);
-  return at::randn({n}, gen, at::kFloat);
-}
-
-template <typename F>
-void OnRanks(int world, F body) {
-  std::vector<std::thread> peers;
-  for (int r = 1; r < world; ++r) peers.emplace_back([&body, r] { body(r); });
-  body(0);
-  for (auto& t : peers) t.join();
-}
 
 TEST(CollectiveTest, InProcessAllGatherPlacesEveryRanksShardAtItsChunkForOddSizesAndWorldsOneToFour) {
   for (int world : {1, 2, 3, 4}) {

@@ -9,6 +9,7 @@
 
 #include "common/util/ports.h"
 #include "trainer_worker/in_process_collective.h"
+#include "trainer_worker/test_examples.h"
 
 namespace ssd {
 namespace {
@@ -82,19 +83,6 @@ TEST(GlooCollectiveTest, RankZeroCanHostTheStoreItself) {
     ASSERT_TRUE(status[r].ok()) << "rank " << r << ": " << status[r];
     EXPECT_TRUE(at::equal(sums[r], at::full({5}, 3.0, at::kDouble)));
   }
-}
-
-at::Tensor RankData(int rank, int64_t n, uint64_t salt) {
-  at::Generator gen = at::detail::createCPUGenerator(1000 * salt + rank);
-  return at::randn({n}, gen, at::kFloat);
-}
-
-template <typename F>
-void OnRanks(int world, F body) {
-  std::vector<std::thread> peers;
-  for (int r = 1; r < world; ++r) peers.emplace_back([&body, r] { body(r); });
-  body(0);
-  for (auto& t : peers) t.join();
 }
 
 // What each rank ends with after AllGather, AllGatherInPlace, ReduceScatterSum

@@ -26,19 +26,9 @@ class ShardedModelTest : public ::testing::Test {
   void SetUp() override { at::set_num_threads(1); }
 
   TrainerOptions Options(const std::string& out) const {
-    TrainerOptions o;
-    o.out_dir = dir_ + "/" + out;
-    o.epochs = 6;
+    TrainerOptions o = SyntheticTrainerOptions(dir_ + "/" + out);  // weight decay on, so a decayed norm would show
     o.max_steps = 20;
-    o.max_seq_len = 32;
-    o.batching.micro_batch_tokens = 64;
-    o.batching.batch_tokens = 256;
-    o.batching.seed = 11;
-    o.lr = 3e-3;
-    o.warmup_steps = 3;
-    o.adamw.weight_decay = 0.01;  // so a norm or bias decayed by mistake would show
-    o.grad_clip = 0.5;            // and clipping acts
-    o.progress = false;
+    o.grad_clip = 0.5;  // and clipping acts
     return o;
   }
 
@@ -54,7 +44,6 @@ class ShardedModelTest : public ::testing::Test {
   template <typename MakeCollective>
   Run Train(const TrainerOptions& o, int world, MakeCollective make) {
     Run run;
-    std::vector<std::thread> peers;
     auto rank_main = [&](int r) {
       std::unique_ptr<Collective> c = make(r);
       ASSERT_NE(c, nullptr);
@@ -69,9 +58,7 @@ class ShardedModelTest : public ::testing::Test {
       ASSERT_TRUE(w.ok()) << w.status();
       if (r == 0) run.weights = *w;
     };
-    for (int r = 1; r < world; ++r) peers.emplace_back(rank_main, r);
-    rank_main(0);
-    for (auto& p : peers) p.join();
+    ssd::OnRanks(world, rank_main);
     return run;
   }
 
@@ -106,10 +93,9 @@ class ShardedModelTest : public ::testing::Test {
   // Runs `body(rank, trainer)` on `world` in-process ranks, each with a
   // trainer made from `o`; returns rank 0's trainer's gathered weights.
   template <typename Body>
-  NamedTensors OnRanks(const TrainerOptions& o, int world, Body body) {
+  NamedTensors TrainOnRanks(const TrainerOptions& o, int world, Body body) {
     auto group = std::make_shared<InProcessGroup>(world);
     NamedTensors weights;
-    std::vector<std::thread> peers;
     auto rank_main = [&](int r) {
       InProcessCollective c(group, r);
       auto t = Trainer::FromModel(o, Model(), DatasetFromExamples(SyntheticExamples(97)), &c);
@@ -119,9 +105,7 @@ class ShardedModelTest : public ::testing::Test {
       ASSERT_TRUE(w.ok()) << w.status();
       if (r == 0) weights = *w;
     };
-    for (int r = 1; r < world; ++r) peers.emplace_back(rank_main, r);
-    rank_main(0);
-    for (auto& p : peers) p.join();
+    ssd::OnRanks(world, rank_main);
     return weights;
   }
 
@@ -195,7 +179,6 @@ TEST_F(ShardedModelTest, UnitsArePaddedToAMultipleOfTheWorldSizeAndKeepTheDecayR
 TEST_F(ShardedModelTest, FullShardingHoldsAQuarterOfTheModelStateAtWorldSizeFour) {
   auto group = std::make_shared<InProcessGroup>(4);
   std::vector<int64_t> bytes(4);
-  std::vector<std::thread> peers;
   auto rank_main = [&](int r) {
     InProcessCollective c(group, r);
     auto model = Model();
@@ -203,9 +186,7 @@ TEST_F(ShardedModelTest, FullShardingHoldsAQuarterOfTheModelStateAtWorldSizeFour
     ASSERT_TRUE(sharded.ok()) << sharded.status();
     bytes[r] = (*sharded)->ModelStateBytes();
   };
-  for (int r = 1; r < 4; ++r) peers.emplace_back(rank_main, r);
-  rank_main(0);
-  for (auto& p : peers) p.join();
+  ssd::OnRanks(4, rank_main);
   int64_t params = 0;
   for (const auto& [name, p] : Model()->Parameters()) params += p.numel();
   // master, gradient shard, two moments and the update's scratch, 4 bytes
@@ -221,7 +202,6 @@ TEST_F(ShardedModelTest, ThePlannersModelStateIsWhatEachModeAllocates) {
     for (ShardingMode mode : {ShardingMode::kOptimizer, ShardingMode::kGradients, ShardingMode::kFull}) {
       auto group = std::make_shared<InProcessGroup>(4);
       std::vector<int64_t> bytes(4);
-      std::vector<std::thread> peers;
       auto rank_main = [&](int r) {
         InProcessCollective c(group, r);
         auto model = Model();
@@ -230,9 +210,7 @@ TEST_F(ShardedModelTest, ThePlannersModelStateIsWhatEachModeAllocates) {
         ASSERT_TRUE(sharded.ok()) << sharded.status();
         bytes[r] = (*sharded)->ModelStateBytes();
       };
-      for (int r = 1; r < 4; ++r) peers.emplace_back(rank_main, r);
-      rank_main(0);
-      for (auto& p : peers) p.join();
+      ssd::OnRanks(4, rank_main);
       MemoryPlanOptions o;
       o.world_size = 4;
       o.sharding = mode;
@@ -276,16 +254,16 @@ TEST_F(ShardedModelTest, Bf16GatheredParametersTrackFp32TrainingWithFp32MastersA
 TEST_F(ShardedModelTest, ResumingAShardedCheckpointAtTheSameWorldSizeIsBitwise) {
   TrainerOptions o = Options("straight");
   o.sharding = ShardingMode::kFull;
-  const NamedTensors straight = OnRanks(o, 2, [](int, Trainer& t) { StepTo(t, 20); });
+  const NamedTensors straight = TrainOnRanks(o, 2, [](int, Trainer& t) { StepTo(t, 20); });
   o.out_dir = dir_ + "/resumed";
-  OnRanks(o, 2, [](int, Trainer& t) {
+  TrainOnRanks(o, 2, [](int, Trainer& t) {
     StepTo(t, 9);
     ASSERT_TRUE(t.SaveCheckpoint().ok());
     StepTo(t, 12);  // lost with the crash
   });
   ASSERT_TRUE(IsShardedCheckpoint(o.out_dir + "/checkpoints/step-00000009"));
   o.resume = true;
-  const NamedTensors resumed = OnRanks(o, 2, [](int, Trainer& t) {
+  const NamedTensors resumed = TrainOnRanks(o, 2, [](int, Trainer& t) {
     EXPECT_EQ(t.step(), 9);
     StepTo(t, 20);
   });
@@ -300,7 +278,7 @@ TEST_F(ShardedModelTest, ACheckpointResumesAtAnotherWorldSizeByResharding) {
     const std::string tag = std::to_string(from) + "to" + std::to_string(to);
     TrainerOptions o = Options("reshard" + tag);
     o.sharding = ShardingMode::kFull;
-    const NamedTensors straight = OnRanks(o, from, [](int, Trainer& t) {
+    const NamedTensors straight = TrainOnRanks(o, from, [](int, Trainer& t) {
       StepTo(t, 10);
       ASSERT_TRUE(t.SaveCheckpoint().ok());
       StepTo(t, 20);
@@ -308,7 +286,7 @@ TEST_F(ShardedModelTest, ACheckpointResumesAtAnotherWorldSizeByResharding) {
     });
     o.resume = true;
     o.sharding = ShardingMode::kGradients;  // the shards do not depend on the mode
-    const NamedTensors resharded = OnRanks(o, to, [](int, Trainer& t) {
+    const NamedTensors resharded = TrainOnRanks(o, to, [](int, Trainer& t) {
       EXPECT_EQ(t.step(), 20);  // latest is the end of the first run
     });
     EXPECT_EQ(RelativeDiff(resharded, straight), 0.0) << tag << ": the final checkpoint reloads exactly";
@@ -316,7 +294,7 @@ TEST_F(ShardedModelTest, ACheckpointResumesAtAnotherWorldSizeByResharding) {
     std::filesystem::remove_all(o.out_dir + "/checkpoints/step-00000020");
     std::filesystem::remove(o.out_dir + "/checkpoints/latest");
     std::filesystem::create_directory_symlink("step-00000010", o.out_dir + "/checkpoints/latest");
-    const NamedTensors continued = OnRanks(o, to, [](int, Trainer& t) {
+    const NamedTensors continued = TrainOnRanks(o, to, [](int, Trainer& t) {
       EXPECT_EQ(t.step(), 10);
       StepTo(t, 20);
     });
@@ -329,7 +307,7 @@ TEST_F(ShardedModelTest, TheFinalModelIsWrittenOneUnitPerFileAndLoadsAsTheGather
   o.sharding = ShardingMode::kFull;
   o.max_steps = 4;
   NamedTensors hf;
-  OnRanks(o, 3, [&](int r, Trainer& t) {
+  TrainOnRanks(o, 3, [&](int r, Trainer& t) {
     ASSERT_TRUE(t.Run().ok());
     auto gathered = t.sharded()->GatherParameters(at::kCPU);
     ASSERT_TRUE(gathered.ok());
@@ -350,7 +328,7 @@ TEST_F(ShardedModelTest, TheFinalModelIsWrittenOneUnitPerFileAndLoadsAsTheGather
 TEST_F(ShardedModelTest, AMissingOrTruncatedShardOrAnUnshardedResumeIsRefusedNamingTheFile) {
   TrainerOptions o = Options("broken");
   o.sharding = ShardingMode::kOptimizer;
-  OnRanks(o, 2, [](int, Trainer& t) {
+  TrainOnRanks(o, 2, [](int, Trainer& t) {
     StepTo(t, 3);
     ASSERT_TRUE(t.SaveCheckpoint().ok());
   });

@@ -22,21 +22,7 @@ class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override { at::set_num_threads(1); }
 
-  TrainerOptions Options(const std::string& out) const {
-    TrainerOptions o;
-    o.out_dir = dir_ + "/" + out;
-    o.epochs = 6;
-    o.max_seq_len = 32;
-    o.batching.micro_batch_tokens = 64;
-    o.batching.batch_tokens = 256;
-    o.batching.seed = 11;
-    o.lr = 3e-3;
-    o.warmup_steps = 3;
-    o.adamw.weight_decay = 0.01;
-    o.grad_clip = 1.0;
-    o.progress = false;
-    return o;
-  }
+  TrainerOptions Options(const std::string& out) const { return SyntheticTrainerOptions(dir_ + "/" + out); }
 
   static std::unique_ptr<Decoder> Model(ModelArch arch = ModelArch::kQwen3) {
     return Decoder::RandomInit(TinyConfig(arch), /*seed=*/5).value();

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
+#include "coordinator/client/api_json.h"
 #include "coordinator/eval_report.h"
 #include "coordinator/job_state.h"
 
@@ -59,8 +59,9 @@ std::string TrainMemory(const v1::Job& j) {
   if (!sharded && peaks.empty()) return "";
   std::string out = "           ";
   if (sharded) {
-    std::string name = v1::Sharding_Name(sharding);
-    absl::StrAppend(&out, "sharding ", absl::AsciiStrToLower(absl::StripPrefix(name, "SHARDING_")));
+    const auto* value = v1::Sharding_descriptor()->FindValueByNumber(sharding);
+    absl::StrAppend(&out, "sharding ",
+                    value != nullptr ? absl::AsciiStrToLower(ShortEnumName(*value)) : absl::StrCat(sharding));
   }
   if (!peaks.empty()) {
     absl::StrAppend(&out, sharded ? "  " : "", "peak RSS by rank");
