@@ -247,6 +247,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
       SSD_DOUBLE(repetition_penalty)
       SSD_INT(n)
       SSD_INT(max_tokens)
+      SSD_INT(min_tokens)
       if (f.Has("seed")) {
         u = s->seed();
         f.Int("seed", &u);
@@ -473,6 +474,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
   need(s.n() >= 1 && s.n() <= 1024, absl::StrCat("sampling.n: must be in [1, 1024], got ", s.n()));
   need(s.max_tokens() >= 1 && s.max_tokens() <= (1 << 20),
        absl::StrCat("sampling.max_tokens: must be in [1, 1048576], got ", s.max_tokens()));
+  need(s.min_tokens() >= 0 && s.min_tokens() <= s.max_tokens(),
+       absl::StrCat("sampling.min_tokens: must be in [0, sampling.max_tokens = ", s.max_tokens(), "], got ",
+                    s.min_tokens()));
   for (int i = 0; i < s.stop_size(); ++i) {
     need(!s.stop(i).empty(), absl::StrCat("sampling.stop[", i, "]: must not be empty"));
   }

@@ -73,6 +73,7 @@ class EngineBackend : public GenerationBackend {
         p.min_p = r.settings.min_p;
         p.repetition_penalty = r.settings.repetition_penalty;
         p.max_tokens = r.problem->max_tokens() > 0 ? r.problem->max_tokens() : r.settings.max_tokens;
+        p.min_tokens = std::min(r.settings.min_tokens, p.max_tokens);
         p.stop = r.settings.stop;
         p.seed = r.settings.seed;
         if (absl::Status s = engine_->Submit(std::move(g)); !s.ok()) {

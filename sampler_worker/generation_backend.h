@@ -32,6 +32,7 @@ struct BackendSettings {
   double min_p = 0.0;
   double repetition_penalty = 1.0;
   int64_t max_tokens = 256;
+  int64_t min_tokens = 0;  // capped at a problem's own max_tokens
   uint64_t seed = 0;
   std::vector<std::string> stop;
 };

@@ -100,6 +100,7 @@ BackendSettings FromSampling(const v1::SamplingSpec& s, uint64_t seed) {
   b.min_p = s.min_p();
   b.repetition_penalty = s.repetition_penalty();
   b.max_tokens = s.max_tokens();
+  b.min_tokens = s.min_tokens();
   b.seed = seed;
   b.stop.assign(s.stop().begin(), s.stop().end());
   return b;

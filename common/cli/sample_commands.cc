@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -90,6 +91,7 @@ absl::Status RunSample(SampleFlags f) {
   RETURN_IF_ERROR(params.Validate(model->config().vocab_size));
   MaxTokensCap cap(model->config().max_position_embeddings, gm.dir);
   params.max_tokens = cap.Apply(params.max_tokens, "--max-tokens");
+  params.min_tokens = std::min(params.min_tokens, params.max_tokens);
   if (!f.ignore_eos) f.engine.default_stop_ids = gm.default_stop_ids;
   ASSIGN_OR_RETURN(PromptFile prompts, LoadPromptFile(f.prompts, *tok, chat.get(), templates));
   for (const std::string& e : prompts.errors) std::cerr << "skipped " << e << "\n";
@@ -109,6 +111,7 @@ absl::Status RunSample(SampleFlags f) {
     r.params = params;
     if (p.max_tokens > 0) {
       r.params.max_tokens = cap.Apply(p.max_tokens, absl::StrCat(f.prompts, ":", p.line, " \"max_tokens\""));
+      r.params.min_tokens = std::min(r.params.min_tokens, r.params.max_tokens);
     }
     for (int64_t s = 0; s < params.n; ++s) {
       if (!done.count({p.id, s})) r.sample_indices.push_back(s);

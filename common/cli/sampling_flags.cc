@@ -36,6 +36,9 @@ void AddSamplingFlags(CLI::App* c, SamplingFlags* f, absl::string_view default_p
   c->add_option("--max-tokens", f->params.max_tokens,
                 "generated tokens per sample (capped at the model's max_position_embeddings)")
       ->capture_default_str();
+  c->add_option("--min-tokens", f->params.min_tokens,
+                "no stop token or stop string ends a sample before this many tokens (vLLM's min_tokens)")
+      ->capture_default_str();
   c->add_option("--seed", f->params.seed, "keys every sample's random stream")->capture_default_str();
   c->add_option("--stop", f->params.stop, "stop string (repeatable)");
 }

@@ -6,7 +6,7 @@
 //                   default preset (sample: ssd-train, eval: ssd-eval).
 //   --temperature, --top-k, --top-p, --min-p, --repetition-penalty
 //                   override the preset's value when given.
-//   --n, --max-tokens (default kDefaultMaxTokens), --seed, --stop
+//   --n, --max-tokens (default kDefaultMaxTokens), --min-tokens, --seed, --stop
 //
 // And the checks that need the model: --max-tokens beyond its context is
 // capped with one warning (MaxTokensCap), and a run whose samples often end

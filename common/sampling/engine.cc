@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -402,10 +403,15 @@ SampledToken Engine::Draw(const Sequence& s, float* logits, TokenSampler& sample
   const double u =
       p.greedy() ? 0.0
                  : SampleUniform(p.seed, r.key, static_cast<uint32_t>(s.sample_index), static_cast<uint32_t>(step));
+  if (step < p.min_tokens) {
+    // vLLM's min_tokens: the stop ids cannot be drawn yet.
+    for (int64_t id : r.stop_ids) logits[id] = -std::numeric_limits<float>::infinity();
+  }
   return sampler.Sample(logits, config_.vocab_size, p, s.seen, u);
 }
 
 std::string Engine::Accept(Sequence& s, const SampledToken& t) {
+  static const std::vector<std::string> kNoStops;
   const Request& r = *s.r;
   const SamplingParams& p = r.req.params;
   const int64_t step = static_cast<int64_t>(s.out.size());
@@ -425,7 +431,8 @@ std::string Engine::Accept(Sequence& s, const SampledToken& t) {
     if (piece.ok() && !piece->empty()) {
       const size_t old = s.text.size();
       s.text += *piece;
-      for (const std::string& stop : p.stop) {
+      // Before min_tokens no stop string ends the text (vLLM's rule).
+      for (const std::string& stop : step + 1 < p.min_tokens ? kNoStops : p.stop) {
         const size_t from = old >= stop.size() ? old - stop.size() + 1 : 0;
         const size_t at = s.text.find(stop, from);
         if (at != std::string::npos) {

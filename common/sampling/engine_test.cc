@@ -330,6 +330,61 @@ TEST_F(EngineTest, StopTokenAndStopStringEndTheSampleWithReasonStop) {
   EXPECT_LT(by_str.num_tokens, 40);
 }
 
+TEST_F(EngineTest, MinTokensKeepsStopIdsAndStopStringsFromEndingASampleEarly) {
+  auto model = Model();
+  GenerationRequest r = Request("m", 1, 40);
+  r.params.temperature = 0.8;
+  r.params.top_k = 0;
+  r.params.top_p = 1.0;
+  auto e = MakeEngine(model);
+  ASSERT_TRUE(e->Submit(r).ok());
+  const SampleResult free_run = Collect(*e).at({"m", 0});
+  ASSERT_EQ(free_run.num_tokens, 40);
+
+  // A stop id the greedy run picks first at `first`: with min_tokens past
+  // it, that pick cannot be the stop id, the tokens before it are the
+  // greedy run's, and the sample runs to at least min_tokens.
+  GenerationRequest greedy = r;
+  greedy.params.temperature = 0;
+  auto e1 = MakeEngine(model);
+  ASSERT_TRUE(e1->Submit(greedy).ok());
+  const SampleResult greedy_run = Collect(*e1).at({"m", 0});
+  const int64_t stop_id = greedy_run.ids[10];
+  const int64_t first = std::find(greedy_run.ids.begin(), greedy_run.ids.end(), stop_id) - greedy_run.ids.begin();
+  GenerationRequest with_id = greedy;
+  with_id.params.stop_token_ids = {stop_id};
+  with_id.params.min_tokens = first + 5;
+  auto e2 = MakeEngine(model);
+  ASSERT_TRUE(e2->Submit(with_id).ok());
+  const SampleResult held = Collect(*e2).at({"m", 0});
+  ASSERT_GE(held.num_tokens, first + 5);
+  EXPECT_EQ(std::vector<int64_t>(held.ids.begin(), held.ids.begin() + first),
+            std::vector<int64_t>(greedy_run.ids.begin(), greedy_run.ids.begin() + first));
+  for (int64_t i = 0; i < first + 5; ++i) EXPECT_NE(held.ids[i], stop_id) << "token " << i << " before min_tokens";
+  if (held.finish_reason == "stop") EXPECT_EQ(held.ids.back(), stop_id);
+
+  // A stop string from the start of the text: with min_tokens = max_tokens
+  // it ends nothing, and the sample is the free run, text uncut.
+  GenerationRequest with_str = r;
+  with_str.params.stop = {free_run.text.substr(0, 2)};
+  with_str.params.min_tokens = 40;
+  auto e3 = MakeEngine(model);
+  ASSERT_TRUE(e3->Submit(with_str).ok());
+  const SampleResult uncut = Collect(*e3).at({"m", 0});
+  EXPECT_EQ(uncut.finish_reason, "length");
+  EXPECT_EQ(uncut.ids, free_run.ids);
+  EXPECT_EQ(uncut.text, free_run.text);
+
+  // Out of range: named.
+  GenerationRequest bad = r;
+  bad.params.min_tokens = 41;
+  absl::Status s = e3->Submit(bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("min_tokens = 41: must be in [0, max_tokens = 40]"), std::string::npos) << s.message();
+  bad.params.min_tokens = -1;
+  EXPECT_FALSE(e3->Submit(bad).ok());
+}
+
 TEST_F(EngineTest, RestartPolicySwapRegeneratesInFlightSamplesWithTheNewWeights) {
   auto old_model = Model(7), new_model = Model(8);
   auto reference = MakeEngine(new_model);

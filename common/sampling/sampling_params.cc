@@ -20,6 +20,9 @@ absl::Status SamplingParams::Validate(int64_t vocab_size) const {
     return bad("repetition_penalty", repetition_penalty, "must be finite and > 0 (1 is off)");
   }
   if (max_tokens <= 0) return bad("max_tokens", max_tokens, "must be > 0");
+  if (min_tokens < 0 || min_tokens > max_tokens) {
+    return bad("min_tokens", min_tokens, absl::StrCat("must be in [0, max_tokens = ", max_tokens, "]").c_str());
+  }
   for (int64_t id : stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
       return bad("stop_token_ids", id,

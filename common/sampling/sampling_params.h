@@ -18,6 +18,10 @@ struct SamplingParams {
   double min_p = 0.0;               // in [0, 1]; 0 is off
   double repetition_penalty = 1.0;  // > 0; 1 is off
   int64_t max_tokens = 16;          // generated tokens, > 0
+  // vLLM's min_tokens: no stop id can be drawn, and no stop string ends
+  // the text, before this many tokens; in [0, max_tokens]. A length
+  // limit (max_tokens, the context) still ends a sample.
+  int64_t min_tokens = 0;
   // Finish with reason "stop" after one of these ids (kept in the ids,
   // left out of the text). Empty: the engine's default stop ids.
   std::vector<int64_t> stop_token_ids;
