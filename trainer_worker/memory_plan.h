@@ -26,9 +26,9 @@
 // path does not keep yet.
 //
 // Activations, per micro-batch of `micro_batch_tokens` tokens: every layer
-// keeps its activations (about 6H + 3(N+2K)D + ND + 4I floats a token in
-// the ATen layer), or with checkpointing only its input (H floats a token)
-// and one layer's at a time in backward. Logits: the chunked loss holds one
+// keeps its activations (about 6H + 2(N+2K)D + (N+K)D + 2ND + 4I elements a
+// token in the ATen layer; ActivationTerms), or with checkpointing only its
+// input (H) and one layer's at a time in backward. Logits: the chunked loss holds one
 // chunk (LossChunkRows) of fp32 logits and its gradient. Attention:
 // documents longer than 512 tokens attend in 512 x 512 blocks per head;
 // shorter ones build their scores whole.
@@ -78,6 +78,17 @@ struct ParameterCounts {
 
 ParameterCounts CountParameters(const ModelConfig& config);
 
+// Activation elements a token (x micro_batch_tokens x bytes an element),
+// as the trainer's layer keeps them for backward (memory_plan.cc names each
+// term; memory_plan_torch_test holds them to the allocator's count).
+struct ActivationTerms {
+  double layer = 0;       // one layer's graph, gradients on
+  double checkpoint = 0;  // a checkpointed layer: its input
+  double backward = 0;    // a layer's backward, beside what it kept
+  double outside = 0;     // the embedding, final norm, loss rows, RoPE tables
+};
+ActivationTerms ActivationTermsOf(const ModelConfig& config);
+
 // Rows per chunk of the chunked loss (chunked_loss.h) for n rows: the
 // chunk's fp32 logits take at most as many bytes as the rows' hidden states
 // ([n, H]) or 16 MiB, whichever is more (so the loss never needs more than
@@ -95,6 +106,9 @@ struct MemoryPlan {
   int64_t activations = 0;    // saved for backward, one micro-batch
   int64_t logits = 0;         // the chunked loss's working set
   int64_t attention = 0;      // attention scores of one layer
+  // Subtracted from the sum: the smaller of the loss's working set and a
+  // layer's backward (with attention's tiles), which never coexist.
+  int64_t not_at_once = 0;
   int64_t communication = 0;  // all-reduce buckets (none), reduce-scatter buffer (sharded)
   int64_t runtime = 0;        // the process: libtorch, Gloo, allocator slack (cpu); CUDA context, NCCL (cuda)
   int64_t total = 0;
