@@ -23,7 +23,9 @@
 #include "common/util/process_group.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_util.h"
+#include "tests/testing/tensor_bytes.h"
 #include "tests/testing/subprocess.h"
+#include "trainer_worker/adamw.h"
 #include "trainer_worker/memory_plan.h"
 #include "trainer_worker/trainer.h"
 
@@ -98,26 +100,39 @@ std::unique_ptr<Decoder> TrainableModel(const ModelConfig& c, bool blockwise) {
   return model;
 }
 
-// The child: one step at T in `mode`, one JSON line on stdout.
+// The child: one training step at T in `mode` (forward, backward and the
+// AdamW update, its moments made first as in a run past its first step),
+// one JSON line on stdout. RSS and live tensor bytes, in KiB: at the start,
+// once the model, its gradient buffers, the moments and the inputs exist,
+// and at the step's peak.
 int Child(int64_t T, Mode mode, int threads, bool smoke) {
   at::set_num_threads(threads);
   KeepFreedMemoryForReuse();
+  nlohmann::json out;
+  out["start_kb"] = ProcessStatusKib(getpid(), "VmRSS");
+  TensorBytesTracker tensors;
   const ModelConfig c = LongContextConfig(smoke);
   std::unique_ptr<Decoder> model = TrainableModel(c, mode != Mode::kBefore);
+  AdamW adamw(model->Parameters(), AdamWOptions{});
   at::manual_seed(2);
   const Run r = OneSequence(c, T);
-  nlohmann::json out;
   out["T"] = T;
   out["mode"] = ModeName(mode);
   out["model_kb"] = ProcessStatusKib(getpid(), "VmRSS");
+  out["tensor_model_kb"] = tensors.current() / 1024;
+  tensors.ResetPeak();
   try {
     at::AutoGradMode grad(true);
-    out["step_s"] = Seconds([&] { Step(*model, r, mode); });
+    out["step_s"] = Seconds([&] {
+      Step(*model, r, mode);
+      adamw.Step(1e-5);
+    });
   } catch (const std::exception& e) {
     std::string what = e.what();
     out["error"] = what.substr(0, what.find('\n'));
   }
   out["peak_kb"] = ProcessStatusKib(getpid(), "VmHWM");
+  out["tensor_peak_kb"] = tensors.peak() / 1024;
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
@@ -220,11 +235,13 @@ int LongContextMain(int argc, char** argv, bool child) {
       static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.head_dim),
       static_cast<long long>(c.num_key_value_heads), static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6,
       threads, limit_gb);
-  std::printf("| %8s | %22s | %11s | %8s | %24s | %16s | %13s | %10s |\n", "tokens", "full: peak above model",
-              "vs first", "step s", "before: peak above model", "before / full", "ssd plan MiB", "plan/peak");
-  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(10, '-').c_str(), std::string(24, '-').c_str(),
-              std::string(13, '-').c_str(), std::string(10, '-').c_str(), std::string(26, '-').c_str(),
-              std::string(18, '-').c_str(), std::string(15, '-').c_str(), std::string(12, '-').c_str());
+  std::printf("| %8s | %12s | %17s | %8s | %18s | %8s | %24s | %13s | %12s | %9s |\n", "tokens", "peak RSS MiB",
+              "above model MiB", "vs first", "live tensors above", "step s", "before: above model MiB", "before / full",
+              "ssd plan MiB", "plan/peak");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(10, '-').c_str(), std::string(14, '-').c_str(),
+              std::string(19, '-').c_str(), std::string(10, '-').c_str(), std::string(20, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(26, '-').c_str(), std::string(15, '-').c_str(),
+              std::string(14, '-').c_str(), std::string(11, '-').c_str());
   double first = 0;
   bool before_failed = false;
   for (int64_t T : lengths) {
@@ -233,26 +250,31 @@ int LongContextMain(int argc, char** argv, bool child) {
     const nlohmann::json before =
         before_failed ? nlohmann::json{{"error", "skipped"}} : RunChild(T, Mode::kBefore, threads, limit_gb, smoke);
     before_failed = before.contains("error");
+    const bool ok = !full.contains("error");
     const double mib = AboveModelMib(full);
-    if (first == 0 && !full.contains("error")) first = mib;
-    char ratio[32] = "-", vs[32] = "-";
-    if (!full.contains("error") && first > 0) std::snprintf(vs, sizeof(vs), "%.2fx", mib / first);
-    if (!full.contains("error") && !before.contains("error")) {
-      std::snprintf(ratio, sizeof(ratio), "%.1fx", AboveModelMib(before) / mib);
+    if (first == 0 && ok) first = mib;
+    char ratio[32] = "-", vs[32] = "-", peak[32] = "-", live[32] = "-";
+    if (ok && first > 0) std::snprintf(vs, sizeof(vs), "%.2fx", mib / first);
+    if (ok && !before.contains("error")) std::snprintf(ratio, sizeof(ratio), "%.1fx", AboveModelMib(before) / mib);
+    const double peak_mib = full.value("peak_kb", int64_t{0}) / 1024.0;
+    if (ok) {
+      std::snprintf(peak, sizeof(peak), "%.0f", peak_mib);
+      std::snprintf(live, sizeof(live), "%.0f MiB",
+                    (full.value("tensor_peak_kb", int64_t{0}) - full.value("tensor_model_kb", int64_t{0})) / 1024.0);
     }
-    // ssd plan's activations, logits and attention for this run (its
-    // runtime term, the process itself, is below "above model").
+    // ssd plan's total for this run (model state, activations, logits,
+    // attention and its CPU runtime term) beside the process's peak RSS.
     MemoryPlanOptions po;
     po.max_seq_len = T;
     po.micro_batch_tokens = T;
     po.activation_checkpointing.every = 1;
     const MemoryPlan plan = PlanMemory(c, po).value();
-    const double plan_mib = static_cast<double>(plan.activations + plan.logits + plan.attention) / (1 << 20);
+    const double plan_mib = static_cast<double>(plan.total) / (1 << 20);
     char plan_ratio[32] = "-";
-    if (!full.contains("error") && mib > 0) std::snprintf(plan_ratio, sizeof(plan_ratio), "%.2fx", plan_mib / mib);
-    std::printf("| %8lld | %22s | %11s | %8s | %24s | %16s | %13.0f | %10s |\n", static_cast<long long>(T),
-                Cell(full, "mib").c_str(), vs, Cell(full, "s").c_str(), Cell(before, "mib").c_str(), ratio, plan_mib,
-                plan_ratio);
+    if (ok && peak_mib > 0) std::snprintf(plan_ratio, sizeof(plan_ratio), "%.2fx", plan_mib / peak_mib);
+    std::printf("| %8lld | %12s | %17s | %8s | %18s | %8s | %24s | %13s | %12.0f | %9s |\n", static_cast<long long>(T),
+                peak, Cell(full, "mib").c_str(), vs, live, Cell(full, "s").c_str(), Cell(before, "mib").c_str(), ratio,
+                plan_mib, plan_ratio);
     if (full.contains("error"))
       std::printf("  full at %lld: %s\n", static_cast<long long>(T), full["error"].dump().c_str());
     if (before.contains("error") && before["error"] != "skipped") {
