@@ -28,10 +28,12 @@
 // Activations, per micro-batch of `micro_batch_tokens` tokens: every layer
 // keeps its activations (about 6H + 2(N+2K)D + (N+K)D + 2ND + 4I elements a
 // token in the ATen layer; ActivationTerms), or with checkpointing only its
-// input (H) and one layer's at a time in backward. Logits: the chunked loss holds one
-// chunk (LossChunkRows) of fp32 logits and its gradient. Attention:
-// documents longer than 512 tokens attend in 512 x 512 blocks per head;
-// shorter ones build their scores whole.
+// input (H), and the layer in backward adds its recompute and its
+// gradients. Logits: the chunked loss holds one chunk (LossChunkRows) of
+// fp32 logits and its gradient. Attention: documents longer than 512 tokens
+// attend in 512 x 512 blocks per head; shorter ones build their scores
+// whole. The loss's backward is over before a layer's begins, so the total
+// holds the larger of the two, not both ("not at once").
 //
 // Runtime: a trainer process on CPU holds about 0.4 GiB before its model
 // (libtorch, OpenBLAS and Gloo buffers, the data; measured by trainer_bench
@@ -109,7 +111,7 @@ struct MemoryPlan {
   // Subtracted from the sum: the smaller of the loss's working set and a
   // layer's backward (with attention's tiles), which never coexist.
   int64_t not_at_once = 0;
-  int64_t communication = 0;  // all-reduce buckets (none), reduce-scatter buffer (sharded)
+  int64_t communication = 0;  // all-reduce buckets (none); two layers' reduce-scatter buffers (gradients, full)
   int64_t runtime = 0;        // the process: libtorch, Gloo, allocator slack (cpu); CUDA context, NCCL (cuda)
   int64_t total = 0;
   int64_t reference_model_state = 0;  // the ZeRO paper's bf16 figure, for comparison
