@@ -123,7 +123,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
       m.parameters = pb * padded + own;
       m.gradients = 4 * layer_shards + pb * pad_root + (pb == 2 ? 4 * root_shard : 0);
       m.optimizer = 12 * shards;
-      m.communication = 4 * pad_layer;
+      m.communication = 2 * 4 * pad_layer;  // one reduce-scatter in flight, the next being filled
       m.reference_model_state = 2 * P + 14 * P / d;
       break;
     case ShardingMode::kFull:
@@ -131,7 +131,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
       m.gradients = 4 * layer_shards + pb * pad_root + (pb == 2 ? 4 * root_shard : 0);
       m.optimizer = 12 * shards;
       m.gathered = pb * pad_root + 2 * pb * pad_layer;
-      m.communication = 4 * pad_layer;
+      m.communication = 2 * 4 * pad_layer;
       m.reference_model_state = 16 * P / d;
       break;
   }

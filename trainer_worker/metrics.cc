@@ -34,6 +34,7 @@ std::string MetricsJson(const StepMetrics& m) {
   j["step_s"] = m.step_s;
   j["tokens_per_s"] = m.tokens_per_s;
   if (m.mfu >= 0) j["mfu"] = m.mfu;
+  if (m.comm_wait_s >= 0) j["comm_wait_s"] = m.comm_wait_s;
   j["elapsed_s"] = m.elapsed_s;
   if (m.total_steps > 0) j["total_steps"] = m.total_steps;
   return j.dump();

@@ -29,6 +29,9 @@ struct StepMetrics {
   double step_s = 0;
   double tokens_per_s = 0;
   double mfu = -1;  // < 0: unknown
+  // Sharded (gradients, full): seconds the step waited on its layers'
+  // gathers and reduce-scatters, the part no compute hid; < 0: not sharded.
+  double comm_wait_s = -1;
   double elapsed_s = 0;
   int64_t total_steps = 0;  // of the whole run; 0: unknown
 };

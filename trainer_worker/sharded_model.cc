@@ -2,12 +2,14 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/DeviceGuard.h>
 #include <c10/core/StorageImpl.h>
 #include <glog/logging.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -56,6 +58,15 @@ struct ShardedModel::Unit {
   bool master_is_view = false;  // master is a chunk of `full` (fp32, kept whole)
   bool grad_is_view = false;    // grad is a chunk of `full_grad` (fp32)
   bool gathered = true;
+  CommQueue::Ticket gathering;  // an all-gather into `full` queued, not yet waited for
+};
+
+// A layer's gradients being reduce-scattered: `flat` holds this rank's sum
+// once `ticket` has run, to be added to the unit's shard gradient.
+struct ShardedModel::PendingReduce {
+  size_t unit = 0;
+  at::Tensor flat;
+  CommQueue::Ticket ticket;
 };
 
 namespace {
@@ -99,6 +110,8 @@ class ShardedLayerBackward : public torch::autograd::Node {
   variable_list apply(variable_list&& grads) override {
     TORCH_CHECK(layer_ != nullptr, "a sharded layer's backward ran twice; its graph is not kept (retain_graph)");
     owner_->GatherUnit(unit_);
+    // Backward runs the layers last to first: the one before this is next.
+    if (unit_ > 0) owner_->MaybePrefetch(unit_ - 1);
     at::Tensor x = inner_in_, y = inner_out_;
     if (!y.defined()) {  // checkpointed: run the forward again
       x = input_.detach().requires_grad_(input_needs_grad_);
@@ -143,25 +156,28 @@ class ShardedLayerBackward : public torch::autograd::Node {
 }  // namespace
 
 ShardedModel::ShardedModel(Decoder& model, ShardingMode mode, Collective& collective, const AdamWOptions& adamw,
-                           at::ScalarType param_dtype)
+                           at::ScalarType param_dtype, bool overlap)
     : model_(model),
       mode_(mode),
       param_dtype_(param_dtype),
       coll_(collective),
       adamw_(adamw),
       rank_(collective.rank()),
-      world_(collective.world_size()) {}
+      world_(collective.world_size()),
+      overlap_(overlap) {
+  comm_.Start();
+}
 
-ShardedModel::~ShardedModel() = default;
+ShardedModel::~ShardedModel() { comm_.Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<ShardedModel>> ShardedModel::Create(Decoder& model, ShardingMode mode,
                                                                    Collective& collective, const AdamWOptions& adamw,
-                                                                   at::ScalarType param_dtype) {
+                                                                   at::ScalarType param_dtype, bool overlap) {
   if (mode == ShardingMode::kNone) return absl::InvalidArgumentError("sharding: ShardedModel needs a sharded mode");
   if (param_dtype != at::kFloat && param_dtype != at::kBFloat16) {
     return absl::InvalidArgumentError("param_dtype: the gathered parameters are fp32 or bf16");
   }
-  std::unique_ptr<ShardedModel> m(new ShardedModel(model, mode, collective, adamw, param_dtype));
+  std::unique_ptr<ShardedModel> m(new ShardedModel(model, mode, collective, adamw, param_dtype, overlap));
   try {
     RETURN_IF_ERROR(m->Init());
   } catch (const c10::Error& e) {
@@ -232,17 +248,50 @@ std::vector<at::Tensor> ShardedModel::UnitParameters(size_t unit) const {
   return out;
 }
 
+absl::Status ShardedModel::WaitFor(const CommQueue::Ticket& ticket) {
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::Status s = comm_.Wait(ticket);
+  comm_wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
+
+void ShardedModel::PrefetchUnit(size_t unit) {
+  Unit& u = *units_[unit];
+  if (u.gathered || u.gathering.valid()) return;
+  at::NoGradGuard no_grad;
+  AllocateStorage(u.full);
+  // The source is made here, on the compute thread: the masters do not
+  // change until Update, which runs after every queued collective.
+  at::Tensor src = u.master.to(u.full.scalar_type());
+  at::Tensor dst = u.full;
+  u.gathering = comm_.Enqueue(absl::StrCat("all-gather of ", layout_[unit].name), [this, src, dst] {
+    at::NoGradGuard no_grad;
+    c10::DeviceGuard device(dst.device());  // the queue's thread starts on device 0
+    return coll_.AllGather(src, dst);
+  });
+}
+
+void ShardedModel::MaybePrefetch(size_t unit) {
+  if (overlap_) PrefetchUnit(unit);
+}
+
 void ShardedModel::GatherUnit(size_t unit) {
   Unit& u = *units_[unit];
   if (u.gathered) return;
-  at::NoGradGuard no_grad;
-  AllocateStorage(u.full);
-  CheckOk(coll_.AllGather(u.master.to(u.full.scalar_type()), u.full));
+  PrefetchUnit(unit);
+  const absl::Status s = WaitFor(u.gathering);
+  u.gathering = CommQueue::Ticket();
+  CheckOk(s);
   u.gathered = true;
 }
 
 void ShardedModel::ReleaseUnit(size_t unit) {
   Unit& u = *units_[unit];
+  if (u.gathering.valid()) {  // prefetched and never used: let it land first
+    WaitFor(u.gathering).IgnoreError();
+    u.gathering = CommQueue::Ticket();
+    u.gathered = true;
+  }
   if (KeepsGathered(unit) || !u.gathered) return;
   FreeStorage(u.full);
   u.gathered = false;
@@ -250,19 +299,62 @@ void ShardedModel::ReleaseUnit(size_t unit) {
 
 void ShardedModel::ReduceLayerGradients(size_t unit, const std::vector<at::Tensor>& grads) {
   at::NoGradGuard no_grad;
-  Unit& u = *units_[unit];
   const FlatUnitLayout& l = layout_[unit];
-  at::Tensor flat = at::zeros({l.padded}, u.master.options());
+  at::Tensor flat = at::zeros({l.padded}, units_[unit]->master.options());
   for (size_t j = 0; j < l.params.size(); ++j) {
     if (grads[j].defined()) flat.narrow(0, l.params[j].offset, l.params[j].numel).copy_(grads[j].reshape(-1));
   }
-  CheckOk(coll_.ReduceScatterSumInPlace(flat));
-  u.grad.add_(ChunkOf(flat, rank_, world_));
+  // At most one layer's reduce-scatter in flight beside the one queued now,
+  // so the gradient buffers waiting on the network stay two layers.
+  CheckOk(FinishReduce());
+  pending_reduce_ = std::make_unique<PendingReduce>();
+  pending_reduce_->unit = unit;
+  pending_reduce_->flat = flat;
+  pending_reduce_->ticket = comm_.Enqueue(absl::StrCat("reduce-scatter of ", l.name, "'s gradients"), [this, flat] {
+    at::NoGradGuard no_grad;
+    c10::DeviceGuard device(flat.device());
+    return coll_.ReduceScatterSumInPlace(flat);
+  });
+  if (!overlap_) CheckOk(FinishReduce());
+}
+
+absl::Status ShardedModel::FinishReduce() {
+  if (pending_reduce_ == nullptr) return absl::OkStatus();
+  std::unique_ptr<PendingReduce> p = std::move(pending_reduce_);
+  RETURN_IF_ERROR(WaitFor(p->ticket));
+  // Added here, in queue order, so the shard sums as it did inline.
+  units_[p->unit]->grad.add_(ChunkOf(p->flat, rank_, world_));
+  return absl::OkStatus();
+}
+
+absl::Status ShardedModel::WaitForCommunication() {
+  try {
+    absl::Status s = FinishReduce();
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::Status drained = comm_.Drain();
+    comm_wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s.ok()) s = drained;
+    for (size_t u = 0; u < units_.size(); ++u) {
+      Unit& unit = *units_[u];
+      if (!unit.gathering.valid()) continue;
+      unit.gathering = CommQueue::Ticket();
+      unit.gathered = true;
+      // A prefetch no layer used (a step that ended early): give it back.
+      if (!KeepsGathered(u) && u + 1 != units_.size()) ReleaseUnit(u);
+    }
+    return s;
+  } catch (const c10::Error& e) {
+    return absl::UnavailableError(absl::StrCat("layer communication: ", e.what_without_backtrace()));
+  }
 }
 
 at::Tensor ShardedModel::RunLayer(int64_t index, const LayerFn& layer, const at::Tensor& x, bool checkpoint) {
   const size_t unit = static_cast<size_t>(index);
   GatherUnit(unit);
+  // The next layer's parameters travel while this one computes; after the
+  // last layer, its own again, for the backward that comes next.
+  const size_t layers = units_.size() - 1;
+  if (unit + 1 < layers) MaybePrefetch(unit + 1);
   if (!at::GradMode::is_enabled()) {
     at::Tensor y = layer(x);
     ReleaseUnit(unit);
@@ -276,6 +368,7 @@ at::Tensor ShardedModel::RunLayer(int64_t index, const LayerFn& layer, const at:
     inner_out.reset();
   }
   ReleaseUnit(unit);
+  if (unit + 1 == layers) MaybePrefetch(unit);
   auto node = std::shared_ptr<ShardedLayerBackward>(
       new ShardedLayerBackward(this, unit, layer, checkpoint ? x.detach() : at::Tensor(), std::move(inner_in),
                                std::move(inner_out), x.requires_grad(), CurrentAutocast()),
@@ -286,6 +379,8 @@ at::Tensor ShardedModel::RunLayer(int64_t index, const LayerFn& layer, const at:
 }
 
 absl::Status ShardedModel::BeginStep() {
+  RETURN_IF_ERROR(WaitForCommunication());
+  comm_wait_seconds_ = 0;
   try {
     at::NoGradGuard no_grad;
     for (auto& u : units_) {
@@ -300,6 +395,7 @@ absl::Status ShardedModel::BeginStep() {
 }
 
 absl::Status ShardedModel::FinishGradients() {
+  RETURN_IF_ERROR(WaitForCommunication());
   at::NoGradGuard no_grad;
   for (auto& u : units_) {
     if (!u->full_grad.defined()) continue;
@@ -389,6 +485,7 @@ absl::Status ShardedModel::LoadShardTensors(const std::map<std::string, at::Tens
 }
 
 absl::Status ShardedModel::RefreshParameters() {
+  RETURN_IF_ERROR(WaitForCommunication());
   for (auto& u : units_) {
     if (u->master_is_view) {
       RETURN_IF_ERROR(coll_.AllGatherInPlace(u->full));
@@ -400,6 +497,7 @@ absl::Status ShardedModel::RefreshParameters() {
 }
 
 absl::Status ShardedModel::ForEachGatheredUnit(const std::function<absl::Status(const FlatUnitLayout&)>& fn) {
+  RETURN_IF_ERROR(WaitForCommunication());
   try {
     for (size_t u = 0; u < units_.size(); ++u) {
       if (param_dtype_ != at::kFloat) {

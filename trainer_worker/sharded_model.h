@@ -33,6 +33,14 @@
 //   Update           clip and AdamW on the shard; optimizer and gradients
 //                    all-gather the new parameters; full frees the root.
 //
+// Overlap: the collectives run in order on a CommQueue thread. full queues
+// the next layer's all-gather before a layer runs (in backward, the
+// previous layer's), and after the last layer's forward gathers it again
+// for its backward while the loss runs; gradients and full queue a layer's
+// reduce-scatter and go on with the next layer's backward, with at most
+// one more in flight. The sums and their order are those of running them
+// inline, so results are bitwise the same.
+//
 // SPMD: in gradients and full, collectives run inside every layer's forward
 // and backward, so every rank must run the same number of micro-batches
 // (Trainer pads a rank with an empty one) and the same layers.
@@ -58,6 +66,7 @@
 #include "common/model/sharding_mode.h"
 #include "trainer_worker/adamw.h"
 #include "trainer_worker/collective.h"
+#include "trainer_worker/comm_queue.h"
 
 namespace ssd {
 
@@ -92,9 +101,12 @@ class ShardedModel : public LayerRunner {
   // fp32 or bf16 (mixed precision: the masters, moments and the reduction
   // of the gradients stay fp32, as in FSDP2's MixedPrecisionPolicy with
   // reduce_dtype fp32; the forward then runs under autocast).
+  // overlap: false waits for every layer collective where it is queued
+  // (no prefetch, no reduce-scatter left in flight), for comparison.
   static absl::StatusOr<std::unique_ptr<ShardedModel>> Create(Decoder& model, ShardingMode mode, Collective& collective,
                                                               const AdamWOptions& adamw,
-                                                              at::ScalarType param_dtype = at::kFloat);
+                                                              at::ScalarType param_dtype = at::kFloat,
+                                                              bool overlap = true);
   ~ShardedModel() override;
 
   ShardingMode mode() const { return mode_; }
@@ -140,20 +152,37 @@ class ShardedModel : public LayerRunner {
   // (full: only its shards), gradient buffers, master shards and moments.
   int64_t ModelStateBytes() const;
 
-  // Used by the layer's autograd node.
+  // Collective: waits for the layers' queued gathers and reduce-scatters
+  // (the trainer calls it before any collective of its own); their first
+  // error. FinishGradients, RefreshParameters and the gathers for export
+  // call it first too.
+  absl::Status WaitForCommunication();
+  // Seconds this step's compute thread waited on the collectives (the part
+  // of their time that no compute hid), since BeginStep.
+  double comm_wait_seconds() const { return comm_wait_seconds_; }
+
+  // Used by the layer's autograd node. GatherUnit waits for the unit's
+  // parameters (queueing the all-gather if no prefetch did); PrefetchUnit
+  // queues it and returns.
   void GatherUnit(size_t unit);
+  void PrefetchUnit(size_t unit);
+  void MaybePrefetch(size_t unit);  // PrefetchUnit when overlapping
   void ReleaseUnit(size_t unit);
   void ReduceLayerGradients(size_t unit, const std::vector<at::Tensor>& grads);
   std::vector<at::Tensor> UnitParameters(size_t unit) const;
 
  private:
   struct Unit;
+  struct PendingReduce;
   ShardedModel(Decoder& model, ShardingMode mode, Collective& collective, const AdamWOptions& adamw,
-               at::ScalarType param_dtype);
+               at::ScalarType param_dtype, bool overlap);
   absl::Status Init();
   // The parameters kept whole (optimizer, gradients) from the masters.
   absl::Status RefreshParameters();
   bool KeepsGathered(size_t unit) const;
+  absl::Status WaitFor(const CommQueue::Ticket& ticket);
+  // Waits for the reduce-scatter in flight and adds its shard.
+  absl::Status FinishReduce();
 
   Decoder& model_;
   const ShardingMode mode_;
@@ -162,10 +191,15 @@ class ShardedModel : public LayerRunner {
   const AdamWOptions adamw_;
   const int rank_;
   const int world_;
+  const bool overlap_;
   std::vector<FlatUnitLayout> layout_;
   std::vector<std::unique_ptr<Unit>> units_;
   NamedTensors params_;  // the decoder's, in Parameters() order
   int64_t optimizer_steps_ = 0;
+  std::unique_ptr<PendingReduce> pending_reduce_;
+  double comm_wait_seconds_ = 0;
+  // Last: its thread runs closures that use the members above.
+  CommQueue comm_;
 };
 
 }  // namespace ssd

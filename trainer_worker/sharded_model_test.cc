@@ -138,6 +138,30 @@ TEST_F(ShardedModelTest, EveryModeAtWorldSizesTwoThreeAndFourOverGlooTrainsTheWe
   }
 }
 
+TEST_F(ShardedModelTest, OverlappedLayerCollectivesGiveBitwiseTheLossesAndWeightsOfWaitingForEachInPlace) {
+  for (ShardingMode mode : {ShardingMode::kGradients, ShardingMode::kFull}) {
+    for (int every : {0, 2}) {
+      const std::string what =
+          std::string(ShardingModeName(mode)) + (every > 0 ? " with checkpointing every 2" : "") + " at world size 3";
+      TrainerOptions o = Options(std::string(ShardingModeName(mode)) + "-overlap" + std::to_string(every));
+      o.sharding = mode;
+      o.activation_checkpointing.every = every;
+      TrainerOptions inline_o = o;
+      inline_o.out_dir += "-inline";
+      inline_o.overlap_communication = false;
+      const Run overlapped = TrainOverGloo(o, 3);
+      const Run waited = TrainOverGloo(inline_o, 3);
+      ASSERT_EQ(overlapped.losses.size(), 20u) << what;
+      EXPECT_EQ(overlapped.losses, waited.losses) << what;
+      ASSERT_EQ(overlapped.weights.size(), waited.weights.size()) << what;
+      for (size_t i = 0; i < waited.weights.size(); ++i) {
+        EXPECT_TRUE(at::equal(overlapped.weights[i].second, waited.weights[i].second))
+            << what << ": " << waited.weights[i].first;
+      }
+    }
+  }
+}
+
 TEST_F(ShardedModelTest, FullShardingWithActivationCheckpointingMatchesPlainTraining) {
   const Run plain = Train(Options("plain_ac"), 1, [](int) { return std::make_unique<SingleProcessCollective>(); });
   TrainerOptions o = Options("full_ac");

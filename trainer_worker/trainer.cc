@@ -279,7 +279,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::FromModel(const TrainerOptions
     t.reset(new Trainer(o, std::move(model), std::move(dataset), std::move(plan), collective));
     if (o.sharding != ShardingMode::kNone) {
       ASSIGN_OR_RETURN(t->sharded_, ShardedModel::Create(*t->model_, o.sharding, *t->collective_, o.adamw,
-                                                         o.param_dtype == "bf16" ? at::kBFloat16 : at::kFloat));
+                                                         o.param_dtype == "bf16" ? at::kBFloat16 : at::kFloat,
+                                                         o.overlap_communication));
     }
     if (o.resume) {
       ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(CheckpointsDir(o)));
@@ -459,6 +460,8 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
       empty.backward();
     }
   }
+  // The layers' collectives still queued finish before any of the step's own.
+  if (sharded_ != nullptr) RETURN_IF_ERROR(sharded_->WaitForCommunication());
 
   at::NoGradGuard no_grad;
   at::Tensor stats = at::tensor({loss_sum, tokens, pairs}, at::kDouble);
@@ -504,6 +507,7 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   m.tokens = static_cast<int64_t>(stats[1].item<double>());
   m.target_tokens = plan_.GlobalLossTokens(s);
   m.step_s = SecondsSince(t0);
+  if (sharded_ != nullptr && sharded_->RunsLayers()) m.comm_wait_s = sharded_->comm_wait_seconds();
   m.tokens_per_s = m.step_s > 0 ? static_cast<double>(m.tokens) / m.step_s : 0;
   if (peak_flops_ > 0 && m.step_s > 0) {
     const double flops = TrainingFlops(model_->config(), static_cast<double>(m.tokens), stats[2].item<double>());

@@ -84,6 +84,10 @@ struct TrainerOptions {
   // or "bf16" (mixed precision: fp32 masters, moments and gradient
   // reduction; the forward under autocast). bf16 needs sharding.
   std::string param_dtype = "fp32";
+  // Sharded: run the layers' gathers and reduce-scatters on the
+  // communication thread, overlapping compute (sharded_model.h). false
+  // waits for each in place: the same result, for comparison.
+  bool overlap_communication = true;
 
   int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
