@@ -191,7 +191,8 @@ TEST(ClusterTest, SubmitFollowsAJobWithTrainingPushAndEvalToSucceededAndExitsZer
   EXPECT_EQ(j->rounds_size(), 2);
   EXPECT_EQ(j->rounds(1).model_path(), "/tmp/sim-job-000001-round-2");
   const ProcessResult json = cluster.Ssd({"status", "job-000001", "--json"});
-  ASSERT_EQ(json.exit_code, 0);
+  ASSERT_EQ(json.exit_code, 0) << "signal " << json.signal << (json.timed_out ? " (timed out)" : "") << "\n"
+                               << json.out << json.err;
   EXPECT_EQ(nlohmann::json::parse(json.out)["state"], "SUCCEEDED");
 }
 

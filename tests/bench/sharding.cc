@@ -8,9 +8,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/util/file_util.h"
 #include "nlohmann/json.hpp"
@@ -44,7 +47,8 @@ ModelConfig ShardingConfig(bool smoke) {
   return c;
 }
 
-// A Collective that times every call of the one it wraps.
+// A Collective that times every call of the one it wraps, and apart those
+// made on the thread that made it (inline, not hidden by any compute).
 class TimedCollective : public Collective {
  public:
   explicit TimedCollective(Collective* inner) : inner_(inner) {}
@@ -71,18 +75,30 @@ class TimedCollective : public Collective {
   absl::Status ReduceScatterSumInPlace(const at::Tensor& f) override {
     return Time([&] { return inner_->ReduceScatterSumInPlace(f); });
   }
-  double seconds() const { return seconds_; }
+  double seconds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seconds_;
+  }
+  double inline_seconds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inline_seconds_;
+  }
 
  private:
   template <typename F>
   absl::Status Time(F f) {
     const auto t0 = Clock::now();
     absl::Status s = f();
-    seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::lock_guard<std::mutex> lock(mu_);
+    seconds_ += took;
+    if (std::this_thread::get_id() == owner_) inline_seconds_ += took;
     return s;
   }
   Collective* inner_;
-  double seconds_ = 0;
+  const std::thread::id owner_ = std::this_thread::get_id();
+  std::mutex mu_;
+  double seconds_ = 0, inline_seconds_ = 0;
 };
 
 struct RunShape {
@@ -133,10 +149,16 @@ int Rank(const std::string& mode_name, const RunShape& shape, int steps, bool sm
   o.decay = LrDecay::kConstant;
   o.threads = 1;
   o.progress = false;
-  // "full" or "full:bf16" (parameters gathered in bf16).
-  const size_t colon = mode_name.find(':');
-  o.sharding = ParseShardingMode(mode_name.substr(0, colon), "mode").value();
-  if (colon != std::string::npos) o.param_dtype = mode_name.substr(colon + 1);
+  // "full", "full:bf16" (parameters gathered in bf16) or "full-inline"
+  // (each layer collective waited for where it is queued: no overlap).
+  std::string name = mode_name;
+  if (absl::EndsWith(name, "-inline")) {
+    o.overlap_communication = false;
+    name.resize(name.size() - 7);
+  }
+  const size_t colon = name.find(':');
+  o.sharding = ParseShardingMode(name.substr(0, colon), "mode").value();
+  if (colon != std::string::npos) o.param_dtype = name.substr(colon + 1);
   auto model = Decoder::RandomInit(c, 1, 0.02);
   const int64_t examples = (steps + 1) * shape.rows * shape.micro_per_rank * r.world_size;
   auto trainer = Trainer::FromModel(o, std::move(*model), RandomData(c, examples, shape.seq), &coll);
@@ -145,9 +167,9 @@ int Rank(const std::string& mode_name, const RunShape& shape, int steps, bool sm
     return 1;
   }
   out["model_state_bytes"] = (*trainer)->ModelStateBytes();
-  std::vector<double> rates, comm;
+  std::vector<double> rates, comm, exposed;
   for (int s = 0; s <= steps; ++s) {
-    const double before = coll.seconds();
+    const double before = coll.seconds(), before_inline = coll.inline_seconds();
     auto m = (*trainer)->Step();
     if (!m.ok()) {
       std::fprintf(stderr, "rank %d: %s\n", r.rank, std::string(m.status().message()).c_str());
@@ -156,10 +178,13 @@ int Rank(const std::string& mode_name, const RunShape& shape, int steps, bool sm
     if (s > 0) {
       rates.push_back(m->tokens_per_s);
       comm.push_back(coll.seconds() - before);
+      exposed.push_back(coll.inline_seconds() - before_inline + std::max(0.0, m->comm_wait_s));
     }
   }
   std::sort(rates.begin(), rates.end());
   std::sort(comm.begin(), comm.end());
+  std::sort(exposed.begin(), exposed.end());
+  out["exposed_comm_s_per_step"] = exposed[exposed.size() / 2];
   out["tokens_per_s"] = rates[rates.size() / 2];
   out["comm_s_per_step"] = comm[comm.size() / 2];
   out["peak_kb"] = ProcessStatusKib(getpid(), "VmHWM");
@@ -232,7 +257,8 @@ int ShardingMain(int argc, char** argv, bool rank) {
     return Rank(argv[0], shape, std::atoi(argv[4]), std::string(argv[5]) == "1", r, argv[6]);
   }
   bool smoke = false;
-  int world = 4, steps = 2;
+  int world = 4, steps = 2, speed_micro = 2;
+  bool speed_only = false;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -243,13 +269,23 @@ int ShardingMain(int argc, char** argv, bool rank) {
       world = std::atoi(next().c_str());
     } else if (a == "--steps") {
       steps = std::atoi(next().c_str());
+    } else if (a == "--speed-micro") {
+      speed_micro = std::atoi(next().c_str());
+    } else if (a == "--speed-only") {
+      speed_only = true;
     } else {
-      std::fprintf(stderr, "usage: trainer_bench --sharding [--world N] [--steps N] [--smoke]\n");
+      std::fprintf(stderr,
+                   "usage: trainer_bench --sharding [--world N] [--steps N] [--speed-micro 1|2|4|8] [--speed-only] "
+                   "[--smoke]\n");
       return 2;
     }
   }
   if (world < 2 || steps < 1) {
     std::fprintf(stderr, "--world must be >= 2 and --steps >= 1\n");
+    return 2;
+  }
+  if (speed_micro < 1 || 8 % speed_micro != 0) {
+    std::fprintf(stderr, "--speed-micro: micro-batches per rank, 1, 2, 4 or 8; got %d\n", speed_micro);
     return 2;
   }
   const ModelConfig c = ShardingConfig(smoke);
@@ -261,13 +297,17 @@ int ShardingMain(int argc, char** argv, bool rank) {
       static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),
       static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6, world,
       static_cast<long long>(memory_shape.rows * memory_shape.seq), steps);
-  std::printf("| %-14s | %17s | %8s | %15s | %16s | %10s | %13s |\n", "sharding", "model state MiB", "vs none",
-              "peak RSS MiB", "ssd plan MiB", "plan/peak", "comm s/step");
-  std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(16, '-').c_str(), std::string(19, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(17, '-').c_str(), std::string(18, '-').c_str(),
-              std::string(12, '-').c_str(), std::string(15, '-').c_str());
+  if (!speed_only) {
+    std::printf("| %-14s | %17s | %8s | %15s | %16s | %10s | %13s |\n", "sharding", "model state MiB", "vs none",
+                "peak RSS MiB", "ssd plan MiB", "plan/peak", "comm s/step");
+    std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(16, '-').c_str(), std::string(19, '-').c_str(),
+                std::string(10, '-').c_str(), std::string(17, '-').c_str(), std::string(18, '-').c_str(),
+                std::string(12, '-').c_str(), std::string(15, '-').c_str());
+  }
   double none_state = 0;
-  for (const std::string mode : {"none", "optimizer", "gradients", "full", "optimizer:bf16", "full:bf16"}) {
+  const std::vector<std::string> memory_modes = {"none", "optimizer", "gradients", "full", "optimizer:bf16",
+                                                 "full:bf16"};
+  for (const std::string& mode : speed_only ? std::vector<std::string>{} : memory_modes) {
     const Measured m = Launch(mode, world, memory_shape, steps, smoke, tmp.path());
     if (!m.error.empty()) {
       std::printf("| %-14s | failed: %s\n", mode.c_str(), m.error.c_str());
@@ -291,30 +331,34 @@ int ShardingMain(int argc, char** argv, bool rank) {
                 static_cast<double>(plan.total) / peak, MaxOf(m, "comm_s_per_step"));
     std::fflush(stdout);
   }
-  // Speed: world 2, micro-batches of 4 x 256 tokens, two per rank.
-  const RunShape speed_shape{smoke ? 32 : 256, smoke ? 1 : 4, 2};
+  // Speed: world 2, 2,048 tokens per rank a step in `speed_micro`
+  // micro-batches (rows of 256 tokens).
+  const RunShape speed_shape{smoke ? 32 : 256, smoke ? 1 : 8 / speed_micro, smoke ? 2 : speed_micro};
   std::printf("\nspeed at world size 2, %lld tokens per step (%lld per micro-batch):\n\n",
               static_cast<long long>(speed_shape.seq * speed_shape.rows * speed_shape.micro_per_rank * 2),
               static_cast<long long>(speed_shape.seq * speed_shape.rows));
-  std::printf("| %-9s | %10s | %8s | %13s |\n", "sharding", "tokens/s", "vs none", "comm s/step");
-  std::printf("|%s|%s|%s|%s|\n", std::string(11, '-').c_str(), std::string(12, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(15, '-').c_str());
+  std::printf("| %-11s | %10s | %8s | %13s | %16s |\n", "sharding", "tokens/s", "vs none", "comm s/step",
+              "exposed s/step");
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(13, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(15, '-').c_str(), std::string(18, '-').c_str());
   double none_rate = 0;
-  for (const char* mode : {"none", "full", "none", "full"}) {  // twice, alternating, against drift
+  // Twice, alternating, against drift; full-inline: full without overlap.
+  for (const char* mode : {"none", "full", "full-inline", "none", "full", "full-inline"}) {
     const Measured m = Launch(mode, 2, speed_shape, steps, smoke, tmp.path());
     if (!m.error.empty()) {
-      std::printf("| %-9s | failed: %s\n", mode, m.error.c_str());
+      std::printf("| %-11s | failed: %s\n", mode, m.error.c_str());
       continue;
     }
     const double rate = m.ranks[0].value("tokens_per_s", 0.0);
     if (std::string(mode) == "none") none_rate = rate;
-    std::printf("| %-9s | %10.0f | %7.2fx | %13.3f |\n", mode, rate, none_rate > 0 ? rate / none_rate : 0.0,
-                MaxOf(m, "comm_s_per_step"));
+    std::printf("| %-11s | %10.0f | %7.2fx | %13.3f | %16.3f |\n", mode, rate, none_rate > 0 ? rate / none_rate : 0.0,
+                MaxOf(m, "comm_s_per_step"), MaxOf(m, "exposed_comm_s_per_step"));
     std::fflush(stdout);
   }
   std::printf(
       "\nmodel state: parameters, gradients, AdamW moments and the update's scratch as allocated (max over ranks); "
-      "peak RSS: VmHWM (max over ranks); ssd plan: its total for the same run (runtime included)\n");
+      "peak RSS: VmHWM (max over ranks); ssd plan: its total for the same run (runtime included); comm: time in "
+      "collectives on any thread; exposed: the part the compute thread waited for (max over ranks)\n");
   return 0;
 }
 
