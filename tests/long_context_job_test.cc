@@ -7,6 +7,7 @@
 // must succeed, and the trainer must have trained on that many targets with
 // the spec's setting.
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -77,6 +78,7 @@ TEST(LongContextJobTest, ASixtyFiveThousandTokenSpecWithFullCheckpointingTrainsO
   const nlohmann::json step = nlohmann::json::parse(line);
   // The trainer re-tokenizes the answer's text, which can merge a few of
   // the 6,000 generated tokens.
+  std::printf("the trainer's step: %s\n", line.c_str());
   EXPECT_GT(step["target_tokens"].get<double>(), 5000) << "the answer was long: " << line;
   EXPECT_TRUE(std::isfinite(step["loss"].get<double>())) << line;
   EXPECT_GT(step["loss"].get<double>(), 0) << line;
