@@ -76,8 +76,9 @@ TEST(LongContextJobTest, ASixtyFiveThousandTokenSpecWithFullCheckpointingTrainsO
   std::string line;
   ASSERT_TRUE(std::getline(metrics_file, line));
   const nlohmann::json step = nlohmann::json::parse(line);
-  // The trainer re-tokenizes the answer's text, which can merge a few of
-  // the 6,000 generated tokens.
+  // The trainer re-tokenizes the answer's text, whose count need not be the
+  // 6,000 generated ids' (the tiny model's random pieces re-tokenize to
+  // about 14,000 here).
   std::printf("the trainer's step: %s\n", line.c_str());
   EXPECT_GT(step["target_tokens"].get<double>(), 5000) << "the answer was long: " << line;
   EXPECT_TRUE(std::isfinite(step["loss"].get<double>())) << line;
