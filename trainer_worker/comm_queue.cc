@@ -31,6 +31,7 @@ void CommQueue::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    shut_ = true;  // from now on Enqueue fails at once
     // What has not started is failed now, so no waiter waits for a peer
     // that may be gone.
     for (const std::shared_ptr<Ticket::Op>& op : queue_) {
@@ -41,8 +42,6 @@ void CommQueue::Shutdown() {
     queue_.clear();
   }
   thread_.join();
-  absl::MutexLock lock(&mu_);
-  shut_ = true;
 }
 
 CommQueue::Ticket CommQueue::Enqueue(std::string what, std::function<absl::Status()> fn) {

@@ -73,7 +73,7 @@ class CommQueue {
   absl::Status first_error_ ABSL_GUARDED_BY(mu_);  // since the last Drain
   bool failed_ ABSL_GUARDED_BY(mu_) = false;       // skip what is still queued
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool shut_ ABSL_GUARDED_BY(mu_) = false;  // after Shutdown: Enqueue fails at once
+  bool shut_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown began: Enqueue fails at once
   std::thread thread_;  // touched by Start and Shutdown only (the owner's thread)
 };
 
