@@ -248,9 +248,9 @@ std::vector<at::Tensor> ShardedModel::UnitParameters(size_t unit) const {
   return out;
 }
 
-absl::Status ShardedModel::WaitFor(const CommQueue::Ticket& ticket) {
+absl::Status ShardedModel::WaitFor(const CommQueue::Ticket* ticket) {
   const auto t0 = std::chrono::steady_clock::now();
-  absl::Status s = comm_.Wait(ticket);
+  absl::Status s = ticket != nullptr ? comm_.Wait(*ticket) : comm_.Drain();
   comm_wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }
@@ -279,7 +279,7 @@ void ShardedModel::GatherUnit(size_t unit) {
   Unit& u = *units_[unit];
   if (u.gathered) return;
   PrefetchUnit(unit);
-  const absl::Status s = WaitFor(u.gathering);
+  const absl::Status s = WaitFor(&u.gathering);
   u.gathering = CommQueue::Ticket();
   CheckOk(s);
   u.gathered = true;
@@ -288,7 +288,7 @@ void ShardedModel::GatherUnit(size_t unit) {
 void ShardedModel::ReleaseUnit(size_t unit) {
   Unit& u = *units_[unit];
   if (u.gathering.valid()) {  // prefetched and never used: let it land first
-    WaitFor(u.gathering).IgnoreError();
+    WaitFor(&u.gathering).IgnoreError();
     u.gathering = CommQueue::Ticket();
     u.gathered = true;
   }
@@ -321,7 +321,7 @@ void ShardedModel::ReduceLayerGradients(size_t unit, const std::vector<at::Tenso
 absl::Status ShardedModel::FinishReduce() {
   if (pending_reduce_ == nullptr) return absl::OkStatus();
   std::unique_ptr<PendingReduce> p = std::move(pending_reduce_);
-  RETURN_IF_ERROR(WaitFor(p->ticket));
+  RETURN_IF_ERROR(WaitFor(&p->ticket));
   // Added here, in queue order, so the shard sums as it did inline.
   units_[p->unit]->grad.add_(ChunkOf(p->flat, rank_, world_));
   return absl::OkStatus();
@@ -330,9 +330,7 @@ absl::Status ShardedModel::FinishReduce() {
 absl::Status ShardedModel::WaitForCommunication() {
   try {
     absl::Status s = FinishReduce();
-    const auto t0 = std::chrono::steady_clock::now();
-    absl::Status drained = comm_.Drain();
-    comm_wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const absl::Status drained = WaitFor(nullptr);
     if (s.ok()) s = drained;
     for (size_t u = 0; u < units_.size(); ++u) {
       Unit& unit = *units_[u];

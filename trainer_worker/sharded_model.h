@@ -180,7 +180,8 @@ class ShardedModel : public LayerRunner {
   // The parameters kept whole (optimizer, gradients) from the masters.
   absl::Status RefreshParameters();
   bool KeepsGathered(size_t unit) const;
-  absl::Status WaitFor(const CommQueue::Ticket& ticket);
+  // Waits for `ticket`, or (nullptr) drains the queue, counting the wait.
+  absl::Status WaitFor(const CommQueue::Ticket* ticket);
   // Waits for the reduce-scatter in flight and adds its shard.
   absl::Status FinishReduce();
 

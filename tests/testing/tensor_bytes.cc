@@ -21,14 +21,14 @@ struct TensorBytesTracker::State : c10::MemoryReportingInfoBase {
   bool memoryProfilingEnabled() const override { return true; }
 };
 
-struct GuardHolder {
-  explicit GuardHolder(std::shared_ptr<c10::DebugInfoBase> info)
+struct TensorBytesTracker::Guard {
+  explicit Guard(std::shared_ptr<c10::DebugInfoBase> info)
       : guard(c10::DebugInfoKind::PROFILER_STATE, std::move(info)) {}
   c10::DebugInfoGuard guard;
 };
 
 TensorBytesTracker::TensorBytesTracker() : state_(std::make_shared<State>()) {
-  guard_ = std::make_unique<GuardHolder>(state_);
+  guard_ = std::make_unique<Guard>(state_);
 }
 
 TensorBytesTracker::~TensorBytesTracker() = default;

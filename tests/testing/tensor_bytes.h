@@ -26,8 +26,9 @@ class TensorBytesTracker {
 
  private:
   struct State;
+  struct Guard;
   std::shared_ptr<State> state_;
-  std::unique_ptr<struct GuardHolder> guard_;
+  std::unique_ptr<Guard> guard_;
 };
 
 }  // namespace ssd
