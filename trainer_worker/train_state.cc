@@ -94,7 +94,11 @@ std::string ConfigSummary(const ModelConfig& c) {
   return absl::StrCat(ModelTypeName(c.arch), ", ", c.num_hidden_layers, " layers, hidden ", c.hidden_size,
                       ", intermediate ", c.intermediate_size, ", heads ", c.num_attention_heads, "/",
                       c.num_key_value_heads, ", head_dim ", c.head_dim, ", vocab ", c.vocab_size,
-                      c.tie_word_embeddings ? ", tied" : ", untied");
+                      c.tie_word_embeddings ? ", tied" : ", untied",
+                      c.is_moe() ? absl::StrCat(", ", c.moe.num_experts, " experts top-", c.moe.num_experts_per_tok,
+                                                " of width ", c.moe.moe_intermediate_size, " in ", c.num_moe_layers(),
+                                                " layers")
+                                 : std::string());
 }
 
 }  // namespace
@@ -235,11 +239,7 @@ absl::StatusOr<LoadedTrainState> LoadTrainState(const std::string& dir) {
 
 absl::Status CheckSameArchitecture(const ModelConfig& a, const std::string& a_dir, const ModelConfig& b,
                                    const std::string& b_dir) {
-  const bool same = a.arch == b.arch && a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size &&
-                    a.intermediate_size == b.intermediate_size && a.num_hidden_layers == b.num_hidden_layers &&
-                    a.num_attention_heads == b.num_attention_heads && a.num_key_value_heads == b.num_key_value_heads &&
-                    a.head_dim == b.head_dim && a.tie_word_embeddings == b.tie_word_embeddings &&
-                    a.qkv_bias() == b.qkv_bias() && a.o_bias() == b.o_bias();
+  const bool same = a.SameArchitecture(b);
   if (same) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "checkpoint ", b_dir, " holds a different architecture (", ConfigSummary(b), ") than --model ", a_dir, " (",

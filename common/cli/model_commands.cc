@@ -40,6 +40,12 @@ struct InitFlags {
   std::string dtype = "f32";
   int64_t max_shard_bytes = 0;
   std::vector<int64_t> eos_ids;
+  // qwen3_moe
+  int64_t experts = 8, experts_per_tok = 2, moe_intermediate = 32, sparse_step = 1;
+  std::string norm_topk_prob = "true";
+  std::vector<int64_t> mlp_only_layers;
+  double router_aux_loss_coef = 0.001;
+  bool output_router_logits = false;
   std::string tokenizer;             // copied in; sets vocab and eos defaults
   CLI::Option* vocab_opt = nullptr;  // to tell --vocab given from defaulted
 };
@@ -70,8 +76,22 @@ absl::Status RunInit(const InitFlags& f) {
     c.arch = ModelArch::kLlama;
     c.rope_scaling.type = RopeScaling::Type::kLlama3;
     c.rope_scaling.original_max_position_embeddings = f.original_max_pos;
+  } else if (f.arch == "qwen3_moe") {
+    c.arch = ModelArch::kQwen3Moe;
+    c.moe.num_experts = f.experts;
+    c.moe.num_experts_per_tok = f.experts_per_tok;
+    c.moe.moe_intermediate_size = f.moe_intermediate;
+    c.moe.decoder_sparse_step = f.sparse_step;
+    c.moe.mlp_only_layers = f.mlp_only_layers;
+    c.moe.router_aux_loss_coef = f.router_aux_loss_coef;
+    c.moe.output_router_logits = f.output_router_logits;
+    if (f.norm_topk_prob != "true" && f.norm_topk_prob != "false") {
+      return absl::InvalidArgumentError("--norm-topk-prob: must be true or false");
+    }
+    c.moe.norm_topk_prob = f.norm_topk_prob == "true";
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("--arch: \"", f.arch, "\" is not one of qwen3, qwen2, llama3"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--arch: \"", f.arch, "\" is not one of qwen3, qwen2, llama3, qwen3_moe"));
   }
   c.vocab_size = f.vocab;
   std::vector<int64_t> eos_ids = f.eos_ids;
@@ -104,7 +124,7 @@ absl::Status RunInit(const InitFlags& f) {
   c.attention_bias = f.attention_bias;
   c.rms_norm_eps = c.arch == ModelArch::kLlama ? 1e-5 : 1e-6;
   if (f.tie == "auto") {
-    c.tie_word_embeddings = c.arch == ModelArch::kQwen3;
+    c.tie_word_embeddings = c.arch == ModelArch::kQwen3;  // qwen3_moe: untied, as Qwen3-30B-A3B
   } else if (f.tie == "true" || f.tie == "false") {
     c.tie_word_embeddings = f.tie == "true";
   } else {
@@ -126,6 +146,7 @@ absl::Status RunInit(const InitFlags& f) {
 
 struct ConvertFlags {
   std::string model, out, dtype = "bf16";
+  std::string expert_layout = "per-expert";
 };
 
 // Rewrites a model folder's weights in another dtype (config, tokenizer
@@ -136,10 +157,15 @@ absl::Status RunConvert(const ConvertFlags& f) {
   if (ResolveModelDir(f.model) == ResolveModelDir(f.out)) {
     return absl::InvalidArgumentError("--out: must differ from --model");
   }
+  if (f.expert_layout != "per-expert" && f.expert_layout != "fused") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--expert-layout: \"", f.expert_layout, "\" is not one of per-expert, fused"));
+  }
   ASSIGN_OR_RETURN(auto model, Decoder::Load(f.model, DecoderOptions{}));
   SaveOptions save;
   save.dtype = dtype;
-  RETURN_IF_ERROR(SaveHfCheckpoint(f.out, model->config(), model->HfNamedTensors(), save));
+  const ExpertLayout layout = f.expert_layout == "fused" ? ExpertLayout::kFused : ExpertLayout::kPerExpert;
+  RETURN_IF_ERROR(SaveHfCheckpoint(f.out, model->config(), model->HfNamedTensors(layout), save));
   RETURN_IF_ERROR(CopyTokenizerFiles(f.model, f.out));
   std::cout << f.out << std::endl;
   return absl::OkStatus();
@@ -184,7 +210,13 @@ absl::Status RunInfo(const RunFlags& f) {
   }
   std::string dtypes;
   for (const auto& [name, bytes] : dtype_bytes) absl::StrAppend(&dtypes, dtypes.empty() ? "" : ",", name);
-  const int64_t params = c.NumParameters();
+  const int64_t params = c.NumParameters(), active = c.NumActiveParameters();
+  const std::string moe =
+      c.is_moe() ? absl::StrFormat("experts:       %d per MoE layer, top-%d%s, expert mlp %d; %d of %d layers MoE\n",
+                                   c.moe.num_experts, c.moe.num_experts_per_tok,
+                                   c.moe.norm_topk_prob ? " (renormalised)" : "", c.moe.moe_intermediate_size,
+                                   c.num_moe_layers(), c.num_hidden_layers)
+                 : std::string();
   std::string rope = c.rope_scaling.type == RopeScaling::Type::kLlama3
                          ? absl::StrFormat("llama3(factor=%g, original_max=%d)", c.rope_scaling.factor,
                                            c.rope_scaling.original_max_position_embeddings)
@@ -194,22 +226,24 @@ absl::Status RunInfo(const RunFlags& f) {
                      "{\"model_type\":\"%s\",\"parameters\":%d,\"dtype\":\"%s\",\"layers\":%d,"
                      "\"hidden_size\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,"
                      "\"intermediate_size\":%d,\"vocab_size\":%d,\"tie_word_embeddings\":%s,"
-                     "\"weight_files\":%d}",
+                     "\"weight_files\":%d,\"active_parameters\":%d,\"moe_layers\":%d}",
                      ModelTypeName(c.arch), params, dtypes, c.num_hidden_layers, c.hidden_size, c.num_attention_heads,
                      c.num_key_value_heads, c.head_dim, c.intermediate_size, c.vocab_size,
-                     c.tie_word_embeddings ? "true" : "false", files.files().size())
+                     c.tie_word_embeddings ? "true" : "false", files.files().size(), active, c.num_moe_layers())
               << std::endl;
     return absl::OkStatus();
   }
   std::cout << absl::StrFormat(
       "architecture:  %s (%d layers, hidden %d, %d heads / %d kv heads x %d, mlp %d, vocab %d)\n"
-      "parameters:    %d (%.2fM)%s\n"
+      "parameters:    %d (%.2fM)%s%s\n"
+      "%s"
       "dtype:         %s on disk (config torch_dtype %s)\n"
       "rope:          theta %g, scaling %s\n"
       "weight files:  %d%s\n",
       ModelTypeName(c.arch), c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
       c.head_dim, c.intermediate_size, c.vocab_size, params, params / 1e6,
-      c.tie_word_embeddings ? ", tied embeddings" : "", dtypes, c.torch_dtype, c.rope_theta, rope, files.files().size(),
+      c.tie_word_embeddings ? ", tied embeddings" : "",
+      c.is_moe() ? absl::StrFormat(", %d (%.2fM) active per token", active, active / 1e6) : std::string(), moe, dtypes, c.torch_dtype, c.rope_theta, rope, files.files().size(),
       files.sharded() ? " (sharded index)" : "");
   return absl::OkStatus();
 }
@@ -251,7 +285,7 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   CLI::App* ci = model->add_subcommand("init", "Write a randomly initialised model as a Hugging Face folder");
   // A repeated size flag overrides the earlier one, so scripts can append.
   ci->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  ci->add_option("--arch", init->arch, "qwen3, qwen2 or llama3")->capture_default_str();
+  ci->add_option("--arch", init->arch, "qwen3, qwen2, llama3 or qwen3_moe")->capture_default_str();
   ci->add_option("--out", init->out, "output folder")->required();
   init->vocab_opt =
       ci->add_option("--vocab", init->vocab, "vocab_size (default with --tokenizer: the tokenizer's size)")
@@ -277,6 +311,19 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
                  "eos token id (repeatable; default with --tokenizer: its end-of-turn token, <|im_end|> or "
                  "<|eot_id|>, else its eos_token)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  ci->add_option("--experts", init->experts, "qwen3_moe: num_experts")->capture_default_str();
+  ci->add_option("--experts-per-tok", init->experts_per_tok, "qwen3_moe: num_experts_per_tok (top-k)")
+      ->capture_default_str();
+  ci->add_option("--moe-intermediate", init->moe_intermediate, "qwen3_moe: moe_intermediate_size")
+      ->capture_default_str();
+  ci->add_option("--norm-topk-prob", init->norm_topk_prob, "qwen3_moe: true or false")->capture_default_str();
+  ci->add_option("--decoder-sparse-step", init->sparse_step, "qwen3_moe: every Nth layer is MoE")
+      ->capture_default_str();
+  ci->add_option("--mlp-only-layers", init->mlp_only_layers, "qwen3_moe: dense layers, by index (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  ci->add_option("--router-aux-loss-coef", init->router_aux_loss_coef, "qwen3_moe")->capture_default_str();
+  ci->add_flag("--output-router-logits", init->output_router_logits,
+               "qwen3_moe: the file asks for the load-balancing loss in training");
   ci->add_option("--dtype", init->dtype, "f32, bf16 or f16")->capture_default_str();
   ci->add_option("--max-shard-bytes", init->max_shard_bytes, "0: one file; else shard size")->capture_default_str();
   ci->callback([init, threads, run] {
@@ -288,6 +335,9 @@ void RegisterModelCommands(CLI::App& app, std::function<int()>* run) {
   cc->add_option("--model", cv->model, "Hugging Face model folder")->required();
   cc->add_option("--out", cv->out, "output folder")->required();
   cc->add_option("--dtype", cv->dtype, "f32, bf16 or f16")->capture_default_str();
+  cc->add_option("--expert-layout", cv->expert_layout,
+                 "qwen3_moe experts: per-expert (transformers 4, vLLM) or fused (transformers 5)")
+      ->capture_default_str();
   cc->callback([cv, threads, run] {
     *run = [cv, threads] { return RunCommand("model convert", *threads, [&] { return RunConvert(*cv); }); };
   });

@@ -41,7 +41,9 @@ absl::StatusOr<at::ScalarType> ToScalarType(DType dtype) {
 absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::string& model_dir, const ModelConfig& config,
                                                                 at::ScalarType dtype, at::Device device) {
   ASSIGN_OR_RETURN(CheckpointFiles files, CheckpointFiles::Open(model_dir));
-  const std::vector<WeightSpec> expected = ExpectedWeights(config);
+  // A MoE layer's experts may be stored per expert or fused (weight_layout.h).
+  const std::vector<WeightSpec> expected =
+      ExpectedWeightsIn(config, [&files](const std::string& name) { return files.Find(name).file != nullptr; });
 
   // Validate everything first, so a bad checkpoint fails before any copy.
   std::vector<CheckpointFiles::Located> located;
@@ -52,6 +54,13 @@ absl::StatusOr<std::map<std::string, at::Tensor>> LoadHfWeights(const std::strin
       return absl::NotFoundError(absl::StrCat(model_dir, ": missing tensor \"", spec.name, "\" (expected shape ",
                                               ShapeToString(spec.shape), " for model_type ", ModelTypeName(config.arch),
                                               ")"));
+    }
+    if (loc.info->shape != spec.shape && spec.shape.size() == 3 &&
+        (loc.info->shape.empty() || loc.info->shape[0] != spec.shape[0])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          loc.file->path(), ": fused expert tensor \"", spec.name, "\" has shape ", ShapeToString(loc.info->shape),
+          "; its first dimension must be num_experts = ", spec.shape[0], " (config.json implies ",
+          ShapeToString(spec.shape), ")"));
     }
     if (loc.info->shape != spec.shape) {
       return absl::InvalidArgumentError(absl::StrCat(loc.file->path(), ": tensor \"", spec.name, "\" has shape ",

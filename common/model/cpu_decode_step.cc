@@ -12,6 +12,7 @@
 
 #include "common/model/cpu_packed_matmul.h"
 #include "common/model/cpu_rows.h"
+#include "common/model/moe_routing.h"
 
 namespace ssd {
 namespace cpu {
@@ -50,6 +51,7 @@ class Chunks {
     *end = std::min(*begin + width_, total_);
     return true;
   }
+  int64_t width() const { return width_; }
 
  private:
   const int64_t total_;
@@ -81,6 +83,92 @@ void Matmul(const float* x, const PackedMatrix& W, const float* b, float* y, int
   }
 }
 
+struct MoeBuffers {
+  float* router_BE;
+  float* weights_A;
+  int32_t* experts_A;
+  float* xg_AH;
+  float* gu_A2I;
+  float* act_AI;
+  float* yg_AH;
+};
+
+// The mixture-of-experts MLP of one layer over the normed rows h_BH, added
+// to the residual x_BH; called by every thread of the team (t of nt), with
+// barriers between its phases. Uses counters[0..2].
+template <typename Mark>
+void MixtureOfExperts(const DecodeLayer& w, int64_t B, int64_t H, const float* h_BH, float* x_BH, int t, int nt,
+                      std::atomic<int64_t>* counters, const MoeBuffers& buf, Mark&& mark) {
+  const int64_t E = w.experts, k = w.top_k, Ie = w.expert_intermediate, A = B * k;
+  Matmul(h_BH, w.router, nullptr, buf.router_BE, B, nullptr, nt, counters[0]);
+#pragma omp barrier
+  thread_local std::vector<float> probs;
+  probs.resize(static_cast<size_t>(std::max(E, H)));
+  {
+    const auto [r0, r1] = Slice(B, 1, t, nt);
+    for (int64_t r = r0; r < r1; ++r) {
+      RouteRow(buf.router_BE + r * E, E, k, w.norm_topk_prob, probs.data(), buf.experts_A + r * k,
+               buf.weights_A + r * k);
+    }
+  }
+#pragma omp barrier
+  // Every thread derives the same grouping from the shared choices.
+  thread_local std::vector<int64_t> offsets, order, slot, active;
+  GroupByExpert(buf.experts_A, B, k, E, &offsets, &order, &slot);
+  active.clear();
+  for (int64_t e = 0; e < E; ++e) {
+    if (offsets[e + 1] > offsets[e]) active.push_back(e);
+  }
+  {
+    const auto [p0, p1] = Slice(A, 1, t, nt);
+    for (int64_t p = p0; p < p1; ++p) {
+      std::memcpy(buf.xg_AH + p * H, h_BH + order[static_cast<size_t>(p)] / k * H, sizeof(float) * H);
+    }
+  }
+#pragma omp barrier
+  mark(DecodeProfile::kRouter);
+  const int64_t num_active = static_cast<int64_t>(active.size());
+  {
+    // Items (active expert, chunk of units); gate and up of the same units.
+    const int64_t width = Chunks(Ie, nt).width(), per = (Ie + width - 1) / width;
+    for (int64_t item = counters[1].fetch_add(1, std::memory_order_relaxed); item < num_active * per;
+         item = counters[1].fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t e = active[static_cast<size_t>(item / per)], i0 = item % per * width;
+      const int64_t i1 = std::min(i0 + width, Ie), off = offsets[e], n = offsets[e + 1] - off;
+      float* gu = buf.gu_A2I + off * 2 * Ie;
+      Range(buf.xg_AH + off * H, w.expert_gate[static_cast<size_t>(e)], nullptr, gu, n, 2 * Ie, i0, i1);
+      Range(buf.xg_AH + off * H, w.expert_up[static_cast<size_t>(e)], nullptr, gu + Ie, n, 2 * Ie, i0, i1);
+      for (int64_t m = 0; m < n; ++m) {
+        SiluGateRow(gu + m * 2 * Ie + i0, gu + m * 2 * Ie + Ie + i0, buf.act_AI + (off + m) * Ie + i0, i1 - i0);
+      }
+    }
+  }
+#pragma omp barrier
+  mark(DecodeProfile::kGateUp);
+  {
+    const int64_t width = Chunks(H, nt).width(), per = (H + width - 1) / width;
+    for (int64_t item = counters[2].fetch_add(1, std::memory_order_relaxed); item < num_active * per;
+         item = counters[2].fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t e = active[static_cast<size_t>(item / per)], o0 = item % per * width;
+      const int64_t o1 = std::min(o0 + width, H), off = offsets[e], n = offsets[e + 1] - off;
+      Range(buf.act_AI + off * Ie, w.expert_down[static_cast<size_t>(e)], nullptr, buf.yg_AH + off * H, n, H, o0,
+            o1);
+    }
+  }
+#pragma omp barrier
+  {
+    // Each row: its experts' weighted outputs, then added to the residual.
+    float* acc = probs.data();
+    const auto [r0, r1] = Slice(B, 1, t, nt);
+    for (int64_t r = r0; r < r1; ++r) {
+      CombineExpertRow(buf.experts_A + r * k, buf.weights_A + r * k, slot.data() + r * k, k, buf.yg_AH, H, acc);
+      for (int64_t h = 0; h < H; ++h) x_BH[r * H + h] = x_BH[r * H + h] + acc[h];
+    }
+  }
+#pragma omp barrier
+  mark(DecodeProfile::kDown);
+}
+
 }  // namespace
 
 const char* DecodeProfile::Name(int phase) {
@@ -89,6 +177,7 @@ const char* DecodeProfile::Name(int phase) {
     case kRope: return "qk-norm + rope + kv write";
     case kAttention: return "attention";
     case kOProj: return "o_proj + residual";
+    case kRouter: return "norm + router + top-k";
     case kGateUp: return "norm + gate_up + silu";
     case kDown: return "down + residual";
     case kLmHead: return "final norm + lm_head";
@@ -116,11 +205,31 @@ void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH,
   float* gu_B2I = y_BH + B * H;
   float* act_BI = gu_B2I + B * 2 * I;
   float* h_shared_BH = act_BI + B * I;  // when !own_norm
+  // Mixture-of-experts buffers: router logits [B, E], each row's k experts
+  // and weights, and per assignment (B * k, grouped by expert) its input,
+  // gate|up, activation and output rows.
+  int64_t max_e = 0, max_k = 0, max_ie = 0;
+  for (const DecodeLayer& w : model.layers) {
+    max_e = std::max(max_e, w.experts), max_k = std::max(max_k, w.top_k);
+    max_ie = std::max(max_ie, w.expert_intermediate);
+  }
+  const int64_t max_a = B * max_k;
+  thread_local std::vector<float> moe_shared;
+  thread_local std::vector<int32_t> moe_ids;
+  moe_shared.resize(static_cast<size_t>(B * max_e + max_a * (1 + 2 * H + 3 * max_ie)));
+  moe_ids.resize(static_cast<size_t>(max_a));
+  float* router_BE = moe_shared.data();
+  float* weights_A = router_BE + B * max_e;
+  float* xg_AH = weights_A + max_a;
+  float* gu_A2I = xg_AH + max_a * H;
+  float* act_AI = gu_A2I + max_a * 2 * max_ie;
+  float* yg_AH = act_AI + max_a * max_ie;
+  int32_t* experts_A = moe_ids.data();
   const HeadsView cache_view{nullptr,          K * batch.block_size * D, batch.block_size * D, D, batch.block_tables,
                              batch.max_blocks, batch.block_size};
 
-  // One work counter per matrix of the step (4 per layer, the lm_head).
-  const size_t num_counters = 4 * model.layers.size() + 1;
+  // One work counter per matrix of the step (up to 5 per layer, the lm_head).
+  const size_t num_counters = 5 * model.layers.size() + 1;
   std::unique_ptr<std::atomic<int64_t>[]> counters(new std::atomic<int64_t>[num_counters]);
   for (size_t i = 0; i < num_counters; ++i) counters[i].store(0, std::memory_order_relaxed);
 
@@ -191,6 +300,12 @@ void DecodeStep(const DecodeModel& model, const DecodeBatch& batch, float* x_BH,
       mark(DecodeProfile::kOProj);
 
       norm_rows(w.post_norm);
+      if (w.experts > 0) {
+        const MoeBuffers buffers{router_BE, weights_A, experts_A, xg_AH, gu_A2I, act_AI, yg_AH};
+        MixtureOfExperts(w, B, H, h_BH, x_BH, t, nt, counter, buffers, mark);
+        counter += 3;
+        continue;
+      }
       // Gate and up outputs of the same units, so each chunk ends in SiLU.
       const Chunks units(I, nt);
       int64_t i0, i1;

@@ -16,6 +16,17 @@
 //               | chunks of o_proj outputs, added to the residual
 //               | norm + chunks of gate and up outputs (the same units), SiLU
 //               | chunks of down outputs, added to the residual
+//   or, for a mixture-of-experts layer:
+//               | norm + chunks of the router's outputs
+//               | per row: softmax, top-k (moe_routing.h)
+//               | every thread groups the assignments by expert; the rows
+//                 routed to each expert copied together
+//               | chunks of (active expert, gate and up units), SiLU
+//               | chunks of (active expert, down outputs)
+//               | per row: its k experts' outputs, weighted, summed in
+//                 ascending expert order (as transformers' index_add_),
+//                 added to the residual
+//   Only the experts some row chose are read: at batch 1, k of E.
 //   then:       final norm + chunks of the vocabulary, for the rows whose
 //               logits are wanted
 //
@@ -76,6 +87,13 @@ struct DecodeLayer {
   PackedMatrix gate_weight;           // [I, H]
   PackedMatrix up_weight;             // [I, H]
   PackedMatrix down_weight;           // [H, I]
+  // A mixture-of-experts layer (experts > 0) runs these instead of the
+  // gate, up and down above. Each expert's matrices are packed on their own.
+  int64_t experts = 0, top_k = 0, expert_intermediate = 0;
+  bool norm_topk_prob = false;
+  PackedMatrix router;                                // [E, H]
+  std::vector<PackedMatrix> expert_gate, expert_up;   // [I_e, H] each
+  std::vector<PackedMatrix> expert_down;              // [H, I_e] each
   float* k_cache = nullptr;           // pool [blocks, K, block_size, D]
   float* v_cache = nullptr;
 };
@@ -109,7 +127,7 @@ struct DecodeBatch {
 // with it (each phase ends at its barrier, so a thread's wait for a slower
 // one counts in the phase it waits in).
 struct DecodeProfile {
-  enum Phase { kQkv, kRope, kAttention, kOProj, kGateUp, kDown, kLmHead, kNumPhases };
+  enum Phase { kQkv, kRope, kAttention, kOProj, kRouter, kGateUp, kDown, kLmHead, kNumPhases };
   static const char* Name(int phase);
   std::array<double, kNumPhases> seconds{};
   int64_t steps = 0;

@@ -17,10 +17,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/model/attention.h"
+#include "common/model/autocast.h"
 #include "common/model/checkpointed_layer.h"
 #include "common/model/cpu_decode_step.h"
 #include "common/model/cpu_kernels.h"
 #include "common/model/cpu_packed_matmul.h"
+#include "common/model/moe_routing.h"
 #include "common/model/rope.h"
 #include "common/model/weight_layout.h"
 #include "common/util/status_macros.h"
@@ -208,7 +210,90 @@ RopeTables MakeRope(const at::Tensor& pos_BT, const at::Tensor& inv_freq, at::Sc
   return rope;
 }
 
+// The mixture of experts over normed rows h_RH on the packed CPU kernels
+// (inference decoders): the arithmetic of the one-region step
+// (cpu_decode_step.h), operation by operation, so Forward and a decode step
+// agree bitwise.
+at::Tensor MoeKernels(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& h_RH) {
+  const int64_t H = c.hidden_size, E = c.moe.num_experts, k = c.moe.num_experts_per_tok;
+  const int64_t Ie = c.moe.moe_intermediate_size, R = h_RH.size(0), A = R * k;
+  at::Tensor logits = at::empty({R, E}, h_RH.options());
+  PackedInto(h_RH, PackedView(w.router_packed, E, H), at::Tensor(), logits.data_ptr<float>(), E);
+  std::vector<int32_t> experts(static_cast<size_t>(A));
+  std::vector<float> weights(static_cast<size_t>(A)), scratch(static_cast<size_t>(std::max(E, H)));
+  for (int64_t r = 0; r < R; ++r) {
+    cpu::RouteRow(logits.data_ptr<float>() + r * E, E, k, c.moe.norm_topk_prob, scratch.data(), &experts[r * k],
+                  &weights[r * k]);
+  }
+  std::vector<int64_t> offsets, order, slot;
+  cpu::GroupByExpert(experts.data(), R, k, E, &offsets, &order, &slot);
+  at::Tensor xg = h_RH.index_select(0, at::div(at::tensor(order, at::kLong), k, "floor"));
+  at::Tensor gu = at::empty({A, 2 * Ie}, h_RH.options()), act = at::empty({A, Ie}, h_RH.options());
+  at::Tensor yg = at::empty({A, H}, h_RH.options());
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t off = offsets[e], n = offsets[e + 1] - off;
+    if (n == 0) continue;
+    at::Tensor x_e = xg.narrow(0, off, n);
+    float* gu_e = gu.data_ptr<float>() + off * 2 * Ie;
+    PackedInto(x_e, PackedView(w.experts_gate_packed[e], Ie, H), at::Tensor(), gu_e, 2 * Ie);
+    PackedInto(x_e, PackedView(w.experts_up_packed[e], Ie, H), at::Tensor(), gu_e + Ie, 2 * Ie);
+    cpu::SiluGate(gu_e, act.data_ptr<float>() + off * Ie, n, Ie);
+    PackedInto(act.narrow(0, off, n), PackedView(w.experts_down_packed[e], H, Ie), at::Tensor(),
+               yg.data_ptr<float>() + off * H, H);
+  }
+  at::Tensor out = at::empty({R, H}, h_RH.options());
+  for (int64_t r = 0; r < R; ++r) {
+    cpu::CombineExpertRow(&experts[r * k], &weights[r * k], &slot[r * k], k, yg.data_ptr<float>(), H,
+                          out.data_ptr<float>() + r * H);
+  }
+  return out;
+}
+
+// The mixture of experts of a qwen3_moe layer on ATen ops (training, the
+// per-operation inference path, CUDA); decoder.h gives the arithmetic.
+// Inference decoders on CPU run MoeKernels instead.
+at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
+  at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
+  const int64_t H = c.hidden_size, E = c.moe.num_experts, k = c.moe.num_experts_per_tok;
+  const int64_t Ie = c.moe.moe_intermediate_size;
+  at::Tensor h_RH = h.reshape({-1, H});
+  if (w.router_packed.defined() && UseCpuKernels(h_RH)) return MoeKernels(c, w, h_RH.contiguous()).view(h.sizes());
+  at::Tensor logits_RE;
+  {
+    AutocastScope fp32(Autocast::kOff);
+    logits_RE = at::linear(h_RH.to(at::kFloat), w.router_weight.to(at::kFloat));
+  }
+  at::Tensor probs_RE = at::softmax(logits_RE, -1);
+  auto top = at::topk(probs_RE, k, -1, /*largest=*/true, /*sorted=*/true);
+  at::Tensor weights_Rk = std::get<0>(top), experts_Rk = std::get<1>(top);
+  if (c.moe.norm_topk_prob) weights_Rk = weights_Rk / weights_Rk.sum(-1, /*keepdim=*/true);
+  weights_Rk = weights_Rk.to(h.scalar_type());
+  // Assignments a = row * k + j, grouped by expert (stable: ascending a).
+  at::Tensor flat_A = experts_Rk.reshape({-1});
+  at::Tensor order_A = std::get<1>(at::sort(flat_A, /*stable=*/true, /*dim=*/0, /*descending=*/false));
+  at::Tensor counts = at::bincount(flat_A, {}, E).to(at::kCPU);
+  const int64_t* count = counts.data_ptr<int64_t>();
+  at::Tensor flat_weights_A = weights_Rk.reshape({-1});
+  at::Tensor out_RH = at::zeros_like(h_RH);
+  int64_t offset = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t n = count[e];
+    if (n == 0) continue;
+    at::Tensor assign = order_A.narrow(0, offset, n);
+    offset += n;
+    at::Tensor rows = at::div(assign, k, "floor");
+    at::Tensor gu = Linear(h_RH.index_select(0, rows), w.experts_gate_up[e], at::Tensor());
+    at::Tensor act = at::silu(gu.narrow(-1, 0, Ie)) * gu.narrow(-1, Ie, Ie);
+    at::Tensor y = Linear(act, w.experts_down[e], at::Tensor());
+    // transformers: final.index_add_(0, rows, expert(x) * weight), experts
+    // in ascending order.
+    out_RH.index_add_(0, rows, (y * flat_weights_A.index_select(0, assign).unsqueeze(1)).to(out_RH.scalar_type()));
+  }
+  return out_RH.view(h.sizes());
+}
+
 at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
+  if (w.is_moe()) return MoeMlp(c, w, x);
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
   const int64_t I = c.intermediate_size, H = c.hidden_size;
   at::Tensor gu;
@@ -300,7 +385,8 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(const ModelConfi
                                                                 const std::map<std::string, at::Tensor>& weights,
                                                                 const DecoderOptions& options) {
   RETURN_IF_ERROR(config.Validate());
-  for (const WeightSpec& spec : ExpectedWeights(config)) {
+  const auto has = [&weights](const std::string& name) { return weights.count(name) > 0; };
+  for (const WeightSpec& spec : ExpectedWeightsIn(config, has)) {
     auto it = weights.find(spec.name);
     if (it == weights.end()) {
       return absl::NotFoundError(absl::StrCat("missing tensor \"", spec.name, "\""));
@@ -340,20 +426,42 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(const ModelConfi
       w.k_norm = get(n("self_attn.k_norm.weight"));
     }
     w.post_norm = get(n("post_attention_layernorm.weight"));
-    w.gate_up_weight = at::cat({get(n("mlp.gate_proj.weight")), get(n("mlp.up_proj.weight"))}, 0);
-    w.down_weight = get(n("mlp.down_proj.weight"));
+    if (config.IsMoeLayer(l)) {
+      w.router_weight = get(n("mlp.gate.weight"));
+      if (has(n("mlp.experts.gate_up_proj"))) {
+        w.experts_gate_up = get(n("mlp.experts.gate_up_proj"));
+        w.experts_down = get(n("mlp.experts.down_proj"));
+      } else {
+        std::vector<at::Tensor> gate_up, down;
+        for (int64_t e = 0; e < config.moe.num_experts; ++e) {
+          gate_up.push_back(at::cat(
+              {get(ExpertWeightName(l, e, "gate_proj.weight")), get(ExpertWeightName(l, e, "up_proj.weight"))}, 0));
+          down.push_back(get(ExpertWeightName(l, e, "down_proj.weight")));
+        }
+        w.experts_gate_up = at::stack(gate_up);
+        w.experts_down = at::stack(down);
+      }
+    } else {
+      w.gate_up_weight = at::cat({get(n("mlp.gate_proj.weight")), get(n("mlp.up_proj.weight"))}, 0);
+      w.down_weight = get(n("mlp.down_proj.weight"));
+    }
     d->layers_.push_back(std::move(w));
   }
   d->final_norm_ = get("model.norm.weight");
   d->lm_head_ = config.tie_word_embeddings ? d->embed_ : maybe("lm_head.weight");
   if (options.cpu_bf16_weights) {
     // Round to nearest even, once; the kernels widen exactly.
-    auto bf16 = [](at::Tensor& t) { t = t.to(at::kBFloat16).contiguous(); };
+    auto bf16 = [](at::Tensor& t) {
+      if (t.defined()) t = t.to(at::kBFloat16).contiguous();
+    };
     for (DecoderLayerWeights& w : d->layers_) {
       bf16(w.qkv_weight);
       bf16(w.o_weight);
       bf16(w.gate_up_weight);
       bf16(w.down_weight);
+      bf16(w.router_weight);  // widened: the router's arithmetic stays fp32
+      bf16(w.experts_gate_up);
+      bf16(w.experts_down);
     }
     bf16(d->embed_);
     if (config.tie_word_embeddings) {
@@ -363,10 +471,23 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(const ModelConfi
     }
   }
   if (options.batch_invariant && options.device.is_cpu() && options.dtype == at::kFloat) {
-    const int64_t I = config.intermediate_size;
+    const int64_t I = config.intermediate_size, Ie = config.moe.moe_intermediate_size;
+    // Each expert's matrix packed on its own, the experts stacked.
+    auto pack_experts = [](const at::Tensor& m, int64_t row0, int64_t rows) {
+      std::vector<at::Tensor> packed;
+      for (int64_t e = 0; e < m.size(0); ++e) packed.push_back(Pack(m[e].narrow(0, row0, rows).contiguous()));
+      return at::stack(packed);
+    };
     for (DecoderLayerWeights& w : d->layers_) {
       w.qkv_packed = Pack(w.qkv_weight);
       w.o_packed = Pack(w.o_weight);
+      if (w.is_moe()) {
+        w.router_packed = Pack(w.router_weight);
+        w.experts_gate_packed = pack_experts(w.experts_gate_up, 0, Ie);
+        w.experts_up_packed = pack_experts(w.experts_gate_up, Ie, Ie);
+        w.experts_down_packed = pack_experts(w.experts_down, 0, config.hidden_size);
+        continue;
+      }
       w.gate_packed = Pack(w.gate_up_weight.narrow(0, 0, I).contiguous());
       w.up_packed = Pack(w.gate_up_weight.narrow(0, I, I).contiguous());
       w.down_packed = Pack(w.down_weight);
@@ -609,11 +730,35 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
       const int64_t H = config_.hidden_size, I = config_.intermediate_size;
       for (size_t l = 0; l < layers_.size(); ++l) {
         const DecoderLayerWeights& w = layers_[l];
-        m.layers.push_back({ptr(w.input_norm), PackedView(w.qkv_packed, W, H), ptr(w.qkv_bias),
-                            PackedView(w.o_packed, H, N * D), ptr(w.o_bias), ptr(w.q_norm), ptr(w.k_norm),
-                            ptr(w.post_norm), PackedView(w.gate_packed, I, H), PackedView(w.up_packed, I, H),
-                            PackedView(w.down_packed, H, I), cache.keys(static_cast<int64_t>(l)).data_ptr<float>(),
-                            cache.values(static_cast<int64_t>(l)).data_ptr<float>()});
+        cpu::DecodeLayer layer;
+        layer.input_norm = ptr(w.input_norm);
+        layer.qkv_weight = PackedView(w.qkv_packed, W, H);
+        layer.qkv_bias = ptr(w.qkv_bias);
+        layer.o_weight = PackedView(w.o_packed, H, N * D);
+        layer.o_bias = ptr(w.o_bias);
+        layer.q_norm = ptr(w.q_norm);
+        layer.k_norm = ptr(w.k_norm);
+        layer.post_norm = ptr(w.post_norm);
+        if (w.is_moe()) {
+          const int64_t E = config_.moe.num_experts, Ie = config_.moe.moe_intermediate_size;
+          layer.experts = E;
+          layer.top_k = config_.moe.num_experts_per_tok;
+          layer.expert_intermediate = Ie;
+          layer.norm_topk_prob = config_.moe.norm_topk_prob;
+          layer.router = PackedView(w.router_packed, E, H);
+          for (int64_t e = 0; e < E; ++e) {
+            layer.expert_gate.push_back(PackedView(w.experts_gate_packed[e], Ie, H));
+            layer.expert_up.push_back(PackedView(w.experts_up_packed[e], Ie, H));
+            layer.expert_down.push_back(PackedView(w.experts_down_packed[e], H, Ie));
+          }
+        } else {
+          layer.gate_weight = PackedView(w.gate_packed, I, H);
+          layer.up_weight = PackedView(w.up_packed, I, H);
+          layer.down_weight = PackedView(w.down_packed, H, I);
+        }
+        layer.k_cache = cache.keys(static_cast<int64_t>(l)).data_ptr<float>();
+        layer.v_cache = cache.values(static_cast<int64_t>(l)).data_ptr<float>();
+        m.layers.push_back(std::move(layer));
       }
       m.final_norm = ptr(final_norm_);
       m.lm_head = PackedView(lm_head_packed_, config_.vocab_size, H);
@@ -672,11 +817,11 @@ at::Tensor Decoder::ExtendKernels(KVCache& cache, const std::vector<int64_t>& se
   return Logits(RmsNorm(h_BH, final_norm_, config_.rms_norm_eps));
 }
 
-NamedTensors Decoder::HfNamedTensors() const {
+NamedTensors Decoder::HfNamedTensors(ExpertLayout layout) const {
   NamedTensors out;
   out.emplace_back("model.embed_tokens.weight", embed_);
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    NamedTensors layer = HfNamedTensorsOfLayer(l);
+    NamedTensors layer = HfNamedTensorsOfLayer(l, layout);
     out.insert(out.end(), layer.begin(), layer.end());
   }
   out.emplace_back("model.norm.weight", final_norm_);
@@ -692,7 +837,7 @@ NamedTensors Decoder::HfNamedTensorsOfRoot() const {
   return out;
 }
 
-NamedTensors Decoder::HfNamedTensorsOfLayer(int64_t l) const {
+NamedTensors Decoder::HfNamedTensorsOfLayer(int64_t l, ExpertLayout layout) const {
   const ModelConfig& c = config_;
   const int64_t qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate_size;
   NamedTensors out;
@@ -714,6 +859,21 @@ NamedTensors Decoder::HfNamedTensorsOfLayer(int64_t l) const {
     out.emplace_back(n("self_attn.k_norm.weight"), w.k_norm);
   }
   out.emplace_back(n("post_attention_layernorm.weight"), w.post_norm);
+  if (w.is_moe()) {
+    out.emplace_back(n("mlp.gate.weight"), w.router_weight);
+    if (layout == ExpertLayout::kFused) {
+      out.emplace_back(n("mlp.experts.gate_up_proj"), w.experts_gate_up);
+      out.emplace_back(n("mlp.experts.down_proj"), w.experts_down);
+      return out;
+    }
+    const int64_t Ie = c.moe.moe_intermediate_size;
+    for (int64_t e = 0; e < c.moe.num_experts; ++e) {
+      out.emplace_back(ExpertWeightName(l, e, "gate_proj.weight"), w.experts_gate_up[e].narrow(0, 0, Ie));
+      out.emplace_back(ExpertWeightName(l, e, "up_proj.weight"), w.experts_gate_up[e].narrow(0, Ie, Ie));
+      out.emplace_back(ExpertWeightName(l, e, "down_proj.weight"), w.experts_down[e]);
+    }
+    return out;
+  }
   out.emplace_back(n("mlp.gate_proj.weight"), w.gate_up_weight.narrow(0, 0, I));
   out.emplace_back(n("mlp.up_proj.weight"), w.gate_up_weight.narrow(0, I, I));
   out.emplace_back(n("mlp.down_proj.weight"), w.down_weight);
@@ -734,6 +894,12 @@ NamedTensors Decoder::Parameters() const {
     if (w.q_norm.defined()) out.emplace_back(n("q_norm"), w.q_norm);
     if (w.k_norm.defined()) out.emplace_back(n("k_norm"), w.k_norm);
     out.emplace_back(n("post_norm"), w.post_norm);
+    if (w.is_moe()) {
+      out.emplace_back(n("router_weight"), w.router_weight);
+      out.emplace_back(n("experts_gate_up"), w.experts_gate_up);
+      out.emplace_back(n("experts_down"), w.experts_down);
+      continue;
+    }
     out.emplace_back(n("gate_up_weight"), w.gate_up_weight);
     out.emplace_back(n("down_weight"), w.down_weight);
   }

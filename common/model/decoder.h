@@ -5,8 +5,16 @@
 //   N attention heads, K key/value heads, D head_dim, I intermediate_size.
 //
 // Block (pre-norm):
-//   x += o_proj(attention(rope(qk_norm(q)), rope(qk_norm(k)), v))   [qk_norm: qwen3]
+//   x += o_proj(attention(rope(qk_norm(q)), rope(qk_norm(k)), v))   [qk_norm: qwen3, qwen3_moe]
 //   x += down(silu(gate(rms(x))) * up(rms(x)))
+// A qwen3_moe layer (ModelConfig::IsMoeLayer) replaces the last line with a
+// dropless mixture of E experts, as transformers' Qwen3MoeSparseMoeBlock:
+//   p = softmax(rms(x) W_router^T) in fp32, over all E experts
+//   (w, e) = top-k of p; w /= sum(w) if norm_topk_prob; w cast to the dtype
+//   x += sum over the k chosen experts, in ascending expert index, of
+//        w_j * down_e(silu(gate_e(rms(x))) * up_e(rms(x)))
+// computed grouped: each active expert runs one matmul over the tokens
+// routed to it. No shared expert, no capacity, no jitter.
 // GQA: query head n uses kv head n / (N / K), as transformers' repeat_kv.
 //
 // Parameters are stored fused (q|k|v rows in one matrix, gate|up in another)
@@ -38,6 +46,7 @@
 #include "common/model/kv_cache.h"
 #include "common/model/layer_runner.h"
 #include "common/model/model_config.h"
+#include "common/model/weight_layout.h"
 
 namespace ssd {
 
@@ -103,9 +112,17 @@ struct DecoderLayerWeights {
   at::Tensor post_norm;       // [H]
   at::Tensor gate_up_weight;  // [2I, H], rows gate | up
   at::Tensor down_weight;     // [H, I]
+  // A mixture-of-experts layer instead of gate_up/down (which are then
+  // undefined); I_e = moe_intermediate_size. The router is applied in fp32.
+  at::Tensor router_weight;    // [E, H]
+  at::Tensor experts_gate_up;  // [E, 2 I_e, H], rows gate | up per expert
+  at::Tensor experts_down;     // [E, H, I_e]
   // Inference decoders (batch_invariant, CPU fp32): the same matrices in
   // cpu_packed_matmul.h's layout, which every CPU matmul of theirs uses.
   at::Tensor qkv_packed, o_packed, gate_packed, up_packed, down_packed;
+  // ... and per expert [E, packed elements].
+  at::Tensor router_packed, experts_gate_packed, experts_up_packed, experts_down_packed;
+  bool is_moe() const { return router_weight.defined(); }
 };
 
 class Decoder {
@@ -163,12 +180,13 @@ class Decoder {
   // convenience Extend grows it).
   std::unique_ptr<KVCache> NewCache(int64_t slots, int64_t initial_capacity) const;
 
-  // Hugging Face names and tensors in ExpectedWeights() order; q/k/v and
-  // gate/up are views into the fused parameters. Tied lm_head is omitted.
-  NamedTensors HfNamedTensors() const;
+  // Hugging Face names and tensors in ExpectedWeights() order; q/k/v,
+  // gate/up and each expert's matrices are views into the fused
+  // parameters. Tied lm_head is omitted. MoE layers in `layout`.
+  NamedTensors HfNamedTensors(ExpertLayout layout = ExpertLayout::kPerExpert) const;
   // The same split the way sharded training groups parameters: one decoder
   // layer's tensors, and the rest (embedding, final norm, untied lm_head).
-  NamedTensors HfNamedTensorsOfLayer(int64_t layer) const;
+  NamedTensors HfNamedTensorsOfLayer(int64_t layer, ExpertLayout layout = ExpertLayout::kPerExpert) const;
   NamedTensors HfNamedTensorsOfRoot() const;
   // The leaf parameters an optimizer updates, with stable names.
   NamedTensors Parameters() const;

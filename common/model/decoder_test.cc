@@ -398,7 +398,16 @@ TEST_P(DecoderTest, Bf16CpuWeightsAreTheFp32ModelOnRoundedWeightsBitwiseAndBatch
   // itself, so logits move by a few tenths of a percent of their scale per
   // layer; 3% of the largest logit bounds it with room, while a wrong
   // widening (a shifted exponent, a swapped half) moves them by their scale.
-  EXPECT_LT(worst, 0.03 * scale) << "bf16 moved the logits by " << worst << " on a scale of " << scale;
+  if (c.is_moe()) {
+    // A router is discontinuous: rounding can flip a near-tied choice and
+    // move that row's logits by their scale. Most logits still stay close.
+    std::vector<at::Tensor> diffs;
+    for (size_t s = 0; s < got.size(); ++s) diffs.push_back((got[s] - full[s]).abs().flatten());
+    const double median = at::cat(diffs).median().item<double>();
+    EXPECT_LT(median, 0.03 * scale) << "bf16 moved the median logit by " << median << " on a scale of " << scale;
+  } else {
+    EXPECT_LT(worst, 0.03 * scale) << "bf16 moved the logits by " << worst << " on a scale of " << scale;
+  }
   EXPECT_GT(worst, 0.0) << "bf16 rounding changed nothing: were the weights rounded?";
 }
 
@@ -438,7 +447,7 @@ TEST_P(DecoderTest, SameSeedGivesTheSameModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllArchitectures, DecoderTest,
-                         ::testing::Values(ModelArch::kQwen3, ModelArch::kQwen2, ModelArch::kLlama),
+                         ::testing::Values(ModelArch::kQwen3, ModelArch::kQwen2, ModelArch::kLlama, ModelArch::kQwen3Moe),
                          [](const auto& info) { return std::string(ModelTypeName(info.param)); });
 
 }  // namespace

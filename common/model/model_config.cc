@@ -61,6 +61,16 @@ class FieldReader {
     return v;
   }
 
+  // A finite number >= 0 (router_aux_loss_coef may be 0).
+  absl::StatusOr<double> NonNegative(const char* field, double fallback) const {
+    auto it = obj_.find(field);
+    if (it == obj_.end() || it->is_null()) return fallback;
+    if (!it->is_number()) return Error(field, absl::StrCat("must be a number, got ", it->dump()));
+    const double v = it->get<double>();
+    if (!std::isfinite(v) || v < 0) return Error(field, absl::StrCat("must be a finite number >= 0, got ", it->dump()));
+    return v;
+  }
+
   absl::StatusOr<bool> Bool(const char* field, bool fallback) const {
     auto it = obj_.find(field);
     if (it == obj_.end() || it->is_null()) return fallback;
@@ -117,6 +127,52 @@ absl::StatusOr<RopeScaling> ParseRopeScaling(const json& j, absl::string_view so
   return out;
 }
 
+// The mixture-of-experts fields of a qwen3_moe config. Any other field
+// whose name speaks of experts, MoE or a router (qwen2_moe's shared expert,
+// a router jitter, ...) would change the computation in a way this runtime
+// does not implement, so it is refused by name.
+absl::StatusOr<MoeConfig> ParseMoeFields(const json& j, const FieldReader& r, absl::string_view source) {
+  static const char* const kKnown[] = {"num_experts",         "num_experts_per_tok",  "moe_intermediate_size",
+                                       "norm_topk_prob",      "decoder_sparse_step",  "mlp_only_layers",
+                                       "router_aux_loss_coef", "output_router_logits"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    const bool moe_like = key.find("expert") != std::string::npos || key.find("moe") != std::string::npos ||
+                          key.find("router") != std::string::npos;
+    if (!moe_like) continue;
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    if (!known) {
+      return absl::UnimplementedError(absl::StrCat(
+          source, ": field \"", key,
+          "\" is not a qwen3_moe field this runtime implements (known: num_experts, num_experts_per_tok, "
+          "moe_intermediate_size, norm_topk_prob, decoder_sparse_step, mlp_only_layers, router_aux_loss_coef, "
+          "output_router_logits); it would change the computation"));
+    }
+  }
+  MoeConfig m;
+  ASSIGN_OR_RETURN(m.num_experts, r.Int("num_experts", m.num_experts, 0));
+  ASSIGN_OR_RETURN(m.num_experts_per_tok, r.Int("num_experts_per_tok", m.num_experts_per_tok));
+  ASSIGN_OR_RETURN(m.moe_intermediate_size, r.Int("moe_intermediate_size", m.moe_intermediate_size));
+  ASSIGN_OR_RETURN(m.norm_topk_prob, r.Bool("norm_topk_prob", m.norm_topk_prob));
+  ASSIGN_OR_RETURN(m.decoder_sparse_step, r.Int("decoder_sparse_step", m.decoder_sparse_step));
+  ASSIGN_OR_RETURN(m.router_aux_loss_coef, r.NonNegative("router_aux_loss_coef", m.router_aux_loss_coef));
+  ASSIGN_OR_RETURN(m.output_router_logits, r.Bool("output_router_logits", m.output_router_logits));
+  auto layers = j.find("mlp_only_layers");
+  if (layers != j.end() && !layers->is_null()) {
+    if (!layers->is_array()) return r.Error("mlp_only_layers", absl::StrCat("must be a list, got ", layers->dump()));
+    for (size_t i = 0; i < layers->size(); ++i) {
+      const json& e = (*layers)[i];
+      if (!e.is_number_integer() || e.get<int64_t>() < 0) {
+        return r.Error(absl::StrCat("mlp_only_layers[", i, "]"),
+                       absl::StrCat("must be a non-negative integer, got ", e.dump()));
+      }
+      m.mlp_only_layers.push_back(e.get<int64_t>());
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 absl::string_view ModelTypeName(ModelArch arch) {
@@ -124,6 +180,7 @@ absl::string_view ModelTypeName(ModelArch arch) {
     case ModelArch::kQwen3: return "qwen3";
     case ModelArch::kQwen2: return "qwen2";
     case ModelArch::kLlama: return "llama";
+    case ModelArch::kQwen3Moe: return "qwen3_moe";
   }
   return "unknown";
 }
@@ -158,20 +215,88 @@ absl::Status ModelConfig::Validate() const {
   if (bos_token_id && (*bos_token_id < 0 || *bos_token_id >= vocab_size)) {
     return bad("bos_token_id", *bos_token_id, absl::StrCat("must be in [0, vocab_size=", vocab_size, ")"));
   }
+  if (!is_moe()) return absl::OkStatus();
+  if (moe.num_experts < 0) return bad("num_experts", moe.num_experts, "must be >= 0");
+  if (moe.num_experts > 0) {
+    if (moe.num_experts_per_tok < 1 || moe.num_experts_per_tok > moe.num_experts) {
+      return bad("num_experts_per_tok", moe.num_experts_per_tok,
+                 absl::StrCat("must be in [1, num_experts=", moe.num_experts, "]"));
+    }
+    if (moe.num_experts_per_tok > 64) {
+      return bad("num_experts_per_tok", moe.num_experts_per_tok, "is above the 64 experts per token this runtime runs");
+    }
+    if (moe.moe_intermediate_size <= 0) {
+      return bad("moe_intermediate_size", moe.moe_intermediate_size, "must be positive");
+    }
+  }
+  if (moe.decoder_sparse_step < 1) return bad("decoder_sparse_step", moe.decoder_sparse_step, "must be >= 1");
+  for (size_t i = 0; i < moe.mlp_only_layers.size(); ++i) {
+    const int64_t l = moe.mlp_only_layers[i];
+    if (l < 0 || l >= num_hidden_layers) {
+      return bad(absl::StrCat("mlp_only_layers[", i, "]"), l,
+                 absl::StrCat("must be a layer index in [0, num_hidden_layers=", num_hidden_layers, ")"));
+    }
+  }
+  if (!(moe.router_aux_loss_coef >= 0) || !std::isfinite(moe.router_aux_loss_coef)) {
+    return bad("router_aux_loss_coef", moe.router_aux_loss_coef, "must be a finite number >= 0");
+  }
   return absl::OkStatus();
 }
 
-int64_t ModelConfig::NumParameters() const {
-  const int64_t h = hidden_size;
-  int64_t attn = h * q_dim() + 2 * h * kv_dim() + q_dim() * h;
-  if (qkv_bias()) attn += q_dim() + 2 * kv_dim();
-  if (o_bias()) attn += h;
-  if (qk_norm()) attn += 2 * head_dim;
-  const int64_t mlp = 3 * h * intermediate_size;
+bool ModelConfig::SameArchitecture(const ModelConfig& b) const {
+  const ModelConfig& a = *this;
+  const bool dense = a.arch == b.arch && a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size &&
+                     a.intermediate_size == b.intermediate_size && a.num_hidden_layers == b.num_hidden_layers &&
+                     a.num_attention_heads == b.num_attention_heads && a.num_key_value_heads == b.num_key_value_heads &&
+                     a.head_dim == b.head_dim && a.tie_word_embeddings == b.tie_word_embeddings &&
+                     a.qkv_bias() == b.qkv_bias() && a.o_bias() == b.o_bias();
+  if (!dense || !a.is_moe()) return dense;
+  for (int64_t l = 0; l < a.num_hidden_layers; ++l) {
+    if (a.IsMoeLayer(l) != b.IsMoeLayer(l)) return false;
+  }
+  return a.moe.num_experts == b.moe.num_experts && a.moe.num_experts_per_tok == b.moe.num_experts_per_tok &&
+         a.moe.moe_intermediate_size == b.moe.moe_intermediate_size && a.moe.norm_topk_prob == b.moe.norm_topk_prob;
+}
+
+bool ModelConfig::IsMoeLayer(int64_t layer) const {
+  if (!is_moe() || moe.num_experts <= 0) return false;
+  for (int64_t l : moe.mlp_only_layers) {
+    if (l == layer) return false;
+  }
+  return (layer + 1) % moe.decoder_sparse_step == 0;
+}
+
+int64_t ModelConfig::num_moe_layers() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < num_hidden_layers; ++l) n += IsMoeLayer(l) ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+// Parameters of the model with `experts` of each MoE layer's experts.
+int64_t CountParameters(const ModelConfig& c, int64_t experts) {
+  const int64_t h = c.hidden_size;
+  int64_t attn = h * c.q_dim() + 2 * h * c.kv_dim() + c.q_dim() * h;
+  if (c.qkv_bias()) attn += c.q_dim() + 2 * c.kv_dim();
+  if (c.o_bias()) attn += h;
+  if (c.qk_norm()) attn += 2 * c.head_dim;
+  const int64_t dense = 3 * h * c.intermediate_size;
+  const int64_t sparse = c.moe.num_experts * h + experts * 3 * h * c.moe.moe_intermediate_size;
   const int64_t norms = 2 * h;
-  int64_t total = num_hidden_layers * (attn + mlp + norms) + h /*final norm*/ + vocab_size * h;
-  if (!tie_word_embeddings) total += vocab_size * h;
+  const int64_t moe_layers = c.num_moe_layers();
+  int64_t total = c.num_hidden_layers * (attn + norms) + (c.num_hidden_layers - moe_layers) * dense +
+                  moe_layers * sparse + h /*final norm*/ + c.vocab_size * h;
+  if (!c.tie_word_embeddings) total += c.vocab_size * h;
   return total;
+}
+
+}  // namespace
+
+int64_t ModelConfig::NumParameters() const { return CountParameters(*this, moe.num_experts); }
+
+int64_t ModelConfig::NumActiveParameters() const {
+  return CountParameters(*this, std::min(moe.num_experts_per_tok, moe.num_experts));
 }
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::string_view source) {
@@ -193,9 +318,14 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::
     c.arch = ModelArch::kQwen2;
   } else if (model_type == "llama") {
     c.arch = ModelArch::kLlama;
+  } else if (model_type == "qwen3_moe") {
+    c.arch = ModelArch::kQwen3Moe;
   } else {
-    return absl::UnimplementedError(
-        absl::StrCat(source, ": model_type \"", model_type, "\" is not supported (supported: qwen3, qwen2, llama)"));
+    return absl::UnimplementedError(absl::StrCat(source, ": model_type \"", model_type,
+                                                 "\" is not supported (supported: qwen3, qwen2, llama, qwen3_moe)"));
+  }
+  if (c.is_moe()) {
+    ASSIGN_OR_RETURN(c.moe, ParseMoeFields(j, r, source));
   }
   ASSIGN_OR_RETURN(std::string act, r.String("hidden_act", std::string("silu")));
   if (act != "silu") {
@@ -266,6 +396,7 @@ std::string ModelConfigToJson(const ModelConfig& c) {
     case ModelArch::kQwen3: j["architectures"] = {"Qwen3ForCausalLM"}; break;
     case ModelArch::kQwen2: j["architectures"] = {"Qwen2ForCausalLM"}; break;
     case ModelArch::kLlama: j["architectures"] = {"LlamaForCausalLM"}; break;
+    case ModelArch::kQwen3Moe: j["architectures"] = {"Qwen3MoeForCausalLM"}; break;
   }
   j["model_type"] = std::string(ModelTypeName(c.arch));
   j["vocab_size"] = c.vocab_size;
@@ -297,6 +428,16 @@ std::string ModelConfigToJson(const ModelConfig& c) {
     j["eos_token_id"] = c.eos_token_ids[0];
   } else if (!c.eos_token_ids.empty()) {
     j["eos_token_id"] = c.eos_token_ids;
+  }
+  if (c.is_moe()) {
+    j["num_experts"] = c.moe.num_experts;
+    j["num_experts_per_tok"] = c.moe.num_experts_per_tok;
+    j["moe_intermediate_size"] = c.moe.moe_intermediate_size;
+    j["norm_topk_prob"] = c.moe.norm_topk_prob;
+    j["decoder_sparse_step"] = c.moe.decoder_sparse_step;
+    j["mlp_only_layers"] = c.moe.mlp_only_layers;
+    j["router_aux_loss_coef"] = c.moe.router_aux_loss_coef;
+    j["output_router_logits"] = c.moe.output_router_logits;
   }
   j["torch_dtype"] = c.torch_dtype;
   j["attention_dropout"] = 0.0;

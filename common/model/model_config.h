@@ -11,6 +11,8 @@
 //
 // Architecture differences the decoder honours:
 //   qwen3: per-head RMSNorm on q and k before RoPE; q/k/v/o bias = attention_bias.
+//   qwen3_moe: qwen3's attention; the MLP of layer i is a mixture of experts
+//     iff IsMoeLayer(i) (decoder.h gives the routing), else qwen3's dense MLP.
 //   qwen2: q/k/v always have a bias, o has none.
 //   llama: q/k/v/o bias = attention_bias; optional llama3 rope_scaling.
 #ifndef SSD_COMMON_MODEL_MODEL_CONFIG_H_
@@ -27,9 +29,9 @@
 
 namespace ssd {
 
-enum class ModelArch { kQwen3, kQwen2, kLlama };
+enum class ModelArch { kQwen3, kQwen2, kLlama, kQwen3Moe };
 
-// "qwen3", "qwen2", "llama".
+// "qwen3", "qwen2", "llama", "qwen3_moe".
 absl::string_view ModelTypeName(ModelArch arch);
 
 struct RopeScaling {
@@ -40,6 +42,21 @@ struct RopeScaling {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int64_t original_max_position_embeddings = 8192;
+};
+
+// The mixture-of-experts fields of a qwen3_moe config.json, with
+// transformers' defaults for the fields a file leaves out (the file always
+// wins: Qwen3-30B-A3B writes norm_topk_prob true, the library's default is
+// false).
+struct MoeConfig {
+  int64_t num_experts = 128;         // E
+  int64_t num_experts_per_tok = 8;   // top-k
+  int64_t moe_intermediate_size = 768;
+  bool norm_topk_prob = false;       // divide the k weights by their sum
+  int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;  // dense layers, by index
+  double router_aux_loss_coef = 0.001;
+  bool output_router_logits = false;  // HF adds coef * aux to the loss
 };
 
 struct ModelConfig {
@@ -60,13 +77,25 @@ struct ModelConfig {
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;  // `eos_token_id` may be an int or a list
   std::string torch_dtype = "float32";
+  MoeConfig moe;  // meaningful for qwen3_moe only
+
+  bool is_moe() const { return arch == ModelArch::kQwen3Moe; }
+  // Layer i is a mixture of experts iff i is not in mlp_only_layers,
+  // num_experts > 0 and (i + 1) % decoder_sparse_step == 0 (transformers'
+  // rule); other layers run the dense MLP of width intermediate_size.
+  bool IsMoeLayer(int64_t layer) const;
+  int64_t num_moe_layers() const;
 
   // Derived per-architecture structure.
   bool qkv_bias() const { return arch == ModelArch::kQwen2 || attention_bias; }
   bool o_bias() const { return arch != ModelArch::kQwen2 && attention_bias; }
-  bool qk_norm() const { return arch == ModelArch::kQwen3; }
+  bool qk_norm() const { return arch == ModelArch::kQwen3 || arch == ModelArch::kQwen3Moe; }
   int64_t q_dim() const { return num_attention_heads * head_dim; }
   int64_t kv_dim() const { return num_key_value_heads * head_dim; }
+
+  // Same tensors and the same computation (sizes, biases, tying, experts
+  // and their routing); tokens ids and context length may differ.
+  bool SameArchitecture(const ModelConfig& other) const;
 
   // Checks the internal consistency (positive sizes, heads divisible by
   // kv heads, even head_dim for RoPE, ...). The error names the field.
@@ -74,6 +103,11 @@ struct ModelConfig {
 
   // Number of parameters of the model (embeddings counted once when tied).
   int64_t NumParameters() const;
+  // The parameters one token's forward uses: as NumParameters, with only
+  // num_experts_per_tok of each MoE layer's experts (the router counts
+  // whole). Equal to NumParameters for dense models. Qwen3-30B-A3B: 30.53 B
+  // total, 3.35 B active.
+  int64_t NumActiveParameters() const;
 };
 
 // Parses config.json text. `source` names the file in error messages.

@@ -156,5 +156,93 @@ TEST(ModelConfigTest, ANumberOutOfRangeIsAnErrorNotAnUncaughtException) {
   EXPECT_NE(c.status().message().find("big/config.json: not valid JSON"), std::string::npos) << c.status();
 }
 
+// qwen3_moe: the published 30B file and the MoE fields.
+
+TEST(ModelConfigTest, PublishedQwen3_30B_A3BInstruct2507ParsesWithItsOwnNormTopkProb) {
+  auto c = ParseFixture("qwen3-30b-a3b-instruct-2507.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->arch, ModelArch::kQwen3Moe);
+  EXPECT_TRUE(c->qk_norm());
+  EXPECT_EQ(c->moe.num_experts, 128);
+  EXPECT_EQ(c->moe.num_experts_per_tok, 8);
+  EXPECT_EQ(c->moe.moe_intermediate_size, 768);
+  EXPECT_TRUE(c->moe.norm_topk_prob);  // the file's true, not the library's default false
+  EXPECT_FALSE(c->moe.output_router_logits);
+  EXPECT_DOUBLE_EQ(c->moe.router_aux_loss_coef, 0.001);
+  EXPECT_EQ(c->num_moe_layers(), 48);
+  // Published: 30.5B total, 3.3B activated.
+  EXPECT_NEAR(c->NumParameters() / 1e9, 30.53, 0.005);
+  EXPECT_NEAR(c->NumActiveParameters() / 1e9, 3.35, 0.005);
+}
+
+const char* kMoe = R"({"model_type":"qwen3_moe","vocab_size":32,"hidden_size":16,
+  "intermediate_size":32,"num_hidden_layers":4,"num_attention_heads":2,"num_experts":8,
+  "num_experts_per_tok":2,"moe_intermediate_size":12%s})";
+
+std::string MoeWith(const std::string& extra) {
+  char buf[1024];
+  std::snprintf(buf, sizeof(buf), kMoe, extra.c_str());
+  return buf;
+}
+
+TEST(ModelConfigTest, MoeFieldsLeftOutTakeTransformersDefaults) {
+  auto c = ParseModelConfig(MoeWith(""));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->moe.norm_topk_prob);
+  EXPECT_EQ(c->moe.decoder_sparse_step, 1);
+  EXPECT_TRUE(c->moe.mlp_only_layers.empty());
+  EXPECT_FALSE(c->moe.output_router_logits);
+  EXPECT_EQ(c->num_moe_layers(), 4);
+}
+
+TEST(ModelConfigTest, MoeLayersFollowSparseStepAndMlpOnlyLayers) {
+  auto c = ParseModelConfig(MoeWith(R"(,"decoder_sparse_step":2,"mlp_only_layers":[3])"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  // (i + 1) % 2 == 0 -> layers 1 and 3; 3 is dense by mlp_only_layers.
+  EXPECT_FALSE(c->IsMoeLayer(0));
+  EXPECT_TRUE(c->IsMoeLayer(1));
+  EXPECT_FALSE(c->IsMoeLayer(2));
+  EXPECT_FALSE(c->IsMoeLayer(3));
+  EXPECT_EQ(c->num_moe_layers(), 1);
+  // One MoE layer: router 8x16 + 8 experts x 3 x 16 x 12; three dense MLPs.
+  const int64_t dense_mlp = 3 * 16 * 32, experts = 3 * 16 * 12;
+  EXPECT_EQ(c->NumParameters() - c->NumActiveParameters(), 6 * experts);
+  ModelConfig dense = *c;
+  dense.moe.num_experts = 0;
+  EXPECT_EQ(c->NumParameters() - dense.NumParameters(), 8 * 16 + 8 * experts - dense_mlp);
+}
+
+TEST(ModelConfigTest, MoeConfigSerialisesAndParsesBackEqual) {
+  auto c = ParseModelConfig(MoeWith(R"(,"decoder_sparse_step":2,"mlp_only_layers":[3],"norm_topk_prob":true,
+                                     "output_router_logits":true,"router_aux_loss_coef":0.02)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto again = ParseModelConfig(ModelConfigToJson(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->arch, ModelArch::kQwen3Moe);
+  EXPECT_EQ(again->moe.mlp_only_layers, std::vector<int64_t>{3});
+  EXPECT_TRUE(again->moe.norm_topk_prob);
+  EXPECT_TRUE(again->moe.output_router_logits);
+  EXPECT_DOUBLE_EQ(again->moe.router_aux_loss_coef, 0.02);
+  EXPECT_EQ(again->NumParameters(), c->NumParameters());
+}
+
+TEST(ModelConfigTest, TopKAboveTheNumberOfExpertsIsRejected) {
+  ExpectRejected(MoeWith(R"(,"num_experts_per_tok":9)"), "num_experts_per_tok");
+}
+
+TEST(ModelConfigTest, UnknownMoeFieldIsRejectedByName) {
+  ExpectRejected(MoeWith(R"(,"shared_expert_intermediate_size":64)"), "shared_expert_intermediate_size");
+  ExpectRejected(MoeWith(R"(,"router_jitter_noise":0.1)"), "router_jitter_noise");
+}
+
+TEST(ModelConfigTest, MlpOnlyLayerOutsideTheModelIsRejected) {
+  ExpectRejected(MoeWith(R"(,"mlp_only_layers":[4])"), "mlp_only_layers[0]");
+  ExpectRejected(MoeWith(R"(,"mlp_only_layers":"1")"), "mlp_only_layers");
+}
+
+TEST(ModelConfigTest, NegativeAuxLossCoefficientIsRejected) {
+  ExpectRejected(MoeWith(R"(,"router_aux_loss_coef":-1)"), "router_aux_loss_coef");
+}
+
 }  // namespace
 }  // namespace ssd

@@ -7,7 +7,8 @@
 namespace ssd {
 
 // A tiny config of each architecture. llama3 gets rope_scaling with a small
-// original context so tests run past it.
+// original context so tests run past it; qwen3_moe mixes a dense layer with
+// two of experts.
 inline ModelConfig TinyConfig(ModelArch arch) {
   ModelConfig c;
   c.arch = arch;
@@ -20,6 +21,15 @@ inline ModelConfig TinyConfig(ModelArch arch) {
   c.head_dim = 8;
   c.rope_theta = 10000.0;
   c.tie_word_embeddings = arch == ModelArch::kQwen3;
+  if (arch == ModelArch::kQwen3Moe) {
+    // Layer 0 dense (mlp_only_layers), layers 1 and 2 of 8 experts, top-2.
+    c.num_hidden_layers = 3;
+    c.moe.num_experts = 8;
+    c.moe.num_experts_per_tok = 2;
+    c.moe.moe_intermediate_size = 24;
+    c.moe.norm_topk_prob = true;
+    c.moe.mlp_only_layers = {0};
+  }
   if (arch == ModelArch::kLlama) {
     c.rope_scaling.type = RopeScaling::Type::kLlama3;
     c.rope_scaling.original_max_position_embeddings = 16;

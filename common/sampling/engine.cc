@@ -23,13 +23,6 @@ double SecondsSince(Clock::time_point t0, Clock::time_point t1) {
   return std::chrono::duration<double>(t1 - t0).count();
 }
 
-bool SameArchitecture(const ModelConfig& a, const ModelConfig& b) {
-  return a.arch == b.arch && a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size &&
-         a.intermediate_size == b.intermediate_size && a.num_hidden_layers == b.num_hidden_layers &&
-         a.num_attention_heads == b.num_attention_heads && a.num_key_value_heads == b.num_key_value_heads &&
-         a.head_dim == b.head_dim;
-}
-
 }  // namespace
 
 struct Engine::Request {
@@ -175,7 +168,7 @@ absl::Status Engine::Submit(GenerationRequest request) {
 
 absl::Status Engine::SwapWeights(std::shared_ptr<const Decoder> model, int64_t version) {
   if (model == nullptr) return absl::InvalidArgumentError("SwapWeights: no model");
-  if (!SameArchitecture(model->config(), config_)) {
+  if (!model->config().SameArchitecture(config_)) {
     return absl::InvalidArgumentError("SwapWeights: the new weights have a different architecture");
   }
   if (model->options().device != decoder_options_.device || model->options().dtype != decoder_options_.dtype ||

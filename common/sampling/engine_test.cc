@@ -48,8 +48,9 @@ class EngineTest : public ::testing::Test {
     delete tmp_;
   }
 
-  static std::shared_ptr<const Decoder> Model(uint64_t seed = 7, bool invariant = true) {
-    ModelConfig c = TinyConfig(ModelArch::kQwen3);
+  static std::shared_ptr<const Decoder> Model(uint64_t seed = 7, bool invariant = true,
+                                              ModelArch arch = ModelArch::kQwen3) {
+    ModelConfig c = TinyConfig(arch);
     c.vocab_size = tokenizer_->vocab_size();
     DecoderOptions o;
     o.batch_invariant = invariant;
@@ -146,8 +147,12 @@ TEST_F(EngineTest, RepetitionPenaltyCoversPromptAndOutputAsARecomputingReference
   EXPECT_NE(Collect(*plain).at({"rep", 0}).ids, want) << "the penalty should change this output";
 }
 
-TEST_F(EngineTest, SampleIsIdenticalAloneInABatchOf32AndInterleaved) {
-  auto model = Model();
+// The determinism contract, for a dense model and for a mixture of experts
+// (whose tokens are grouped by expert across the batch).
+class EngineArchTest : public EngineTest, public ::testing::WithParamInterface<ModelArch> {};
+
+TEST_P(EngineArchTest, SampleIsIdenticalAloneInABatchOf32AndInterleaved) {
+  auto model = Model(7, true, GetParam());
   const GenerationRequest target = Request("target", 4, 40);
   auto alone_engine = MakeEngine(model);
   ASSERT_TRUE(alone_engine->Submit(target).ok());
@@ -222,8 +227,8 @@ TEST_F(EngineTest, SamplesOfOnePromptSharePrefillAndMatchSamplesRequestedSingly)
   ExpectSameSample(all.at({"p", 5}), five.at({"p", 5}), "sample 5");
 }
 
-TEST_F(EngineTest, SmallKvBudgetCompletesMixedShortAndLongGenerationsWithinBudget) {
-  auto model = Model();
+TEST_P(EngineArchTest, SmallKvBudgetCompletesMixedShortAndLongGenerationsWithinBudget) {
+  auto model = Model(7, true, GetParam());
   auto workload = [&](Engine& e) {
     for (int i = 0; i < 3; ++i) {
       GenerationRequest r = Request("long" + std::to_string(i), 1, 4096, 20);
@@ -257,6 +262,9 @@ TEST_F(EngineTest, SmallKvBudgetCompletesMixedShortAndLongGenerationsWithinBudge
   }
   EXPECT_EQ(long_tokens, 4096) << "the long generations should really be long";
 }
+
+INSTANTIATE_TEST_SUITE_P(DenseAndMoe, EngineArchTest, ::testing::Values(ModelArch::kQwen3, ModelArch::kQwen3Moe),
+                         [](const auto& info) { return std::string(ModelTypeName(info.param)); });
 
 TEST_F(EngineTest, BadRequestsGetErrorsNamingTheParameterAndDoNotDisturbOthers) {
   auto e = MakeEngine(Model());

@@ -164,7 +164,9 @@ absl::Status CheckSameArchitecture(const std::string& base_config_json, const st
     return absl::InvalidArgumentError("the base model's config.json does not parse");
   if (b.is_discarded() || !b.is_object()) return absl::InvalidArgumentError("the pushed config.json does not parse");
   for (const char* k : {"model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                        "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings"}) {
+                        "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings", "num_experts",
+                        "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step",
+                        "mlp_only_layers"}) {
     const Json va = a.contains(k) ? a[k] : Json();
     const Json vb = b.contains(k) ? b[k] : Json();
     if (va != vb) {

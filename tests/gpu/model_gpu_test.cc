@@ -123,7 +123,7 @@ TEST_P(ArchTest, CudaKvCacheDecodeMatchesCudaFullForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllArchitectures, ArchTest,
-                         ::testing::Values(ModelArch::kQwen3, ModelArch::kQwen2, ModelArch::kLlama),
+                         ::testing::Values(ModelArch::kQwen3, ModelArch::kQwen2, ModelArch::kLlama, ModelArch::kQwen3Moe),
                          [](const ::testing::TestParamInfo<ModelArch>& info) {
                            return std::string(ModelTypeName(info.param));
                          });

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Independent reference implementation of the Qwen3 / Qwen2 / Llama-3 decoders.
+"""Independent reference implementation of the Qwen3 / Qwen2 / Llama-3 decoders
+and of the Qwen3-MoE mixture of experts.
 
 Written from the transformers modelling semantics in plain PyTorch, sharing no
 code with ssd: its own safetensors reader and writer, unfused q/k/v and
@@ -17,6 +18,8 @@ Run with /usr/bin/python3 (Debian's python3-torch).
   hf_reference.py sample-bench --model DIR --threads N --concurrency 1 8 32 [--steps 128 ...]
   hf_reference.py train    --model DIR --tokens tokens.jsonl [--epochs --lr --batch-tokens ...]
   hf_reference.py train-bench --model DIR --threads N --rows R --seq T [--steps 6 ...]
+  hf_reference.py fuse-experts --model DIR --out DIR   (qwen3_moe: write transformers 5's fused layout)
+  hf_reference.py moe-step --model DIR --rows rows.json --aux-loss hf|per_layer|off --coef C --grads OUT
 """
 import argparse
 import json
@@ -81,7 +84,25 @@ def load_model_dir(d):
             weights.update(read_safetensors(os.path.join(d, s)))
     else:
         weights = read_safetensors(os.path.join(d, "model.safetensors"))
-    return cfg, {k: v.float() for k, v in weights.items()}
+    weights = {k: v.float() for k, v in weights.items()}
+    # transformers 5's fused experts, back to transformers 4's per-expert names.
+    for name in [n for n in weights if n.endswith(".mlp.experts.gate_up_proj")]:
+        prefix = name[:-len("gate_up_proj")]
+        gate_up, down = weights.pop(name), weights.pop(prefix + "down_proj")
+        inter = gate_up.shape[1] // 2
+        for e in range(gate_up.shape[0]):
+            weights[f"{prefix}{e}.gate_proj.weight"] = gate_up[e, :inter]
+            weights[f"{prefix}{e}.up_proj.weight"] = gate_up[e, inter:]
+            weights[f"{prefix}{e}.down_proj.weight"] = down[e]
+    return cfg, weights
+
+
+def is_moe_layer(cfg, i):
+    """transformers' Qwen3MoeDecoderLayer rule."""
+    if cfg["model_type"] != "qwen3_moe":
+        return False
+    return (i not in (cfg.get("mlp_only_layers") or []) and cfg.get("num_experts", 128) > 0
+            and (i + 1) % cfg.get("decoder_sparse_step", 1) == 0)
 
 
 def rope_inv_freq(cfg, head_dim):
@@ -118,6 +139,11 @@ class Reference:
         self.eps = cfg.get("rms_norm_eps", 1e-6)
         self.inv_freq = rope_inv_freq(cfg, self.D)
         self.lm_head = w["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else w["lm_head.weight"]
+        self.E = cfg.get("num_experts", 128)
+        self.top_k = cfg.get("num_experts_per_tok", 8)
+        self.norm_topk = cfg.get("norm_topk_prob", False)
+        # Set to a list to collect each MoE layer's router logits [B*T, E].
+        self.router_logits = None
 
     def rms(self, x, weight):
         var = x.pow(2).mean(-1, keepdim=True)
@@ -136,7 +162,7 @@ class Reference:
         q = self.proj(h, p + "self_attn.q_proj").view(B, T, self.N, self.D).transpose(1, 2)
         k = self.proj(h, p + "self_attn.k_proj").view(B, T, self.K, self.D).transpose(1, 2)
         v = self.proj(h, p + "self_attn.v_proj").view(B, T, self.K, self.D).transpose(1, 2)
-        if self.mt == "qwen3":
+        if self.mt in ("qwen3", "qwen3_moe"):
             q = self.rms(q, self.w[p + "self_attn.q_norm.weight"])
             k = self.rms(k, self.w[p + "self_attn.k_norm.weight"])
         freqs = pos.float()[:, None] * self.inv_freq[None, :]
@@ -161,9 +187,37 @@ class Reference:
         attn = attn.transpose(1, 2).reshape(B, T, self.N * self.D)
         x = x + self.proj(attn, p + "self_attn.o_proj")
         h = self.rms(x, self.w[p + "post_attention_layernorm.weight"])
+        if is_moe_layer(self.cfg, i):
+            return x + self.sparse_moe(p, h)
         gate = h @ self.w[p + "mlp.gate_proj.weight"].T
         up = h @ self.w[p + "mlp.up_proj.weight"].T
         return x + (torch.nn.functional.silu(gate) * up) @ self.w[p + "mlp.down_proj.weight"].T
+
+    def sparse_moe(self, p, h):
+        """Qwen3MoeSparseMoeBlock: softmax router in fp32, top-k, optional
+        renormalisation, a loop over the experts with index_add_."""
+        B, T, H = h.shape
+        hs = h.reshape(-1, H)
+        logits = hs @ self.w[p + "mlp.gate.weight"].T
+        if self.router_logits is not None:
+            self.router_logits.append(logits)
+        probs = torch.softmax(logits, dim=1, dtype=torch.float)
+        weights, chosen = torch.topk(probs, self.top_k, dim=-1)
+        if self.norm_topk:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        weights = weights.to(hs.dtype)
+        out = torch.zeros_like(hs)
+        mask = torch.nn.functional.one_hot(chosen, num_classes=self.E).permute(2, 1, 0)  # [E, k, R]
+        for e in range(self.E):
+            slot, rows = torch.where(mask[e])
+            if rows.numel() == 0:
+                continue
+            x = hs[rows]
+            q = f"{p}mlp.experts.{e}."
+            y = (torch.nn.functional.silu(x @ self.w[q + "gate_proj.weight"].T) * (x @ self.w[q + "up_proj.weight"].T)) \
+                @ self.w[q + "down_proj.weight"].T
+            out.index_add_(0, rows, y * weights[rows, slot, None])
+        return out.view(B, T, H)
 
     def forward(self, ids, caches=None, start=0):
         """ids: [B, T] long. Returns logits [B, T, V]."""
@@ -230,7 +284,7 @@ def cmd_init(a):
     mt = "llama" if a.arch == "llama3" else a.arch
     tie = a.arch == "qwen3"
     cfg = {"architectures": [{"qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM",
-                              "llama": "LlamaForCausalLM"}[mt]],
+                              "llama": "LlamaForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM"}[mt]],
            "model_type": mt, "vocab_size": V, "hidden_size": H, "intermediate_size": I,
            "num_hidden_layers": a.layers, "num_attention_heads": N, "num_key_value_heads": K,
            "head_dim": D, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
@@ -240,9 +294,14 @@ def cmd_init(a):
     if mt == "llama":
         cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
-    if mt == "qwen3":
+    if mt in ("qwen3", "qwen3_moe"):
         cfg["sliding_window"] = None
         cfg["use_sliding_window"] = False
+    if mt == "qwen3_moe":
+        cfg.update({"num_experts": a.experts, "num_experts_per_tok": a.experts_per_tok,
+                    "moe_intermediate_size": a.moe_intermediate, "norm_topk_prob": a.norm_topk_prob == "true",
+                    "decoder_sparse_step": a.sparse_step, "mlp_only_layers": a.mlp_only_layers,
+                    "router_aux_loss_coef": 0.001, "output_router_logits": False})
 
     def rnd(*shape):
         return torch.randn(*shape, generator=g) * a.init_std
@@ -259,10 +318,17 @@ def cmd_init(a):
             w[p + "self_attn.k_proj.bias"] = rnd(K * D)
             w[p + "self_attn.v_proj.bias"] = rnd(K * D)
         w[p + "self_attn.o_proj.weight"] = rnd(H, N * D)
-        if mt == "qwen3":
+        if mt in ("qwen3", "qwen3_moe"):
             w[p + "self_attn.q_norm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
             w[p + "self_attn.k_norm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
         w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
+        if is_moe_layer(cfg, i):
+            w[p + "mlp.gate.weight"] = rnd(a.experts, H)
+            for e in range(a.experts):
+                w[f"{p}mlp.experts.{e}.gate_proj.weight"] = rnd(a.moe_intermediate, H)
+                w[f"{p}mlp.experts.{e}.up_proj.weight"] = rnd(a.moe_intermediate, H)
+                w[f"{p}mlp.experts.{e}.down_proj.weight"] = rnd(H, a.moe_intermediate)
+            continue
         w[p + "mlp.gate_proj.weight"] = rnd(I, H)
         w[p + "mlp.up_proj.weight"] = rnd(I, H)
         w[p + "mlp.down_proj.weight"] = rnd(H, I)
@@ -288,6 +354,80 @@ def cmd_init(a):
         with open(os.path.join(a.out, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
     print(a.out)
+
+
+def cmd_fuse_experts(a):
+    """Writes the model with every MoE layer's experts fused as transformers 5
+    may save them: mlp.experts.gate_up_proj [E, 2I, H] (gate rows first) and
+    mlp.experts.down_proj [E, H, I]."""
+    cfg, w = load_model_dir(a.model)
+    out = {}
+    for i in range(cfg["num_hidden_layers"]):
+        if not is_moe_layer(cfg, i):
+            continue
+        q = f"model.layers.{i}.mlp.experts."
+        E = cfg["num_experts"]
+        out[q + "gate_up_proj"] = torch.stack(
+            [torch.cat([w.pop(f"{q}{e}.gate_proj.weight"), w.pop(f"{q}{e}.up_proj.weight")]) for e in range(E)])
+        out[q + "down_proj"] = torch.stack([w.pop(f"{q}{e}.down_proj.weight") for e in range(E)])
+    w.update(out)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(a.out, "model.safetensors"), w, torch.float32)
+    print(a.out)
+
+
+def hf_aux_loss(router_logits, E, k, real):
+    """transformers' load_balancing_loss_func: one softmax over the raw
+    logits of every MoE layer pooled, f[k, e] the share of (real) tokens whose
+    k-th choice is e, P[e] the mean probability; E * sum f * P."""
+    logits = torch.cat(router_logits, dim=0)
+    probs = torch.softmax(logits, dim=-1)
+    _, chosen = torch.topk(probs, k, dim=-1)
+    mask = torch.nn.functional.one_hot(chosen, E).float()  # [L*R, k, E]
+    m = real.float().repeat(len(router_logits))  # pads excluded
+    f = (mask * m[:, None, None]).sum(0) / m.sum()
+    P = (probs * m[:, None]).sum(0) / m.sum()
+    return E * (f * P[None, :]).sum()
+
+
+def per_layer_aux_loss(router_logits, E, k, real):
+    """Megatron's switch load-balancing loss per MoE layer, summed:
+    E / (T^2 k) * sum_e (sum_t p[t, e]) * (tokens routed to e); 1 per layer at
+    perfect balance."""
+    total = 0
+    for logits in router_logits:
+        probs = torch.softmax(logits[real], dim=-1)
+        T = probs.shape[0]
+        _, chosen = torch.topk(probs, k, dim=-1)
+        counts = torch.nn.functional.one_hot(chosen, E).float().sum((0, 1))
+        total = total + E / (T * T * k) * (probs.sum(0) * counts).sum()
+    return total
+
+
+def cmd_moe_step(a):
+    """One training step's loss and gradients on one row: cross-entropy
+    averaged over the targets (positions from --prompt-len on), plus
+    coef * the router's load-balancing loss over every token of the row."""
+    cfg, w = load_model_dir(a.model)
+    for t in w.values():
+        t.requires_grad_(True)
+    ref = Reference(cfg, w)
+    ref.router_logits = []
+    ids = [int(s) for s in a.ids.split(",")]
+    logits = ref.forward(torch.tensor([ids]))[0]
+    targets = torch.tensor(ids[a.prompt_len:])
+    ce = torch.nn.functional.cross_entropy(logits[a.prompt_len - 1:-1], targets)
+    real = torch.ones(len(ids), dtype=torch.bool)
+    E, k = cfg["num_experts"], cfg["num_experts_per_tok"]
+    aux = {"hf": hf_aux_loss, "per_layer": per_layer_aux_loss}.get(a.aux_loss)
+    aux_value = aux(ref.router_logits, E, k, real) if aux else torch.zeros(())
+    loss = ce + a.coef * aux_value
+    loss.backward()
+    grads = {n: t.grad if t.grad is not None else torch.zeros_like(t) for n, t in w.items()}
+    write_safetensors(a.grads, grads, torch.float32)
+    print(json.dumps({"loss": float(loss), "ce": float(ce), "aux": float(aux_value)}))
 
 
 def median_rate(fn, tokens, repeats):
@@ -506,7 +646,13 @@ def main():
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--ignore-eos", action="store_true")
     p = sub.add_parser("init")
-    p.add_argument("--arch", choices=["qwen3", "qwen2", "llama3"], required=True)
+    p.add_argument("--arch", choices=["qwen3", "qwen2", "llama3", "qwen3_moe"], required=True)
+    p.add_argument("--experts", type=int, default=8)
+    p.add_argument("--experts-per-tok", type=int, default=2)
+    p.add_argument("--moe-intermediate", type=int, default=32)
+    p.add_argument("--norm-topk-prob", choices=["true", "false"], default="true")
+    p.add_argument("--sparse-step", type=int, default=1)
+    p.add_argument("--mlp-only-layers", type=int, nargs="*", default=[])
     p.add_argument("--out", required=True)
     p.add_argument("--vocab", type=int, default=256)
     p.add_argument("--hidden", type=int, default=64)
@@ -559,8 +705,18 @@ def main():
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--accum", type=int, default=1)
     p.add_argument("--steps", type=int, default=5)
+    p = sub.add_parser("fuse-experts")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("moe-step")
+    p.add_argument("--model", required=True)
+    p.add_argument("--ids", required=True)
+    p.add_argument("--prompt-len", type=int, required=True)
+    p.add_argument("--aux-loss", choices=["hf", "per_layer", "off"], default="off")
+    p.add_argument("--coef", type=float, default=0.0)
+    p.add_argument("--grads", required=True)
     a = ap.parse_args()
-    {"logits": cmd_logits, "token-stats": cmd_token_stats, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench,
+    {"fuse-experts": cmd_fuse_experts, "moe-step": cmd_moe_step, "logits": cmd_logits, "token-stats": cmd_token_stats, "generate": cmd_generate, "init": cmd_init, "bench": cmd_bench,
      "sample-bench": cmd_sample_bench, "train": cmd_train, "train-bench": cmd_train_bench}[a.cmd](a)
 
 
