@@ -348,6 +348,16 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml, const JobSp
           errors.push_back(absl::StrCat(mode.status().message(), YamlWhere(n["sharding"])));
         }
       }
+      if (f.Has("router_aux_loss")) {
+        std::string name;
+        f.Str("router_aux_loss", &name);
+        s->set_router_aux_loss(name);
+      }
+      if (f.Has("router_aux_loss_coef")) {
+        d = 0;
+        f.Double("router_aux_loss_coef", &d);
+        s->set_router_aux_loss_coef(d);
+      }
       if (f.Has("activation_checkpointing")) {
         std::string name;
         f.Str("activation_checkpointing", &name);
@@ -500,6 +510,13 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool problems_optional) {
        absl::StrCat("train.warmup_steps: ", t.warmup_steps(), " is more than train.steps (", t.steps(), ")"));
   need(t.max_seq_len() >= 2 && t.max_seq_len() <= (1 << 22),
        absl::StrCat("train.max_seq_len: must be in [2, 4194304], got ", t.max_seq_len()));
+  need(t.router_aux_loss().empty() || t.router_aux_loss() == "auto" || t.router_aux_loss() == "hf" ||
+           t.router_aux_loss() == "per_layer" || t.router_aux_loss() == "off",
+       absl::StrCat("train.router_aux_loss: must be hf, per_layer, off or auto (the model file's), got \"",
+                    t.router_aux_loss(), "\""));
+  need(!t.has_router_aux_loss_coef() ||
+           (std::isfinite(t.router_aux_loss_coef()) && t.router_aux_loss_coef() >= 0),
+       absl::StrCat("train.router_aux_loss_coef: must be a finite number >= 0, got ", num(t.router_aux_loss_coef())));
   need(v1::Sharding_IsValid(t.sharding()),
        absl::StrCat("train.sharding: must be none, optimizer, gradients or full, got ", t.sharding()));
   // Every rank writes its shard of each checkpoint into one folder.

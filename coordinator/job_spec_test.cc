@@ -48,6 +48,19 @@ TEST(JobSpecTest, ActivationCheckpointingTakesNoneFullOrEveryN) {
   }
 }
 
+TEST(JobSpecTest, RouterAuxLossDefaultsToTheModelFilesAndTakesTheNamedLosses) {
+  auto unset = ParseJobSpecYaml(With(""));
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_EQ(unset->train().router_aux_loss(), "");
+  EXPECT_FALSE(unset->train().has_router_aux_loss_coef());
+  for (const std::string name : {"hf", "per_layer", "off", "auto"}) {
+    auto s = ParseJobSpecYaml(With("train:\n  router_aux_loss: " + name + "\n  router_aux_loss_coef: 0.01\n"));
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->train().router_aux_loss(), name);
+    EXPECT_DOUBLE_EQ(s->train().router_aux_loss_coef(), 0.01);
+  }
+}
+
 TEST(JobSpecTest, ShardingTakesNoneOptimizerGradientsOrFull) {
   for (const auto& [text, want] :
        std::vector<std::pair<std::string, v1::Sharding>>{{"none", v1::SHARDING_NONE},
@@ -220,6 +233,10 @@ const BadField kBadFields[] = {
      "sampling.min_tokens: must be in [0, sampling.max_tokens = 100], got 101"},
     {"min_tokens_negative", "sampling:\n  min_tokens: -1\n", "sampling.min_tokens: must be in [0,"},
     {"seed_negative", "sampling:\n  seed: -3\n", "sampling.seed: must be a non-negative integer"},
+    {"router_aux_loss", "train:\n  router_aux_loss: switch\n",
+     "train.router_aux_loss: must be hf, per_layer, off or auto (the model file's), got \"switch\""},
+    {"router_aux_loss_coef", "train:\n  router_aux_loss_coef: -0.1\n",
+     "train.router_aux_loss_coef: must be a finite number >= 0, got -0.1"},
     {"stop_not_list", "sampling:\n  stop: {a: 1}\n", "sampling.stop: must be a list of strings"},
     {"stop_empty", "sampling:\n  stop: ['']\n", "sampling.stop[0]: must not be empty"},
     {"stop_escape_not_utf8", "sampling:\n  stop: [\"\\uD800\"]\n", "invalid unicode: 55296"},

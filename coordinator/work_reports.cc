@@ -168,6 +168,16 @@ absl::Status Coordinator::OnTrainingProgress(JobEntry& e, Shard& s, WorkerEntry&
     e.progress_dirty = true;
   }
   if (rank != 0 || p.total_steps() == 0) return absl::OkStatus();  // rank 0's metrics speak for the group
+  if (p.has_worst_expert_load()) {
+    const v1::ExpertLoadSummary& l = p.worst_expert_load();
+    if (l.layer() < 0 || !std::isfinite(l.max_over_mean()) || l.max_over_mean() < 0 || l.dead_experts() < 0 ||
+        l.num_experts() < 0 || l.dead_experts() > l.num_experts() || !std::isfinite(l.aux_loss())) {
+      return absl::InvalidArgumentError(
+          "training_progress.worst_expert_load: need layer >= 0, finite max_over_mean >= 0, 0 <= dead_experts <= "
+          "num_experts and a finite aux_loss");
+    }
+    *e.live.mutable_train_expert_load() = l;
+  }
   e.live.set_train_step(p.step());
   e.live.set_train_total_steps(p.total_steps());
   e.live.set_train_loss(p.loss());

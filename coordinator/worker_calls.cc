@@ -48,6 +48,7 @@ void Coordinator::ReturnShard(JobEntry& e, Shard& s, const std::string& reason, 
     }
     e.live.clear_train_step();
     e.live.clear_train_rank_peak_rss_bytes();  // the next group's processes start afresh
+    e.live.clear_train_expert_load();
   } else if (WorkerEntry* m = workers_.Find(s.rec.worker_id())) {
     m->leases.erase({e.id(), s.id()});
   }

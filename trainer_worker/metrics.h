@@ -5,6 +5,12 @@
 // token over the global batch), lr, grad_norm (before clipping), tokens
 // (non-pad, global), target_tokens, step_s, tokens_per_s, mfu (omitted when
 // the peak is unknown), elapsed_s, total_steps (the run's, when known).
+// Mixture-of-experts models add ce_loss (the cross-entropy alone; loss is
+// the objective, ce_loss + coef * aux_loss), aux_loss (the router's
+// load-balancing loss, router_trace.h; 0 when off) and expert_load: per MoE
+// layer, each expert's share of the step's token choices (1/E each at
+// perfect balance), the busiest expert's load over the mean, and the
+// experts no token chose.
 #ifndef SSD_TRAINER_WORKER_METRICS_H_
 #define SSD_TRAINER_WORKER_METRICS_H_
 
@@ -14,6 +20,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include <vector>
+
+#include "common/model/expert_load.h"
 #include "common/model/model_config.h"
 
 namespace ssd {
@@ -34,13 +43,23 @@ struct StepMetrics {
   double comm_wait_s = -1;
   double elapsed_s = 0;
   int64_t total_steps = 0;  // of the whole run; 0: unknown
+  // Mixture of experts (num_moe_layers > 0), else empty and unused.
+  double ce_loss = 0;
+  double aux_loss = 0;
+  int64_t top_k = 0;
+  std::vector<ExpertLoad> expert_load;  // by ascending layer, over the global batch
 };
+
+// The MoE layer whose busiest expert is furthest above the mean; nullptr
+// without MoE layers.
+const ExpertLoad* WorstExpertLoad(const StepMetrics& m);
 
 // Model FLOPs of one training step (forward + backward = 3x forward) over
 // `tokens` tokens whose causal attention covers `attention_pairs` (query,
 // key) pairs in total: 6 x matmul parameters per token (the lm_head
-// included, the embedding lookup not) plus 12 x heads x head_dim per pair
-// per layer. Padding and masked-out pairs are not counted.
+// included, the embedding lookup not; of a MoE layer the router and the k
+// active experts) plus 12 x heads x head_dim per pair per layer. Padding and
+// masked-out pairs are not counted.
 double TrainingFlops(const ModelConfig& config, double tokens, double attention_pairs);
 
 std::string MetricsJson(const StepMetrics& m);

@@ -88,6 +88,8 @@ absl::Status ApplyTrainSpec(const v1::TrainSpec& t, TrainFlags* f) {
   f->activation_checkpointing = ActivationCheckpointing{t.activation_checkpoint_every()}.Name();
   ASSIGN_OR_RETURN(ShardingMode sharding, ShardingFromProto(t.sharding()));
   f->sharding = ShardingModeName(sharding);
+  o.router_aux_loss = t.router_aux_loss().empty() ? "auto" : t.router_aux_loss();
+  o.router_aux_loss_coef = t.has_router_aux_loss_coef() ? t.router_aux_loss_coef() : -1;
   return absl::OkStatus();
 }
 
@@ -286,6 +288,13 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
   c->add_option("--param-dtype", o.param_dtype,
                 "with --sharding: gather and compute parameters in fp32 or bf16 (fp32 masters, moments and gradient "
                 "reduction; the forward under autocast)")
+      ->capture_default_str();
+  c->add_option("--router-aux-loss", o.router_aux_loss,
+                "MoE models: the router's load-balancing loss, hf (transformers'), per_layer (Megatron's), off, or auto "
+                "(hf when the model file's output_router_logits is true, else off)")
+      ->capture_default_str();
+  c->add_option("--router-aux-loss-coef", o.router_aux_loss_coef,
+                "MoE models: its coefficient (< 0: the model file's router_aux_loss_coef)")
       ->capture_default_str();
   c->add_option("--seed", f->seed, "data shuffling seed")->capture_default_str();
   c->add_option("--batching", f->batching, "packed (default) or padded (length-bucketed)")->capture_default_str();

@@ -50,7 +50,9 @@ const std::vector<std::string>& TrainSpecFlags() {
                                                   "--batching",
                                                   "--save-every",
                                                   "--activation-checkpointing",
-                                                  "--sharding"};
+                                                  "--sharding",
+                                                  "--router-aux-loss",
+                                                  "--router-aux-loss-coef"};
   return kFlags;
 }
 

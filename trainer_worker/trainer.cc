@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -88,7 +90,22 @@ absl::Status TrainerOptions::Validate() const {
   if (save_every < 0) return absl::InvalidArgumentError("save_every: must be >= 0");
   if (keep_checkpoints < 1) return absl::InvalidArgumentError("keep_checkpoints: must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("threads: must be >= 0");
+  if (router_aux_loss != "auto") RETURN_IF_ERROR(ParseRouterAuxLoss(router_aux_loss).status());
+  if (!std::isfinite(router_aux_loss_coef)) {
+    return absl::InvalidArgumentError("router_aux_loss_coef: must be a finite number");
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<RouterAuxLoss, double>> ResolveRouterAuxLoss(const TrainerOptions& options,
+                                                                      const ModelConfig& config) {
+  RouterAuxLoss loss = config.moe.output_router_logits ? RouterAuxLoss::kHf : RouterAuxLoss::kOff;
+  if (options.router_aux_loss != "auto") {
+    ASSIGN_OR_RETURN(loss, ParseRouterAuxLoss(options.router_aux_loss));
+  }
+  const double coef = options.router_aux_loss_coef >= 0 ? options.router_aux_loss_coef : config.moe.router_aux_loss_coef;
+  if (config.num_moe_layers() == 0) return std::make_pair(RouterAuxLoss::kOff, 0.0);
+  return std::make_pair(loss, coef);
 }
 
 namespace {
@@ -152,8 +169,18 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
   return ChunkedCrossEntropySum(h, model.lm_head_weight(), targets.index_select(0, idx), label_smoothing);
 }
 
+at::Tensor RealTokenMask(const MicroBatch& mb) {
+  at::Tensor real = at::zeros({mb.rows, mb.cols}, at::kBool);
+  for (int64_t b = 0; b < mb.rows; ++b) {
+    int64_t n = 0;
+    for (int64_t len : mb.doc_lengths[static_cast<size_t>(b)]) n += len;
+    real[b].narrow(0, 0, std::min(n, mb.cols)).fill_(true);
+  }
+  return real.reshape({-1});
+}
+
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing,
-                             const ActivationCheckpointing& checkpointing, LayerRunner* runner) {
+                             const ActivationCheckpointing& checkpointing, LayerRunner* runner, RouterTrace* trace) {
   at::Tensor ids = at::from_blob(const_cast<int64_t*>(mb.input_ids.data()), {mb.rows, mb.cols}, at::kLong).clone();
   at::Tensor targets = at::from_blob(const_cast<int64_t*>(mb.targets.data()), {mb.rows, mb.cols}, at::kLong).clone();
   AttentionLayout layout;
@@ -165,7 +192,7 @@ at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, Batchin
     layout = AttentionLayout::RightPadded(lengths, mb.cols);
   }
   AutocastScope autocast(ForwardAutocast(model));
-  at::Tensor hidden = model.ForwardHidden(ids, layout, checkpointing, runner);
+  at::Tensor hidden = model.ForwardHidden(ids, layout, checkpointing, runner, trace);
   return TokenLossSum(model, hidden, targets, label_smoothing);  // autocast keeps cross-entropy in fp32
 }
 
@@ -318,6 +345,11 @@ Trainer::Trainer(const TrainerOptions& options, std::unique_ptr<Decoder> model, 
   schedule_.total_steps = total_steps_;
   schedule_.decay = options_.decay;
   schedule_.min_lr_ratio = options_.min_lr_ratio;
+  // Validated with the options (ResolveRouterAuxLoss fails only on a bad name).
+  if (auto aux = ResolveRouterAuxLoss(options_, model_->config()); aux.ok()) {
+    aux_loss_ = aux->first;
+    aux_coef_ = aux->second;
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -342,6 +374,10 @@ nlohmann::ordered_json Trainer::Recipe() const {
   r["weight_decay"] = options_.adamw.weight_decay;
   r["grad_clip"] = options_.grad_clip;
   if (options_.param_dtype != "fp32") r["param_dtype"] = options_.param_dtype;  // changes the numerics
+  if (aux_loss_ != RouterAuxLoss::kOff) {
+    r["router_aux_loss"] = RouterAuxLossName(aux_loss_);
+    r["router_aux_loss_coef"] = aux_coef_;
+  }
   return r;
 }
 
@@ -434,16 +470,31 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   }
   LayerRunner* runner = sharded_ != nullptr ? sharded_->runner() : nullptr;
 
-  double loss_sum = 0, tokens = 0, pairs = 0;
+  double loss_sum = 0, tokens = 0, pairs = 0, aux_sum = 0;
+  const ModelConfig& config = model_->config();
+  const bool moe = config.num_moe_layers() > 0;
+  // Each micro-batch's aux loss weighs 1 / (the step's micro-batches, all ranks).
+  const double mb_weight = 1.0 / static_cast<double>(std::max<int64_t>(1, plan_.step(s).count));
+  std::map<int64_t, ExpertLoad> loads;
   const std::vector<const MicroBatchSpec*> share = plan_.RankShare(s, coll.rank(), coll.world_size());
   for (const MicroBatchSpec* spec : share) {
     MicroBatch mb = Materialize(*spec, dataset_.examples, plan_.options());
+    std::unique_ptr<RouterTrace> trace;
+    if (moe) trace = std::make_unique<RouterTrace>(config, aux_loss_, aux_coef_ * mb_weight, RealTokenMask(mb));
     at::Tensor loss = MicroBatchLossSum(*model_, mb, plan_.options().mode, options_.label_smoothing,
-                                        options_.activation_checkpointing, runner);
+                                        options_.activation_checkpointing, runner, trace.get());
     (loss / global_targets).backward();
     loss_sum += loss.item<double>();
     tokens += static_cast<double>(mb.real_tokens);
     pairs += AttentionPairs(mb);
+    if (trace != nullptr) {
+      aux_sum += mb_weight * trace->AuxLoss();
+      for (const ExpertLoad& l : trace->Loads()) {
+        ExpertLoad& into = loads[l.layer];
+        into.layer = l.layer;
+        into.Add(l);
+      }
+    }
   }
   if (runner != nullptr) {
     // Layers gather and reduce inside forward and backward: a rank with
@@ -464,7 +515,20 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   if (sharded_ != nullptr) RETURN_IF_ERROR(sharded_->WaitForCommunication());
 
   at::NoGradGuard no_grad;
-  at::Tensor stats = at::tensor({loss_sum, tokens, pairs}, at::kDouble);
+  // Loss, tokens, attention pairs, then for MoE the aux loss and every MoE
+  // layer's tokens and expert counts, summed over the ranks in one call.
+  std::vector<double> sums = {loss_sum, tokens, pairs, aux_sum};
+  std::vector<int64_t> moe_layers;
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    if (!config.IsMoeLayer(l)) continue;
+    moe_layers.push_back(l);
+    const ExpertLoad& load = loads[l];
+    sums.push_back(static_cast<double>(load.tokens));
+    for (int64_t e = 0; e < config.moe.num_experts; ++e) {
+      sums.push_back(e < static_cast<int64_t>(load.counts.size()) ? static_cast<double>(load.counts[e]) : 0.0);
+    }
+  }
+  at::Tensor stats = at::tensor(sums, at::kDouble);
   if (coll.world_size() > 1) RETURN_IF_ERROR(coll.AllReduceSum({stats}));
   double grad_norm = 0;
   std::vector<at::Tensor> grads;
@@ -502,6 +566,21 @@ absl::StatusOr<StepMetrics> Trainer::StepImpl() {
   m.step = step_;
   m.epoch = plan_.step(s).epoch;
   m.loss = stats[0].item<double>() / global_targets;
+  if (moe) {
+    const double* v = stats.data_ptr<double>();
+    m.ce_loss = m.loss;
+    m.aux_loss = v[3];
+    if (aux_loss_ != RouterAuxLoss::kOff) m.loss += aux_coef_ * m.aux_loss;
+    m.top_k = config.moe.num_experts_per_tok;
+    size_t at = 4;
+    for (int64_t l : moe_layers) {
+      ExpertLoad load;
+      load.layer = l;
+      load.tokens = static_cast<int64_t>(v[at++]);
+      for (int64_t e = 0; e < config.moe.num_experts; ++e) load.counts.push_back(static_cast<int64_t>(v[at++]));
+      m.expert_load.push_back(std::move(load));
+    }
+  }
   m.lr = lr;
   m.grad_norm = grad_norm;
   m.tokens = static_cast<int64_t>(stats[1].item<double>());

@@ -88,6 +88,15 @@ struct TrainerOptions {
   // communication thread, overlapping compute (sharded_model.h). false
   // waits for each in place: the same result, for comparison.
   bool overlap_communication = true;
+  // Mixture-of-experts models: the router's load-balancing loss added to
+  // the objective (router_trace.h): "hf", "per_layer", "off", or "auto"
+  // (the model file's choice: hf when its output_router_logits is true,
+  // else off, as transformers trains). The coefficient; < 0 takes the
+  // file's router_aux_loss_coef. Each micro-batch's aux loss is over its
+  // real tokens; the step averages them over its micro-batches, as a
+  // transformers Trainer does under gradient accumulation.
+  std::string router_aux_loss = "auto";
+  double router_aux_loss_coef = -1;
 
   int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
@@ -175,6 +184,8 @@ class Trainer {
   // never reads above 100%.
   double peak_flops_ = 0;
   bool peak_raised_ = false;
+  RouterAuxLoss aux_loss_ = RouterAuxLoss::kOff;
+  double aux_coef_ = 0;
 };
 
 // Sum over positions with target != kIgnoreTarget of the cross-entropy of
@@ -191,9 +202,19 @@ at::Tensor TokenLossSum(const Decoder& model, const at::Tensor& hidden_BTH, cons
 // on CPU when the parameters are bf16 (sharded mixed precision).
 Autocast ForwardAutocast(const Decoder& model);
 
-// `runner` (layer_runner.h) runs the decoder's layers when set.
+// `runner` (layer_runner.h) runs the decoder's layers when set; `trace`
+// (router_trace.h, rows mb.rows * mb.cols) sees a MoE model's routing.
 at::Tensor MicroBatchLossSum(const Decoder& model, const MicroBatch& mb, BatchingMode mode, double label_smoothing = 0,
-                             const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr);
+                             const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr,
+                             RouterTrace* trace = nullptr);
+
+// bool [rows * cols]: which positions of `mb` hold real tokens (not pads).
+at::Tensor RealTokenMask(const MicroBatch& mb);
+
+// The aux loss and coefficient `options` ask of `config` ("auto" and a
+// negative coefficient resolved from the model file).
+absl::StatusOr<std::pair<RouterAuxLoss, double>> ResolveRouterAuxLoss(const TrainerOptions& options,
+                                                                      const ModelConfig& config);
 
 // Makes glibc malloc keep freed memory for reuse (largest mmap threshold,
 // no trimming) instead of returning it to the kernel: a training step

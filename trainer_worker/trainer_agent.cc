@@ -24,6 +24,29 @@
 namespace ssd {
 namespace {
 
+// metrics.jsonl's expert_load of one step (trainer_worker/metrics.h); a
+// malformed entry is skipped, never fatal: the line is the trainer's own.
+std::vector<TrainerAgentStats::LayerLoad> ExpertLoadOf(const nlohmann::json& step) {
+  std::vector<TrainerAgentStats::LayerLoad> out;
+  auto it = step.find("expert_load");
+  if (it == step.end() || !it->is_array()) return out;
+  for (const nlohmann::json& l : *it) {
+    if (!l.is_object() || !l.value("layer", nlohmann::json()).is_number_integer()) continue;
+    TrainerAgentStats::LayerLoad load;
+    load.layer = l["layer"].get<int64_t>();
+    load.max_over_mean = l.value("max_over_mean", 0.0);
+    load.dead_experts = l.value("dead_experts", int64_t{0});
+    auto f = l.find("fractions");
+    if (f != l.end() && f->is_array()) {
+      for (const nlohmann::json& x : *f) load.fractions.push_back(x.is_number() ? x.get<double>() : 0.0);
+    }
+    out.push_back(std::move(load));
+  }
+  return out;
+}
+
+
+
 using Json = nlohmann::ordered_json;
 
 int64_t NowMs() {
@@ -197,11 +220,25 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
       *p.mutable_lease() = lease;
       auto* tp = p.mutable_training_progress();
       tp->set_peak_rss_bytes(peak);
+      std::vector<TrainerAgentStats::LayerLoad> loads;
       if (last.is_object()) {
         tp->set_step(last.value("step", int64_t{0}));
         tp->set_total_steps(std::max<int64_t>(last.value("total_steps", int64_t{0}), tp->step()));
         tp->set_loss(last.value("loss", 0.0));
         tp->set_tokens_per_s(last.value("tokens_per_s", 0.0));
+        loads = ExpertLoadOf(last);
+        const TrainerAgentStats::LayerLoad* worst = nullptr;
+        for (const auto& l : loads) {
+          if (worst == nullptr || l.max_over_mean > worst->max_over_mean) worst = &l;
+        }
+        if (worst != nullptr) {
+          v1::ExpertLoadSummary* w = tp->mutable_worst_expert_load();
+          w->set_layer(static_cast<int32_t>(worst->layer));
+          w->set_max_over_mean(worst->max_over_mean);
+          w->set_dead_experts(static_cast<int32_t>(worst->dead_experts));
+          w->set_num_experts(static_cast<int32_t>(worst->fractions.size()));
+          w->set_aux_loss(last.value("aux_loss", 0.0));
+        }
       }
       if (last.is_object() || peak > 0) (void)session_->Report(p);
       absl::MutexLock lock(&mu_);
@@ -211,6 +248,8 @@ absl::Status TrainerAgent::Train(const v1::TrainingAssignment& a) {
         stats_.last_loss = tp->loss();
         stats_.last_step_s = last.value("step_s", 0.0);
         stats_.tokens_per_s = tp->tokens_per_s();
+        stats_.aux_loss = last.value("aux_loss", 0.0);
+        stats_.expert_load = std::move(loads);
       }
     }
     if (exited) break;

@@ -52,6 +52,16 @@ struct TrainerAgentStats {
   double tokens_per_s = 0;
   int64_t peak_rss_bytes = 0;  // the largest peak of an `ssd train` child so far
   std::string sharding;        // train.sharding of the last assignment ("none" ... "full"), "" before one
+  // Mixture-of-experts models: the last step's aux loss and each MoE
+  // layer's expert load (metrics.jsonl's expert_load), empty otherwise.
+  double aux_loss = 0;
+  struct LayerLoad {
+    int64_t layer = 0;
+    double max_over_mean = 0;
+    int64_t dead_experts = 0;
+    std::vector<double> fractions;
+  };
+  std::vector<LayerLoad> expert_load;
   int64_t pushes_done = 0;
   int64_t push_bytes = 0;
   double last_push_gb_per_s = 0;

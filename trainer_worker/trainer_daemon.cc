@@ -32,6 +32,19 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Start(const Traine
                      .WithLabels({});
   GaugeFamily* sharding =
       &m.AddGauge("ssd_trainer_sharding", "1 for the train.sharding of the last assignment, by mode.", {"mode"});
+  Gauge* aux = &m.AddGauge("ssd_trainer_router_aux_loss",
+                           "Mixture of experts: the router's load-balancing loss of the last step (0: off).")
+                    .WithLabels({});
+  GaugeFamily* imbalance = &m.AddGauge(
+      "ssd_trainer_expert_max_over_mean",
+      "Mixture of experts: the busiest expert's load over the mean in the last step (1: balanced), by layer.",
+      {"layer"});
+  GaugeFamily* dead = &m.AddGauge("ssd_trainer_experts_idle",
+                                  "Mixture of experts: experts no token chose in the last step, by layer.", {"layer"});
+  GaugeFamily* share =
+      &m.AddGauge("ssd_trainer_expert_load_fraction",
+                  "Mixture of experts: each expert's share of the last step's token choices (1/E balanced).",
+                  {"layer", "expert"});
   Counter* done = &m.AddCounter("ssd_trainer_trainings_done_total", "Training assignments finished.").WithLabels({});
   Counter* failed =
       &m.AddCounter("ssd_trainer_trainings_failed_total", "Training assignments that failed.").WithLabels({});
@@ -48,6 +61,13 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Start(const Traine
     peak->Set(static_cast<double>(s.peak_rss_bytes));
     for (const char* mode : {"none", "optimizer", "gradients", "full"}) {
       sharding->WithLabels({mode}).Set(s.sharding == mode ? 1 : 0);
+    }
+    aux->Set(s.aux_loss);
+    for (const TrainerAgentStats::LayerLoad& l : s.expert_load) {
+      const std::string layer = std::to_string(l.layer);
+      imbalance->WithLabels({layer}).Set(l.max_over_mean);
+      dead->WithLabels({layer}).Set(static_cast<double>(l.dead_experts));
+      for (size_t e = 0; e < l.fractions.size(); ++e) share->WithLabels({layer, std::to_string(e)}).Set(l.fractions[e]);
     }
     done->AdvanceTo(static_cast<uint64_t>(s.trainings_done));
     failed->AdvanceTo(static_cast<uint64_t>(s.trainings_failed));

@@ -252,7 +252,7 @@ at::Tensor MoeKernels(const ModelConfig& c, const DecoderLayerWeights& w, const 
 // The mixture of experts of a qwen3_moe layer on ATen ops (training, the
 // per-operation inference path, CUDA); decoder.h gives the arithmetic.
 // Inference decoders on CPU run MoeKernels instead.
-at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
+at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, RouterTrace* trace) {
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
   const int64_t H = c.hidden_size, E = c.moe.num_experts, k = c.moe.num_experts_per_tok;
   const int64_t Ie = c.moe.moe_intermediate_size;
@@ -266,6 +266,7 @@ at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::
   at::Tensor probs_RE = at::softmax(logits_RE, -1);
   auto top = at::topk(probs_RE, k, -1, /*largest=*/true, /*sorted=*/true);
   at::Tensor weights_Rk = std::get<0>(top), experts_Rk = std::get<1>(top);
+  if (trace != nullptr) trace->Observe(w.index, logits_RE, probs_RE, experts_Rk);
   if (c.moe.norm_topk_prob) weights_Rk = weights_Rk / weights_Rk.sum(-1, /*keepdim=*/true);
   weights_Rk = weights_Rk.to(h.scalar_type());
   // Assignments a = row * k + j, grouped by expert (stable: ascending a).
@@ -292,8 +293,9 @@ at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::
   return out_RH.view(h.sizes());
 }
 
-at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x) {
-  if (w.is_moe()) return MoeMlp(c, w, x);
+at::Tensor Mlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x,
+               RouterTrace* trace = nullptr) {
+  if (w.is_moe()) return MoeMlp(c, w, x, trace);
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
   const int64_t I = c.intermediate_size, H = c.hidden_size;
   at::Tensor gu;
@@ -326,12 +328,12 @@ using Runs = std::vector<std::vector<std::pair<int64_t, int64_t>>>;
 // document by document over `runs` (SegmentRuns), or, when it is empty,
 // under the [B, T, T] mask allowed_BTS.
 at::Tensor AtenLayer(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, const RopeTables& rope,
-                     const Runs& runs, const at::Tensor& allowed_BTS, bool blockwise) {
+                     const Runs& runs, const at::Tensor& allowed_BTS, bool blockwise, RouterTrace* trace) {
   QKV qkv = ProjectQKV(c, w, RmsNorm(x, w.input_norm, c.rms_norm_eps), rope);
   at::Tensor attn = runs.empty() ? Attend(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, allowed_BTS)
                                  : AttendRuns(qkv.q_BNTD, qkv.k_BKTD, qkv.v_BKTD, runs, blockwise);
   at::Tensor h = x + Linear(attn, w.o_weight, w.o_bias, w.o_packed);
-  return h + Mlp(c, w, h);
+  return h + Mlp(c, w, h, trace);
 }
 
 }  // namespace
@@ -412,6 +414,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromHfWeights(const ModelConfi
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
     auto n = [&](const char* suffix) { return LayerWeightName(l, suffix); };
     DecoderLayerWeights w;
+    w.index = l;
     w.input_norm = get(n("input_layernorm.weight"));
     w.qkv_weight = at::cat(
         {get(n("self_attn.q_proj.weight")), get(n("self_attn.k_proj.weight")), get(n("self_attn.v_proj.weight"))}, 0);
@@ -519,7 +522,8 @@ at::Tensor Decoder::Embed(const at::Tensor& ids_BT) const {
 }
 
 at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout,
-                                  const ActivationCheckpointing& checkpointing, LayerRunner* runner) const {
+                                  const ActivationCheckpointing& checkpointing, LayerRunner* runner,
+                                  RouterTrace* trace) const {
   CHECK_EQ(ids_BT.dim(), 2) << "ids must be [B, T]";
   const int64_t B = ids_BT.size(0), T = ids_BT.size(1);
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(options_.device);
@@ -528,7 +532,7 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
   at::Tensor seg =
       layout.segment_ids_BT.defined() ? layout.segment_ids_BT.to(options_.device) : at::zeros({B, T}, long_opts);
   at::Tensor x = Embed(ids_BT);
-  const bool kernels = runner == nullptr && UseCpuKernels(x);
+  const bool kernels = runner == nullptr && trace == nullptr && UseCpuKernels(x);
   const RopeTables rope = MakeRope(pos, inv_freq_, options_.dtype, kernels);
   std::vector<int64_t> key_begin, key_end;
   if (kernels && KeyRangesFromSegments(seg, &key_begin, &key_end)) {
@@ -559,14 +563,14 @@ at::Tensor Decoder::ForwardHidden(const at::Tensor& ids_BT, const AttentionLayou
     const DecoderLayerWeights* w = &layers_[i];
     const bool checkpoint = checkpointing.Checkpoints(static_cast<int64_t>(i));
     if (runner == nullptr && !checkpoint) {
-      x = AtenLayer(config_, *w, x, rope, runs, allowed_BTS, options_.blockwise_attention);
+      x = AtenLayer(config_, *w, x, rope, runs, allowed_BTS, options_.blockwise_attention, trace);
       continue;
     }
     // Captured by value: backward may run the layer again after this returns.
     const ModelConfig* c = &config_;
     const bool blockwise = options_.blockwise_attention;
-    LayerFn layer = [c, w, rope, shared_runs, allowed_BTS, blockwise](const at::Tensor& in) {
-      return AtenLayer(*c, *w, in, rope, *shared_runs, allowed_BTS, blockwise);
+    LayerFn layer = [c, w, rope, shared_runs, allowed_BTS, blockwise, trace](const at::Tensor& in) {
+      return AtenLayer(*c, *w, in, rope, *shared_runs, allowed_BTS, blockwise, trace);
     };
     x = runner != nullptr ? runner->RunLayer(static_cast<int64_t>(i), layer, x, checkpoint)
                           : CheckpointedLayer(layer, x);

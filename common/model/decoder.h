@@ -46,6 +46,7 @@
 #include "common/model/kv_cache.h"
 #include "common/model/layer_runner.h"
 #include "common/model/model_config.h"
+#include "common/model/router_trace.h"
 #include "common/model/weight_layout.h"
 
 namespace ssd {
@@ -102,6 +103,7 @@ struct AttentionLayout {
 };
 
 struct DecoderLayerWeights {
+  int64_t index = 0;          // the layer's number
   at::Tensor input_norm;      // [H]
   at::Tensor qkv_weight;      // [(N + 2K) * D, H], rows q | k | v
   at::Tensor qkv_bias;        // [(N + 2K) * D] or undefined
@@ -152,9 +154,13 @@ class Decoder {
   // backward (activation_checkpointing.h); this decoder must then outlive
   // the backward. A `runner` (not owned; it must outlive the backward too)
   // runs every layer instead, told which ones checkpointing names
-  // (layer_runner.h); the embedding and the final norm run as usual.
+  // (layer_runner.h); the embedding and the final norm run as usual. A
+  // `trace` (not owned; it must outlive the backward) sees every MoE
+  // layer's routing and adds the load-balancing loss's gradient
+  // (router_trace.h); its rows are B * T in order.
   at::Tensor ForwardHidden(const at::Tensor& ids_BT, const AttentionLayout& layout = {},
-                           const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr) const;
+                           const ActivationCheckpointing& checkpointing = {}, LayerRunner* runner = nullptr,
+                           RouterTrace* trace = nullptr) const;
   // lm_head over hidden [..., H] -> float32 logits [..., V].
   at::Tensor Logits(const at::Tensor& hidden) const;
   // The lm_head matrix [V, H] (the embedding when tied), for a loss that

@@ -71,6 +71,17 @@ std::string TrainMemory(const v1::Job& j) {
   return out + "\n";
 }
 
+// "           experts max/mean 3.41 (layer 17, 5 of 128 idle)  aux 0.0021"
+// for a mixture of experts, from the last step's worst layer; "" otherwise.
+std::string ExpertLoadLine(const v1::Job& j) {
+  if (!j.progress().has_train_expert_load()) return "";
+  const v1::ExpertLoadSummary& l = j.progress().train_expert_load();
+  std::string out = absl::StrFormat("           experts max/mean %.2f (layer %d, %d of %d idle)", l.max_over_mean(),
+                                    l.layer(), l.dead_experts(), l.num_experts());
+  if (l.aux_loss() > 0) absl::StrAppend(&out, absl::StrFormat("  aux %.4g", l.aux_loss()));
+  return out + "\n";
+}
+
 // TRAINING before the first step: how long the job has waited, and the
 // trainers registered against the ones the spec asks for.
 std::string TrainerWait(const v1::Job& j, int64_t now_ms) {
@@ -218,7 +229,7 @@ std::string WatchView::Render(const v1::Job& j, int64_t now_ms) {
                       absl::StrFormat("  train    %s step %d/%d  loss %.4f  %.0f tokens/s%s\n", Bar(f), p.train_step(),
                                       p.train_total_steps(), p.train_loss(), p.train_tokens_per_s(),
                                       Eta(static_cast<double>(p.train_total_steps() - p.train_step()), steps_per_s)));
-      absl::StrAppend(&out, TrainMemory(j));
+      absl::StrAppend(&out, TrainMemory(j), ExpertLoadLine(j));
       break;
     }
     case v1::JOB_STATE_PUSHING: {

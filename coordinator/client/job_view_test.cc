@@ -58,5 +58,22 @@ TEST(JobViewTest, AShardedTrainingShowsItsModeAndEachRanksPeakMemory) {
   EXPECT_EQ(WatchView().Render(j, 1'010'000).find("sharding"), std::string::npos);
 }
 
+TEST(JobViewTest, AMixtureOfExpertsTrainingShowsItsWorstLayersExpertLoad) {
+  v1::Job j = WaitingForTrainers(1, 1);
+  v1::StageProgress* p = j.mutable_progress();
+  p->set_train_step(3);
+  p->set_train_total_steps(10);
+  p->set_train_loss(2.5);
+  EXPECT_EQ(WatchView().Render(j, 1'010'000).find("experts"), std::string::npos) << "a dense model has no experts";
+  v1::ExpertLoadSummary* l = p->mutable_train_expert_load();
+  l->set_layer(17);
+  l->set_max_over_mean(3.41);
+  l->set_dead_experts(5);
+  l->set_num_experts(128);
+  l->set_aux_loss(0.0021);
+  const std::string watch = WatchView().Render(j, 1'010'000);
+  EXPECT_NE(watch.find("experts max/mean 3.41 (layer 17, 5 of 128 idle)  aux 0.0021"), std::string::npos) << watch;
+}
+
 }  // namespace
 }  // namespace ssd
