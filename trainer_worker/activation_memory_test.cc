@@ -25,6 +25,7 @@ struct Case {
   ModelArch arch;
   int64_t hidden, intermediate, heads, kv_heads, head_dim, layers;
   int every;  // activation checkpointing: 0 none, 1 full, N every N
+  int64_t experts = 0, top_k = 0, expert_intermediate = 0;  // qwen3_moe
 };
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
@@ -43,6 +44,12 @@ TEST_P(PlannedActivationsTest, AreWithinFifteenPercentOfTheLiveTensorBytesOfASte
   c.head_dim = k.head_dim;
   c.num_hidden_layers = k.layers;
   c.max_position_embeddings = 4096;
+  if (k.arch == ModelArch::kQwen3Moe) {
+    c.moe.num_experts = k.experts;
+    c.moe.num_experts_per_tok = k.top_k;
+    c.moe.moe_intermediate_size = k.expert_intermediate;
+    c.moe.mlp_only_layers = {};
+  }
   constexpr int64_t T = 2048;  // past the 512-token tiles: blockwise attention
 
   TensorBytesTracker tensors;
@@ -89,7 +96,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"Qwen3Full", ModelArch::kQwen3, 256, 768, 4, 2, 64, 4, 1},
                       Case{"Qwen3EveryTwo", ModelArch::kQwen3, 256, 768, 4, 2, 64, 4, 2},
                       Case{"LlamaNone", ModelArch::kLlama, 192, 640, 6, 2, 48, 3, 0},
-                      Case{"LlamaFull", ModelArch::kLlama, 192, 640, 6, 2, 48, 3, 1}),
+                      Case{"LlamaFull", ModelArch::kLlama, 192, 640, 6, 2, 48, 3, 1},
+                      Case{"Qwen3MoeNone", ModelArch::kQwen3Moe, 256, 768, 4, 2, 64, 4, 0, 16, 4, 192},
+                      Case{"Qwen3MoeFull", ModelArch::kQwen3Moe, 256, 768, 4, 2, 64, 4, 1, 16, 4, 192}),
     CaseName);
 
 }  // namespace

@@ -77,17 +77,39 @@ ActivationTerms ActivationTermsOf(const ModelConfig& c) {
   // final norm's normalised input and output (2H), the loss's copy of the
   // target rows and their gradient (2H), RoPE's cos and sin (2D).
   t.outside = 6 * H + 2 * D;
+  // A MoE layer (decoder.cc's MoeMlp, grouped_experts.h): the router's
+  // softmax (E) and its logits' gradient hook (E); for each of the token's
+  // k experts its gathered input and gate|up (H + 2I_e, kept by the grouped
+  // node), its output and its weighted output (2H: the weighting keeps the
+  // one, libtorch 1.13's index_add_ the other), and the int64 indices of
+  // the choice, its order and its row (about 10 elements). Its backward
+  // frees what the layer kept as it goes; one expert's gate|up gradient
+  // for the rows routed to it comes on top (2I_e for each of k).
+  const double E = static_cast<double>(c.moe.num_experts), k = static_cast<double>(c.moe.num_experts_per_tok);
+  const double Ie = static_cast<double>(c.moe.moe_intermediate_size);
+  t.moe_layer = t.layer - 4 * I + 2 * E + k * (3 * H + 2 * Ie + 10);
+  t.moe_backward = 2 * k * Ie;
   return t;
 }
 
 ParameterCounts CountParameters(const ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   const int64_t qkv = c.q_dim() + 2 * c.kv_dim();
+  const int64_t attention = 2 * H + qkv * H + (c.qkv_bias() ? qkv : 0) + H * c.q_dim() + (c.o_bias() ? H : 0) +
+                            (c.qk_norm() ? 2 * D : 0);
+  const int64_t expert = 3 * c.moe.moe_intermediate_size * H;
   ParameterCounts p;
-  p.per_layer = 2 * H + qkv * H + (c.qkv_bias() ? qkv : 0) + H * c.q_dim() + (c.o_bias() ? H : 0) +
-                (c.qk_norm() ? 2 * D : 0) + 3 * I * H;
   p.root = c.vocab_size * H + H + (c.tie_word_embeddings ? 0 : c.vocab_size * H);
-  p.total = c.num_hidden_layers * p.per_layer + p.root;
+  p.total = p.active = p.root;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const bool moe = c.IsMoeLayer(l);
+    const int64_t router = moe ? c.moe.num_experts * H : 0;
+    const int64_t layer = attention + (moe ? router + c.moe.num_experts * expert : 3 * I * H);
+    p.layers.push_back(layer);
+    p.per_layer = std::max(p.per_layer, layer);
+    p.total += layer;
+    p.active += moe ? attention + router + c.moe.num_experts_per_tok * expert : layer;
+  }
   return p;
 }
 
@@ -97,9 +119,12 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
   m.params = CountParameters(c);
   const int d = o.world_size;
   const int64_t L = c.num_hidden_layers, P = m.params.total;
+  // Units (sharded_model.h): each layer and the root, each padded to d.
   const int64_t pad_layer = Padded(m.params.per_layer, d), pad_root = Padded(m.params.root, d);
-  const int64_t padded = L * pad_layer + pad_root;
-  const int64_t shards = padded / d, layer_shards = L * pad_layer / d;
+  int64_t padded_layers = 0;
+  for (int64_t n : m.params.layers) padded_layers += Padded(n, d);
+  const int64_t padded = padded_layers + pad_root;
+  const int64_t shards = padded / d, layer_shards = padded_layers / d;
   // Parameters kept whole or gathered: 4 bytes, or 2 when gathered in bf16,
   // whose fp32 masters and gradient shards are then tensors of their own.
   const int64_t pb = o.param_dtype == "bf16" ? 2 : 4;
@@ -139,10 +164,16 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
   const double a = o.dtype == "bf16" ? 3 : 4;
   const ActivationTerms t = ActivationTermsOf(c);
   const double tokens = static_cast<double>(o.micro_batch_tokens);
-  double kept = t.outside;
-  for (int64_t l = 0; l < L; ++l) kept += o.activation_checkpointing.Checkpoints(l) ? t.checkpoint : t.layer;
+  double kept = t.outside, largest_layer = 0, largest_backward = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    const bool moe = c.IsMoeLayer(l);
+    const double layer = moe ? t.moe_layer : t.layer;
+    kept += o.activation_checkpointing.Checkpoints(l) ? t.checkpoint : layer;
+    largest_layer = std::max(largest_layer, layer);
+    largest_backward = std::max(largest_backward, moe ? t.moe_backward : t.backward);
+  }
   // A layer's backward: the layer recomputed (checkpointing) and its gradients.
-  const double layer_backward = (o.activation_checkpointing.every > 0 ? t.layer : 0) + t.backward;
+  const double layer_backward = (o.activation_checkpointing.every > 0 ? largest_layer : 0) + largest_backward;
   m.activations = static_cast<int64_t>(tokens * (kept + layer_backward) * a);
   // The chunked loss: one chunk of logits and its gradient, or all of them
   // when they are small enough to keep their graphs (chunked_loss.h).
@@ -201,11 +232,17 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, const MemoryPlanOpti
 }
 
 std::string MemoryPlanText(const ModelConfig& c, const MemoryPlanOptions& o, const MemoryPlan& m) {
+  const std::string active =
+      c.is_moe() ? absl::StrFormat(", %.2f B active a token (%d of %d layers with %d experts, top-%d)",
+                                   m.params.active / 1e9, c.num_moe_layers(), c.num_hidden_layers, c.moe.num_experts,
+                                   c.moe.num_experts_per_tok)
+                 : std::string();
   std::string out = absl::StrFormat(
-      "%s: %.2f B parameters (%d layers of %.1f M, root %.1f M)\n"
+      "%s: %.2f B parameters%s (%d layers of up to %.1f M, root %.1f M)\n"
       "%d rank(s), sharding %s (%s parameters), max_seq_len %d, micro_batch_tokens %d, activation checkpointing %s, "
       "%s activations on %s\n\n",
-      ModelTypeName(c.arch), m.params.total / 1e9, c.num_hidden_layers, m.params.per_layer / 1e6, m.params.root / 1e6,
+      ModelTypeName(c.arch), m.params.total / 1e9, active, c.num_hidden_layers, m.params.per_layer / 1e6,
+      m.params.root / 1e6,
       o.world_size, ShardingModeName(o.sharding), o.param_dtype, o.max_seq_len, o.micro_batch_tokens,
       o.activation_checkpointing.Name(), o.dtype, o.device);
   absl::StrAppend(&out, "per rank                    GiB\n");
@@ -234,7 +271,15 @@ std::string MemoryPlanText(const ModelConfig& c, const MemoryPlanOptions& o, con
 std::string MemoryPlanJson(const ModelConfig& c, const MemoryPlanOptions& o, const MemoryPlan& m) {
   nlohmann::ordered_json j;
   j["model_type"] = ModelTypeName(c.arch);
-  j["parameters"] = {{"total", m.params.total}, {"per_layer", m.params.per_layer}, {"root", m.params.root}};
+  j["parameters"] = {{"total", m.params.total},
+                     {"active", m.params.active},
+                     {"per_layer", m.params.per_layer},
+                     {"root", m.params.root}};
+  if (c.is_moe()) {
+    j["experts"] = {{"num_experts", c.moe.num_experts},
+                    {"num_experts_per_tok", c.moe.num_experts_per_tok},
+                    {"moe_layers", c.num_moe_layers()}};
+  }
   j["world_size"] = o.world_size;
   j["sharding"] = ShardingModeName(o.sharding);
   j["max_seq_len"] = o.max_seq_len;

@@ -35,6 +35,13 @@
 // whole. The loss's backward is over before a layer's begins, so the total
 // holds the larger of the two, not both ("not at once").
 //
+// Mixture of experts: every expert is a parameter like any other (sharded
+// with its layer's unit), so model state follows the total parameters; a
+// token's activations follow the active ones: its k experts' inputs, gate|up
+// and outputs before and after weighting (k(3H + 2I_e); grouped_experts.h
+// recomputes SiLU in backward) and the router's fp32 softmax (2E) in place
+// of the dense MLP's 4I.
+//
 // Runtime: a trainer process on CPU holds about 0.4 GiB before its model
 // (libtorch, OpenBLAS and Gloo buffers, the data; measured by trainer_bench
 // --sharding); on GPU the CUDA context and NCCL's buffers, taken as 1 GiB
@@ -74,8 +81,10 @@ struct MemoryPlanOptions {
 
 struct ParameterCounts {
   int64_t total = 0;
-  int64_t per_layer = 0;  // one decoder layer
+  int64_t active = 0;     // used by one token: of a MoE layer, the router and k experts
+  int64_t per_layer = 0;  // the largest decoder layer (a MoE layer's, with all its experts)
   int64_t root = 0;       // embedding, final norm, untied lm_head
+  std::vector<int64_t> layers;  // each decoder layer's
 };
 
 ParameterCounts CountParameters(const ModelConfig& config);
@@ -88,6 +97,10 @@ struct ActivationTerms {
   double checkpoint = 0;  // a checkpointed layer: its input
   double backward = 0;    // a layer's backward, beside what it kept
   double outside = 0;     // the embedding, final norm, loss rows, RoPE tables
+  // A mixture-of-experts layer's graph and backward (qwen3_moe), in place
+  // of `layer` and `backward` for the layers IsMoeLayer names.
+  double moe_layer = 0;
+  double moe_backward = 0;
 };
 ActivationTerms ActivationTermsOf(const ModelConfig& config);
 

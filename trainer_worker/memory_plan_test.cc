@@ -42,6 +42,29 @@ TEST(MemoryPlanTest, ParameterCountsOfThePapersModelsMatchTheirPublishedSizesAnd
   EXPECT_EQ(CountParameters(llama).total, 8030261248);  // Llama-3.1-8B's model card
 }
 
+TEST(MemoryPlanTest, Qwen3_30B_A3BCountsItsTotalAndActiveParametersAndShardsItsExperts) {
+  const ModelConfig moe = Shipped("qwen3-30b-a3b-instruct-2507");
+  const ParameterCounts p = CountParameters(moe);
+  EXPECT_EQ(p.total, moe.NumParameters());
+  EXPECT_EQ(p.active, moe.NumActiveParameters());
+  EXPECT_NEAR(p.total / 1e9, 30.53, 0.005);
+  EXPECT_NEAR(p.active / 1e9, 3.35, 0.005);
+  // Model state follows the total: 20 bytes a parameter unsharded (610 GB),
+  // 20/d fully sharded plus the root's gradients whole.
+  MemoryPlan none = PlanMemory(moe, Paper(ShardingMode::kNone)).value();
+  EXPECT_NEAR(static_cast<double>(none.parameters + none.gradients + none.optimizer) / p.total, 20.0, 1e-9);
+  EXPECT_FALSE(none.fits);
+  MemoryPlan full = PlanMemory(moe, Paper(ShardingMode::kFull)).value();
+  const double root = static_cast<double>(p.root) / p.total;
+  EXPECT_NEAR(static_cast<double>(full.parameters + full.gradients + full.optimizer) / p.total,
+              20.0 / 8 + 4 * root * (1 - 1.0 / 8), 1e-3);
+  const std::string text = MemoryPlanText(moe, Paper(ShardingMode::kFull), full);
+  EXPECT_NE(text.find("30.53 B parameters, 3.35 B active a token (48 of 48 layers with 128 experts, top-8)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(MemoryPlanJson(moe, Paper(ShardingMode::kFull), full).find("\"active\": 3353032704"), std::string::npos);
+}
+
 TEST(MemoryPlanTest, ModelStatePerParameterFollowsEachModesFormula) {
   const ModelConfig qwen = Shipped("qwen3-4b-instruct-2507");
   const double p = static_cast<double>(CountParameters(qwen).total);

@@ -22,6 +22,7 @@
 #include "common/model/cpu_decode_step.h"
 #include "common/model/cpu_kernels.h"
 #include "common/model/cpu_packed_matmul.h"
+#include "common/model/grouped_experts.h"
 #include "common/model/moe_routing.h"
 #include "common/model/rope.h"
 #include "common/model/weight_layout.h"
@@ -255,7 +256,6 @@ at::Tensor MoeKernels(const ModelConfig& c, const DecoderLayerWeights& w, const 
 at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::Tensor& x, RouterTrace* trace) {
   at::Tensor h = RmsNorm(x, w.post_norm, c.rms_norm_eps);
   const int64_t H = c.hidden_size, E = c.moe.num_experts, k = c.moe.num_experts_per_tok;
-  const int64_t Ie = c.moe.moe_intermediate_size;
   at::Tensor h_RH = h.reshape({-1, H});
   if (w.router_packed.defined() && UseCpuKernels(h_RH)) return MoeKernels(c, w, h_RH.contiguous()).view(h.sizes());
   at::Tensor logits_RE;
@@ -273,23 +273,20 @@ at::Tensor MoeMlp(const ModelConfig& c, const DecoderLayerWeights& w, const at::
   at::Tensor flat_A = experts_Rk.reshape({-1});
   at::Tensor order_A = std::get<1>(at::sort(flat_A, /*stable=*/true, /*dim=*/0, /*descending=*/false));
   at::Tensor counts = at::bincount(flat_A, {}, E).to(at::kCPU);
-  const int64_t* count = counts.data_ptr<int64_t>();
-  at::Tensor flat_weights_A = weights_Rk.reshape({-1});
-  at::Tensor out_RH = at::zeros_like(h_RH);
-  int64_t offset = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t n = count[e];
-    if (n == 0) continue;
-    at::Tensor assign = order_A.narrow(0, offset, n);
-    offset += n;
-    at::Tensor rows = at::div(assign, k, "floor");
-    at::Tensor gu = Linear(h_RH.index_select(0, rows), w.experts_gate_up[e], at::Tensor());
-    at::Tensor act = at::silu(gu.narrow(-1, 0, Ie)) * gu.narrow(-1, Ie, Ie);
-    at::Tensor y = Linear(act, w.experts_down[e], at::Tensor());
-    // transformers: final.index_add_(0, rows, expert(x) * weight), experts
-    // in ascending order.
-    out_RH.index_add_(0, rows, (y * flat_weights_A.index_select(0, assign).unsqueeze(1)).to(out_RH.scalar_type()));
+  std::vector<int64_t> offsets(static_cast<size_t>(E + 1), 0);
+  for (int64_t e = 0; e < E; ++e) offsets[e + 1] = offsets[e] + counts.data_ptr<int64_t>()[e];
+  at::Tensor rows_A = at::div(order_A, k, "floor");
+  at::Tensor gate_up = w.experts_gate_up, down = w.experts_down;
+  if (gate_up.scalar_type() != h_RH.scalar_type() && CurrentAutocast() == Autocast::kOff) {
+    gate_up = gate_up.to(h_RH.scalar_type());  // bf16 CPU weights outside the kernels
+    down = down.to(h_RH.scalar_type());
   }
+  at::Tensor y_AH = GroupedExperts(h_RH.index_select(0, rows_A), gate_up, down, offsets);
+  // transformers: final.index_add_(0, rows, expert(x) * weight), experts in
+  // ascending order (index_add_ on CPU adds a row's terms in index order).
+  at::Tensor weighted = y_AH * weights_Rk.reshape({-1}).index_select(0, order_A).unsqueeze(1);
+  at::Tensor out_RH = at::zeros_like(h_RH);
+  out_RH.index_add_(0, rows_A, weighted.to(out_RH.scalar_type()));
   return out_RH.view(h.sizes());
 }
 
