@@ -96,36 +96,54 @@ struct MoeBuffers {
 // The mixture-of-experts MLP of one layer over the normed rows h_BH, added
 // to the residual x_BH; called by every thread of the team (t of nt), with
 // barriers between its phases. Uses counters[0..2].
+//
+// Up to kOwnNormRows rows (decode), every thread routes every row itself
+// and copies an expert's rows together for each item it takes (a row's
+// arithmetic does not depend on the others): no barrier for the routing or
+// the copy. More rows (a prefill) route in slices and
+// copy each expert's rows together first. The down projection goes by
+// chunks of output columns, each over every active expert, and ends in the
+// rows' weighted sums for those columns, so no phase of its own combines.
 template <typename Mark>
 void MixtureOfExperts(const DecodeLayer& w, int64_t B, int64_t H, const float* h_BH, float* x_BH, int t, int nt,
                       std::atomic<int64_t>* counters, const MoeBuffers& buf, Mark&& mark) {
   const int64_t E = w.experts, k = w.top_k, Ie = w.expert_intermediate, A = B * k;
+  const bool own = B <= kOwnNormRows;
   Matmul(h_BH, w.router, nullptr, buf.router_BE, B, nullptr, nt, counters[0]);
 #pragma omp barrier
-  thread_local std::vector<float> probs;
+  thread_local std::vector<float> probs, own_weights, rows;
+  thread_local std::vector<int32_t> own_experts;
   probs.resize(static_cast<size_t>(std::max(E, H)));
-  {
+  int32_t* experts = buf.experts_A;
+  float* weights = buf.weights_A;
+  if (own) {
+    own_experts.resize(static_cast<size_t>(A));
+    own_weights.resize(static_cast<size_t>(A));
+    experts = own_experts.data(), weights = own_weights.data();
+    for (int64_t r = 0; r < B; ++r) {
+      RouteRow(buf.router_BE + r * E, E, k, w.norm_topk_prob, probs.data(), experts + r * k, weights + r * k);
+    }
+  } else {
     const auto [r0, r1] = Slice(B, 1, t, nt);
     for (int64_t r = r0; r < r1; ++r) {
-      RouteRow(buf.router_BE + r * E, E, k, w.norm_topk_prob, probs.data(), buf.experts_A + r * k,
-               buf.weights_A + r * k);
+      RouteRow(buf.router_BE + r * E, E, k, w.norm_topk_prob, probs.data(), experts + r * k, weights + r * k);
     }
-  }
 #pragma omp barrier
-  // Every thread derives the same grouping from the shared choices.
+  }
+  // Every thread derives the same grouping from the same choices.
   thread_local std::vector<int64_t> offsets, order, slot, active;
-  GroupByExpert(buf.experts_A, B, k, E, &offsets, &order, &slot);
+  GroupByExpert(experts, B, k, E, &offsets, &order, &slot);
   active.clear();
   for (int64_t e = 0; e < E; ++e) {
     if (offsets[e + 1] > offsets[e]) active.push_back(e);
   }
-  {
+  if (!own) {
     const auto [p0, p1] = Slice(A, 1, t, nt);
     for (int64_t p = p0; p < p1; ++p) {
       std::memcpy(buf.xg_AH + p * H, h_BH + order[static_cast<size_t>(p)] / k * H, sizeof(float) * H);
     }
-  }
 #pragma omp barrier
+  }
   mark(DecodeProfile::kRouter);
   const int64_t num_active = static_cast<int64_t>(active.size());
   {
@@ -133,11 +151,26 @@ void MixtureOfExperts(const DecodeLayer& w, int64_t B, int64_t H, const float* h
     const int64_t width = Chunks(Ie, nt).width(), per = (Ie + width - 1) / width;
     for (int64_t item = counters[1].fetch_add(1, std::memory_order_relaxed); item < num_active * per;
          item = counters[1].fetch_add(1, std::memory_order_relaxed)) {
-      const int64_t e = active[static_cast<size_t>(item / per)], i0 = item % per * width;
-      const int64_t i1 = std::min(i0 + width, Ie), off = offsets[e], n = offsets[e + 1] - off;
+      const size_t e = static_cast<size_t>(active[static_cast<size_t>(item / per)]);
+      const int64_t i0 = item % per * width, i1 = std::min(i0 + width, Ie);
+      const int64_t off = offsets[e], n = offsets[e + 1] - off;
       float* gu = buf.gu_A2I + off * 2 * Ie;
-      Range(buf.xg_AH + off * H, w.expert_gate[static_cast<size_t>(e)], nullptr, gu, n, 2 * Ie, i0, i1);
-      Range(buf.xg_AH + off * H, w.expert_up[static_cast<size_t>(e)], nullptr, gu + Ie, n, 2 * Ie, i0, i1);
+      if (own) {
+        // The expert's rows copied together here, for this item alone.
+        const float* x = h_BH + order[static_cast<size_t>(off)] / k * H;
+        if (n > 1) {
+          rows.resize(static_cast<size_t>(n * H));
+          for (int64_t m = 0; m < n; ++m) {
+            std::memcpy(rows.data() + m * H, h_BH + order[static_cast<size_t>(off + m)] / k * H, sizeof(float) * H);
+          }
+          x = rows.data();
+        }
+        Range(x, w.expert_gate[e], nullptr, gu, n, 2 * Ie, i0, i1);
+        Range(x, w.expert_up[e], nullptr, gu + Ie, n, 2 * Ie, i0, i1);
+      } else {
+        Range(buf.xg_AH + off * H, w.expert_gate[e], nullptr, gu, n, 2 * Ie, i0, i1);
+        Range(buf.xg_AH + off * H, w.expert_up[e], nullptr, gu + Ie, n, 2 * Ie, i0, i1);
+      }
       for (int64_t m = 0; m < n; ++m) {
         SiluGateRow(gu + m * 2 * Ie + i0, gu + m * 2 * Ie + Ie + i0, buf.act_AI + (off + m) * Ie + i0, i1 - i0);
       }
@@ -146,23 +179,21 @@ void MixtureOfExperts(const DecodeLayer& w, int64_t B, int64_t H, const float* h
 #pragma omp barrier
   mark(DecodeProfile::kGateUp);
   {
-    const int64_t width = Chunks(H, nt).width(), per = (H + width - 1) / width;
-    for (int64_t item = counters[2].fetch_add(1, std::memory_order_relaxed); item < num_active * per;
-         item = counters[2].fetch_add(1, std::memory_order_relaxed)) {
-      const int64_t e = active[static_cast<size_t>(item / per)], o0 = item % per * width;
-      const int64_t o1 = std::min(o0 + width, H), off = offsets[e], n = offsets[e + 1] - off;
-      Range(buf.act_AI + off * Ie, w.expert_down[static_cast<size_t>(e)], nullptr, buf.yg_AH + off * H, n, H, o0,
-            o1);
-    }
-  }
-#pragma omp barrier
-  {
-    // Each row: its experts' weighted outputs, then added to the residual.
+    // Chunks of output columns: every active expert's down for them, then
+    // each row's weighted sum of its experts there, added to the residual.
+    const Chunks chunks(H, nt);
     float* acc = probs.data();
-    const auto [r0, r1] = Slice(B, 1, t, nt);
-    for (int64_t r = r0; r < r1; ++r) {
-      CombineExpertRow(buf.experts_A + r * k, buf.weights_A + r * k, slot.data() + r * k, k, buf.yg_AH, H, acc);
-      for (int64_t h = 0; h < H; ++h) x_BH[r * H + h] = x_BH[r * H + h] + acc[h];
+    int64_t o0, o1;
+    while (chunks.Next(counters[2], &o0, &o1)) {
+      for (int64_t e : active) {
+        const int64_t off = offsets[static_cast<size_t>(e)], n = offsets[static_cast<size_t>(e) + 1] - off;
+        Range(buf.act_AI + off * Ie, w.expert_down[static_cast<size_t>(e)], nullptr, buf.yg_AH + off * H, n, H, o0,
+              o1);
+      }
+      for (int64_t r = 0; r < B; ++r) {
+        CombineExpertRow(experts + r * k, weights + r * k, slot.data() + r * k, k, buf.yg_AH + o0, H, o1 - o0, acc);
+        for (int64_t h = o0; h < o1; ++h) x_BH[r * H + h] = x_BH[r * H + h] + acc[h - o0];
+      }
     }
   }
 #pragma omp barrier

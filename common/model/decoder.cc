@@ -244,7 +244,7 @@ at::Tensor MoeKernels(const ModelConfig& c, const DecoderLayerWeights& w, const 
   }
   at::Tensor out = at::empty({R, H}, h_RH.options());
   for (int64_t r = 0; r < R; ++r) {
-    cpu::CombineExpertRow(&experts[r * k], &weights[r * k], &slot[r * k], k, yg.data_ptr<float>(), H,
+    cpu::CombineExpertRow(&experts[r * k], &weights[r * k], &slot[r * k], k, yg.data_ptr<float>(), H, H,
                           out.data_ptr<float>() + r * H);
   }
   return out;

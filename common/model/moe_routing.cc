@@ -50,8 +50,8 @@ void GroupByExpert(const int32_t* experts, int64_t rows, int64_t k, int64_t E, s
   }
 }
 
-void CombineExpertRow(const int32_t* experts, const float* weights, const int64_t* slot, int64_t k, const float* y_AH,
-                      int64_t H, float* out) {
+void CombineExpertRow(const int32_t* experts, const float* weights, const int64_t* slot, int64_t k, const float* y,
+                      int64_t ldy, int64_t H, float* out) {
   // The row's choices by ascending expert (k is small).
   int64_t js[64];
   const int64_t n = std::min<int64_t>(k, 64);
@@ -61,9 +61,9 @@ void CombineExpertRow(const int32_t* experts, const float* weights, const int64_
   for (int64_t i = 0; i < n; ++i) {
     const int64_t j = js[i];
     const float w = weights[j];
-    const float* y = y_AH + slot[j] * H;
+    const float* row = y + slot[j] * ldy;
     for (int64_t h = 0; h < H; ++h) {
-      const float term = y[h] * w;
+      const float term = row[h] * w;
       out[h] = out[h] + term;
     }
   }

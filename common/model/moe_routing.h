@@ -28,12 +28,13 @@ void RouteRow(const float* logits, int64_t num_experts, int64_t top_k, bool norm
 void GroupByExpert(const int32_t* experts, int64_t rows, int64_t top_k, int64_t num_experts,
                    std::vector<int64_t>* offsets, std::vector<int64_t>* order, std::vector<int64_t>* slot);
 
-// One row's mixture: out[H] = the sum, from zero and in ascending expert
-// index (as transformers' index_add_ per expert), of weights[j] *
-// y_AH[slot[j]] over the row's k choices. experts, weights and slot point
-// at the row's k entries.
+// One row's mixture over `width` columns: out[width] = the sum, from zero
+// and in ascending expert index (as transformers' index_add_ per expert),
+// of weights[j] * y[slot[j] * ldy + c] over the row's k choices. experts,
+// weights and slot point at the row's k entries; y at the first column.
+// Each column's arithmetic is the same whatever the width.
 void CombineExpertRow(const int32_t* experts, const float* weights, const int64_t* slot, int64_t top_k,
-                      const float* y_AH, int64_t H, float* out);
+                      const float* y, int64_t ldy, int64_t width, float* out);
 
 }  // namespace cpu
 }  // namespace ssd

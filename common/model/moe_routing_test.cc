@@ -60,7 +60,7 @@ TEST(MoeRoutingTest, CombineSumsInAscendingExpertOrderFromZero) {
   const int64_t slot[2] = {1, 0};
   const float y[2 * 3] = {1e8f, 1.0f, 2.0f, -1e8f, 3.0f, 4.0f};  // slot 0 = expert 1, slot 1 = expert 5
   float out[3];
-  CombineExpertRow(experts, weights, slot, 2, y, 3, out);
+  CombineExpertRow(experts, weights, slot, 2, y, 3, 3, out);
   EXPECT_FLOAT_EQ(out[0], (0.0f + 1e8f * 0.75f) + -1e8f * 0.25f);
   EXPECT_FLOAT_EQ(out[1], 0.75f + 0.75f);
   EXPECT_FLOAT_EQ(out[2], 1.5f + 1.0f);

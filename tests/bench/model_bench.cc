@@ -9,6 +9,16 @@
 //   build/bin/model_bench [--threads 2] [--repeats 5] [--large | --beyond-llc] [--smoke]
 //   build/bin/model_bench --profile [--threads 2]   # where a decode step's time goes
 //   build/bin/model_bench --profile-bf16            # the same with --dtype bf16
+//   build/bin/model_bench --moe [--threads 2]       # a mixture of experts against its dense twin
+//
+// --moe decodes a qwen3_moe model (64 experts, top-4) and a dense qwen3
+// model of the same active parameters (its MLP as wide as the 4 active
+// experts together) in the same run, alternating, and reports the MoE's
+// tokens/s as a ratio of the dense model's at batch 1 (where a step reads
+// only the chosen experts' weights) and at 32 concurrent sequences, with the
+// share of the peak matmul FLOP/s spent on active parameters; each with the
+// caches evicted before every step (cold: weights from memory, as for
+// models larger than any cache) and without (warm).
 //
 // Decode rows also run the bf16-weight path (--dtype bf16: matrices stored
 // in bf16, fp32 arithmetic), its bytes counted at 2 per weight. --large
@@ -52,6 +62,7 @@ struct BenchOptions {
   std::vector<int> decode_batches = {1, 8, 32};
   bool profile = false;
   bool profile_bf16 = false;
+  int experts = 64;  // --moe
   ModelConfig config;
 };
 
@@ -116,8 +127,126 @@ int Profile(const BenchOptions& o, const Decoder& model, cpu::DecodeProfile* pro
   return 0;
 }
 
+// Decode tokens/s of `model` at batch b: prompt of o.prompt, o.steps steps
+// timed one by one (prefill excluded), median of o.repeats runs. `evict`,
+// when set, runs before each step outside the timing: the step then reads
+// its weights from memory, as a model larger than the caches does.
+double DecodeTokensPerSecond(const Decoder& model, const BenchOptions& o, int b,
+                             const std::function<void()>& evict = nullptr) {
+  const ModelConfig& c = model.config();
+  at::Tensor prompt = at::randint(c.vocab_size, {b, o.prompt}, at::kLong);
+  std::vector<int64_t> full(static_cast<size_t>(b), o.prompt), one(static_cast<size_t>(b), 1);
+  std::vector<double> rates;
+  for (int r = 0; r < o.repeats + 1; ++r) {
+    auto cache = model.NewCache(b, o.prompt + o.steps);
+    at::Tensor logits = model.Extend(*cache, prompt, full);
+    double seconds = 0;
+    for (int s = 0; s < o.steps; ++s) {
+      at::Tensor next = logits.argmax(-1).view({b, 1});
+      if (evict) evict();
+      seconds += Seconds([&] { logits = model.Extend(*cache, next, one); });
+    }
+    if (r > 0) rates.push_back(b * o.steps / std::max(seconds, 1e-9));  // the first run warms up
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+// Matmul FLOPs a token of `c` spends on active parameters (the router and k
+// experts of a MoE layer), plus attention at context ctx.
+double ActiveFlopsPerToken(const ModelConfig& c, double ctx) {
+  return 2.0 * static_cast<double>(c.NumActiveParameters() - c.vocab_size * c.hidden_size -
+                                   c.num_hidden_layers * 2 * c.hidden_size - c.hidden_size) +
+         (c.tie_word_embeddings ? 2.0 * c.vocab_size * c.hidden_size : 0) + AttentionFlops(c, ctx);
+}
+
+int MoeBench(BenchOptions o) {
+  ModelConfig moe = BenchModelConfig(false);
+  moe.arch = ModelArch::kQwen3Moe;
+  // The lm_head a small share of the active parameters, as in Qwen3-30B-A3B
+  // (0.31 B of 3.35 B): a large vocabulary would hide the layers' speed.
+  moe.vocab_size = 4096;
+  moe.hidden_size = 512, moe.num_attention_heads = 8, moe.num_key_value_heads = 4, moe.head_dim = 64;
+  moe.num_hidden_layers = 6;
+  moe.moe.num_experts = o.experts, moe.moe.num_experts_per_tok = 4, moe.moe.moe_intermediate_size = 192;
+  moe.moe.norm_topk_prob = true;
+  ModelConfig dense = moe;
+  dense.arch = ModelArch::kQwen3;
+  dense.intermediate_size = moe.moe.num_experts_per_tok * moe.moe.moe_intermediate_size;
+  if (o.repeats == 1) {  // --smoke
+    moe.vocab_size = dense.vocab_size = 256;
+    moe.num_hidden_layers = dense.num_hidden_layers = 1;
+  }
+  DecoderOptions as_sampled;
+  as_sampled.batch_invariant = true;
+  cpu::DecodeProfile moe_profile, dense_profile;
+  DecoderOptions moe_options = as_sampled, dense_options = as_sampled;
+  if (o.profile) moe_options.decode_profile = &moe_profile, dense_options.decode_profile = &dense_profile;
+  auto m = Decoder::RandomInit(moe, 1, 0.02, moe_options);
+  auto d = Decoder::RandomInit(dense, 1, 0.02, dense_options);
+  if (!m.ok() || !d.ok()) {
+    std::fprintf(stderr, "%s\n", std::string((m.ok() ? d.status() : m.status()).message()).c_str());
+    return 1;
+  }
+  const double peak = PeakMatmulFlops(o.repeats);
+  std::printf(
+      "model_bench --moe: qwen3_moe %lld layers, hidden %lld, %lld experts of width %lld, top-%lld: %.1fM "
+      "parameters, %.2fM active; dense twin qwen3 with mlp %lld: %.2fM parameters; fp32, %d threads\n",
+      static_cast<long long>(moe.num_hidden_layers), static_cast<long long>(moe.hidden_size),
+      static_cast<long long>(moe.moe.num_experts), static_cast<long long>(moe.moe.moe_intermediate_size),
+      static_cast<long long>(moe.moe.num_experts_per_tok), moe.NumParameters() / 1e6, moe.NumActiveParameters() / 1e6,
+      static_cast<long long>(dense.intermediate_size), dense.NumParameters() / 1e6, o.threads);
+  std::printf("peak fp32 matmul: %.1f GFLOP/s; each figure a median of %d repeats, the models alternating %d times\n\n",
+              peak / 1e9, o.repeats, 3);
+  // Cold: before each step, a read of twice the last-level cache evicts the
+  // weights, so both models read theirs from memory, as models larger than
+  // any cache do (the MoE's experts, 4x the dense twin's weights here, do
+  // not fit this machine's cache; the twin's would, warm).
+  std::vector<float> evict_buffer(static_cast<size_t>(std::max<int64_t>(LastLevelCacheBytes(), 64 << 20) / 2), 1.0f);
+  volatile float evict_sink = 0;
+  const std::function<void()> evict = [&] {
+    float sum = 0;
+    for (size_t i = 0; i < evict_buffer.size(); i += 16) sum += evict_buffer[i];
+    evict_sink = evict_sink + sum;
+  };
+  std::printf("| %-13s | %14s | %14s | %11s | %20s |\n", "batch, caches", "dense tok/s", "moe tok/s", "moe / dense",
+              "moe % of peak (active)");
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(15, '-').c_str(), std::string(16, '-').c_str(),
+              std::string(16, '-').c_str(), std::string(13, '-').c_str(), std::string(22, '-').c_str());
+  for (const auto& [b, cold] : {std::make_pair(1, true), std::make_pair(32, true), std::make_pair(1, false),
+                                std::make_pair(32, false)}) {
+    std::vector<double> ratios, moe_rates, dense_rates;
+    for (int round = 0; round < 3; ++round) {
+      dense_rates.push_back(DecodeTokensPerSecond(**d, o, b, cold ? evict : nullptr));
+      moe_rates.push_back(DecodeTokensPerSecond(**m, o, b, cold ? evict : nullptr));
+      ratios.push_back(moe_rates.back() / dense_rates.back());
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double moe_rate = median(moe_rates);
+    std::printf("| %-13s | %14.0f | %14.0f | %10.2fx | %19.1f%% |\n",
+                absl::StrFormat("%d, %s", b, cold ? "cold" : "warm").c_str(), median(dense_rates), moe_rate,
+                median(ratios), 100.0 * moe_rate * ActiveFlopsPerToken(moe, o.prompt + o.steps / 2.0) / peak);
+    if (o.profile) {
+      // Both models' phases over all their steps at this batch (prefills included).
+      for (const auto& [name, p] : {std::make_pair("dense", &dense_profile), std::make_pair("moe", &moe_profile)}) {
+        std::printf("    %s, us per step:", name);
+        for (int ph = 0; ph < cpu::DecodeProfile::kNumPhases; ++ph) {
+          std::printf(" %s %.1f;", cpu::DecodeProfile::Name(ph), 1e6 * p->seconds[static_cast<size_t>(ph)] / p->steps);
+        }
+        std::printf("\n");
+        *p = cpu::DecodeProfile();
+      }
+    }
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   BenchOptions o;
+  bool moe = false;
   ModelConfig& c = o.config;
   c = BenchModelConfig(false);
   for (int i = 1; i < argc; ++i) {
@@ -126,6 +255,10 @@ int Main(int argc, char** argv) {
       o.threads = std::atoi(argv[++i]);
     } else if (a == "--repeats" && i + 1 < argc) {
       o.repeats = std::atoi(argv[++i]);
+    } else if (a == "--moe") {
+      moe = true;
+    } else if (a == "--experts" && i + 1 < argc) {
+      o.experts = std::atoi(argv[++i]);
     } else if (a == "--profile") {
       o.profile = true;
     } else if (a == "--profile-bf16") {
@@ -150,12 +283,13 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: model_bench [--threads N] [--repeats N] [--large | --beyond-llc] [--smoke] "
-                   "[--profile | --profile-bf16]\n");
+                   "[--profile | --profile-bf16] [--moe]\n");
       return 2;
     }
   }
   at::set_num_threads(o.threads);
   at::NoGradGuard no_grad;
+  if (moe) return MoeBench(o);  // with --profile: each model's phases too
 
   cpu::DecodeProfile profile;
   DecoderOptions as_sampled;  // as `ssd sample` runs the model
