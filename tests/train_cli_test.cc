@@ -72,6 +72,7 @@ class TrainCliTest : public ::testing::Test {
     MakeModel("qwen3", 300, d + "/model");
     MakeModel("llama3", 300, d + "/llama");
     MakeModel("qwen3", 64, d + "/small_vocab");
+    MakeModel("qwen3_moe", 300, d + "/moe");
     WriteAll(d + "/train.jsonl", ChatData(64));
   }
   static void TearDownTestSuite() {
@@ -209,6 +210,34 @@ TEST_F(TrainCliTest, TwoGlooRanksReachTheSameWeightsAndLossCurveAsOneProcess) {
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
     EXPECT_TRUE(fs::exists(*dir_ + "/dp2/model/" + f)) << f;
   }
+}
+
+// A mixture of experts under full sharding: its experts are parameters like
+// any other, sharded with their layer. Two Gloo ranks must train what one
+// unsharded process trains, aux loss on, and export the fused layout.
+TEST_F(TrainCliTest, MoeModelFullyShardedOverTwoGlooRanksTrainsAsOneProcessAndExportsFusedExperts) {
+  const std::vector<std::string> moe = {"--batch-tokens",   "256", "--epochs",          "6",    "--max-steps", "8",
+                                        "--router-aux-loss", "hf", "--router-aux-loss-coef", "0.05"};
+  Check(RunProcess(With(TrainArgs("moe1", "moe"), moe)));
+  Check(RunProcess(With(With(TrainArgs("moe2", "moe"), moe),
+                        {"--nproc", "2", "--sharding", "full", "--expert-layout", "fused"})));
+  const auto one = Metrics(*dir_ + "/moe1"), two = Metrics(*dir_ + "/moe2");
+  ASSERT_EQ(one.size(), 8u);
+  ASSERT_EQ(two.size(), 8u);
+  for (size_t s = 0; s < one.size(); ++s) {
+    EXPECT_NEAR(one[s]["loss"].get<double>(), two[s]["loss"].get<double>(), 1e-5 * one[s]["loss"].get<double>())
+        << "step " << s + 1;
+    EXPECT_NEAR(one[s]["aux_loss"].get<double>(), two[s]["aux_loss"].get<double>(), 1e-5) << "step " << s + 1;
+    EXPECT_EQ(one[s]["expert_load"], two[s]["expert_load"]) << "step " << s + 1;
+  }
+  const std::string index = ReadAll(*dir_ + "/moe2/model/model.safetensors.index.json");
+  EXPECT_NE(index.find("model.layers.1.mlp.experts.gate_up_proj"), std::string::npos) << index;
+  EXPECT_EQ(index.find("mlp.experts.0.up_proj"), std::string::npos) << index;
+  // Back in the per-expert layout, one file: the same weights as one process's.
+  Check(RunProcess({SsdBinary(), "model", "convert", "--model", *dir_ + "/moe2/model", "--out",
+                    *dir_ + "/moe2_per_expert", "--dtype", "f32"}));
+  EXPECT_LT(MaxRelativeDiff(*dir_ + "/moe2_per_expert/model.safetensors", *dir_ + "/moe1/model/model.safetensors"),
+            1e-5);
 }
 
 TEST_F(TrainCliTest, RunKilledAtARandomStepResumesToBitwiseTheSameWeights) {

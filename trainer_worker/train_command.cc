@@ -40,6 +40,7 @@ struct TrainFlags {
   std::string on_bad_line = "fail";
   std::string activation_checkpointing = "none";
   std::string sharding = "none";
+  std::string expert_layout = "per-expert";
   uint64_t seed = 0;
   double peak_flops = -1;  // < 0: measure at startup
   bool no_progress = false;
@@ -147,6 +148,12 @@ absl::Status RunTrain(TrainFlags f) {
   ASSIGN_OR_RETURN(o.activation_checkpointing,
                    ActivationCheckpointing::Parse(f.activation_checkpointing, "--activation-checkpointing"));
   ASSIGN_OR_RETURN(o.sharding, ParseShardingMode(f.sharding, "--sharding"));
+  if (f.expert_layout == "per-expert" || f.expert_layout == "fused") {
+    o.export_expert_layout = f.expert_layout == "fused" ? ExpertLayout::kFused : ExpertLayout::kPerExpert;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--expert-layout: \"", f.expert_layout, "\" is not one of per-expert, fused"));
+  }
   if (f.batching == "packed") {
     o.batching.mode = BatchingMode::kPacked;
   } else if (f.batching == "padded") {
@@ -295,6 +302,9 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   c->add_option("--router-aux-loss-coef", o.router_aux_loss_coef,
                 "MoE models: its coefficient (< 0: the model file's router_aux_loss_coef)")
+      ->capture_default_str();
+  c->add_option("--expert-layout", f->expert_layout,
+                "MoE models: the final model's experts per-expert (transformers 4, vLLM) or fused (transformers 5)")
       ->capture_default_str();
   c->add_option("--seed", f->seed, "data shuffling seed")->capture_default_str();
   c->add_option("--batching", f->batching, "packed (default) or padded (length-bucketed)")->capture_default_str();

@@ -677,7 +677,8 @@ absl::Status Trainer::ExportModel(const std::string& dir) {
   try {
     at::NoGradGuard no_grad;
     if (sharded_ == nullptr) {
-      return lead ? SaveModelFolder(dir, model_->config(), model_->HfNamedTensors(), options_.tokenizer_dir)
+      return lead ? SaveModelFolder(dir, model_->config(), model_->HfNamedTensors(options_.export_expert_layout),
+                                    options_.tokenizer_dir)
                   : absl::OkStatus();
     }
     // Unit by unit: every rank gathers one unit, rank 0 writes it as one file
@@ -700,7 +701,8 @@ absl::Status Trainer::ExportModel(const std::string& dir) {
       if (!lead || !written.ok()) return absl::OkStatus();
       const size_t u = static_cast<size_t>(&unit - sharded_->layout().data());
       written = writer->WritePart(u == root ? model_->HfNamedTensorsOfRoot()
-                                            : model_->HfNamedTensorsOfLayer(static_cast<int64_t>(u)));
+                                            : model_->HfNamedTensorsOfLayer(static_cast<int64_t>(u),
+                                                                            options_.export_expert_layout));
       return absl::OkStatus();
     }));
     if (!lead) return absl::OkStatus();

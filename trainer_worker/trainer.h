@@ -97,6 +97,10 @@ struct TrainerOptions {
   // transformers Trainer does under gradient accumulation.
   std::string router_aux_loss = "auto";
   double router_aux_loss_coef = -1;
+  // How the final model (<out>/model, ExportModel) stores a MoE layer's
+  // experts: per expert (what transformers 4.x and vLLM read) or fused
+  // (transformers 5; weight_layout.h).
+  ExpertLayout export_expert_layout = ExpertLayout::kPerExpert;
 
   int64_t save_every = 0;  // checkpoint every N steps (0: only at the end)
   int keep_checkpoints = 2;
