@@ -161,6 +161,18 @@ ModelConfig BenchModelConfig(bool smoke) {
   return c;
 }
 
+ModelConfig BenchMoeConfig(bool smoke, int64_t experts) {
+  ModelConfig c = BenchModelConfig(false);
+  c.arch = ModelArch::kQwen3Moe;
+  c.vocab_size = 4096;
+  c.hidden_size = 512, c.num_attention_heads = 8, c.num_key_value_heads = 4, c.head_dim = 64;
+  c.num_hidden_layers = 6;
+  c.moe.num_experts = experts, c.moe.num_experts_per_tok = 4, c.moe.moe_intermediate_size = 192;
+  c.moe.norm_topk_prob = true;
+  if (smoke) c.vocab_size = 256, c.num_hidden_layers = 1;
+  return c;
+}
+
 bool RunPythonReference(const std::vector<std::string>& args, nlohmann::json* out) {
   std::vector<std::string> argv = {"/usr/bin/python3", SourceDir() + "/tests/reference/hf_reference.py"};
   argv.insert(argv.end(), args.begin(), args.end());

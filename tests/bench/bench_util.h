@@ -37,6 +37,12 @@ double AttentionFlops(const ModelConfig& c, double ctx);
 // The benchmark model: qwen3, 6 layers, hidden 256, vocab 32000 (12.9M
 // parameters); `smoke` gives a seconds-long toy for CI.
 ModelConfig BenchModelConfig(bool smoke);
+
+// The mixture-of-experts bench model: qwen3_moe, 6 layers, hidden 512,
+// vocabulary 4,096 (the lm_head a small share of the active parameters, as
+// in Qwen3-30B-A3B), `experts` experts of width 192, top-4; 1 layer and a
+// 256-token vocabulary when smoke.
+ModelConfig BenchMoeConfig(bool smoke, int64_t experts = 64);
 // Runs /usr/bin/python3 tests/reference/hf_reference.py with `args` and
 // parses its JSON line; false (with a message on stderr) on failure.
 bool RunPythonReference(const std::vector<std::string>& args, nlohmann::json* out);

@@ -161,22 +161,10 @@ double ActiveFlopsPerToken(const ModelConfig& c, double ctx) {
 }
 
 int MoeBench(BenchOptions o) {
-  ModelConfig moe = BenchModelConfig(false);
-  moe.arch = ModelArch::kQwen3Moe;
-  // The lm_head a small share of the active parameters, as in Qwen3-30B-A3B
-  // (0.31 B of 3.35 B): a large vocabulary would hide the layers' speed.
-  moe.vocab_size = 4096;
-  moe.hidden_size = 512, moe.num_attention_heads = 8, moe.num_key_value_heads = 4, moe.head_dim = 64;
-  moe.num_hidden_layers = 6;
-  moe.moe.num_experts = o.experts, moe.moe.num_experts_per_tok = 4, moe.moe.moe_intermediate_size = 192;
-  moe.moe.norm_topk_prob = true;
+  ModelConfig moe = BenchMoeConfig(o.repeats == 1, o.experts);  // --smoke: 1 repeat
   ModelConfig dense = moe;
   dense.arch = ModelArch::kQwen3;
   dense.intermediate_size = moe.moe.num_experts_per_tok * moe.moe.moe_intermediate_size;
-  if (o.repeats == 1) {  // --smoke
-    moe.vocab_size = dense.vocab_size = 256;
-    moe.num_hidden_layers = dense.num_hidden_layers = 1;
-  }
   DecoderOptions as_sampled;
   as_sampled.batch_invariant = true;
   cpu::DecodeProfile moe_profile, dense_profile;

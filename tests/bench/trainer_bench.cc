@@ -4,7 +4,10 @@
 // machine's measured peak matmul rate; and DP=2 scaling over Gloo
 // (2 processes x 1 thread against 1 process x 1 thread, same global batch).
 //
-//   build/bin/trainer_bench [--threads 2] [--steps 5] [--smoke]
+//   build/bin/trainer_bench [--threads 2] [--steps 5] [--smoke] [--moe]
+//
+// --moe runs it all on the mixture-of-experts bench model (bench_util.h;
+// MFU counts the FLOPs of active parameters).
 //   build/bin/trainer_bench --long-context ...   (long_context.h)
 //   build/bin/trainer_bench --sharding ...       (sharding.h)
 //
@@ -43,6 +46,7 @@ namespace {
 
 struct BenchOptions {
   bool smoke = false;
+  bool moe = false;  // the mixture-of-experts bench model (bench_util.h)
   int steps = 5;
   int threads = 2;    // ssd and the reference, 1 process each
   int64_t rows = 4;   // per micro-batch
@@ -164,6 +168,8 @@ int Main(int argc, char** argv) {
       o.steps = 1;
       o.rows = 2;
       o.seq = 32;
+    } else if (a == "--moe") {
+      o.moe = true;
     } else if (a == "--threads") {
       o.threads = std::atoi(next().c_str());
     } else if (a == "--steps") {
@@ -184,14 +190,14 @@ int Main(int argc, char** argv) {
     } else if (a == "--store-owner") {
       r.store_owner = next() == "external" ? StoreOwner::kExternal : StoreOwner::kRank0;
     } else {
-      std::fprintf(stderr, "usage: trainer_bench [--threads N] [--steps N] [--smoke]\n");
+      std::fprintf(stderr, "usage: trainer_bench [--threads N] [--steps N] [--smoke] [--moe]\n");
       return 2;
     }
   }
   KeepFreedMemoryForReuse();  // as `ssd train` does
   if (as_rank) return RankMain(o, dir, r, result);
 
-  const ModelConfig c = BenchModelConfig(o.smoke);
+  const ModelConfig c = o.moe ? BenchMoeConfig(o.smoke) : BenchModelConfig(o.smoke);
   ScopedTempDir tmp("ssd_trainer_bench");
   dir = tmp.path();
   auto model = Decoder::RandomInit(c, 1, 0.02);
@@ -247,9 +253,10 @@ int Main(int argc, char** argv) {
   const double flops_per_token =
       TrainingFlops(c, 1.0, 0.5 * static_cast<double>(o.seq + 1));  // causal pairs per token of a full row
 
-  std::printf("trainer_bench: qwen3 %lld layers, hidden %lld, vocab %lld (%.1fM params), fp32 AdamW\n",
-              static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.hidden_size),
-              static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6);
+  std::printf("trainer_bench: %s %lld layers, hidden %lld, vocab %lld (%.1fM params, %.1fM active), fp32 AdamW\n",
+              std::string(ModelTypeName(c.arch)).c_str(), static_cast<long long>(c.num_hidden_layers),
+              static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size), c.NumParameters() / 1e6,
+              c.NumActiveParameters() / 1e6);
   std::printf("step = %lld micro-batches x %lld rows x %lld tokens = %lld tokens; median of %d steps\n",
               static_cast<long long>(o.accum), static_cast<long long>(o.rows), static_cast<long long>(o.seq),
               static_cast<long long>(step_tokens), o.steps);
