@@ -93,22 +93,15 @@ ActivationTerms ActivationTermsOf(const ModelConfig& c) {
 }
 
 ParameterCounts CountParameters(const ModelConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
-  const int64_t qkv = c.q_dim() + 2 * c.kv_dim();
-  const int64_t attention = 2 * H + qkv * H + (c.qkv_bias() ? qkv : 0) + H * c.q_dim() + (c.o_bias() ? H : 0) +
-                            (c.qk_norm() ? 2 * D : 0);
-  const int64_t expert = 3 * c.moe.moe_intermediate_size * H;
   ParameterCounts p;
-  p.root = c.vocab_size * H + H + (c.tie_word_embeddings ? 0 : c.vocab_size * H);
+  p.root = c.RootParameters();
   p.total = p.active = p.root;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const bool moe = c.IsMoeLayer(l);
-    const int64_t router = moe ? c.moe.num_experts * H : 0;
-    const int64_t layer = attention + (moe ? router + c.moe.num_experts * expert : 3 * I * H);
+    const int64_t layer = c.LayerParameters(l);
     p.layers.push_back(layer);
     p.per_layer = std::max(p.per_layer, layer);
     p.total += layer;
-    p.active += moe ? attention + router + c.moe.num_experts_per_tok * expert : layer;
+    p.active += c.LayerParameters(l, /*active=*/true);
   }
   return p;
 }

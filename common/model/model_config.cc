@@ -71,6 +71,19 @@ class FieldReader {
     return v;
   }
 
+  // A JSON list of non-negative integers, elements named field[i] in errors.
+  absl::StatusOr<std::vector<int64_t>> NonNegativeInts(const char* field, const json& list) const {
+    std::vector<int64_t> out;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const json& e = list[i];
+      if (!e.is_number_integer() || e.get<int64_t>() < 0) {
+        return Error(absl::StrCat(field, "[", i, "]"), absl::StrCat("must be a non-negative integer, got ", e.dump()));
+      }
+      out.push_back(e.get<int64_t>());
+    }
+    return out;
+  }
+
   absl::StatusOr<bool> Bool(const char* field, bool fallback) const {
     auto it = obj_.find(field);
     if (it == obj_.end() || it->is_null()) return fallback;
@@ -161,14 +174,7 @@ absl::StatusOr<MoeConfig> ParseMoeFields(const json& j, const FieldReader& r, ab
   auto layers = j.find("mlp_only_layers");
   if (layers != j.end() && !layers->is_null()) {
     if (!layers->is_array()) return r.Error("mlp_only_layers", absl::StrCat("must be a list, got ", layers->dump()));
-    for (size_t i = 0; i < layers->size(); ++i) {
-      const json& e = (*layers)[i];
-      if (!e.is_number_integer() || e.get<int64_t>() < 0) {
-        return r.Error(absl::StrCat("mlp_only_layers[", i, "]"),
-                       absl::StrCat("must be a non-negative integer, got ", e.dump()));
-      }
-      m.mlp_only_layers.push_back(e.get<int64_t>());
-    }
+    ASSIGN_OR_RETURN(m.mlp_only_layers, r.NonNegativeInts("mlp_only_layers", *layers));
   }
   return m;
 }
@@ -272,31 +278,31 @@ int64_t ModelConfig::num_moe_layers() const {
   return n;
 }
 
-namespace {
+int64_t ModelConfig::LayerParameters(int64_t layer, bool active) const {
+  const int64_t h = hidden_size;
+  int64_t n = 2 * h /*norms*/ + h * q_dim() + 2 * h * kv_dim() + q_dim() * h;
+  if (qkv_bias()) n += q_dim() + 2 * kv_dim();
+  if (o_bias()) n += h;
+  if (qk_norm()) n += 2 * head_dim;
+  if (!IsMoeLayer(layer)) return n + 3 * h * intermediate_size;
+  const int64_t experts = active ? std::min(moe.num_experts_per_tok, moe.num_experts) : moe.num_experts;
+  return n + moe.num_experts * h /*router*/ + experts * 3 * h * moe.moe_intermediate_size;
+}
 
-// Parameters of the model with `experts` of each MoE layer's experts.
-int64_t CountParameters(const ModelConfig& c, int64_t experts) {
-  const int64_t h = c.hidden_size;
-  int64_t attn = h * c.q_dim() + 2 * h * c.kv_dim() + c.q_dim() * h;
-  if (c.qkv_bias()) attn += c.q_dim() + 2 * c.kv_dim();
-  if (c.o_bias()) attn += h;
-  if (c.qk_norm()) attn += 2 * c.head_dim;
-  const int64_t dense = 3 * h * c.intermediate_size;
-  const int64_t sparse = c.moe.num_experts * h + experts * 3 * h * c.moe.moe_intermediate_size;
-  const int64_t norms = 2 * h;
-  const int64_t moe_layers = c.num_moe_layers();
-  int64_t total = c.num_hidden_layers * (attn + norms) + (c.num_hidden_layers - moe_layers) * dense +
-                  moe_layers * sparse + h /*final norm*/ + c.vocab_size * h;
-  if (!c.tie_word_embeddings) total += c.vocab_size * h;
+int64_t ModelConfig::RootParameters() const {
+  return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + hidden_size /*final norm*/;
+}
+
+int64_t ModelConfig::NumParameters() const {
+  int64_t total = RootParameters();
+  for (int64_t l = 0; l < num_hidden_layers; ++l) total += LayerParameters(l);
   return total;
 }
 
-}  // namespace
-
-int64_t ModelConfig::NumParameters() const { return CountParameters(*this, moe.num_experts); }
-
 int64_t ModelConfig::NumActiveParameters() const {
-  return CountParameters(*this, std::min(moe.num_experts_per_tok, moe.num_experts));
+  int64_t total = RootParameters();
+  for (int64_t l = 0; l < num_hidden_layers; ++l) total += LayerParameters(l, /*active=*/true);
+  return total;
 }
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::string_view source) {
@@ -366,14 +372,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::
   auto eos = j.find("eos_token_id");
   if (eos != j.end() && !eos->is_null()) {
     if (eos->is_array()) {
-      for (size_t i = 0; i < eos->size(); ++i) {
-        const json& e = (*eos)[i];
-        if (!e.is_number_integer() || e.get<int64_t>() < 0) {
-          return r.Error(absl::StrCat("eos_token_id[", i, "]"),
-                         absl::StrCat("must be a non-negative integer, got ", e.dump()));
-        }
-        c.eos_token_ids.push_back(e.get<int64_t>());
-      }
+      ASSIGN_OR_RETURN(c.eos_token_ids, r.NonNegativeInts("eos_token_id", *eos));
     } else {
       ASSIGN_OR_RETURN(int64_t id, r.Int("eos_token_id", std::nullopt, 0));
       c.eos_token_ids.push_back(id);

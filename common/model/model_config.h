@@ -101,6 +101,13 @@ struct ModelConfig {
   // kv heads, even head_dim for RoPE, ...). The error names the field.
   absl::Status Validate() const;
 
+  // Parameters of decoder layer `layer` (attention, norms, its MLP or its
+  // router and experts); with `active`, of a MoE layer only the router and
+  // num_experts_per_tok experts. And the rest: embedding, final norm,
+  // untied lm_head.
+  int64_t LayerParameters(int64_t layer, bool active = false) const;
+  int64_t RootParameters() const;
+
   // Number of parameters of the model (embeddings counted once when tied).
   int64_t NumParameters() const;
   // The parameters one token's forward uses: as NumParameters, with only

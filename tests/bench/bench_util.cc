@@ -134,9 +134,14 @@ double DecodeWeightBytes(const ModelConfig& c, double bytes_per_weight) {
 }
 
 double LinearFlopsPerToken(const ModelConfig& c) {
+  // The matrices a token multiplies by: of a MoE layer the router and its k
+  // experts; norms and biases left out; the lm_head, not the embedding.
   const double h = c.hidden_size;
-  double per_layer = h * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * h + 3 * h * c.intermediate_size;
-  return 2.0 * (c.num_hidden_layers * per_layer + c.vocab_size * h);
+  const double vectors = 2 * h + (c.qk_norm() ? 2 * c.head_dim : 0) + (c.qkv_bias() ? c.q_dim() + 2 * c.kv_dim() : 0) +
+                         (c.o_bias() ? h : 0);
+  double matrices = c.vocab_size * h;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) matrices += c.LayerParameters(l, /*active=*/true) - vectors;
+  return 2.0 * matrices;
 }
 
 double AttentionFlops(const ModelConfig& c, double ctx) {

@@ -30,7 +30,8 @@ double ReadBandwidthBytesPerSecond(int threads, int repeats);
 // Bytes of weights one decode step streams: every matrix of the layers and
 // the lm_head (the embedding is only indexed), at `bytes_per_weight`.
 double DecodeWeightBytes(const ModelConfig& c, double bytes_per_weight);
-// Matmul FLOPs per token of the linear layers and the lm_head.
+// Matmul FLOPs per token of the linear layers and the lm_head (of a MoE
+// layer, the router and the k active experts).
 double LinearFlopsPerToken(const ModelConfig& c);
 // Attention FLOPs (QK^T and PV) for one token attending to `ctx` keys.
 double AttentionFlops(const ModelConfig& c, double ctx);

@@ -152,14 +152,6 @@ double DecodeTokensPerSecond(const Decoder& model, const BenchOptions& o, int b,
   return rates[rates.size() / 2];
 }
 
-// Matmul FLOPs a token of `c` spends on active parameters (the router and k
-// experts of a MoE layer), plus attention at context ctx.
-double ActiveFlopsPerToken(const ModelConfig& c, double ctx) {
-  return 2.0 * static_cast<double>(c.NumActiveParameters() - c.vocab_size * c.hidden_size -
-                                   c.num_hidden_layers * 2 * c.hidden_size - c.hidden_size) +
-         (c.tie_word_embeddings ? 2.0 * c.vocab_size * c.hidden_size : 0) + AttentionFlops(c, ctx);
-}
-
 int MoeBench(BenchOptions o) {
   ModelConfig moe = BenchMoeConfig(o.repeats == 1, o.experts);  // --smoke: 1 repeat
   ModelConfig dense = moe;
@@ -216,7 +208,7 @@ int MoeBench(BenchOptions o) {
     const double moe_rate = median(moe_rates);
     std::printf("| %-13s | %14.0f | %14.0f | %10.2fx | %19.1f%% |\n",
                 absl::StrFormat("%d, %s", b, cold ? "cold" : "warm").c_str(), median(dense_rates), moe_rate,
-                median(ratios), 100.0 * moe_rate * ActiveFlopsPerToken(moe, o.prompt + o.steps / 2.0) / peak);
+                median(ratios), 100.0 * moe_rate * (LinearFlopsPerToken(moe) + AttentionFlops(moe, o.prompt + o.steps / 2.0)) / peak);
     if (o.profile) {
       // Both models' phases over all their steps at this batch (prefills included).
       for (const auto& [name, p] : {std::make_pair("dense", &dense_profile), std::make_pair("moe", &moe_profile)}) {
