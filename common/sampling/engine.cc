@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -46,6 +47,8 @@ struct Engine::Sequence {
   // Sorted distinct ids of the prompt and the output, kept up to date per
   // token (only with a repetition penalty), so a step never rescans them.
   std::vector<int64_t> seen;
+  uint64_t stream_seed = 0;  // the random stream this sample draws from
+  std::vector<TokenLogprobs> logprobs;
   std::unique_ptr<StreamingDetokenizer> detok;
   std::string text;
   bool text_cut = false;  // a stop string ended the text
@@ -148,6 +151,10 @@ absl::Status Engine::Submit(GenerationRequest request) {
     if (s < 0 || s > 0xffffffffLL) return bad(absl::StrCat("sample index ", s, " is outside [0, 2^32)"));
     if (!seen.insert(s).second) return bad(absl::StrCat("sample index ", s, " is listed twice"));
   }
+  if (!request.stream_seeds.empty() && request.stream_seeds.size() != request.sample_indices.size()) {
+    return bad(absl::StrCat(request.stream_seeds.size(), " stream seeds for ", request.sample_indices.size(),
+                            " samples: give one per sample index, or none"));
+  }
   auto r = std::make_shared<Request>();
   r->key = PromptKey(request.id);
   r->stop_ids = request.params.stop_token_ids.empty() ? options_.default_stop_ids : request.params.stop_token_ids;
@@ -164,6 +171,61 @@ absl::Status Engine::Submit(GenerationRequest request) {
   published_stats_.waiting_samples += static_cast<int64_t>(r->todo.size());
   submitted_.push_back(std::move(r));
   return absl::OkStatus();
+}
+
+void Engine::Cancel(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  cancelled_.push_back(id);
+}
+
+void Engine::ApplyCancels() {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_.empty()) return;
+    ids.swap(cancelled_);
+    std::sort(ids.begin(), ids.end());
+    // Not admitted yet: nothing to free.
+    for (auto it = submitted_.begin(); it != submitted_.end();) {
+      if (std::binary_search(ids.begin(), ids.end(), (*it)->req.id)) {
+        stats_.samples_cancelled += static_cast<int64_t>((*it)->todo.size());
+        it = submitted_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  auto gone = [&](const Request& r) { return std::binary_search(ids.begin(), ids.end(), r.req.id); };
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (gone(*(*it)->r)) {
+      ReturnSeqId((*it)->seq_id);
+      ++stats_.samples_cancelled;
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = preempted_.begin(); it != preempted_.end();) {
+    if (gone(*(*it)->r)) {
+      ++stats_.samples_cancelled;
+      it = preempted_.erase(it);  // its blocks went at the preemption
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = active_.begin(); it != active_.end();) {
+    Request& r = **it;
+    if (gone(r)) {
+      if (r.prefix_seq >= 0) ReturnSeqId(r.prefix_seq);
+      r.prefix_seq = -1;
+      stats_.samples_cancelled += static_cast<int64_t>(r.todo.size());
+      r.todo.clear();
+      r.in_active = false;
+      it = active_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 absl::Status Engine::SwapWeights(std::shared_ptr<const Decoder> model, int64_t version) {
@@ -258,6 +320,12 @@ std::unique_ptr<Engine::Sequence> Engine::StartSample(const std::shared_ptr<Requ
   s->sample_index = sample_index;
   s->admitted = Clock::now();
   s->seen = r->prompt_seen;
+  if (r->req.stream_seeds.empty()) {
+    s->stream_seed = SampleStreamSeed(r->req.params.seed, r->key, static_cast<uint32_t>(sample_index));
+  } else {
+    const auto at = std::find(r->req.sample_indices.begin(), r->req.sample_indices.end(), sample_index);
+    s->stream_seed = r->req.stream_seeds[static_cast<size_t>(at - r->req.sample_indices.begin())];
+  }
   if (tokenizer_ != nullptr) s->detok = std::make_unique<StreamingDetokenizer>(*tokenizer_, /*skip_special=*/true);
   return s;
 }
@@ -380,7 +448,9 @@ void Engine::Admit(const DoneCallback& on_done) {
     r->todo.pop_front();
     s->seq_id = id;
     std::vector<float> logits = r->prompt_logits;
-    const std::string reason = Accept(*s, Draw(*s, logits.data(), samplers_[0]));
+    TokenLogprobs lp;
+    const SampledToken t = Draw(*s, logits.data(), samplers_[0], &lp);
+    const std::string reason = Accept(*s, t, std::move(lp));
     if (!reason.empty()) {
       Finish(std::move(s), reason, on_done);  // finished on its first token
       continue;
@@ -389,21 +459,47 @@ void Engine::Admit(const DoneCallback& on_done) {
   }
 }
 
-SampledToken Engine::Draw(const Sequence& s, float* logits, TokenSampler& sampler) const {
+SampledToken Engine::Draw(const Sequence& s, float* logits, TokenSampler& sampler, TokenLogprobs* lp) const {
   const Request& r = *s.r;
   const SamplingParams& p = r.req.params;
   const int64_t step = static_cast<int64_t>(s.out.size());
-  const double u =
-      p.greedy() ? 0.0
-                 : SampleUniform(p.seed, r.key, static_cast<uint32_t>(s.sample_index), static_cast<uint32_t>(step));
+  const int64_t V = config_.vocab_size;
+  // Raw logprobs come from the logits as the model gave them, so they are
+  // taken before anything below changes the row.
+  double log_z = 0;
+  std::vector<float> raw;
+  if (p.logprobs >= 0) {
+    raw.assign(logits, logits + V);
+    const float mx = *std::max_element(raw.begin(), raw.end());
+    double sum = 0;
+    for (float x : raw) sum += std::exp(static_cast<double>(x - mx));
+    log_z = static_cast<double>(mx) + std::log(sum);
+    if (p.logprobs > 0) {
+      std::vector<int64_t> order(static_cast<size_t>(V));
+      for (int64_t i = 0; i < V; ++i) order[i] = i;
+      const int64_t k = std::min<int64_t>(p.logprobs, V);
+      // Ties go to the lower id, so the list does not depend on the sort.
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int64_t a, int64_t b) { return raw[a] > raw[b] || (raw[a] == raw[b] && a < b); });
+      for (int64_t i = 0; i < k; ++i) {
+        lp->top.emplace_back(order[i], static_cast<float>(raw[order[i]] - log_z));
+      }
+    }
+  }
+  const double u = p.greedy() ? 0.0 : StreamUniform(s.stream_seed, static_cast<uint32_t>(step));
   if (step < p.min_tokens) {
     // vLLM's min_tokens: the stop ids cannot be drawn yet.
     for (int64_t id : r.stop_ids) logits[id] = -std::numeric_limits<float>::infinity();
   }
-  return sampler.Sample(logits, config_.vocab_size, p, s.seen, u);
+  const SampledToken t = sampler.Sample(logits, V, p, s.seen, u);
+  if (p.logprobs >= 0) {
+    lp->id = t.id;
+    lp->logprob = static_cast<float>(raw[t.id] - log_z);
+  }
+  return t;
 }
 
-std::string Engine::Accept(Sequence& s, const SampledToken& t) {
+std::string Engine::Accept(Sequence& s, const SampledToken& t, TokenLogprobs lp) {
   static const std::vector<std::string> kNoStops;
   const Request& r = *s.r;
   const SamplingParams& p = r.req.params;
@@ -439,6 +535,15 @@ std::string Engine::Accept(Sequence& s, const SampledToken& t) {
   }
   const int64_t total = static_cast<int64_t>(r.req.prompt_ids.size() + s.out.size());
   if (reason.empty() && (step + 1 >= p.max_tokens || total >= context_len_)) reason = "length";
+  if (p.logprobs >= 0) s.logprobs.push_back(std::move(lp));
+  if (r.req.on_token) {
+    TokenEvent e;
+    e.sample_index = s.sample_index;
+    e.token_id = t.id;
+    e.text = &s.text;
+    e.logprobs = p.logprobs >= 0 ? &s.logprobs.back() : nullptr;
+    r.req.on_token(e);
+  }
   return reason;
 }
 
@@ -456,6 +561,7 @@ void Engine::Finish(std::unique_ptr<Sequence> s, const std::string& reason, cons
   out.finish_reason = reason;
   out.num_tokens = static_cast<int64_t>(out.ids.size());
   out.cumulative_logprob = s->logprob;
+  out.logprobs = std::move(s->logprobs);
   out.weights_version = version_;
   out.queue_s = SecondsSince(s->r->submitted, s->admitted);
   out.first_token_s = SecondsSince(s->r->submitted, s->first_token);
@@ -523,16 +629,17 @@ void Engine::Decode(const DoneCallback& on_done) {
   // rows are drawn in parallel; at a 150k vocabulary each draw scans the
   // whole row. Bookkeeping (text, stops) stays sequential.
   std::vector<SampledToken> drawn(static_cast<size_t>(B));
+  std::vector<TokenLogprobs> drawn_lp(static_cast<size_t>(B));
   float* rows = logits.data_ptr<float>();
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     TokenSampler& sampler = samplers_[static_cast<size_t>(at::get_thread_num()) % samplers_.size()];
-    for (int64_t b = begin; b < end; ++b) drawn[b] = Draw(*running_[b], rows + b * V, sampler);
+    for (int64_t b = begin; b < end; ++b) drawn[b] = Draw(*running_[b], rows + b * V, sampler, &drawn_lp[b]);
   });
   stats_.draw_seconds += SecondsSince(t1, Clock::now());
   std::vector<std::unique_ptr<Sequence>> still;
   still.reserve(running_.size());
   for (int64_t b = 0; b < B; ++b) {
-    const std::string reason = Accept(*running_[b], drawn[b]);
+    const std::string reason = Accept(*running_[b], drawn[b], std::move(drawn_lp[b]));
     if (!reason.empty()) {
       Finish(std::move(running_[b]), reason, on_done);
     } else {
@@ -549,6 +656,7 @@ bool Engine::Step(const DoneCallback& on_done) {
     samplers_.resize(static_cast<size_t>(at::get_num_threads()));
   }
   ApplyPendingSwap();
+  ApplyCancels();
   if (!HasWork()) return false;
   const Clock::time_point t0 = Clock::now();
   Admit(on_done);

@@ -20,7 +20,8 @@
 // (vLLM's recompute preemption), so the engine never exceeds the budget.
 //
 // Determinism: token `step` of sample `s` of prompt `id` is drawn with the
-// uniform SampleUniform(seed, PromptKey(id), s, step); nothing depends on
+// uniform SampleUniform(seed, PromptKey(id), s, step) (or from the stream
+// the request names in stream_seeds); nothing depends on
 // the batch or worker. With a batch-invariant model (DecoderOptions::
 // batch_invariant, CPU fp32) the logits are bitwise independent of the
 // batch too, so a sample is identical alone, in any batch, interleaved with
@@ -35,7 +36,7 @@
 // Either way the new weights are used from the next decode step on, whole:
 // a swap is one pointer exchange between steps.
 //
-// Threading: Submit() and SwapWeights() may be called from any thread;
+// Threading: Submit(), Cancel() and SwapWeights() may be called from any thread;
 // Step()/RunUntilDone() from one driver thread at a time.
 #ifndef SSD_COMMON_SAMPLING_ENGINE_H_
 #define SSD_COMMON_SAMPLING_ENGINE_H_
@@ -44,6 +45,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -57,13 +59,39 @@
 
 namespace ssd {
 
+// One generated token's log-probabilities (SamplingParams::logprobs).
+struct TokenLogprobs {
+  int64_t id = -1;
+  float logprob = 0;
+  std::vector<std::pair<int64_t, float>> top;  // the k most likely, descending
+};
+
+// What a request's on_token callback sees after each accepted token.
+struct TokenEvent {
+  int64_t sample_index = 0;
+  int64_t token_id = -1;
+  // The sample's text so far: stop strings applied, the bytes of an
+  // incomplete UTF-8 character held back. It only grows, except that a stop
+  // string may cut it on the token that finishes the sample; the final
+  // text is the SampleResult's.
+  const std::string* text = nullptr;
+  const TokenLogprobs* logprobs = nullptr;  // null unless params.logprobs >= 0
+};
+
 struct GenerationRequest {
-  std::string id;                   // the prompt id; keys the random stream
+  std::string id;                   // the prompt id; keys the random stream; Cancel() names it
   std::vector<int64_t> prompt_ids;  // non-empty
   SamplingParams params;
   // Which samples to generate. Empty: 0 .. params.n - 1. A resumed or
   // re-run shard asks for just the missing ones.
   std::vector<int64_t> sample_indices;
+  // Optional, one per sample index: sample i draws from the random stream
+  // stream_seeds[i] (philox.h StreamUniform) instead of its default stream,
+  // SampleStreamSeed(params.seed, PromptKey(id), index).
+  std::vector<uint64_t> stream_seeds;
+  // Optional: called on the driver thread after every accepted token,
+  // before the sample's DoneCallback (for streaming).
+  std::function<void(const TokenEvent&)> on_token;
 };
 
 struct SampleResult {
@@ -74,6 +102,7 @@ struct SampleResult {
   std::string finish_reason;        // "stop" or "length"
   int64_t num_tokens = 0;           // ids.size()
   double cumulative_logprob = 0.0;  // sum of the drawn tokens' logprobs
+  std::vector<TokenLogprobs> logprobs;  // one per id when params.logprobs >= 0
   int64_t weights_version = 0;
   double queue_s = 0;        // submit -> admitted
   double first_token_s = 0;  // submit -> first token
@@ -102,6 +131,7 @@ struct EngineStats {
   int64_t samples_finished = 0;
   int64_t preemptions = 0;
   int64_t restarts_after_swap = 0;
+  int64_t samples_cancelled = 0;  // by Cancel(), finished or not
   int64_t kv_blocks = 0;
   int64_t kv_block_bytes = 0;
   int64_t peak_kv_blocks = 0;
@@ -139,6 +169,11 @@ class Engine {
   // Driver thread only.
   bool HasWork() const;
 
+  // Drops every sample of the requests with this id, queued or running, at
+  // the start of the next step: their KV blocks and slots are freed and no
+  // DoneCallback comes for them (thread-safe; an unknown id is a no-op).
+  void Cancel(const std::string& id);
+
   // Installs new weights between decode steps (thread-safe; the last of
   // several pending swaps wins). The model must have the same architecture.
   absl::Status SwapWeights(std::shared_ptr<const Decoder> model, int64_t version);
@@ -154,17 +189,19 @@ class Engine {
          int64_t num_blocks);
 
   void ApplyPendingSwap();
+  void ApplyCancels();
   void Admit(const DoneCallback& on_done);
   void Prefill(const std::vector<std::shared_ptr<Request>>& prompts,
                const std::vector<std::unique_ptr<Sequence>>& resumed);
   void Decode(const DoneCallback& on_done);
   std::unique_ptr<Sequence> StartSample(const std::shared_ptr<Request>& r, int64_t sample_index);
-  // The sequence's next token from `logits` (modified); touches no engine
+  // The sequence's next token from `logits` (modified), and its raw
+  // logprobs into `lp` when the request asks for them; touches no engine
   // state, so rows may be drawn in parallel with one sampler per thread.
-  SampledToken Draw(const Sequence& s, float* logits, TokenSampler& sampler) const;
-  // Appends the token, updates text and stop checks. Returns the finish
-  // reason, or "" while the sequence goes on.
-  std::string Accept(Sequence& s, const SampledToken& t);
+  SampledToken Draw(const Sequence& s, float* logits, TokenSampler& sampler, TokenLogprobs* lp) const;
+  // Appends the token, updates text and stop checks, tells on_token.
+  // Returns the finish reason, or "" while the sequence goes on.
+  std::string Accept(Sequence& s, const SampledToken& t, TokenLogprobs lp);
   void Finish(std::unique_ptr<Sequence> s, const std::string& reason, const DoneCallback& on_done);
   void Preempt(std::unique_ptr<Sequence> s);
   int64_t TakeSeqId();
@@ -191,6 +228,7 @@ class Engine {
 
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<Request>> submitted_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancelled_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const Decoder> pending_model_ ABSL_GUARDED_BY(mu_);
   int64_t pending_version_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t published_version_ ABSL_GUARDED_BY(mu_) = 0;

@@ -14,6 +14,7 @@
 
 #include "common/model/generate.h"
 #include "common/model/test_models.h"
+#include "common/sampling/philox.h"
 #include "common/tokenizer/bpe_trainer.h"
 #include "common/util/file_util.h"
 #include "tests/testing/temp_dir.h"
@@ -461,6 +462,114 @@ TEST_F(EngineTest, RequestsSubmittedFromAnotherThreadWhileSteppingAllFinishUncha
   e->RunUntilDone([&](SampleResult r) { got[{r.prompt_id, r.sample_index}] = std::move(r); });
   ASSERT_EQ(got.size(), want.size());
   for (const auto& [key, res] : want) ExpectSameSample(res, got.at(key), key.first);
+}
+
+TEST_F(EngineTest, StreamSeedsNameTheSampleStreamWhateverTheRequestId) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  ASSERT_TRUE(e->Submit(Request("p", 3, 20)).ok());
+  Results want = Collect(*e);
+  // Each sample alone, under another id, n = 1, told its stream: the
+  // OpenAI path (one request per sample, the stream seed as its seed).
+  for (int64_t i = 0; i < 3; ++i) {
+    GenerationRequest r = Request("p", 1, 20);
+    r.id = "openai-" + std::to_string(i);
+    r.params.seed = 999;  // ignored: the stream seed decides
+    r.stream_seeds = {SampleStreamSeed(42, PromptKey("p"), static_cast<uint32_t>(i))};
+    ASSERT_TRUE(e->Submit(r).ok());
+    const SampleResult got = Collect(*e).at({r.id, 0});
+    ExpectSameSample(want.at({"p", i}), got, "sample " + std::to_string(i));
+  }
+  GenerationRequest bad = Request("p", 2, 20);
+  bad.stream_seeds = {1};
+  const absl::Status s = e->Submit(bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("stream seeds"), std::string::npos) << s;
+}
+
+TEST_F(EngineTest, LogprobsAreTheRawLogSoftmaxOfAFullForwardWithTheTopAlternativesDescending) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  GenerationRequest r = Request("lp", 2, 12);
+  r.params.logprobs = 5;
+  r.params.temperature = 1.7;  // logprobs ignore temperature and truncation
+  ASSERT_TRUE(e->Submit(r).ok());
+  for (const auto& [key, res] : Collect(*e)) {
+    ASSERT_EQ(res.logprobs.size(), res.ids.size());
+    std::vector<int64_t> all = r.prompt_ids;
+    all.insert(all.end(), res.ids.begin(), res.ids.end());
+    at::Tensor ids = at::tensor(all, at::kLong).unsqueeze(0);
+    at::Tensor ref = at::log_softmax(model->Forward(ids).to(at::kDouble), -1)[0];  // [T, V]
+    const int64_t P = static_cast<int64_t>(r.prompt_ids.size());
+    for (size_t t = 0; t < res.ids.size(); ++t) {
+      const TokenLogprobs& lp = res.logprobs[t];
+      at::Tensor row = ref[P - 1 + static_cast<int64_t>(t)];
+      EXPECT_EQ(lp.id, res.ids[t]);
+      EXPECT_NEAR(lp.logprob, row[lp.id].item<double>(), 1e-5) << "token " << t;
+      ASSERT_EQ(lp.top.size(), 5u);
+      at::Tensor top = std::get<1>(row.topk(5));
+      for (int k = 0; k < 5; ++k) {
+        EXPECT_EQ(lp.top[k].first, top[k].item<int64_t>()) << "token " << t << " rank " << k;
+        EXPECT_NEAR(lp.top[k].second, row[lp.top[k].first].item<double>(), 1e-5);
+        if (k > 0) {
+          EXPECT_GE(lp.top[k - 1].second, lp.top[k].second);
+        }
+      }
+    }
+  }
+  r.params.logprobs = 21;
+  EXPECT_NE(e->Submit(r).message().find("logprobs"), std::string::npos);
+}
+
+TEST_F(EngineTest, OnTokenSeesEveryTokenAndAGrowingTextThatEndsAsTheFinalText) {
+  auto model = Model();
+  auto e = MakeEngine(model);
+  GenerationRequest r = Request("stream", 2, 25);
+  r.params.logprobs = 0;
+  std::map<int64_t, std::vector<int64_t>> ids;
+  std::map<int64_t, std::string> last_text;
+  r.on_token = [&](const TokenEvent& ev) {
+    ids[ev.sample_index].push_back(ev.token_id);
+    ASSERT_NE(ev.logprobs, nullptr);
+    EXPECT_EQ(ev.logprobs->id, ev.token_id);
+    EXPECT_EQ(ev.text->compare(0, last_text[ev.sample_index].size(), last_text[ev.sample_index]), 0)
+        << "the streamed text only grows";
+    last_text[ev.sample_index] = *ev.text;
+  };
+  ASSERT_TRUE(e->Submit(r).ok());
+  Results got = Collect(*e);
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& [key, res] : got) {
+    EXPECT_EQ(ids[key.second], res.ids);
+    EXPECT_EQ(res.text.compare(0, last_text[key.second].size(), last_text[key.second]), 0);
+  }
+}
+
+TEST_F(EngineTest, CancelFreesARequestsSequencesAndLeavesOthersBitwiseUnchanged) {
+  auto model = Model();
+  auto reference = MakeEngine(model);
+  ASSERT_TRUE(reference->Submit(Request("keep", 3, 40)).ok());
+  Results want = Collect(*reference);
+
+  auto e = MakeEngine(model);
+  ASSERT_TRUE(e->Submit(Request("drop", 4, 40)).ok());
+  ASSERT_TRUE(e->Submit(Request("keep", 3, 40)).ok());
+  ASSERT_TRUE(e->Submit(Request("queued", 2, 40)).ok());
+  Results got;
+  auto sink = [&](SampleResult r) { got[{r.prompt_id, r.sample_index}] = std::move(r); };
+  for (int i = 0; i < 5; ++i) e->Step(sink);
+  ASSERT_GT(e->stats().running, 4);
+  e->Cancel("drop");
+  e->Cancel("queued");
+  e->Cancel("never-submitted");
+  e->RunUntilDone(sink);
+  EXPECT_EQ(e->stats().samples_cancelled, 6);
+  ASSERT_EQ(got.size(), 3u) << "no callback comes for a cancelled sample";
+  for (const auto& [key, res] : want) ExpectSameSample(res, got.at(key), "kept sample " + std::to_string(key.second));
+  // Everything was freed: the whole pool is available to a new request.
+  ASSERT_TRUE(e->Submit(Request("after", 2, 10)).ok());
+  EXPECT_EQ(Collect(*e).size(), 2u);
+  EXPECT_FALSE(e->HasWork());
 }
 
 TEST_F(EngineTest, SwapToAnotherArchitectureIsRefused) {

@@ -23,12 +23,25 @@ uint64_t PromptKey(std::string_view prompt_id) {
   return Fnv1a64(absl::string_view(prompt_id.data(), prompt_id.size()));
 }
 
-double SampleUniform(uint64_t seed, uint64_t prompt_key, uint32_t sample_index, uint32_t step) {
+uint64_t SampleStreamSeed(uint64_t seed, uint64_t prompt_key, uint32_t sample_index) {
+  // The last counter word separates this derivation from the streams'
+  // counters, which never reach it (a step is below 2^31 in practice and
+  // StreamUniform's counter ends in a zero word).
+  const std::array<uint32_t, 4> r = Philox4x32(
+      {static_cast<uint32_t>(prompt_key), static_cast<uint32_t>(prompt_key >> 32), sample_index, 0x53534431u},
+      {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  return (static_cast<uint64_t>(r[0]) << 32) | r[1];
+}
+
+double StreamUniform(uint64_t stream_seed, uint32_t step) {
   const std::array<uint32_t, 4> r =
-      Philox4x32({static_cast<uint32_t>(prompt_key), static_cast<uint32_t>(prompt_key >> 32), sample_index, step},
-                 {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+      Philox4x32({step, 0, 0, 0}, {static_cast<uint32_t>(stream_seed), static_cast<uint32_t>(stream_seed >> 32)});
   const uint64_t bits = (static_cast<uint64_t>(r[0]) << 21) ^ (r[1] >> 11);  // 53 bits
   return static_cast<double>(bits & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+
+double SampleUniform(uint64_t seed, uint64_t prompt_key, uint32_t sample_index, uint32_t step) {
+  return StreamUniform(SampleStreamSeed(seed, prompt_key, sample_index), step);
 }
 
 }  // namespace ssd

@@ -2,10 +2,14 @@
 // "Parallel Random Numbers: As Easy as 1, 2, 3", SC'11).
 //
 // A counter-based generator has no state: the output is a pure function of
-// (key, counter). The engine keys it with the request seed and counts with
-// (prompt key, sample index, step), so the uniform number that picks token
-// `step` of sample `sample_index` of a prompt is the same on every worker,
-// in every batch and after every restart.
+// (key, counter). Each sample has its own stream, keyed by a 64-bit stream
+// seed that is itself derived from (request seed, prompt key, sample index);
+// the stream counts steps. So the uniform number that picks token `step` of
+// sample `sample_index` of a prompt is the same on every worker, in every
+// batch and after every restart, and a sample's whole stream travels as one
+// number: an OpenAI request's `seed` (the openai backend sends each sample's
+// stream seed, and `ssd serve` draws a seeded request's first choice from
+// exactly that stream).
 #ifndef SSD_COMMON_SAMPLING_PHILOX_H_
 #define SSD_COMMON_SAMPLING_PHILOX_H_
 
@@ -22,7 +26,15 @@ std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> counter, std::array<u
 // string gives the same key on every machine and in every version.
 uint64_t PromptKey(std::string_view prompt_id);
 
-// The uniform number in [0, 1) (53 random bits) for one sampling step.
+// The stream seed of sample `sample_index` of the prompt `prompt_key` under
+// the request seed `seed`.
+uint64_t SampleStreamSeed(uint64_t seed, uint64_t prompt_key, uint32_t sample_index);
+
+// The uniform number in [0, 1) (53 random bits) for step `step` of the
+// stream `stream_seed`.
+double StreamUniform(uint64_t stream_seed, uint32_t step);
+
+// StreamUniform(SampleStreamSeed(seed, prompt_key, sample_index), step).
 double SampleUniform(uint64_t seed, uint64_t prompt_key, uint32_t sample_index, uint32_t step);
 
 }  // namespace ssd

@@ -29,6 +29,9 @@ absl::Status SamplingParams::Validate(int64_t vocab_size) const {
                  absl::StrCat("is not a token id of this model (vocab ", vocab_size, ")").c_str());
     }
   }
+  if (logprobs < -1 || logprobs > kMaxLogprobs) {
+    return bad("logprobs", logprobs, absl::StrCat("must be in [0, ", kMaxLogprobs, "] (or -1: none)").c_str());
+  }
   for (const std::string& s : stop) {
     if (s.empty()) return absl::InvalidArgumentError("stop: an empty stop string would match everywhere");
   }

@@ -10,6 +10,10 @@
 
 namespace ssd {
 
+// The most alternatives SamplingParams::logprobs may ask for (OpenAI's
+// top_logprobs limit).
+inline constexpr int64_t kMaxLogprobs = 20;
+
 struct SamplingParams {
   int64_t n = 1;                    // samples per prompt
   double temperature = 1.0;         // 0 means greedy (argmax)
@@ -29,6 +33,11 @@ struct SamplingParams {
   // the text is cut before it (vLLM's default).
   std::vector<std::string> stop;
   uint64_t seed = 0;
+  // OpenAI's logprobs: -1 reports none; k >= 0 reports, per generated
+  // token, its log-probability and the k most likely tokens' (k <= 20), all
+  // from the model's raw distribution (log-softmax of the logits, before
+  // temperature, penalties and truncation; vLLM's default).
+  int64_t logprobs = -1;
 
   // Checks every field against its range and the model's vocabulary; the
   // error names the field and the bad value.
