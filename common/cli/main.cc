@@ -18,6 +18,7 @@
 #include "coordinator/client/client_commands.h"
 #include "coordinator/server/coordinator_commands.h"
 #include "sampler_worker/sampler_command.h"
+#include "sampler_worker/serve/serve_command.h"
 #include "trainer_worker/plan_command.h"
 #include "trainer_worker/train_command.h"
 #include "trainer_worker/trainer_command.h"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   ssd::RegisterCoordinatorCommands(app, &run);
   ssd::RegisterClientCommands(app, &run);
   ssd::RegisterSamplerCommand(app, &run);
+  ssd::RegisterServeCommand(app, &run);
   ssd::RegisterTrainerCommand(app, &run);
 
   try {

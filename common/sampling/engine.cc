@@ -157,7 +157,8 @@ absl::Status Engine::Submit(GenerationRequest request) {
   }
   auto r = std::make_shared<Request>();
   r->key = PromptKey(request.id);
-  r->stop_ids = request.params.stop_token_ids.empty() ? options_.default_stop_ids : request.params.stop_token_ids;
+  r->stop_ids = request.params.stop_token_ids.empty() && !request.params.ignore_eos ? options_.default_stop_ids
+                                                                                    : request.params.stop_token_ids;
   std::sort(r->stop_ids.begin(), r->stop_ids.end());
   if (request.params.repetition_penalty != 1.0) {
     r->prompt_seen = request.prompt_ids;

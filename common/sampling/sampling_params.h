@@ -29,6 +29,9 @@ struct SamplingParams {
   // Finish with reason "stop" after one of these ids (kept in the ids,
   // left out of the text). Empty: the engine's default stop ids.
   std::vector<int64_t> stop_token_ids;
+  // vLLM's ignore_eos: the engine's default stop ids do not apply, only
+  // stop_token_ids (which may then be empty).
+  bool ignore_eos = false;
   // Finish with reason "stop" when the decoded text contains one of these;
   // the text is cut before it (vLLM's default).
   std::vector<std::string> stop;
