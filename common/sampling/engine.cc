@@ -658,7 +658,16 @@ bool Engine::Step(const DoneCallback& on_done) {
   }
   ApplyPendingSwap();
   ApplyCancels();
-  if (!HasWork()) return false;
+  if (!HasWork()) {
+    if (stats_.running != 0 || stats_.waiting_samples != 0) {
+      // Idle after cancels: say so.
+      stats_.running = 0;
+      stats_.waiting_samples = 0;
+      absl::MutexLock lock(&mu_);
+      published_stats_ = stats_;
+    }
+    return false;
+  }
   const Clock::time_point t0 = Clock::now();
   Admit(on_done);
   Decode(on_done);

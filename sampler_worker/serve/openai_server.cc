@@ -165,7 +165,7 @@ class OpenAiServer::Handlers {
     s.Post("/update_weights_from_disk", [this](const httplib::Request& q, httplib::Response& r) { Reload(q, r); });
     s.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
       r.set_content("{}", "application/json");
-      Count("/health", r.status);
+      Count("/health", 200);
     });
     s.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) {
       r.set_content(registry_.Render(), "text/plain; version=0.0.4; charset=utf-8");
