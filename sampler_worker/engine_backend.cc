@@ -11,7 +11,7 @@
 #include "common/sampling/engine.h"
 #include "common/sampling/generation_model.h"
 #include "common/util/status_macros.h"
-#include "nlohmann/json.hpp"
+#include "sampler_worker/problem_prompt.h"
 
 namespace ssd {
 namespace {
@@ -60,7 +60,8 @@ class EngineBackend : public GenerationBackend {
     if (engine_ == nullptr) return absl::FailedPreconditionError("no model loaded");
     try {
       for (const BackendRequest& r : requests) {
-        ASSIGN_OR_RETURN(std::vector<int64_t> ids, Tokenize(*r.problem, enable_thinking));
+        ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                         ProblemPromptIds(*r.problem, gm_.chat.get(), *gm_.tokenizer, enable_thinking));
         GenerationRequest g;
         g.id = r.problem->id();
         g.prompt_ids = std::move(ids);
@@ -135,36 +136,6 @@ class EngineBackend : public GenerationBackend {
            a.vocab_size == b.vocab_size && a.intermediate_size == b.intermediate_size &&
            a.num_attention_heads == b.num_attention_heads && a.num_key_value_heads == b.num_key_value_heads &&
            a.head_dim == b.head_dim && a.tie_word_embeddings == b.tie_word_embeddings;
-  }
-
-  absl::StatusOr<std::vector<int64_t>> Tokenize(const v1::Problem& p, bool enable_thinking) {
-    std::string text;
-    if (!p.messages_json().empty()) {
-      const nlohmann::ordered_json messages = nlohmann::ordered_json::parse(p.messages_json(), nullptr, false);
-      if (messages.is_discarded() || !messages.is_array()) {
-        return absl::InvalidArgumentError(absl::StrCat("problem \"", p.id(), "\": messages_json does not parse"));
-      }
-      if (gm_.chat != nullptr) {
-        ChatOptions o;
-        o.add_generation_prompt = true;
-        o.extra["enable_thinking"] = enable_thinking;
-        ASSIGN_OR_RETURN(text, gm_.chat->Render(messages, o));
-      } else if (messages.size() == 1 && messages[0].contains("content") && messages[0]["content"].is_string()) {
-        // No chat template: one user turn goes in raw, as `ssd sample`
-        // sends a LiveCodeBench problem to such a model.
-        text = messages[0]["content"].get<std::string>();
-      } else {
-        return absl::FailedPreconditionError(
-            absl::StrCat("problem \"", p.id(), "\" is a conversation, but the model folder has no chat template"));
-      }
-    } else {
-      text = p.raw_prompt();
-    }
-    EncodeOptions eo;
-    eo.allow_special = true;
-    ASSIGN_OR_RETURN(std::vector<int32_t> ids, gm_.tokenizer->Encode(text, eo));
-    if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat("problem \"", p.id(), "\": the prompt is empty"));
-    return std::vector<int64_t>(ids.begin(), ids.end());
   }
 
   // Finishes what is queued without reporting it (after a cancel).

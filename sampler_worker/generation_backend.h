@@ -1,7 +1,7 @@
 // GenerationBackend: what the sampler worker needs from an inference
-// engine, so that the worker loop knows nothing of libtorch. The native
-// engine (engine_backend.h) is the implementation today; an external server
-// (vLLM, SGLang) could be another.
+// engine, so that the worker loop knows nothing of libtorch. Two
+// implementations: the native engine (engine_backend.h) and any
+// OpenAI-compatible server, `ssd serve`, vLLM or SGLang (openai_backend.h).
 //
 // Determinism contract: a sample is a function of the weights, the prompt,
 // the sampling settings, the seed, the problem id and the sample index only
@@ -68,6 +68,11 @@ struct BackendStats {
   int64_t kv_blocks_total = 0;
   int64_t weights_version = -1;  // of the loaded model; -1 when none
   std::string weights_job;
+  // An external server's calls (openai backend): requests answered, those
+  // that failed (each retry counts), and the answered ones' total seconds.
+  int64_t backend_requests = 0;
+  int64_t backend_errors = 0;
+  double backend_request_seconds = 0;
 };
 
 class GenerationBackend {
@@ -85,6 +90,11 @@ class GenerationBackend {
                                 const std::function<void(BackendSample)>& on_sample,
                                 const std::atomic<bool>* cancel) = 0;
   virtual BackendStats stats() const = 0;
+  // OK while the backend can take work. An external server that stayed
+  // down says why here; the worker then takes no lease (it keeps
+  // heartbeating) until this is OK again. May probe the server; call it
+  // from the worker loop's thread.
+  virtual absl::Status Health() { return absl::OkStatus(); }
   // Sizes the training conversation of `text` as an answer to `problem`
   // (common/chat/training_conversation.h) with the loaded model's chat
   // template and tokenizer, cut at `max_seq_len` as the trainer cuts it.

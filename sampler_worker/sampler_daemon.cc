@@ -126,6 +126,17 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
     Gauge* version = &m.AddGauge("ssd_sampler_weights_version", "Version of the weights being served.").WithLabels({});
     Gauge* tps = &m.AddGauge("ssd_sampler_tokens_per_second", "Generated tokens per second since the last scrape.")
                       .WithLabels({});
+    Counter* requests = &m.AddCounter("ssd_sampler_backend_requests_total",
+                                      "Requests an external server (--backend openai) answered.")
+                             .WithLabels({});
+    Counter* errors = &m.AddCounter("ssd_sampler_backend_errors_total",
+                                    "Requests to an external server that failed (each retry counts).")
+                           .WithLabels({});
+    Gauge* latency = &m.AddGauge("ssd_sampler_backend_request_seconds_total",
+                                 "Seconds the answered external requests took, summed (divide by requests).")
+                          .WithLabels({});
+    Gauge* healthy = &m.AddGauge("ssd_sampler_healthy", "1 while the sampler takes work, 0 while its backend is down.")
+                          .WithLabels({});
     auto last = std::make_shared<std::pair<double, int64_t>>(0.0, 0);
     m.AddCollector([=] {
       const BackendStats b = p->backend->stats();
@@ -144,6 +155,10 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
       kv->Set(static_cast<double>(b.kv_blocks_used));
       kv_total->Set(static_cast<double>(b.kv_blocks_total));
       version->Set(static_cast<double>(b.weights_version));
+      requests->AdvanceTo(static_cast<uint64_t>(b.backend_requests));
+      errors->AdvanceTo(static_cast<uint64_t>(b.backend_errors));
+      latency->Set(b.backend_request_seconds);
+      healthy->Set(w.unhealthy.empty() ? 1 : 0);
       const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
       if (last->first > 0 && now > last->first) tps->Set((b.generated_tokens - last->second) / (now - last->first));
       *last = {now, b.generated_tokens};
@@ -153,7 +168,11 @@ absl::StatusOr<std::unique_ptr<SamplerDaemon>> SamplerDaemon::Start(const Sample
     HttpEndpointOptions h;
     h.host = options.metrics_host;
     h.port = options.metrics_port;
-    ASSIGN_OR_RETURN(impl->http, HttpEndpoint::Start(h, &impl->metrics, nullptr));
+    SamplerWorker* worker = impl->worker.get();
+    ASSIGN_OR_RETURN(impl->http, HttpEndpoint::Start(h, &impl->metrics, [worker] {
+                       const std::string why = worker->stats().unhealthy;
+                       return why.empty() ? absl::OkStatus() : absl::UnavailableError(why);
+                     }));
   }
   LOG(INFO) << "sampler serving weights on port " << impl->server.port << " (advertised as " << advertise << ")";
   return std::unique_ptr<SamplerDaemon>(new SamplerDaemon(std::move(impl)));

@@ -134,7 +134,26 @@ absl::Status SamplerWorker::Run() {
   for (const v1::WeightsRef& r : store_->Held()) *so.registration.add_weights_held() = r;
   ASSIGN_OR_RETURN(session_, WorkerSession::Start(so));
   session_->SetWeightsHeld(store_->Held());
+  std::string unhealthy;
   while (!draining_.load() && !stopping_.load()) {
+    // An external server that is down takes no lease: the worker keeps
+    // heartbeating, and the coordinator leases the shards to others.
+    if (absl::Status h = backend_->Health(); !h.ok()) {
+      if (unhealthy != h.message()) LOG(WARNING) << "taking no work: " << h;
+      unhealthy = std::string(h.message());
+      {
+        absl::MutexLock lock(&stats_mu_);
+        stats_.unhealthy = unhealthy;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    if (!unhealthy.empty()) {
+      LOG(INFO) << "the backend is healthy again; taking work";
+      unhealthy.clear();
+      absl::MutexLock lock(&stats_mu_);
+      stats_.unhealthy.clear();
+    }
     auto work = session_->Acquire();
     if (!work.ok()) {
       LOG(WARNING) << "AcquireWork: " << work.status();

@@ -49,6 +49,7 @@ struct SamplerWorkerStats {
   // the same problem in the same lease, and so was not run again.
   int64_t eval_answers_reused = 0;
   int64_t fetches = 0;
+  std::string unhealthy;  // why the worker takes no work now; "" when it does
 };
 
 class SamplerWorker {
