@@ -3,6 +3,10 @@
 #include <glog/logging.h>
 #include <httplib.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <random>
 
@@ -23,6 +27,10 @@ absl::Status OpenAiServerOptions::Validate() const {
   if (served_model_name.empty()) return absl::InvalidArgumentError("--served-model-name: must not be empty");
   if (listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("--listen: \"", listen, "\" is not host:port"));
+  }
+  if (stream_interval_ms < 0 || stream_interval_ms > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--stream-interval-ms = ", stream_interval_ms, ": must be in [0, 10000]"));
   }
   if (max_body_bytes < 1024) {
     return absl::InvalidArgumentError(absl::StrCat("--max-body-bytes = ", max_body_bytes, ": must be >= 1024"));
@@ -365,6 +373,7 @@ class OpenAiServer::Handlers {
       openai::Usage usage;
       bool first = true;
       bool complete = false;
+      double last_write = 0;
     };
     auto st = std::make_shared<State>();
     st->served = std::move(served);
@@ -377,6 +386,12 @@ class OpenAiServer::Handlers {
     r.set_chunked_content_provider(
         "text/event-stream",
         [this, st, t0](size_t, httplib::DataSink& sink) {
+          // Pace the writes (see OpenAiServerOptions::stream_interval_ms);
+          // events merge in the request meanwhile.
+          if (st->last_write > 0) {
+            const double wait = st->last_write + options_.stream_interval_ms / 1e3 - Now();
+            if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+          }
           std::vector<ChoiceEvent> events;
           const bool more = st->served->Next(&events, absl::Milliseconds(200));
           std::string out;
@@ -406,7 +421,10 @@ class OpenAiServer::Handlers {
             }
             out += std::string(openai::kSseDone);
           }
-          if (!out.empty() && !sink.write(out.data(), out.size())) return false;  // the client went away
+          if (!out.empty()) {
+            if (!sink.write(out.data(), out.size())) return false;  // the client went away
+            st->last_write = Now();
+          }
           if (!more) {
             st->complete = true;
             latency_->Observe(Now() - t0);
@@ -464,15 +482,25 @@ absl::StatusOr<std::unique_ptr<OpenAiServer>> OpenAiServer::Start(const OpenAiSe
   s->server_->set_read_timeout(30);
   s->server_->set_write_timeout(30);
   s->server_->set_keep_alive_timeout(5);
-  s->server_->set_socket_options([](socket_t sock) {
+  // Debian's cpp-httplib listens with a backlog of 5: 32 clients connecting
+  // at once overflow it, and the kernel drops their SYNs for a 1 s retry
+  // (a p99 time to first token of seconds). Keep the listening socket to
+  // listen again with a real backlog once bound.
+  auto listen_fd = std::make_shared<int>(-1);
+  s->server_->set_socket_options([listen_fd](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    // Accepted sockets inherit it: a streamed event goes out at once
+    // instead of waiting on Nagle for the client's delayed ACK.
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    *listen_fd = sock;
   });
   s->handlers_ = std::make_unique<Handlers>(options, engine);
   s->handlers_->Install(*s->server_);
   port = port == 0 ? s->server_->bind_to_any_port(host) : (s->server_->bind_to_port(host, port) ? port : -1);
   if (port <= 0) return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen, " (in use?)"));
   s->port_ = port;
+  if (*listen_fd >= 0 && ::listen(*listen_fd, 1024) != 0) PLOG(WARNING) << "listen backlog 1024";
   httplib::Server* server = s->server_.get();
   s->thread_ = std::thread([server] { server->listen_after_bind(); });
   while (!server->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));

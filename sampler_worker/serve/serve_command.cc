@@ -72,6 +72,9 @@ void RegisterServeCommand(CLI::App& app, std::function<int()>* run) {
   c->add_option("--kv-cache-mb", f->engine.kv_cache_mb, "KV-cache pool")->capture_default_str();
   c->add_option("--max-pending", f->engine.max_pending, "requests in the engine at once; more get HTTP 429")
       ->capture_default_str();
+  c->add_option("--stream-interval-ms", f->server.stream_interval_ms,
+                "a stream's events go out at most this often, each with every token since the last (0: per token)")
+      ->capture_default_str();
   c->add_option("--max-body-mb", f->max_body_mb, "largest request body; larger gets HTTP 413")->capture_default_str();
   f->security.Add(c, /*server=*/true);
   c->callback([f, run] { *run = [f] { return ReportStatus("serve", RunServe(*f)); }; });
