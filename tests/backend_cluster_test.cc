@@ -1,8 +1,9 @@
 // The cluster with samplers on `--backend openai`, across real processes on
 // 127.0.0.1 under TLS and tokens: each sampler in front of its own `ssd
-// serve`; round 1 equal to the native engine's bitwise; a server killed
-// mid-shard; and a managed server the sampler restarts on each weights
-// version.
+// serve` (new versions posted to its reload route); round 1 equal to the
+// native engine's bitwise; eval answers through the backends; a server
+// killed mid-shard; and a managed server the sampler restarts on each
+// weights version.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -43,13 +44,14 @@ class BackendClusterTest : public testing::Test {
     delete model_tmp_;
   }
 
-  static std::string Spec(const std::string& out_dir, int rounds, int max_tokens = 48, int min_tokens = 0) {
+  static std::string Spec(const std::string& out_dir, int rounds, int max_tokens = 48, int min_tokens = 0,
+                          const std::string& extra = "") {
     return absl::StrCat("name: backend\nmodel: ", *model_dir_, "\nproblems: ", Fixture(), "\noutput_dir: ", out_dir,
                         "\nrounds: ", rounds, "\nshard_size: 2\n",
                         "sampling:\n  n: 2\n  temperature: 1.5\n  top_k: 20\n  top_p: 0.8\n  max_tokens: ", max_tokens,
                         "\n  min_tokens: ", min_tokens, "\n  seed: 0\n",
                         "train:\n  epochs: 1\n  lr: 1.0e-3\n  warmup_steps: 0\n  max_seq_len: 1024\n",
-                        "  micro_batch_tokens: 1024\n  batch_tokens: 2048\n  trainers: 1\n");
+                        "  micro_batch_tokens: 1024\n  batch_tokens: 2048\n  trainers: 1\n", extra);
   }
 
   // `ssd serve` on the tiny model over TLS with the cluster's token; its port.
@@ -72,7 +74,9 @@ class BackendClusterTest : public testing::Test {
             "--backend-url",      absl::StrCat("https://127.0.0.1:", port, "/v1"),
             "--backend-tls-ca",   cluster.certs() + "/ca.pem",
             "--backend-token-file", cluster.certs() + "/token",
-            "--backend-retry-window-s", "3"};
+            "--backend-retry-window-s", "3",
+            // A new version is posted to the server's reload route.
+            "--backend-reload-url", absl::StrCat("https://127.0.0.1:", port, "/update_weights_from_disk")};
   }
 
   static Samples Scan(ClusterClient* c, const std::string& job, int round) {
@@ -135,8 +139,13 @@ TEST_F(BackendClusterTest, RoundOneThroughTwoSsdServesIsBitwiseTheNativeEnginesA
   cluster.StartSampler(OpenAiFlags(cluster, port_b));
   cluster.StartTrainer();
 
-  // Job 1: every sample once, bitwise what the native engine gives.
-  const ProcessResult r = cluster.Ssd({"submit", cluster.WriteSpec(Spec(cluster.dir() + "/out1", 1))}, 280);
+  // Job 1, with eval: every sample once, bitwise what the native engine
+  // gives; the eval answers come through the backends too (round 1's from
+  // version 1, posted to each server's reload route), graded here.
+  const std::string eval = absl::StrCat("eval:\n  benchmark: ", Fixture(),
+                                        "\n  n: 2\n  max_tokens: 48\n  temperatures: [1.0]\n  ks: [1]\n");
+  const ProcessResult r =
+      cluster.Ssd({"submit", cluster.WriteSpec(Spec(cluster.dir() + "/out1", 1, 48, 0, eval))}, 280);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << cluster.coordinator()->Log();
   auto client = cluster.Client();
   const Samples round1 = Scan(client.get(), "job-000001", 1);
@@ -150,6 +159,17 @@ TEST_F(BackendClusterTest, RoundOneThroughTwoSsdServesIsBitwiseTheNativeEnginesA
     EXPECT_EQ(it->second.sample().num_tokens(), want["num_tokens"].get<int64_t>());
     EXPECT_EQ(it->second.sample().weights_version(), 0);
     EXPECT_GT(it->second.sample().sft_tokens(), 0) << "sized from the local tokenizer files";
+  }
+  auto job1 = client->GetJob("job-000001");
+  ASSERT_TRUE(job1.ok());
+  ASSERT_EQ(job1->evals_size(), 2) << "the base and round 1";
+  for (const v1::EvalReport& e : job1->evals()) {
+    ASSERT_GE(e.temperatures_size(), 1);
+    EXPECT_EQ(e.temperatures(0).groups(0).num_problems(), 5);
+  }
+  // Each server was told to serve version 1 for round 1's eval.
+  for (int i : {0, 1}) {
+    EXPECT_NE(serves[i]->Log().find("as version"), std::string::npos) << serves[i]->Log();
   }
   // Both servers answered.
   for (int i : {0, 1}) EXPECT_NE(serves[i]->Log().find("ssd serve"), std::string::npos);

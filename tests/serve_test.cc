@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -399,6 +400,53 @@ TEST_F(ServeTest, AFullQueueIs429AndFreesUpWhenTheRequestEnds) {
         return r && r->status == 200;
       },
       30));
+}
+
+TEST_F(ServeTest, UpdateWeightsFromDiskServesTheNewFolderAsTheNextVersionAndRefusesAnotherArchitecture) {
+  const std::string v1 = *dir_ + "/model-v1", other = *dir_ + "/model-3-layers";
+  for (const auto& [out, layers, seed] : {std::tuple<std::string, std::string, std::string>{v1, "2", "9"},
+                                          {other, "3", "0"}}) {
+    ProcessResult init = RunProcess({SsdBinary(), "model", "init", "--tokenizer", *dir_ + "/model", "--vocab", "320", "--hidden", "64",
+                                     "--layers", layers, "--init-std", "0.2", "--seed", seed,
+                                     "--max-position-embeddings", "4096", "--out", out});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+  }
+  Server s = StartServer(*dir_, "reload", {});
+  ASSERT_GT(s.port, 0) << s.process->Log();
+  auto greedy = [&]() {
+    auto r = Client(s.port)->Post("/v1/completions", Auth(*token_),
+                                  Json{{"model", "tiny"}, {"prompt", kPromptIds}, {"max_tokens", 12},
+                                       {"temperature", 0}, {"ignore_eos", true}, {"return_token_ids", true}}
+                                      .dump(),
+                                  "application/json");
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    return r ? Json::parse(r->body)["choices"][0]["token_ids"] : Json();
+  };
+  const Json before = greedy();
+  auto reload = Client(s.port)->Post("/update_weights_from_disk", Auth(*token_), Json{{"model_path", v1}}.dump(),
+                                     "application/json");
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 200) << reload->body;
+  EXPECT_NE(reload->body.find("version 1"), std::string::npos) << reload->body;
+  auto models = Client(s.port)->Get("/v1/models", Auth(*token_));
+  ASSERT_TRUE(models);
+  EXPECT_EQ(Json::parse(models->body)["data"][0]["root"], v1);
+  const Json after = greedy();
+  EXPECT_NE(after, before);
+  ProcessResult g = RunProcess({SsdBinary(), "model", "generate", "--model", v1, "--ids",
+                                absl::StrJoin(kPromptIds, ","), "--max-new-tokens", "12", "--ignore-eos"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  EXPECT_EQ(after, Json::parse(g.out)) << "the reloaded weights are the folder's";
+  auto bad = Client(s.port)->Post("/update_weights_from_disk", Auth(*token_), Json{{"model_path", other}}.dump(),
+                                  "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("another architecture"), std::string::npos) << bad->body;
+  EXPECT_EQ(greedy(), after) << "a refused reload changes nothing";
+  auto no_token = Client(s.port)->Post("/update_weights_from_disk", Json{{"model_path", v1}}.dump(),
+                                       "application/json");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 401);
 }
 
 }  // namespace
