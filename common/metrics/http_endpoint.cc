@@ -26,6 +26,10 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const HttpEndp
   ep->server_->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  // Liveness: the process runs and answers. /healthz (readiness) can say
+  // 503 for a while (a sampler whose inference server is down), which must
+  // not get the process restarted.
+  ep->server_->Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   ep->server_->Get("/healthz", [health](const httplib::Request&, httplib::Response& res) {
     const absl::Status s = health ? health() : absl::OkStatus();
     if (s.ok()) {

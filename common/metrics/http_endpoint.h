@@ -1,6 +1,7 @@
 // The HTTP side of every daemon (cpp-httplib): Prometheus text metrics on
-// /metrics and a liveness/readiness probe on /healthz (200 "ok", or 503 with
-// the reason), for Kubernetes probes and scrapers.
+// /metrics, a readiness probe on /healthz (200 "ok", or 503 with the
+// reason) and a liveness probe on /livez (200 while the process answers),
+// for Kubernetes probes and scrapers.
 #ifndef SSD_COMMON_METRICS_HTTP_ENDPOINT_H_
 #define SSD_COMMON_METRICS_HTTP_ENDPOINT_H_
 

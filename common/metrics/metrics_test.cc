@@ -101,6 +101,9 @@ TEST(HttpEndpointTest, ServesMetricsAndAHealthzThatTurns503WithTheReason) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 503);
   EXPECT_EQ(bad->body, "store not open\n");
+  auto live = client.Get("/livez");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200) << "not ready is still alive: no restart";
   (*ep)->Shutdown();
   (*ep)->Shutdown();  // idempotent
 }

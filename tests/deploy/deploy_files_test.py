@@ -66,7 +66,7 @@ def by_kind(docs, kind, name):
 @needs(shutil.which("kubectl"), "no kubectl: the Kubernetes overlays were not rendered")
 class KubernetesTest(unittest.TestCase):
     def overlays(self):
-        return {name: render(name) for name in ("cpu", "gpu")}
+        return {name: render(name) for name in ("cpu", "gpu", "gpu-vllm")}
 
     def test_every_container_command_line_is_one_ssd_accepts(self):
         for name, docs in self.overlays().items():
@@ -101,7 +101,7 @@ class KubernetesTest(unittest.TestCase):
             self.assertEqual([p["port"] for p in svc["spec"]["ports"]], [port], name)
             self.assertEqual(svc["spec"]["selector"], job["spec"]["template"]["metadata"]["labels"], name)
 
-    def test_workers_reach_the_coordinators_service_and_probes_hit_healthz(self):
+    def test_workers_reach_the_coordinators_service_and_probes_hit_healthz_and_livez(self):
         for name, docs in self.overlays().items():
             svc = by_kind(docs, "Service", "ssd-coordinator")
             grpc = [p["port"] for p in svc["spec"]["ports"] if p["name"] == "grpc"][0]
@@ -121,8 +121,9 @@ class KubernetesTest(unittest.TestCase):
                     metrics = int(flag(c["args"], "--metrics-port"))
                     self.assertIn(metrics, [p["containerPort"] for p in c["ports"] if p["name"] == "metrics"], where)
                     self.assertEqual(flag(c["args"], "--metrics-host"), "0.0.0.0", f"{where}: the kubelet probes the pod IP")
-                    for probe in ("readinessProbe", "livenessProbe"):
-                        self.assertEqual(c[probe]["httpGet"], {"path": "/healthz", "port": "metrics"}, where)
+                    # Ready while /healthz says so; restarted only when /livez stops answering.
+                    self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/healthz", "port": "metrics"}, where)
+                    self.assertEqual(c["livenessProbe"]["httpGet"], {"path": "/livez", "port": "metrics"}, where)
 
     def test_the_token_and_certificates_come_from_the_secret_and_state_from_a_claim(self):
         for name, docs in self.overlays().items():
@@ -161,10 +162,10 @@ class KubernetesTest(unittest.TestCase):
                 device = flag(c["args"], "--device")
                 if wname == "ssd-coordinator":
                     self.assertIsNone(gpus, f"{name}: the coordinator needs no GPU")
-                elif name == "gpu":
-                    self.assertEqual(gpus, 1, f"gpu {wname}")
-                    self.assertEqual(c["resources"]["requests"].get("nvidia.com/gpu"), 1, f"gpu {wname}")
-                    self.assertEqual(device, "cuda", f"gpu {wname}")
+                elif name.startswith("gpu"):
+                    self.assertEqual(gpus, 1, f"{name} {wname}")
+                    self.assertEqual(c["resources"]["requests"].get("nvidia.com/gpu"), 1, f"{name} {wname}")
+                    self.assertEqual(device, "cuda", f"{name} {wname}")
                 else:
                     self.assertIsNone(gpus, f"cpu {wname}")
                     self.assertEqual(device, "cpu", f"cpu {wname}")
@@ -176,6 +177,19 @@ class KubernetesTest(unittest.TestCase):
         self.assertIn({"name": shm[0]["name"], "mountPath": "/dev/shm"}, trainer["containers"][0]["volumeMounts"])
         self.assertEqual(by_kind(docs["gpu"], "Deployment", "ssd-sampler")["spec"]["template"]["spec"]
                          ["containers"][0]["image"], "ssd:cuda")
+
+    def test_the_vllm_overlay_runs_vllm_as_each_samplers_managed_backend(self):
+        docs = self.overlays()
+        sampler = by_kind(docs["gpu-vllm"], "Deployment", "ssd-sampler")["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(sampler["image"], "ssd:vllm", "the image of deploy/Dockerfile.vllm")
+        self.assertEqual(flag(sampler["args"], "--backend"), "openai")
+        command = flag(sampler["args"], "--backend-command")
+        self.assertTrue(command.startswith("vllm serve {model} "), command)
+        for part in ("--port {port}", "--seed 0", "--generation-config vllm", "--max-model-len"):
+            self.assertIn(part, command)
+        # Everything else is the gpu overlay's.
+        for kind, wname in (("StatefulSet", "ssd-coordinator"), ("Job", "ssd-trainer")):
+            self.assertEqual(by_kind(docs["gpu-vllm"], kind, wname), by_kind(docs["gpu"], kind, wname), wname)
 
 
 @needs(shutil.which("docker-compose"), "no docker-compose: the compose files were not validated")
@@ -244,6 +258,22 @@ class ComposeTest(unittest.TestCase):
             c = self.config(*files, env=self.env)
             for name, s in c["services"].items():
                 dry_run(s["command"], f"{' + '.join(files)}: service {name}")
+
+    def test_the_vllm_override_gives_each_sampler_a_gpu_and_vllm_as_its_managed_backend(self):
+        c = self.config("docker-compose.yml", "docker-compose.publish.yml", "docker-compose.vllm.yml", env=self.env)
+        sampler = c["services"]["sampler"]
+        dry_run(sampler["command"], "docker-compose.vllm.yml: service sampler")
+        self.assertEqual(sampler["image"], "ssd:vllm")
+        self.assertEqual(flag(sampler["command"], "--backend"), "openai")
+        command = flag(sampler["command"], "--backend-command")
+        self.assertIn("vllm serve {model} ", command)
+        self.assertIn("--max-model-len 65536", command, "SSD_VLLM_MAX_MODEL_LEN's default")
+        devices = sampler["deploy"]["resources"]["reservations"]["devices"]
+        self.assertEqual([(d["driver"], d["count"], d["capabilities"]) for d in devices], [("nvidia", 1, ["gpu"])])
+        self.assertTrue(sampler.get("privileged"), "the eval sandbox still runs in the sampler")
+        other = self.config("docker-compose.yml", "docker-compose.vllm.yml",
+                            env=dict(self.env, SSD_VLLM_MAX_MODEL_LEN="32768"))
+        self.assertIn("--max-model-len 32768", flag(other["services"]["sampler"]["command"], "--backend-command"))
 
     def test_the_host_network_override_puts_everything_on_loopback(self):
         c = self.config("docker-compose.yml", "docker-compose.hostnet.yml", env=self.env)
@@ -342,7 +372,7 @@ class DockerfileTest(unittest.TestCase):
                     self.assertIn(opt, options, f"deploy/{name} passes -D{opt}")
 
     def test_every_shell_run_step_parses(self):
-        for name in ("Dockerfile", "Dockerfile.cuda"):
+        for name in ("Dockerfile", "Dockerfile.cuda", "Dockerfile.vllm"):
             for stage, kw, text in dockerfile(name):
                 if kw != "RUN" or text.startswith("["):
                     continue
@@ -373,6 +403,13 @@ class SlurmTest(unittest.TestCase):
         self.assertGreaterEqual(len(lines), 4, r.stdout)
         for line in lines:
             dry_run(shlex.split(line)[1:], f"slurm/ssd.sbatch: {line}")
+        managed = [shlex.split(l) for l in lines if "--backend-command" in l]
+        self.assertEqual(len(managed), 1, "the sampler line with SSD_BACKEND_COMMAND")
+        self.assertTrue(flag(managed[0], "--backend-command").startswith("vllm serve {model} "))
+        r = subprocess.run(["bash", self.script, "--print-commands"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, SSD_BIN=SSD, SSD_BACKEND_COMMAND="sglang {model} --port {port}"))
+        samplers = [shlex.split(l) for l in r.stdout.splitlines() if " sampler " in l]
+        self.assertEqual(flag(samplers[0], "--backend-command"), "sglang {model} --port {port}")
 
 
 if __name__ == "__main__":
