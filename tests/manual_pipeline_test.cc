@@ -1,4 +1,4 @@
-// The README's "SSD by hand" block, run as written: the commands between
+// deploy/examples/README.md's "SSD by hand" block, run as written: the commands between
 // the manual-pipeline markers, with `build/bin/ssd` replaced by the binary
 // under test and W by a temporary folder, in the source tree. Then each
 // step's output is checked, so a README that drifts from the commands fails
@@ -37,7 +37,7 @@ size_t CountLines(const std::string& path) {
 // The shell commands of the README block: the fenced lines between the
 // markers.
 std::string ReadmeBlock() {
-  const std::string readme = Slurp(SourceDir() + "/README.md");
+  const std::string readme = Slurp(SourceDir() + "/deploy/examples/README.md");
   const std::string begin = "<!-- manual-pipeline:begin -->", end = "<!-- manual-pipeline:end -->";
   const size_t b = readme.find(begin), e = readme.find(end);
   if (b == std::string::npos || e == std::string::npos || e < b) return "";
@@ -49,7 +49,7 @@ std::string ReadmeBlock() {
 
 TEST(ManualPipelineTest, TheReadmeCommandsRunAsWrittenEndToEnd) {
   const std::string block = ReadmeBlock();
-  ASSERT_FALSE(block.empty()) << "README.md has no manual-pipeline block";
+  ASSERT_FALSE(block.empty()) << "deploy/examples/README.md has no manual-pipeline block";
   ASSERT_NE(block.find("W=/tmp/ssd-manual"), std::string::npos) << block;
   for (const char* step : {"tokenizer train", "model init", "train ", "sample ", "filter ", "eval "}) {
     EXPECT_NE(block.find(std::string("build/bin/ssd ") + step), std::string::npos) << step;
