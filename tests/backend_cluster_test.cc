@@ -25,7 +25,7 @@ namespace ssd {
 namespace {
 
 using Json = nlohmann::json;
-using Samples = std::map<std::pair<std::string, int64_t>, v1::ScannedSample>;
+using Samples = ScannedSamples;
 
 const std::vector<std::string> kTimeouts = {"--lease-ttl-ms",      "2000", "--heartbeat-interval-ms", "300",
                                             "--worker-timeout-ms", "3000", "--recovery-grace-ms",     "6000"};
@@ -79,23 +79,12 @@ class BackendClusterTest : public testing::Test {
             "--backend-reload-url", absl::StrCat("https://127.0.0.1:", port, "/update_weights_from_disk")};
   }
 
-  static Samples Scan(ClusterClient* c, const std::string& job, int round) {
-    Samples out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    v1::ScanRequest req;
-    req.set_job_id(job);
-    req.set_round(round);
-    auto reader = c->replay_store()->Scan(&ctx, req);
-    v1::ScanResponse page;
-    while (reader->Read(&page)) {
-      for (const v1::ScannedSample& s : page.samples()) {
-        const auto key = std::make_pair(s.sample().problem_id(), s.sample().sample_index());
-        EXPECT_EQ(out.count(key), 0u) << "stored twice: " << key.first << "#" << key.second;
-        out[key] = s;
-      }
-    }
-    EXPECT_TRUE(reader->Finish().ok());
+  static ScannedSamples Scan(ClusterClient* c, const std::string& job, int round) {
+    std::vector<std::string> twice;
+    std::string error;
+    ScannedSamples out = ScanRound(c, job, round, /*survivors=*/false, &twice, &error);
+    EXPECT_TRUE(twice.empty()) << "stored twice: " << absl::StrJoin(twice, ", ");
+    EXPECT_EQ(error, "");
     return out;
   }
 

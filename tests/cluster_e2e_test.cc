@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/model/safetensors.h"
 #include "common/rpc/channel_builder.h"
@@ -65,25 +66,12 @@ class ClusterE2ETest : public testing::Test {
                         "\n  save_every: ", save_every, "\n");
   }
 
-  static std::map<std::pair<std::string, int64_t>, v1::ScannedSample> Scan(ClusterClient* c, const std::string& job,
-                                                                           int round, bool survivors = false) {
-    std::map<std::pair<std::string, int64_t>, v1::ScannedSample> out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    v1::ScanRequest req;
-    req.set_job_id(job);
-    req.set_round(round);
-    req.set_survivors_only(survivors);
-    auto reader = c->replay_store()->Scan(&ctx, req);
-    v1::ScanResponse page;
-    while (reader->Read(&page)) {
-      for (const v1::ScannedSample& s : page.samples()) {
-        const auto key = std::make_pair(s.sample().problem_id(), s.sample().sample_index());
-        EXPECT_EQ(out.count(key), 0u) << "stored twice: " << key.first << "#" << key.second;
-        out[key] = s;
-      }
-    }
-    EXPECT_TRUE(reader->Finish().ok());
+  static ScannedSamples Scan(ClusterClient* c, const std::string& job, int round, bool survivors = false) {
+    std::vector<std::string> twice;
+    std::string error;
+    ScannedSamples out = ScanRound(c, job, round, survivors, &twice, &error);
+    EXPECT_TRUE(twice.empty()) << "stored twice: " << absl::StrJoin(twice, ", ");
+    EXPECT_EQ(error, "");
     return out;
   }
 

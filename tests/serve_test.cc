@@ -49,6 +49,8 @@ Server StartServer(const std::string& dir, const std::string& name, std::vector<
   return s;
 }
 
+const std::vector<int64_t> kPromptIds = {12, 40, 71, 101, 9, 250, 33};
+
 class ServeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -117,6 +119,20 @@ class ServeTest : public ::testing::Test {
     return out;
   }
 
+  // A streamed completion of 4,000 tokens (seconds on the tiny model):
+  // long enough to drop or to hold a place while the test acts.
+  static httplib::Request LongStream() {
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.headers = Auth(*token_);
+    req.set_header("Content-Type", "application/json");
+    req.body = Json{{"model", "tiny"}, {"prompt", kPromptIds}, {"max_tokens", 4000}, {"ignore_eos", true},
+                    {"stream", true}}
+                   .dump();
+    return req;
+  }
+
   static std::vector<double> LogSoftmax(const std::vector<double>& x) {
     double mx = x[0];
     for (double v : x) mx = std::max(mx, v);
@@ -153,7 +169,6 @@ std::string* ServeTest::dir_ = nullptr;
 std::string* ServeTest::token_ = nullptr;
 Server* ServeTest::server_ = nullptr;
 
-const std::vector<int64_t> kPromptIds = {12, 40, 71, 101, 9, 250, 33};
 
 TEST_F(ServeTest, OpenAiSdkGetsTheSameSeededTextStreamedOrNotRepeatedAndAsChoiceZeroOfN4) {
   const Json sampling = {{"model", "tiny"}, {"max_tokens", 40}, {"temperature", 1.0}, {"top_k", 20}, {"seed", 11}};
@@ -325,14 +340,7 @@ TEST_F(ServeTest, BodyOverTheLimitIs413) {
 TEST_F(ServeTest, ClientDroppingMidStreamFreesItsSequenceAndTheServerGoesOn) {
   const double cancelled_before = Metric(Metrics(), "ssd_serve_requests_cancelled_total");
   auto cli = Client(server_->port);
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/completions";
-  req.headers = Auth(*token_);
-  req.set_header("Content-Type", "application/json");
-  req.body = Json{{"model", "tiny"}, {"prompt", kPromptIds}, {"max_tokens", 4000}, {"ignore_eos", true},
-                  {"stream", true}}
-                 .dump();
+  httplib::Request req = LongStream();
   std::string got;
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     got.append(data, n);
@@ -366,14 +374,7 @@ TEST_F(ServeTest, AFullQueueIs429AndFreesUpWhenTheRequestEnds) {
   ASSERT_GT(small.port, 0) << small.process->Log();
   // A long stream holds the one place; a second request is refused.
   auto holder = Client(small.port);
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/completions";
-  req.headers = Auth(*token_);
-  req.set_header("Content-Type", "application/json");
-  req.body = Json{{"model", "tiny"}, {"prompt", kPromptIds}, {"max_tokens", 4000}, {"ignore_eos", true},
-                  {"stream", true}}
-                 .dump();
+  httplib::Request req = LongStream();
   int status = 0;
   std::string refusal;
   req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {

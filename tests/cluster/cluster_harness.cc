@@ -1,5 +1,7 @@
 #include "tests/cluster/cluster_harness.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
@@ -130,6 +132,28 @@ std::string LocalCluster::HttpGet(const std::string& path) const {
   httplib::Client c("127.0.0.1", metrics_port_);
   auto r = c.Get(path.c_str());
   return r ? absl::StrCat(r->status, "\n", r->body) : "";
+}
+
+ScannedSamples ScanRound(ClusterClient* client, const std::string& job, int round, bool survivors,
+                         std::vector<std::string>* duplicates, std::string* error) {
+  ScannedSamples out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::ScanRequest req;
+  req.set_job_id(job);
+  req.set_round(round);
+  req.set_survivors_only(survivors);
+  auto reader = client->replay_store()->Scan(&ctx, req);
+  v1::ScanResponse page;
+  while (reader->Read(&page)) {
+    for (const v1::ScannedSample& s : page.samples()) {
+      const auto key = std::make_pair(s.sample().problem_id(), s.sample().sample_index());
+      if (!out.emplace(key, s).second) duplicates->push_back(absl::StrCat(key.first, "#", key.second));
+    }
+  }
+  const grpc::Status st = reader->Finish();
+  if (!st.ok()) *error = st.error_message();
+  return out;
 }
 
 }  // namespace ssd

@@ -5,8 +5,10 @@
 #ifndef SSD_TESTS_CLUSTER_CLUSTER_HARNESS_H_
 #define SSD_TESTS_CLUSTER_CLUSTER_HARNESS_H_
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coordinator/client/cluster_client.h"
@@ -66,6 +68,13 @@ class LocalCluster {
 };
 
 std::string SimWorkerBinary();
+
+// A round's stored samples by (problem, sample index), read with
+// ReplayStore.Scan (`survivors`: the filter's survivors only). A key stored
+// twice goes to `duplicates` ("problem#index"); a failed scan to `error`.
+using ScannedSamples = std::map<std::pair<std::string, int64_t>, v1::ScannedSample>;
+ScannedSamples ScanRound(ClusterClient* client, const std::string& job, int round, bool survivors,
+                         std::vector<std::string>* duplicates, std::string* error);
 
 }  // namespace ssd
 
