@@ -13,15 +13,11 @@ absl::StatusOr<GenerationModel> LoadGenerationModel(const std::string& dir_in, D
   // Config, tokenizer and template first: their mistakes are the common
   // ones, and loading a large model first would only delay the message.
   ASSIGN_OR_RETURN(PromptModel p, LoadPromptModel(dir_in, tokenizer_dir));
-  GenerationModel g;
   options.batch_invariant = true;
   ASSIGN_OR_RETURN(std::unique_ptr<Decoder> model, Decoder::Load(p.dir, options));
+  GenerationModel g;
+  static_cast<PromptModel&>(g) = std::move(p);
   g.model = std::shared_ptr<const Decoder>(std::move(model));
-  g.dir = std::move(p.dir);
-  g.tokenizer_dir = std::move(p.tokenizer_dir);
-  g.tokenizer = std::move(p.tokenizer);
-  g.chat = std::move(p.chat);
-  g.default_stop_ids = std::move(p.default_stop_ids);
   return g;
 }
 

@@ -1,8 +1,7 @@
 // GenerationModel: everything generation needs from a Hugging Face model
-// folder, loaded together: the decoder (batch-invariant on CPU, so samples
-// do not depend on their batch), the tokenizer, the chat template when the
-// folder has one, and the default stop ids (config.json's eos_token_id plus
-// the end-of-turn tokens the tokenizer declares, end_of_turn.h).
+// folder, loaded together: PromptModel's config, tokenizer, chat template
+// and default stop ids (prompt_model.h), and the decoder (batch-invariant
+// on CPU, so samples do not depend on their batch).
 #ifndef SSD_COMMON_SAMPLING_GENERATION_MODEL_H_
 #define SSD_COMMON_SAMPLING_GENERATION_MODEL_H_
 
@@ -13,18 +12,16 @@
 #include "absl/status/statusor.h"
 #include "common/model/decoder.h"
 #include "common/sampling/engine.h"
+#include "common/sampling/prompt_model.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 
 namespace ssd {
 
-struct GenerationModel {
-  std::string dir;            // the model folder, after ResolveModelDir
-  std::string tokenizer_dir;  // where tokenizer.json came from
+// The prompt side (config, tokenizer, chat template, stop ids) and the
+// decoder.
+struct GenerationModel : PromptModel {
   std::shared_ptr<const Decoder> model;
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<ChatTemplate> chat;  // null when the folder has none
-  std::vector<int64_t> default_stop_ids;
 };
 
 // Loads the model in `dir` (a `checkpoints/latest` pointer file is followed,
