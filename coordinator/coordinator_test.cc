@@ -473,6 +473,26 @@ TEST_F(CoordinatorTest, ADeadWorkersLeasesReturnAtOnceAndAGracefulLeaveCostsNoAt
   EXPECT_NE(Job(*id).error().find("stopped heartbeating"), std::string::npos) << Job(*id).error();
 }
 
+TEST_F(CoordinatorTest, AHeartbeatsUnhealthyReasonShowsInListWorkersUntilTheWorkerAsksForWorkAgain) {
+  const v1::WorkerCredentials a = Register();
+  auto workers = [&] {
+    v1::ListWorkersRequest req;
+    auto r = Sync<v1::ListWorkersResponse>([&](auto done) { c_->ListWorkers(req, done); });
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  };
+  v1::HeartbeatRequest hb;
+  hb.set_unhealthy("the backend server https://127.0.0.1:9/v1 is down: Connection");
+  ASSERT_TRUE(Sync<v1::HeartbeatResponse>([&](auto done) { c_->Heartbeat(a, hb, done); }).ok());
+  ASSERT_EQ(workers().workers_size(), 1);
+  EXPECT_EQ(workers().workers(0).unhealthy(), hb.unhealthy());
+  hb.set_unhealthy(std::string(5000, 'x'));
+  ASSERT_TRUE(Sync<v1::HeartbeatResponse>([&](auto done) { c_->Heartbeat(a, hb, done); }).ok());
+  EXPECT_EQ(workers().workers(0).unhealthy().size(), 1000u) << "kept to 1,000 bytes";
+  Acquire(a);
+  EXPECT_EQ(workers().workers(0).unhealthy(), "") << "a worker that asks for work takes work";
+}
+
 TEST_F(CoordinatorTest, CancelRevokesEveryLeaseAndRefusesFurtherSamples) {
   auto id = Submit(Spec());
   const v1::WorkerCredentials a = Register();

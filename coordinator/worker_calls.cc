@@ -138,6 +138,11 @@ void Coordinator::Heartbeat(const v1::WorkerCredentials& who, const v1::Heartbea
     if (!w.ok()) return done(w.status());
     WorkerEntry& worker = **w;
     WorkerRegistry::NoteHeld(worker, request.weights_held());
+    if (worker.unhealthy != request.unhealthy()) {
+      LOG(WARNING) << "worker " << worker.id()
+                   << (request.unhealthy().empty() ? " is healthy again" : " takes no work: " + request.unhealthy());
+    }
+    worker.unhealthy = request.unhealthy().substr(0, 1000);
     v1::HeartbeatResponse r;
     for (const v1::LeaseRef& ref : request.leases()) {
       JobEntry* e = FindJob(ref.job_id());
@@ -190,6 +195,7 @@ void Coordinator::AcquireWork(const v1::WorkerCredentials& who, const v1::Acquir
     auto w = workers_.Authenticate(who.worker_id(), who.session());
     if (!w.ok()) return done(w.status());
     WorkerRegistry::NoteHeld(**w, request.weights_held());
+    (*w)->unhealthy.clear();  // asking for work: it takes work
     resp =
         (*w)->role() == v1::WORKER_ROLE_SAMPLER ? scheduler_.ForSampler(**w, &eval_keys) : scheduler_.ForTrainer(**w);
     pending = EndOp();

@@ -219,6 +219,7 @@ v1::WorkerStatus WorkerRegistry::Status(const WorkerEntry& w) const {
     ref->set_version(version);
   }
   s.clear_leases();
+  s.set_unhealthy(w.unhealthy);
   return s;
 }
 

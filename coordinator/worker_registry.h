@@ -41,6 +41,7 @@ struct WorkerEntry {
   int64_t last_seen_ms = 0;
   std::set<std::pair<std::string, int32_t>> held;    // (job, weights version)
   std::set<std::pair<std::string, ShardId>> leases;  // (job, shard) it works on
+  std::string unhealthy;  // why it takes no work, from its heartbeats; not persisted
 
   const std::string& id() const { return rec.status().worker_id(); }
   v1::WorkerRole role() const { return rec.status().role(); }

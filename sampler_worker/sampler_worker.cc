@@ -139,7 +139,10 @@ absl::Status SamplerWorker::Run() {
     // An external server that is down takes no lease: the worker keeps
     // heartbeating, and the coordinator leases the shards to others.
     if (absl::Status h = backend_->Health(); !h.ok()) {
-      if (unhealthy != h.message()) LOG(WARNING) << "taking no work: " << h;
+      if (unhealthy != h.message()) {
+        LOG(WARNING) << "taking no work: " << h;
+        session_->SetUnhealthy(std::string(h.message()));
+      }
       unhealthy = std::string(h.message());
       {
         absl::MutexLock lock(&stats_mu_);
@@ -151,6 +154,7 @@ absl::Status SamplerWorker::Run() {
     if (!unhealthy.empty()) {
       LOG(INFO) << "the backend is healthy again; taking work";
       unhealthy.clear();
+      session_->SetUnhealthy("");
       absl::MutexLock lock(&stats_mu_);
       stats_.unhealthy.clear();
     }

@@ -203,9 +203,19 @@ TEST_F(BackendClusterTest, RoundOneThroughTwoSsdServesIsBitwiseTheNativeEnginesA
     ASSERT_NE(it, round1b.end()) << key.first << "#" << key.second;
     EXPECT_EQ(it->second.sample().text(), want["text"].get<std::string>()) << key.first << "#" << key.second;
   }
-  // Sampler A takes no work while its server is down, and says why.
+  // Sampler A takes no work while its server is down, and says why: in its
+  // log and, through its heartbeats, in `ssd workers`.
   EXPECT_TRUE(WaitUntil([&] { return cluster.workers()[0]->Log().find("taking no work") != std::string::npos; }, 30))
       << cluster.workers()[0]->Log();
+  std::string listed;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        const ProcessResult w = cluster.Ssd({"workers"}, 30);
+        listed = w.out;
+        return absl::StrContains(w.out, absl::StrCat("the backend server https://127.0.0.1:", port_a, "/v1 is down"));
+      },
+      30))
+      << listed;
 }
 
 TEST_F(BackendClusterTest, AManagedServerIsRestartedOnEachNewVersionAndRoundTwoCarriesVersionOne) {

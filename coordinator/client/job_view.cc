@@ -173,7 +173,7 @@ std::string FormatJobDetails(const v1::Job& j, int64_t now_ms) {
 std::string FormatWorkersTable(const v1::ListWorkersResponse& workers, int64_t now_ms) {
   if (workers.workers_size() == 0) return "no workers\n";
   std::vector<std::vector<std::string>> rows = {
-      {"WORKER", "ROLE", "STATE", "ADDRESS", "DEVICE", "LEASES", "WEIGHTS", "SEEN"}};
+      {"WORKER", "ROLE", "STATE", "ADDRESS", "DEVICE", "LEASES", "WEIGHTS", "SEEN", "NO WORK BECAUSE"}};
   for (const v1::WorkerStatus& w : workers.workers()) {
     std::vector<std::string> leases, weights;
     for (const v1::LeaseRef& l : w.leases()) {
@@ -185,7 +185,8 @@ std::string FormatWorkersTable(const v1::ListWorkersResponse& workers, int64_t n
         {w.worker_id(), WorkerRoleName(w.role()), WorkerStateName(w.state()), w.address().empty() ? "-" : w.address(),
          w.capabilities().device().empty() ? "-" : w.capabilities().device(),
          leases.empty() ? "-" : absl::StrJoin(leases, ","), weights.empty() ? "-" : absl::StrJoin(weights, ","),
-         absl::StrCat(Age(w.last_heartbeat_unix_ms(), now_ms), " ago")});
+         absl::StrCat(Age(w.last_heartbeat_unix_ms(), now_ms), " ago"),
+         w.unhealthy().empty() ? "-" : std::string(w.unhealthy().substr(0, std::min<size_t>(100, w.unhealthy().find('\n'))))});
   }
   return Table(rows);
 }

@@ -51,6 +51,11 @@ void WorkerSession::SetWeightsHeld(std::vector<v1::WeightsRef> held) {
   held_ = std::move(held);
 }
 
+void WorkerSession::SetUnhealthy(std::string why) {
+  absl::MutexLock lock(&mu_);
+  unhealthy_ = std::move(why);
+}
+
 void WorkerSession::AddLease(const v1::LeaseRef& lease) {
   absl::MutexLock lock(&mu_);
   leases_.push_back(lease);
@@ -165,6 +170,7 @@ void WorkerSession::HeartbeatLoop() {
       credentials = credentials_;
       for (const v1::WeightsRef& r : held_) *req.add_weights_held() = r;
       for (const v1::LeaseRef& l : leases_) *req.add_leases() = l;
+      req.set_unhealthy(unhealthy_);
     }
     v1::HeartbeatResponse resp;
     auto ctx = CallContext(std::max<int64_t>(1000, wait_ms));

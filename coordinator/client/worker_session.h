@@ -49,6 +49,9 @@ class WorkerSession {
   // acquire.
   void SetWeightsHeld(std::vector<v1::WeightsRef> held);
   void AddLease(const v1::LeaseRef& lease);
+  // Why the worker takes no work now ("" when it does); sent with every
+  // heartbeat, so `ssd workers` shows it.
+  void SetUnhealthy(std::string why);
   void RemoveLease(const v1::LeaseRef& lease);
   // True once the coordinator revoked `lease` (expired, reassigned, job
   // cancelled); the worker should drop that work.
@@ -81,6 +84,7 @@ class WorkerSession {
   int64_t heartbeat_ms_ ABSL_GUARDED_BY(mu_) = 3000;
   std::vector<v1::WeightsRef> held_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::LeaseRef> leases_ ABSL_GUARDED_BY(mu_);
+  std::string unhealthy_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> revoked_ ABSL_GUARDED_BY(mu_);  // serialized LeaseRefs
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread heartbeat_;
