@@ -1,10 +1,6 @@
 #include "sampler_worker/managed_server.h"
 
-#include <arpa/inet.h>
 #include <glog/logging.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -60,24 +56,6 @@ bool ManagedServer::Alive(std::string* why) {
   *why = absl::StrCat("the backend server ", child_->DescribeExit(), "; the end of ", log_path_, ":\n",
                       TailOfLog(log_path_, 15));
   return false;
-}
-
-absl::StatusOr<int> PickFreeLocalPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError("socket() failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    return absl::UnavailableError("cannot bind a port on 127.0.0.1");
-  }
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
 }
 
 }  // namespace ssd

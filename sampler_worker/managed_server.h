@@ -48,9 +48,6 @@ class ManagedServer {
   int port_ = 0;
 };
 
-// A TCP port on 127.0.0.1 free right now (the kernel's choice).
-absl::StatusOr<int> PickFreeLocalPort();
-
 }  // namespace ssd
 
 #endif  // SSD_SAMPLER_WORKER_MANAGED_SERVER_H_

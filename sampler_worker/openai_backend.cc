@@ -15,6 +15,7 @@
 #include "common/chat/training_conversation.h"
 #include "common/sampling/philox.h"
 #include "common/sampling/prompt_model.h"
+#include "common/util/ports.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "sampler_worker/managed_server.h"
@@ -222,7 +223,7 @@ class OpenAiBackend : public GenerationBackend {
   absl::StatusOr<std::string> StartManaged(const std::string& dir) {
     int port = options_.port;
     if (port == 0) {
-      ASSIGN_OR_RETURN(port, PickFreeLocalPort());
+      ASSIGN_OR_RETURN(port, PickFreePort());
     }
     RETURN_IF_ERROR(SetUrl(port));
     RETURN_IF_ERROR(server_->Start(dir, port));

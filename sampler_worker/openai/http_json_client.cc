@@ -86,9 +86,6 @@ absl::StatusOr<HttpReply> JsonHttpClient::Get(const std::string& path) {
 absl::StatusOr<HttpReply> JsonHttpClient::PostRoot(const std::string& root_path, const std::string& json_body) {
   return Call(true, root_path, json_body);
 }
-absl::StatusOr<HttpReply> JsonHttpClient::GetRoot(const std::string& root_path) {
-  return Call(false, root_path, "");
-}
 
 void JsonHttpClient::Stop() { client_->stop(); }
 

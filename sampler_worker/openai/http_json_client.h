@@ -48,13 +48,12 @@ class JsonHttpClient {
   explicit JsonHttpClient(const JsonHttpClientOptions& options);
   ~JsonHttpClient();
   // `path` is below the base path ("/completions"); `root_path` calls a
-  // path from the server's root ("/health"). A transport failure (refused,
+  // path from the server's root ("/update_weights_from_disk"). A transport failure (refused,
   // reset, timed out) is UNAVAILABLE naming the URL; any HTTP status comes
   // back as a reply.
   absl::StatusOr<HttpReply> Post(const std::string& path, const std::string& json_body);
   absl::StatusOr<HttpReply> Get(const std::string& path);
   absl::StatusOr<HttpReply> PostRoot(const std::string& root_path, const std::string& json_body);
-  absl::StatusOr<HttpReply> GetRoot(const std::string& root_path);
   // Aborts a call in flight (from any thread); the client reconnects on the
   // next call.
   void Stop();

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/util/sha256.h"
 #include "sampler_worker/openai/openai_protocol.h"
 
 namespace ssd {
@@ -56,24 +57,15 @@ int64_t UnixSeconds() {
 
 std::string RandomHex(int bytes) {
   static thread_local std::mt19937_64 gen(std::random_device{}());
-  std::string out;
-  const char* digits = "0123456789abcdef";
-  for (int i = 0; i < bytes; ++i) {
-    const uint64_t b = gen() & 0xff;
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
+  std::string raw;
+  for (int i = 0; i < bytes; ++i) raw += static_cast<char>(gen() & 0xff);
+  return HexEncode(raw);
 }
 
 bool TokenMatches(const std::string& want, const std::string& header) {
   constexpr absl::string_view kBearer = "Bearer ";
   if (!absl::StartsWith(header, kBearer)) return false;
-  const std::string got = header.substr(kBearer.size());
-  if (got.size() != want.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < got.size(); ++i) diff |= static_cast<unsigned char>(got[i] ^ want[i]);
-  return diff == 0;
+  return ConstantTimeEquals(absl::string_view(header).substr(kBearer.size()), want);
 }
 
 void SendError(httplib::Response& res, const ApiError& e) {

@@ -71,11 +71,6 @@ bool ServedRequest::Next(std::vector<ChoiceEvent>* out, absl::Duration timeout) 
 
 namespace {
 
-// Per choice, on the driver thread: what was sent, what is held back.
-struct ChoiceState {
-  size_t emitted = 0;
-};
-
 // The bytes of `text` that may be sent now: all but `holdback`, ending on a
 // UTF-8 character boundary.
 size_t SafeEnd(const std::string& text, size_t holdback, size_t emitted) {
@@ -176,8 +171,7 @@ class ServingEngineImpl : public ServingEngine {
     live->request = request;
     live->holdback = 0;
     for (const std::string& s : params.stop) live->holdback = std::max(live->holdback, s.size() - 1);
-    live->choices.resize(static_cast<size_t>(request->num_choices()));
-    live->logprobs = params.logprobs >= 0;
+    live->emitted.resize(static_cast<size_t>(request->num_choices()));
     std::vector<GenerationRequest> engine_requests;
     for (size_t p = 0; p < prompts.size(); ++p) {
       GenerationRequest g;
@@ -234,7 +228,7 @@ class ServingEngineImpl : public ServingEngine {
       ASSIGN_OR_RETURN(GenerationModel next, LoadGenerationModel(dir, dopts_, options_.tokenizer_dir));
       if (!next.model->config().SameArchitecture(config_)) {
         return absl::InvalidArgumentError(
-            absl::StrCat(dir, ": another architecture than the served ", served_dir_unlocked(), "; start a new server"));
+            absl::StrCat(dir, ": another architecture than the served ", model_dir(), "; start a new server"));
       }
       model = next.model;
       resolved = next.dir;
@@ -270,30 +264,24 @@ class ServingEngineImpl : public ServingEngine {
   struct Live {
     std::shared_ptr<ServedRequest> request;
     std::vector<std::string> engine_ids;
-    std::vector<ChoiceState> choices;
+    std::vector<size_t> emitted;  // per choice: the bytes of its text sent so far
     size_t holdback = 0;
-    bool logprobs = false;
     int64_t finished = 0;  // choices; guarded by the engine's mu_
 
     void OnToken(int64_t choice, const TokenEvent& e) {
-      ChoiceState& st = choices[static_cast<size_t>(choice)];
+      size_t& sent = emitted[static_cast<size_t>(choice)];
       ChoiceEvent ev;
       ev.choice = choice;
       ev.token_ids.push_back(e.token_id);
       if (e.logprobs != nullptr) ev.logprobs.push_back({e.logprobs->id, e.logprobs->logprob, e.logprobs->top});
-      const size_t end = SafeEnd(*e.text, holdback, st.emitted);
-      if (end > st.emitted) {
-        ev.text = e.text->substr(st.emitted, end - st.emitted);
-        st.emitted = end;
+      const size_t end = SafeEnd(*e.text, holdback, sent);
+      if (end > sent) {
+        ev.text = e.text->substr(sent, end - sent);
+        sent = end;
       }
       request->Push(std::move(ev));
     }
   };
-
-  std::string served_dir_unlocked() const {
-    absl::MutexLock lock(&mu_);
-    return served_dir_;
-  }
 
   absl::Status NewEngine() {
     EngineOptions eo;
@@ -336,11 +324,11 @@ class ServingEngineImpl : public ServingEngine {
     const int64_t p = std::stoll(r.prompt_id.substr(r.prompt_id.find('/') + 1));
     const int64_t choice = p * (live->request->num_choices() / static_cast<int64_t>(live->engine_ids.size())) +
                            r.sample_index;
-    ChoiceState& st = live->choices[static_cast<size_t>(choice)];
+    size_t& sent = live->emitted[static_cast<size_t>(choice)];
     ChoiceEvent ev;
     ev.choice = choice;
-    if (r.text.size() > st.emitted) ev.text = r.text.substr(st.emitted);
-    st.emitted = r.text.size();
+    if (r.text.size() > sent) ev.text = r.text.substr(sent);
+    sent = r.text.size();
     ev.finished = true;
     ev.finish_reason = r.finish_reason;
     ev.num_tokens = r.num_tokens;
